@@ -1,0 +1,4 @@
+#ifndef CVOPS_BASE_VERSION_H
+#define CVOPS_BASE_VERSION_H
+#define CVOPS_VERSION "0.1.0"
+#endif
