@@ -83,7 +83,7 @@ $(BUILD)/test-api: $(TEST_API_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcvops.a
 	@$(CC) $(CFLAGS) $(LDFLAGS) $^ $(PKG_LIBS) -lcriterion -o $@
 
 check-unit: $(BUILD)/test-unit
-	$(BUILD)/test-unit -j$(JOBS) --short-filename
+	tests/with-services $(BUILD)/test-unit -j$(JOBS) --short-filename
 
 check-api-sqlite: $(BUILD)/cvops $(BUILD)/test-api
 	tests/run-api sqlite $(BUILD)

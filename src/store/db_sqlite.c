@@ -1,0 +1,235 @@
+/*
+ * db_sqlite.c - the SQLite driver.
+ *
+ * Each connection opens the file in WAL mode (readers never block the
+ * writer), synchronous=NORMAL (durable at checkpoints, safe against
+ * corruption), a busy timeout so a second writer waits instead of failing,
+ * and foreign keys on. `$N` parameters are SQLite named parameters; at
+ * prepare time we map N to SQLite's own index.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/db_impl.h"
+
+typedef struct {
+    db_conn base;
+    sqlite3 *h;
+} sq_conn;
+
+typedef struct {
+    sqlite3_stmt *st;
+    int nmap;
+    int *map; /* map[N] = sqlite index of $N, 0 if absent */
+    bool stepped;
+    bool done;
+    int64_t changes;
+} sq_stmt;
+
+static sqlite3 *H(db_conn *c) { return ((sq_conn *)c)->h; }
+
+static int sq_error(db_conn *c, int rc, const char *what, err *e)
+{
+    sqlite3 *h = H(c);
+    int ext = sqlite3_extended_errcode(h);
+    const char *msg = sqlite3_errmsg(h);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        c->last_unique = true;
+        return err_set(e, ERR_CONFLICT, "%s", msg);
+    }
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return err_set(e, ERR_CONFLICT, "%s", msg);
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        return err_set(e, ERR_UNAVAILABLE, "the database is busy (%s); try again", msg);
+    if ((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR)
+        return err_set(e, ERR_IO, "database I/O error: %s", msg);
+    return err_set(e, ERR_INTERNAL, "%s: %s", what, msg);
+}
+
+static int sq_connect(db *d, db_conn **out, err *e)
+{
+    sq_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                SQLITE_OPEN_URI;
+    int rc = sqlite3_open_v2(d->target, &c->h, flags, NULL);
+    if (rc != SQLITE_OK) {
+        err_set(e, ERR_UNAVAILABLE, "cannot open SQLite database '%s': %s", d->target,
+                c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc));
+        sqlite3_close(c->h);
+        free(c);
+        return -1;
+    }
+    sqlite3_busy_timeout(c->h, d->opt.busy_timeout_ms);
+    sqlite3_extended_result_codes(c->h, 1);
+    char *msg = NULL;
+    rc = sqlite3_exec(c->h,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                      "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+                      "PRAGMA cache_size=-32768;",
+                      NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        err_set(e, ERR_UNAVAILABLE, "cannot configure SQLite database '%s': %s", d->target,
+                msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        sqlite3_close(c->h);
+        free(c);
+        return -1;
+    }
+    *out = &c->base;
+    return 0;
+}
+
+static void sq_disconnect(db_conn *c)
+{
+    sqlite3_close_v2(H(c));
+    free(c);
+}
+
+static int sq_exec(db_conn *c, const char *sql, err *e)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(H(c), sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        sqlite3_free(msg);
+        return sq_error(c, rc, "SQL error", e);
+    }
+    return 0;
+}
+
+static int sq_prepare(db_stmt *s, err *e)
+{
+    sq_stmt *q = calloc(1, sizeof *q);
+    if (!q)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    int rc = sqlite3_prepare_v3(H(s->c), s->sql, -1, s->cached ? SQLITE_PREPARE_PERSISTENT : 0,
+                                &q->st, NULL);
+    if (rc != SQLITE_OK) {
+        sq_error(s->c, rc, "cannot prepare statement", e);
+        err_prefix(e, "%.120s: ", s->sql);
+        free(q);
+        return -1;
+    }
+    int np = sqlite3_bind_parameter_count(q->st);
+    q->nmap = db_count_params(s->sql) + 1;
+    q->map = calloc((size_t)q->nmap, sizeof *q->map);
+    for (int i = 1; i <= np; i++) {
+        const char *name = sqlite3_bind_parameter_name(q->st, i);
+        if (name && name[0] == '$') {
+            int n = atoi(name + 1);
+            if (n > 0 && n < q->nmap)
+                q->map[n] = i;
+        }
+    }
+    s->drv = q;
+    return 0;
+}
+
+static void sq_finalize(db_stmt *s)
+{
+    sq_stmt *q = s->drv;
+    if (!q)
+        return;
+    sqlite3_finalize(q->st);
+    free(q->map);
+    free(q);
+    s->drv = NULL;
+}
+
+static int sq_bind(db_stmt *s, int idx, db_val v)
+{
+    sq_stmt *q = s->drv;
+    if (idx <= 0 || idx >= q->nmap || q->map[idx] == 0)
+        return -1;
+    int i = q->map[idx], rc;
+    switch (v.t) {
+    case DBV_NULL: rc = sqlite3_bind_null(q->st, i); break;
+    case DBV_I64: rc = sqlite3_bind_int64(q->st, i, v.i); break;
+    case DBV_DBL: rc = sqlite3_bind_double(q->st, i, v.d); break;
+    case DBV_TEXT: rc = sqlite3_bind_text64(q->st, i, v.s, v.n, SQLITE_TRANSIENT, SQLITE_UTF8); break;
+    case DBV_BLOB: rc = sqlite3_bind_blob64(q->st, i, v.s, v.n, SQLITE_TRANSIENT); break;
+    default: return -1;
+    }
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static void sq_clear(db_stmt *s)
+{
+    sq_stmt *q = s->drv;
+    sqlite3_reset(q->st);
+    sqlite3_clear_bindings(q->st);
+    q->stepped = q->done = false;
+    q->changes = 0;
+}
+
+static int sq_step(db_stmt *s, err *e)
+{
+    sq_stmt *q = s->drv;
+    if (q->done)
+        return DB_DONE;
+    int rc = sqlite3_step(q->st);
+    q->stepped = true;
+    if (rc == SQLITE_ROW)
+        return DB_ROW;
+    if (rc == SQLITE_DONE) {
+        q->done = true;
+        q->changes = sqlite3_changes64(H(s->c));
+        return DB_DONE;
+    }
+    q->done = true;
+    return sq_error(s->c, rc, "SQL error", e);
+}
+
+static bool sq_col_null(db_stmt *s, int col)
+{
+    return sqlite3_column_type(((sq_stmt *)s->drv)->st, col) == SQLITE_NULL;
+}
+static int64_t sq_col_i64(db_stmt *s, int col)
+{
+    return sqlite3_column_int64(((sq_stmt *)s->drv)->st, col);
+}
+static double sq_col_dbl(db_stmt *s, int col)
+{
+    return sqlite3_column_double(((sq_stmt *)s->drv)->st, col);
+}
+static const char *sq_col_text(db_stmt *s, int col)
+{
+    return (const char *)sqlite3_column_text(((sq_stmt *)s->drv)->st, col);
+}
+static size_t sq_col_len(db_stmt *s, int col)
+{
+    sqlite3_stmt *st = ((sq_stmt *)s->drv)->st;
+    sqlite3_column_text(st, col); /* make the length refer to the text form */
+    return (size_t)sqlite3_column_bytes(st, col);
+}
+static const void *sq_col_blob(db_stmt *s, int col, size_t *len)
+{
+    sqlite3_stmt *st = ((sq_stmt *)s->drv)->st;
+    const void *p = sqlite3_column_blob(st, col);
+    *len = (size_t)sqlite3_column_bytes(st, col);
+    return p;
+}
+static int sq_col_count(db_stmt *s) { return sqlite3_column_count(((sq_stmt *)s->drv)->st); }
+static int64_t sq_changes(db_stmt *s) { return ((sq_stmt *)s->drv)->changes; }
+
+const db_ops db_sqlite_ops = {
+    .connect = sq_connect,
+    .disconnect = sq_disconnect,
+    .exec = sq_exec,
+    .prepare = sq_prepare,
+    .finalize = sq_finalize,
+    .bind = sq_bind,
+    .clear = sq_clear,
+    .step = sq_step,
+    .col_null = sq_col_null,
+    .col_i64 = sq_col_i64,
+    .col_dbl = sq_col_dbl,
+    .col_text = sq_col_text,
+    .col_len = sq_col_len,
+    .col_blob = sq_col_blob,
+    .col_count = sq_col_count,
+    .changes = sq_changes,
+};

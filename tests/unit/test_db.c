@@ -1,0 +1,271 @@
+/*
+ * Unit tests for src/store/db: the same behaviour checked on both drivers,
+ * against a real SQLite file and a real PostgreSQL cluster.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store/db.h"
+#include "testutil.h"
+
+static const db_migration migs[] = {
+    {1, "t: items", "CREATE TABLE item (id {{ID}}, name TEXT NOT NULL UNIQUE, n BIGINT, x DOUBLE PRECISION, meta {{JSON}}, raw {{BLOB}})"},
+    {2, "t: index", "CREATE INDEX item_n ON item (n)"},
+};
+
+ParameterizedTestParameters(db, basics) {
+    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
+    return cr_make_param_array(db_driver_kind, kinds, 2);
+}
+
+static db *open_migrated(db_driver_kind k)
+{
+    db *d = test_db_open(k);
+    err e;
+    int applied = -1;
+    cr_assert_eq(db_migrate(d, migs, 2, &applied, &e), 0, "%s", e.msg);
+    cr_assert_eq(applied, 2);
+    cr_assert_eq(db_migrate(d, migs, 2, &applied, &e), 0, "%s", e.msg);
+    cr_assert_eq(applied, 0, "a second run applies nothing");
+    return d;
+}
+
+ParameterizedTest(db_driver_kind *k, db, basics)
+{
+    db *d = open_migrated(*k);
+    err e;
+    db_conn *c = db_get(d, &e);
+    cr_assert_not_null(c);
+    int64_t id = 0;
+    cr_assert_eq(db_one_i64(c, &e, &id,
+                            "INSERT INTO item (name, n, x, meta, raw) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                            DBT("a'b\"c"), DBI(INT64_MAX), DBD(0.25), DBT("{\"k\": 1}"),
+                            DBB("\x00\x01\xff", 3)),
+                 0, "%s", e.msg);
+    cr_assert_gt(id, 0);
+    /* parameters used out of order and twice */
+    db_stmt *s = db_query(c, &e, "SELECT name, n, x, raw, meta FROM item WHERE n = $2 AND id = $1 AND id = $1",
+                          DBI(id), DBI(INT64_MAX));
+    cr_assert_not_null(s, "%s", e.msg);
+    cr_assert_eq(db_step(s, &e), DB_ROW, "%s", e.msg);
+    cr_assert_str_eq(db_col_text(s, 0), "a'b\"c");
+    cr_assert_eq(db_col_i64(s, 1), INT64_MAX);
+    cr_assert_eq(db_col_dbl(s, 2), 0.25);
+    size_t len;
+    const unsigned char *raw = db_col_blob(s, 3, &len);
+    cr_assert_eq(len, 3);
+    cr_assert(raw[0] == 0 && raw[1] == 1 && raw[2] == 0xff);
+    cr_assert_not_null(strstr(db_col_text(s, 4), "\"k\""));
+    cr_assert_eq(db_step(s, &e), DB_DONE);
+    db_done(s);
+
+    /* NULLs */
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name, n) VALUES ($1, $2)", DBT("z"), DBNULL), 1);
+    s = db_query(c, &e, "SELECT n, meta FROM item WHERE name = $1", DBT("z"));
+    cr_assert_eq(db_step(s, &e), DB_ROW);
+    cr_assert(db_col_null(s, 0));
+    cr_assert_null(db_col_text(s, 1));
+    db_done(s);
+
+    /* unique violation is a conflict and is recognisable */
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("z")), -1);
+    cr_assert_eq(e.code, ERR_CONFLICT);
+    cr_assert(db_err_is_unique(c));
+
+    /* changes */
+    cr_assert_eq(db_run(c, &e, "UPDATE item SET n = 5"), 2);
+    cr_assert_eq(db_run(c, &e, "DELETE FROM item WHERE name = $1", DBT("nope")), 0);
+
+    /* no row */
+    int64_t v;
+    cr_assert_eq(db_one_i64(c, &e, &v, "SELECT id FROM item WHERE name = $1", DBT("nope")), -1);
+    cr_assert_eq(e.code, ERR_NOT_FOUND);
+
+    /* SQL errors carry a message */
+    cr_assert_null(db_query(c, &e, "SELECT nosuchcol FROM item"));
+    cr_assert_neq(e.code, ERR_NONE);
+    db_put(c);
+    db_close(d);
+}
+
+ParameterizedTestParameters(db, transactions) {
+    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
+    return cr_make_param_array(db_driver_kind, kinds, 2);
+}
+
+ParameterizedTest(db_driver_kind *k, db, transactions)
+{
+    db *d = open_migrated(*k);
+    err e;
+    db_conn *c = db_get(d, &e);
+    cr_assert_eq(db_begin(c, &e), 0, "%s", e.msg);
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("t1")), 1);
+    db_rollback(c);
+    int64_t n = -1;
+    cr_assert_eq(db_one_i64(c, &e, &n, "SELECT COUNT(*) FROM item"), 0);
+    cr_assert_eq(n, 0, "rolled back insert must not be visible");
+
+    cr_assert_eq(db_begin(c, &e), 0);
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("t2")), 1);
+    cr_assert_eq(db_commit(c, &e), 0);
+    /* returning a connection with an open transaction rolls it back */
+    cr_assert_eq(db_begin(c, &e), 0);
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("t3")), 1);
+    db_put(c);
+    c = db_get(d, &e);
+    cr_assert_eq(db_one_i64(c, &e, &n, "SELECT COUNT(*) FROM item"), 0);
+    cr_assert_eq(n, 1);
+    db_put(c);
+    db_close(d);
+}
+
+ParameterizedTestParameters(db, nested_statement_use) {
+    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
+    return cr_make_param_array(db_driver_kind, kinds, 2);
+}
+
+/* Iterating a statement while running the same SQL inside the loop. */
+ParameterizedTest(db_driver_kind *k, db, nested_statement_use)
+{
+    db *d = open_migrated(*k);
+    err e;
+    db_conn *c = db_get(d, &e);
+    for (int i = 0; i < 5; i++) {
+        char name[2] = {(char)('a' + i), 0};
+        cr_assert_eq(db_run(c, &e, "INSERT INTO item (name, n) VALUES ($1, $2)", DBT(name), DBI(i)), 1);
+    }
+    const char *q = "SELECT n FROM item WHERE n >= $1 ORDER BY n";
+    db_stmt *outer = db_query(c, &e, q, DBI(0));
+    int rows = 0, rc;
+    while ((rc = db_step(outer, &e)) == DB_ROW) {
+        int64_t base = db_col_i64(outer, 0);
+        db_stmt *inner = db_query(c, &e, q, DBI(base));
+        cr_assert_not_null(inner, "%s", e.msg);
+        int inner_rows = 0;
+        while (db_step(inner, &e) == DB_ROW)
+            inner_rows++;
+        db_done(inner);
+        cr_assert_eq(inner_rows, 5 - base);
+        rows++;
+    }
+    db_done(outer);
+    cr_assert_eq(rows, 5);
+    /* many distinct statements: the cache evicts without breaking anything */
+    for (int i = 0; i < 600; i++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) + %d FROM item", i);
+        int64_t v = 0;
+        cr_assert_eq(db_one_i64(c, &e, &v, sql), 0, "%s", e.msg);
+        cr_assert_eq(v, 5 + i);
+    }
+    db_put(c);
+    db_close(d);
+}
+
+ParameterizedTestParameters(db, refuses_newer_schema) {
+    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
+    return cr_make_param_array(db_driver_kind, kinds, 2);
+}
+
+ParameterizedTest(db_driver_kind *k, db, refuses_newer_schema)
+{
+    db *d = open_migrated(*k);
+    err e;
+    cr_assert_eq(db_migrate(d, migs, 1, NULL, &e), -1);
+    cr_assert_not_null(strstr(e.msg, "newer cvops"), "%s", e.msg);
+    db_close(d);
+}
+
+ParameterizedTestParameters(db, failed_migration_changes_nothing) {
+    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
+    return cr_make_param_array(db_driver_kind, kinds, 2);
+}
+
+ParameterizedTest(db_driver_kind *k, db, failed_migration_changes_nothing)
+{
+    db *d = test_db_open(*k);
+    const db_migration bad[] = {
+        {1, "ok", "CREATE TABLE a (id {{ID}})"},
+        {2, "half", "CREATE TABLE b (id {{ID}}); CREATE TABLE broken (x NOSUCHTYPE("},
+    };
+    err e;
+    cr_assert_eq(db_migrate(d, bad, 2, NULL, &e), -1);
+    cr_assert_not_null(strstr(e.msg, "migration 2 (half)"), "%s", e.msg);
+    db_conn *c = db_get(d, &e);
+    int64_t v = 0;
+    cr_assert_eq(db_one_i64(c, &e, &v, "SELECT MAX(version) FROM schema_migrations"), 0);
+    cr_assert_eq(v, 1);
+    cr_assert_null(db_query(c, &e, "SELECT * FROM b"), "table b must have been rolled back");
+    db_put(c);
+    db_close(d);
+}
+
+struct worker_arg {
+    db *d;
+    int base;
+};
+
+static void *insert_many(void *p)
+{
+    struct worker_arg *a = p;
+    err e;
+    for (int i = 0; i < 50; i++) {
+        db_conn *c = db_get(a->d, &e);
+        if (!c)
+            return (void *)1;
+        char name[32];
+        snprintf(name, sizeof name, "w%d-%d", a->base, i);
+        if (db_begin(c, &e) != 0 ||
+            db_run(c, &e, "INSERT INTO item (name, n) VALUES ($1, $2)", DBT(name), DBI(i)) != 1 ||
+            db_commit(c, &e) != 0) {
+            db_put(c);
+            return (void *)1;
+        }
+        db_put(c);
+    }
+    return NULL;
+}
+
+ParameterizedTestParameters(db, concurrent_writers) {
+    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
+    return cr_make_param_array(db_driver_kind, kinds, 2);
+}
+
+ParameterizedTest(db_driver_kind *k, db, concurrent_writers)
+{
+    db *d = open_migrated(*k);
+    pthread_t th[8];
+    struct worker_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (struct worker_arg){d, i};
+        pthread_create(&th[i], NULL, insert_many, &args[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        cr_assert_null(r, "writer %d failed", i);
+    }
+    err e;
+    db_conn *c = db_get(d, &e);
+    int64_t n = 0;
+    cr_assert_eq(db_one_i64(c, &e, &n, "SELECT COUNT(*) FROM item"), 0);
+    cr_assert_eq(n, 400);
+    db_put(c);
+    db_close(d);
+}
+
+Test(db, bad_urls_are_explained)
+{
+    db *d;
+    err e;
+    cr_assert_eq(db_open("mysql://x", NULL, &d, &e), -1);
+    cr_assert_not_null(strstr(e.msg, "sqlite:PATH"));
+    cr_assert_eq(db_open("sqlite:", NULL, &d, &e), -1);
+    cr_assert_eq(db_open("sqlite:/nonexistent-dir/x/y.db", NULL, &d, &e), -1);
+    cr_assert_eq(e.code, ERR_UNAVAILABLE);
+    cr_assert_eq(db_open("postgres://nobody@127.0.0.1:1/x?connect_timeout=2", NULL, &d, &e), -1);
+    cr_assert_not_null(strstr(e.msg, "cannot connect to PostgreSQL"), "%s", e.msg);
+}
