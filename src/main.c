@@ -10,6 +10,8 @@
 #include "cli/cli.h"
 
 static const cli_cmd commands[] = {
+    {"serve", cmd_serve, "run the platform: REST API, web UI and job workers"},
+    {"worker", cmd_worker, "run job workers only (more machines, shared PostgreSQL)"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

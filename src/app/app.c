@@ -1,0 +1,212 @@
+/*
+ * app.c - opening the stores, wiring routes and job kinds, and the two long
+ * running modes: `cvops serve` and `cvops worker`.
+ */
+#include "app/app.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app/schema.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "base/version.h"
+
+static const http_route *const route_tables[] = {system_routes, auth_routes, jobs_routes, NULL};
+
+const http_route *const *app_route_tables(void) { return route_tables; }
+
+const job_kind *app_job_kinds(void) { return system_job_kinds; }
+
+static char *dup_printf(const char *fmt, const char *arg)
+{
+    size_t n = strlen(fmt) + strlen(arg) + 1;
+    char *s = malloc(n);
+    snprintf(s, n, fmt, arg);
+    return s;
+}
+
+int app_open(app *a, const app_config *cfg, err *e)
+{
+    memset(a, 0, sizeof *a);
+    a->cfg = *cfg;
+    app_config *c = &a->cfg;
+    if (!c->data_dir)
+        c->data_dir = "./data";
+    if (!c->listen)
+        c->listen = "127.0.0.1:8080";
+    if (c->workers < 0)
+        c->workers = 0;
+    if (!c->auth_cache_ms)
+        c->auth_cache_ms = 5000;
+    if (!c->session_ttl_ms)
+        c->session_ttl_ms = 7LL * 24 * 3600 * 1000;
+    if (!c->db_pool)
+        c->db_pool = 32;
+    bool local = !c->db_url || !c->blob_url || !c->spool_dir;
+    if (local && mkdir(c->data_dir, 0750) != 0 && access(c->data_dir, W_OK) != 0)
+        return err_set(e, ERR_IO, "cannot create or write the data directory '%s'", c->data_dir);
+    char *db_url = c->db_url ? NULL : dup_printf("sqlite:%s/cvops.db", c->data_dir);
+    char *blob_url = c->blob_url ? NULL : dup_printf("file:%s/blobs", c->data_dir);
+    char *spool = c->spool_dir ? NULL : dup_printf("%s/tmp", c->data_dir);
+    if (spool)
+        mkdir(spool, 0750);
+    db_options dopt = {.pool_size = c->db_pool};
+    int rc = -1;
+    if (db_open(c->db_url ? c->db_url : db_url, &dopt, &a->db, e) != 0)
+        goto out;
+    int applied = 0;
+    if (db_migrate(a->db, app_migrations, app_migration_count, &applied, e) != 0)
+        goto out;
+    if (applied)
+        log_info("database: applied %d migration(s)", applied);
+    if (blob_open(c->blob_url ? c->blob_url : blob_url, c->spool_dir ? c->spool_dir : spool,
+                  &a->blobs, e) != 0)
+        goto out;
+    a->auth = auth_cache_new(c->auth_cache_ms);
+    rc = 0;
+out:
+    free(db_url);
+    free(blob_url);
+    free(spool);
+    if (rc != 0)
+        app_close(a);
+    return rc;
+}
+
+void app_close(app *a)
+{
+    blob_close(a->blobs);
+    db_close(a->db);
+    auth_cache_free(a->auth);
+    free(a->openapi);
+    a->blobs = NULL;
+    a->db = NULL;
+    a->auth = NULL;
+    a->openapi = NULL;
+}
+
+int app_bootstrap(app *a, err *e)
+{
+    auth_bootstrap_result b;
+    if (auth_bootstrap(a->db, getenv("CVOPS_ADMIN_PASSWORD"), getenv("CVOPS_BOOTSTRAP_TOKEN"), &b,
+                       e) != 0)
+        return -1;
+    if (!b.created)
+        return 0;
+    printf("\nFirst start: created organization 'default' and user 'admin'.\n");
+    if (b.password_generated)
+        printf("  admin password: %s\n", b.password);
+    else
+        printf("  admin password: (from CVOPS_ADMIN_PASSWORD)\n");
+    if (b.token_generated)
+        printf("  API token:      %s\n", b.token);
+    else
+        printf("  API token:      (from CVOPS_BOOTSTRAP_TOKEN)\n");
+    printf("These are shown once. Log in with: cvops login --server URL --username admin\n\n");
+    fflush(stdout);
+    return 0;
+}
+
+db_conn *app_db(http_req *r)
+{
+    err e;
+    db_conn *c = db_get(APP(r)->db, &e);
+    if (!c)
+        http_fail(r, ERR_UNAVAILABLE, "the database is not reachable: %s", e.msg);
+    return c;
+}
+
+/* Blocks SIGINT/SIGTERM in every thread created after this call, so that
+ * the main thread receives them with sigwait. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static jobs_runner *start_workers(app *a, err *e)
+{
+    jobs_config jc = {.threads = a->cfg.workers,
+                      .lease_ms = a->cfg.lease_ms,
+                      .poll_ms = a->cfg.poll_ms,
+                      .name = a->cfg.worker_name};
+    return jobs_runner_start(a->db, a, app_job_kinds(), &jc, e);
+}
+
+int app_serve(app *a, err *e)
+{
+    sigset_t set;
+    block_signals(&set);
+    if (app_bootstrap(a, e) != 0)
+        return -1;
+    http_config hc = {.listen = a->cfg.listen,
+                      .threads = a->cfg.http_threads,
+                      .max_json_body = a->cfg.max_json_body,
+                      .max_upload = a->cfg.max_upload};
+    a->http = http_server_new(&hc, a, auth_http_hook, e);
+    if (!a->http)
+        return -1;
+    for (const http_route *const *t = route_tables; *t; t++)
+        if (http_server_add_routes(a->http, *t, e) != 0)
+            return -1;
+    a->openapi = app_openapi(a->http);
+    if (http_server_start(a->http, e) != 0)
+        return -1;
+    a->jobs = start_workers(a, e);
+    if (!a->jobs)
+        return -1;
+    int port = http_server_port(a->http);
+    const char *colon = strrchr(a->cfg.listen, ':');
+    printf("cvops %s listening on http://%.*s:%d (database: %s, blobs: %s, job workers: %d)\n",
+           CVOPS_VERSION, (int)(colon - a->cfg.listen), a->cfg.listen, port, db_driver_name(a->db),
+           blob_driver_name(a->blobs), a->cfg.workers);
+    fflush(stdout);
+    if (a->cfg.port_file) {
+        char tmp[512];
+        snprintf(tmp, sizeof tmp, "%s.tmp", a->cfg.port_file);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            fprintf(f, "%d\n", port);
+            fclose(f);
+            rename(tmp, a->cfg.port_file);
+        }
+    }
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_info("received %s; finishing in-flight requests and releasing jobs",
+             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http_server_stop(a->http, 10000);
+    jobs_runner_stop(a->jobs, 10000);
+    http_server_free(a->http);
+    a->http = NULL;
+    a->jobs = NULL;
+    log_info("stopped");
+    return 0;
+}
+
+int app_work(app *a, err *e)
+{
+    sigset_t set;
+    block_signals(&set);
+    if (a->cfg.workers <= 0)
+        a->cfg.workers = 2;
+    a->jobs = start_workers(a, e);
+    if (!a->jobs)
+        return -1;
+    printf("cvops %s worker running %d job thread(s) (database: %s, blobs: %s)\n", CVOPS_VERSION,
+           a->cfg.workers, db_driver_name(a->db), blob_driver_name(a->blobs));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_info("received %s; releasing jobs", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    jobs_runner_stop(a->jobs, 10000);
+    a->jobs = NULL;
+    return 0;
+}

@@ -1,0 +1,82 @@
+/*
+ * app.h - the application: configuration, the opened stores, the HTTP
+ * server and the job workers, and how they are wired together.
+ *
+ * This is the top of the layer cake (see docs/architecture.md): it knows
+ * every feature module, collects their routes, job kinds and schema
+ * migrations, and runs `cvops serve` and `cvops worker`. Handlers reach the
+ * stores through the app given to the HTTP server (APP(r)).
+ */
+#ifndef CVOPS_APP_APP_H
+#define CVOPS_APP_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "http/http.h"
+#include "jobs/jobs.h"
+#include "store/blob.h"
+#include "store/db.h"
+
+typedef struct app_config {
+    const char *data_dir;  /* default ./data */
+    const char *db_url;    /* default sqlite:DATA/cvops.db */
+    const char *blob_url;  /* default file:DATA/blobs */
+    const char *spool_dir; /* temp files for uploads to S3; default DATA/tmp */
+    const char *listen;    /* default 127.0.0.1:8080 */
+    const char *port_file; /* write the bound port here (for tests) */
+    int http_threads;      /* 0: thread per connection */
+    int workers;           /* job worker threads; default 2 */
+    int lease_ms;          /* job lease; default 30000 */
+    int poll_ms;           /* idle job polling; default 500 */
+    int db_pool;           /* database connections; default 32 */
+    int64_t max_json_body;
+    int64_t max_upload;
+    int auth_cache_ms;     /* identity cache lifetime; default 5000 */
+    int64_t session_ttl_ms;/* default 7 days */
+    bool secure_cookies;   /* mark cookies Secure (behind HTTPS) */
+    const char *worker_name;
+} app_config;
+
+typedef struct app {
+    app_config cfg;
+    db *db;
+    blob_store *blobs;
+    auth_cache *auth;
+    http_server *http;
+    jobs_runner *jobs;
+    char *openapi; /* generated once */
+} app;
+
+#define APP(r) ((app *)(r)->app)
+
+/* Opens the stores and brings the schema up to date. */
+int app_open(app *a, const app_config *cfg, err *e);
+void app_close(app *a);
+/* Creates the first admin on an empty store and prints its credentials. */
+int app_bootstrap(app *a, err *e);
+/* Runs the API, the web UI and the job workers until SIGINT/SIGTERM. */
+int app_serve(app *a, err *e);
+/* Runs job workers only until SIGINT/SIGTERM. */
+int app_work(app *a, err *e);
+
+/* Route tables and job kinds of each module (NULL-pattern / NULL-name ended). */
+extern const http_route system_routes[];
+extern const http_route auth_routes[];
+extern const http_route jobs_routes[];
+extern const job_kind system_job_kinds[];
+
+/* The HTTP authentication hook (auth/auth_api.c). */
+int auth_http_hook(http_req *r, int perm, err *e);
+
+/* Every route and job kind of the application, for the server and tests. */
+const http_route *const *app_route_tables(void);
+const job_kind *app_job_kinds(void);
+/* The OpenAPI 3 document for the registered routes. */
+char *app_openapi(const http_server *s);
+
+/* Helpers for handlers: a connection for this request, or answers 503. */
+db_conn *app_db(http_req *r);
+
+#endif

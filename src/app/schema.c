@@ -1,0 +1,18 @@
+/*
+ * schema.c - the ordered list of schema migrations of the whole program.
+ *
+ * Each feature module owns its tables and exports their migration text; this
+ * list fixes the order. Never edit a migration that has shipped: add a new
+ * one at the end.
+ */
+#include "app/schema.h"
+
+#include "auth/auth.h"
+#include "jobs/jobs.h"
+
+const db_migration app_migrations[] = {
+    {1, "auth: organizations, users, memberships, tokens, sessions", auth_schema_v1},
+    {2, "jobs: queue and logs", jobs_schema_v1},
+};
+
+const int app_migration_count = (int)(sizeof app_migrations / sizeof app_migrations[0]);
