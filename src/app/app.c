@@ -15,7 +15,8 @@
 #include "base/util.h"
 #include "base/version.h"
 
-static const http_route *const route_tables[] = {system_routes, auth_routes, jobs_routes, NULL};
+static const http_route *const route_tables[] = {system_routes, auth_routes, jobs_routes,
+                                                  files_routes, NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 

@@ -65,6 +65,7 @@ int app_work(app *a, err *e);
 extern const http_route system_routes[];
 extern const http_route auth_routes[];
 extern const http_route jobs_routes[];
+extern const http_route files_routes[];
 extern const job_kind system_job_kinds[];
 
 /* The HTTP authentication hook (auth/auth_api.c). */
@@ -75,6 +76,11 @@ const http_route *const *app_route_tables(void);
 const job_kind *app_job_kinds(void);
 /* The OpenAPI 3 document for the registered routes. */
 char *app_openapi(const http_server *s);
+
+/* Serves a blob with ETag, Range and an optional download name
+ * (files/files_api.c). The caller has checked the organization's access. */
+int app_send_blob(http_req *r, const char *sha, int64_t size, const char *type,
+                  const char *filename);
 
 /* Helpers for handlers: a connection for this request, or answers 503. */
 db_conn *app_db(http_req *r);

@@ -8,11 +8,13 @@
 #include "app/schema.h"
 
 #include "auth/auth.h"
+#include "files/files.h"
 #include "jobs/jobs.h"
 
 const db_migration app_migrations[] = {
     {1, "auth: organizations, users, memberships, tokens, sessions", auth_schema_v1},
     {2, "jobs: queue and logs", jobs_schema_v1},
+    {3, "files: organization references to blobs", files_schema_v1},
 };
 
 const int app_migration_count = (int)(sizeof app_migrations / sizeof app_migrations[0]);

@@ -386,6 +386,60 @@ const char *http_cookie(http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
 }
 
+int http_range(http_req *r, int64_t size, int64_t *off, int64_t *len)
+{
+    *off = 0;
+    *len = size;
+    const char *h = http_header(r, "Range");
+    if (!h)
+        return 0;
+    if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+        return 0; /* unknown unit or several ranges: send the whole thing */
+    const char *p = h + 6, *dash = strchr(p, '-');
+    if (!dash)
+        return 0;
+    char *end;
+    int64_t a = -1, b = -1;
+    if (dash > p) {
+        a = strtoll(p, &end, 10);
+        if (end != dash || a < 0)
+            return 0;
+    }
+    if (dash[1]) {
+        b = strtoll(dash + 1, &end, 10);
+        if (*end || b < 0)
+            return 0;
+    }
+    if (a < 0 && b < 0)
+        return 0;
+    if (a < 0) { /* suffix: the last b bytes */
+        if (b == 0)
+            goto unsatisfiable;
+        a = b > size ? 0 : size - b;
+        b = size - 1;
+    } else if (b < 0 || b >= size) {
+        b = size - 1;
+    }
+    if (a >= size || a > b)
+        goto unsatisfiable;
+    *off = a;
+    *len = b - a + 1;
+    char cr[96];
+    snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)a, (long long)b, (long long)size);
+    http_set_header(r, "Content-Range", cr);
+    return 1;
+unsatisfiable:
+    http_fail(r, ERR_INVALID, "the requested range '%.60s' is outside the %lld bytes of the file",
+              h, (long long)size);
+    r->status = 416;
+    {
+        char cr2[64];
+        snprintf(cr2, sizeof cr2, "bytes */%lld", (long long)size);
+        http_set_header(r, "Content-Range", cr2);
+    }
+    return -1;
+}
+
 /* --- static files ---------------------------------------------------------- */
 
 static const char *mime_of(const char *path)

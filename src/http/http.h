@@ -156,6 +156,11 @@ int http_query_i64(http_req *r, const char *name, int64_t def, int64_t min, int6
 const char *http_header(http_req *r, const char *name);
 const char *http_cookie(http_req *r, const char *name);
 
+/* Reads a Range header (one range, bytes=a-b | a- | -n) against a resource
+ * of `size` bytes. 0: no range (whole), 1: partial [off, off+len), -1: not
+ * satisfiable (a 416 answer has been prepared). */
+int http_range(http_req *r, int64_t size, int64_t *off, int64_t *len);
+
 /* --- responses --------------------------------------------------------- */
 
 /* Answers an error: status from the code, {"error":{"code","message"}}. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,13 +168,21 @@ void blob_writer_abort(blob_writer *w)
         writer_free(w);
 }
 
-int blob_writer_commit(blob_writer *w, blob_ref *out, err *e)
+int blob_writer_commit(blob_writer *w, const char *expect_sha, blob_ref *out, err *e)
 {
     unsigned char d[32];
     sha256_final(w->sha, d);
     w->sha = NULL;
     blob_ref ref = {.size = w->size};
     hex_encode(d, 32, ref.sha);
+    if (expect_sha && strcasecmp(expect_sha, ref.sha) != 0) {
+        err_set(e, ERR_INVALID,
+                "the content's SHA-256 is %s, not %.64s as announced; the upload was corrupted "
+                "or the announced hash is wrong",
+                ref.sha, expect_sha);
+        writer_free(w);
+        return -1;
+    }
     int rc = w->bs->ops->commit(w->bs, w->path, w->fd, ref.sha, w->size, &ref.existed, e);
     if (rc == 0 && out)
         *out = ref;
@@ -190,7 +199,7 @@ int blob_put(blob_store *bs, const void *data, size_t n, blob_ref *out, err *e)
         blob_writer_abort(w);
         return -1;
     }
-    return blob_writer_commit(w, out, e);
+    return blob_writer_commit(w, NULL, out, e);
 }
 
 int blob_stat(blob_store *bs, const char *sha, int64_t *size, err *e)

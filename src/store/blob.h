@@ -55,8 +55,9 @@ const unsigned char *blob_writer_head(const blob_writer *w, size_t *n);
 /* Path of the spooled temporary file holding everything written so far
  * (readable until commit/abort; for decoders that need the whole file). */
 const char *blob_writer_path(const blob_writer *w);
-/* Stores the blob and frees the writer (also on failure). */
-int blob_writer_commit(blob_writer *w, blob_ref *out, err *e);
+/* Stores the blob and frees the writer (also on failure). If expect_sha is
+ * given and the content's SHA-256 differs, nothing is stored (ERR_INVALID). */
+int blob_writer_commit(blob_writer *w, const char *expect_sha, blob_ref *out, err *e);
 void blob_writer_abort(blob_writer *w);
 
 int blob_put(blob_store *bs, const void *data, size_t n, blob_ref *out, err *e);

@@ -69,7 +69,7 @@ ParameterizedTest(int *kind, blob, roundtrip)
     cr_assert_eq(hl, BLOB_HEAD_MAX);
     cr_assert_eq(memcmp(head, data, hl), 0);
     blob_ref ref;
-    cr_assert_eq(blob_writer_commit(w, &ref, &e), 0, "%s", e.msg);
+    cr_assert_eq(blob_writer_commit(w, NULL, &ref, &e), 0, "%s", e.msg);
     char want[65];
     sha256_hex(data, n, want);
     cr_assert_str_eq(ref.sha, want);
@@ -161,6 +161,29 @@ Test(blob, aborted_writer_leaves_nothing)
     char sha[65];
     sha256_hex("hello", 5, sha);
     cr_assert_eq(blob_stat(bs, sha, NULL, &e), -1);
+    blob_close(bs);
+}
+
+Test(blob, announced_hash_mismatch_stores_nothing)
+{
+    char url[300];
+    snprintf(url, sizeof url, "file:%s/b", test_tmpdir());
+    blob_store *bs;
+    err e;
+    cr_assert_eq(blob_open(url, NULL, &bs, &e), 0, "%s", e.msg);
+    char good[65], other[65];
+    sha256_hex("hello", 5, good);
+    sha256_hex("world", 5, other);
+    blob_writer *w = blob_writer_new(bs, &e);
+    blob_writer_write(w, "hello", 5, &e);
+    blob_ref ref;
+    cr_assert_eq(blob_writer_commit(w, other, &ref, &e), -1);
+    cr_assert_eq(e.code, ERR_INVALID);
+    cr_assert_eq(blob_stat(bs, good, NULL, &e), -1, "nothing may be stored");
+    w = blob_writer_new(bs, &e);
+    blob_writer_write(w, "hello", 5, &e);
+    cr_assert_eq(blob_writer_commit(w, good, &ref, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(ref.sha, good);
     blob_close(bs);
 }
 
