@@ -8,10 +8,17 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/client_cli.h"
 
 static const cli_cmd commands[] = {
     {"serve", cmd_serve, "run the platform: REST API, web UI and job workers"},
     {"worker", cmd_worker, "run job workers only (more machines, shared PostgreSQL)"},
+    {"login", cmd_login, "log in and save a token for this machine"},
+    {"whoami", cmd_whoami, "show who your token belongs to"},
+    {"users", cmd_users, "members of your organization: list, create, role, disable, remove"},
+    {"tokens", cmd_tokens, "your API tokens: list, create, revoke"},
+    {"orgs", cmd_orgs, "organizations: list, create"},
+    {"jobs", cmd_jobs, "jobs: list, show, wait, log, cancel, retry"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };
