@@ -47,6 +47,14 @@ struct http_hdr {
     const char *name, *value;
 };
 
+struct http_form_field {
+    struct http_form_field *next;
+    char *name;
+    sbuf value;
+};
+
+#define FORM_MAX_BYTES 65536
+
 typedef struct {
     const http_route *route;
     int nseg;
@@ -376,6 +384,56 @@ int http_query_i64(http_req *r, const char *name, int64_t def, int64_t min, int6
     return 0;
 }
 
+struct qv_ctx {
+    const char *name;
+    const char **out;
+    int max, n;
+};
+
+static enum MHD_Result qv_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    (void)kind;
+    struct qv_ctx *q = cls;
+    if (key && strcmp(key, q->name) == 0) {
+        if (q->n < q->max)
+            q->out[q->n] = value ? value : "";
+        q->n++;
+    }
+    return MHD_YES;
+}
+
+int http_query_values(http_req *r, const char *name, const char **out, int max)
+{
+    struct qv_ctx q = {name, out, max, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, qv_iter, &q);
+    return q.n;
+}
+
+const char *http_form(http_req *r, const char *name)
+{
+    const char *v = NULL;
+    http_form_values(r, name, &v, 1);
+    return v;
+}
+
+int http_form_values(http_req *r, const char *name, const char **out, int max)
+{
+    /* fields are kept newest first; answer in arrival order */
+    int n = 0;
+    for (struct http_form_field *f = r->form; f; f = f->next)
+        if (strcmp(f->name, name) == 0)
+            n++;
+    int k = n;
+    for (struct http_form_field *f = r->form; f; f = f->next)
+        if (strcmp(f->name, name) == 0) {
+            k--;
+            if (k < max)
+                out[k] = sbuf_cstr(&f->value);
+        }
+    return n;
+}
+
 const char *http_header(http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
@@ -580,6 +638,11 @@ static bool has_body(http_req *r)
     return te && strcasecmp(te, "identity") != 0;
 }
 
+static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *filename, const char *content_type,
+                                 const char *transfer_encoding, const char *data, uint64_t off,
+                                 size_t size);
+
 /* First call: decode the path, route, authenticate, check limits. */
 static void setup(http_server *s, http_req *r, const char *method)
 {
@@ -665,7 +728,108 @@ static void setup(http_server *s, http_req *r, const char *method)
                       (long long)r->content_length, (long long)limit);
             return;
         }
+        const char *ct = http_header(r, "Content-Type");
+        if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0) {
+            r->pp = MHD_create_post_processor(r->conn, 65536, post_iter, r);
+            if (!r->pp) {
+                http_fail(r, ERR_INVALID,
+                          "the multipart/form-data body has no boundary; send the header that "
+                          "your HTTP client writes for forms");
+                return;
+            }
+        }
     }
+}
+
+static int part_end(http_req *r)
+{
+    if (!r->part_open)
+        return 0;
+    r->part_open = false;
+    if (r->route->on_part && r->route->on_part(r, &r->part, false) != 0) {
+        if (!r->failed)
+            http_fail(r, ERR_INTERNAL, "the upload could not be stored");
+        return -1;
+    }
+    return 0;
+}
+
+static int part_begin(http_req *r, const char *field, const char *filename, const char *ctype)
+{
+    if (part_end(r) != 0)
+        return -1;
+    r->part.field = arena_strdup(r->arena, field ? field : "file");
+    r->part.filename = arena_strdup(r->arena, filename ? filename : "");
+    r->part.content_type = ctype ? arena_strdup(r->arena, ctype) : NULL;
+    r->part.index = r->nparts++;
+    r->part_open = true;
+    if (r->route->on_part && r->route->on_part(r, &r->part, true) != 0) {
+        if (!r->failed)
+            http_fail(r, ERR_INTERNAL, "the upload could not be stored");
+        return -1;
+    }
+    return 0;
+}
+
+static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *filename, const char *content_type,
+                                 const char *transfer_encoding, const char *data, uint64_t off,
+                                 size_t size)
+{
+    (void)kind;
+    (void)transfer_encoding;
+    http_req *r = cls;
+    if (r->failed)
+        return MHD_NO;
+    if (filename) {
+        bool same = r->part_open && off > 0 && strcmp(r->part.field, key ? key : "") == 0 &&
+                    strcmp(r->part.filename, filename) == 0;
+        if (!same && part_begin(r, key, filename, content_type) != 0)
+            return MHD_NO;
+        if (size && r->route->on_data && r->route->on_data(r, data, size) != 0) {
+            if (!r->failed)
+                http_fail(r, ERR_INTERNAL, "the upload could not be stored");
+            return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    /* a text field, possibly in several pieces */
+    r->form_bytes += size;
+    if (r->form_bytes > FORM_MAX_BYTES) {
+        http_fail(r, ERR_TOO_LARGE, "the form's text fields are over %d bytes", FORM_MAX_BYTES);
+        return MHD_NO;
+    }
+    struct http_form_field *f = r->form;
+    if (!(f && off > 0 && strcmp(f->name, key ? key : "") == 0)) {
+        f = arena_zalloc(r->arena, sizeof *f);
+        f->name = arena_strdup(r->arena, key ? key : "");
+        f->next = r->form;
+        r->form = f;
+    }
+    sbuf_put(&f->value, data, size);
+    if (f->value.len == 0)
+        sbuf_put(&f->value, "", 0); /* make the value a valid empty string */
+    return MHD_YES;
+}
+
+static void free_form(http_req *r)
+{
+    for (struct http_form_field *f = r->form; f; f = f->next)
+        sbuf_free(&f->value);
+    r->form = NULL;
+}
+
+/* The body is complete: flush a multipart parser, close the last part. */
+static void body_end(http_req *r)
+{
+    if (!r->route || r->route->body != BODY_STREAM)
+        return;
+    if (r->pp) {
+        MHD_destroy_post_processor(r->pp);
+        r->pp = NULL;
+    }
+    if (!r->failed)
+        part_end(r);
 }
 
 static void body_piece(http_server *s, http_req *r, const char *data, size_t n)
@@ -692,6 +856,16 @@ static void body_piece(http_server *s, http_req *r, const char *data, size_t n)
     if (r->body_bytes > limit) {
         http_fail(r, ERR_TOO_LARGE, "the upload is over the limit of %lld bytes", (long long)limit);
         return;
+    }
+    if (r->pp) {
+        if (MHD_post_process(r->pp, data, n) != MHD_YES && !r->failed)
+            http_fail(r, ERR_INVALID, "the multipart/form-data body is malformed");
+        return;
+    }
+    if (!r->part_open && r->nparts == 0) {
+        const char *fn = http_query(r, "filename");
+        if (part_begin(r, "file", fn, http_header(r, "Content-Type")) != 0)
+            return;
     }
     if (rt->on_data && rt->on_data(r, data, n) != 0 && !r->failed)
         http_fail(r, ERR_INTERNAL, "the upload could not be stored");
@@ -755,6 +929,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (!r->failed)
+        body_end(r);
+    if (!r->failed)
         run_handler(r);
     return queue(r);
 }
@@ -777,6 +953,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
+    if (r->pp)
+        MHD_destroy_post_processor(r->pp);
+    free_form(r);
     if (r->cleanup)
         r->cleanup(r->cleanup_arg);
     int idx = r->route_index >= 0 ? r->route_index : s->nroutes; /* unmatched */

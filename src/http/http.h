@@ -47,6 +47,19 @@ typedef int (*http_handler)(http_req *r);
 /* One piece of a streamed body; return -1 after http_fail() to reject it. */
 typedef int (*http_data_fn)(http_req *r, const char *data, size_t n);
 
+/* A file in a streamed body. A raw body is one part (field "file", the
+ * filename from ?filename=); a multipart/form-data body has one part per
+ * file field, and its text fields are collected for http_form(). */
+typedef struct http_part {
+    const char *field;
+    const char *filename;     /* may be "" */
+    const char *content_type; /* may be NULL */
+    int index;                /* 0, 1, ... */
+} http_part;
+/* Called with begin=true before a part's bytes go to on_data, and with
+ * begin=false after its last byte. Return -1 after http_fail() to stop. */
+typedef int (*http_part_fn)(http_req *r, const http_part *p, bool begin);
+
 /* Who is calling. Filled by the server's auth hook before the handler. */
 typedef struct http_principal {
     int64_t user_id;
@@ -70,6 +83,7 @@ struct http_route {
     const char *request;  /* OpenAPI request body schema (JSON), optional */
     const char *response; /* OpenAPI response schema (JSON), optional */
     int64_t max_body;     /* BODY_STREAM limit; 0: the server's upload limit */
+    http_part_fn on_part; /* BODY_STREAM, optional: file boundaries */
 };
 
 #define HTTP_MAX_PARAMS 6
@@ -111,6 +125,12 @@ struct http_req {
     bool first_call_done;
     bool responded;
     const char *raw_target; /* as received, before decoding */
+    struct MHD_PostProcessor *pp; /* multipart bodies */
+    struct http_form_field *form;
+    size_t form_bytes;
+    http_part part;
+    bool part_open;
+    int nparts;
 };
 
 /* --- server ------------------------------------------------------------ */
@@ -153,6 +173,12 @@ const char *http_query(http_req *r, const char *name);
 /* Integer query argument in [min,max] with a default; 400 on bad input. */
 int http_query_i64(http_req *r, const char *name, int64_t def, int64_t min, int64_t max,
                    int64_t *out);
+/* Every value of a repeated query argument (?tag=a&tag=b); returns the
+ * count, fills at most max. */
+int http_query_values(http_req *r, const char *name, const char **out, int max);
+/* Text fields of a multipart body (after the body has been read). */
+const char *http_form(http_req *r, const char *name);
+int http_form_values(http_req *r, const char *name, const char **out, int max);
 const char *http_header(http_req *r, const char *name);
 const char *http_cookie(http_req *r, const char *name);
 

@@ -147,3 +147,29 @@ Test(files, other_organizations_cannot_read_by_hash)
     free(viewer);
     free(tok);
 }
+
+/* A multipart/form-data body: only the file part's bytes are stored; text
+ * fields before and after it are read as form fields. */
+Test(files, multipart_body_stores_the_file_part)
+{
+    const char *content = "line one\r\n--not-a-boundary\r\nline three";
+    char body[1024];
+    int n = snprintf(body, sizeof body,
+                     "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+                     "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n"
+                     "Content-Type: text/plain\r\n\r\n%s\r\n--XyZ--\r\n",
+                     content);
+    api_opts o = {.token = api_admin_token(), .body = body, .body_len = (size_t)n,
+                  .content_type = "multipart/form-data; boundary=XyZ"};
+    api_resp *r = api_do("PUT", "/api/v1/files", &o);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    char sha[65];
+    sha256_hex(content, strlen(content), sha);
+    cr_assert_str_eq(json_string_value(json_object_get(r->json, "sha256")), sha);
+    api_free(r);
+    /* no boundary */
+    api_opts nb = {.token = api_admin_token(), .body = "x", .content_type = "multipart/form-data"};
+    r = api_do("PUT", "/api/v1/files", &nb);
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    api_free(r);
+}
