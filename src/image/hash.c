@@ -65,7 +65,9 @@ uint64_t image_phash_gray(const uint8_t *gray, uint32_t w, uint32_t h, size_t st
             double acc = 0;
             for (int y = 0; y < N; y++)
                 acc += rows[y][u] * c[v][y];
-            coef[(v - 1) * K + (u - 1)] = acc;
+            /* A flat picture has all these at 0 up to rounding noise
+             * (~1e-10), which must not decide bits. */
+            coef[(v - 1) * K + (u - 1)] = fabs(acc) < 1e-6 ? 0 : acc;
         }
     memcpy(sorted, coef, sizeof coef);
     qsort(sorted, K * K, sizeof *sorted, cmp_double);

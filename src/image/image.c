@@ -23,8 +23,7 @@ static bool use_fast_jpeg(const image_info *info, image_path path)
 /* Decodes to ch channels in stored orientation; at least min_side on the
  * longest side when min_side > 0 (vips: exactly min_side). */
 static int decode_raw(const uint8_t *d, size_t n, const image_info *info, uint32_t min_side,
-                      uint8_t ch, image_path path, bool strict, image_pixels *out, bool *fast,
-                      err *e)
+                      uint8_t ch, image_path path, image_pixels *out, bool *fast, err *e)
 {
     *fast = false;
     if (info->format == IMAGE_BMP) {
@@ -39,9 +38,9 @@ static int decode_raw(const uint8_t *d, size_t n, const image_info *info, uint32
     }
     if (use_fast_jpeg(info, path)) {
         *fast = true;
-        return jpeg_decode(d, n, min_side, ch, strict, out, e);
+        return jpeg_decode(d, n, min_side, ch, false, out, e);
     }
-    return vips_decode(d, n, min_side, ch, strict, out, e);
+    return vips_decode(d, n, min_side, ch, out, e);
 }
 
 /* Resamples *p to w x h if it is not that size already. */
@@ -80,7 +79,7 @@ int image_decode(const void *data, size_t n, const image_decode_opts *opts, imag
     if (image_probe_ex(data, n, o->limits, &info, e))
         return -1;
     bool fast;
-    if (decode_raw(data, n, &info, o->target_side, ch, o->path, false, out, &fast, e))
+    if (decode_raw(data, n, &info, o->target_side, ch, o->path, out, &fast, e))
         return -1;
     if (o->target_side && o->exact) {
         uint32_t lng = info.stored_width > info.stored_height ? info.stored_width
@@ -120,7 +119,7 @@ int image_thumbnail(const void *data, size_t n, const image_thumb_opts *opts, im
     uint8_t ch = (info.channels <= 2 && !info.cmyk) ? 1 : 3;
     image_pixels px;
     bool fast;
-    if (decode_raw(data, n, &info, side, ch, o->path, false, &px, &fast, e))
+    if (decode_raw(data, n, &info, side, ch, o->path, &px, &fast, e))
         return -1;
     uint32_t tw, th;
     px_fit(info.stored_width, info.stored_height, side, &tw, &th);
@@ -148,15 +147,18 @@ int image_verify(const void *data, size_t n, const image_limits *lim, image_info
 {
     if (image_probe_ex(data, n, lim, out, e))
         return -1;
-    image_pixels px;
-    bool fast;
-    /* JPEG: at 1/8 scale libjpeg still entropy-decodes every block; vips: a tiny
-     * thumbnail still reads every row, without holding the full image. */
-    if (decode_raw(data, n, out, 8, 1, IMAGE_PATH_AUTO, true, &px, &fast, e)) {
-        err_prefix(e, "%s does not decode: ", image_format_name(out->format));
-        return -1;
-    }
+    image_pixels px = {0};
+    int rc;
+    if (out->format == IMAGE_BMP)
+        rc = bmp_decode(data, n, out, &px, e);
+    else if (use_fast_jpeg(out, IMAGE_PATH_AUTO))
+        /* at 1/8 scale libjpeg still entropy-decodes every block */
+        rc = jpeg_decode(data, n, 1, 1, true, &px, e);
+    else
+        rc = vips_verify(data, n, e);
     image_pixels_free(&px);
+    if (rc)
+        return err_prefix(e, "%s does not decode: ", image_format_name(out->format));
     out->needs_verify = false;
     return 0;
 }

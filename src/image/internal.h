@@ -69,10 +69,13 @@ int jpeg_decode(const uint8_t *d, size_t n, uint32_t min_side, uint8_t channels,
 
 /* libvips: decode without auto-rotation to 8-bit `channels` (1 or 3).
  * fit_side > 0: vips_thumbnail_buffer to fit a fit_side square (shrink on
- * load, never enlarging); 0: full size. strict: fail on errors and
- * truncation (image_verify). */
-int vips_decode(const uint8_t *d, size_t n, uint32_t fit_side, uint8_t channels, bool strict,
+ * load, never enlarging); 0: full size. Tolerant: a damaged file gives
+ * what could be decoded. */
+int vips_decode(const uint8_t *d, size_t n, uint32_t fit_side, uint8_t channels,
                 image_pixels *out, err *e);
+/* libvips: decodes every pixel (without keeping them), failing on
+ * truncation and decoder errors. */
+int vips_verify(const uint8_t *d, size_t n, err *e);
 /* Copies libvips' error buffer into e (and clears it). */
 int vips_fail(err *e, err_code code, const char *what);
 

@@ -214,11 +214,12 @@ static int probe_png(const uint8_t *d, size_t n, image_info *o, err *e)
             o->bit_depth = c[8];
             ctype = c[9];
             static const uint8_t chans[7] = {1, 0, 3, 1, 2, 0, 4};
-            bool ok_depth;
+            uint8_t bd = o->bit_depth;
+            bool pow2 = bd == 1 || bd == 2 || bd == 4 || bd == 8 || bd == 16, ok_depth;
             switch (ctype) {
-            case 0: ok_depth = (0x116 >> o->bit_depth & 1) && o->bit_depth <= 16; break; /* 1 2 4 8 16 */
-            case 3: ok_depth = o->bit_depth <= 8 && (0x116 >> o->bit_depth & 1); break;
-            case 2: case 4: case 6: ok_depth = o->bit_depth == 8 || o->bit_depth == 16; break;
+            case 0: ok_depth = pow2; break;
+            case 3: ok_depth = pow2 && bd <= 8; break;
+            case 2: case 4: case 6: ok_depth = bd == 8 || bd == 16; break;
             default: ok_depth = false;
             }
             if (!ok_depth || c[10] != 0 || c[11] != 0 || c[12] > 1)

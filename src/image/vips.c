@@ -8,7 +8,8 @@
  *   - concurrency 1: our callers are the parallelism, vips threads inside
  *     each call would only compete with them;
  *   - untrusted loaders blocked (ImageMagick, PDF, ...): probe has already
- *     restricted input to five formats, this is a second fence.
+ *     restricted input to five formats, this is a second fence;
+ *   - the "VIPS" log domain silenced (decoder warnings would go to stderr).
  *
  * We turn off vips' own auto-rotation and apply the orientation that probe
  * read ourselves, so both decode paths agree on it by construction.
@@ -26,8 +27,19 @@
 static pthread_once_t vips_once = PTHREAD_ONCE_INIT;
 static int vips_init_rc = -1;
 
+/* libvips reports decoder warnings (libpng's, libwebp's, ...) through
+ * g_warning, which GLib prints on stderr. A library does not print: the
+ * warnings are dropped here, and what matters comes back as errors. */
+static void vips_quiet(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer ud)
+{
+    (void)domain, (void)level, (void)msg, (void)ud;
+}
+
 static void vips_setup(void)
 {
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO |
+                                  G_LOG_LEVEL_DEBUG,
+                      vips_quiet, NULL);
     if (vips_init("cvops") != 0)
         return;
     vips_cache_set_max(0);
@@ -66,22 +78,37 @@ int vips_fail(err *e, err_code code, const char *what)
     return err_set(e, code, "%s: %s", what, l ? msg : "libvips failed");
 }
 
-int vips_decode(const uint8_t *d, size_t n, uint32_t fit_side, uint8_t channels, bool strict,
+int vips_verify(const uint8_t *d, size_t n, err *e)
+{
+    if (image_lib_init(e))
+        return -1;
+    /* Sequential access and an average: every row is decoded once and
+     * nothing but the current strip is held. */
+    VipsImage *img = vips_image_new_from_buffer(d, n, "", "access", VIPS_ACCESS_SEQUENTIAL,
+                                                "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    if (!img)
+        return vips_fail(e, ERR_UNPROCESSABLE, "cannot decode the image");
+    double avg;
+    int rc = vips_avg(img, &avg, NULL);
+    g_object_unref(img);
+    if (rc)
+        return vips_fail(e, ERR_UNPROCESSABLE, "cannot decode the image");
+    return 0;
+}
+
+int vips_decode(const uint8_t *d, size_t n, uint32_t fit_side, uint8_t channels,
                 image_pixels *out, err *e)
 {
     memset(out, 0, sizeof *out);
     if (image_lib_init(e))
         return -1;
-    VipsFailOn fail = strict ? VIPS_FAIL_ON_ERROR : VIPS_FAIL_ON_NONE;
     VipsImage *img = NULL;
     int rc;
     if (fit_side)
         rc = vips_thumbnail_buffer((void *)d, n, &img, (int)fit_side, "height", (int)fit_side,
-                                   "size", VIPS_SIZE_DOWN, "no_rotate", TRUE, "fail_on", fail,
-                                   NULL);
+                                   "size", VIPS_SIZE_DOWN, "no_rotate", TRUE, NULL);
     else {
-        img = vips_image_new_from_buffer(d, n, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                         fail, NULL);
+        img = vips_image_new_from_buffer(d, n, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
         rc = img ? 0 : -1;
     }
     if (rc)
@@ -89,13 +116,19 @@ int vips_decode(const uint8_t *d, size_t n, uint32_t fit_side, uint8_t channels,
 
     /* The chain of conversions; each step replaces img. */
     VipsImage *t = NULL;
-    VipsInterpretation want = channels == 1 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
+    /* Colour images go to sRGB even when gray is wanted: px_convert then
+     * takes BT.601 luma of the gamma-encoded values, as a JPEG's Y channel
+     * is, where libvips' B_W would weigh linear light. Both paths must give
+     * the same gray for the perceptual hashes to agree. */
+    bool gray_src = vips_image_get_bands(img) <= 2 && img->Type != VIPS_INTERPRETATION_CMYK;
+    VipsInterpretation want = gray_src ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
+    uint8_t bands = gray_src ? 1 : 3;
     if (vips_colourspace(img, &t, want, NULL))
         goto fail;
     g_object_unref(img);
     img = t;
     if (vips_image_hasalpha(img)) {
-        VipsArrayDouble *bg = channels == 1 ? vips_array_double_newv(1, 255.0)
+        VipsArrayDouble *bg = bands == 1 ? vips_array_double_newv(1, 255.0)
                                             : vips_array_double_newv(3, 255.0, 255.0, 255.0);
         rc = vips_flatten(img, &t, "background", bg, NULL);
         vips_area_unref(VIPS_AREA(bg));
@@ -104,8 +137,8 @@ int vips_decode(const uint8_t *d, size_t n, uint32_t fit_side, uint8_t channels,
         g_object_unref(img);
         img = t;
     }
-    if (vips_image_get_bands(img) != channels) {
-        if (vips_extract_band(img, &t, 0, "n", (int)channels, NULL))
+    if (vips_image_get_bands(img) != bands) {
+        if (vips_extract_band(img, &t, 0, "n", (int)bands, NULL))
             goto fail;
         g_object_unref(img);
         img = t;
@@ -122,17 +155,21 @@ int vips_decode(const uint8_t *d, size_t n, uint32_t fit_side, uint8_t channels,
         goto fail;
     uint32_t w = (uint32_t)vips_image_get_width(img), h = (uint32_t)vips_image_get_height(img);
     g_object_unref(img);
-    if (size != (size_t)w * h * channels) {
+    if (size != (size_t)w * h * bands) {
         g_free(mem);
         return err_set(e, ERR_INTERNAL, "libvips returned %zu bytes for %ux%ux%u", size, w, h,
-                       channels);
+                       bands);
     }
-    if (px_alloc(out, w, h, channels, e)) {
+    if (px_alloc(out, w, h, bands, e)) {
         g_free(mem);
         return -1;
     }
     memcpy(out->data, mem, size);
     g_free(mem);
+    if (px_convert(out, channels, e)) {
+        image_pixels_free(out);
+        return -1;
+    }
     return 0;
 fail:
     g_object_unref(img);
