@@ -22,6 +22,8 @@ struct blob_writer {
     int64_t size;
     unsigned char *head;
     size_t head_len;
+    bool digested, derived;
+    char sha_hex[65];
 };
 
 int blob_mkdirs(const char *path, err *e)
@@ -113,6 +115,8 @@ blob_writer *blob_writer_new(blob_store *bs, err *e)
 
 int blob_writer_write(blob_writer *w, const void *p, size_t n, err *e)
 {
+    if (w->digested)
+        return err_set(e, ERR_INTERNAL, "blob writer: write after digest");
     if (w->head_len < BLOB_HEAD_MAX) {
         if (!w->head && !(w->head = malloc(BLOB_HEAD_MAX)))
             return err_set(e, ERR_INTERNAL, "out of memory");
@@ -168,13 +172,24 @@ void blob_writer_abort(blob_writer *w)
         writer_free(w);
 }
 
+void blob_writer_digest(blob_writer *w, char sha[65])
+{
+    if (!w->digested) {
+        unsigned char d[32];
+        sha256_final(w->sha, d);
+        w->sha = NULL;
+        hex_encode(d, 32, w->sha_hex);
+        w->digested = true;
+    }
+    memcpy(sha, w->sha_hex, 65);
+}
+
+void blob_writer_derived(blob_writer *w) { w->derived = true; }
+
 int blob_writer_commit(blob_writer *w, const char *expect_sha, blob_ref *out, err *e)
 {
-    unsigned char d[32];
-    sha256_final(w->sha, d);
-    w->sha = NULL;
     blob_ref ref = {.size = w->size};
-    hex_encode(d, 32, ref.sha);
+    blob_writer_digest(w, ref.sha);
     if (expect_sha && strcasecmp(expect_sha, ref.sha) != 0) {
         err_set(e, ERR_INVALID,
                 "the content's SHA-256 is %s, not %.64s as announced; the upload was corrupted "
@@ -183,23 +198,35 @@ int blob_writer_commit(blob_writer *w, const char *expect_sha, blob_ref *out, er
         writer_free(w);
         return -1;
     }
-    int rc = w->bs->ops->commit(w->bs, w->path, w->fd, ref.sha, w->size, &ref.existed, e);
+    int rc = w->bs->ops->commit(w->bs, w->path, w->fd, ref.sha, w->size, !w->derived,
+                                &ref.existed, e);
     if (rc == 0 && out)
         *out = ref;
     writer_free(w); /* unlinks the temp path if the driver did not move it */
     return rc;
 }
 
-int blob_put(blob_store *bs, const void *data, size_t n, blob_ref *out, err *e)
+static int put(blob_store *bs, const void *data, size_t n, bool derived, blob_ref *out, err *e)
 {
     blob_writer *w = blob_writer_new(bs, e);
     if (!w)
         return -1;
+    w->derived = derived;
     if (blob_writer_write(w, data, n, e) != 0) {
         blob_writer_abort(w);
         return -1;
     }
     return blob_writer_commit(w, NULL, out, e);
+}
+
+int blob_put(blob_store *bs, const void *data, size_t n, blob_ref *out, err *e)
+{
+    return put(bs, data, n, false, out, e);
+}
+
+int blob_put_derived(blob_store *bs, const void *data, size_t n, blob_ref *out, err *e)
+{
+    return put(bs, data, n, true, out, e);
 }
 
 int blob_stat(blob_store *bs, const char *sha, int64_t *size, err *e)

@@ -55,12 +55,20 @@ const unsigned char *blob_writer_head(const blob_writer *w, size_t *n);
 /* Path of the spooled temporary file holding everything written so far
  * (readable until commit/abort; for decoders that need the whole file). */
 const char *blob_writer_path(const blob_writer *w);
+/* Ends the hashing and gives the content's SHA-256 (nothing may be written
+ * after this); commit uses the same digest. For deduplicating before the
+ * expensive part of an ingest. */
+void blob_writer_digest(blob_writer *w, char sha[65]);
+/* Marks the blob as derived data (a thumbnail): stored without fsync, so a
+ * crash may lose it; whoever serves it must be able to rebuild it. */
+void blob_writer_derived(blob_writer *w);
 /* Stores the blob and frees the writer (also on failure). If expect_sha is
  * given and the content's SHA-256 differs, nothing is stored (ERR_INVALID). */
 int blob_writer_commit(blob_writer *w, const char *expect_sha, blob_ref *out, err *e);
 void blob_writer_abort(blob_writer *w);
 
 int blob_put(blob_store *bs, const void *data, size_t n, blob_ref *out, err *e);
+int blob_put_derived(blob_store *bs, const void *data, size_t n, blob_ref *out, err *e);
 /* 0 and the size if present; -1 with ERR_NOT_FOUND if not. */
 int blob_stat(blob_store *bs, const char *sha, int64_t *size, err *e);
 /* Streams bytes [off, off+len) (len < 0: to the end) to sink; the sink

@@ -45,7 +45,7 @@ static void fsync_dir(const char *path)
 }
 
 static int f_commit(blob_store *bs, const char *tmp, int fd, const char *sha, int64_t size,
-                    bool *existed, err *e)
+                    bool durable, bool *existed, err *e)
 {
     char path[600], dir[600];
     blob_path(bs, sha, path, sizeof path);
@@ -54,14 +54,15 @@ static int f_commit(blob_store *bs, const char *tmp, int fd, const char *sha, in
         *existed = true;
         return 0; /* same content already stored; the writer removes tmp */
     }
-    if (fsync(fd) != 0)
+    if (durable && fsync(fd) != 0)
         return err_set(e, ERR_IO, "cannot flush blob to disk: %s", strerror(errno));
     snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(path, '/') - path), path);
     if (blob_mkdirs(dir, e) != 0)
         return -1;
     if (rename(tmp, path) != 0)
         return err_set(e, ERR_IO, "cannot move blob into place: %s", strerror(errno));
-    fsync_dir(dir);
+    if (durable)
+        fsync_dir(dir);
     *existed = false;
     return 0;
 }

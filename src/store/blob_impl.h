@@ -11,7 +11,7 @@ typedef struct blob_ops {
     void (*close)(blob_store *bs);
     /* Moves the finished temp file (path, fd open) into place as sha. */
     int (*commit)(blob_store *bs, const char *tmp_path, int fd, const char *sha, int64_t size,
-                  bool *existed, err *e);
+                  bool durable, bool *existed, err *e);
     int (*stat)(blob_store *bs, const char *sha, int64_t *size, err *e);
     int (*read)(blob_store *bs, const char *sha, int64_t off, int64_t len, blob_sink sink,
                 void *ctx, err *e);

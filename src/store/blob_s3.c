@@ -242,9 +242,10 @@ static int s3_stat(blob_store *bs, const char *sha, int64_t *size, err *e)
 }
 
 static int s3_commit(blob_store *bs, const char *tmp, int fd, const char *sha, int64_t size,
-                     bool *existed, err *e)
+                     bool durable, bool *existed, err *e)
 {
     (void)tmp;
+    (void)durable; /* the object store decides */
     int64_t have;
     err ignore;
     if (s3_stat(bs, sha, &have, &ignore) == 0 && have == size) {

@@ -48,6 +48,19 @@ static int sq_error(db_conn *c, int rc, const char *what, err *e)
     return err_set(e, ERR_INTERNAL, "%s: %s", what, msg);
 }
 
+/* cvops_hamming(a, b): bits that differ between two 64-bit integers (for
+ * perceptual-hash distances). PostgreSQL spells it bit_count(int8send(a # b)). */
+static void fn_hamming(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    uint64_t x = (uint64_t)sqlite3_value_int64(argv[0]) ^ (uint64_t)sqlite3_value_int64(argv[1]);
+    sqlite3_result_int(ctx, __builtin_popcountll(x));
+}
+
 static int sq_connect(db *d, db_conn **out, err *e)
 {
     sq_conn *c = calloc(1, sizeof *c);
@@ -64,6 +77,8 @@ static int sq_connect(db *d, db_conn **out, err *e)
         return -1;
     }
     sqlite3_busy_timeout(c->h, d->opt.busy_timeout_ms);
+    sqlite3_create_function(c->h, "cvops_hamming", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            fn_hamming, NULL, NULL);
     sqlite3_extended_result_codes(c->h, 1);
     char *msg = NULL;
     rc = sqlite3_exec(c->h,
