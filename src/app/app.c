@@ -14,9 +14,10 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/version.h"
+#include "image/image.h"
 
 static const http_route *const route_tables[] = {system_routes, auth_routes, jobs_routes,
-                                                  files_routes, NULL};
+                                                  files_routes, datalake_routes, NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
@@ -34,6 +35,8 @@ int app_open(app *a, const app_config *cfg, err *e)
 {
     memset(a, 0, sizeof *a);
     a->cfg = *cfg;
+    if (image_lib_init(e) != 0)
+        return -1;
     app_config *c = &a->cfg;
     if (!c->data_dir)
         c->data_dir = "./data";

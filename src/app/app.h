@@ -33,6 +33,7 @@ typedef struct app_config {
     int db_pool;           /* database connections; default 32 */
     int64_t max_json_body;
     int64_t max_upload;
+    uint64_t max_pixels;   /* images above this are refused; default 100 MP */
     int auth_cache_ms;     /* identity cache lifetime; default 5000 */
     int64_t session_ttl_ms;/* default 7 days */
     bool secure_cookies;   /* mark cookies Secure (behind HTTPS) */
@@ -66,6 +67,7 @@ extern const http_route system_routes[];
 extern const http_route auth_routes[];
 extern const http_route jobs_routes[];
 extern const http_route files_routes[];
+extern const http_route datalake_routes[];
 extern const job_kind system_job_kinds[];
 
 /* The HTTP authentication hook (auth/auth_api.c). */

@@ -8,6 +8,7 @@
 #include "app/schema.h"
 
 #include "auth/auth.h"
+#include "datalake/datalake.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
 
@@ -15,6 +16,7 @@ const db_migration app_migrations[] = {
     {1, "auth: organizations, users, memberships, tokens, sessions", auth_schema_v1},
     {2, "jobs: queue and logs", jobs_schema_v1},
     {3, "files: organization references to blobs", files_schema_v1},
+    {10, "datalake: datalakes, data, tags, metadata keys", datalake_schema_v10},
 };
 
 const int app_migration_count = (int)(sizeof app_migrations / sizeof app_migrations[0]);

@@ -12,7 +12,7 @@
 
 typedef struct {
     const char *data, *db, *blobs, *listen, *port_file, *spool, *log_level, *name;
-    int64_t workers, http_threads, lease_s, poll_ms, max_upload, max_json, db_pool;
+    int64_t workers, http_threads, lease_s, poll_ms, max_upload, max_json, db_pool, max_pixels;
     bool secure_cookies;
 } serve_opts;
 
@@ -41,6 +41,7 @@ static int run(int argc, char **argv, bool worker)
         {"max-upload", 0, OPT_INT, &o.max_upload, "BYTES", "largest streamed upload (64 GiB)"},
         {"max-json", 0, OPT_INT, &o.max_json, "BYTES", "largest JSON request body (16 MiB)"},
         {"db-pool", 0, OPT_INT, &o.db_pool, "N", "database connections (32)"},
+        {"max-pixels", 0, OPT_INT, &o.max_pixels, "N", "refuse images with more pixels (100000000)"},
         {"secure-cookies", 0, OPT_FLAG, &o.secure_cookies, NULL, "mark session cookies Secure (behind HTTPS)"},
         {"name", 0, OPT_STR, &o.name, "NAME", "worker name shown on jobs (host:pid)"},
         {"log-level", 0, OPT_STR, &o.log_level, "LEVEL", "debug, info, warn, error (info)"},
@@ -95,6 +96,7 @@ static int run(int argc, char **argv, bool worker)
         .max_upload = o.max_upload,
         .max_json_body = o.max_json,
         .db_pool = (int)o.db_pool,
+        .max_pixels = (uint64_t)(o.max_pixels > 0 ? o.max_pixels : 0),
         .secure_cookies = o.secure_cookies,
         .worker_name = o.name,
     };
