@@ -18,6 +18,7 @@ static const cli_cmd commands[] = {
     {"users", cmd_users, "members of your organization: list, create, role, disable, remove"},
     {"tokens", cmd_tokens, "your API tokens: list, create, revoke"},
     {"orgs", cmd_orgs, "organizations: list, create"},
+    {"datalake", cmd_datalake, "images: upload, search, count, tag, stats, show"},
     {"jobs", cmd_jobs, "jobs: list, show, wait, log, cancel, retry"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},

@@ -66,5 +66,6 @@ int cmd_users(int argc, char **argv);
 int cmd_tokens(int argc, char **argv);
 int cmd_orgs(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
+int cmd_datalake(int argc, char **argv);
 
 #endif

@@ -286,3 +286,11 @@ pid_t api_start_server(const char *db_url, const char *blob_url, const char *dir
     cr_assert_fail("private server did not start; see %s", log);
     return -1;
 }
+
+char *curl_escape_q(const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, 0);
+    char *r = strdup(e);
+    curl_free(e);
+    return r;
+}

@@ -62,5 +62,7 @@ void api_fresh_store(char *db_url, size_t db_n, char *blob_url, size_t blob_n, c
 pid_t api_start_server(const char *db_url, const char *blob_url, const char *dir,
                        const char *token, const char *const *extra, char *url_out, size_t url_n);
 bool api_is_pg(void);
+/* URL-escapes a query string value (malloc'd). */
+char *curl_escape_q(const char *s);
 
 #endif
