@@ -19,6 +19,8 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lopenblas -lg
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-truncation -Wno-format-nonliteral
+# clang (the fuzz build) does not know every gcc warning named above
+WARN += $(if $(findstring clang,$(CC)),-Wno-unknown-warning-option,)
 OPT := -O2 -g
 SANFLAGS := -fsanitize=address,undefined
 ifeq ($(SAN),1)
