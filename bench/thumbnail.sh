@@ -42,7 +42,7 @@ s_ref=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 ref=$(rate "$n" "$s_ref")
 printf '\nthumbnails: %d photo-like 1920x1080 JPEGs -> 256 px JPEG q80, %s threads\n\n' "$n" "$threads"
 printf '| %-42s | %7s | %8s | %8s | %10s | %8s |\n' method threads seconds "img/s" "img/s/core" "vs ref"
-printf '|%s|%s|%s|%s|%s|%s|\n' "--------------------------------------------" ---------- ---------- ---------- ------------ ----------
+printf '|%s|%s|%s|%s|%s|%s|\n' "--------------------------------------------" --------- ---------- ---------- ------------ ----------
 row() { # name threads images seconds
   local r; r=$(rate "$3" "$4")
   printf '| %-42s | %7s | %8s | %8s | %10s | %7sx |\n' "$1" "$2" "$4" "$r" \
