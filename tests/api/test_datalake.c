@@ -194,7 +194,7 @@ Test(datalake, every_format_and_exif)
     const char *fmts[] = {".png", ".webp", ".tif", NULL};
     const char *names[] = {"png", "webp", "tiff"};
     for (int i = 0; fmts[i]; i++) {
-        tbytes b = t_encode(px, 120, 80, 3, fmts[i], NULL);
+        tbytes b = t_encode(px, 120, 80, 3, fmts[i], 0);
         api_resp *r = upload(lake, &b, NULL);
         cr_assert_eq(r->status, 201, "%s: %s", fmts[i], r->body.p);
         cr_assert_str_eq(jstr(r->json, "format"), names[i]);
@@ -470,10 +470,10 @@ Test(datalake, similar_images_by_perceptual_hash)
 {
     int64_t lake = new_lake(api_admin_token());
     uint8_t *px = t_photo(640, 480, 42);
-    tbytes hi = t_encode(px, 640, 480, 3, ".jpg", "[Q=95]");
-    tbytes lo = t_encode(px, 640, 480, 3, ".jpg", "[Q=40]");
+    tbytes hi = t_encode(px, 640, 480, 3, ".jpg[Q=95]", 0);
+    tbytes lo = t_encode(px, 640, 480, 3, ".jpg[Q=40]", 0);
     uint8_t *other = t_photo(640, 480, 4242);
-    tbytes unrelated = t_encode(other, 640, 480, 3, ".jpg", "[Q=90]");
+    tbytes unrelated = t_encode(other, 640, 480, 3, ".jpg[Q=90]", 0);
     api_resp *r = upload(lake, &hi, NULL);
     int64_t id = jint(r->json, "id");
     api_free(r);

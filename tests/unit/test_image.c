@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <vips/vips.h>
@@ -649,7 +650,74 @@ Test(image_thumb, png_and_webp_exif_orientation)
     free(px);
 }
 
-Test(image_thumb, gray_jpeg_stays_gray_and_thread_safe)
+/* Many threads at once, both paths: every result must be byte-identical
+ * to the one made alone (no shared state between calls). */
+typedef struct thread_job {
+    const tbytes *files;
+    int nfiles;
+    uint8_t *out[8];
+    size_t len[8];
+    int failures;
+} thread_job;
+
+static void *thumb_thread(void *arg)
+{
+    thread_job *j = arg;
+    for (int round = 0; round < 3; round++)
+        for (int f = 0; f < j->nfiles; f++) {
+            image_thumb t;
+            err e;
+            image_thumb_opts o = {.max_side = 64, .path = f % 2 ? IMAGE_PATH_GENERAL : IMAGE_PATH_AUTO};
+            if (image_thumbnail(j->files[f].p, j->files[f].n, &o, &t, &e)) {
+                j->failures++;
+                continue;
+            }
+            if (round == 0) {
+                j->out[f] = t.jpeg;
+                j->len[f] = t.len;
+            } else {
+                if (t.len != j->len[f] || memcmp(t.jpeg, j->out[f], t.len))
+                    j->failures++;
+                image_thumb_free(&t);
+            }
+        }
+    image_thread_done();
+    return NULL;
+}
+
+Test(image_thumb, thread_safe)
+{
+    tbytes files[6];
+    for (int f = 0; f < 6; f++) {
+        uint8_t *px = t_photo(320 + 16 * f, 200, 30 + (uint64_t)f);
+        files[f] = t_encode(px, 320 + 16 * f, 200, 3, f < 4 ? ".jpg" : ".png", 0);
+        free(px);
+    }
+    thread_job alone = {files, 6, {0}, {0}, 0};
+    thumb_thread(&alone);
+    cr_assert_eq(alone.failures, 0);
+    pthread_t tid[4];
+    thread_job jobs[4];
+    for (int k = 0; k < 4; k++) {
+        jobs[k] = (thread_job){files, 6, {0}, {0}, 0};
+        cr_assert_eq(pthread_create(&tid[k], NULL, thumb_thread, &jobs[k]), 0);
+    }
+    for (int k = 0; k < 4; k++) {
+        pthread_join(tid[k], NULL);
+        cr_assert_eq(jobs[k].failures, 0, "thread %d", k);
+        for (int f = 0; f < 6; f++) {
+            cr_assert_eq(jobs[k].len[f], alone.len[f], "thread %d file %d", k, f);
+            cr_assert_eq(memcmp(jobs[k].out[f], alone.out[f], alone.len[f]), 0);
+            free(jobs[k].out[f]);
+        }
+    }
+    for (int f = 0; f < 6; f++) {
+        free(alone.out[f]);
+        tb_free(&files[f]);
+    }
+}
+
+Test(image_thumb, gray_jpeg_stays_gray)
 {
     uint8_t *g = t_marker(640, 480, 1);
     tbytes j = t_encode(g, 640, 480, 1, ".jpg", 0);
