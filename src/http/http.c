@@ -921,11 +921,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
+        /* After a failure the rest of the body is read and dropped: MHD
+         * only accepts a response once the body is complete (or before it
+         * starts, which setup() uses for refusals known up front). */
         if (!r->failed)
             body_piece(s, r, upload_data, *upload_size);
         *upload_size = 0;
-        if (r->failed)
-            return queue(r);
         return MHD_YES;
     }
     if (!r->failed)
