@@ -828,67 +828,106 @@ int datalake_search(db_conn *c, int64_t lake, const datalake_page *p, jw *w, err
                            "previous page with the same order_by");
         }
     }
-    sbuf sql = SBUF_INIT;
-    sbuf_printf(&sql, "SELECT " DATA_COLS "%s FROM data WHERE data.datalake_id = $1 AND (%s)",
-                tags_sql(c), qs.where);
+    /* Plan: a search is usually wide (most queries match a good share of
+     * the datalake), where walking the sort index and filtering until a
+     * page is full is fastest; but for a narrow query that walk reads the
+     * whole table. So the page is first looked for in growing windows of
+     * the sort order (the first W rows after the cursor, filtered): if a
+     * window yields a full page, it is exactly the right page. Otherwise
+     * the plain query runs and the database picks its own plan (an index
+     * on the tag, say). */
+    static const int64_t windows[] = {1000, 5000, 25000, 0};
     const char *cmp = desc ? "<" : ">";
-    int kv = 0, kid = 0;
-    if (cur) {
-        kv = next++;
-        kid = next++;
-        sbuf_printf(&sql, " AND (%s %s $%d OR (%s = $%d AND data.id %s $%d))", oc->col, cmp, kv,
-                    oc->col, kv, cmp, kid);
-    }
-    int klimit = next++;
-    sbuf_printf(&sql, " ORDER BY %s %s, data.id %s LIMIT $%d", oc->col, desc ? "DESC" : "ASC",
-                desc ? "DESC" : "ASC", klimit);
-    db_stmt *s = db_prepare(c, sbuf_cstr(&sql), e);
-    int rc = -1;
-    if (!s)
-        goto out;
-    db_bind(s, 1, DBI(lake));
-    for (size_t i = 0; i < qs.nparams; i++)
-        db_bind(s, 2 + (int)i, qparam(&qs.params[i]));
-    if (cur) {
-        json_t *v = json_array_get(cur, 0);
-        db_bind(s, kv, oc->text ? DBT(json_string_value(v)) : DBI(json_integer_value(v)));
-        db_bind(s, kid, DBI(json_integer_value(json_array_get(cur, 1))));
-    }
-    db_bind(s, klimit, DBI(p->limit + 1));
-    int n = 0, st;
+    sbuf sql = SBUF_INIT;
+    db_stmt *s = NULL;
+    int rc = -1, st = DB_DONE;
     char *last_cursor = NULL;
-    jw_obj(w);
-    jw_key(w, "items");
-    jw_arr(w);
     int sort_col = oc == &orders[0] ? 11 : oc == &orders[1] ? 3 : oc == &orders[2] ? 4
                    : oc == &orders[3] ? 6 : 7;
-    while ((st = db_step(s, e)) == DB_ROW) {
-        if (n == p->limit)
-            break;
-        write_item(w, s, false);
-        n++;
-        json_t *k = json_pack("[o, I]",
-                              oc->text ? json_string(db_col_text(s, sort_col))
-                                       : json_integer(db_col_i64(s, sort_col)),
-                              (json_int_t)db_col_i64(s, 0));
-        char *t = json_dumps(k, JSON_COMPACT);
-        json_decref(k);
+    sbuf page = SBUF_INIT;
+    for (size_t wi = 0; wi < sizeof windows / sizeof *windows; wi++) {
+        int64_t win = windows[wi];
+        int next2 = next, kv = 0, kid = 0;
+        char keyset[300] = "";
+        if (cur) {
+            kv = next2++;
+            kid = next2++;
+            snprintf(keyset, sizeof keyset, " AND (%s %s $%d OR (%s = $%d AND data.id %s $%d))",
+                     oc->col, cmp, kv, oc->col, kv, cmp, kid);
+        }
+        int kwin = win ? next2++ : 0;
+        int klimit = next2++;
+        sbuf_reset(&sql);
+        if (win)
+            sbuf_printf(&sql,
+                        "SELECT " DATA_COLS "%s FROM (SELECT * FROM data WHERE data.datalake_id = $1%s"
+                        " ORDER BY %s %s, data.id %s LIMIT $%d) data WHERE (%s)",
+                        tags_sql(c), keyset, oc->col, desc ? "DESC" : "ASC", desc ? "DESC" : "ASC",
+                        kwin, qs.where);
+        else
+            sbuf_printf(&sql, "SELECT " DATA_COLS "%s FROM data WHERE data.datalake_id = $1 AND (%s)%s",
+                        tags_sql(c), qs.where, keyset);
+        sbuf_printf(&sql, " ORDER BY %s %s, data.id %s LIMIT $%d", oc->col, desc ? "DESC" : "ASC",
+                    desc ? "DESC" : "ASC", klimit);
+        s = db_prepare(c, sbuf_cstr(&sql), e);
+        if (!s)
+            goto out;
+        db_bind(s, 1, DBI(lake));
+        for (size_t i = 0; i < qs.nparams; i++)
+            db_bind(s, 2 + (int)i, qparam(&qs.params[i]));
+        if (cur) {
+            json_t *v = json_array_get(cur, 0);
+            db_bind(s, kv, oc->text ? DBT(json_string_value(v)) : DBI(json_integer_value(v)));
+            db_bind(s, kid, DBI(json_integer_value(json_array_get(cur, 1))));
+        }
+        if (win)
+            db_bind(s, kwin, DBI(win));
+        db_bind(s, klimit, DBI(p->limit + 1));
+        int n = 0;
+        jw pw;
+        sbuf_reset(&page);
+        jw_init(&pw, &page);
+        jw_arr(&pw);
         free(last_cursor);
-        last_cursor = malloc(strlen(t) * 2 + 1);
-        hex_encode((unsigned char *)t, strlen(t), last_cursor);
-        free(t);
+        last_cursor = NULL;
+        while ((st = db_step(s, e)) == DB_ROW) {
+            if (n == p->limit)
+                break;
+            write_item(&pw, s, false);
+            n++;
+            json_t *k = json_pack("[o, I]",
+                                  oc->text ? json_string(db_col_text(s, sort_col))
+                                           : json_integer(db_col_i64(s, sort_col)),
+                                  (json_int_t)db_col_i64(s, 0));
+            char *t = json_dumps(k, JSON_COMPACT);
+            json_decref(k);
+            free(last_cursor);
+            last_cursor = malloc(strlen(t) * 2 + 1);
+            hex_encode((unsigned char *)t, strlen(t), last_cursor);
+            free(t);
+        }
+        jw_arr_end(&pw);
+        db_done(s);
+        s = NULL;
+        if (st < 0)
+            goto out;
+        /* a window that gave a full page (plus one) is exact; so is the last pass */
+        if (st == DB_ROW || !win)
+            break;
     }
-    jw_arr_end(w);
+    jw_obj(w);
+    jw_key(w, "items");
+    jw_raw(w, page.p, page.len);
     jw_key(w, "next_cursor");
     if (st == DB_ROW && last_cursor)
         jw_str(w, last_cursor);
     else
         jw_null(w);
     jw_obj_end(w);
-    free(last_cursor);
-    db_done(s);
-    rc = st < 0 ? -1 : 0;
+    rc = 0;
 out:
+    free(last_cursor);
+    sbuf_free(&page);
     sbuf_free(&sql);
     query_sql_free(&qs);
     json_decref(cur);
