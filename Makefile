@@ -110,7 +110,7 @@ test:
 run:
 	@scripts/install-deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
-	$(BUILD)/cvops serve --data ./data --listen 127.0.0.1:8080
+	$(BUILD)/cvops serve --data ./data --listen 127.0.0.1:8080 --sample-data
 
 bench:
 	@scripts/install-deps --bench
