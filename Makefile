@@ -75,7 +75,7 @@ endif
 
 $(WEB_STAMP): $(WEB_SRC)
 	@echo "  WEB     web/dist"
-	@cd web && npm run --silent build -- --logLevel warn
+	@cd web && node_modules/.bin/vite build --logLevel warn
 
 # The web UI's built files, embedded into the binary (see scripts/embed-assets).
 $(GEN_SRC): scripts/embed-assets $(WEB_DEP)
