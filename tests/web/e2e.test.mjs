@@ -234,6 +234,16 @@ test('API tokens: create one, see the secret once, find it listed, and it works'
   await dialog.getByRole('button', { name: 'Create token' }).click();
   await dialog.getByText('This field is required.').waitFor({ timeout: T });
   await dialog.getByLabel('Name').fill('e2e laptop');
+  // an API error that names a field is shown under that field, word for word
+  const expected = (await apiCall('POST', '/tokens', { name: 'x', expires_in_days: 0 })).data.error.message;
+  await dialog.getByLabel(/Expires after/).fill('0');
+  await dialog.getByRole('button', { name: 'Create token' }).click();
+  const fieldError = dialog.locator('.field-error');
+  await fieldError.waitFor({ timeout: T });
+  assert.equal((await fieldError.textContent()).trim(), expected);
+  assert.equal(await dialog.getByLabel(/Expires after/).getAttribute('aria-invalid'), 'true');
+  await screenshot(page, 'token-field-error');
+  await dialog.getByLabel(/Expires after/).fill('');
   await dialog.getByRole('button', { name: 'Create token' }).click();
   const secretDialog = page.getByRole('dialog', { name: 'Your new API token' });
   await secretDialog.waitFor({ timeout: T });
