@@ -448,7 +448,7 @@ test('virtual grid: 100,000 items, only the visible rows in the DOM, smooth scro
   assert.ok((await cells()) < 120);
 });
 
-test('large screen: 1920x1080 screenshots', async () => {
+test('large screen: 1920x1080 screenshots, light and dark', async () => {
   const c = await newContext({ width: 1920, height: 1080 });
   const p = await c.newPage();
   await p.goto('/');
@@ -458,6 +458,10 @@ test('large screen: 1920x1080 screenshots', async () => {
   await p.goto('/jobs');
   await p.locator('tbody tr a').first().waitFor({ timeout: T });
   await screenshot(p, 'jobs-1920');
+  await p.emulateMedia({ colorScheme: 'dark' });
+  await p.goto('/jobs/1');
+  await p.getByTestId('job-log').getByText('attempt 2 canceled').waitFor({ timeout: T });
+  await screenshot(p, 'job-detail-1920-dark');
   await c.close();
 });
 
