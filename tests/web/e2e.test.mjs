@@ -436,6 +436,8 @@ test('virtual grid: 100,000 items, only the visible rows in the DOM, smooth scro
   await grid.focus();
   await page.keyboard.press('End');
   await page.getByText('Item 100,000', { exact: true }).waitFor({ timeout: T });
+  // onRangeChange reports the rendered items (what a page would fetch)
+  await page.getByText(/rendering \d+–100000$/).waitFor({ timeout: T });
   await page.keyboard.press(' ');
   await page.getByText(/1 selected · active 100,000/).waitFor({ timeout: T });
   assert.equal(await page.locator('[aria-selected=true]').count(), 1);

@@ -14,11 +14,12 @@ export function GridDemoPage() {
   const [selected, setSelected] = useState<Set<number>>(new Set());
   const [active, setActive] = useState(0);
   const [opened, setOpened] = useState<number | null>(null);
+  const [range, setRange] = useState<[number, number]>([0, 0]);
   return (
     <div class="page page-fill">
       <PageHeader
         title="Virtual grid"
-        subtitle={`${n.toLocaleString()} synthetic items · ${selected.size.toLocaleString()} selected · active ${(active + 1).toLocaleString()}${opened !== null ? ` · opened ${opened + 1}` : ''}`}
+        subtitle={`${n.toLocaleString()} synthetic items · ${selected.size.toLocaleString()} selected · active ${(active + 1).toLocaleString()}${opened !== null ? ` · opened ${opened + 1}` : ''} · rendering ${range[0] + 1}–${range[1] + 1}`}
       />
       <VirtualGrid
         count={n}
@@ -30,6 +31,7 @@ export function GridDemoPage() {
         onSelectionChange={setSelected}
         onActiveChange={setActive}
         onActivate={setOpened}
+        onRangeChange={(a, b) => setRange([a, b])}
         renderItem={(i) => (
           <div class="demo-item">
             <div class="demo-swatch" style={{ background: `hsl(${(i * 37) % 360} 55% 62%)` }} aria-hidden="true" />

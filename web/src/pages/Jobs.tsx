@@ -6,7 +6,7 @@
  * page every 2 s (new jobs appear on top, known ones update) and re-reads
  * any other loaded job that is still queued or running.
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { PageHeader, ProgressCell, StateBadge } from '../components/Bits';
 import { Dialog } from '../components/Dialog';
 import { FormError, TextField, useForm } from '../components/Form';
@@ -31,6 +31,7 @@ export function JobsPage() {
   const canWrite = can(me?.role, 'write');
   const isAdmin = can(me?.role, 'admin');
   const [kindDraft, setKindDraft] = useState(kind);
+  useEffect(() => setKindDraft(kind), [kind]); // back/forward changes the URL's filter
   const [runOpen, setRunOpen] = useState(false);
 
   const list = useKeysetList<Job>(
