@@ -208,22 +208,22 @@ test('menus and dialogs work from the keyboard: arrows, Esc, focus return', asyn
   await page.keyboard.press('Enter');
   const menu = page.getByRole('menu');
   await menu.waitFor({ timeout: T });
-  assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Profile and password');
+  await page.waitForFunction(() => document.activeElement?.textContent.trim() === 'Profile and password', null, { timeout: T });
   await page.keyboard.press('ArrowDown');
   assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'API tokens');
   await page.keyboard.press('Escape');
   await menu.waitFor({ state: 'detached', timeout: T });
-  assert.equal(await page.evaluate(() => document.activeElement.id), 'user-menu-button');
+  await page.waitForFunction(() => document.activeElement?.id === 'user-menu-button', null, { timeout: T });
 
   const create = page.getByRole('button', { name: 'Create token' });
   await create.focus();
   await page.keyboard.press('Enter');
   const dialog = page.getByRole('dialog', { name: 'Create an API token' });
   await dialog.waitFor({ timeout: T });
-  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('name')), 'name', 'focus starts in the first field');
+  await page.waitForFunction(() => document.activeElement?.getAttribute('name') === 'name', null, { timeout: T }); // focus starts in the first field
   await page.keyboard.press('Escape');
   await dialog.waitFor({ state: 'hidden', timeout: T });
-  assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Create token', 'focus returns to the opener');
+  await page.waitForFunction(() => document.activeElement?.textContent.trim() === 'Create token', null, { timeout: T }); // focus returns to the opener
 });
 
 test('API tokens: create one, see the secret once, find it listed, and it works', async () => {

@@ -39,6 +39,9 @@ export function Dialog({ open, title, onClose, children, footer, wide }: DialogP
       first?.focus();
     } else if (!open && d.open) {
       d.close();
+      /* at once, not on the async `close` event, so the next key press lands on the opener */
+      const o = opener.current as HTMLElement | null;
+      if (o && document.contains(o)) o.focus();
     }
   }, [open]);
   useEffect(() => {
@@ -48,16 +51,8 @@ export function Dialog({ open, title, onClose, children, footer, wide }: DialogP
       e.preventDefault();
       onClose();
     };
-    const onCloseEv = () => {
-      const o = opener.current as HTMLElement | null;
-      if (o && document.contains(o)) o.focus();
-    };
     d.addEventListener('cancel', onCancel);
-    d.addEventListener('close', onCloseEv);
-    return () => {
-      d.removeEventListener('cancel', onCancel);
-      d.removeEventListener('close', onCloseEv);
-    };
+    return () => d.removeEventListener('cancel', onCancel);
   }, [onClose]);
   return (
     <dialog ref={ref} class={wide ? 'dialog dialog-wide' : 'dialog'} aria-labelledby={titleId.current}>
