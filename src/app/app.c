@@ -19,12 +19,14 @@
 #include "image/image.h"
 
 static const http_route *const route_tables[] = {system_routes, auth_routes, jobs_routes,
-                                                  files_routes, datalake_routes, NULL};
+                                                  files_routes, datalake_routes,
+                                                  webhook_routes, NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
 /* Every module's job kinds, concatenated once into one NULL-terminated table. */
-static const job_kind *const kind_tables[] = {system_job_kinds, datalake_job_kinds, NULL};
+static const job_kind *const kind_tables[] = {system_job_kinds, datalake_job_kinds,
+                                                webhook_job_kinds, NULL};
 static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
@@ -191,7 +193,8 @@ static jobs_runner *start_workers(app *a, err *e)
     jobs_config jc = {.threads = a->cfg.workers,
                       .lease_ms = a->cfg.lease_ms,
                       .poll_ms = a->cfg.poll_ms,
-                      .name = a->cfg.worker_name};
+                      .name = a->cfg.worker_name,
+                      .on_end = app_job_ended};
     return jobs_runner_start(a->db, a, app_job_kinds(), &jc, e);
 }
 

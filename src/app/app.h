@@ -39,6 +39,7 @@ typedef struct app_config {
     bool secure_cookies;   /* mark cookies Secure (behind HTTPS) */
     const char *worker_name;
     bool sample_data;      /* on a new store, fill the datalake with sample images */
+    bool webhooks_allow_private; /* let webhooks reach loopback/private addresses */
 } app_config;
 
 typedef struct app {
@@ -69,8 +70,12 @@ extern const http_route auth_routes[];
 extern const http_route jobs_routes[];
 extern const http_route files_routes[];
 extern const http_route datalake_routes[];
+extern const http_route webhook_routes[];
 extern const job_kind system_job_kinds[];
 extern const job_kind datalake_job_kinds[];
+extern const job_kind webhook_job_kinds[];
+/* Called by the job workers when a job ends (webhook/webhook_api.c). */
+void app_job_ended(void *app, int64_t org, int64_t job, const char *kind, const char *state);
 
 /* The HTTP authentication hook (auth/auth_api.c). */
 int auth_http_hook(http_req *r, int perm, err *e);

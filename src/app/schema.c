@@ -11,12 +11,14 @@
 #include "datalake/datalake.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
+#include "webhook/webhook.h"
 
 const db_migration app_migrations[] = {
     {1, "auth: organizations, users, memberships, tokens, sessions", auth_schema_v1},
     {2, "jobs: queue and logs", jobs_schema_v1},
     {3, "files: organization references to blobs", files_schema_v1},
     {10, "datalake: datalakes, data, tags, metadata keys", datalake_schema_v10},
+    {70, "webhooks: endpoints and deliveries", webhook_schema_v70},
 };
 
 const int app_migration_count = (int)(sizeof app_migrations / sizeof app_migrations[0]);
