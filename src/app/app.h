@@ -46,6 +46,7 @@ typedef struct app {
     auth_cache *auth;
     http_server *http;
     jobs_runner *jobs;
+    struct exp_committer *exp_committer; /* group commit of metric batches (serve only) */
     char *openapi; /* generated once */
 } app;
 
@@ -66,6 +67,8 @@ extern const http_route system_routes[];
 extern const http_route auth_routes[];
 extern const http_route jobs_routes[];
 extern const http_route files_routes[];
+extern const http_route experiment_routes[];
+extern const http_route tracking_routes[];
 extern const job_kind system_job_kinds[];
 
 /* The HTTP authentication hook (auth/auth_api.c). */

@@ -8,6 +8,7 @@
 #include "app/schema.h"
 
 #include "auth/auth.h"
+#include "experiment/experiment.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
 
@@ -15,6 +16,8 @@ const db_migration app_migrations[] = {
     {1, "auth: organizations, users, memberships, tokens, sessions", auth_schema_v1},
     {2, "jobs: queue and logs", jobs_schema_v1},
     {3, "files: organization references to blobs", files_schema_v1},
+    {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
+     exp_schema_v1},
 };
 
 const int app_migration_count = (int)(sizeof app_migrations / sizeof app_migrations[0]);
