@@ -322,7 +322,9 @@ static int on_number(void *ctx, const char *s, size_t n)
             bp->p.step = 0;
             bp->p.value = 0;
         }
-        if (!set_field(p, bp, p->field, s, n, series_fields[p->field], k, true))
+        if (!s) /* null time */
+            bp->p.time = p->now;
+        else if (!set_field(p, bp, p->field, s, n, series_fields[p->field], k, true))
             return 0;
         p->col[p->field] = k + 1;
         p->arr_pos = k + 1;
@@ -334,6 +336,8 @@ static int on_number(void *ctx, const char *s, size_t n)
 static int on_null(void *ctx)
 {
     exp_points_parser *p = ctx;
+    if (p->st == S_SER_ARR && p->field == F_TIME) /* null in times: "now" */
+        return on_number(ctx, NULL, 0);
     if ((p->st == S_POINT_VAL || p->st == S_SER_VAL) && p->field == F_TIME) { /* null: "now" */
         value_done(p);
         p->seen &= ~(1u << F_TIME);
@@ -571,15 +575,18 @@ static int check(exp_points_parser *p, yajl_status st, const char *data, size_t 
         return err_set(e, ERR_INVALID,
                        "the batch's JSON ends early (after %zu bytes); send the complete document",
                        p->fed);
-    const char *bad = at < n ? data + at : "";
-    size_t left = at < n ? n - at : 0;
-    if ((left >= 3 && (strncmp(bad, "NaN", 3) == 0 || strncmp(bad, "nan", 3) == 0)) ||
-        (left >= 3 && (strncmp(bad, "Inf", 3) == 0 || strncmp(bad, "inf", 3) == 0)) ||
-        (left >= 4 && strncmp(bad, "-Inf", 4) == 0))
-        return err_set(e, ERR_INVALID,
-                       "the batch contains %.*s at byte %zu: metric values must be finite "
-                       "numbers (JSON has no NaN or Infinity); leave such points out",
-                       bad[0] == '-' ? 4 : 3, bad, p->fed - n + at);
+    /* yajl stops after the bad token: look around it for NaN / Infinity */
+    size_t lo = at > 12 ? at - 12 : 0, hi = at + 4 < n ? at + 4 : n;
+    static const char *const nonfinite[] = {"-Infinity", "Infinity", "NaN", "-inf", "inf", "nan"};
+    for (size_t i = lo; i < hi; i++)
+        for (size_t k = 0; k < sizeof nonfinite / sizeof *nonfinite; k++) {
+            size_t l = strlen(nonfinite[k]);
+            if (i + l <= n && memcmp(data + i, nonfinite[k], l) == 0)
+                return err_set(e, ERR_INVALID,
+                               "the batch contains %s at byte %zu: metric values must be finite "
+                               "numbers (JSON has no NaN or Infinity); leave such points out",
+                               nonfinite[k], p->fed - n + i);
+        }
     unsigned char *m = yajl_get_error(p->h, 0, (const unsigned char *)data, n);
     char msg[200];
     snprintf(msg, sizeof msg, "%s", m ? (const char *)m : "syntax error");
