@@ -19,6 +19,9 @@ static const cli_cmd commands[] = {
     {"tokens", cmd_tokens, "your API tokens: list, create, revoke"},
     {"orgs", cmd_orgs, "organizations: list, create"},
     {"jobs", cmd_jobs, "jobs: list, show, wait, log, cancel, retry"},
+    {"project", cmd_project, "experiment projects: create, list, show"},
+    {"experiment", cmd_experiment,
+     "experiments: create, list, show, log, output, compare, artifacts, delete"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -66,5 +66,7 @@ int cmd_users(int argc, char **argv);
 int cmd_tokens(int argc, char **argv);
 int cmd_orgs(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
+int cmd_project(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
 
 #endif
