@@ -178,8 +178,9 @@ typedef struct exp_series_query {
     size_t limit;            /* raw pages: points per page */
 } exp_series_query;
 
-/* {"name", "count", "steps": [...], "values": [...], "times": [...],
- *  "downsampled": bool, "next_from": step | null}. */
+/* {"name", "total" (points in the range), "steps": [...], "values": [...],
+ *  "times": [...], "downsampled": bool, "method", "next_from": step | null
+ *  (raw pages: where the next page starts)}. */
 int exp_series_write(db_conn *c, int64_t org, int64_t experiment, const exp_series_query *q,
                      jw *w, err *e);
 /* The experiment's series: name, count, first/last step, min/max, latest. */

@@ -282,6 +282,42 @@ out:
 
 /* --- loading ------------------------------------------------------------- */
 
+/* Points of an ordered series with step in [from, to], from the chunks'
+ * counts: whole chunks inside the range count n, the (at most two) chunks
+ * across its edges are decoded. */
+static int range_total(db_conn *c, const series_row *r, int64_t from, int64_t to, int64_t *total,
+                       err *e)
+{
+    if (db_one_i64(c, e, total,
+                   "SELECT COALESCE(SUM(n), 0) FROM metric_chunk WHERE series_id = $1"
+                   " AND step_min >= $2 AND step_max <= $3",
+                   DBI(r->id), DBI(from), DBI(to)) != 0)
+        return -1;
+    db_stmt *s = db_query(c, e,
+                          "SELECT n, data FROM metric_chunk WHERE series_id = $1 AND step_max >= $2"
+                          " AND step_min <= $3 AND (step_min < $2 OR step_max > $3)",
+                          DBI(r->id), DBI(from), DBI(to));
+    if (!s)
+        return -1;
+    int rc;
+    ts_point buf[TS_CHUNK_MAX];
+    while ((rc = db_step(s, e)) == DB_ROW) {
+        size_t len, got = 0;
+        const void *data = db_col_blob(s, 1, &len);
+        if (!data || ts_decode(data, len, buf, TS_CHUNK_MAX, &got, e) != 0) {
+            if (!data)
+                err_set(e, ERR_INTERNAL, "a metric chunk of series %lld is unreadable",
+                        (long long)r->id);
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; i < got; i++)
+            *total += buf[i].step >= from && buf[i].step <= to;
+    }
+    db_done(s);
+    return rc < 0 ? -1 : 0;
+}
+
 /* Loads the points of a series with step in [from, to], in step order, one
  * per step. max > 0: an ordered series may stop after max + 1 points. */
 static int load_range(db_conn *c, const series_row *r, int64_t from, int64_t to, size_t max,
@@ -380,9 +416,15 @@ int exp_series_write(db_conn *c, int64_t org, int64_t experiment, const exp_seri
     size_t n = 0;
     if (load_range(c, &r, q->from, q->to, q->points ? 0 : limit, &p, &n, e) != 0)
         return -1;
+    /* an ordered series read for one page stops early: count the rest */
+    int64_t total = (int64_t)n;
+    if (!q->points && n > limit && r.ordered && range_total(c, &r, q->from, q->to, &total, e) != 0) {
+        free(p);
+        return -1;
+    }
     jw_obj(w);
     jw_kstr(w, "name", q->name);
-    jw_kint(w, "count", (int64_t)n);
+    jw_kint(w, "total", total);
     if (q->points && n > q->points) {
         ts_point *v = malloc(q->points * sizeof *v);
         if (!v) {

@@ -13,6 +13,10 @@
  *    "series": [{"name": "loss", "steps": [1, 2], "values": [0.5, 0.4],
  *                "times": [1712..., 1712...]}, ...]}
  *
+ * A column of a series may also be a string: base64 of little-endian
+ * 8-byte numbers (int64 steps and times, float64 values), which a client
+ * holding arrays of numbers produces without formatting any of them.
+ *
  * Either key may be absent. `time` / `times` are optional (ms since the
  * epoch; default: when the batch arrived). Steps and times are whole
  * numbers in [0, 2^53]; values are finite numbers.
@@ -351,9 +355,90 @@ static int on_bool(void *ctx, int v)
     return unexpected(ctx, v ? "true" : "false");
 }
 
+static int b64v(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* A packed column of a series object: base64 (standard alphabet, padded)
+ * of little-endian 8-byte numbers, int64 for steps and times, IEEE float64
+ * for values. Clients that hold numbers in arrays send them this way: no
+ * number formatting on either side. */
+static int packed_column(exp_points_parser *p, const unsigned char *s, size_t n)
+{
+    char w[40];
+    const char *col = series_fields[p->field];
+    size_t pad = n >= 1 && s[n - 1] == '=' ? (n >= 2 && s[n - 2] == '=' ? 2 : 1) : 0;
+    if (n % 4 || (n / 4 * 3 - pad) % 8)
+        return fail(p,
+                    "%s.%s: a packed column is base64 of 8-byte little-endian numbers; %zu "
+                    "characters cannot be that",
+                    where(p, w, sizeof w), col, n);
+    size_t bytes = n / 4 * 3 - pad, k = bytes / 8;
+    if (grow(p, p->obj_start + k) != 0)
+        return p->obj_start + k > p->max_points ? too_many(p) : fail(p, "out of memory");
+    unsigned char v8[8];
+    size_t got = 0, item = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n - pad; i++) {
+        int d = b64v(s[i]);
+        if (d < 0)
+            return fail(p, "%s.%s is not valid base64 (character %zu)", where(p, w, sizeof w),
+                        col, i);
+        acc = (acc << 6) | (uint32_t)d;
+        bits += 6;
+        if (bits < 8)
+            continue;
+        bits -= 8;
+        v8[got++] = (unsigned char)(acc >> bits);
+        if (got < 8)
+            continue;
+        got = 0;
+        uint64_t u = 0;
+        for (int b = 0; b < 8; b++)
+            u |= (uint64_t)v8[b] << (8 * b);
+        exp_batch_point *bp = &p->b.points[p->obj_start + item];
+        if (item >= p->col[F_STEP] && item >= p->col[F_VALUE] && item >= p->col[F_TIME]) {
+            bp->p.time = p->now; /* a new slot */
+            bp->p.step = 0;
+            bp->p.value = 0;
+        }
+        if (p->field == F_VALUE) {
+            double x;
+            memcpy(&x, &u, 8);
+            if (!isfinite(x))
+                return fail(p, "%s.values[%zu] must be a finite number, got %g",
+                            where(p, w, sizeof w), item, x);
+            bp->p.value = x;
+        } else {
+            int64_t x = (int64_t)u;
+            if (x < 0 || x > STEP_MAX)
+                return fail(p, "%s.%s[%zu] must be a whole number between 0 and %lld, got %lld",
+                            where(p, w, sizeof w), col, item, STEP_MAX, (long long)x);
+            if (p->field == F_STEP)
+                bp->p.step = x;
+            else
+                bp->p.time = x;
+        }
+        item++;
+    }
+    p->col[p->field] = k;
+    value_done(p);
+    return 1;
+}
+
 static int on_string(void *ctx, const unsigned char *s, size_t n)
 {
     exp_points_parser *p = ctx;
+    if (p->st == S_SER_VAL && p->field != F_NAME)
+        return packed_column(p, s, n);
     if ((p->st == S_POINT_VAL || p->st == S_SER_VAL) && p->field == F_NAME) {
         if (p->st == S_POINT_VAL) {
             long k = intern(p, (const char *)s, n);

@@ -347,7 +347,7 @@ Test(experiments, malformed_batches_change_nothing)
 
     r = req("GET", NULL, "/api/v1/experiments/%lld/points?name=loss", (long long)e);
     cr_assert_eq(r->status, 200, "%s", r->body.p);
-    cr_assert_eq(jint(r->json, "count"), 1, "only the first good batch: %s", r->body.p);
+    cr_assert_eq(jint(r->json, "total"), 1, "only the first good batch: %s", r->body.p);
     api_free(r);
     r = req("GET", NULL, "/api/v1/experiments/%lld/points?name=nothing", (long long)e);
     cr_assert_eq(r->status, 404);
@@ -382,7 +382,7 @@ Test(experiments, out_of_order_steps_last_write_wins_and_pages)
                 200, NULL);
     api_resp *r = req("GET", NULL, "/api/v1/experiments/%lld/points?name=acc&limit=100000",
                       (long long)e);
-    cr_assert_eq(jint(r->json, "count"), 3000, "%s", r->body.p);
+    cr_assert_eq(jint(r->json, "total"), 3000, "%s", r->body.p);
     json_t *steps = json_object_get(r->json, "steps"), *vals = json_object_get(r->json, "values");
     for (int i = 0; i < 3000; i++)
         cr_assert_eq(json_integer_value(json_array_get(steps, i)), i);
@@ -395,6 +395,7 @@ Test(experiments, out_of_order_steps_last_write_wins_and_pages)
     cr_assert_eq(json_array_size(json_object_get(r->json, "steps")), 20);
     cr_assert_eq(json_integer_value(json_array_get(json_object_get(r->json, "steps"), 0)), 990);
     cr_assert_eq(jint(r->json, "next_from"), 1010);
+    cr_assert_eq(jint(r->json, "total"), 2010, "steps 990..2999");
     api_free(r);
     /* the series summary: latest is the highest step */
     r = req("GET", NULL, "/api/v1/experiments/%lld/metrics", (long long)e);
@@ -902,7 +903,7 @@ Test(experiments, other_organizations_see_nothing)
     api_free(r);
     /* nothing changed */
     r = req("GET", NULL, "/api/v1/experiments/%lld/points?name=loss", (long long)e);
-    cr_assert_eq(jint(r->json, "count"), 1);
+    cr_assert_eq(jint(r->json, "total"), 1);
     api_free(r);
     free(tok);
 }

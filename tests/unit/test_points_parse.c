@@ -104,6 +104,36 @@ Test(points_parse, errors_name_the_element)
     expect_error("{\"points\": [{\"name\": \"a\xff\", \"step\": 1, \"value\": 1}]}", "not valid JSON");
 }
 
+Test(points_parse, packed_columns)
+{
+    /* steps [1, 2] int64 LE, values [0.5, -2] float64 LE, base64:
+     *   python3 -c "import base64, struct; print(base64.b64encode(struct.pack('<2q', 1, 2)))" */
+    const char *doc = "{\"series\": [{\"name\": \"loss\", \"steps\": \"AQAAAAAAAAACAAAAAAAAAA==\","
+                      " \"values\": \"AAAAAAAA4D8AAAAAAAAAwA==\", \"times\": [5, 6]}]}";
+    exp_points_parser *p;
+    const exp_batch *b;
+    err e;
+    cr_assert_eq(parse(doc, 37, 100, &p, &b, &e), 0, "%s", e.msg);
+    cr_assert_eq(b->npoints, 2);
+    cr_assert_eq(b->points[0].p.step, 1);
+    cr_assert_eq(b->points[1].p.step, 2);
+    cr_assert_eq(b->points[0].p.value, 0.5);
+    cr_assert_eq(b->points[1].p.value, -2);
+    cr_assert_eq(b->points[1].p.time, 6);
+    exp_points_parser_free(p);
+    /* NaN as float64 (0x7ff8000000000000), a negative step, bad base64, bad length */
+    expect_error("{\"series\": [{\"name\": \"a\", \"steps\": [1], \"values\": \"AAAAAAAA+H8=\"}]}",
+                 "series[0].values[0] must be a finite number, got nan");
+    expect_error("{\"series\": [{\"name\": \"a\", \"steps\": \"//////////8=\", \"values\": [1]}]}",
+                 "series[0].steps[0] must be a whole number between 0 and 9007199254740992, got -1");
+    expect_error("{\"series\": [{\"name\": \"a\", \"steps\": \"AQAAAAAA!AA=\", \"values\": [1]}]}",
+                 "is not valid base64");
+    expect_error("{\"series\": [{\"name\": \"a\", \"steps\": \"AQAA\", \"values\": [1]}]}",
+                 "a packed column is base64 of 8-byte little-endian numbers");
+    expect_error("{\"series\": [{\"name\": \"a\", \"steps\": \"AQAAAAAAAAA=\", \"values\": [1, 2]}]}",
+                 "has 1 steps but 2 values");
+}
+
 Test(points_parse, limits)
 {
     /* 101 points with a limit of 100 */
