@@ -39,10 +39,12 @@ static void put(buf *b, const char *s, size_t n)
 
 static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
 
+/* A JSON string: base64 of the bytes. */
 static void b64(buf *b, const unsigned char *in, size_t n)
 {
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char q[4];
+    put(b, "\"", 1);
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16;
         if (i + 1 < n)
@@ -55,6 +57,7 @@ static void b64(buf *b, const unsigned char *in, size_t n)
         q[3] = i + 2 < n ? t[v & 63] : '=';
         put(b, q, 4);
     }
+    put(b, "\"", 1);
 }
 
 static char **bodies;
@@ -64,10 +67,13 @@ static atomic_int next_body;
 static atomic_int failures;
 static const char *url, *token;
 
-static size_t discard(char *p, size_t s, size_t n, void *u)
+/* Keeps the start of an answer (for the message of a failure). */
+static size_t keep(char *p, size_t s, size_t n, void *u)
 {
-    (void)p;
-    (void)u;
+    char *out = u;
+    size_t have = strlen(out), k = s * n < 511 - have ? s * n : 511 - have;
+    memcpy(out + have, p, k);
+    out[have + k] = 0;
     return s * n;
 }
 
@@ -82,7 +88,9 @@ static void *worker(void *arg)
     hdr = curl_slist_append(hdr, "Expect:");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    char answer[512];
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, answer);
     for (;;) {
         int i = atomic_fetch_add(&next_body, 1);
         if (i >= nbodies)
@@ -90,10 +98,15 @@ static void *worker(void *arg)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, bodies[i]);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)lens[i]);
         long status = 0;
-        if (curl_easy_perform(h) == CURLE_OK)
+        answer[0] = 0;
+        CURLcode cc = curl_easy_perform(h);
+        if (cc == CURLE_OK)
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        if (status != 200)
-            atomic_fetch_add(&failures, 1);
+        if (status != 200) {
+            if (atomic_fetch_add(&failures, 1) == 0)
+                fprintf(stderr, "tracking_load: batch %d: %s, HTTP %ld %s\n", i,
+                        cc == CURLE_OK ? "answered" : curl_easy_strerror(cc), status, answer);
+        }
     }
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);

@@ -15,6 +15,7 @@
  * them was written) with the database's error.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,11 +26,13 @@
 
 typedef struct item {
     struct item *next;
-    int64_t experiment;
+    int64_t org, experiment;
     const exp_batch *b;
     bool done;
+    bool grouped; /* taken into a group of its round */
     int rc;
     err e;
+    pthread_cond_t cv; /* its request waits here: one wake-up per request, not a herd */
 } item;
 
 struct exp_committer {
@@ -37,7 +40,6 @@ struct exp_committer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t wake;  /* work queued or stopping */
-    pthread_cond_t done;  /* a round finished */
     item *head, *tail;
     bool stopping;
 };
@@ -47,7 +49,7 @@ static int apply_one(db_conn *c, item *it)
     err *e = &it->e;
     if (db_exec(c, "SAVEPOINT batch", e) != 0)
         return -1;
-    if (exp_points_apply(c, it->experiment, it->b, e) != 0) {
+    if (exp_points_apply(c, it->org, it->experiment, it->b, e) != 0) {
         err ignore;
         db_exec(c, "ROLLBACK TO SAVEPOINT batch", &ignore);
         db_exec(c, "RELEASE SAVEPOINT batch", &ignore);
@@ -56,18 +58,106 @@ static int apply_one(db_conn *c, item *it)
     return db_exec(c, "RELEASE SAVEPOINT batch", e);
 }
 
+/* The batches of several requests for one experiment as one batch: series
+ * by name, points in arrival order. 0, or -1 when out of memory. */
+static int merge(item **its, size_t n, exp_batch *out)
+{
+    size_t np = 0, ns = 0;
+    for (size_t i = 0; i < n; i++) {
+        np += its[i]->b->npoints;
+        ns += its[i]->b->nseries;
+    }
+    memset(out, 0, sizeof *out);
+    out->points = malloc((np ? np : 1) * sizeof *out->points);
+    out->series = malloc((ns ? ns : 1) * sizeof *out->series);
+    uint32_t *map = malloc((ns ? ns : 1) * sizeof *map);
+    if (!out->points || !out->series || !map) {
+        free(out->points);
+        free(out->series);
+        free(map);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const exp_batch *b = its[i]->b;
+        for (size_t s = 0; s < b->nseries; s++) {
+            size_t k = 0; /* few series per round: a scan is fine */
+            while (k < out->nseries && (out->series[k].len != b->series[s].len ||
+                                        memcmp(out->series[k].name, b->series[s].name,
+                                               b->series[s].len) != 0))
+                k++;
+            if (k == out->nseries) {
+                out->series[k] = b->series[s];
+                out->series[k].count = 0;
+                out->nseries++;
+            }
+            out->series[k].count += b->series[s].count;
+            map[s] = (uint32_t)k;
+        }
+        for (size_t p = 0; p < b->npoints; p++) {
+            out->points[out->npoints] = b->points[p];
+            out->points[out->npoints++].series = map[b->points[p].series];
+        }
+    }
+    free(map);
+    return 0;
+}
+
+/* Writes the items of one experiment: merged into one append per metric
+ * (a single-point request then costs a share of one tail-chunk rewrite,
+ * not a rewrite of its own); if the merged write fails, each batch again
+ * on its own so only the faulty one fails. */
+static void write_experiment(db_conn *c, item **its, size_t n)
+{
+    if (n > 1) {
+        exp_batch merged;
+        if (merge(its, n, &merged) == 0) {
+            item all = {.org = its[0]->org, .experiment = its[0]->experiment, .b = &merged};
+            int rc = apply_one(c, &all);
+            free(merged.points);
+            free(merged.series);
+            if (rc == 0) {
+                for (size_t i = 0; i < n; i++)
+                    its[i]->rc = 0;
+                return;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        its[i]->rc = apply_one(c, its[i]);
+}
+
 static void round_write(exp_committer *gc, item *list)
 {
     err e;
     err_clear(&e);
     db_conn *c = db_get(gc->d, &e);
     int ok = c && db_begin(c, &e) == 0;
+    size_t n = 0;
     for (item *it = list; it; it = it->next) {
         err_clear(&it->e);
-        it->rc = ok ? apply_one(c, it) : -1;
+        it->rc = -1;
+        it->grouped = false;
         if (!ok)
             it->e = e;
+        n++;
     }
+    item **group = ok ? malloc(n * sizeof *group) : NULL;
+    for (item *it = list; ok && it; it = it->next) {
+        if (it->grouped)
+            continue;
+        size_t k = 0;
+        if (!group) { /* out of memory: one by one */
+            it->rc = apply_one(c, it);
+            continue;
+        }
+        for (item *x = it; x; x = x->next)
+            if (!x->grouped && x->experiment == it->experiment && x->org == it->org) {
+                x->grouped = true;
+                group[k++] = x;
+            }
+        write_experiment(c, group, k);
+    }
+    free(group);
     if (ok && db_commit(c, &e) != 0) {
         for (item *it = list; it; it = it->next)
             if (it->rc == 0) {
@@ -101,9 +191,11 @@ static void *run(void *arg)
         pthread_mutex_unlock(&gc->mu);
         round_write(gc, list);
         pthread_mutex_lock(&gc->mu);
-        for (item *it = list; it; it = it->next)
+        for (item *it = list, *next; it; it = next) {
+            next = it->next; /* the item dies with its request once signalled */
             it->done = true;
-        pthread_cond_broadcast(&gc->done);
+            pthread_cond_signal(&it->cv);
+        }
     }
     pthread_mutex_unlock(&gc->mu);
     return NULL;
@@ -119,11 +211,9 @@ exp_committer *exp_committer_start(db *d, err *e)
     gc->d = d;
     pthread_mutex_init(&gc->mu, NULL);
     pthread_cond_init(&gc->wake, NULL);
-    pthread_cond_init(&gc->done, NULL);
     if (pthread_create(&gc->thread, NULL, run, gc) != 0) {
         pthread_mutex_destroy(&gc->mu);
         pthread_cond_destroy(&gc->wake);
-        pthread_cond_destroy(&gc->done);
         free(gc);
         err_set(e, ERR_INTERNAL, "cannot start the metric committer thread");
         return NULL;
@@ -142,28 +232,30 @@ void exp_committer_stop(exp_committer *gc)
     pthread_join(gc->thread, NULL);
     pthread_mutex_destroy(&gc->mu);
     pthread_cond_destroy(&gc->wake);
-    pthread_cond_destroy(&gc->done);
     free(gc);
 }
 
-int exp_points_commit(exp_committer *gc, db *d, int64_t experiment, const exp_batch *b, err *e)
+int exp_points_commit(exp_committer *gc, db *d, int64_t org, int64_t experiment,
+                      const exp_batch *b, err *e)
 {
     if (!gc) {
         db_conn *c = db_get(d, e);
         if (!c)
             return -1;
         int rc = db_begin(c, e);
-        if (rc == 0 && exp_points_apply(c, experiment, b, e) != 0)
+        if (rc == 0 && exp_points_apply(c, org, experiment, b, e) != 0)
             rc = -1;
         if (rc == 0)
             rc = db_commit(c, e);
         db_put(c); /* rolls back an open transaction */
         return rc;
     }
-    item it = {.experiment = experiment, .b = b};
+    item it = {.org = org, .experiment = experiment, .b = b};
+    pthread_cond_init(&it.cv, NULL);
     pthread_mutex_lock(&gc->mu);
     if (gc->stopping) {
         pthread_mutex_unlock(&gc->mu);
+        pthread_cond_destroy(&it.cv);
         return err_set(e, ERR_UNAVAILABLE, "the server is shutting down; send the batch again");
     }
     if (gc->tail)
@@ -173,8 +265,9 @@ int exp_points_commit(exp_committer *gc, db *d, int64_t experiment, const exp_ba
     gc->tail = &it;
     pthread_cond_signal(&gc->wake);
     while (!it.done)
-        pthread_cond_wait(&gc->done, &gc->mu);
+        pthread_cond_wait(&it.cv, &gc->mu);
     pthread_mutex_unlock(&gc->mu);
+    pthread_cond_destroy(&it.cv);
     if (it.rc != 0) {
         *e = it.e;
         if (e->code == ERR_NONE)

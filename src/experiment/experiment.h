@@ -21,8 +21,9 @@
  * not one row per point. A 10,000-point batch is a handful of row writes,
  * and reading a 1,000,000-point series is ~1,000 rows, which is what keeps
  * both the logging floor and the 100 ms chart floor on SQLite and
- * PostgreSQL alike. New points first fill the series' last ("tail") chunk,
- * which is rewritten; full chunks are never touched again. A step logged
+ * PostgreSQL alike. New points that continue the series fill its last
+ * ("tail") chunk, which is rewritten; full chunks are never touched again;
+ * points that go back in steps start chunks of their own. A step logged
  * twice keeps its last value (last write wins, resolved when reading);
  * the series row remembers whether its chunks are already in strict step
  * order so the common case reads without sorting.
@@ -156,8 +157,9 @@ int exp_points_parser_finish(exp_points_parser *p, const exp_batch **out, err *e
 void exp_points_parser_free(exp_points_parser *p);
 
 /* Writes a batch into an open transaction (all of it or, on error,
- * whatever the caller rolls back). */
-int exp_points_apply(db_conn *c, int64_t experiment, const exp_batch *b, err *e);
+ * whatever the caller rolls back), after checking that the experiment
+ * belongs to org (ERR_NOT_FOUND otherwise). */
+int exp_points_apply(db_conn *c, int64_t org, int64_t experiment, const exp_batch *b, err *e);
 
 /* The group committer. exp_points_commit() blocks until the batch is
  * durable (or failed); with gc NULL it writes in its own transaction. */
@@ -165,7 +167,8 @@ typedef struct exp_committer exp_committer;
 exp_committer *exp_committer_start(db *d, err *e);
 /* Writes what is queued, then stops the thread. */
 void exp_committer_stop(exp_committer *gc);
-int exp_points_commit(exp_committer *gc, db *d, int64_t experiment, const exp_batch *b, err *e);
+int exp_points_commit(exp_committer *gc, db *d, int64_t org, int64_t experiment,
+                      const exp_batch *b, err *e);
 
 /* --- reading series ------------------------------------------------------ */
 typedef enum { EXP_DS_NONE, EXP_DS_MINMAX, EXP_DS_LTTB } exp_downsample;

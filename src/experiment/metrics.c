@@ -7,8 +7,9 @@
  *   1. find or create the series row (locked FOR UPDATE on PostgreSQL, so
  *      two replicas appending to one series take turns on its tail chunk);
  *   2. sort the new points by step (stable: arrival order kept per step);
- *   3. merge them into the tail chunk if it has room, rewrite it, and put
- *      the rest into new chunks of TS_CHUNK_MAX points;
+ *   3. if they continue the series' last ("tail") chunk and it has room,
+ *      append them to it and rewrite it; the rest (or all of them, when
+ *      they go back in steps) go into new chunks of TS_CHUNK_MAX points;
  *   4. update the row: count, extremes, latest point, whether the chunks
  *      are still in strict step order ("ordered").
  *
@@ -171,25 +172,17 @@ static int append_series(db_conn *c, int64_t experiment, const char *name, ts_po
         if (got != tn)
             return err_set(e, ERR_INTERNAL, "metric chunk %lld/%lld holds %zu points, not %zu",
                            (long long)r.id, (long long)(r.chunks - 1), got, tn);
-        /* stable merge: old points first at equal steps */
+        /* Fill the tail only with points that continue it. Points that go
+         * back start chunks of their own: each batch then stays a run of
+         * chunks with a step range apart from the others, which is what
+         * lets reads order out-of-order batches without sorting points. */
         if (tn == 0 || p[0].step >= sc->buf[tn - 1].step) {
             memcpy(sc->buf + tn, p, n * sizeof *p);
-        } else {
-            if (reserve((void **)&sc->tmp, &sc->tmp_cap, tn + n, sizeof *sc->tmp) != 0)
-                return err_set(e, ERR_INTERNAL, "out of memory");
-            size_t i = 0, j = 0, k = 0;
-            memcpy(sc->tmp, sc->buf, tn * sizeof *p);
-            while (i < tn && j < n)
-                sc->buf[k++] = p[j].step < sc->tmp[i].step ? p[j++] : sc->tmp[i++];
-            while (i < tn)
-                sc->buf[k++] = sc->tmp[i++];
-            while (j < n)
-                sc->buf[k++] = p[j++];
+            w = sc->buf;
+            wn = tn + n;
+            seq = r.chunks - 1;
+            update_tail = true;
         }
-        w = sc->buf;
-        wn = tn + n;
-        seq = r.chunks - 1;
-        update_tail = true;
     }
     int64_t tail_n = 0;
     for (size_t off = 0; off < wn; off += TS_CHUNK_MAX) {
@@ -230,8 +223,10 @@ static int append_series(db_conn *c, int64_t experiment, const char *name, ts_po
                : 0;
 }
 
-int exp_points_apply(db_conn *c, int64_t experiment, const exp_batch *b, err *e)
+int exp_points_apply(db_conn *c, int64_t org, int64_t experiment, const exp_batch *b, err *e)
 {
+    if (exp_lock(c, org, experiment, e) != 0)
+        return -1;
     if (b->npoints == 0)
         return 0;
     /* group by series, keeping arrival order: offsets by counting */
@@ -282,6 +277,9 @@ out:
 
 /* --- loading ------------------------------------------------------------- */
 
+/* Reading: chunks come back in writing order. An "ordered" series is read
+ * as is; otherwise see order_points(). */
+
 /* Points of an ordered series with step in [from, to], from the chunks'
  * counts: whole chunks inside the range count n, the (at most two) chunks
  * across its edges are decoded. */
@@ -318,6 +316,49 @@ static int range_total(db_conn *c, const series_row *r, int64_t from, int64_t to
     return rc < 0 ? -1 : 0;
 }
 
+typedef struct {
+    size_t off, n;          /* its points in the loaded array */
+    int64_t step_min, step_max;
+} chunk_span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const chunk_span *x = a, *y = b;
+    if (x->step_min != y->step_min)
+        return x->step_min < y->step_min ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off; /* then in writing order */
+}
+
+/* Orders the points of a series whose chunks are not in step order. The
+ * usual cause is batches that arrived out of order: each chunk is sorted
+ * and chunks do not overlap, so ordering the chunks by their first step
+ * orders everything in one pass. Otherwise (steps logged again, or
+ * interleaved) a stable sort of everything in writing order, then the last
+ * point of each step. Returns the count, or -1 when out of memory. */
+static long order_points(ts_point *p, size_t len, chunk_span *spans, size_t ns)
+{
+    qsort(spans, ns, sizeof *spans, span_cmp);
+    bool disjoint = true;
+    for (size_t i = 1; i < ns && disjoint; i++)
+        disjoint = spans[i].step_min > spans[i - 1].step_max;
+    if (disjoint) {
+        ts_point *q = malloc((len ? len : 1) * sizeof *q);
+        if (!q)
+            return -1;
+        size_t k = 0;
+        for (size_t i = 0; i < ns; i++) {
+            memcpy(q + k, p + spans[i].off, spans[i].n * sizeof *q);
+            k += spans[i].n;
+        }
+        memcpy(p, q, len * sizeof *p);
+        free(q);
+        /* a chunk may still hold a step twice (logged again in one batch) */
+        return ts_is_strictly_sorted(p, len) ? (long)len : ts_sort_dedupe(p, len, NULL);
+    }
+    /* spans were sorted, but the points are still in writing order */
+    return ts_sort_dedupe(p, len, NULL);
+}
+
 /* Loads the points of a series with step in [from, to], in step order, one
  * per step. max > 0: an ordered series may stop after max + 1 points. */
 static int load_range(db_conn *c, const series_row *r, int64_t from, int64_t to, size_t max,
@@ -332,11 +373,13 @@ static int load_range(db_conn *c, const series_row *r, int64_t from, int64_t to,
     if (!s)
         return -1;
     ts_point *p = NULL;
-    size_t cap = 0, len = 0;
+    chunk_span *spans = NULL;
+    size_t cap = 0, len = 0, ns = 0, span_cap = 0;
     int rc;
     while ((rc = db_step(s, e)) == DB_ROW) {
         size_t k = (size_t)db_col_i64(s, 0), got = 0, blen;
-        if (reserve((void **)&p, &cap, len + k, sizeof *p) != 0) {
+        if (reserve((void **)&p, &cap, len + k, sizeof *p) != 0 ||
+            reserve((void **)&spans, &span_cap, ns + 1, sizeof *spans) != 0) {
             rc = err_set(e, ERR_INTERNAL, "out of memory");
             break;
         }
@@ -353,6 +396,8 @@ static int load_range(db_conn *c, const series_row *r, int64_t from, int64_t to,
         for (size_t i = len; i < len + got; i++)
             if (p[i].step >= from && p[i].step <= to)
                 p[keep++] = p[i];
+        if (keep > len)
+            spans[ns++] = (chunk_span){len, keep - len, p[len].step, p[keep - 1].step};
         len = keep;
         if (r->ordered && max && len > max)
             break;
@@ -360,16 +405,20 @@ static int load_range(db_conn *c, const series_row *r, int64_t from, int64_t to,
     db_done(s);
     if (rc < 0) {
         free(p);
+        free(spans);
         return -1;
     }
     if (!r->ordered) {
-        long k = ts_sort_dedupe(p, len, NULL);
+        /* a chunk is sorted by step: its first and last points bound it */
+        long k = order_points(p, len, spans, ns);
         if (k < 0) {
             free(p);
+            free(spans);
             return err_set(e, ERR_INTERNAL, "out of memory");
         }
         len = (size_t)k;
     }
+    free(spans);
     *out = p;
     *n = len;
     return 0;

@@ -284,18 +284,22 @@ static int number(const char *s, size_t n, double *out)
 static int set_field(exp_points_parser *p, exp_batch_point *bp, int field, const char *s, size_t n,
                      const char *what, size_t pos, bool in_array)
 {
-    char w[40], at[32] = "";
-    if (in_array)
-        snprintf(at, sizeof at, "[%zu]", pos);
+    char w[40], at[32] = ""; /* filled on the error path only: this runs per number */
     if (field == F_VALUE) {
-        if (number(s, n, &bp->p.value) != 0)
+        if (number(s, n, &bp->p.value) != 0) {
+            if (in_array)
+                snprintf(at, sizeof at, "[%zu]", pos);
             return fail(p, "%s.%s%s must be a finite number, got %.*s", where(p, w, sizeof w), what,
                         at, (int)(n > 40 ? 40 : n), s);
+        }
     } else {
         int64_t v;
-        if (whole(s, n, &v) != 0)
+        if (whole(s, n, &v) != 0) {
+            if (in_array)
+                snprintf(at, sizeof at, "[%zu]", pos);
             return fail(p, "%s.%s%s must be a whole number between 0 and %lld, got %.*s",
                         where(p, w, sizeof w), what, at, STEP_MAX, (int)(n > 40 ? 40 : n), s);
+        }
         if (field == F_STEP)
             bp->p.step = v;
         else

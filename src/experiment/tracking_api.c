@@ -55,7 +55,7 @@ static void batch_cleanup(void *arg)
 }
 
 /* First piece of the body (or the handler, for an empty body): the content
- * type and the experiment are checked before anything is parsed. */
+ * type and the id are checked before anything is parsed. */
 static batch_state *batch_begin(http_req *r)
 {
     batch_state *b = arena_zalloc(r->arena, sizeof *b);
@@ -67,7 +67,12 @@ static batch_state *batch_begin(http_req *r)
         b->failed = true;
         return b;
     }
-    if (experiment_check(r, &b->experiment, &b->e) != 0) {
+    /* the experiment is checked against the organization by the committer,
+     * in the transaction that writes the batch: no database work here */
+    const char *v = http_param(r, "id");
+    if (!v || parse_i64("id", v, 1, INT64_MAX, &b->experiment, &b->e) != 0) {
+        err_set(&b->e, ERR_NOT_FOUND, "'%.60s' is not a valid id; ids are positive whole numbers",
+                v ? v : "");
         b->failed = true;
         return b;
     }
@@ -99,7 +104,7 @@ static int points_post(http_req *r)
     if (exp_points_parser_finish(b->p, &batch, &e) != 0)
         return http_fail_err(r, &e);
     app *a = APP(r);
-    if (exp_points_commit(a->exp_committer, a->db, b->experiment, batch, &e) != 0)
+    if (exp_points_commit(a->exp_committer, a->db, r->who.org_id, b->experiment, batch, &e) != 0)
         return http_fail_err(r, &e);
     jw w;
     http_json_begin(r, 200, &w);

@@ -412,9 +412,12 @@ Test(experiments, downsampled_views_keep_extremes)
 {
     int64_t p = mk_project(api_admin_token());
     int64_t e = mk_exp(p, NULL);
-    /* 50,000 points of a smooth curve with one spike up and one down */
+    /* 50,000 points of a smooth curve with one spike up and one down, in
+     * batches that arrive out of order */
     sbuf b = SBUF_INIT;
-    for (int batch = 0; batch < 5; batch++) {
+    static const int order[] = {4, 2, 0, 3, 1};
+    for (int k = 0; k < 5; k++) {
+        int batch = order[k];
         sbuf_reset(&b);
         sbuf_puts(&b, "{\"series\":[{\"name\":\"loss\",\"steps\":[");
         for (int i = 0; i < 10000; i++)
@@ -433,6 +436,7 @@ Test(experiments, downsampled_views_keep_extremes)
         api_resp *r = req("GET", NULL, "/api/v1/experiments/%lld/points?name=loss&points=500&method=%s",
                           (long long)e, methods[m]);
         cr_assert_eq(r->status, 200, "%s", r->body.p);
+        cr_assert_eq(jint(r->json, "total"), 50000);
         cr_assert(json_is_true(json_object_get(r->json, "downsampled")));
         cr_assert_str_eq(jstr(r->json, "method"), methods[m]);
         json_t *steps = json_object_get(r->json, "steps"), *vals = json_object_get(r->json, "values");
@@ -453,6 +457,14 @@ Test(experiments, downsampled_views_keep_extremes)
         cr_assert_eq(json_integer_value(json_array_get(steps, n - 1)), 49999);
         api_free(r);
     }
+    /* out of order batches read back in order */
+    api_resp *raw = req("GET", NULL, "/api/v1/experiments/%lld/points?name=loss&limit=100000",
+                        (long long)e);
+    json_t *rs = json_object_get(raw->json, "steps");
+    cr_assert_eq(json_array_size(rs), 50000);
+    for (int i = 0; i < 50000; i++)
+        cr_assert_eq(json_integer_value(json_array_get(rs, (size_t)i)), i);
+    api_free(raw);
     /* a step range, and fewer points than asked: raw */
     api_resp *r = req("GET", NULL, "/api/v1/experiments/%lld/points?name=loss&from=100&to=199&points=500",
                       (long long)e);
