@@ -155,7 +155,7 @@ page_filtered=$(page_time "limit=50&params=lr&metrics=loss&tag=t3&status=failed&
 
 # --- a 1,000,000-point series: a 2,000-point view -------------------------------
 e=$(new_exp)
-"$work/load" "$BASE" "$TOKEN" "$e" 100 1 10000 2 packed >/dev/null || exit 1
+"$work/load" "$BASE" "$TOKEN" "$e" 100 1 10000 1 packed >/dev/null || exit 1
 view_time() { # METHOD -> median ms of 15
   for i in $(seq 15); do
     curl -sf -o /dev/null -w '%{time_total}\n' "${auth[@]}" \

@@ -329,34 +329,53 @@ static int span_cmp(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off; /* then in writing order */
 }
 
-/* Orders the points of a series whose chunks are not in step order. The
- * usual cause is batches that arrived out of order: each chunk is sorted
- * and chunks do not overlap, so ordering the chunks by their first step
- * orders everything in one pass. Otherwise (steps logged again, or
- * interleaved) a stable sort of everything in writing order, then the last
- * point of each step. Returns the count, or -1 when out of memory. */
-static long order_points(ts_point *p, size_t len, chunk_span *spans, size_t ns)
+static int span_off_cmp(const void *a, const void *b)
 {
+    const chunk_span *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Orders the points of a series whose chunks are not in step order (each
+ * chunk is). Chunks sorted by first step fall into groups whose step
+ * ranges overlap; groups are apart, so only the points inside a group need
+ * sorting, and a group is usually one chunk (batches that arrived out of
+ * order) or a few (a tail chunk that spans a gap, steps logged again).
+ * Inside a group the points are sorted stably in writing order, so the
+ * last point of a step is the one logged last. Returns the count, or -1
+ * when out of memory. */
+static long order_points(ts_point **pp, size_t len, chunk_span *spans, size_t ns)
+{
+    ts_point *p = *pp;
     qsort(spans, ns, sizeof *spans, span_cmp);
-    bool disjoint = true;
-    for (size_t i = 1; i < ns && disjoint; i++)
-        disjoint = spans[i].step_min > spans[i - 1].step_max;
-    if (disjoint) {
-        ts_point *q = malloc((len ? len : 1) * sizeof *q);
-        if (!q)
-            return -1;
-        size_t k = 0;
-        for (size_t i = 0; i < ns; i++) {
-            memcpy(q + k, p + spans[i].off, spans[i].n * sizeof *q);
-            k += spans[i].n;
+    ts_point *q = malloc((len ? len : 1) * sizeof *q);
+    if (!q)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < ns;) {
+        size_t j = i + 1;
+        int64_t hi = spans[i].step_max;
+        while (j < ns && spans[j].step_min <= hi) {
+            if (spans[j].step_max > hi)
+                hi = spans[j].step_max;
+            j++;
         }
-        memcpy(p, q, len * sizeof *p);
-        free(q);
-        /* a chunk may still hold a step twice (logged again in one batch) */
-        return ts_is_strictly_sorted(p, len) ? (long)len : ts_sort_dedupe(p, len, NULL);
+        size_t start = k;
+        if (j - i > 1) /* the group's chunks in writing order */
+            qsort(spans + i, j - i, sizeof *spans, span_off_cmp);
+        for (size_t x = i; x < j; x++) {
+            memcpy(q + k, p + spans[x].off, spans[x].n * sizeof *q);
+            k += spans[x].n;
+        }
+        if (j - i > 1 && ts_sort(q + start, k - start, NULL) != 0) {
+            free(q);
+            return -1;
+        }
+        i = j;
     }
-    /* spans were sorted, but the points are still in writing order */
-    return ts_sort_dedupe(p, len, NULL);
+    free(p);
+    *pp = q;
+    /* sorted now; a step may still be there twice (logged again) */
+    return ts_sort_dedupe(q, len, NULL);
 }
 
 /* Loads the points of a series with step in [from, to], in step order, one
@@ -375,6 +394,17 @@ static int load_range(db_conn *c, const series_row *r, int64_t from, int64_t to,
     ts_point *p = NULL;
     chunk_span *spans = NULL;
     size_t cap = 0, len = 0, ns = 0, span_cap = 0;
+    /* room for the whole series up front (bounded): growing by doubling
+     * would copy a large series several times */
+    size_t guess = r->npoints > 0 ? (size_t)r->npoints : 0;
+    if (max && guess > max + TS_CHUNK_MAX)
+        guess = max + TS_CHUNK_MAX;
+    if (guess > ((size_t)1 << 26))
+        guess = (size_t)1 << 26;
+    if (guess && reserve((void **)&p, &cap, guess, sizeof *p) != 0) {
+        db_done(s);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
     int rc;
     while ((rc = db_step(s, e)) == DB_ROW) {
         size_t k = (size_t)db_col_i64(s, 0), got = 0, blen;
@@ -410,7 +440,7 @@ static int load_range(db_conn *c, const series_row *r, int64_t from, int64_t to,
     }
     if (!r->ordered) {
         /* a chunk is sorted by step: its first and last points bound it */
-        long k = order_points(p, len, spans, ns);
+        long k = order_points(&p, len, spans, ns);
         if (k < 0) {
             free(p);
             free(spans);
