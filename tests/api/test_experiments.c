@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -918,4 +920,143 @@ Test(experiments, other_organizations_see_nothing)
     cr_assert_eq(jint(r->json, "total"), 1);
     api_free(r);
     free(tok);
+}
+
+/* --- the command line ---------------------------------------------------------- */
+
+typedef struct {
+    int status;
+    sbuf out;
+} cli_run;
+
+/* Runs `cvops ARGS...` with the test server and token in the environment,
+ * stdin from input; captures stdout (stderr goes to the test log). */
+static cli_run cvops_cli(const char *input, const char *const *args)
+{
+    int in[2], out[2];
+    cr_assert_eq(pipe(in), 0);
+    cr_assert_eq(pipe(out), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        setenv("CVOPS_SERVER", getenv("CVOPS_TEST_URL"), 1);
+        setenv("CVOPS_TOKEN", getenv("CVOPS_TEST_TOKEN"), 1);
+        setenv("HOME", "/nonexistent", 1);
+        int n = 0;
+        while (args[n])
+            n++;
+        char **argv = calloc((size_t)n + 2, sizeof *argv);
+        argv[0] = getenv("CVOPS_TEST_BIN");
+        for (int i = 0; i < n; i++)
+            argv[i + 1] = (char *)args[i];
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    if (input) {
+        ssize_t w = write(in[1], input, strlen(input));
+        (void)w;
+    }
+    close(in[1]);
+    cli_run r = {0, SBUF_INIT};
+    char buf[4096];
+    ssize_t k;
+    while ((k = read(out[0], buf, sizeof buf)) > 0)
+        sbuf_put(&r.out, buf, (size_t)k);
+    close(out[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return r;
+}
+
+Test(experiments, command_line)
+{
+    char project[64], exp_id[32];
+    snprintf(project, sizeof project, "%s", api_unique("cli-"));
+    /* create: a new project name is created on the way; prints the id */
+    cli_run r = cvops_cli(NULL, (const char *const[]){"experiment", "create", "--project", project,
+                                                      "--param", "lr=0.01", "--param", "opt=adam",
+                                                      "--tag", "cli", "first", NULL});
+    cr_assert_eq(r.status, 0, "%s", sbuf_cstr(&r.out));
+    snprintf(exp_id, sizeof exp_id, "%s", sbuf_cstr(&r.out));
+    exp_id[strcspn(exp_id, "\n")] = 0;
+    sbuf_free(&r.out);
+    /* log: metrics, a status, output lines from stdin, points from CSV */
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "log", exp_id, "--metric", "loss=0.5",
+                                              "--metric", "acc=0.25", "--step", "1", "--status",
+                                              "running", NULL});
+    cr_assert_eq(r.status, 0);
+    sbuf_free(&r.out);
+    r = cvops_cli("name,step,value\nloss,2,0.4\nloss,3,0.3\n",
+                  (const char *const[]){"experiment", "log", exp_id, "--csv", "-", NULL});
+    cr_assert_eq(r.status, 0);
+    sbuf_free(&r.out);
+    r = cvops_cli("epoch 1\nepoch 2\n", (const char *const[]){"experiment", "log", exp_id, "--output",
+                                                              "--status", "succeeded", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_str_eq(sbuf_cstr(&r.out), "epoch 1\nepoch 2\n", "--output echoes its input");
+    sbuf_free(&r.out);
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "log", exp_id, "--metric", "loss=NaN", NULL});
+    cr_assert_eq(r.status, 2, "a non-finite value is a usage error");
+    sbuf_free(&r.out);
+    /* show --json */
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "show", exp_id, "--json", NULL});
+    cr_assert_eq(r.status, 0);
+    json_t *j = json_loads(sbuf_cstr(&r.out), 0, NULL);
+    cr_assert_str_eq(jstr(j, "status"), "succeeded");
+    cr_assert_eq(jint(j, "output_lines"), 2);
+    json_t *metrics = json_object_get(j, "metrics");
+    cr_assert_str_eq(jstr(json_array_get(metrics, 1), "name"), "loss");
+    cr_assert_eq(jint(json_array_get(metrics, 1), "count"), 3);
+    cr_assert_eq(json_real_value(json_object_get(json_object_get(j, "params"), "lr")), 0.01);
+    json_decref(j);
+    sbuf_free(&r.out);
+    /* list with columns, compare, output */
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "list", "--project", project, "--params",
+                                              "lr", "--metrics", "loss", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(sbuf_cstr(&r.out), "first"), "%s", sbuf_cstr(&r.out));
+    cr_assert_not_null(strstr(sbuf_cstr(&r.out), "0.3"), "the latest loss: %s", sbuf_cstr(&r.out));
+    sbuf_free(&r.out);
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "compare", exp_id, "--all", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_not_null(strstr(sbuf_cstr(&r.out), "opt"), "%s", sbuf_cstr(&r.out));
+    sbuf_free(&r.out);
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "output", exp_id, "--tail", "1", NULL});
+    cr_assert_str_eq(sbuf_cstr(&r.out), "epoch 2\n");
+    sbuf_free(&r.out);
+    /* artifacts: a directory up, a file down */
+    char dir[] = "/tmp/cvops-cli-art.XXXXXX", path[200];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/sub", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/sub/w.bin", dir);
+    FILE *f = fopen(path, "w");
+    fputs("weights", f);
+    fclose(f);
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "artifacts", exp_id, "--upload", dir,
+                                              "--as", "run", NULL});
+    cr_assert_eq(r.status, 0);
+    sbuf_free(&r.out);
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "artifacts", exp_id, "--download",
+                                              "run/sub/w.bin", "-o", "-", NULL});
+    cr_assert_eq(r.status, 0);
+    cr_assert_str_eq(sbuf_cstr(&r.out), "weights");
+    sbuf_free(&r.out);
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "artifacts", exp_id, "--download",
+                                              "run/none", "-o", "-", NULL});
+    cr_assert_eq(r.status, 4, "not found");
+    sbuf_free(&r.out);
+    r = cvops_cli(NULL, (const char *const[]){"experiment", "show", "999999999", NULL});
+    cr_assert_eq(r.status, 4);
+    sbuf_free(&r.out);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    rmdir(path);
+    rmdir(dir);
 }

@@ -81,14 +81,18 @@ class TrackingTest(unittest.TestCase):
         self.assertEqual(self.count(exp.id, "loss")[1]["steps"], [7])
 
     def test_log_metric_cost_per_call(self):
+        """The calling thread's CPU time per call (wall time on a shared
+        machine measures the neighbours; bench/tracking.sh reports both)."""
         exp = self.client.create_experiment(self.project)
         n = 300000
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         for i in range(n):
             exp.log_metric("loss", 0.5, i)
-        per_call = (time.perf_counter() - t0) / n
+        per_call = (time.thread_time() - c0) / n
+        wall = (time.perf_counter() - t0) / n
         exp.flush()
-        self.assertLess(per_call, 5e-6, "%.2f µs per log_metric call" % (per_call * 1e6))
+        self.assertLess(per_call, 5e-6, "%.2f µs of CPU per log_metric call (%.2f µs wall)"
+                        % (per_call * 1e6, wall * 1e6))
         self.assertEqual(self.count(exp.id, "loss")[0], n)
         exp.close()
 
