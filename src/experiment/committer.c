@@ -13,6 +13,11 @@
  *
  * If the commit itself fails, every batch of that round fails (nothing of
  * them was written) with the database's error.
+ *
+ * Each waiting request has its own condition variable: the committer wakes
+ * the first request of a round and each request wakes the next, so the
+ * committer never pays for waking a whole round (and no broadcast wakes
+ * requests whose batches are still queued).
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -190,12 +195,13 @@ static void *run(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&gc->mu);
         round_write(gc, list);
+        /* Wake the round's first request only; each one wakes the next
+         * (see exp_points_commit): a wake-up costs the waker a system call
+         * and often a context switch, and the committer has the next round
+         * to write. */
         pthread_mutex_lock(&gc->mu);
-        for (item *it = list, *next; it; it = next) {
-            next = it->next; /* the item dies with its request once signalled */
-            it->done = true;
-            pthread_cond_signal(&it->cv);
-        }
+        list->done = true;
+        pthread_cond_signal(&list->cv);
     }
     pthread_mutex_unlock(&gc->mu);
     return NULL;
@@ -266,6 +272,14 @@ int exp_points_commit(exp_committer *gc, db *d, int64_t org, int64_t experiment,
     pthread_cond_signal(&gc->wake);
     while (!it.done)
         pthread_cond_wait(&it.cv, &gc->mu);
+    /* pass the wake-up on to the next request of the round: it cannot
+     * return (and free its item) before its done flag is set, here, under
+     * the lock */
+    item *next = it.next;
+    if (next) {
+        next->done = true;
+        pthread_cond_signal(&next->cv);
+    }
     pthread_mutex_unlock(&gc->mu);
     pthread_cond_destroy(&it.cv);
     if (it.rc != 0) {
