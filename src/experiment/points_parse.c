@@ -101,7 +101,7 @@ static int grow(exp_points_parser *p, size_t need)
         return -1;
     if (need <= p->cap)
         return 0;
-    size_t cap = p->cap ? p->cap * 2 : 1024;
+    size_t cap = p->cap ? p->cap * 2 : 64; /* most requests are small */
     while (cap < need)
         cap *= 2;
     if (cap > p->max_points)
