@@ -574,8 +574,11 @@ typedef struct {
     int64_t id;
     ts_point *p;
     size_t n;
-    bool present;
 } cmp_series;
+
+/* A comparison holds every series of a metric in memory only when they
+ * might align exactly, and never more than this many points. */
+#define COMPARE_IN_MEMORY 2000000
 
 static int write_params_diff(db_conn *c, const int64_t *ids, size_t n, jw *w, err *e)
 {
@@ -652,6 +655,48 @@ static int write_params_diff(db_conn *c, const int64_t *ids, size_t n, jw *w, er
     return rc;
 }
 
+/* Step buckets of equal width over [lo, hi], nb per experiment in bk;
+ * buckets empty for every experiment are left out. */
+static void write_buckets(jw *w, const int64_t *ids, size_t n, const ts_bucket *bk, size_t nb,
+                          int64_t lo, int64_t hi)
+{
+    bool *used = calloc(nb, sizeof *used);
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < nb; b++)
+            used[b] |= bk[i * nb + b].count > 0;
+    jw_kstr(w, "aligned", "buckets");
+    jw_key(w, "steps");
+    jw_arr(w);
+    for (size_t b = 0; b < nb; b++)
+        if (used[b])
+            jw_int(w, ts_bucket_start(lo, hi, nb, b));
+    jw_arr_end(w);
+    jw_key(w, "series");
+    jw_arr(w);
+    static const char *const fields[] = {"values", "min", "max"};
+    for (size_t i = 0; i < n; i++) {
+        jw_obj(w);
+        jw_kint(w, "experiment_id", ids[i]);
+        for (int f = 0; f < 3; f++) {
+            jw_key(w, fields[f]);
+            jw_arr(w);
+            for (size_t b = 0; b < nb; b++) {
+                if (!used[b])
+                    continue;
+                const ts_bucket *x = &bk[i * nb + b];
+                if (!x->count)
+                    jw_null(w);
+                else
+                    jw_dbl(w, f == 0 ? x->sum / (double)x->count : f == 1 ? x->min : x->max);
+            }
+            jw_arr_end(w);
+        }
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    free(used);
+}
+
 /* Series of one metric for every experiment, aligned by step. */
 static void write_aligned(jw *w, const char *name, cmp_series *cs, size_t n, size_t points)
 {
@@ -713,48 +758,16 @@ static void write_aligned(jw *w, const char *name, cmp_series *cs, size_t n, siz
         }
         jw_arr_end(w);
     } else {
-        /* step buckets of equal width over [lo, hi]; buckets empty for every
-         * experiment are left out */
         size_t nb = points;
         ts_bucket *bk = calloc(n * nb, sizeof *bk);
-        bool *used = calloc(nb, sizeof *used);
-        for (size_t i = 0; i < n; i++)
-            ts_buckets(cs[i].p, cs[i].n, lo, hi, nb, bk + i * nb);
-        for (size_t i = 0; i < n; i++)
-            for (size_t b = 0; b < nb; b++)
-                used[b] |= bk[i * nb + b].count > 0;
-        jw_kstr(w, "aligned", "buckets");
-        jw_key(w, "steps");
-        jw_arr(w);
-        for (size_t b = 0; b < nb; b++)
-            if (used[b])
-                jw_int(w, ts_bucket_start(lo, hi, nb, b));
-        jw_arr_end(w);
-        jw_key(w, "series");
-        jw_arr(w);
-        static const char *const fields[] = {"values", "min", "max"};
+        int64_t *ids = malloc(n * sizeof *ids);
         for (size_t i = 0; i < n; i++) {
-            jw_obj(w);
-            jw_kint(w, "experiment_id", cs[i].id);
-            for (int f = 0; f < 3; f++) {
-                jw_key(w, fields[f]);
-                jw_arr(w);
-                for (size_t b = 0; b < nb; b++) {
-                    if (!used[b])
-                        continue;
-                    ts_bucket *x = &bk[i * nb + b];
-                    if (!x->count)
-                        jw_null(w);
-                    else
-                        jw_dbl(w, f == 0 ? x->sum / (double)x->count : f == 1 ? x->min : x->max);
-                }
-                jw_arr_end(w);
-            }
-            jw_obj_end(w);
+            ts_buckets(cs[i].p, cs[i].n, lo, hi, nb, bk + i * nb);
+            ids[i] = cs[i].id;
         }
-        jw_arr_end(w);
+        write_buckets(w, ids, n, bk, nb, lo, hi);
         free(bk);
-        free(used);
+        free(ids);
     }
     jw_obj_end(w);
     free(pos);
@@ -834,6 +847,47 @@ int exp_compare(db_conn *c, int64_t org, const int64_t *ids, size_t n, const cha
     int rc = 0;
     for (size_t m = 0; m < json_array_size(names) && rc == 0; m++) {
         const char *name = json_string_value(json_array_get(names, m));
+        /* the series' sizes and step ranges from their rows */
+        int64_t total = 0, lo = INT64_MAX, hi = INT64_MIN;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            series_row r;
+            if (series_get(c, ids[i], name, &r, false, e) != 0) {
+                rc = e->code == ERR_NOT_FOUND ? 0 : -1;
+                continue;
+            }
+            total += r.npoints;
+            if (r.npoints > 0) {
+                lo = r.step_min < lo ? r.step_min : lo;
+                hi = r.step_max > hi ? r.step_max : hi;
+            }
+        }
+        if (rc)
+            break;
+        /* more points than n * points means the union of steps is larger
+         * than points: buckets, one series in memory at a time */
+        if (total > COMPARE_IN_MEMORY || total > (int64_t)(n * points)) {
+            ts_bucket *bk = calloc(n * points, sizeof *bk);
+            for (size_t i = 0; i < n && rc == 0 && bk; i++) {
+                ts_point *p = NULL;
+                size_t np = 0;
+                if (exp_series_load(c, ids[i], name, lo, hi, &p, &np, e) != 0) {
+                    rc = e->code == ERR_NOT_FOUND ? 0 : -1;
+                    continue;
+                }
+                ts_buckets(p, np, lo, hi, points, bk + i * points);
+                free(p);
+            }
+            if (!bk)
+                rc = err_set(e, ERR_INTERNAL, "out of memory");
+            if (rc == 0) {
+                jw_obj(w);
+                jw_kstr(w, "name", name);
+                write_buckets(w, ids, n, bk, points, lo, hi);
+                jw_obj_end(w);
+            }
+            free(bk);
+            continue;
+        }
         for (size_t i = 0; i < n; i++) {
             cs[i] = (cmp_series){.id = ids[i]};
             if (exp_series_load(c, ids[i], name, INT64_MIN, INT64_MAX, &cs[i].p, &cs[i].n, e) != 0) {
@@ -847,8 +901,10 @@ int exp_compare(db_conn *c, int64_t org, const int64_t *ids, size_t n, const cha
         }
         if (rc == 0)
             write_aligned(w, name, cs, n, points);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             free(cs[i].p);
+            cs[i].p = NULL;
+        }
     }
     free(cs);
     json_decref(names);
