@@ -114,7 +114,10 @@ static int project_list(int argc, char **argv)
                             {"limit", 'n', OPT_INT, &limit, "N", "how many (50)"},
                             {NULL, 0, 0, NULL, NULL, NULL}};
     PARSE("cvops project list [-q TEXT] [--limit N] [--json]", "List projects, newest first.")
-    (void)npos;
+    if (npos != 0) {
+        fprintf(stderr, "error: unexpected argument '%s'\n", argv[1]);
+        return EXIT_USAGE;
+    }
     cvops_client *cl = cli_connect(&c, true);
     if (!cl)
         return EXIT_AUTH;
@@ -279,7 +282,11 @@ static int exp_list_cmd(int argc, char **argv)
         {NULL, 0, 0, NULL, NULL, NULL}};
     PARSE("cvops experiment list --project P [filters] [--params K,..] [--metrics M,..] [--json]",
           "The experiment table of a project.")
-    (void)npos;
+    if (npos != 0) {
+        fprintf(stderr, "error: unexpected argument '%s'; give the project with --project\n",
+                argv[1]);
+        return EXIT_USAGE;
+    }
     if (!project) {
         fprintf(stderr, "error: give --project ID or NAME\n");
         return EXIT_USAGE;
