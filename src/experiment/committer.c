@@ -15,9 +15,10 @@
  * them was written) with the database's error.
  *
  * Each waiting request has its own condition variable: the committer wakes
- * the first request of a round and each request wakes the next, so the
- * committer never pays for waking a whole round (and no broadcast wakes
- * requests whose batches are still queued).
+ * the first request of a round and each woken request wakes two more, so
+ * the committer never pays for waking a whole round, no broadcast wakes
+ * requests whose batches are still queued, and a round of 64 is awake
+ * after 6 hops.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -38,6 +39,7 @@ typedef struct item {
     int rc;
     err e;
     pthread_cond_t cv; /* its request waits here: one wake-up per request, not a herd */
+    struct item *kid[2]; /* the requests it wakes when it is woken */
 } item;
 
 struct exp_committer {
@@ -47,6 +49,8 @@ struct exp_committer {
     pthread_cond_t wake;  /* work queued or stopping */
     item *head, *tail;
     bool stopping;
+    item **round; /* the current round as an array (the wake-up tree) */
+    size_t round_cap;
 };
 
 static int apply_one(db_conn *c, item *it)
@@ -195,11 +199,34 @@ static void *run(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&gc->mu);
         round_write(gc, list);
-        /* Wake the round's first request only; each one wakes the next
-         * (see exp_points_commit): a wake-up costs the waker a system call
-         * and often a context switch, and the committer has the next round
-         * to write. */
+        /* Wake the round's first request only; each woken request wakes
+         * two more (a binary tree: 64 requests are awake after 6 hops; see
+         * exp_points_commit). A wake-up costs the waker a system call and
+         * often a context switch, and the committer has the next round to
+         * write. */
+        size_t n = 0;
+        for (item *it = list; it; it = it->next)
+            n++;
+        if (n > gc->round_cap) {
+            item **a = realloc(gc->round, n * sizeof *a);
+            if (a) {
+                gc->round = a;
+                gc->round_cap = n;
+            }
+        }
         pthread_mutex_lock(&gc->mu);
+        if (n <= gc->round_cap) {
+            size_t i = 0;
+            for (item *it = list; it; it = it->next)
+                gc->round[i++] = it;
+            for (i = 0; i < n; i++) {
+                gc->round[i]->kid[0] = 2 * i + 1 < n ? gc->round[2 * i + 1] : NULL;
+                gc->round[i]->kid[1] = 2 * i + 2 < n ? gc->round[2 * i + 2] : NULL;
+            }
+        } else { /* out of memory: a chain along the list */
+            for (item *it = list; it; it = it->next)
+                it->kid[0] = it->next;
+        }
         list->done = true;
         pthread_cond_signal(&list->cv);
     }
@@ -238,6 +265,7 @@ void exp_committer_stop(exp_committer *gc)
     pthread_join(gc->thread, NULL);
     pthread_mutex_destroy(&gc->mu);
     pthread_cond_destroy(&gc->wake);
+    free(gc->round);
     free(gc);
 }
 
@@ -272,14 +300,14 @@ int exp_points_commit(exp_committer *gc, db *d, int64_t org, int64_t experiment,
     pthread_cond_signal(&gc->wake);
     while (!it.done)
         pthread_cond_wait(&it.cv, &gc->mu);
-    /* pass the wake-up on to the next request of the round: it cannot
-     * return (and free its item) before its done flag is set, here, under
-     * the lock */
-    item *next = it.next;
-    if (next) {
-        next->done = true;
-        pthread_cond_signal(&next->cv);
-    }
+    /* pass the wake-up on to the requests below this one in the round's
+     * tree: they cannot return (and free their items) before their done
+     * flag is set, here, under the lock */
+    for (int k = 0; k < 2; k++)
+        if (it.kid[k]) {
+            it.kid[k]->done = true;
+            pthread_cond_signal(&it.kid[k]->cv);
+        }
     pthread_mutex_unlock(&gc->mu);
     pthread_cond_destroy(&it.cv);
     if (it.rc != 0) {
