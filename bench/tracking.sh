@@ -89,12 +89,34 @@ function request()
     string.format('{"points":[{"name":"w%d","step":%d,"value":%d.5}]}', tid, n, n % 7))
 end
 LUA
-single=()
+cat >"$work/health.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+# server CPU (user + system) per request, from /proc: what the rate would be
+# on 2 free cores, whatever else the machine is running
+server_cpu() { awk '{print $14 + $15}' "/proc/$SPID/stat"; }
+ticks=$(getconf CLK_TCK)
+wrk_cpu() { # WRK ARGS... -> "req/s us-of-server-CPU-per-request"
+  local c0 c1 out
+  c0=$(server_cpu)
+  out=$(wrk "$@" 2>/dev/null)
+  c1=$(server_cpu)
+  echo "$out" | awk -v c=$((c1 - c0)) -v t="$ticks" '
+    /requests in/ {n = $1} /Requests\/sec/ {r = $2}
+    /Non-2xx/ {print "non-2xx answers: " $0 > "/dev/stderr"}
+    END {printf "%d %.1f\n", r, c / t * 1e6 / n}'
+}
+single=(); single_cpu=(); health_cpu=()
 for i in $(seq "$runs"); do
-  single+=($(wrk -t2 -c64 -d"${SECS:-5}" -s "$work/single.lua" "$BASE" 2>/dev/null |
-             awk '/Requests\/sec/ {printf "%d\n", $2} /Non-2xx/ {print "non2xx " $0 > "/dev/stderr"}'))
+  read -r r u < <(wrk_cpu -t2 -c64 -d"${SECS:-5}" -s "$work/single.lua" "$BASE")
+  single+=("$r"); single_cpu+=("$u")
+  read -r r u < <(wrk_cpu -t2 -c64 -d"${SECS:-5}" -s "$work/health.lua" "$BASE/api/v1/health")
+  health+=("$r"); health_cpu+=("$u")
 done
 single_m=$(printf '%s\n' "${single[@]}" | median)
+single_cpu_m=$(printf '%s\n' "${single_cpu[@]}" | median)
+health_m=$(printf '%s\n' "${health[@]}" | median)
+health_cpu_m=$(printf '%s\n' "${health_cpu[@]}" | median)
 single_pts=$(count_points "$e")
 
 # --- the Python client ------------------------------------------------------------
@@ -179,6 +201,8 @@ row "  reference: raw batched SQLite INSERTs of the same rows" "" "" ""
 row "  floors: 500,000 points/s and 0.5x the reference" "" "" ""
 row "single-point requests, wrk -t2 -c64 (req/s; floor 10,000)" "$single_m" "10000" "$(ratio "$single_m" 10000)"
 row "  points stored by those requests" "$single_pts" "" ""
+row "  server CPU per request (us): single point vs GET /api/v1/health" "$single_cpu_m" "$health_cpu_m" "$(ratio "$single_cpu_m" "$health_cpu_m")"
+row "  GET /api/v1/health in the same conditions (req/s)" "$health_m" "" ""
 row "Python: 1,000,000 log_metric calls, the loop, wall (s; floor 5)" "$py_m" "5" "$(ratio 5 "$py_m")"
 row "  the loop's thread CPU time (s)" "$py_cpu_m" "5" "$(ratio 5 "$py_cpu_m")"
 row "  until every point is on the server (s), all arrived" "$py_total_m" "" ""

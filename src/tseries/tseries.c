@@ -29,6 +29,10 @@ static inline unsigned char *put_varint(unsigned char *o, uint64_t v)
 static inline const unsigned char *get_varint(const unsigned char *p, const unsigned char *end,
                                               uint64_t *v)
 {
+    if (p < end && *p < 0x80) { /* the usual case: a small delta */
+        *v = *p;
+        return p + 1;
+    }
     uint64_t x = 0;
     for (int shift = 0; shift < 64; shift += 7) {
         if (p >= end)
@@ -54,10 +58,15 @@ size_t ts_encode(const ts_point *p, size_t n, unsigned char *out)
     for (size_t i = 0; i < n; i++) {
         /* deltas in unsigned arithmetic: defined for any pair of int64 */
         o = put_varint(o, zigzag((int64_t)((uint64_t)p[i].step - (uint64_t)ps)));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(o, &p[i].value, 8);
+        o += 8;
+#else
         uint64_t bits;
         memcpy(&bits, &p[i].value, 8);
         for (int k = 0; k < 8; k++)
             *o++ = (unsigned char)(bits >> (8 * k));
+#endif
         o = put_varint(o, zigzag((int64_t)((uint64_t)p[i].time - (uint64_t)pt)));
         ps = p[i].step;
         pt = p[i].time;
@@ -94,8 +103,12 @@ int ts_decode(const unsigned char *in, size_t len, ts_point *out, size_t cap, si
         if (end - p < 8)
             goto corrupt;
         uint64_t bits = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(&bits, p, 8);
+#else
         for (int k = 0; k < 8; k++)
             bits |= (uint64_t)p[k] << (8 * k);
+#endif
         p += 8;
         if (!(p = get_varint(p, end, &d)))
             goto corrupt;
