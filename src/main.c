@@ -20,6 +20,9 @@ static const cli_cmd commands[] = {
     {"orgs", cmd_orgs, "organizations: list, create"},
     {"datalake", cmd_datalake, "images: upload, search, count, tag, stats, show"},
     {"jobs", cmd_jobs, "jobs: list, show, wait, log, cancel, retry"},
+    {"project", cmd_project, "experiment projects: create, list, show"},
+    {"experiment", cmd_experiment,
+     "experiments: create, list, show, log, output, compare, artifacts, delete"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -16,11 +16,14 @@
 #include "base/util.h"
 #include "base/version.h"
 #include "datalake/datalake.h"
+#include "experiment/experiment.h"
 #include "image/image.h"
 
-static const http_route *const route_tables[] = {system_routes, auth_routes, jobs_routes,
-                                                  files_routes, datalake_routes,
-                                                  webhook_routes, NULL};
+static const http_route *const route_tables[] = {system_routes,     auth_routes,
+                                                  jobs_routes,       files_routes,
+                                                  datalake_routes,   webhook_routes,
+                                                  experiment_routes, tracking_routes,
+                                                  NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
@@ -105,6 +108,8 @@ out:
 
 void app_close(app *a)
 {
+    exp_committer_stop(a->exp_committer); /* if serve stopped early */
+    a->exp_committer = NULL;
     blob_close(a->blobs);
     db_close(a->db);
     auth_cache_free(a->auth);
@@ -215,6 +220,9 @@ int app_serve(app *a, err *e)
         if (http_server_add_routes(a->http, *t, e) != 0)
             return -1;
     a->openapi = app_openapi(a->http);
+    a->exp_committer = exp_committer_start(a->db, e);
+    if (!a->exp_committer)
+        return -1;
     if (http_server_start(a->http, e) != 0)
         return -1;
     a->jobs = start_workers(a, e);
@@ -241,6 +249,8 @@ int app_serve(app *a, err *e)
     log_info("received %s; finishing in-flight requests and releasing jobs",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(a->http, 10000);
+    exp_committer_stop(a->exp_committer);
+    a->exp_committer = NULL;
     jobs_runner_stop(a->jobs, 10000);
     http_server_free(a->http);
     a->http = NULL;

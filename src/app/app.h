@@ -49,6 +49,7 @@ typedef struct app {
     auth_cache *auth;
     http_server *http;
     jobs_runner *jobs;
+    struct exp_committer *exp_committer; /* group commit of metric batches (serve only) */
     char *openapi; /* generated once */
 } app;
 
@@ -71,6 +72,8 @@ extern const http_route jobs_routes[];
 extern const http_route files_routes[];
 extern const http_route datalake_routes[];
 extern const http_route webhook_routes[];
+extern const http_route experiment_routes[];
+extern const http_route tracking_routes[];
 extern const job_kind system_job_kinds[];
 extern const job_kind datalake_job_kinds[];
 extern const job_kind webhook_job_kinds[];

@@ -9,6 +9,7 @@
 
 #include "auth/auth.h"
 #include "datalake/datalake.h"
+#include "experiment/experiment.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
 #include "webhook/webhook.h"
@@ -18,6 +19,8 @@ const db_migration app_migrations[] = {
     {2, "jobs: queue and logs", jobs_schema_v1},
     {3, "files: organization references to blobs", files_schema_v1},
     {10, "datalake: datalakes, data, tags, metadata keys", datalake_schema_v10},
+    {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
+     exp_schema_v1},
     {70, "webhooks: endpoints and deliveries", webhook_schema_v70},
 };
 
