@@ -12,6 +12,7 @@
 #include "experiment/experiment.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
+#include "registry/registry.h"
 #include "webhook/webhook.h"
 
 const db_migration app_migrations[] = {
@@ -21,6 +22,7 @@ const db_migration app_migrations[] = {
     {10, "datalake: datalakes, data, tags, metadata keys", datalake_schema_v10},
     {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
      exp_schema_v1},
+    {50, "registry: models, versions, files, aliases", registry_schema_v50},
     {70, "webhooks: endpoints and deliveries", webhook_schema_v70},
 };
 
