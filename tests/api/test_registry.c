@@ -3,7 +3,9 @@
  * experiments (lineage), files, aliases and their log, isolation.
  */
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,4 +251,53 @@ Test(registry, other_organizations_and_roles)
     cr_assert_eq(r->status, 404);
     api_free(r);
     free(tok);
+}
+
+static int sh(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int sh(char *out, size_t n, const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    FILE *p = popen(cmd, "r");
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = 0;
+    int st = pclose(p);
+    return WEXITSTATUS(st);
+}
+
+Test(registry, cli_create_alias_download)
+{
+    const char *bin = getenv("CVOPS_TEST_BIN"), *url = getenv("CVOPS_TEST_URL"), *tok = api_admin_token();
+    char name[64], out[8192];
+    snprintf(name, sizeof name, "%s", api_unique("climodel-"));
+    cr_assert_eq(sh(out, sizeof out, "%s model create %s --server %s --token %s --json", bin, name, url, tok), 0, "%s", out);
+    json_t *m = json_loads(out, 0, NULL);
+    int64_t id = jint(m, "id");
+    json_decref(m);
+    char *sha = upload("cli weights");
+    char path[120], body[300];
+    snprintf(path, sizeof path, "/api/v1/models/%lld/versions", (long long)id);
+    snprintf(body, sizeof body, "{\"files\":[{\"path\":\"w.bin\",\"sha256\":\"%s\"}]}", sha);
+    api_resp *r = api_admin("POST", path, body);
+    cr_assert_eq(r->status, 201);
+    api_free(r);
+    cr_assert_eq(sh(out, sizeof out, "%s model alias %s champion 1 --server %s --token %s", bin, name, url, tok), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s model versions %s --server %s --token %s", bin, name, url, tok), 0);
+    cr_assert_not_null(strstr(out, "champion"), "%s", out);
+    char dl[80];
+    snprintf(dl, sizeof dl, "/tmp/cvops-dl-%s", name);
+    cr_assert_eq(sh(out, sizeof out, "%s model download %s champion w.bin %s --server %s --token %s", bin, name, dl, url, tok), 0, "%s", out);
+    FILE *f = fopen(dl, "rb");
+    char got[64] = "";
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    remove(dl);
+    cr_assert_eq(n, 11);
+    cr_assert_str_eq(got, "cli weights");
+    cr_assert_eq(sh(out, sizeof out, "%s model download %s 7 w.bin %s --server %s --token %s 2>&1", bin, name, dl, url, tok), 4, "missing version exits 4: %s", out);
+    cr_assert_eq(sh(out, sizeof out, "%s model versions no-such-model-xyz --server %s --token %s 2>&1", bin, url, tok), 4);
+    free(sha);
 }
