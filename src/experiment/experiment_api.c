@@ -12,6 +12,7 @@
 #include "base/jsonv.h"
 #include "base/util.h"
 #include "experiment/experiment.h"
+#include "webhook/webhook.h"
 
 /* --- projects ------------------------------------------------------------- */
 
@@ -219,6 +220,17 @@ static int experiments_update(http_req *r)
     int rc = exp_update(c, r->who.org_id, id, r->json, &e);
     if (rc == 0)
         exp_reply(r, c, 200, id);
+    /* a status change is announced to webhooks (experiment.status) */
+    const char *status = json_string_value(json_object_get(r->json, "status"));
+    if (rc == 0 && status) {
+        char payload[200];
+        int n = 0;
+        err we;
+        snprintf(payload, sizeof payload, "{\"experiment_id\":%lld,\"status\":\"%s\"}",
+                 (long long)id, status);
+        if (webhook_emit(c, r->who.org_id, "experiment.status", payload, &n, &we) == 0 && n)
+            jobs_runner_poke(APP(r)->jobs);
+    }
     db_put(c);
     return rc ? http_fail_err(r, &e) : 0;
 }
