@@ -1,0 +1,1575 @@
+/*
+ * coco.c - the COCO detection metrics (COCOeval's evaluate, accumulate and
+ * summarize), written from the reference algorithm's definition.
+ *
+ * Pipeline of eval_coco_run():
+ *
+ *   resolve    images and categories sorted by id; annotations bucketed by
+ *              (image, category) with two stable counting sorts, so every
+ *              pair's annotations keep their insertion order;
+ *   evaluate   per pair, in parallel: detections sorted by descending score
+ *              (ties: insertion order = numpy's stable mergesort), cut at
+ *              maxDets[-1], IoU/OKS against the pair's ground truths, then
+ *              the reference greedy matching for every area range and IoU
+ *              threshold. The outcome per detection is two bit sets per area
+ *              range (matched, ignored; bit t = threshold t), so nothing of
+ *              size T*D*G outlives the pair;
+ *   accumulate per category, in parallel: the category's detections in
+ *              (score desc, image, rank) order - exactly the reference's
+ *              stable sort of the concatenated per-image lists - and for
+ *              every (area, maxDets, threshold) the interpolated precision
+ *              at the recall points. Only true positives can start the
+ *              suffix the interpolation looks at, so only they need a
+ *              division; false positives are counted.
+ *   summarize  the 12 (10) numbers, means over the defined (> -1) entries.
+ *
+ * Floating-point: every quantity is computed with the reference's operation
+ * order (box IoU, OKS with numpy's pairwise sum, tp/(fp+tp+eps), recall
+ * thresholds i*0.01), so thresholds compare the same way.
+ */
+#include "eval/coco_int.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "base/util.h"
+
+const double eval_coco_kp_sigmas[17] = {.26 / 10.0, .25 / 10.0, .25 / 10.0, .35 / 10.0,
+                                        .35 / 10.0, .79 / 10.0, .79 / 10.0, .72 / 10.0,
+                                        .72 / 10.0, .62 / 10.0, .62 / 10.0, 1.07 / 10.0,
+                                        1.07 / 10.0, .87 / 10.0, .87 / 10.0, .89 / 10.0,
+                                        .89 / 10.0};
+
+static const double NP_EPS = 2.220446049250313e-16; /* np.spacing(1) */
+
+const char *eval_iou_type_name(eval_iou_type t)
+{
+    switch (t) {
+    case EVAL_BBOX: return "bbox";
+    case EVAL_SEGM: return "segm";
+    case EVAL_KEYPOINTS: return "keypoints";
+    }
+    return "?";
+}
+
+int eval_iou_type_parse(const char *s, eval_iou_type *out)
+{
+    if (strcmp(s, "bbox") == 0)
+        *out = EVAL_BBOX;
+    else if (strcmp(s, "segm") == 0)
+        *out = EVAL_SEGM;
+    else if (strcmp(s, "keypoints") == 0)
+        *out = EVAL_KEYPOINTS;
+    else
+        return -1;
+    return 0;
+}
+
+/* numpy.linspace(start, stop, num): i*step + start, last = stop. */
+static void linspace(double *out, double start, double stop, int num)
+{
+    double step = (stop - start) / (num - 1);
+    for (int i = 0; i < num; i++)
+        out[i] = (double)i * step + start;
+    out[num - 1] = stop;
+}
+
+void eval_params_init(eval_params *p, eval_iou_type type)
+{
+    memset(p, 0, sizeof *p);
+    p->n_iou = 10;
+    linspace(p->iou_thrs, .5, 0.95, 10);
+    p->n_rec = 101;
+    linspace(p->rec_thrs, .0, 1.00, 101);
+    if (type == EVAL_KEYPOINTS) {
+        p->n_area = 3;
+        double r[3][2] = {{0, 1e5 * 1e5}, {32 * 32, 96 * 96}, {96 * 96, 1e5 * 1e5}};
+        memcpy(p->area_rng, r, sizeof r);
+        p->area_lbl[0] = "all";
+        p->area_lbl[1] = "medium";
+        p->area_lbl[2] = "large";
+        p->n_maxdets = 1;
+        p->max_dets[0] = 20;
+    } else {
+        p->n_area = 4;
+        double r[4][2] = {{0, 1e5 * 1e5}, {0, 32 * 32}, {32 * 32, 96 * 96}, {96 * 96, 1e5 * 1e5}};
+        memcpy(p->area_rng, r, sizeof r);
+        p->area_lbl[0] = "all";
+        p->area_lbl[1] = "small";
+        p->area_lbl[2] = "medium";
+        p->area_lbl[3] = "large";
+        p->n_maxdets = 3;
+        p->max_dets[0] = 1;
+        p->max_dets[1] = 10;
+        p->max_dets[2] = 100;
+    }
+}
+
+/* --- id map (open addressing) ------------------------------------------------ */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static void idmap_free(idmap *m)
+{
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+static int idmap_init(idmap *m, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    m->keys = malloc(cap * sizeof *m->keys);
+    m->vals = malloc(cap * sizeof *m->vals);
+    if (!m->keys || !m->vals) {
+        idmap_free(m);
+        return -1;
+    }
+    for (size_t i = 0; i < cap; i++)
+        m->vals[i] = -1;
+    m->cap = cap;
+    m->n = 0;
+    return 0;
+}
+
+/* Returns the existing value, or inserts v and returns -1. */
+static int32_t idmap_put(idmap *m, int64_t k, int32_t v)
+{
+    size_t i = mix64((uint64_t)k) & (m->cap - 1);
+    while (m->vals[i] >= 0) {
+        if (m->keys[i] == k)
+            return m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->keys[i] = k;
+    m->vals[i] = v;
+    m->n++;
+    return -1;
+}
+
+static int32_t idmap_get(const idmap *m, int64_t k)
+{
+    size_t i = mix64((uint64_t)k) & (m->cap - 1);
+    while (m->vals[i] >= 0) {
+        if (m->keys[i] == k)
+            return m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return -1;
+}
+
+/* --- handle --------------------------------------------------------------- */
+
+static void clear_resolved(eval_coco *ev)
+{
+    idmap_free(&ev->imgmap);
+    idmap_free(&ev->catmap);
+    free(ev->gidx);
+    free(ev->didx);
+    free(ev->pairs);
+    ev->gidx = ev->didx = NULL;
+    ev->pairs = NULL;
+    ev->npairs = 0;
+    ev->resolved = false;
+}
+
+static void clear_results(eval_coco *ev)
+{
+    free(ev->dtm);
+    free(ev->dti);
+    free(ev->rank);
+    free(ev->npig);
+    free(ev->precision);
+    free(ev->recall);
+    free(ev->scores);
+    ev->dtm = ev->dti = NULL;
+    ev->rank = NULL;
+    ev->npig = NULL;
+    ev->precision = ev->recall = ev->scores = NULL;
+    ev->ran = false;
+}
+
+/* Any change to the inputs invalidates the derived state. */
+static void touch(eval_coco *ev)
+{
+    if (ev->resolved)
+        clear_resolved(ev);
+    if (ev->ran)
+        clear_results(ev);
+}
+
+eval_coco *eval_coco_new(eval_iou_type type)
+{
+    eval_coco *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return NULL;
+    ev->mem = arena_new(1 << 16);
+    if (!ev->mem) {
+        free(ev);
+        return NULL;
+    }
+    ev->type = type;
+    ev->gt_name = "annotations";
+    ev->dt_name = "results";
+    return ev;
+}
+
+void eval_coco_free(eval_coco *ev)
+{
+    if (!ev)
+        return;
+    clear_resolved(ev);
+    clear_results(ev);
+    free(ev->imgs);
+    free(ev->cats);
+    free(ev->gts);
+    free(ev->dts);
+    arena_free(ev->mem);
+    free(ev);
+}
+
+eval_iou_type eval_coco_type(const eval_coco *ev) { return ev->type; }
+
+void eval_coco_set_names(eval_coco *ev, const char *gt_name, const char *dt_name)
+{
+    ev->gt_name = gt_name;
+    ev->dt_name = dt_name;
+}
+
+void eval_coco_ignore_unknown_categories(eval_coco *ev, bool ignore)
+{
+    touch(ev);
+    ev->ignore_unknown_cats = ignore;
+}
+
+size_t eval_coco_num_images(const eval_coco *ev) { return ev->nimg; }
+size_t eval_coco_num_categories(const eval_coco *ev) { return ev->ncat; }
+size_t eval_coco_num_gts(const eval_coco *ev) { return ev->ngt; }
+size_t eval_coco_num_dts(const eval_coco *ev) { return ev->ndt; }
+
+static int grow(void **p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 64;
+    void *q = realloc(*p, c * size);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+int eval_coco_add_image(eval_coco *ev, int64_t id, uint32_t width, uint32_t height, err *e)
+{
+    if (width > RLE_MAX_SIDE || height > RLE_MAX_SIDE ||
+        (uint64_t)width * height > RLE_MAX_PIXELS)
+        return err_set(e, ERR_INVALID, "image %lld: size %ux%u is above the limit",
+                       (long long)id, width, height);
+    if (ev->nimg >= INT32_MAX - 1)
+        return err_set(e, ERR_TOO_LARGE, "too many images");
+    if (grow((void **)&ev->imgs, &ev->capimg, ev->nimg, sizeof *ev->imgs))
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    touch(ev);
+    ev->imgs[ev->nimg++] = (img_rec){id, width, height};
+    return 0;
+}
+
+int eval_coco_add_category(eval_coco *ev, int64_t id, const char *name, err *e)
+{
+    if (ev->ncat >= 100000)
+        return err_set(e, ERR_TOO_LARGE, "too many categories (limit 100000)");
+    if (grow((void **)&ev->cats, &ev->capcat, ev->ncat, sizeof *ev->cats))
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    char *nm = arena_strdup(ev->mem, name ? name : "");
+    if (!nm)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    touch(ev);
+    ev->cats[ev->ncat++] = (cat_rec){id, nm, NULL, 0};
+    return 0;
+}
+
+int eval_coco_set_sigmas(eval_coco *ev, int64_t category_id, const double *sigmas, size_t n,
+                         err *e)
+{
+    for (size_t i = 0; i < ev->ncat; i++) {
+        if (ev->cats[i].id != category_id)
+            continue;
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(sigmas[j]) || sigmas[j] <= 0)
+                return err_set(e, ERR_INVALID, "category %lld: sigma %zu must be > 0",
+                               (long long)category_id, j);
+        double *s = arena_alloc(ev->mem, (n ? n : 1) * sizeof *s);
+        if (!s)
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        memcpy(s, sigmas, n * sizeof *s);
+        touch(ev);
+        ev->cats[i].sigmas = s;
+        ev->cats[i].nsig = n;
+        return 0;
+    }
+    return err_set(e, ERR_NOT_FOUND, "no category with id %lld; add it first",
+                   (long long)category_id);
+}
+
+/* Checks and copies a segmentation into the arena. */
+static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, err *e)
+{
+    *out = NULL;
+    if (s->kind == EVAL_SEG_NONE)
+        return 0;
+    eval_seg *c = arena_zalloc(ev->mem, sizeof *c);
+    if (!c)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    c->kind = s->kind;
+    c->h = s->h;
+    c->w = s->w;
+    switch (s->kind) {
+    case EVAL_SEG_POLY: {
+        if (s->npoly == 0)
+            return err_set(e, ERR_INVALID, "segmentation: no polygon");
+        size_t total = 0;
+        for (size_t i = 0; i < s->npoly; i++) {
+            if (s->poly_len[i] < 6 || s->poly_len[i] % 2)
+                return err_set(e, ERR_INVALID,
+                               "segmentation[%zu]: a polygon needs an even number (>= 6) of "
+                               "coordinates, got %u",
+                               i, s->poly_len[i]);
+            total += s->poly_len[i];
+        }
+        for (size_t j = 0; j < total; j++)
+            if (!isfinite(s->xy[j]) || fabs(s->xy[j]) > RLE_MAX_COORD)
+                return err_set(e, ERR_INVALID,
+                               "segmentation: coordinate %g is not a number within +-%g",
+                               s->xy[j], RLE_MAX_COORD);
+        uint32_t *pl = arena_alloc(ev->mem, s->npoly * sizeof *pl);
+        double *xy = arena_alloc(ev->mem, total * sizeof *xy);
+        if (!pl || !xy)
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        memcpy(pl, s->poly_len, s->npoly * sizeof *pl);
+        memcpy(xy, s->xy, total * sizeof *xy);
+        c->poly_len = pl;
+        c->npoly = s->npoly;
+        c->xy = xy;
+        break;
+    }
+    case EVAL_SEG_COUNTS: {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < s->ncounts; i++)
+            sum += s->counts[i];
+        if (sum != (uint64_t)s->h * s->w)
+            return err_set(e, ERR_INVALID,
+                           "segmentation.counts: runs add up to %llu, expected %u*%u = %llu",
+                           (unsigned long long)sum, s->h, s->w, (unsigned long long)s->h * s->w);
+        if (s->h > RLE_MAX_SIDE || s->w > RLE_MAX_SIDE || (uint64_t)s->h * s->w > RLE_MAX_PIXELS)
+            return err_set(e, ERR_INVALID, "segmentation.size %ux%u is above the limit", s->h,
+                           s->w);
+        uint32_t *cn = arena_alloc(ev->mem, (s->ncounts ? s->ncounts : 1) * sizeof *cn);
+        if (!cn)
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        memcpy(cn, s->counts, s->ncounts * sizeof *cn);
+        c->counts = cn;
+        c->ncounts = s->ncounts;
+        break;
+    }
+    case EVAL_SEG_STRING: {
+        rle r = RLE_INIT;
+        if (rle_from_string(&r, s->str, s->len, s->h, s->w, e))
+            return err_prefix(e, "segmentation.counts: ");
+        rle_free(&r);
+        char *str = arena_strndup(ev->mem, s->str, s->len);
+        if (!str)
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        c->str = str;
+        c->len = s->len;
+        break;
+    }
+    case EVAL_SEG_NONE:
+        break;
+    }
+    *out = c;
+    return 0;
+}
+
+static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
+{
+    ann **arr = is_gt ? &ev->gts : &ev->dts;
+    size_t *n = is_gt ? &ev->ngt : &ev->ndt, *cap = is_gt ? &ev->capgt : &ev->capdt;
+    if (*n >= (size_t)INT32_MAX - 1)
+        return err_set(e, ERR_TOO_LARGE, "too many annotations");
+    if (a->has_bbox) {
+        for (int i = 0; i < 4; i++)
+            if (!isfinite(a->bbox[i]))
+                return err_set(e, ERR_INVALID, "bbox: coordinates must be finite numbers");
+        if (a->bbox[2] < 0 || a->bbox[3] < 0)
+            return err_set(e, ERR_INVALID, "bbox: width and height must be >= 0, got %g x %g",
+                           a->bbox[2], a->bbox[3]);
+    }
+    if (!is_gt && !isfinite(a->score))
+        return err_set(e, ERR_INVALID, "score: must be a finite number");
+    if (!isnan(a->area) && a->area >= 0 && !isfinite(a->area))
+        return err_set(e, ERR_INVALID, "area: must be a finite number");
+    if (isnan(a->area))
+        return err_set(e, ERR_INVALID, "area: must be a finite number");
+    for (size_t i = 0; i < a->nkeypoints * 3; i++)
+        if (!isfinite(a->keypoints[i]))
+            return err_set(e, ERR_INVALID, "keypoints: values must be finite numbers");
+    if (a->nkeypoints > 10000)
+        return err_set(e, ERR_INVALID, "keypoints: %zu keypoints is above the limit of 10000",
+                       a->nkeypoints);
+    /* what the IoU type needs */
+    switch (ev->type) {
+    case EVAL_BBOX:
+        if (!a->has_bbox && a->seg.kind == EVAL_SEG_NONE && (is_gt || a->nkeypoints == 0))
+            return err_set(e, ERR_INVALID, "bbox: missing (needed to evaluate bbox)");
+        break;
+    case EVAL_SEGM:
+        if (a->seg.kind == EVAL_SEG_NONE && !a->has_bbox)
+            return err_set(e, ERR_INVALID, "segmentation: missing (needed to evaluate segm)");
+        break;
+    case EVAL_KEYPOINTS:
+        if (a->nkeypoints == 0 && !(is_gt && a->num_keypoints == 0))
+            return err_set(e, ERR_INVALID, "keypoints: missing (needed to evaluate keypoints)");
+        break;
+    }
+    if (grow((void **)arr, cap, *n, sizeof **arr))
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    ann x;
+    memset(&x, 0, sizeof x);
+    x.id = is_gt ? a->id : (int64_t)*n + 1;
+    x.image_id = a->image_id;
+    x.category_id = a->category_id;
+    x.img = x.cat = -1;
+    x.score = is_gt ? 0 : a->score;
+    x.area = a->area;
+    x.has_bbox = a->has_bbox;
+    if (a->has_bbox)
+        memcpy(x.bbox, a->bbox, sizeof x.bbox);
+    x.iscrowd = is_gt && a->iscrowd;
+    x.nkp = (uint32_t)a->nkeypoints;
+    x.num_kp = a->num_keypoints;
+    if (a->nkeypoints) {
+        x.kp = arena_alloc(ev->mem, a->nkeypoints * 3 * sizeof *x.kp);
+        if (!x.kp)
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        memcpy(x.kp, a->keypoints, a->nkeypoints * 3 * sizeof *x.kp);
+    }
+    if (is_gt && x.num_kp < 0) {
+        int c = 0;
+        for (size_t i = 0; i < a->nkeypoints; i++)
+            c += a->keypoints[3 * i + 2] > 0;
+        x.num_kp = c;
+    }
+    if (copy_seg(ev, &a->seg, &x.seg, e))
+        return -1;
+    touch(ev);
+    (*arr)[(*n)++] = x;
+    return 0;
+}
+
+int eval_coco_add_gt(eval_coco *ev, const eval_ann *a, err *e) { return add_ann(ev, a, true, e); }
+int eval_coco_add_dt(eval_coco *ev, const eval_ann *a, err *e) { return add_ann(ev, a, false, e); }
+
+/* --- resolve ---------------------------------------------------------------- */
+
+static int cmp_img(const void *a, const void *b)
+{
+    int64_t x = ((const img_rec *)a)->id, y = ((const img_rec *)b)->id;
+    return (x > y) - (x < y);
+}
+
+static int cmp_cat(const void *a, const void *b)
+{
+    int64_t x = ((const cat_rec *)a)->id, y = ((const cat_rec *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* Stable counting sort of idx[] (n entries) by key(idx) in [0, nkeys). */
+static int counting_sort(uint32_t *idx, size_t n, size_t nkeys, const ann *as, bool by_img)
+{
+    uint32_t *cnt = calloc(nkeys + 1, sizeof *cnt);
+    uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!cnt || !tmp) {
+        free(cnt);
+        free(tmp);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        cnt[(by_img ? as[idx[i]].img : as[idx[i]].cat) + 1]++;
+    for (size_t k = 0; k < nkeys; k++)
+        cnt[k + 1] += cnt[k];
+    for (size_t i = 0; i < n; i++)
+        tmp[cnt[by_img ? as[idx[i]].img : as[idx[i]].cat]++] = idx[i];
+    memcpy(idx, tmp, n * sizeof *idx);
+    free(cnt);
+    free(tmp);
+    return 0;
+}
+
+/* Resolves ids of annotations; returns how many are kept (dropped: cat -1). */
+static int resolve_anns(eval_coco *ev, ann *as, size_t n, bool is_gt, uint32_t **idx_out,
+                        size_t *nkept, err *e)
+{
+    const char *what = is_gt ? ev->gt_name : ev->dt_name;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        ann *a = &as[i];
+        a->img = idmap_get(&ev->imgmap, a->image_id);
+        if (a->img < 0)
+            return err_set(e, ERR_INVALID, "%s[%zu].image_id: %lld is not an image of the %s",
+                           what, i, (long long)a->image_id,
+                           is_gt ? "images list" : "ground truth");
+        a->cat = idmap_get(&ev->catmap, a->category_id);
+        if (a->cat < 0) {
+            if (!is_gt && ev->ignore_unknown_cats)
+                continue;
+            return err_set(e, ERR_INVALID,
+                           "%s[%zu].category_id: %lld is not a category of the ground truth", what,
+                           i, (long long)a->category_id);
+        }
+        if (ev->type == EVAL_KEYPOINTS) {
+            const cat_rec *c = &ev->cats[a->cat];
+            size_t nsig = c->sigmas ? c->nsig : 17;
+            if (a->nkp != nsig && !(is_gt && a->nkp == 0))
+                return err_set(e, ERR_INVALID,
+                               "%s[%zu].keypoints: %u keypoints, but category %lld has %zu "
+                               "sigmas%s",
+                               what, i, a->nkp, (long long)c->id, nsig,
+                               c->sigmas ? "" : " (the COCO person default)");
+        }
+        {
+            const img_rec *im = &ev->imgs[a->img];
+            bool poly = a->seg && a->seg->kind == EVAL_SEG_POLY;
+            bool needs_size = ev->type == EVAL_SEGM ? (poly || !a->seg) : (!a->has_bbox && poly);
+            if (needs_size && (im->w == 0 || im->h == 0))
+                return err_set(e, ERR_INVALID,
+                               "%s[%zu]: image %lld has no width/height, needed to rasterise "
+                               "its polygon",
+                               what, i, (long long)im->id);
+        }
+        kept++;
+    }
+    uint32_t *idx = malloc((kept ? kept : 1) * sizeof *idx);
+    if (!idx)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++)
+        if (as[i].cat >= 0)
+            idx[j++] = (uint32_t)i;
+    /* LSD radix: by category, then (stable) by image -> (image, category, seq) */
+    if (counting_sort(idx, kept, ev->ncat, as, false) ||
+        counting_sort(idx, kept, ev->nimg, as, true)) {
+        free(idx);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    *idx_out = idx;
+    *nkept = kept;
+    return 0;
+}
+
+int coco_resolve(eval_coco *ev, err *e)
+{
+    if (ev->resolved)
+        return 0;
+    qsort(ev->imgs, ev->nimg, sizeof *ev->imgs, cmp_img);
+    qsort(ev->cats, ev->ncat, sizeof *ev->cats, cmp_cat);
+    if (idmap_init(&ev->imgmap, ev->nimg) || idmap_init(&ev->catmap, ev->ncat)) {
+        clear_resolved(ev);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < ev->nimg; i++)
+        if (idmap_put(&ev->imgmap, ev->imgs[i].id, (int32_t)i) >= 0) {
+            clear_resolved(ev);
+            return err_set(e, ERR_INVALID, "images: id %lld appears more than once",
+                           (long long)ev->imgs[i].id);
+        }
+    for (size_t i = 0; i < ev->ncat; i++)
+        if (idmap_put(&ev->catmap, ev->cats[i].id, (int32_t)i) >= 0) {
+            clear_resolved(ev);
+            return err_set(e, ERR_INVALID, "categories: id %lld appears more than once",
+                           (long long)ev->cats[i].id);
+        }
+    size_t ng = 0, nd = 0;
+    if (resolve_anns(ev, ev->gts, ev->ngt, true, &ev->gidx, &ng, e) ||
+        resolve_anns(ev, ev->dts, ev->ndt, false, &ev->didx, &nd, e)) {
+        clear_resolved(ev);
+        return -1;
+    }
+    /* pairs: merge the two (img, cat)-sorted lists */
+    size_t cap = 64, np = 0;
+    pair_rec *pairs = malloc(cap * sizeof *pairs);
+    if (!pairs) {
+        clear_resolved(ev);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    size_t gi = 0, di = 0;
+    while (gi < ng || di < nd) {
+        uint64_t kg = gi < ng ? (uint64_t)ev->gts[ev->gidx[gi]].img * ev->ncat +
+                                    (uint64_t)ev->gts[ev->gidx[gi]].cat
+                              : UINT64_MAX;
+        uint64_t kd = di < nd ? (uint64_t)ev->dts[ev->didx[di]].img * ev->ncat +
+                                    (uint64_t)ev->dts[ev->didx[di]].cat
+                              : UINT64_MAX;
+        uint64_t k = kg < kd ? kg : kd;
+        pair_rec pr = {(uint32_t)(k / ev->ncat), (uint32_t)(k % ev->ncat), (uint32_t)gi, 0,
+                       (uint32_t)di, 0};
+        while (gi < ng && (uint64_t)ev->gts[ev->gidx[gi]].img * ev->ncat +
+                                  (uint64_t)ev->gts[ev->gidx[gi]].cat ==
+                              k)
+            gi++, pr.ng++;
+        while (di < nd && (uint64_t)ev->dts[ev->didx[di]].img * ev->ncat +
+                                  (uint64_t)ev->dts[ev->didx[di]].cat ==
+                              k)
+            di++, pr.nd++;
+        if (np == cap) {
+            cap *= 2;
+            pair_rec *q = realloc(pairs, cap * sizeof *q);
+            if (!q) {
+                free(pairs);
+                clear_resolved(ev);
+                return err_set(e, ERR_INTERNAL, "out of memory");
+            }
+            pairs = q;
+        }
+        pairs[np++] = pr;
+    }
+    ev->pairs = pairs;
+    ev->npairs = np;
+    ev->resolved = true;
+    return 0;
+}
+
+/* --- geometry ------------------------------------------------------------------ */
+
+void coco_geom_free(geom *g) { rle_free(&g->mask); }
+
+static int seg_to_rle(const eval_seg *s, const double *bbox, const img_rec *im, rle *out, err *e)
+{
+    if (!s) /* a box used as a polygon, as the reference's loadRes does */
+        return rle_from_bbox(out, bbox, im->h, im->w, e);
+    switch (s->kind) {
+    case EVAL_SEG_POLY: {
+        rle *parts = calloc(s->npoly, sizeof *parts);
+        if (!parts)
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        const double *xy = s->xy;
+        int rc = 0;
+        for (size_t i = 0; i < s->npoly && rc == 0; i++) {
+            rc = rle_from_poly(&parts[i], xy, s->poly_len[i] / 2, im->h, im->w, e);
+            xy += s->poly_len[i];
+        }
+        if (rc == 0) {
+            if (s->npoly == 1) {
+                *out = parts[0];
+                parts[0] = (rle)RLE_INIT;
+            } else {
+                rc = rle_merge(parts, s->npoly, false, out, e);
+            }
+        }
+        for (size_t i = 0; i < s->npoly; i++)
+            rle_free(&parts[i]);
+        free(parts);
+        return rc;
+    }
+    case EVAL_SEG_COUNTS:
+        return rle_from_counts(out, s->counts, s->ncounts, s->h, s->w, e);
+    case EVAL_SEG_STRING:
+        return rle_from_string(out, s->str, s->len, s->h, s->w, e);
+    case EVAL_SEG_NONE:
+        break;
+    }
+    return rle_from_bbox(out, bbox, im->h, im->w, e);
+}
+
+static void kp_extent(const ann *a, double *x0, double *y0, double *x1, double *y1)
+{
+    *x0 = *y0 = INFINITY;
+    *x1 = *y1 = -INFINITY;
+    for (uint32_t i = 0; i < a->nkp; i++) {
+        double x = a->kp[3 * i], y = a->kp[3 * i + 1];
+        *x0 = fmin(*x0, x);
+        *x1 = fmax(*x1, x);
+        *y0 = fmin(*y0, y);
+        *y1 = fmax(*y1, y);
+    }
+}
+
+int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, geom *g, err *e)
+{
+    memset(g, 0, sizeof *g);
+    const img_rec *im = &ev->imgs[a->img];
+    bool need_mask = ev->type == EVAL_SEGM || (!a->has_bbox && a->seg);
+    if (need_mask) {
+        if (seg_to_rle(a->seg, a->bbox, im, &g->mask, e))
+            return -1;
+    }
+    if (a->has_bbox) {
+        memcpy(g->bb, a->bbox, sizeof g->bb);
+    } else if (a->seg) {
+        rle_to_bbox(&g->mask, g->bb);
+    } else if (a->nkp) {
+        double x0, y0, x1, y1;
+        kp_extent(a, &x0, &y0, &x1, &y1);
+        g->bb[0] = x0;
+        g->bb[1] = y0;
+        g->bb[2] = x1 - x0;
+        g->bb[3] = y1 - y0;
+    }
+    if (a->area >= 0) {
+        g->area = a->area;
+    } else if (!is_gt && a->has_bbox) {
+        g->area = a->bbox[2] * a->bbox[3];
+    } else if (a->seg) {
+        g->area = (double)rle_area(&g->mask);
+    } else if (a->has_bbox) {
+        g->area = a->bbox[2] * a->bbox[3];
+    } else if (a->nkp) {
+        double x0, y0, x1, y1;
+        kp_extent(a, &x0, &y0, &x1, &y1);
+        g->area = (x1 - x0) * (y1 - y0);
+    }
+    if (ev->type != EVAL_SEGM && g->mask.cnts)
+        rle_free(&g->mask);
+    return 0;
+}
+
+/* numpy's pairwise summation (float64 add.reduce on a contiguous array). */
+static double np_pairwise_sum(const double *a, size_t n)
+{
+    if (n < 8) {
+        double res = 0.;
+        for (size_t i = 0; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (int j = 0; j < 8; j++)
+            r[j] = a[j];
+        size_t i;
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += a[i + j];
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    size_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return np_pairwise_sum(a, n2) + np_pairwise_sum(a + n2, n - n2);
+}
+
+static double oks(const eval_coco *ev, const ann *d, const ann *g, double garea)
+{
+    const cat_rec *c = &ev->cats[g->cat];
+    const double *sig = c->sigmas ? c->sigmas : eval_coco_kp_sigmas;
+    size_t k = c->sigmas ? c->nsig : 17;
+    if (d->nkp != k || (g->nkp != k && g->nkp != 0))
+        return 0;
+    double ebuf[64], *ev_ = ebuf;
+    if (k > 64) {
+        ev_ = malloc(k * sizeof *ev_);
+        if (!ev_)
+            return 0;
+    }
+    int k1 = 0;
+    for (size_t i = 0; g->nkp && i < k; i++)
+        k1 += g->kp[3 * i + 2] > 0;
+    double x0 = g->bbox[0] - g->bbox[2], x1 = g->bbox[0] + g->bbox[2] * 2;
+    double y0 = g->bbox[1] - g->bbox[3], y1 = g->bbox[1] + g->bbox[3] * 2;
+    size_t ne = 0;
+    for (size_t i = 0; i < k; i++) {
+        double xd = d->kp[3 * i], yd = d->kp[3 * i + 1], dx, dy;
+        if (k1 > 0) {
+            if (!(g->kp[3 * i + 2] > 0))
+                continue;
+            dx = xd - g->kp[3 * i];
+            dy = yd - g->kp[3 * i + 1];
+        } else {
+            dx = fmax(0, x0 - xd) + fmax(0, xd - x1);
+            dy = fmax(0, y0 - yd) + fmax(0, yd - y1);
+        }
+        double var = (sig[i] * 2) * (sig[i] * 2);
+        double ee = (dx * dx + dy * dy) / var / (garea + NP_EPS) / 2;
+        ev_[ne++] = exp(-ee);
+    }
+    double r = np_pairwise_sum(ev_, ne) / (double)ne;
+    if (ev_ != ebuf)
+        free(ev_);
+    return r;
+}
+
+double coco_similarity(const eval_coco *ev, const ann *d, const geom *dg, const ann *g,
+                       const geom *gg)
+{
+    switch (ev->type) {
+    case EVAL_BBOX: return rle_bbox_iou(dg->bb, gg->bb, g->iscrowd);
+    case EVAL_SEGM: return rle_iou(&dg->mask, dg->bb, &gg->mask, gg->bb, g->iscrowd);
+    case EVAL_KEYPOINTS: return oks(ev, d, g, gg->area);
+    }
+    return 0;
+}
+
+/* --- evaluate ------------------------------------------------------------------ */
+
+typedef struct scratch {
+    double *iou;
+    size_t cap_iou;
+    geom *gg, *dg;
+    size_t cap_g, cap_d;
+    uint8_t *gig, *gcrowd, *gtm, *gbase;
+    uint32_t *gord;
+    size_t cap_gx;
+    struct sd { double s; uint32_t i; } *sd;
+    size_t cap_sd;
+} scratch;
+
+static void scratch_free(scratch *s)
+{
+    free(s->iou);
+    free(s->gg);
+    free(s->dg);
+    free(s->gig);
+    free(s->gcrowd);
+    free(s->gtm);
+    free(s->gbase);
+    free(s->gord);
+    free(s->sd);
+    memset(s, 0, sizeof *s);
+}
+
+#define GROW(ptr, cap, n)                                                                      \
+    do {                                                                                       \
+        if ((n) > (cap)) {                                                                     \
+            void *np_ = realloc((ptr), (n) * sizeof *(ptr));                                   \
+            if (!np_)                                                                          \
+                return -1;                                                                     \
+            (ptr) = np_;                                                                       \
+            (cap) = (n);                                                                       \
+        }                                                                                      \
+    } while (0)
+
+static int scratch_reserve(scratch *s, size_t G, size_t D, size_t ND)
+{
+    GROW(s->iou, s->cap_iou, G * D + 1);
+    GROW(s->gg, s->cap_g, G + 1);
+    GROW(s->dg, s->cap_d, D + 1);
+    GROW(s->sd, s->cap_sd, ND + 1);
+    if (G + 1 > s->cap_gx) {
+        size_t c = G + 1;
+        uint8_t **b8[] = {&s->gig, &s->gcrowd, &s->gtm, &s->gbase};
+        for (size_t i = 0; i < ARRAY_LEN(b8); i++) {
+            uint8_t *q = realloc(*b8[i], c);
+            if (!q)
+                return -1;
+            *b8[i] = q;
+        }
+        uint32_t *q = realloc(s->gord, c * sizeof *q);
+        if (!q)
+            return -1;
+        s->gord = q;
+        s->cap_gx = c;
+    }
+    return 0;
+}
+
+static int cmp_sd(const void *a, const void *b)
+{
+    const struct sd *x = a, *y = b;
+    if (x->s != y->s)
+        return x->s > y->s ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Sorts a pair's detections by score (desc, stable) in place. */
+static void sort_pair_dts(eval_coco *ev, const pair_rec *pr, scratch *s)
+{
+    uint32_t *d = ev->didx + pr->d0;
+    for (uint32_t i = 0; i < pr->nd; i++)
+        s->sd[i] = (struct sd){ev->dts[d[i]].score, d[i]};
+    if (pr->nd <= 16) { /* insertion sort: stable, fast for small pairs */
+        for (uint32_t i = 1; i < pr->nd; i++) {
+            struct sd x = s->sd[i];
+            uint32_t j = i;
+            while (j > 0 && s->sd[j - 1].s < x.s) {
+                s->sd[j] = s->sd[j - 1];
+                j--;
+            }
+            s->sd[j] = x;
+        }
+    } else {
+        qsort(s->sd, pr->nd, sizeof *s->sd, cmp_sd); /* total order: index breaks ties */
+    }
+    for (uint32_t i = 0; i < pr->nd; i++)
+        d[i] = s->sd[i].i;
+}
+
+static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
+{
+    const eval_params *p = &ev->p;
+    pair_rec *pr = &ev->pairs[pi];
+    const int A = p->n_area, T = p->n_iou;
+    size_t G = pr->ng;
+    if (scratch_reserve(s, G, pr->nd, pr->nd))
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    sort_pair_dts(ev, pr, s);
+    size_t maxdet = (size_t)p->max_dets[p->n_maxdets - 1];
+    size_t D = pr->nd < maxdet ? pr->nd : maxdet;
+    const uint32_t *gi = ev->gidx + pr->g0, *di = ev->didx + pr->d0;
+    for (uint32_t i = 0; i < pr->nd; i++)
+        ev->rank[di[i]] = i < D ? (int32_t)i : -1;
+
+    int rc = 0;
+    size_t ng_built = 0, nd_built = 0;
+    for (size_t g = 0; g < G && rc == 0; g++, ng_built++)
+        rc = coco_geom(ev, &ev->gts[gi[g]], true, &s->gg[g], e);
+    for (size_t d = 0; d < D && rc == 0; d++, nd_built++)
+        rc = coco_geom(ev, &ev->dts[di[d]], false, &s->dg[d], e);
+    if (rc == 0 && G && D) {
+        for (size_t d = 0; d < D; d++)
+            for (size_t g = 0; g < G; g++)
+                s->iou[d * G + g] = coco_similarity(ev, &ev->dts[di[d]], &s->dg[d],
+                                                    &ev->gts[gi[g]], &s->gg[g]);
+    }
+    if (rc == 0) {
+        for (size_t g = 0; g < G; g++) {
+            const ann *ga = &ev->gts[gi[g]];
+            s->gcrowd[g] = ga->iscrowd;
+            s->gbase[g] = ga->iscrowd || (ev->type == EVAL_KEYPOINTS && ga->num_kp == 0);
+        }
+        for (int a = 0; a < A; a++) {
+            double lo = p->area_rng[a][0], hi = p->area_rng[a][1];
+            /* ground truths: regular first, ignored last (stable) */
+            uint32_t npig = 0, n0 = 0;
+            for (size_t g = 0; g < G; g++) {
+                double ar = s->gg[g].area;
+                s->gig[g] = s->gbase[g] || ar < lo || ar > hi;
+                npig += !s->gig[g];
+            }
+            for (size_t g = 0; g < G; g++)
+                if (!s->gig[g])
+                    s->gord[n0++] = (uint32_t)g;
+            for (size_t g = 0, k = n0; g < G; g++)
+                if (s->gig[g])
+                    s->gord[k++] = (uint32_t)g;
+            ev->npig[pi * (size_t)A + (size_t)a] = npig;
+            for (size_t d = 0; d < D; d++) {
+                ev->dtm[(size_t)di[d] * A + a] = 0;
+                ev->dti[(size_t)di[d] * A + a] = 0;
+            }
+            if (G && D) {
+                for (int t = 0; t < T; t++) {
+                    memset(s->gtm, 0, G);
+                    for (size_t d = 0; d < D; d++) {
+                        double best = fmin(p->iou_thrs[t], 1 - 1e-10);
+                        long m = -1;
+                        const double *row = &s->iou[d * G];
+                        for (size_t k = 0; k < G; k++) {
+                            uint32_t g = s->gord[k];
+                            if (s->gtm[k] && !s->gcrowd[g])
+                                continue;
+                            if (m > -1 && !s->gig[s->gord[m]] && s->gig[g])
+                                break;
+                            if (row[g] < best)
+                                continue;
+                            best = row[g];
+                            m = (long)k;
+                        }
+                        if (m == -1)
+                            continue;
+                        uint32_t g = s->gord[m];
+                        size_t slot = (size_t)di[d] * A + a;
+                        if (s->gig[g])
+                            ev->dti[slot] |= (uint16_t)(1u << t);
+                        if (ev->gts[gi[g]].id != 0)
+                            ev->dtm[slot] |= (uint16_t)(1u << t);
+                        s->gtm[m] = 1;
+                    }
+                }
+            }
+            /* unmatched detections outside the area range are ignored */
+            for (size_t d = 0; d < D; d++) {
+                double ar = s->dg[d].area;
+                if (ar < lo || ar > hi) {
+                    size_t slot = (size_t)di[d] * A + a;
+                    ev->dti[slot] |= (uint16_t)(~ev->dtm[slot] & ((1u << T) - 1));
+                }
+            }
+        }
+    }
+    for (size_t g = 0; g < ng_built; g++)
+        coco_geom_free(&s->gg[g]);
+    for (size_t d = 0; d < nd_built; d++)
+        coco_geom_free(&s->dg[d]);
+    return rc;
+}
+
+/* --- accumulate ---------------------------------------------------------------- */
+
+typedef struct acc_entry {
+    double score;
+    uint32_t seq; /* position in the concatenation (image order, then rank) */
+    uint32_t dt;
+} acc_entry;
+
+static int cmp_acc(const void *a, const void *b)
+{
+    const acc_entry *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+typedef struct acc_scratch {
+    acc_entry *list;
+    size_t cap;
+    uint32_t *tp_fp[EVAL_MAX_IOU_THRS];   /* fp count before the j-th TP */
+    double *tp_score[EVAL_MAX_IOU_THRS];  /* its score */
+    double *sufmax;
+    size_t cap_tp;
+} acc_scratch;
+
+static void acc_free(acc_scratch *s)
+{
+    free(s->list);
+    for (int t = 0; t < EVAL_MAX_IOU_THRS; t++) {
+        free(s->tp_fp[t]);
+        free(s->tp_score[t]);
+    }
+    free(s->sufmax);
+    memset(s, 0, sizeof *s);
+}
+
+static int acc_reserve(acc_scratch *s, size_t n, int T)
+{
+    GROW(s->list, s->cap, n + 1);
+    if (n + 2 > s->cap_tp) {
+        size_t c = n + 2;
+        for (int t = 0; t < T; t++) {
+            uint32_t *a = realloc(s->tp_fp[t], c * sizeof *a);
+            if (!a)
+                return -1;
+            s->tp_fp[t] = a;
+            double *b = realloc(s->tp_score[t], c * sizeof *b);
+            if (!b)
+                return -1;
+            s->tp_score[t] = b;
+        }
+        double *m = realloc(s->sufmax, c * sizeof *m);
+        if (!m)
+            return -1;
+        s->sufmax = m;
+        s->cap_tp = c;
+    }
+    return 0;
+}
+
+static inline size_t pidx(const eval_coco *ev, int t, int r, int k, int a, int m)
+{
+    const eval_params *p = &ev->p;
+    return ((((size_t)t * p->n_rec + r) * ev->K + k) * p->n_area + a) * p->n_maxdets + m;
+}
+
+static inline size_t ridx(const eval_coco *ev, int t, int k, int a, int m)
+{
+    const eval_params *p = &ev->p;
+    return (((size_t)t * ev->K + k) * p->n_area + a) * p->n_maxdets + m;
+}
+
+static int accumulate_cat(eval_coco *ev, int k, const uint32_t *cpairs, size_t ncp,
+                          acc_scratch *s)
+{
+    const eval_params *p = &ev->p;
+    const int T = p->n_iou, R = p->n_rec, A = p->n_area, M = p->n_maxdets;
+    size_t n = 0;
+    for (size_t i = 0; i < ncp; i++)
+        n += ev->pairs[cpairs[i]].nd;
+    if (acc_reserve(s, n, T))
+        return -1;
+    n = 0;
+    for (size_t i = 0; i < ncp; i++) {
+        const pair_rec *pr = &ev->pairs[cpairs[i]];
+        for (uint32_t j = 0; j < pr->nd; j++) {
+            uint32_t d = ev->didx[pr->d0 + j];
+            if (ev->rank[d] < 0)
+                continue;
+            s->list[n] = (acc_entry){ev->dts[d].score, (uint32_t)n, d};
+            n++;
+        }
+    }
+    qsort(s->list, n, sizeof *s->list, cmp_acc);
+    const uint16_t full = (uint16_t)((1u << T) - 1);
+    for (int a = 0; a < A; a++) {
+        uint64_t npig = 0;
+        for (size_t i = 0; i < ncp; i++)
+            npig += ev->npig[(size_t)cpairs[i] * A + a];
+        if (npig == 0 || ncp == 0)
+            continue; /* stays -1 */
+        for (int m = 0; m < M; m++) {
+            int32_t maxdet = p->max_dets[m];
+            uint32_t ntp[EVAL_MAX_IOU_THRS] = {0}, part_fp[EVAL_MAX_IOU_THRS] = {0};
+            uint32_t all_fp = 0;
+            size_t nd = 0;
+            double first_score = 0;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t d = s->list[i].dt;
+                if (ev->rank[d] >= maxdet)
+                    continue;
+                if (nd == 0)
+                    first_score = s->list[i].score;
+                nd++;
+                uint16_t mt = ev->dtm[(size_t)d * A + a], ig = ev->dti[(size_t)d * A + a];
+                uint16_t tpb = mt & (uint16_t)~ig & full, fpb = (uint16_t)~mt & (uint16_t)~ig & full;
+                if (fpb == full) {
+                    all_fp++;
+                    continue;
+                }
+                uint16_t any = tpb | fpb;
+                while (any) {
+                    int t = __builtin_ctz(any);
+                    any &= (uint16_t)(any - 1);
+                    if (tpb & (1u << t)) {
+                        s->tp_fp[t][ntp[t]] = all_fp + part_fp[t];
+                        s->tp_score[t][ntp[t]] = s->list[i].score;
+                        ntp[t]++;
+                    } else {
+                        part_fp[t]++;
+                    }
+                }
+            }
+            for (int t = 0; t < T; t++) {
+                ev->recall[ridx(ev, t, k, a, m)] = nd ? (double)ntp[t] / (double)npig : 0;
+                /* precision at the j-th TP, then the running max from the right */
+                uint32_t nt = ntp[t];
+                s->sufmax[nt] = 0;
+                for (uint32_t j = nt; j >= 1; j--) {
+                    double tp = (double)j, fp = (double)s->tp_fp[t][j - 1];
+                    double pr = tp / (fp + tp + NP_EPS);
+                    s->sufmax[j - 1] = j == nt ? pr : fmax(pr, s->sufmax[j]);
+                }
+                /* sufmax[j-1] = max precision over TPs j..nt */
+                for (int r = 0; r < R; r++)
+                    ev->precision[pidx(ev, t, r, k, a, m)] = ev->scores[pidx(ev, t, r, k, a, m)] = 0;
+                uint32_t j = 1;
+                for (int r = 0; r < R; r++) {
+                    double q = 0, ss = 0;
+                    double thr = p->rec_thrs[r];
+                    if (nd == 0)
+                        break; /* searchsorted on an empty array: zeros */
+                    if (thr <= 0) {
+                        q = nt ? s->sufmax[0] : 0;
+                        ss = first_score;
+                    } else {
+                        while (j <= nt && (double)j / (double)npig < thr)
+                            j++;
+                        if (j > nt)
+                            break; /* the reference's IndexError: the rest stay 0 */
+                        q = s->sufmax[j - 1];
+                        ss = s->tp_score[t][j - 1];
+                    }
+                    ev->precision[pidx(ev, t, r, k, a, m)] = q;
+                    ev->scores[pidx(ev, t, r, k, a, m)] = ss;
+                }
+                /* entries not reached keep 0 (q/ss are zero-initialised) */
+            }
+        }
+    }
+    return 0;
+}
+
+/* --- summarize ------------------------------------------------------------------ */
+
+static int find_area(const eval_params *p, const char *lbl)
+{
+    for (int a = 0; a < p->n_area; a++)
+        if (p->area_lbl[a] && strcmp(p->area_lbl[a], lbl) == 0)
+            return a;
+    return -1;
+}
+
+static int find_maxdet(const eval_params *p, int md)
+{
+    for (int m = 0; m < p->n_maxdets; m++)
+        if (p->max_dets[m] == md)
+            return m;
+    return -1;
+}
+
+static int find_thr(const eval_params *p, double thr)
+{
+    for (int t = 0; t < p->n_iou; t++)
+        if (p->iou_thrs[t] == thr)
+            return t;
+    return -1;
+}
+
+/* Mean of the defined entries for one summary line; k < 0 = all categories.
+ * thr < 0 = all thresholds. */
+static double summarize(const eval_coco *ev, bool ap, double thr, const char *area, int maxdet,
+                        int konly)
+{
+    const eval_params *p = &ev->p;
+    int a = find_area(p, area), m = find_maxdet(p, maxdet);
+    int t0 = 0, t1 = p->n_iou;
+    if (thr >= 0) {
+        t0 = find_thr(p, thr);
+        t1 = t0 + 1;
+    }
+    if (a < 0 || m < 0 || t0 < 0)
+        return -1;
+    size_t cap = (size_t)(t1 - t0) * (ap ? p->n_rec : 1) * ev->K;
+    double *v = malloc((cap ? cap : 1) * sizeof *v);
+    if (!v)
+        return -1;
+    size_t n = 0;
+    int k0 = konly >= 0 ? konly : 0, k1 = konly >= 0 ? konly + 1 : ev->K;
+    for (int t = t0; t < t1; t++) {
+        if (ap) {
+            for (int r = 0; r < p->n_rec; r++)
+                for (int k = k0; k < k1; k++) {
+                    double x = ev->precision[pidx(ev, t, r, k, a, m)];
+                    if (x > -1)
+                        v[n++] = x;
+                }
+        } else {
+            for (int k = k0; k < k1; k++) {
+                double x = ev->recall[ridx(ev, t, k, a, m)];
+                if (x > -1)
+                    v[n++] = x;
+            }
+        }
+    }
+    double r = n ? np_pairwise_sum(v, n) / (double)n : -1;
+    free(v);
+    return r;
+}
+
+typedef struct stat_def {
+    bool ap;
+    double thr;
+    const char *area;
+    int maxdet_idx; /* index into max_dets, or -1 for the literal 20 */
+} stat_def;
+
+static const stat_def det_stats[12] = {
+    {true, -1, "all", 2},     {true, .5, "all", 2},     {true, .75, "all", 2},
+    {true, -1, "small", 2},   {true, -1, "medium", 2},  {true, -1, "large", 2},
+    {false, -1, "all", 0},    {false, -1, "all", 1},    {false, -1, "all", 2},
+    {false, -1, "small", 2},  {false, -1, "medium", 2}, {false, -1, "large", 2},
+};
+static const stat_def kp_stats[10] = {
+    {true, -1, "all", -1},     {true, .5, "all", -1},     {true, .75, "all", -1},
+    {true, -1, "medium", -1},  {true, -1, "large", -1},   {false, -1, "all", -1},
+    {false, .5, "all", -1},    {false, .75, "all", -1},   {false, -1, "medium", -1},
+    {false, -1, "large", -1},
+};
+
+static int stat_maxdet(const eval_coco *ev, const stat_def *d)
+{
+    if (d->maxdet_idx < 0)
+        return 20;
+    return d->maxdet_idx < ev->p.n_maxdets ? ev->p.max_dets[d->maxdet_idx] : -1;
+}
+
+static void summarize_all(eval_coco *ev)
+{
+    const stat_def *defs = ev->type == EVAL_KEYPOINTS ? kp_stats : det_stats;
+    ev->nstats = ev->type == EVAL_KEYPOINTS ? 10 : 12;
+    for (int i = 0; i < ev->nstats; i++)
+        ev->stats[i] =
+            summarize(ev, defs[i].ap, defs[i].thr, defs[i].area, stat_maxdet(ev, &defs[i]), -1);
+}
+
+/* --- run ------------------------------------------------------------------------- */
+
+static int eval_nthreads(int want)
+{
+#ifdef _OPENMP
+    return want > 0 ? want : omp_get_max_threads();
+#else
+    (void)want;
+    return 1;
+#endif
+}
+
+static int check_params(const eval_params *p, err *e)
+{
+    if (p->n_iou < 1 || p->n_iou > EVAL_MAX_IOU_THRS || p->n_rec < 1 ||
+        p->n_rec > EVAL_MAX_REC_THRS || p->n_area < 1 || p->n_area > EVAL_MAX_AREAS ||
+        p->n_maxdets < 1 || p->n_maxdets > EVAL_MAX_MAXDETS)
+        return err_set(e, ERR_INVALID, "evaluation parameters: counts out of range");
+    for (int m = 0; m < p->n_maxdets; m++)
+        if (p->max_dets[m] < 1 || (m && p->max_dets[m] < p->max_dets[m - 1]))
+            return err_set(e, ERR_INVALID, "evaluation parameters: maxDets must increase");
+    for (int r = 1; r < p->n_rec; r++)
+        if (!(p->rec_thrs[r] > p->rec_thrs[r - 1]))
+            return err_set(e, ERR_INVALID, "evaluation parameters: recall points must increase");
+    return 0;
+}
+
+int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
+{
+    if (ev->ran)
+        clear_results(ev);
+    if (params) {
+        if (check_params(params, e))
+            return -1;
+        ev->p = *params;
+    } else {
+        eval_params_init(&ev->p, ev->type);
+    }
+    if (coco_resolve(ev, e))
+        return -1;
+    const eval_params *p = &ev->p;
+    const int A = p->n_area;
+    ev->K = (int)ev->ncat;
+    size_t ndt = ev->ndt ? ev->ndt : 1;
+    ev->dtm = calloc(ndt * A, sizeof *ev->dtm);
+    ev->dti = calloc(ndt * A, sizeof *ev->dti);
+    ev->rank = malloc(ndt * sizeof *ev->rank);
+    ev->npig = calloc((ev->npairs ? ev->npairs : 1) * A, sizeof *ev->npig);
+    size_t np = (size_t)p->n_iou * p->n_rec * (ev->K ? ev->K : 1) * A * p->n_maxdets;
+    size_t nr = (size_t)p->n_iou * (ev->K ? ev->K : 1) * A * p->n_maxdets;
+    ev->precision = malloc(np * sizeof *ev->precision);
+    ev->scores = malloc(np * sizeof *ev->scores);
+    ev->recall = malloc(nr * sizeof *ev->recall);
+    if (!ev->dtm || !ev->dti || !ev->rank || !ev->npig || !ev->precision || !ev->scores ||
+        !ev->recall) {
+        clear_results(ev);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < ev->ndt; i++)
+        ev->rank[i] = -1; /* dropped detections (unknown category) never count */
+    for (size_t i = 0; i < np; i++)
+        ev->precision[i] = ev->scores[i] = -1;
+    for (size_t i = 0; i < nr; i++)
+        ev->recall[i] = -1;
+
+    /* evaluate: pairs in parallel; the first failing pair (lowest index) wins */
+    size_t fail_at = SIZE_MAX;
+    err first = {0};
+    int nthreads = eval_nthreads(p->threads);
+#pragma omp parallel num_threads(nthreads)
+    {
+        scratch s = {0};
+        err le;
+        err_clear(&le);
+#pragma omp for schedule(dynamic, 64)
+        for (size_t i = 0; i < ev->npairs; i++) {
+            if (eval_pair(ev, i, &s, &le) != 0) {
+#pragma omp critical(eval_fail)
+                if (i < fail_at) {
+                    fail_at = i;
+                    first = le;
+                }
+            }
+        }
+        scratch_free(&s);
+    }
+    if (fail_at != SIZE_MAX) {
+        if (e)
+            *e = first;
+        clear_results(ev);
+        return -1;
+    }
+
+    /* accumulate: categories in parallel; pairs grouped by category (image order) */
+    uint32_t *cstart = calloc((size_t)ev->K + 1, sizeof *cstart);
+    uint32_t *cpairs = malloc((ev->npairs ? ev->npairs : 1) * sizeof *cpairs);
+    if (!cstart || !cpairs) {
+        free(cstart);
+        free(cpairs);
+        clear_results(ev);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < ev->npairs; i++)
+        cstart[ev->pairs[i].cat + 1]++;
+    for (int k = 0; k < ev->K; k++)
+        cstart[k + 1] += cstart[k];
+    {
+        uint32_t *pos = malloc(((size_t)ev->K + 1) * sizeof *pos);
+        if (!pos) {
+            free(cstart);
+            free(cpairs);
+            clear_results(ev);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+        memcpy(pos, cstart, ((size_t)ev->K + 1) * sizeof *pos);
+        for (size_t i = 0; i < ev->npairs; i++)
+            cpairs[pos[ev->pairs[i].cat]++] = (uint32_t)i;
+        free(pos);
+    }
+    int oom = 0;
+#pragma omp parallel num_threads(nthreads)
+    {
+        acc_scratch s = {0};
+#pragma omp for schedule(dynamic, 1)
+        for (int k = 0; k < ev->K; k++)
+            if (accumulate_cat(ev, k, cpairs + cstart[k], cstart[k + 1] - cstart[k], &s)) {
+#pragma omp atomic write
+                oom = 1;
+            }
+        acc_free(&s);
+    }
+    free(cstart);
+    free(cpairs);
+    if (oom) {
+        clear_results(ev);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    ev->ran = true;
+    summarize_all(ev);
+    return 0;
+}
+
+/* --- results ------------------------------------------------------------------------ */
+
+const eval_params *eval_coco_params(const eval_coco *ev) { return ev->ran ? &ev->p : NULL; }
+
+const double *eval_coco_stats(const eval_coco *ev, int *n)
+{
+    if (n)
+        *n = ev->ran ? ev->nstats : 0;
+    return ev->ran ? ev->stats : NULL;
+}
+
+const double *eval_coco_precision(const eval_coco *ev) { return ev->ran ? ev->precision : NULL; }
+const double *eval_coco_recall(const eval_coco *ev) { return ev->ran ? ev->recall : NULL; }
+const double *eval_coco_scores(const eval_coco *ev) { return ev->ran ? ev->scores : NULL; }
+
+int64_t eval_coco_category_id(const eval_coco *ev, size_t k)
+{
+    return k < ev->ncat ? ev->cats[k].id : -1;
+}
+
+const char *eval_coco_category_name(const eval_coco *ev, size_t k)
+{
+    return k < ev->ncat ? ev->cats[k].name : NULL;
+}
+
+int64_t eval_coco_image_id(const eval_coco *ev, size_t i)
+{
+    return i < ev->nimg ? ev->imgs[i].id : -1;
+}
+
+void eval_coco_category_result(const eval_coco *ev, size_t k, eval_cat_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ev->ran || k >= ev->ncat)
+        return;
+    out->category_id = ev->cats[k].id;
+    out->name = ev->cats[k].name;
+    for (size_t i = 0; i < ev->ngt; i++)
+        if (ev->gts[i].cat == (int32_t)k && !ev->gts[i].iscrowd)
+            out->n_gt++;
+    for (size_t i = 0; i < ev->ndt; i++)
+        if (ev->dts[i].cat == (int32_t)k)
+            out->n_dt++;
+    const eval_params *p = &ev->p;
+    bool kp = ev->type == EVAL_KEYPOINTS;
+    int mlast = p->max_dets[p->n_maxdets - 1];
+    int ki = (int)k;
+    out->ap = summarize(ev, true, -1, "all", mlast, ki);
+    out->ap50 = summarize(ev, true, .5, "all", mlast, ki);
+    out->ap75 = summarize(ev, true, .75, "all", mlast, ki);
+    out->ap_small = kp ? -1 : summarize(ev, true, -1, "small", mlast, ki);
+    out->ap_medium = summarize(ev, true, -1, "medium", mlast, ki);
+    out->ap_large = summarize(ev, true, -1, "large", mlast, ki);
+    if (kp) {
+        out->ar1 = out->ar10 = -1;
+        out->ar100 = summarize(ev, false, -1, "all", 20, ki);
+    } else {
+        out->ar1 = summarize(ev, false, -1, "all", p->max_dets[0], ki);
+        out->ar10 = summarize(ev, false, -1, "all", p->n_maxdets > 1 ? p->max_dets[1] : -1, ki);
+        out->ar100 = summarize(ev, false, -1, "all", mlast, ki);
+    }
+}
+
+static const char *stat_names_det[12] = {"AP",    "AP50",  "AP75",  "APs",  "APm",  "APl",
+                                         "AR1",   "AR10",  "AR100", "ARs",  "ARm",  "ARl"};
+static const char *stat_names_kp[10] = {"AP",  "AP50", "AP75", "APm", "APl",
+                                        "AR",  "AR50", "AR75", "ARm", "ARl"};
+
+void eval_coco_summary_text(const eval_coco *ev, sbuf *out)
+{
+    if (!ev->ran)
+        return;
+    const stat_def *defs = ev->type == EVAL_KEYPOINTS ? kp_stats : det_stats;
+    const eval_params *p = &ev->p;
+    for (int i = 0; i < ev->nstats; i++) {
+        const stat_def *d = &defs[i];
+        char iou[32];
+        if (d->thr < 0)
+            snprintf(iou, sizeof iou, "%0.2f:%0.2f", p->iou_thrs[0], p->iou_thrs[p->n_iou - 1]);
+        else
+            snprintf(iou, sizeof iou, "%0.2f", d->thr);
+        sbuf_printf(out, " %-18s %s @[ IoU=%-9s | area=%6s | maxDets=%3d ] = %0.3f\n",
+                    d->ap ? "Average Precision" : "Average Recall", d->ap ? "(AP)" : "(AR)", iou,
+                    d->area, stat_maxdet(ev, d), ev->stats[i]);
+    }
+}
+
+void eval_coco_write_json(const eval_coco *ev, jw *w)
+{
+    if (!ev->ran)
+        return;
+    const char **names = ev->type == EVAL_KEYPOINTS ? stat_names_kp : stat_names_det;
+    jw_kstr(w, "iou_type", eval_iou_type_name(ev->type));
+    jw_key(w, "stats");
+    jw_arr(w);
+    for (int i = 0; i < ev->nstats; i++)
+        jw_dbl(w, ev->stats[i]);
+    jw_arr_end(w);
+    jw_key(w, "stat_names");
+    jw_arr(w);
+    for (int i = 0; i < ev->nstats; i++)
+        jw_str(w, names[i]);
+    jw_arr_end(w);
+    jw_kint(w, "images", (int64_t)ev->nimg);
+    jw_kint(w, "ground_truths", (int64_t)ev->ngt);
+    jw_kint(w, "detections", (int64_t)ev->ndt);
+    jw_key(w, "per_category");
+    jw_obj(w);
+    for (size_t k = 0; k < ev->ncat; k++) {
+        eval_cat_result r;
+        eval_coco_category_result(ev, k, &r);
+        char key[32];
+        snprintf(key, sizeof key, "%lld", (long long)r.category_id);
+        jw_key(w, key);
+        jw_obj(w);
+        jw_kstr(w, "name", r.name);
+        jw_kint(w, "gt", (int64_t)r.n_gt);
+        jw_kint(w, "dt", (int64_t)r.n_dt);
+        jw_kdbl(w, "AP", r.ap);
+        jw_kdbl(w, "AP50", r.ap50);
+        jw_kdbl(w, "AP75", r.ap75);
+        if (ev->type != EVAL_KEYPOINTS)
+            jw_kdbl(w, "APs", r.ap_small);
+        jw_kdbl(w, "APm", r.ap_medium);
+        jw_kdbl(w, "APl", r.ap_large);
+        if (ev->type != EVAL_KEYPOINTS) {
+            jw_kdbl(w, "AR1", r.ar1);
+            jw_kdbl(w, "AR10", r.ar10);
+        }
+        jw_kdbl(w, ev->type == EVAL_KEYPOINTS ? "AR" : "AR100", r.ar100);
+        jw_obj_end(w);
+    }
+    jw_obj_end(w);
+}

@@ -1,0 +1,103 @@
+/*
+ * coco_int.h - private to src/eval: the layout of an eval_coco handle and
+ * the geometry helpers shared by coco.c (the reference metrics) and
+ * detail.c (confusion matrix, matches, error breakdown). Not a public API.
+ */
+#ifndef CVOPS_EVAL_COCO_INT_H
+#define CVOPS_EVAL_COCO_INT_H
+
+#include "base/arena.h"
+#include "eval/eval.h"
+#include "eval/rle.h"
+
+typedef struct ann {
+    int64_t id, image_id, category_id;
+    int32_t img, cat; /* indices after resolve (sorted id order); -1 = dropped */
+    uint32_t nkp;     /* keypoint triplets */
+    int32_t num_kp;   /* ground truth: labelled keypoints (resolved) */
+    uint8_t iscrowd, has_bbox;
+    double score, area; /* area < 0: derive */
+    double bbox[4];
+    double *kp;       /* arena */
+    eval_seg *seg;    /* arena, NULL if none */
+} ann;
+
+typedef struct img_rec {
+    int64_t id;
+    uint32_t w, h;
+} img_rec;
+
+typedef struct cat_rec {
+    int64_t id;
+    char *name;      /* arena */
+    double *sigmas;  /* arena, NULL: COCO default when 17 keypoints */
+    size_t nsig;
+} cat_rec;
+
+/* (image, category) pair with its ground truths and detections. */
+typedef struct pair_rec {
+    uint32_t img, cat;
+    uint32_t g0, ng; /* range in gidx */
+    uint32_t d0, nd; /* range in didx (sorted by score after evaluation) */
+} pair_rec;
+
+typedef struct idmap {
+    int64_t *keys;
+    int32_t *vals;
+    size_t cap; /* power of two */
+    size_t n;
+} idmap;
+
+struct eval_coco {
+    eval_iou_type type;
+    arena *mem;
+    const char *gt_name, *dt_name;
+    bool ignore_unknown_cats;
+
+    img_rec *imgs;
+    size_t nimg, capimg;
+    cat_rec *cats;
+    size_t ncat, capcat;
+    ann *gts;
+    size_t ngt, capgt;
+    ann *dts;
+    size_t ndt, capdt;
+
+    /* resolved state (eval_coco_resolve) */
+    bool resolved;
+    idmap imgmap, catmap;
+    uint32_t *gidx, *didx; /* annotation indices grouped by (img, cat) */
+    pair_rec *pairs;
+    size_t npairs;
+
+    /* results of the last run */
+    bool ran;
+    eval_params p;
+    int K;
+    uint16_t *dtm, *dti; /* [ndt][A] match / ignore bits per IoU threshold */
+    int32_t *rank;       /* per detection: rank in its pair, -1 beyond maxDets */
+    uint32_t *npig;      /* [npairs][A] regular ground truths */
+    double *precision, *recall, *scores;
+    double stats[12];
+    int nstats;
+};
+
+/* Sorts images/categories, maps ids to indices, groups annotations into
+ * pairs. Idempotent. */
+int coco_resolve(eval_coco *ev, err *e);
+
+/* Geometry of one annotation, ready for IoU/OKS. */
+typedef struct geom {
+    double bb[4];
+    double area;
+    rle mask; /* segm only */
+} geom;
+
+/* Builds the geometry (mask for segm, derived bbox/area); 0 or -1 (memory). */
+int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, geom *g, err *e);
+void coco_geom_free(geom *g);
+/* IoU (bbox/segm) or OKS (keypoints) of detection d with ground truth g. */
+double coco_similarity(const eval_coco *ev, const ann *d, const geom *dg, const ann *g,
+                       const geom *gg);
+
+#endif
