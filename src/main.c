@@ -11,6 +11,7 @@
 
 static const cli_cmd commands[] = {
     {"version", cmd_version, "print the version"},
+    {"eval", cmd_eval, "evaluate predictions against ground truth (COCO, classification)"},
     {NULL, NULL, NULL},
 };
 
