@@ -190,6 +190,7 @@ typedef struct frame {
     char key[48];  /* objects: current key (truncated for messages) */
     size_t keylen; /* real length */
     int kc;        /* the key as a K_ code */
+    bool whole;    /* closing: errors are about the container, not an element */
 } frame;
 
 enum { K_OTHER, K_ID, K_IMAGE_ID, K_CATEGORY_ID, K_SCORE, K_BBOX, K_AREA, K_ISCROWD,
@@ -270,7 +271,7 @@ static void path_of(const reader *rd, char *out, size_t n)
                 continue;
             p += (size_t)snprintf(out + p, n - p, "%s%.*s%s", p ? "." : "", (int)strlen(f->key),
                                   f->key, f->keylen > strlen(f->key) ? "..." : "");
-        } else {
+        } else if (!f->whole) {
             p += (size_t)snprintf(out + p, n - p, "[%zu]", f->idx);
         }
     }
@@ -328,6 +329,8 @@ static role child_role(reader *rd, bool is_obj)
     int k = cur_key(rd);
     switch (f->r) {
     case R_GT_ROOT:
+        if (is_obj)
+            return R_SKIP;
         if (k == K_IMAGES)
             return R_IMAGES;
         if (k == K_ANNOTATIONS)
@@ -434,6 +437,7 @@ static int on_open(reader *rd, bool is_obj)
     f->key[0] = 0;
     f->keylen = 0;
     f->kc = K_OTHER;
+    f->whole = false;
     return 1;
 }
 
@@ -449,6 +453,8 @@ static int on_close(reader *rd)
         f->key[0] = 0;
         f->keylen = 0;
         f->kc = K_OTHER;
+    } else {
+        f->whole = true;
     }
     if (r == R_ANN) {
         rc = finish_ann(rd);
@@ -860,7 +866,8 @@ static int run(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *lab
             got ? yajl_parse(h, (const unsigned char *)buf, got) : yajl_complete_parse(h);
         if (st != yajl_status_ok) {
             if (rd->failed) {
-                err_prefix(e, "%s: ", label);
+                if (label)
+                    err_prefix(e, "%s: ", label);
             } else {
                 char path[256];
                 path_of(rd, path, sizeof path);
@@ -874,8 +881,9 @@ static int run(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *lab
                 size_t ml = strlen(msg);
                 while (ml && msg[ml - 1] == ' ')
                     msg[--ml] = 0;
-                err_set(e, ERR_INVALID, "%s: invalid JSON %s byte %zu (in %s): %s", label,
-                        got ? "at" : "ending at", at, path, msg);
+                err_set(e, ERR_INVALID, "%s%sinvalid JSON %s byte %zu (in %s): %s",
+                        label ? label : "", label ? ": " : "", got ? "at" : "ending at", at, path,
+                        msg);
                 if (m)
                     yajl_free_error(h, m);
             }
@@ -949,11 +957,11 @@ int eval_coco_load_dt_file(eval_coco *ev, const char *path, err *e)
 int eval_coco_load_gt_mem(eval_coco *ev, const char *buf, size_t n, err *e)
 {
     mem_src m = {buf, n, 0};
-    return run(ev, true, mem_next, &m, "ground truth", e);
+    return run(ev, true, mem_next, &m, NULL, e);
 }
 
 int eval_coco_load_dt_mem(eval_coco *ev, const char *buf, size_t n, err *e)
 {
     mem_src m = {buf, n, 0};
-    return run(ev, false, mem_next, &m, "results", e);
+    return run(ev, false, mem_next, &m, NULL, e);
 }
