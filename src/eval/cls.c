@@ -548,13 +548,14 @@ static int parse_csv(arena *a, const char *s, size_t n, const char *label, table
         while (!done) {
             sbuf_reset(&fld);
             if (i < n && s[i] == '"') {
+                size_t qline = line;
                 i++;
                 for (;;) {
                     if (i >= n) {
                         sbuf_free(&fld);
                         free(r.f);
                         return err_set(e, ERR_INVALID, "%s:%zu: unterminated quoted field",
-                                       label, line);
+                                       label, qline);
                     }
                     if (s[i] == '"') {
                         if (i + 1 < n && s[i + 1] == '"') {
