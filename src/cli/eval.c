@@ -150,6 +150,15 @@ static int eval_coco_cmd(int argc, char **argv)
         jw_kdbl(&w, "seconds", (double)(time_mono_ns() - t0) / 1e9);
         jw_kdbl(&w, "seconds_read", (double)(t1 - t0) / 1e9);
         jw_kdbl(&w, "seconds_eval", (double)(t2 - t1) / 1e9);
+        double ph[4];
+        eval_coco_timings(ev, ph);
+        jw_key(&w, "seconds_phases");
+        jw_obj(&w);
+        jw_kdbl(&w, "resolve", ph[0]);
+        jw_kdbl(&w, "evaluate", ph[1]);
+        jw_kdbl(&w, "accumulate", ph[2]);
+        jw_kdbl(&w, "summarize", ph[3]);
+        jw_obj_end(&w);
         jw_obj_end(&w);
         put_json(&b);
     } else {

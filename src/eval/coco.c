@@ -191,14 +191,16 @@ static void clear_resolved(eval_coco *ev)
 
 static void clear_results(eval_coco *ev)
 {
-    free(ev->dtm);
-    free(ev->dti);
+    free(ev->acc);
+    free(ev->acc_start);
+    free(ev->pair_acc);
     free(ev->rank);
     free(ev->npig);
     free(ev->precision);
     free(ev->recall);
     free(ev->scores);
-    ev->dtm = ev->dti = NULL;
+    ev->acc = NULL;
+    ev->acc_start = ev->pair_acc = NULL;
     ev->rank = NULL;
     ev->npig = NULL;
     ev->precision = ev->recall = ev->scores = NULL;
@@ -383,7 +385,8 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, err *e)
         uint32_t *cn = arena_alloc(ev->mem, (s->ncounts ? s->ncounts : 1) * sizeof *cn);
         if (!cn)
             return err_set(e, ERR_INTERNAL, "out of memory");
-        memcpy(cn, s->counts, s->ncounts * sizeof *cn);
+        if (s->ncounts)
+            memcpy(cn, s->counts, s->ncounts * sizeof *cn);
         c->counts = cn;
         c->ncounts = s->ncounts;
         break;
@@ -393,7 +396,7 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, err *e)
         if (rle_from_string(&r, s->str, s->len, s->h, s->w, e))
             return err_prefix(e, "segmentation.counts: ");
         rle_free(&r);
-        char *str = arena_strndup(ev->mem, s->str, s->len);
+        char *str = arena_strndup(ev->mem, s->len ? s->str : "", s->len);
         if (!str)
             return err_set(e, ERR_INTERNAL, "out of memory");
         c->str = str;
@@ -453,6 +456,7 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
     ann x;
     memset(&x, 0, sizeof x);
     x.id = is_gt ? a->id : (int64_t)*n + 1;
+    x.seq = (uint32_t)*n;
     x.image_id = a->image_id;
     x.category_id = a->category_id;
     x.img = x.cat = -1;
@@ -516,7 +520,8 @@ static int counting_sort(uint32_t *idx, size_t n, size_t nkeys, const ann *as, b
         cnt[k + 1] += cnt[k];
     for (size_t i = 0; i < n; i++)
         tmp[cnt[by_img ? as[idx[i]].img : as[idx[i]].cat]++] = idx[i];
-    memcpy(idx, tmp, n * sizeof *idx);
+    if (n)
+        memcpy(idx, tmp, n * sizeof *idx);
     free(cnt);
     free(tmp);
     return 0;
@@ -533,7 +538,7 @@ static int resolve_anns(eval_coco *ev, ann *as, size_t n, bool is_gt, uint32_t *
         a->img = idmap_get(&ev->imgmap, a->image_id);
         if (a->img < 0)
             return err_set(e, ERR_INVALID, "%s[%zu].image_id: %lld is not an image of the %s",
-                           what, i, (long long)a->image_id,
+                           what, (size_t)a->seq, (long long)a->image_id,
                            is_gt ? "images list" : "ground truth");
         a->cat = idmap_get(&ev->catmap, a->category_id);
         if (a->cat < 0) {
@@ -541,7 +546,7 @@ static int resolve_anns(eval_coco *ev, ann *as, size_t n, bool is_gt, uint32_t *
                 continue;
             return err_set(e, ERR_INVALID,
                            "%s[%zu].category_id: %lld is not a category of the ground truth", what,
-                           i, (long long)a->category_id);
+                           (size_t)a->seq, (long long)a->category_id);
         }
         if (ev->type == EVAL_KEYPOINTS) {
             const cat_rec *c = &ev->cats[a->cat];
@@ -550,7 +555,7 @@ static int resolve_anns(eval_coco *ev, ann *as, size_t n, bool is_gt, uint32_t *
                 return err_set(e, ERR_INVALID,
                                "%s[%zu].keypoints: %u keypoints, but category %lld has %zu "
                                "sigmas%s",
-                               what, i, a->nkp, (long long)c->id, nsig,
+                               what, (size_t)a->seq, a->nkp, (long long)c->id, nsig,
                                c->sigmas ? "" : " (the COCO person default)");
         }
         {
@@ -561,7 +566,7 @@ static int resolve_anns(eval_coco *ev, ann *as, size_t n, bool is_gt, uint32_t *
                 return err_set(e, ERR_INVALID,
                                "%s[%zu]: image %lld has no width/height, needed to rasterise "
                                "its polygon",
-                               what, i, (long long)im->id);
+                               what, (size_t)a->seq, (long long)im->id);
         }
         kept++;
     }
@@ -583,12 +588,34 @@ static int resolve_anns(eval_coco *ev, ann *as, size_t n, bool is_gt, uint32_t *
     return 0;
 }
 
+/* Moves the kept annotations (idx order) to the front, the dropped ones
+ * after them, and makes idx the identity. */
+static int permute(ann **arr, size_t n, uint32_t *idx, size_t kept)
+{
+    ann *na = malloc((n ? n : 1) * sizeof *na);
+    if (!na)
+        return -1;
+    for (size_t i = 0; i < kept; i++)
+        na[i] = (*arr)[idx[i]];
+    size_t j = kept;
+    for (size_t i = 0; i < n; i++)
+        if ((*arr)[i].cat < 0)
+            na[j++] = (*arr)[i];
+    free(*arr);
+    *arr = na;
+    for (size_t i = 0; i < kept; i++)
+        idx[i] = (uint32_t)i;
+    return 0;
+}
+
 int coco_resolve(eval_coco *ev, err *e)
 {
     if (ev->resolved)
         return 0;
-    qsort(ev->imgs, ev->nimg, sizeof *ev->imgs, cmp_img);
-    qsort(ev->cats, ev->ncat, sizeof *ev->cats, cmp_cat);
+    if (ev->nimg)
+        qsort(ev->imgs, ev->nimg, sizeof *ev->imgs, cmp_img);
+    if (ev->ncat)
+        qsort(ev->cats, ev->ncat, sizeof *ev->cats, cmp_cat);
     if (idmap_init(&ev->imgmap, ev->nimg) || idmap_init(&ev->catmap, ev->ncat)) {
         clear_resolved(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
@@ -610,6 +637,10 @@ int coco_resolve(eval_coco *ev, err *e)
         resolve_anns(ev, ev->dts, ev->ndt, false, &ev->didx, &nd, e)) {
         clear_resolved(ev);
         return -1;
+    }
+    if (permute(&ev->gts, ev->ngt, ev->gidx, ng) || permute(&ev->dts, ev->ndt, ev->didx, nd)) {
+        clear_resolved(ev);
+        return err_set(e, ERR_INTERNAL, "out of memory");
     }
     /* pairs: merge the two (img, cat)-sorted lists */
     size_t cap = 64, np = 0;
@@ -829,6 +860,17 @@ double coco_similarity(const eval_coco *ev, const ann *d, const geom *dg, const 
 
 /* --- evaluate ------------------------------------------------------------------ */
 
+/* One kept detection as accumulate sees it. eval_pair writes it straight
+ * into its category's bucket (ev->acc), so that accumulate reads each
+ * category's detections sequentially instead of chasing them across the
+ * detection arrays. m/ig: bit t set = matched (to a ground truth with a
+ * non-zero id) / ignored at IoU threshold t, per area range. */
+typedef struct acc_entry {
+    double score;
+    int32_t rank;
+    uint16_t m[EVAL_MAX_AREAS], ig[EVAL_MAX_AREAS];
+} acc_entry;
+
 typedef struct scratch {
     double *iou;
     size_t cap_iou;
@@ -902,6 +944,8 @@ static int cmp_sd(const void *a, const void *b)
 static void sort_pair_dts(eval_coco *ev, const pair_rec *pr, scratch *s)
 {
     uint32_t *d = ev->didx + pr->d0;
+    /* d[] is in insertion order within the pair, so the position breaks
+     * ties like the reference's stable sort */
     for (uint32_t i = 0; i < pr->nd; i++)
         s->sd[i] = (struct sd){ev->dts[d[i]].score, d[i]};
     if (pr->nd <= 16) { /* insertion sort: stable, fast for small pairs */
@@ -935,6 +979,13 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
     const uint32_t *gi = ev->gidx + pr->g0, *di = ev->didx + pr->d0;
     for (uint32_t i = 0; i < pr->nd; i++)
         ev->rank[di[i]] = i < D ? (int32_t)i : -1;
+    acc_entry *out = ev->acc + ev->pair_acc[pi];
+    for (size_t d = 0; d < D; d++) {
+        out[d].score = ev->dts[di[d]].score;
+        out[d].rank = (int32_t)d;
+        memset(out[d].m, 0, sizeof out[d].m);
+        memset(out[d].ig, 0, sizeof out[d].ig);
+    }
 
     int rc = 0;
     size_t ng_built = 0, nd_built = 0;
@@ -970,10 +1021,6 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
                 if (s->gig[g])
                     s->gord[k++] = (uint32_t)g;
             ev->npig[pi * (size_t)A + (size_t)a] = npig;
-            for (size_t d = 0; d < D; d++) {
-                ev->dtm[(size_t)di[d] * A + a] = 0;
-                ev->dti[(size_t)di[d] * A + a] = 0;
-            }
             if (G && D) {
                 for (int t = 0; t < T; t++) {
                     memset(s->gtm, 0, G);
@@ -995,11 +1042,10 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
                         if (m == -1)
                             continue;
                         uint32_t g = s->gord[m];
-                        size_t slot = (size_t)di[d] * A + a;
                         if (s->gig[g])
-                            ev->dti[slot] |= (uint16_t)(1u << t);
+                            out[d].ig[a] |= (uint16_t)(1u << t);
                         if (ev->gts[gi[g]].id != 0)
-                            ev->dtm[slot] |= (uint16_t)(1u << t);
+                            out[d].m[a] |= (uint16_t)(1u << t);
                         s->gtm[m] = 1;
                     }
                 }
@@ -1007,10 +1053,8 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
             /* unmatched detections outside the area range are ignored */
             for (size_t d = 0; d < D; d++) {
                 double ar = s->dg[d].area;
-                if (ar < lo || ar > hi) {
-                    size_t slot = (size_t)di[d] * A + a;
-                    ev->dti[slot] |= (uint16_t)(~ev->dtm[slot] & ((1u << T) - 1));
-                }
+                if (ar < lo || ar > hi)
+                    out[d].ig[a] |= (uint16_t)(~out[d].m[a] & ((1u << T) - 1));
             }
         }
     }
@@ -1023,25 +1067,19 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
 
 /* --- accumulate ---------------------------------------------------------------- */
 
-typedef struct acc_entry {
-    double score;
-    uint32_t seq; /* position in the concatenation (image order, then rank) */
-    uint32_t dt;
-} acc_entry;
 
-static int cmp_acc(const void *a, const void *b)
-{
-    const acc_entry *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return (x->seq > y->seq) - (x->seq < y->seq);
-}
+typedef struct acc_key {
+    uint64_t key; /* descending score as an unsigned, order-preserving key */
+    uint32_t i;
+    uint32_t pad;
+} acc_key;
 
 typedef struct acc_scratch {
     acc_entry *list;
+    acc_key *k1, *k2;
     size_t cap;
-    uint32_t *tp_fp[EVAL_MAX_IOU_THRS];   /* fp count before the j-th TP */
-    double *tp_score[EVAL_MAX_IOU_THRS];  /* its score */
+    uint32_t *tp_fp[EVAL_MAX_IOU_THRS];  /* fp count before the j-th TP */
+    double *tp_score[EVAL_MAX_IOU_THRS]; /* its score */
     double *sufmax;
     size_t cap_tp;
 } acc_scratch;
@@ -1049,6 +1087,8 @@ typedef struct acc_scratch {
 static void acc_free(acc_scratch *s)
 {
     free(s->list);
+    free(s->k1);
+    free(s->k2);
     for (int t = 0; t < EVAL_MAX_IOU_THRS; t++) {
         free(s->tp_fp[t]);
         free(s->tp_score[t]);
@@ -1059,7 +1099,22 @@ static void acc_free(acc_scratch *s)
 
 static int acc_reserve(acc_scratch *s, size_t n, int T)
 {
-    GROW(s->list, s->cap, n + 1);
+    if (n + 1 > s->cap) {
+        size_t c = n + 1;
+        acc_entry *a = realloc(s->list, c * sizeof *a);
+        if (!a)
+            return -1;
+        s->list = a;
+        acc_key *k = realloc(s->k1, c * sizeof *k);
+        if (!k)
+            return -1;
+        s->k1 = k;
+        k = realloc(s->k2, c * sizeof *k);
+        if (!k)
+            return -1;
+        s->k2 = k;
+        s->cap = c;
+    }
     if (n + 2 > s->cap_tp) {
         size_t c = n + 2;
         for (int t = 0; t < T; t++) {
@@ -1081,6 +1136,45 @@ static int acc_reserve(acc_scratch *s, size_t n, int T)
     return 0;
 }
 
+/* Larger score -> smaller key; equal scores (also -0 and +0) -> equal keys. */
+static uint64_t desc_key(double d)
+{
+    if (d == 0)
+        d = 0; /* -0 -> +0 */
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    u = (u >> 63) ? ~u : (u | 0x8000000000000000ULL); /* ascending order */
+    return ~u;
+}
+
+/* Stable LSD radix sort of keys (8-bit digits, constant digits skipped).
+ * Stability keeps the input order - image order, then rank - for equal
+ * scores: the reference's mergesort of the concatenated lists. */
+static acc_key *radix_sort(acc_key *a, acc_key *b, size_t n)
+{
+    uint64_t all_or = 0, all_and = ~0ULL;
+    for (size_t i = 0; i < n; i++) {
+        all_or |= a[i].key;
+        all_and &= a[i].key;
+    }
+    uint64_t varying = all_or ^ all_and;
+    for (int shift = 0; shift < 64; shift += 8) {
+        if (((varying >> shift) & 0xff) == 0)
+            continue;
+        size_t cnt[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            cnt[((a[i].key >> shift) & 0xff) + 1]++;
+        for (int d = 0; d < 256; d++)
+            cnt[d + 1] += cnt[d];
+        for (size_t i = 0; i < n; i++)
+            b[cnt[(a[i].key >> shift) & 0xff]++] = a[i];
+        acc_key *t = a;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 static inline size_t pidx(const eval_coco *ev, int t, int r, int k, int a, int m)
 {
     const eval_params *p = &ev->p;
@@ -1093,35 +1187,35 @@ static inline size_t ridx(const eval_coco *ev, int t, int k, int a, int m)
     return (((size_t)t * ev->K + k) * p->n_area + a) * p->n_maxdets + m;
 }
 
-static int accumulate_cat(eval_coco *ev, int k, const uint32_t *cpairs, size_t ncp,
-                          acc_scratch *s)
+/* Per-category blocks [k][a][m][t][r] (recall [k][a][m][t]): a category
+ * writes one contiguous block; the reference layout [t][r][k][a][m] is
+ * produced by one cache-friendly transposition afterwards (writing it
+ * directly strides by K*A*M entries and misses the cache on every store). */
+static inline size_t cidx(const eval_coco *ev, int k, int a, int m, int t, int r)
+{
+    const eval_params *p = &ev->p;
+    return ((((size_t)k * p->n_area + a) * p->n_maxdets + m) * p->n_iou + t) * p->n_rec + r;
+}
+
+static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scratch *s,
+                          double *cprec, double *cscore, double *crec)
 {
     const eval_params *p = &ev->p;
     const int T = p->n_iou, R = p->n_rec, A = p->n_area, M = p->n_maxdets;
-    size_t n = 0;
-    for (size_t i = 0; i < ncp; i++)
-        n += ev->pairs[cpairs[i]].nd;
+    const acc_entry *bucket = ev->acc + ev->acc_start[k];
+    size_t n = ev->acc_start[k + 1] - ev->acc_start[k];
     if (acc_reserve(s, n, T))
         return -1;
-    n = 0;
-    for (size_t i = 0; i < ncp; i++) {
-        const pair_rec *pr = &ev->pairs[cpairs[i]];
-        for (uint32_t j = 0; j < pr->nd; j++) {
-            uint32_t d = ev->didx[pr->d0 + j];
-            if (ev->rank[d] < 0)
-                continue;
-            s->list[n] = (acc_entry){ev->dts[d].score, (uint32_t)n, d};
-            n++;
-        }
-    }
-    qsort(s->list, n, sizeof *s->list, cmp_acc);
+    for (size_t i = 0; i < n; i++)
+        s->k1[i] = (acc_key){desc_key(bucket[i].score), (uint32_t)i, 0};
+    const acc_key *sorted = radix_sort(s->k1, s->k2, n);
+    for (size_t i = 0; i < n; i++)
+        s->list[i] = bucket[sorted[i].i];
     const uint16_t full = (uint16_t)((1u << T) - 1);
     for (int a = 0; a < A; a++) {
-        uint64_t npig = 0;
-        for (size_t i = 0; i < ncp; i++)
-            npig += ev->npig[(size_t)cpairs[i] * A + a];
-        if (npig == 0 || ncp == 0)
-            continue; /* stays -1 */
+        uint64_t npig = npig_k[a];
+        if (npig == 0)
+            continue; /* stays -1 (also when the category has no pair at all) */
         for (int m = 0; m < M; m++) {
             int32_t maxdet = p->max_dets[m];
             uint32_t ntp[EVAL_MAX_IOU_THRS] = {0}, part_fp[EVAL_MAX_IOU_THRS] = {0};
@@ -1129,14 +1223,15 @@ static int accumulate_cat(eval_coco *ev, int k, const uint32_t *cpairs, size_t n
             size_t nd = 0;
             double first_score = 0;
             for (size_t i = 0; i < n; i++) {
-                uint32_t d = s->list[i].dt;
-                if (ev->rank[d] >= maxdet)
+                const acc_entry *x = &s->list[i];
+                if (x->rank >= maxdet)
                     continue;
                 if (nd == 0)
-                    first_score = s->list[i].score;
+                    first_score = x->score;
                 nd++;
-                uint16_t mt = ev->dtm[(size_t)d * A + a], ig = ev->dti[(size_t)d * A + a];
-                uint16_t tpb = mt & (uint16_t)~ig & full, fpb = (uint16_t)~mt & (uint16_t)~ig & full;
+                uint16_t mt = x->m[a], ig = x->ig[a];
+                uint16_t tpb = mt & (uint16_t)~ig & full;
+                uint16_t fpb = (uint16_t)~mt & (uint16_t)~ig & full;
                 if (fpb == full) {
                     all_fp++;
                     continue;
@@ -1147,7 +1242,7 @@ static int accumulate_cat(eval_coco *ev, int k, const uint32_t *cpairs, size_t n
                     any &= (uint16_t)(any - 1);
                     if (tpb & (1u << t)) {
                         s->tp_fp[t][ntp[t]] = all_fp + part_fp[t];
-                        s->tp_score[t][ntp[t]] = s->list[i].score;
+                        s->tp_score[t][ntp[t]] = x->score;
                         ntp[t]++;
                     } else {
                         part_fp[t]++;
@@ -1155,18 +1250,18 @@ static int accumulate_cat(eval_coco *ev, int k, const uint32_t *cpairs, size_t n
                 }
             }
             for (int t = 0; t < T; t++) {
-                ev->recall[ridx(ev, t, k, a, m)] = nd ? (double)ntp[t] / (double)npig : 0;
-                /* precision at the j-th TP, then the running max from the right */
+                crec[cidx(ev, k, a, m, t, 0) / R] = nd ? (double)ntp[t] / (double)npig : 0;
+                double *cp = &cprec[cidx(ev, k, a, m, t, 0)], *cs = &cscore[cidx(ev, k, a, m, t, 0)];
+                /* precision at the j-th TP, then the running max from the right:
+                 * sufmax[j-1] = max precision over TPs j..nt */
                 uint32_t nt = ntp[t];
-                s->sufmax[nt] = 0;
                 for (uint32_t j = nt; j >= 1; j--) {
                     double tp = (double)j, fp = (double)s->tp_fp[t][j - 1];
                     double pr = tp / (fp + tp + NP_EPS);
                     s->sufmax[j - 1] = j == nt ? pr : fmax(pr, s->sufmax[j]);
                 }
-                /* sufmax[j-1] = max precision over TPs j..nt */
                 for (int r = 0; r < R; r++)
-                    ev->precision[pidx(ev, t, r, k, a, m)] = ev->scores[pidx(ev, t, r, k, a, m)] = 0;
+                    cp[r] = cs[r] = 0;
                 uint32_t j = 1;
                 for (int r = 0; r < R; r++) {
                     double q = 0, ss = 0;
@@ -1174,9 +1269,11 @@ static int accumulate_cat(eval_coco *ev, int k, const uint32_t *cpairs, size_t n
                     if (nd == 0)
                         break; /* searchsorted on an empty array: zeros */
                     if (thr <= 0) {
+                        /* index 0: the max over everything, the first score */
                         q = nt ? s->sufmax[0] : 0;
                         ss = first_score;
                     } else {
+                        /* the first index whose recall reaches thr is a TP */
                         while (j <= nt && (double)j / (double)npig < thr)
                             j++;
                         if (j > nt)
@@ -1184,10 +1281,9 @@ static int accumulate_cat(eval_coco *ev, int k, const uint32_t *cpairs, size_t n
                         q = s->sufmax[j - 1];
                         ss = s->tp_score[t][j - 1];
                     }
-                    ev->precision[pidx(ev, t, r, k, a, m)] = q;
-                    ev->scores[pidx(ev, t, r, k, a, m)] = ss;
+                    cp[r] = q;
+                    cs[r] = ss;
                 }
-                /* entries not reached keep 0 (q/ss are zero-initialised) */
             }
         }
     }
@@ -1335,32 +1431,55 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
     } else {
         eval_params_init(&ev->p, ev->type);
     }
+    int64_t t0 = time_mono_ns();
     if (coco_resolve(ev, e))
         return -1;
+    int64_t t1 = time_mono_ns();
     const eval_params *p = &ev->p;
     const int A = p->n_area;
     ev->K = (int)ev->ncat;
     size_t ndt = ev->ndt ? ev->ndt : 1;
-    ev->dtm = calloc(ndt * A, sizeof *ev->dtm);
-    ev->dti = calloc(ndt * A, sizeof *ev->dti);
     ev->rank = malloc(ndt * sizeof *ev->rank);
+    ev->acc_start = calloc((size_t)ev->K + 2, sizeof *ev->acc_start);
+    ev->pair_acc = malloc((ev->npairs ? ev->npairs : 1) * sizeof *ev->pair_acc);
     ev->npig = calloc((ev->npairs ? ev->npairs : 1) * A, sizeof *ev->npig);
     size_t np = (size_t)p->n_iou * p->n_rec * (ev->K ? ev->K : 1) * A * p->n_maxdets;
     size_t nr = (size_t)p->n_iou * (ev->K ? ev->K : 1) * A * p->n_maxdets;
     ev->precision = malloc(np * sizeof *ev->precision);
     ev->scores = malloc(np * sizeof *ev->scores);
     ev->recall = malloc(nr * sizeof *ev->recall);
-    if (!ev->dtm || !ev->dti || !ev->rank || !ev->npig || !ev->precision || !ev->scores ||
-        !ev->recall) {
+    if (!ev->rank || !ev->acc_start || !ev->pair_acc || !ev->npig || !ev->precision ||
+        !ev->scores || !ev->recall) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
     for (size_t i = 0; i < ev->ndt; i++)
         ev->rank[i] = -1; /* dropped detections (unknown category) never count */
-    for (size_t i = 0; i < np; i++)
-        ev->precision[i] = ev->scores[i] = -1;
-    for (size_t i = 0; i < nr; i++)
-        ev->recall[i] = -1;
+    /* category buckets for accumulate: kept detections (at most maxDets[-1]
+     * per pair), categories one after another, pairs in image order */
+    {
+        size_t maxdet = (size_t)p->max_dets[p->n_maxdets - 1];
+        for (size_t i = 0; i < ev->npairs; i++) {
+            size_t D = ev->pairs[i].nd < maxdet ? ev->pairs[i].nd : maxdet;
+            ev->acc_start[ev->pairs[i].cat + 1] += D;
+        }
+        for (int k = 0; k < ev->K; k++)
+            ev->acc_start[k + 1] += ev->acc_start[k];
+        size_t *pos = malloc(((size_t)ev->K + 1) * sizeof *pos);
+        ev->acc = malloc((ev->acc_start[ev->K] ? ev->acc_start[ev->K] : 1) * sizeof *ev->acc);
+        if (!pos || !ev->acc) {
+            free(pos);
+            clear_results(ev);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+        memcpy(pos, ev->acc_start, ((size_t)ev->K + 1) * sizeof *pos);
+        for (size_t i = 0; i < ev->npairs; i++) {
+            size_t D = ev->pairs[i].nd < maxdet ? ev->pairs[i].nd : maxdet;
+            ev->pair_acc[i] = pos[ev->pairs[i].cat];
+            pos[ev->pairs[i].cat] += D;
+        }
+        free(pos);
+    }
 
     /* evaluate: pairs in parallel; the first failing pair (lowest index) wins */
     size_t fail_at = SIZE_MAX;
@@ -1390,53 +1509,82 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
         return -1;
     }
 
-    /* accumulate: categories in parallel; pairs grouped by category (image order) */
-    uint32_t *cstart = calloc((size_t)ev->K + 1, sizeof *cstart);
-    uint32_t *cpairs = malloc((ev->npairs ? ev->npairs : 1) * sizeof *cpairs);
-    if (!cstart || !cpairs) {
-        free(cstart);
-        free(cpairs);
+    int64_t t2 = time_mono_ns();
+    /* accumulate: categories in parallel */
+    uint64_t *npig_k = calloc((size_t)(ev->K ? ev->K : 1) * A, sizeof *npig_k);
+    if (!npig_k) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
     for (size_t i = 0; i < ev->npairs; i++)
-        cstart[ev->pairs[i].cat + 1]++;
-    for (int k = 0; k < ev->K; k++)
-        cstart[k + 1] += cstart[k];
-    {
-        uint32_t *pos = malloc(((size_t)ev->K + 1) * sizeof *pos);
-        if (!pos) {
-            free(cstart);
-            free(cpairs);
-            clear_results(ev);
-            return err_set(e, ERR_INTERNAL, "out of memory");
-        }
-        memcpy(pos, cstart, ((size_t)ev->K + 1) * sizeof *pos);
-        for (size_t i = 0; i < ev->npairs; i++)
-            cpairs[pos[ev->pairs[i].cat]++] = (uint32_t)i;
-        free(pos);
-    }
+        for (int a = 0; a < A; a++)
+            npig_k[(size_t)ev->pairs[i].cat * A + a] += ev->npig[i * A + a];
     int oom = 0;
-#pragma omp parallel num_threads(nthreads)
+    double *cprec = malloc((np ? np : 1) * sizeof *cprec);
+    double *cscore = malloc((np ? np : 1) * sizeof *cscore);
+    double *crec = malloc((nr ? nr : 1) * sizeof *crec);
+    if (!cprec || !cscore || !crec)
+        oom = 1;
+    else {
+        for (size_t i = 0; i < np; i++)
+            cprec[i] = cscore[i] = -1;
+        for (size_t i = 0; i < nr; i++)
+            crec[i] = -1;
+    }
+#pragma omp parallel num_threads(nthreads) if (!oom)
     {
         acc_scratch s = {0};
 #pragma omp for schedule(dynamic, 1)
         for (int k = 0; k < ev->K; k++)
-            if (accumulate_cat(ev, k, cpairs + cstart[k], cstart[k + 1] - cstart[k], &s)) {
+            if (accumulate_cat(ev, k, npig_k + (size_t)k * A, &s, cprec, cscore, crec)) {
 #pragma omp atomic write
                 oom = 1;
             }
         acc_free(&s);
     }
-    free(cstart);
-    free(cpairs);
+    free(npig_k);
+    if (!oom) {
+        /* [k][a][m][t][r] -> [t][r][k][a][m]: sequential writes; the reads
+         * cycle through K*A*M lines that stay cached across r */
+        const int T = p->n_iou, R = p->n_rec, M = p->n_maxdets;
+        size_t o = 0;
+        for (int t = 0; t < T; t++)
+            for (int r = 0; r < R; r++)
+                for (int k = 0; k < ev->K; k++)
+                    for (int a = 0; a < A; a++)
+                        for (int m = 0; m < M; m++, o++) {
+                            size_t c = cidx(ev, k, a, m, t, r);
+                            ev->precision[o] = cprec[c];
+                            ev->scores[o] = cscore[c];
+                        }
+        o = 0;
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < ev->K; k++)
+                for (int a = 0; a < A; a++)
+                    for (int m = 0; m < M; m++, o++)
+                        ev->recall[o] = crec[cidx(ev, k, a, m, t, 0) / R];
+    }
+    free(cprec);
+    free(cscore);
+    free(crec);
     if (oom) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
+    int64_t t3 = time_mono_ns();
     ev->ran = true;
     summarize_all(ev);
+    int64_t t4 = time_mono_ns();
+    ev->secs[0] = (double)(t1 - t0) / 1e9;
+    ev->secs[1] = (double)(t2 - t1) / 1e9;
+    ev->secs[2] = (double)(t3 - t2) / 1e9;
+    ev->secs[3] = (double)(t4 - t3) / 1e9;
     return 0;
+}
+
+void eval_coco_timings(const eval_coco *ev, double out[4])
+{
+    memcpy(out, ev->secs, sizeof ev->secs);
 }
 
 /* --- results ------------------------------------------------------------------------ */

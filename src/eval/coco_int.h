@@ -16,6 +16,7 @@ typedef struct ann {
     uint32_t nkp;     /* keypoint triplets */
     int32_t num_kp;   /* ground truth: labelled keypoints (resolved) */
     uint8_t iscrowd, has_bbox;
+    uint32_t seq;       /* insertion index (the arrays are reordered by resolve) */
     double score, area; /* area < 0: derive */
     double bbox[4];
     double *kp;       /* arena */
@@ -66,7 +67,9 @@ struct eval_coco {
     /* resolved state (eval_coco_resolve) */
     bool resolved;
     idmap imgmap, catmap;
-    uint32_t *gidx, *didx; /* annotation indices grouped by (img, cat) */
+    /* After resolve the gts/dts arrays are sorted by (img, cat, seq) so that
+     * evaluation walks memory in order; gidx/didx index them per pair. */
+    uint32_t *gidx, *didx;
     pair_rec *pairs;
     size_t npairs;
 
@@ -74,12 +77,15 @@ struct eval_coco {
     bool ran;
     eval_params p;
     int K;
-    uint16_t *dtm, *dti; /* [ndt][A] match / ignore bits per IoU threshold */
+    struct acc_entry *acc; /* per category (acc_start), image order, then rank */
+    size_t *acc_start;     /* [K + 1] */
+    size_t *pair_acc;      /* [npairs] where a pair's detections go in acc */
     int32_t *rank;       /* per detection: rank in its pair, -1 beyond maxDets */
     uint32_t *npig;      /* [npairs][A] regular ground truths */
     double *precision, *recall, *scores;
     double stats[12];
     int nstats;
+    double secs[4]; /* resolve, evaluate, accumulate, summarize */
 };
 
 /* Sorts images/categories, maps ids to indices, groups annotations into

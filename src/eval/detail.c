@@ -103,8 +103,7 @@ static int cmp_dt_score(const void *a, const void *b, void *arg)
     const ann *x = &ev->dts[*(const uint32_t *)a], *y = &ev->dts[*(const uint32_t *)b];
     if (x->score != y->score)
         return x->score > y->score ? -1 : 1;
-    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-    return (i > j) - (i < j);
+    return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 static bool gt_regular(const eval_coco *ev, const ann *g)
@@ -229,7 +228,7 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
                 m = (long)g;
             }
         }
-        eval_match rec = {im, (int64_t)w->d[d], -1, da->category_id, 0, da->score,
+        eval_match rec = {im, (int64_t)da->seq, -1, da->category_id, 0, da->score,
                           EVAL_MATCH_FP};
         if (m >= 0) {
             const ann *ga = &ev->gts[w->g[m]];

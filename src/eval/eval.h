@@ -176,6 +176,10 @@ typedef struct eval_cat_result {
 } eval_cat_result;
 void eval_coco_category_result(const eval_coco *ev, size_t k, eval_cat_result *out);
 
+/* Seconds spent by the last run in its phases: resolve, evaluate,
+ * accumulate, summarize. */
+void eval_coco_timings(const eval_coco *ev, double out[4]);
+
 /* The reference's 12 (10) summary lines, each ending in '\n'. */
 void eval_coco_summary_text(const eval_coco *ev, sbuf *out);
 /* {"iou_type":..., "stats":[...], "stat_names":[...], "per_category":{...}} fields,
