@@ -243,6 +243,9 @@ void eval_coco_free(eval_coco *ev)
     free(ev->gts);
     free(ev->dts);
     arena_free(ev->mem);
+    for (size_t i = 0; i < ev->nmore; i++)
+        arena_free(ev->more[i]);
+    free(ev->more);
     free(ev);
 }
 
@@ -484,6 +487,46 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
         return -1;
     touch(ev);
     (*arr)[(*n)++] = x;
+    return 0;
+}
+
+int coco_adopt_dts(eval_coco *dst, eval_coco *src, err *e)
+{
+    if (src->ndt == 0)
+        return 0;
+    if (dst->ndt + src->ndt >= (size_t)INT32_MAX - 1)
+        return err_set(e, ERR_TOO_LARGE, "too many annotations");
+    arena *na = arena_new(256);
+    arena **more = realloc(dst->more, (dst->nmore + 1) * sizeof *more);
+    if (more)
+        dst->more = more;
+    size_t need = dst->ndt + src->ndt;
+    if (need > dst->capdt) {
+        ann *d = realloc(dst->dts, need * sizeof *d);
+        if (!d) {
+            arena_free(na);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+        dst->dts = d;
+        dst->capdt = need;
+    }
+    if (!na || !more) {
+        arena_free(na);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    touch(dst);
+    for (size_t i = 0; i < src->ndt; i++) {
+        ann x = src->dts[i];
+        x.seq = (uint32_t)dst->ndt;
+        x.id = (int64_t)dst->ndt + 1;
+        x.img = x.cat = -1;
+        dst->dts[dst->ndt++] = x;
+    }
+    /* the detections point into src's arena: it moves to dst */
+    dst->more[dst->nmore++] = src->mem;
+    src->mem = na;
+    touch(src);
+    src->ndt = 0;
     return 0;
 }
 

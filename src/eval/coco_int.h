@@ -52,6 +52,8 @@ typedef struct idmap {
 struct eval_coco {
     eval_iou_type type;
     arena *mem;
+    arena **more; /* arenas adopted from other handles (coco_adopt_dts) */
+    size_t nmore;
     const char *gt_name, *dt_name;
     bool ignore_unknown_cats;
 
@@ -91,6 +93,11 @@ struct eval_coco {
 /* Sorts images/categories, maps ids to indices, groups annotations into
  * pairs. Idempotent. */
 int coco_resolve(eval_coco *ev, err *e);
+
+/* Moves all detections of src to the end of dst's (renumbered after dst's)
+ * and the memory they point into with them; src is left without
+ * detections. Used by the parallel results reader. */
+int coco_adopt_dts(eval_coco *dst, eval_coco *src, err *e);
 
 /* Geometry of one annotation, ready for IoU/OKS. */
 typedef struct geom {

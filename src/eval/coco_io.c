@@ -23,7 +23,15 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "base/buf.h"
+#include "eval/coco_int.h"
 #include "eval/rle.h"
 
 /* --- numbers ------------------------------------------------------------- */
@@ -200,6 +208,7 @@ enum { K_OTHER, K_ID, K_IMAGE_ID, K_CATEGORY_ID, K_SCORE, K_BBOX, K_AREA, K_ISCR
 typedef struct reader {
     eval_coco *ev;
     bool gt;
+    int *first_bbox; /* out: -1 no result, else whether results[0] had a bbox */
     err *e;
     bool failed;
     frame st[EVAL_IO_MAX_DEPTH + 1];
@@ -229,31 +238,31 @@ typedef struct reader {
 
 static int key_code(const unsigned char *k, size_t n)
 {
-    static const struct {
-        const char *s;
-        int c;
-    } t[] = {{"id", K_ID},
-             {"image_id", K_IMAGE_ID},
-             {"category_id", K_CATEGORY_ID},
-             {"score", K_SCORE},
-             {"bbox", K_BBOX},
-             {"area", K_AREA},
-             {"iscrowd", K_ISCROWD},
-             {"segmentation", K_SEGMENTATION},
-             {"keypoints", K_KEYPOINTS},
-             {"num_keypoints", K_NUM_KEYPOINTS},
-             {"width", K_WIDTH},
-             {"height", K_HEIGHT},
-             {"name", K_NAME},
-             {"sigmas", K_SIGMAS},
-             {"counts", K_COUNTS},
-             {"size", K_SIZE},
-             {"images", K_IMAGES},
-             {"annotations", K_ANNOTATIONS},
-             {"categories", K_CATEGORIES}};
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (strlen(t[i].s) == n && memcmp(t[i].s, k, n) == 0)
-            return t[i].c;
+    /* called for every key of a file: dispatch on length, then compare */
+#define KEY(lit, code)                                                                         \
+    if (memcmp(k, lit, sizeof lit - 1) == 0)                                                   \
+        return code;
+    switch (n) {
+    case 2: KEY("id", K_ID) break;
+    case 4:
+        KEY("bbox", K_BBOX)
+        KEY("area", K_AREA)
+        KEY("name", K_NAME)
+        KEY("size", K_SIZE)
+        break;
+    case 5: KEY("score", K_SCORE) KEY("width", K_WIDTH) break;
+    case 6: KEY("height", K_HEIGHT) KEY("sigmas", K_SIGMAS) KEY("counts", K_COUNTS)
+        KEY("images", K_IMAGES) break;
+    case 7: KEY("iscrowd", K_ISCROWD) break;
+    case 8: KEY("image_id", K_IMAGE_ID) break;
+    case 9: KEY("keypoints", K_KEYPOINTS) break;
+    case 10: KEY("categories", K_CATEGORIES) break;
+    case 11: KEY("category_id", K_CATEGORY_ID) KEY("annotations", K_ANNOTATIONS) break;
+    case 12: KEY("segmentation", K_SEGMENTATION) break;
+    case 13: KEY("num_keypoints", K_NUM_KEYPOINTS) break;
+    default: break;
+    }
+#undef KEY
     return K_OTHER;
 }
 
@@ -835,7 +844,8 @@ static void reader_free(reader *rd)
     free(rd->counts.v);
 }
 
-static int run(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *label, err *e)
+static int run_ex(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *label, err *e,
+                  int *first_bbox)
 {
     reader *rd = calloc(1, sizeof *rd);
     if (!rd)
@@ -843,6 +853,7 @@ static int run(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *lab
     rd->ev = ev;
     rd->gt = gt;
     rd->e = e;
+    rd->first_bbox = first_bbox;
     yajl_handle h = yajl_alloc(&callbacks, NULL, rd);
     if (!h) {
         free(rd);
@@ -895,11 +906,18 @@ static int run(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *lab
         offset += got;
     }
 out:
+    if (first_bbox)
+        *first_bbox = rd->first_dt_seen ? rd->first_dt_bbox : -1;
     free(buf);
     yajl_free(h);
     reader_free(rd);
     free(rd);
     return rc;
+}
+
+static int run(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *label, err *e)
+{
+    return run_ex(ev, gt, next, src, label, e, NULL);
 }
 
 typedef struct mem_src {
@@ -944,6 +962,128 @@ static int load_file(eval_coco *ev, bool gt, const char *path, err *e)
     return rc;
 }
 
+/*
+ * Results files are one long array, and yajl parses at a few hundred MB/s
+ * on one core: a large file is read as two halves in parallel. The split is
+ * the first "}, {" after the middle; both halves must then parse as
+ * complete arrays ("...}]" and "[{..."), which holds only when the comma
+ * really separates two top-level results (a comma inside a string or a
+ * nested value leaves one half unbalanced). Each half fills its own handle;
+ * the second's detections are appended after the first's. On any failure
+ * the file is read again sequentially, so errors and their indices are
+ * exactly those of the plain reader.
+ */
+typedef struct range_src {
+    int fd;
+    const char *path;
+    off_t off, end;
+    const char *pre, *post; /* bytes sent before / after the range */
+    size_t pre_n, post_n;
+    int stage; /* 0 pre, 1 range, 2 post, 3 done */
+} range_src;
+
+static int range_next(void *src, char *buf, size_t cap, size_t *got, err *e)
+{
+    range_src *r = src;
+    *got = 0;
+    if (r->stage == 0) {
+        r->stage = 1;
+        if (r->pre_n) {
+            memcpy(buf, r->pre, r->pre_n);
+            *got = r->pre_n;
+            return 0;
+        }
+    }
+    if (r->stage == 1) {
+        if (r->off < r->end) {
+            size_t want = (size_t)(r->end - r->off) < cap ? (size_t)(r->end - r->off) : cap;
+            ssize_t n = pread(r->fd, buf, want, r->off);
+            if (n < 0)
+                return err_set(e, ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
+            if (n == 0)
+                return err_set(e, ERR_IO, "%s: file shrank while reading", r->path);
+            r->off += n;
+            *got = (size_t)n;
+            return 0;
+        }
+        r->stage = 2;
+    }
+    if (r->stage == 2) {
+        r->stage = 3;
+        if (r->post_n) {
+            memcpy(buf, r->post, r->post_n);
+            *got = r->post_n;
+        }
+    }
+    return 0;
+}
+
+/* Offset of the ',' of the first "}<ws>,<ws>{" at or after from, or -1. */
+static off_t find_split(int fd, off_t from, off_t size)
+{
+    enum { WIN = 1 << 20 };
+    char *w = malloc(WIN);
+    if (!w)
+        return -1;
+    ssize_t n = pread(fd, w, WIN, from);
+    off_t found = -1;
+    for (ssize_t i = 0; n > 0 && i < n && found < 0; i++) {
+        if (w[i] != '}')
+            continue;
+        ssize_t j = i + 1;
+        while (j < n && (w[j] == ' ' || w[j] == '\n' || w[j] == '\r' || w[j] == '\t'))
+            j++;
+        if (j >= n || w[j] != ',')
+            continue;
+        ssize_t c = j++;
+        while (j < n && (w[j] == ' ' || w[j] == '\n' || w[j] == '\r' || w[j] == '\t'))
+            j++;
+        if (j < n && w[j] == '{' && from + c < size)
+            found = from + c;
+    }
+    free(w);
+    return found;
+}
+
+static int load_dt_parallel(eval_coco *ev, const char *path, err *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    off_t comma = -1;
+    if (fstat(fd, &st) == 0 && st.st_size > (8 << 20))
+        comma = find_split(fd, st.st_size / 2, st.st_size);
+    if (comma < 0) {
+        close(fd);
+        return -1;
+    }
+    eval_coco *half[2] = {eval_coco_new(eval_coco_type(ev)), eval_coco_new(eval_coco_type(ev))};
+    int rc[2] = {-1, -1}, fb[2] = {-1, -1};
+    err le[2];
+    range_src src[2] = {
+        {fd, path, 0, comma, NULL, "]", 0, 1, 0},
+        {fd, path, comma + 1, st.st_size, "[", NULL, 1, 0, 0},
+    };
+    if (half[0] && half[1]) {
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+        for (int i = 0; i < 2; i++)
+            rc[i] = run_ex(half[i], false, range_next, &src[i], path, &le[i], &fb[i]);
+    }
+    close(fd);
+    int out = -1;
+    if (rc[0] == 0 && rc[1] == 0 && fb[0] >= 0 && (fb[1] < 0 || fb[1] == fb[0])) {
+        size_t before = eval_coco_num_dts(ev);
+        if (coco_adopt_dts(ev, half[0], e) == 0 && coco_adopt_dts(ev, half[1], e) == 0)
+            out = 0;
+        else
+            (void)before;
+    }
+    eval_coco_free(half[0]);
+    eval_coco_free(half[1]);
+    return out;
+}
+
 int eval_coco_load_gt_file(eval_coco *ev, const char *path, err *e)
 {
     return load_file(ev, true, path, e);
@@ -951,6 +1091,12 @@ int eval_coco_load_gt_file(eval_coco *ev, const char *path, err *e)
 
 int eval_coco_load_dt_file(eval_coco *ev, const char *path, err *e)
 {
+#ifdef _OPENMP
+    /* only into an empty handle: a failed attempt must leave nothing behind */
+    if (eval_coco_num_dts(ev) == 0 && omp_get_max_threads() > 1 &&
+        load_dt_parallel(ev, path, e) == 0)
+        return 0;
+#endif
     return load_file(ev, false, path, e);
 }
 
