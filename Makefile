@@ -18,7 +18,8 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lopenblas -lgomp -lpthread -lm
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
-        -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-truncation -Wno-format-nonliteral
+        -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-nonliteral \
+        $(if $(findstring clang,$(CC)),-Wno-unknown-warning-option,-Wno-format-truncation)
 OPT := -O2 -g
 SANFLAGS := -fsanitize=address,undefined
 ifeq ($(SAN),1)

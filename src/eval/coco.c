@@ -450,7 +450,8 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
             return err_set(e, ERR_INVALID, "segmentation: missing (needed to evaluate segm)");
         break;
     case EVAL_KEYPOINTS:
-        if (a->nkeypoints == 0 && !(is_gt && a->num_keypoints == 0))
+        /* a ground truth without keypoints is kept and ignored (num_keypoints 0) */
+        if (!is_gt && a->nkeypoints == 0)
             return err_set(e, ERR_INVALID, "keypoints: missing (needed to evaluate keypoints)");
         break;
     }
@@ -1528,6 +1529,7 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
     size_t fail_at = SIZE_MAX;
     err first = {0};
     int nthreads = eval_nthreads(p->threads);
+    (void)nthreads; /* unused when built without OpenMP */
 #pragma omp parallel num_threads(nthreads)
     {
         scratch s = {0};

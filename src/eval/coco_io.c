@@ -1089,14 +1089,20 @@ int eval_coco_load_gt_file(eval_coco *ev, const char *path, err *e)
     return load_file(ev, true, path, e);
 }
 
-int eval_coco_load_dt_file(eval_coco *ev, const char *path, err *e)
+static int io_threads(void)
 {
 #ifdef _OPENMP
-    /* only into an empty handle: a failed attempt must leave nothing behind */
-    if (eval_coco_num_dts(ev) == 0 && omp_get_max_threads() > 1 &&
-        load_dt_parallel(ev, path, e) == 0)
-        return 0;
+    return omp_get_max_threads();
+#else
+    return 1;
 #endif
+}
+
+int eval_coco_load_dt_file(eval_coco *ev, const char *path, err *e)
+{
+    /* only into an empty handle: a failed attempt must leave nothing behind */
+    if (eval_coco_num_dts(ev) == 0 && io_threads() > 1 && load_dt_parallel(ev, path, e) == 0)
+        return 0;
     return load_file(ev, false, path, e);
 }
 

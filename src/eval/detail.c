@@ -130,7 +130,8 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
         }
     }
     size_t ng = w->ng, nd = w->nd;
-    qsort_r(w->d, nd, sizeof *w->d, cmp_dt_score, ev);
+    if (nd > 1)
+        qsort_r(w->d, nd, sizeof *w->d, cmp_dt_score, ev);
     size_t ngeo = ng > nd ? ng : nd;
     if (ngeo + 1 > w->cap_geo) {
         size_t c = ngeo + 1;

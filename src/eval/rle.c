@@ -458,12 +458,14 @@ void rle_to_bbox(const rle *r, double bb[4])
     }
     uint32_t h = r->h;
     uint32_t xs = r->w, ys = h, xe = 0, ye = 0, xp = 0;
-    uint64_t cc = 0;
+    /* 32-bit arithmetic on purpose: an empty run at the start makes t wrap,
+     * and the reference's box of such a degenerate mask is what it gives */
+    uint32_t cc = 0;
     for (size_t j = 0; j < m; j++) {
         cc += r->cnts[j];
         /* even j: first pixel of a foreground run; odd j: its last pixel */
-        uint64_t t = cc - (j % 2);
-        uint32_t y = (uint32_t)(t % h), x = (uint32_t)(t / h);
+        uint32_t t = cc - (uint32_t)(j % 2);
+        uint32_t y = t % h, x = (t - y) / h;
         if (j % 2 == 0)
             xp = x;
         else if (xp < x) { /* the run wraps into the next column */
