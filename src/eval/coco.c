@@ -491,6 +491,21 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
     return 0;
 }
 
+void coco_truncate(eval_coco *ev, size_t nimg, size_t ncat, size_t ngt, size_t ndt)
+{
+    /* the arena keeps their bytes until the handle is freed */
+    if (nimg < ev->nimg || ncat < ev->ncat || ngt < ev->ngt || ndt < ev->ndt)
+        touch(ev);
+    if (nimg < ev->nimg)
+        ev->nimg = nimg;
+    if (ncat < ev->ncat)
+        ev->ncat = ncat;
+    if (ngt < ev->ngt)
+        ev->ngt = ngt;
+    if (ndt < ev->ndt)
+        ev->ndt = ndt;
+}
+
 int coco_adopt_dts(eval_coco *dst, eval_coco *src, err *e)
 {
     if (src->ndt == 0)

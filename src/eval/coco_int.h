@@ -99,6 +99,9 @@ int coco_resolve(eval_coco *ev, err *e);
  * detections. Used by the parallel results reader. */
 int coco_adopt_dts(eval_coco *dst, eval_coco *src, err *e);
 
+/* Drops everything added after the counts given (a failed file load). */
+void coco_truncate(eval_coco *ev, size_t nimg, size_t ncat, size_t ngt, size_t ndt);
+
 /* Geometry of one annotation, ready for IoU/OKS. */
 typedef struct geom {
     double bb[4];

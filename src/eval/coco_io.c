@@ -915,9 +915,14 @@ out:
     return rc;
 }
 
+/* A failed load leaves the handle as it was before. */
 static int run(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *label, err *e)
 {
-    return run_ex(ev, gt, next, src, label, e, NULL);
+    size_t ni = ev->nimg, nc = ev->ncat, ng = ev->ngt, nd = ev->ndt;
+    int rc = run_ex(ev, gt, next, src, label, e, NULL);
+    if (rc)
+        coco_truncate(ev, ni, nc, ng, nd);
+    return rc;
 }
 
 typedef struct mem_src {

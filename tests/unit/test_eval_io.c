@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "eval/coco_io.h"
 #include "eval/eval.h"
@@ -235,4 +236,122 @@ Test(eval_io, number_parser_is_exact)
     cr_assert_eq(i, INT64_MIN);
     cr_assert_eq(eval_parse_int64("9223372036854775808", 19, &i), -1);
     cr_assert_eq(eval_parse_int64("1.0", 3, &i), -1);
+}
+
+/* --- large files: the two-halves parallel reader ------------------------- */
+
+static char *big_gt(size_t *n)
+{
+    sbuf b = SBUF_INIT;
+    sbuf_puts(&b, "{\"images\": [");
+    for (int i = 1; i <= 1000; i++)
+        sbuf_printf(&b, "%s{\"id\": %d, \"width\": 640, \"height\": 480}", i > 1 ? "," : "", i);
+    sbuf_puts(&b, "], \"categories\": [{\"id\": 1}, {\"id\": 2}, {\"id\": 3}], \"annotations\": [");
+    for (int i = 1; i <= 3000; i++)
+        sbuf_printf(&b, "%s{\"id\": %d, \"image_id\": %d, \"category_id\": %d, \"bbox\": [%d, %d, "
+                        "%d, %d], \"area\": %d, \"iscrowd\": 0}",
+                    i > 1 ? "," : "", i, 1 + i % 1000, 1 + i % 3, i % 300, i % 200, 20 + i % 90,
+                    20 + i % 70, (20 + i % 90) * (20 + i % 70));
+    sbuf_puts(&b, "]}");
+    return sbuf_detach(&b, n);
+}
+
+/* 120k results (~9.5 MB, above the parallel reader's threshold); extra adds
+ * a string field to each; bad_at >= 0 breaks that result's bbox */
+static char *big_dt(size_t *n, const char *extra, long bad_at)
+{
+    sbuf b = SBUF_INIT;
+    sbuf_putc(&b, '[');
+    for (long i = 0; i < 120000; i++) {
+        long g = 1 + i % 3000;
+        sbuf_printf(&b, "%s{\"image_id\": %ld, \"category_id\": %ld, \"bbox\": [%ld, %ld, %ld%s], "
+                        "\"score\": 0.%03ld%s}",
+                    i ? ",\n" : "", 1 + g % 1000, 1 + g % 3, g % 300 + i % 7, g % 200,
+                    20 + g % 90, i == bad_at ? "" : ", 33", (i * 7919) % 1000, extra);
+    }
+    sbuf_putc(&b, ']');
+    return sbuf_detach(&b, n);
+}
+
+static eval_coco *eval_from(const char *gt, size_t gn, const char *dt, size_t dn, bool file,
+                            err *e, int *rc)
+{
+    eval_coco *ev = eval_coco_new(EVAL_BBOX);
+    cr_assert_eq(eval_coco_load_gt_mem(ev, gt, gn, e), 0, "%s", e->msg);
+    if (file) {
+        char path[] = "/tmp/cvops-eval-dt-XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert(fd >= 0);
+        FILE *f = fdopen(fd, "w");
+        cr_assert_eq(fwrite(dt, 1, dn, f), dn);
+        fclose(f);
+        *rc = eval_coco_load_dt_file(ev, path, e);
+        unlink(path);
+    } else {
+        *rc = eval_coco_load_dt_mem(ev, dt, dn, e);
+    }
+    if (*rc == 0)
+        *rc = eval_coco_run(ev, NULL, e);
+    return ev;
+}
+
+static void same_as_sequential(const char *extra)
+{
+    size_t gn, dn;
+    char *gt = big_gt(&gn), *dt = big_dt(&dn, extra, -1);
+    cr_assert_gt(dn, 8u << 20);
+    err e1, e2;
+    int rc1, rc2;
+    eval_coco *a = eval_from(gt, gn, dt, dn, true, &e1, &rc1);
+    eval_coco *b = eval_from(gt, gn, dt, dn, false, &e2, &rc2);
+    cr_assert_eq(rc1, 0, "%s", e1.msg);
+    cr_assert_eq(rc2, 0, "%s", e2.msg);
+    cr_assert_eq(eval_coco_num_dts(a), 120000);
+    cr_assert_eq(eval_coco_num_dts(b), 120000);
+    size_t np = (size_t)10 * 101 * 3 * 4 * 3;
+    cr_assert_arr_eq(eval_coco_stats(a, NULL), eval_coco_stats(b, NULL), 12 * sizeof(double));
+    cr_assert_arr_eq(eval_coco_precision(a), eval_coco_precision(b), np * sizeof(double));
+    cr_assert_arr_eq(eval_coco_scores(a), eval_coco_scores(b), np * sizeof(double));
+    /* detection indices survive: the matches name the same results */
+    eval_detail da, db;
+    cr_assert_eq(eval_coco_detail(a, NULL, &da, &e1), 0);
+    cr_assert_eq(eval_coco_detail(b, NULL, &db, &e2), 0);
+    cr_assert_eq(da.nmatches, db.nmatches);
+    for (size_t i = 0; i < da.nmatches; i++)
+        cr_assert_eq(da.matches[i].dt, db.matches[i].dt, "match %zu", i);
+    eval_detail_free(&da);
+    eval_detail_free(&db);
+    eval_coco_free(a);
+    eval_coco_free(b);
+    free(gt);
+    free(dt);
+}
+
+Test(eval_io, large_file_read_in_halves_equals_sequential_read, .timeout = 60)
+{
+    same_as_sequential("");
+}
+
+Test(eval_io, large_file_split_inside_a_string_falls_back, .timeout = 60)
+{
+    /* every result carries "}, {" inside a string: the split point found
+     * first is inside a string, one half does not parse, and the file is
+     * read again sequentially */
+    same_as_sequential(", \"note\": \"}, {\"");
+}
+
+Test(eval_io, large_file_error_in_second_half_has_the_global_index, .timeout = 60)
+{
+    size_t gn, dn;
+    char *gt = big_gt(&gn), *dt = big_dt(&dn, "", 110000);
+    err e;
+    int rc;
+    eval_coco *a = eval_from(gt, gn, dt, dn, true, &e, &rc);
+    cr_assert_eq(rc, -1);
+    cr_assert(strstr(e.msg, "results[110000].bbox: expected 4 numbers"), "%s", e.msg);
+    cr_assert_eq(eval_coco_num_dts(a), 0, "a failed read leaves no detection behind? got %zu",
+                 eval_coco_num_dts(a));
+    eval_coco_free(a);
+    free(gt);
+    free(dt);
 }
