@@ -30,6 +30,7 @@
 #include "eval/coco_int.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -563,107 +564,149 @@ static int cmp_cat(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Stable counting sort of idx[] (n entries) by key(idx) in [0, nkeys). */
-static int counting_sort(uint32_t *idx, size_t n, size_t nkeys, const ann *as, bool by_img)
+/* Why an annotation with resolved img/cat cannot be evaluated; NULL if it
+ * can. *dropped: a detection of an unknown category being ignored. */
+static const char *ann_problem(const eval_coco *ev, const ann *a, bool is_gt, bool *dropped)
 {
-    uint32_t *cnt = calloc(nkeys + 1, sizeof *cnt);
-    uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
-    if (!cnt || !tmp) {
-        free(cnt);
-        free(tmp);
-        return -1;
+    *dropped = false;
+    if (a->img < 0)
+        return "image";
+    if (a->cat < 0) {
+        if (!is_gt && ev->ignore_unknown_cats) {
+            *dropped = true;
+            return NULL;
+        }
+        return "category";
     }
-    for (size_t i = 0; i < n; i++)
-        cnt[(by_img ? as[idx[i]].img : as[idx[i]].cat) + 1]++;
-    for (size_t k = 0; k < nkeys; k++)
-        cnt[k + 1] += cnt[k];
-    for (size_t i = 0; i < n; i++)
-        tmp[cnt[by_img ? as[idx[i]].img : as[idx[i]].cat]++] = idx[i];
-    if (n)
-        memcpy(idx, tmp, n * sizeof *idx);
-    free(cnt);
-    free(tmp);
-    return 0;
+    if (ev->type == EVAL_KEYPOINTS) {
+        const cat_rec *c = &ev->cats[a->cat];
+        size_t nsig = c->sigmas ? c->nsig : 17;
+        if (a->nkp != nsig && !(is_gt && a->nkp == 0))
+            return "keypoints";
+    }
+    const img_rec *im = &ev->imgs[a->img];
+    bool poly = a->seg && a->seg->kind == EVAL_SEG_POLY;
+    bool needs_size = ev->type == EVAL_SEGM ? (poly || !a->seg) : (!a->has_bbox && poly);
+    if (needs_size && (im->w == 0 || im->h == 0))
+        return "size";
+    return NULL;
 }
 
-/* Resolves ids of annotations; returns how many are kept (dropped: cat -1). */
-static int resolve_anns(eval_coco *ev, ann *as, size_t n, bool is_gt, uint32_t **idx_out,
+static int ann_error(const eval_coco *ev, const ann *a, bool is_gt, const char *what, err *e)
+{
+    const char *name = is_gt ? ev->gt_name : ev->dt_name;
+    size_t i = a->seq;
+    if (strcmp(what, "image") == 0)
+        return err_set(e, ERR_INVALID, "%s[%zu].image_id: %lld is not an image of the %s", name,
+                       i, (long long)a->image_id, is_gt ? "images list" : "ground truth");
+    if (strcmp(what, "category") == 0)
+        return err_set(e, ERR_INVALID,
+                       "%s[%zu].category_id: %lld is not a category of the ground truth", name, i,
+                       (long long)a->category_id);
+    if (strcmp(what, "keypoints") == 0) {
+        const cat_rec *c = &ev->cats[a->cat];
+        return err_set(e, ERR_INVALID,
+                       "%s[%zu].keypoints: %u keypoints, but category %lld has %zu sigmas%s", name,
+                       i, a->nkp, (long long)c->id, c->sigmas ? c->nsig : 17,
+                       c->sigmas ? "" : " (the COCO person default)");
+    }
+    return err_set(e, ERR_INVALID,
+                   "%s[%zu]: image %lld has no width/height, needed to rasterise its polygon",
+                   name, i, (long long)ev->imgs[a->img].id);
+}
+
+typedef struct keyidx {
+    uint64_t key;
+    uint32_t idx;
+    uint32_t pad;
+} keyidx;
+
+/*
+ * Resolves the ids of n annotations, then reorders the array by (image,
+ * category), insertion order within, unknown-category detections being
+ * dropped to the end. The sort works on a compact (key, index) array
+ * (stable LSD radix), and the annotations move once, in a gather.
+ * *idx_out: the kept annotations' positions (the identity after the move).
+ */
+static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t **idx_out,
                         size_t *nkept, err *e)
 {
-    const char *what = is_gt ? ev->gt_name : ev->dt_name;
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
+    ann *as = *arr;
+    const uint64_t sentinel = (uint64_t)ev->nimg * ev->ncat; /* sorts after every pair */
+    keyidx *k = malloc((n ? n : 1) * sizeof *k), *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!k || !tmp) {
+        free(k);
+        free(tmp);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    long bad_seq = LONG_MAX, nk = 0;
+#pragma omp parallel for schedule(static) reduction(min : bad_seq) reduction(+ : nk)
+    for (long i = 0; i < (long)n; i++) {
         ann *a = &as[i];
         a->img = idmap_get(&ev->imgmap, a->image_id);
-        if (a->img < 0)
-            return err_set(e, ERR_INVALID, "%s[%zu].image_id: %lld is not an image of the %s",
-                           what, (size_t)a->seq, (long long)a->image_id,
-                           is_gt ? "images list" : "ground truth");
         a->cat = idmap_get(&ev->catmap, a->category_id);
-        if (a->cat < 0) {
-            if (!is_gt && ev->ignore_unknown_cats)
-                continue;
-            return err_set(e, ERR_INVALID,
-                           "%s[%zu].category_id: %lld is not a category of the ground truth", what,
-                           (size_t)a->seq, (long long)a->category_id);
-        }
-        if (ev->type == EVAL_KEYPOINTS) {
-            const cat_rec *c = &ev->cats[a->cat];
-            size_t nsig = c->sigmas ? c->nsig : 17;
-            if (a->nkp != nsig && !(is_gt && a->nkp == 0))
-                return err_set(e, ERR_INVALID,
-                               "%s[%zu].keypoints: %u keypoints, but category %lld has %zu "
-                               "sigmas%s",
-                               what, (size_t)a->seq, a->nkp, (long long)c->id, nsig,
-                               c->sigmas ? "" : " (the COCO person default)");
-        }
-        {
-            const img_rec *im = &ev->imgs[a->img];
-            bool poly = a->seg && a->seg->kind == EVAL_SEG_POLY;
-            bool needs_size = ev->type == EVAL_SEGM ? (poly || !a->seg) : (!a->has_bbox && poly);
-            if (needs_size && (im->w == 0 || im->h == 0))
-                return err_set(e, ERR_INVALID,
-                               "%s[%zu]: image %lld has no width/height, needed to rasterise "
-                               "its polygon",
-                               what, (size_t)a->seq, (long long)im->id);
-        }
-        kept++;
+        bool dropped;
+        if (ann_problem(ev, a, is_gt, &dropped) && (long)a->seq < bad_seq)
+            bad_seq = (long)a->seq;
+        if (dropped)
+            a->cat = -1;
+        bool keep = a->img >= 0 && a->cat >= 0;
+        nk += keep;
+        k[i] = (keyidx){keep ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat : sentinel,
+                        (uint32_t)i, 0};
     }
-    uint32_t *idx = malloc((kept ? kept : 1) * sizeof *idx);
-    if (!idx)
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++)
-        if (as[i].cat >= 0)
-            idx[j++] = (uint32_t)i;
-    /* LSD radix: by category, then (stable) by image -> (image, category, seq) */
-    if (counting_sort(idx, kept, ev->ncat, as, false) ||
-        counting_sort(idx, kept, ev->nimg, as, true)) {
-        free(idx);
+    if (bad_seq != LONG_MAX) {
+        free(k);
+        free(tmp);
+        for (size_t i = 0; i < n; i++)
+            if ((long)as[i].seq == bad_seq) {
+                bool dropped;
+                return ann_error(ev, &as[i], is_gt, ann_problem(ev, &as[i], is_gt, &dropped), e);
+            }
+        return err_set(e, ERR_INTERNAL, "resolve: lost an annotation");
+    }
+    /* LSD radix on 11-bit digits, as many as the largest key needs */
+    int bits = 0;
+    while (bits < 64 && (sentinel >> bits) != 0)
+        bits++;
+    size_t *cnt = malloc(2049 * sizeof *cnt);
+    if (!cnt) {
+        free(k);
+        free(tmp);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
-    *idx_out = idx;
-    *nkept = kept;
-    return 0;
-}
-
-/* Moves the kept annotations (idx order) to the front, the dropped ones
- * after them, and makes idx the identity. */
-static int permute(ann **arr, size_t n, uint32_t *idx, size_t kept)
-{
+    for (int shift = 0; shift < bits; shift += 11) {
+        memset(cnt, 0, 2049 * sizeof *cnt);
+        for (size_t i = 0; i < n; i++)
+            cnt[((k[i].key >> shift) & 2047) + 1]++;
+        for (int d = 0; d < 2048; d++)
+            cnt[d + 1] += cnt[d];
+        for (size_t i = 0; i < n; i++)
+            tmp[cnt[(k[i].key >> shift) & 2047]++] = k[i];
+        keyidx *t = k;
+        k = tmp;
+        tmp = t;
+    }
+    free(cnt);
+    free(tmp);
     ann *na = malloc((n ? n : 1) * sizeof *na);
-    if (!na)
-        return -1;
-    for (size_t i = 0; i < kept; i++)
-        na[i] = (*arr)[idx[i]];
-    size_t j = kept;
-    for (size_t i = 0; i < n; i++)
-        if ((*arr)[i].cat < 0)
-            na[j++] = (*arr)[i];
-    free(*arr);
-    *arr = na;
-    for (size_t i = 0; i < kept; i++)
+    uint32_t *idx = malloc((nk ? (size_t)nk : 1) * sizeof *idx);
+    if (!na || !idx) {
+        free(na);
+        free(idx);
+        free(k);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)n; i++)
+        na[i] = as[k[i].idx];
+    for (long i = 0; i < nk; i++)
         idx[i] = (uint32_t)i;
+    free(k);
+    free(as);
+    *arr = na;
+    *idx_out = idx;
+    *nkept = (size_t)nk;
     return 0;
 }
 
@@ -692,15 +735,13 @@ int coco_resolve(eval_coco *ev, err *e)
                            (long long)ev->cats[i].id);
         }
     size_t ng = 0, nd = 0;
-    if (resolve_anns(ev, ev->gts, ev->ngt, true, &ev->gidx, &ng, e) ||
-        resolve_anns(ev, ev->dts, ev->ndt, false, &ev->didx, &nd, e)) {
+    if (resolve_anns(ev, &ev->gts, ev->ngt, true, &ev->gidx, &ng, e) ||
+        resolve_anns(ev, &ev->dts, ev->ndt, false, &ev->didx, &nd, e)) {
         clear_resolved(ev);
         return -1;
     }
-    if (permute(&ev->gts, ev->ngt, ev->gidx, ng) || permute(&ev->dts, ev->ndt, ev->didx, nd)) {
-        clear_resolved(ev);
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    }
+    ev->capgt = ev->ngt;
+    ev->capdt = ev->ndt;
     /* pairs: merge the two (img, cat)-sorted lists */
     size_t cap = 64, np = 0;
     pair_rec *pairs = malloc(cap * sizeof *pairs);
