@@ -200,6 +200,10 @@ static void clear_results(eval_coco *ev)
     free(ev->precision);
     free(ev->recall);
     free(ev->scores);
+    free(ev->cprec);
+    free(ev->cscore);
+    free(ev->crec);
+    ev->cprec = ev->cscore = ev->crec = NULL;
     ev->acc = NULL;
     ev->acc_start = ev->pair_acc = NULL;
     ev->rank = NULL;
@@ -564,6 +568,16 @@ static int cmp_cat(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int eval_nthreads(int want)
+{
+#ifdef _OPENMP
+    return want > 0 ? want : omp_get_max_threads();
+#else
+    (void)want;
+    return 1;
+#endif
+}
+
 /* Why an annotation with resolved img/cat cannot be evaluated; NULL if it
  * can. *dropped: a detection of an unknown category being ignored. */
 static const char *ann_problem(const eval_coco *ev, const ann *a, bool is_gt, bool *dropped)
@@ -640,7 +654,8 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
     long bad_seq = LONG_MAX, nk = 0;
-#pragma omp parallel for schedule(static) reduction(min : bad_seq) reduction(+ : nk)
+#pragma omp parallel for num_threads(eval_nthreads(ev->p.threads)) schedule(static) \
+    reduction(min : bad_seq) reduction(+ : nk)
     for (long i = 0; i < (long)n; i++) {
         ann *a = &as[i];
         a->img = idmap_get(&ev->imgmap, a->image_id);
@@ -689,22 +704,33 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
     }
     free(cnt);
     free(tmp);
-    ann *na = malloc((n ? n : 1) * sizeof *na);
     uint32_t *idx = malloc((nk ? (size_t)nk : 1) * sizeof *idx);
-    if (!na || !idx) {
-        free(na);
-        free(idx);
+    if (!idx) {
         free(k);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < (long)n; i++)
-        na[i] = as[k[i].idx];
+    /* in place, cycle by cycle: position i receives as[k[i].idx]; a moved
+     * entry's k[].idx is set to its own position to mark it done (no second
+     * array of annotations, no fresh pages to fault in) */
+    for (size_t i = 0; i < n; i++) {
+        if (k[i].idx == i)
+            continue;
+        ann tmpa = as[i];
+        size_t j = i;
+        for (;;) {
+            size_t from = k[j].idx;
+            k[j].idx = (uint32_t)j;
+            if (from == i) {
+                as[j] = tmpa;
+                break;
+            }
+            as[j] = as[from];
+            j = from;
+        }
+    }
     for (long i = 0; i < nk; i++)
         idx[i] = (uint32_t)i;
     free(k);
-    free(as);
-    *arr = na;
     *idx_out = idx;
     *nkept = (size_t)nk;
     return 0;
@@ -740,8 +766,6 @@ int coco_resolve(eval_coco *ev, err *e)
         clear_resolved(ev);
         return -1;
     }
-    ev->capgt = ev->ngt;
-    ev->capdt = ev->ndt;
     /* pairs: merge the two (img, cat)-sorted lists */
     size_t cap = 64, np = 0;
     pair_rec *pairs = malloc(cap * sizeof *pairs);
@@ -1275,18 +1299,6 @@ static acc_key *radix_sort(acc_key *a, acc_key *b, size_t n)
     return a;
 }
 
-static inline size_t pidx(const eval_coco *ev, int t, int r, int k, int a, int m)
-{
-    const eval_params *p = &ev->p;
-    return ((((size_t)t * p->n_rec + r) * ev->K + k) * p->n_area + a) * p->n_maxdets + m;
-}
-
-static inline size_t ridx(const eval_coco *ev, int t, int k, int a, int m)
-{
-    const eval_params *p = &ev->p;
-    return (((size_t)t * ev->K + k) * p->n_area + a) * p->n_maxdets + m;
-}
-
 /* Per-category blocks [k][a][m][t][r] (recall [k][a][m][t]): a category
  * writes one contiguous block; the reference layout [t][r][k][a][m] is
  * produced by one cache-friendly transposition afterwards (writing it
@@ -1314,8 +1326,17 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
     const uint16_t full = (uint16_t)((1u << T) - 1);
     for (int a = 0; a < A; a++) {
         uint64_t npig = npig_k[a];
-        if (npig == 0)
-            continue; /* stays -1 (also when the category has no pair at all) */
+        if (npig == 0) { /* undefined: -1 (also when the category has no pair at all) */
+            for (int m = 0; m < M; m++)
+                for (int t = 0; t < T; t++) {
+                    crec[cidx(ev, k, a, m, t, 0) / R] = -1;
+                    double *cp = &cprec[cidx(ev, k, a, m, t, 0)];
+                    double *cs = &cscore[cidx(ev, k, a, m, t, 0)];
+                    for (int r = 0; r < R; r++)
+                        cp[r] = cs[r] = -1;
+                }
+            continue;
+        }
         for (int m = 0; m < M; m++) {
             int32_t maxdet = p->max_dets[m];
             uint32_t ntp[EVAL_MAX_IOU_THRS] = {0}, part_fp[EVAL_MAX_IOU_THRS] = {0};
@@ -1440,13 +1461,13 @@ static double summarize(const eval_coco *ev, bool ap, double thr, const char *ar
         if (ap) {
             for (int r = 0; r < p->n_rec; r++)
                 for (int k = k0; k < k1; k++) {
-                    double x = ev->precision[pidx(ev, t, r, k, a, m)];
+                    double x = ev->cprec[cidx(ev, k, a, m, t, r)];
                     if (x > -1)
                         v[n++] = x;
                 }
         } else {
             for (int k = k0; k < k1; k++) {
-                double x = ev->recall[ridx(ev, t, k, a, m)];
+                double x = ev->crec[cidx(ev, k, a, m, t, 0) / p->n_rec];
                 if (x > -1)
                     v[n++] = x;
             }
@@ -1495,16 +1516,6 @@ static void summarize_all(eval_coco *ev)
 
 /* --- run ------------------------------------------------------------------------- */
 
-static int eval_nthreads(int want)
-{
-#ifdef _OPENMP
-    return want > 0 ? want : omp_get_max_threads();
-#else
-    (void)want;
-    return 1;
-#endif
-}
-
 static int check_params(const eval_params *p, err *e)
 {
     if (p->n_iou < 1 || p->n_iou > EVAL_MAX_IOU_THRS || p->n_rec < 1 ||
@@ -1545,11 +1556,11 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
     ev->npig = calloc((ev->npairs ? ev->npairs : 1) * A, sizeof *ev->npig);
     size_t np = (size_t)p->n_iou * p->n_rec * (ev->K ? ev->K : 1) * A * p->n_maxdets;
     size_t nr = (size_t)p->n_iou * (ev->K ? ev->K : 1) * A * p->n_maxdets;
-    ev->precision = malloc(np * sizeof *ev->precision);
-    ev->scores = malloc(np * sizeof *ev->scores);
-    ev->recall = malloc(nr * sizeof *ev->recall);
-    if (!ev->rank || !ev->acc_start || !ev->pair_acc || !ev->npig || !ev->precision ||
-        !ev->scores || !ev->recall) {
+    ev->cprec = malloc(np * sizeof *ev->cprec);
+    ev->cscore = malloc(np * sizeof *ev->cscore);
+    ev->crec = malloc(nr * sizeof *ev->crec);
+    if (!ev->rank || !ev->acc_start || !ev->pair_acc || !ev->npig || !ev->cprec ||
+        !ev->cscore || !ev->crec) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
@@ -1621,18 +1632,8 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
         for (int a = 0; a < A; a++)
             npig_k[(size_t)ev->pairs[i].cat * A + a] += ev->npig[i * A + a];
     int oom = 0;
-    double *cprec = malloc((np ? np : 1) * sizeof *cprec);
-    double *cscore = malloc((np ? np : 1) * sizeof *cscore);
-    double *crec = malloc((nr ? nr : 1) * sizeof *crec);
-    if (!cprec || !cscore || !crec)
-        oom = 1;
-    else {
-        for (size_t i = 0; i < np; i++)
-            cprec[i] = cscore[i] = -1;
-        for (size_t i = 0; i < nr; i++)
-            crec[i] = -1;
-    }
-#pragma omp parallel num_threads(nthreads) if (!oom)
+    double *cprec = ev->cprec, *cscore = ev->cscore, *crec = ev->crec;
+#pragma omp parallel num_threads(nthreads)
     {
         acc_scratch s = {0};
 #pragma omp for schedule(dynamic, 1)
@@ -1644,30 +1645,6 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
         acc_free(&s);
     }
     free(npig_k);
-    if (!oom) {
-        /* [k][a][m][t][r] -> [t][r][k][a][m]: sequential writes; the reads
-         * cycle through K*A*M lines that stay cached across r */
-        const int T = p->n_iou, R = p->n_rec, M = p->n_maxdets;
-        size_t o = 0;
-        for (int t = 0; t < T; t++)
-            for (int r = 0; r < R; r++)
-                for (int k = 0; k < ev->K; k++)
-                    for (int a = 0; a < A; a++)
-                        for (int m = 0; m < M; m++, o++) {
-                            size_t c = cidx(ev, k, a, m, t, r);
-                            ev->precision[o] = cprec[c];
-                            ev->scores[o] = cscore[c];
-                        }
-        o = 0;
-        for (int t = 0; t < T; t++)
-            for (int k = 0; k < ev->K; k++)
-                for (int a = 0; a < A; a++)
-                    for (int m = 0; m < M; m++, o++)
-                        ev->recall[o] = crec[cidx(ev, k, a, m, t, 0) / R];
-    }
-    free(cprec);
-    free(cscore);
-    free(crec);
     if (oom) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
@@ -1699,9 +1676,64 @@ const double *eval_coco_stats(const eval_coco *ev, int *n)
     return ev->ran ? ev->stats : NULL;
 }
 
-const double *eval_coco_precision(const eval_coco *ev) { return ev->ran ? ev->precision : NULL; }
-const double *eval_coco_recall(const eval_coco *ev) { return ev->ran ? ev->recall : NULL; }
-const double *eval_coco_scores(const eval_coco *ev) { return ev->ran ? ev->scores : NULL; }
+/*
+ * The reference layout [t][r][k][a][m] is built from the per-category
+ * blocks on first use (most callers only want the summary). Sequential
+ * writes; the reads cycle through K*A*M cache lines that stay cached
+ * across r. The handle is logically const: this only fills a cache.
+ */
+static int build_arrays(const eval_coco *cev)
+{
+    eval_coco *ev = (eval_coco *)cev;
+    if (ev->precision)
+        return 0;
+    const eval_params *p = &ev->p;
+    const int T = p->n_iou, R = p->n_rec, A = p->n_area, M = p->n_maxdets, K = ev->K;
+    size_t np = (size_t)T * R * (K ? K : 1) * A * M, nr = (size_t)T * (K ? K : 1) * A * M;
+    double *pr = malloc(np * sizeof *pr), *sc = malloc(np * sizeof *sc);
+    double *rc = malloc(nr * sizeof *rc);
+    if (!pr || !sc || !rc) {
+        free(pr);
+        free(sc);
+        free(rc);
+        return -1;
+    }
+    size_t o = 0;
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < R; r++)
+            for (int k = 0; k < K; k++)
+                for (int a = 0; a < A; a++)
+                    for (int m = 0; m < M; m++, o++) {
+                        size_t c = cidx(ev, k, a, m, t, r);
+                        pr[o] = ev->cprec[c];
+                        sc[o] = ev->cscore[c];
+                    }
+    o = 0;
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < K; k++)
+            for (int a = 0; a < A; a++)
+                for (int m = 0; m < M; m++, o++)
+                    rc[o] = ev->crec[cidx(ev, k, a, m, t, 0) / R];
+    ev->precision = pr;
+    ev->scores = sc;
+    ev->recall = rc;
+    return 0;
+}
+
+const double *eval_coco_precision(const eval_coco *ev)
+{
+    return ev->ran && build_arrays(ev) == 0 ? ev->precision : NULL;
+}
+
+const double *eval_coco_recall(const eval_coco *ev)
+{
+    return ev->ran && build_arrays(ev) == 0 ? ev->recall : NULL;
+}
+
+const double *eval_coco_scores(const eval_coco *ev)
+{
+    return ev->ran && build_arrays(ev) == 0 ? ev->scores : NULL;
+}
 
 int64_t eval_coco_category_id(const eval_coco *ev, size_t k)
 {

@@ -84,7 +84,8 @@ struct eval_coco {
     size_t *pair_acc;      /* [npairs] where a pair's detections go in acc */
     int32_t *rank;       /* per detection: rank in its pair, -1 beyond maxDets */
     uint32_t *npig;      /* [npairs][A] regular ground truths */
-    double *precision, *recall, *scores;
+    double *cprec, *cscore, *crec;        /* [k][a][m][t][r], recall [k][a][m][t] */
+    double *precision, *recall, *scores;  /* reference layout, built on first use */
     double stats[12];
     int nstats;
     double secs[4]; /* resolve, evaluate, accumulate, summarize */

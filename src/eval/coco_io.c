@@ -1063,29 +1063,28 @@ static int load_dt_parallel(eval_coco *ev, const char *path, err *e)
         close(fd);
         return -1;
     }
-    eval_coco *half[2] = {eval_coco_new(eval_coco_type(ev)), eval_coco_new(eval_coco_type(ev))};
+    /* the first half goes straight into ev, the second into a scratch handle */
+    eval_coco *second = eval_coco_new(eval_coco_type(ev));
+    eval_coco *half[2] = {ev, second};
     int rc[2] = {-1, -1}, fb[2] = {-1, -1};
     err le[2];
     range_src src[2] = {
         {fd, path, 0, comma, NULL, "]", 0, 1, 0},
         {fd, path, comma + 1, st.st_size, "[", NULL, 1, 0, 0},
     };
-    if (half[0] && half[1]) {
+    if (second) {
 #pragma omp parallel for num_threads(2) schedule(static, 1)
         for (int i = 0; i < 2; i++)
             rc[i] = run_ex(half[i], false, range_next, &src[i], path, &le[i], &fb[i]);
     }
     close(fd);
     int out = -1;
-    if (rc[0] == 0 && rc[1] == 0 && fb[0] >= 0 && (fb[1] < 0 || fb[1] == fb[0])) {
-        size_t before = eval_coco_num_dts(ev);
-        if (coco_adopt_dts(ev, half[0], e) == 0 && coco_adopt_dts(ev, half[1], e) == 0)
-            out = 0;
-        else
-            (void)before;
-    }
-    eval_coco_free(half[0]);
-    eval_coco_free(half[1]);
+    if (rc[0] == 0 && rc[1] == 0 && fb[0] >= 0 && (fb[1] < 0 || fb[1] == fb[0]) &&
+        coco_adopt_dts(ev, second, e) == 0)
+        out = 0;
+    if (out)
+        coco_truncate(ev, ev->nimg, ev->ncat, ev->ngt, 0);
+    eval_coco_free(second);
     return out;
 }
 
