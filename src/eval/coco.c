@@ -400,10 +400,8 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, err *e)
         break;
     }
     case EVAL_SEG_STRING: {
-        rle r = RLE_INIT;
-        if (rle_from_string(&r, s->str, s->len, s->h, s->w, e))
+        if (rle_check_string(s->str, s->len, s->h, s->w, e))
             return err_prefix(e, "segmentation.counts: ");
-        rle_free(&r);
         char *str = arena_strndup(ev->mem, s->len ? s->str : "", s->len);
         if (!str)
             return err_set(e, ERR_INTERNAL, "out of memory");
@@ -874,7 +872,10 @@ int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, geom *g, err *e)
         if (seg_to_rle(a->seg, a->bbox, im, &g->mask, e))
             return -1;
     }
-    if (a->has_bbox) {
+    if (ev->type == EVAL_SEGM) {
+        /* the mask IoU's overlap test uses the masks' own boxes */
+        rle_to_bbox(&g->mask, g->bb);
+    } else if (a->has_bbox) {
         memcpy(g->bb, a->bbox, sizeof g->bb);
     } else if (a->seg) {
         rle_to_bbox(&g->mask, g->bb);

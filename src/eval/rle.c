@@ -101,63 +101,87 @@ int rle_from_counts(rle *out, const uint32_t *cnts, size_t m, uint32_t h, uint32
 
 /* --- compressed string form --------------------------------------------- */
 
+/*
+ * Decodes the string into c (NULL: only check). Every count takes at least
+ * one character, so c needs n entries. Returns the number of counts or -1.
+ */
+static long decode_string(const char *s, size_t n, uint32_t h, uint32_t w, uint32_t *c, err *e)
+{
+    const uint64_t total = (uint64_t)h * w;
+    size_t m = 0, p = 0;
+    uint64_t sum = 0;
+    uint32_t prev2 = 0, prev1 = 0; /* counts m-2 and m-1 */
+    while (p < n) {
+        int64_t x;
+        unsigned v = (unsigned char)s[p] - 48u;
+        if (v < 32) { /* one character: the common case */
+            x = (v & 0x10) ? (int64_t)v - 32 : (int64_t)v;
+            p++;
+        } else {
+            x = 0;
+            int k = 0;
+            for (;;) {
+                if (p >= n)
+                    return err_set(e, ERR_INVALID, "counts string is truncated at offset %zu", p);
+                v = (unsigned char)s[p] - 48u;
+                if (v > 63)
+                    return err_set(e, ERR_INVALID,
+                                   "counts string has an invalid character at offset %zu", p);
+                if (k >= 12)
+                    return err_set(e, ERR_INVALID, "counts string: number too long at offset %zu",
+                                   p);
+                x |= (int64_t)(v & 0x1f) << (5 * k);
+                p++;
+                k++;
+                if (!(v & 0x20)) {
+                    if (v & 0x10)
+                        x |= (int64_t)(~(uint64_t)0 << (5 * k));
+                    break;
+                }
+            }
+        }
+        if (m > 2)
+            x += prev2;
+        if (x < 0 || x > (int64_t)UINT32_MAX)
+            return err_set(e, ERR_INVALID, "counts string: run %zu has invalid length %lld", m,
+                           (long long)x);
+        if (c)
+            c[m] = (uint32_t)x;
+        m++;
+        prev2 = prev1;
+        prev1 = (uint32_t)x;
+        sum += (uint64_t)x;
+        if (sum > total)
+            return err_set(e, ERR_INVALID,
+                           "counts add up to more than %llu, expected height*width = %llu",
+                           (unsigned long long)sum - x, (unsigned long long)total);
+    }
+    if (sum != total)
+        return err_set(e, ERR_INVALID, "counts add up to %llu, expected height*width = %llu",
+                       (unsigned long long)sum, (unsigned long long)total);
+    return (long)m;
+}
+
+int rle_check_string(const char *s, size_t n, uint32_t h, uint32_t w, err *e)
+{
+    if (check_size(h, w, e))
+        return -1;
+    return decode_string(s, n, h, w, NULL, e) < 0 ? -1 : 0;
+}
+
 int rle_from_string(rle *out, const char *s, size_t n, uint32_t h, uint32_t w, err *e)
 {
     if (check_size(h, w, e))
         return -1;
-    /* every count takes at least one character */
     uint32_t *c = malloc((n ? n : 1) * sizeof *c);
     if (!c)
         return err_set(e, ERR_INTERNAL, "out of memory");
-    size_t m = 0, p = 0;
-    uint64_t sum = 0;
-    while (p < n) {
-        int64_t x = 0;
-        int k = 0;
-        for (;;) {
-            if (p >= n) {
-                free(c);
-                return err_set(e, ERR_INVALID, "counts string is truncated at offset %zu", p);
-            }
-            unsigned char ch = (unsigned char)s[p];
-            if (ch < 48 || ch > 111) {
-                free(c);
-                return err_set(e, ERR_INVALID,
-                               "counts string has an invalid character at offset %zu", p);
-            }
-            int v = ch - 48;
-            if (k >= 12) {
-                free(c);
-                return err_set(e, ERR_INVALID, "counts string: number too long at offset %zu", p);
-            }
-            x |= (int64_t)(v & 0x1f) << (5 * k);
-            p++;
-            k++;
-            if (!(v & 0x20)) {
-                if (v & 0x10)
-                    x |= (int64_t)(~(uint64_t)0 << (5 * k));
-                break;
-            }
-        }
-        if (m > 2)
-            x += c[m - 2];
-        if (x < 0 || x > (int64_t)UINT32_MAX) {
-            free(c);
-            return err_set(e, ERR_INVALID, "counts string: run %zu has invalid length %lld", m,
-                           (long long)x);
-        }
-        c[m++] = (uint32_t)x;
-        sum += (uint64_t)x;
-        if (sum > (uint64_t)h * w)
-            break;
-    }
-    if (sum != (uint64_t)h * w) {
+    long m = decode_string(s, n, h, w, c, e);
+    if (m < 0) {
         free(c);
-        return err_set(e, ERR_INVALID, "counts add up to %s%llu, expected height*width = %llu",
-                       sum > (uint64_t)h * w ? "more than " : "", (unsigned long long)sum,
-                       (unsigned long long)h * w);
+        return -1;
     }
-    rle_take(out, h, w, c, m);
+    rle_take(out, h, w, c, (size_t)m);
     return 0;
 }
 
@@ -459,13 +483,37 @@ void rle_to_bbox(const rle *r, double bb[4])
     uint32_t h = r->h;
     uint32_t xs = r->w, ys = h, xe = 0, ye = 0, xp = 0;
     /* 32-bit arithmetic on purpose: an empty run at the start makes t wrap,
-     * and the reference's box of such a degenerate mask is what it gives */
-    uint32_t cc = 0;
+     * and the reference's box of such a degenerate mask is what it gives.
+     * (col, row) of cc is kept incrementally: a division only when a run
+     * crosses a column boundary. */
+    uint32_t cc = 0, col = 0, row = 0;
     for (size_t j = 0; j < m; j++) {
-        cc += r->cnts[j];
-        /* even j: first pixel of a foreground run; odd j: its last pixel */
-        uint32_t t = cc - (uint32_t)(j % 2);
-        uint32_t y = t % h, x = (t - y) / h;
+        uint32_t c = r->cnts[j];
+        cc += c;
+        if (cc < c || (j > 0 && cc == 0)) { /* wrapped: fall back to dividing */
+            col = cc / h;
+            row = cc % h;
+        } else {
+            row += c;
+            if (row >= h) {
+                col += row / h;
+                row %= h;
+            }
+        }
+        /* even j: first pixel of a foreground run (cc); odd j: its last (cc - 1) */
+        uint32_t x = col, y = row;
+        if (j % 2) {
+            uint32_t t = cc - 1;
+            if (cc == 0) { /* t wrapped to 2^32 - 1 */
+                y = t % h;
+                x = (t - y) / h;
+            } else if (row == 0) {
+                y = h - 1;
+                x = col - 1;
+            } else {
+                y = row - 1;
+            }
+        }
         if (j % 2 == 0)
             xp = x;
         else if (xp < x) { /* the run wraps into the next column */

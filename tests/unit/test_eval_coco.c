@@ -576,3 +576,26 @@ Test(eval_coco, detail_confusion_and_errors)
     eval_detail_free(&d);
     eval_coco_free(ev);
 }
+
+Test(eval_coco, segm_iou_uses_the_mask_boxes_not_the_bbox_field)
+{
+    /* The reference's mask IoU skips pairs whose boxes do not overlap, with
+     * boxes computed from the masks. A ground truth whose "bbox" field is
+     * wrong (far from its polygon) must still match a detection on the
+     * polygon: IoU 1, AP 1. */
+    eval_coco *ev = mk(EVAL_SEGM, 1, 1);
+    err e;
+    double sq[] = {0, 0, 0, 10, 10, 10, 10, 0};
+    uint32_t plen[] = {8};
+    eval_ann g = {.id = 1, .image_id = 1, .category_id = 1, .area = 100, .has_bbox = true,
+                  .bbox = {300, 300, 5, 5},
+                  .seg = {.kind = EVAL_SEG_POLY, .xy = sq, .poly_len = plen, .npoly = 1}};
+    cr_assert_eq(eval_coco_add_gt(ev, &g, &e), 0, "%s", e.msg);
+    eval_ann d = {.image_id = 1, .category_id = 1, .score = .9, .area = -1, .has_bbox = true,
+                  .bbox = {0, 0, 10, 10},
+                  .seg = {.kind = EVAL_SEG_POLY, .xy = sq, .poly_len = plen, .npoly = 1}};
+    cr_assert_eq(eval_coco_add_dt(ev, &d, &e), 0, "%s", e.msg);
+    const double *s = run(ev);
+    cr_assert_float_eq(s[0], 1.0, TOL, "%.17g", s[0]);
+    eval_coco_free(ev);
+}

@@ -249,3 +249,54 @@ Test(eval_rle, box_iou_known_values)
     double c[4] = {10, 0, 5, 5};
     cr_assert_eq(rle_bbox_iou(a, c, false), 0);
 }
+
+/* The box exactly as defined (divisions, 32-bit wrap-around), to check the
+ * incremental version against, on canonical and degenerate masks. */
+static void bbox_by_definition(const rle *r, double bb[4])
+{
+    size_t m = r->m & ~(size_t)1;
+    if (m == 0 || r->h == 0) {
+        bb[0] = bb[1] = bb[2] = bb[3] = 0;
+        return;
+    }
+    uint32_t h = r->h, xs = r->w, ys = h, xe = 0, ye = 0, xp = 0, cc = 0;
+    for (size_t j = 0; j < m; j++) {
+        cc += r->cnts[j];
+        uint32_t t = cc - (uint32_t)(j % 2), y = t % h, x = (t - y) / h;
+        if (j % 2 == 0)
+            xp = x;
+        else if (xp < x) {
+            ys = 0;
+            ye = h - 1;
+        }
+        xs = x < xs ? x : xs;
+        xe = x > xe ? x : xe;
+        ys = y < ys ? y : ys;
+        ye = y > ye ? y : ye;
+    }
+    bb[0] = xs;
+    bb[2] = (double)xe - xs + 1;
+    bb[1] = ys;
+    bb[3] = (double)ye - ys + 1;
+}
+
+Test(eval_rle, bbox_matches_its_definition_on_random_masks)
+{
+    srand(11);
+    uint32_t c[64];
+    for (int it = 0; it < 20000; it++) {
+        uint32_t h = 1 + (uint32_t)(rand() % 9), w = 1 + (uint32_t)(rand() % 9);
+        size_t m = (size_t)(rand() % 12);
+        for (size_t i = 0; i < m; i++)
+            c[i] = rand() % 4 == 0 ? 0 : (uint32_t)(rand() % (h * 2 + 1));
+        if (it % 50 == 0 && m) /* force a 32-bit wrap-around now and then */
+            c[rand() % m] = UINT32_MAX - (uint32_t)(rand() % 5);
+        rle r = {h, w, m, c};
+        double a[4], b[4];
+        rle_to_bbox(&r, a);
+        bbox_by_definition(&r, b);
+        cr_assert(a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3],
+                  "iteration %d: %g %g %g %g vs %g %g %g %g", it, a[0], a[1], a[2], a[3], b[0],
+                  b[1], b[2], b[3]);
+    }
+}
