@@ -4,6 +4,7 @@
  * Expected values are worked out by hand in the comments.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -298,5 +299,118 @@ Test(eval_rle, bbox_matches_its_definition_on_random_masks)
         cr_assert(a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3],
                   "iteration %d: %g %g %g %g vs %g %g %g %g", it, a[0], a[1], a[2], a[3], b[0],
                   b[1], b[2], b[3]);
+    }
+}
+
+/* The polygon rasterisation written plainly from its definition (every
+ * upsampled point, qsort), to check the optimised one against. */
+static int cmp_u32_(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static size_t poly_by_definition(const double *xy, size_t k, uint32_t h, uint32_t w, uint32_t *out)
+{
+    int *x = malloc((k + 1) * sizeof *x), *y = malloc((k + 1) * sizeof *y);
+    for (size_t j = 0; j < k; j++) {
+        x[j] = (int)(5 * xy[2 * j] + .5);
+        y[j] = (int)(5 * xy[2 * j + 1] + .5);
+    }
+    x[k] = x[0];
+    y[k] = y[0];
+    size_t m = 0;
+    for (size_t j = 0; j < k; j++)
+        m += (size_t)(abs(x[j] - x[j + 1]) > abs(y[j] - y[j + 1]) ? abs(x[j] - x[j + 1])
+                                                                   : abs(y[j] - y[j + 1])) + 1;
+    int *u = malloc(m * sizeof *u), *v = malloc(m * sizeof *v);
+    m = 0;
+    for (size_t j = 0; j < k; j++) {
+        int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
+        int dx = abs(xe - xs), dy = abs(ys - ye), t;
+        int flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+        if (flip) {
+            t = xs, xs = xe, xe = t;
+            t = ys, ys = ye, ye = t;
+        }
+        double s = dx >= dy ? (dx ? (double)(ye - ys) / dx : 0) : (double)(xe - xs) / dy;
+        if (dx >= dy)
+            for (int d = 0; d <= dx; d++) {
+                t = flip ? dx - d : d;
+                u[m] = t + xs;
+                v[m] = (int)(ys + s * t + .5);
+                m++;
+            }
+        else
+            for (int d = 0; d <= dy; d++) {
+                t = flip ? dy - d : d;
+                v[m] = t + ys;
+                u[m] = (int)(xs + s * t + .5);
+                m++;
+            }
+    }
+    uint32_t *a = malloc((m + 1) * sizeof *a);
+    size_t n = 0;
+    for (size_t j = 1; j < m; j++) {
+        if (u[j] == u[j - 1])
+            continue;
+        double xd = (double)(u[j] < u[j - 1] ? u[j] : u[j] - 1);
+        xd = (xd + .5) / 5 - .5;
+        if (floor(xd) != xd || xd < 0 || xd > w - 1)
+            continue;
+        double yd = (double)(v[j] < v[j - 1] ? v[j] : v[j - 1]);
+        yd = (yd + .5) / 5 - .5;
+        if (yd < 0)
+            yd = 0;
+        else if (yd > h)
+            yd = h;
+        yd = ceil(yd);
+        a[n++] = (uint32_t)((int)xd * (int)h + (int)yd);
+    }
+    a[n++] = h * w;
+    qsort(a, n, sizeof *a, cmp_u32_);
+    uint32_t p = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t t = a[j];
+        a[j] -= p;
+        p = t;
+    }
+    size_t j = 0, mm = 0;
+    out[mm++] = a[j++];
+    while (j < n) {
+        if (a[j] > 0)
+            out[mm++] = a[j++];
+        else if (++j < n)
+            out[mm - 1] += a[j++];
+    }
+    free(x);
+    free(y);
+    free(u);
+    free(v);
+    free(a);
+    return mm;
+}
+
+Test(eval_rle, polygons_match_their_definition_on_random_shapes)
+{
+    srand(5);
+    static uint32_t want[1 << 16];
+    err e;
+    for (int it = 0; it < 3000; it++) {
+        uint32_t h = 1 + (uint32_t)(rand() % 60), w = 1 + (uint32_t)(rand() % 60);
+        size_t k = 3 + (size_t)(rand() % 6);
+        double xy[32];
+        for (size_t j = 0; j < 2 * k; j++) {
+            /* quarter-pixel grid and random reals, some outside the image */
+            double range = (j % 2 ? h : w) * 1.4;
+            xy[j] = rand() % 2 ? (rand() % (int)(4 * range)) / 4.0 - range * 0.2
+                               : (double)rand() / RAND_MAX * range - range * 0.2;
+        }
+        rle r = RLE_INIT;
+        cr_assert_eq(rle_from_poly(&r, xy, k, h, w, &e), 0, "%s", e.msg);
+        size_t n = poly_by_definition(xy, k, h, w, want);
+        cr_assert_eq(r.m, n, "iteration %d: %zu counts vs %zu", it, r.m, n);
+        cr_assert_arr_eq(r.cnts, want, n * sizeof *want, "iteration %d", it);
+        rle_free(&r);
     }
 }
