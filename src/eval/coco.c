@@ -873,8 +873,9 @@ int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, geom *g, err *e)
             return -1;
     }
     if (ev->type == EVAL_SEGM) {
-        /* the mask IoU's overlap test uses the masks' own boxes */
-        rle_to_bbox(&g->mask, g->bb);
+        /* the mask IoU's overlap test needs a box around the mask (not the
+         * bbox field); a cover box gives the same IoU in O(1) */
+        rle_to_cover(&g->mask, g->bb);
     } else if (a->has_bbox) {
         memcpy(g->bb, a->bbox, sizeof g->bb);
     } else if (a->seg) {

@@ -556,9 +556,14 @@ void rle_to_bbox(const rle *r, double bb[4])
             row = cc % h;
         } else {
             row += c;
-            if (row >= h) {
-                col += row / h;
-                row %= h;
+            if (row >= h) { /* usually less than one more column: no division */
+                if (row - h < h) {
+                    row -= h;
+                    col++;
+                } else {
+                    col += row / h;
+                    row %= h;
+                }
             }
         }
         /* even j: first pixel of a foreground run (cc); odd j: its last (cc - 1) */
@@ -594,6 +599,28 @@ void rle_to_bbox(const rle *r, double bb[4])
     bb[2] = (double)xe - xs + 1;
     bb[1] = ys;
     bb[3] = (double)ye - ys + 1;
+}
+
+void rle_to_cover(const rle *r, double bb[4])
+{
+    uint64_t total = (uint64_t)r->h * r->w;
+    if (r->m < 2 || r->h == 0 || r->cnts[0] >= total) {
+        bb[0] = bb[1] = bb[2] = bb[3] = 0;
+        return;
+    }
+    /* first foreground pixel: after the leading zero run; last: before the
+     * trailing zero run (an odd count of runs ends with zeros) */
+    uint64_t first = r->cnts[0];
+    uint64_t last = total - 1 - (r->m % 2 ? r->cnts[r->m - 1] : 0);
+    if (last < first) {
+        bb[0] = bb[1] = bb[2] = bb[3] = 0;
+        return;
+    }
+    uint64_t x0 = first / r->h, x1 = last / r->h;
+    bb[0] = (double)x0;
+    bb[1] = 0;
+    bb[2] = (double)(x1 - x0 + 1);
+    bb[3] = r->h;
 }
 
 double rle_bbox_iou(const double d[4], const double g[4], bool crowd)

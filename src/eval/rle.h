@@ -22,9 +22,11 @@
  *     counts. A pixel is inside when its centre is.
  *   - the bounding box of an rle is built from the first and last pixel of
  *     each foreground run (a run spanning two columns covers the full height).
- *   - IoU of two masks: 0 unless their bounding boxes overlap; -1 when their
- *     sizes differ; for a crowd ground truth the union is the detection's
- *     area alone.
+ *   - IoU of two masks: 0 unless their boxes overlap; -1 when their sizes
+ *     differ; for a crowd ground truth the union is the detection's area
+ *     alone. The boxes only skip work (a pair whose boxes do not overlap has
+ *     no common pixel), so any box containing the foreground gives the same
+ *     IoU; only whether a size mismatch reads -1 or 0 depends on them.
  *
  * Ownership: an rle owns its counts (malloc); rle_free() releases them and
  * leaves an empty rle. Functions that produce an rle overwrite *out without
@@ -78,6 +80,10 @@ int rle_merge(const rle *rs, size_t n, bool intersect, rle *out, err *e);
 
 uint64_t rle_area(const rle *r);
 void rle_to_bbox(const rle *r, double bb[4]);
+/* A box that contains every foreground pixel, in O(1): the columns of the
+ * first and last foreground pixel, full height. Good enough for rle_iou's
+ * overlap test (which only skips pairs that cannot overlap). */
+void rle_to_cover(const rle *r, double bb[4]);
 /* IoU of a detection mask with a ground-truth mask (see the top comment). */
 double rle_iou(const rle *dt, const double dt_bb[4], const rle *gt, const double gt_bb[4],
                bool gt_crowd);
