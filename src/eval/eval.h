@@ -158,7 +158,10 @@ const eval_params *eval_coco_params(const eval_coco *ev);
  * order; *n receives the count. -1 where undefined. */
 const double *eval_coco_stats(const eval_coco *ev, int *n);
 /* Full arrays, indexed as the reference: precision and scores [T][R][K][A][M],
- * recall [T][K][A][M], row-major with M fastest. */
+ * recall [T][K][A][M], row-major with M fastest. Built on the first call
+ * after a run (the run itself keeps them per category), so that first call
+ * must not race with another on the same handle. NULL before a run or when
+ * out of memory. */
 const double *eval_coco_precision(const eval_coco *ev);
 const double *eval_coco_recall(const eval_coco *ev);
 const double *eval_coco_scores(const eval_coco *ev);
