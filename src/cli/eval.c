@@ -78,7 +78,7 @@ static int eval_coco_cmd(int argc, char **argv)
         {"iou", 0, OPT_STR, &iou, "TYPE", "bbox (default), segm or keypoints"},
         {"json", 0, OPT_FLAG, &json, NULL, "print JSON instead of the summary"},
         {"detail", 0, OPT_FLAG, &detail, NULL,
-         "with --json: add the confusion matrix and the error breakdown"},
+         "add the error breakdown (and with --json the confusion matrix)"},
         {"iou-thr", 0, OPT_DBL, &iou_thr, "X", "IoU threshold of --detail (default 0.5)"},
         {"score-thr", 0, OPT_DBL, &score_thr, "X", "score threshold of --detail (default 0.5)"},
         {"ignore-unknown-categories", 0, OPT_FLAG, &ignore_unknown, NULL,
@@ -163,6 +163,27 @@ static int eval_coco_cmd(int argc, char **argv)
         put_json(&b);
     } else {
         eval_coco_summary_text(ev, &b);
+        if (detail) {
+            eval_detail_opts o;
+            eval_detail_opts_init(&o);
+            o.iou_thr = iou_thr;
+            o.score_thr = score_thr;
+            eval_detail d;
+            if (eval_coco_detail(ev, &o, &d, &e)) {
+                sbuf_free(&b);
+                rc = print_err(&e);
+                goto out;
+            }
+            sbuf_printf(&b,
+                        "\nDetections at IoU %.2f, score >= %.2f: %llu true positives; errors: "
+                        "%llu classification, %llu localization, %llu both, %llu duplicate, "
+                        "%llu background, %llu missed\n",
+                        o.iou_thr, o.score_thr, (unsigned long long)d.tp,
+                        (unsigned long long)d.cls, (unsigned long long)d.loc,
+                        (unsigned long long)d.both, (unsigned long long)d.dupe,
+                        (unsigned long long)d.bkg, (unsigned long long)d.missed);
+            eval_detail_free(&d);
+        }
         fwrite(b.p, 1, b.len, stdout);
     }
     sbuf_free(&b);
