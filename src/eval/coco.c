@@ -1217,10 +1217,13 @@ typedef struct acc_key {
 
 typedef struct acc_scratch {
     acc_entry *list;
+    uint8_t *cls; /* per entry: the first maxDets index that includes it */
     acc_key *k1, *k2;
     size_t cap;
-    uint32_t *tp_fp[EVAL_MAX_IOU_THRS];  /* fp count before the j-th TP */
-    double *tp_score[EVAL_MAX_IOU_THRS]; /* its score */
+    /* per (maxDets m, threshold t), list m*T + t: for the j-th TP, the count
+     * of FPs before it and its score */
+    uint32_t *tp_fp[EVAL_MAX_MAXDETS * EVAL_MAX_IOU_THRS];
+    double *tp_score[EVAL_MAX_MAXDETS * EVAL_MAX_IOU_THRS];
     double *sufmax;
     size_t cap_tp;
 } acc_scratch;
@@ -1228,9 +1231,10 @@ typedef struct acc_scratch {
 static void acc_free(acc_scratch *s)
 {
     free(s->list);
+    free(s->cls);
     free(s->k1);
     free(s->k2);
-    for (int t = 0; t < EVAL_MAX_IOU_THRS; t++) {
+    for (int t = 0; t < EVAL_MAX_MAXDETS * EVAL_MAX_IOU_THRS; t++) {
         free(s->tp_fp[t]);
         free(s->tp_score[t]);
     }
@@ -1238,7 +1242,7 @@ static void acc_free(acc_scratch *s)
     memset(s, 0, sizeof *s);
 }
 
-static int acc_reserve(acc_scratch *s, size_t n, int T)
+static int acc_reserve(acc_scratch *s, size_t n, int lists)
 {
     if (n + 1 > s->cap) {
         size_t c = n + 1;
@@ -1246,6 +1250,10 @@ static int acc_reserve(acc_scratch *s, size_t n, int T)
         if (!a)
             return -1;
         s->list = a;
+        uint8_t *cl = realloc(s->cls, c);
+        if (!cl)
+            return -1;
+        s->cls = cl;
         acc_key *k = realloc(s->k1, c * sizeof *k);
         if (!k)
             return -1;
@@ -1258,7 +1266,7 @@ static int acc_reserve(acc_scratch *s, size_t n, int T)
     }
     if (n + 2 > s->cap_tp) {
         size_t c = n + 2;
-        for (int t = 0; t < T; t++) {
+        for (int t = 0; t < lists; t++) {
             uint32_t *a = realloc(s->tp_fp[t], c * sizeof *a);
             if (!a)
                 return -1;
@@ -1333,13 +1341,25 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
     const int T = p->n_iou, R = p->n_rec, A = p->n_area, M = p->n_maxdets;
     const acc_entry *bucket = ev->acc + ev->acc_start[k];
     size_t n = ev->acc_start[k + 1] - ev->acc_start[k];
-    if (acc_reserve(s, n, T))
+    if (acc_reserve(s, n, M * T))
         return -1;
     for (size_t i = 0; i < n; i++)
         s->k1[i] = (acc_key){desc_key(bucket[i].score), (uint32_t)i, 0};
     const acc_key *sorted = radix_sort(s->k1, s->k2, n);
-    for (size_t i = 0; i < n; i++)
+    /* the maxDets sets are nested (rank < 1 within rank < 10 ...): an entry
+     * belongs to every m from its class on */
+    size_t nd[EVAL_MAX_MAXDETS] = {0};
+    double first_score[EVAL_MAX_MAXDETS] = {0};
+    for (size_t i = 0; i < n; i++) {
         s->list[i] = bucket[sorted[i].i];
+        int c = 0;
+        while (s->list[i].rank >= p->max_dets[c])
+            c++;
+        s->cls[i] = (uint8_t)c;
+        for (int m = c; m < M; m++)
+            if (nd[m]++ == 0)
+                first_score[m] = s->list[i].score;
+    }
     const uint16_t full = (uint16_t)((1u << T) - 1);
     for (int a = 0; a < A; a++) {
         uint64_t npig = npig_k[a];
@@ -1354,47 +1374,50 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
                 }
             continue;
         }
-        for (int m = 0; m < M; m++) {
-            int32_t maxdet = p->max_dets[m];
-            uint32_t ntp[EVAL_MAX_IOU_THRS] = {0}, part_fp[EVAL_MAX_IOU_THRS] = {0};
-            uint32_t all_fp = 0;
-            size_t nd = 0;
-            double first_score = 0;
-            for (size_t i = 0; i < n; i++) {
-                const acc_entry *x = &s->list[i];
-                if (x->rank >= maxdet)
-                    continue;
-                if (nd == 0)
-                    first_score = x->score;
-                nd++;
-                uint16_t mt = x->m[a], ig = x->ig[a];
-                uint16_t tpb = mt & (uint16_t)~ig & full;
-                uint16_t fpb = (uint16_t)~mt & (uint16_t)~ig & full;
-                if (fpb == full) {
-                    all_fp++;
-                    continue;
-                }
-                uint16_t any = tpb | fpb;
-                while (any) {
-                    int t = __builtin_ctz(any);
-                    any &= (uint16_t)(any - 1);
-                    if (tpb & (1u << t)) {
-                        s->tp_fp[t][ntp[t]] = all_fp + part_fp[t];
-                        s->tp_score[t][ntp[t]] = x->score;
-                        ntp[t]++;
-                    } else {
-                        part_fp[t]++;
+        /* one walk for all maxDets: counters per (m, t) */
+        uint32_t ntp[EVAL_MAX_MAXDETS][EVAL_MAX_IOU_THRS];
+        uint32_t part_fp[EVAL_MAX_MAXDETS][EVAL_MAX_IOU_THRS];
+        uint32_t all_fp[EVAL_MAX_MAXDETS] = {0};
+        memset(ntp, 0, sizeof ntp);
+        memset(part_fp, 0, sizeof part_fp);
+        for (size_t i = 0; i < n; i++) {
+            const acc_entry *x = &s->list[i];
+            int c = s->cls[i];
+            uint16_t mt = x->m[a], ig = x->ig[a];
+            uint16_t tpb = mt & (uint16_t)~ig & full;
+            uint16_t fpb = (uint16_t)~mt & (uint16_t)~ig & full;
+            if (fpb == full) { /* false at every threshold: one counter */
+                for (int m = c; m < M; m++)
+                    all_fp[m]++;
+                continue;
+            }
+            uint16_t any = tpb | fpb;
+            while (any) {
+                int t = __builtin_ctz(any);
+                any &= (uint16_t)(any - 1);
+                if (tpb & (1u << t)) {
+                    for (int m = c; m < M; m++) {
+                        uint32_t j = ntp[m][t]++;
+                        s->tp_fp[m * T + t][j] = all_fp[m] + part_fp[m][t];
+                        s->tp_score[m * T + t][j] = x->score;
                     }
+                } else {
+                    for (int m = c; m < M; m++)
+                        part_fp[m][t]++;
                 }
             }
+        }
+        for (int m = 0; m < M; m++) {
             for (int t = 0; t < T; t++) {
-                crec[cidx(ev, k, a, m, t, 0) / R] = nd ? (double)ntp[t] / (double)npig : 0;
+                const uint32_t *tfp = s->tp_fp[m * T + t];
+                const double *tsc = s->tp_score[m * T + t];
+                crec[cidx(ev, k, a, m, t, 0) / R] = nd[m] ? (double)ntp[m][t] / (double)npig : 0;
                 double *cp = &cprec[cidx(ev, k, a, m, t, 0)], *cs = &cscore[cidx(ev, k, a, m, t, 0)];
                 /* precision at the j-th TP, then the running max from the right:
                  * sufmax[j-1] = max precision over TPs j..nt */
-                uint32_t nt = ntp[t];
+                uint32_t nt = ntp[m][t];
                 for (uint32_t j = nt; j >= 1; j--) {
-                    double tp = (double)j, fp = (double)s->tp_fp[t][j - 1];
+                    double tp = (double)j, fp = (double)tfp[j - 1];
                     double pr = tp / (fp + tp + NP_EPS);
                     s->sufmax[j - 1] = j == nt ? pr : fmax(pr, s->sufmax[j]);
                 }
@@ -1404,12 +1427,12 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
                 for (int r = 0; r < R; r++) {
                     double q = 0, ss = 0;
                     double thr = p->rec_thrs[r];
-                    if (nd == 0)
+                    if (nd[m] == 0)
                         break; /* searchsorted on an empty array: zeros */
                     if (thr <= 0) {
                         /* index 0: the max over everything, the first score */
                         q = nt ? s->sufmax[0] : 0;
-                        ss = first_score;
+                        ss = first_score[m];
                     } else {
                         /* the first index whose recall reaches thr is a TP */
                         while (j <= nt && (double)j / (double)npig < thr)
@@ -1417,7 +1440,7 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
                         if (j > nt)
                             break; /* the reference's IndexError: the rest stay 0 */
                         q = s->sufmax[j - 1];
-                        ss = s->tp_score[t][j - 1];
+                        ss = tsc[j - 1];
                     }
                     cp[r] = q;
                     cs[r] = ss;
