@@ -195,7 +195,6 @@ static void clear_results(eval_coco *ev)
     free(ev->acc);
     free(ev->acc_start);
     free(ev->pair_acc);
-    free(ev->rank);
     free(ev->npig);
     free(ev->precision);
     free(ev->recall);
@@ -206,7 +205,6 @@ static void clear_results(eval_coco *ev)
     ev->cprec = ev->cscore = ev->crec = NULL;
     ev->acc = NULL;
     ev->acc_start = ev->pair_acc = NULL;
-    ev->rank = NULL;
     ev->npig = NULL;
     ev->precision = ev->recall = ev->scores = NULL;
     ev->ran = false;
@@ -1015,6 +1013,8 @@ typedef struct acc_entry {
 typedef struct scratch {
     double *iou;
     size_t cap_iou;
+    double *dmax; /* per detection: its best IoU with any ground truth */
+    size_t cap_dmax;
     geom *gg, *dg;
     size_t cap_g, cap_d;
     uint8_t *gig, *gcrowd, *gtm, *gbase;
@@ -1027,6 +1027,7 @@ typedef struct scratch {
 static void scratch_free(scratch *s)
 {
     free(s->iou);
+    free(s->dmax);
     free(s->gg);
     free(s->dg);
     free(s->gig);
@@ -1054,6 +1055,7 @@ static int scratch_reserve(scratch *s, size_t G, size_t D, size_t ND)
     GROW(s->iou, s->cap_iou, G * D + 1);
     GROW(s->gg, s->cap_g, G + 1);
     GROW(s->dg, s->cap_d, D + 1);
+    GROW(s->dmax, s->cap_dmax, D + 1);
     GROW(s->sd, s->cap_sd, ND + 1);
     if (G + 1 > s->cap_gx) {
         size_t c = G + 1;
@@ -1118,8 +1120,6 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
     size_t maxdet = (size_t)p->max_dets[p->n_maxdets - 1];
     size_t D = pr->nd < maxdet ? pr->nd : maxdet;
     const uint32_t *gi = ev->gidx + pr->g0, *di = ev->didx + pr->d0;
-    for (uint32_t i = 0; i < pr->nd; i++)
-        ev->rank[di[i]] = i < D ? (int32_t)i : -1;
     acc_entry *out = ev->acc + ev->pair_acc[pi];
     for (size_t d = 0; d < D; d++) {
         out[d].score = ev->dts[di[d]].score;
@@ -1135,10 +1135,16 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
     for (size_t d = 0; d < D && rc == 0; d++, nd_built++)
         rc = coco_geom(ev, &ev->dts[di[d]], false, &s->dg[d], e);
     if (rc == 0 && G && D) {
-        for (size_t d = 0; d < D; d++)
-            for (size_t g = 0; g < G; g++)
-                s->iou[d * G + g] = coco_similarity(ev, &ev->dts[di[d]], &s->dg[d],
-                                                    &ev->gts[gi[g]], &s->gg[g]);
+        for (size_t d = 0; d < D; d++) {
+            double mx = -INFINITY;
+            for (size_t g = 0; g < G; g++) {
+                double v = coco_similarity(ev, &ev->dts[di[d]], &s->dg[d], &ev->gts[gi[g]],
+                                           &s->gg[g]);
+                s->iou[d * G + g] = v;
+                mx = v > mx ? v : mx;
+            }
+            s->dmax[d] = mx;
+        }
     }
     if (rc == 0) {
         for (size_t g = 0; g < G; g++) {
@@ -1167,6 +1173,8 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
                     memset(s->gtm, 0, G);
                     for (size_t d = 0; d < D; d++) {
                         double best = fmin(p->iou_thrs[t], 1 - 1e-10);
+                        if (s->dmax[d] < best)
+                            continue; /* no IoU reaches the threshold: unmatched */
                         long m = -1;
                         const double *row = &s->iou[d * G];
                         for (size_t k = 0; k < G; k++) {
@@ -1589,8 +1597,6 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
     const eval_params *p = &ev->p;
     const int A = p->n_area;
     ev->K = (int)ev->ncat;
-    size_t ndt = ev->ndt ? ev->ndt : 1;
-    ev->rank = malloc(ndt * sizeof *ev->rank);
     ev->acc_start = calloc((size_t)ev->K + 2, sizeof *ev->acc_start);
     ev->pair_acc = malloc((ev->npairs ? ev->npairs : 1) * sizeof *ev->pair_acc);
     ev->npig = calloc((ev->npairs ? ev->npairs : 1) * A, sizeof *ev->npig);
@@ -1599,13 +1605,11 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
     ev->cprec = malloc(np * sizeof *ev->cprec);
     ev->cscore = malloc(np * sizeof *ev->cscore);
     ev->crec = malloc(nr * sizeof *ev->crec);
-    if (!ev->rank || !ev->acc_start || !ev->pair_acc || !ev->npig || !ev->cprec ||
+    if (!ev->acc_start || !ev->pair_acc || !ev->npig || !ev->cprec ||
         !ev->cscore || !ev->crec) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
-    for (size_t i = 0; i < ev->ndt; i++)
-        ev->rank[i] = -1; /* dropped detections (unknown category) never count */
     /* category buckets for accumulate: kept detections (at most maxDets[-1]
      * per pair), categories one after another, pairs in image order */
     {

@@ -82,7 +82,6 @@ struct eval_coco {
     struct acc_entry *acc; /* per category (acc_start), image order, then rank */
     size_t *acc_start;     /* [K + 1] */
     size_t *pair_acc;      /* [npairs] where a pair's detections go in acc */
-    int32_t *rank;       /* per detection: rank in its pair, -1 beyond maxDets */
     uint32_t *npig;      /* [npairs][A] regular ground truths */
     double *cprec, *cscore, *crec;        /* [k][a][m][t][r], recall [k][a][m][t] */
     double *precision, *recall, *scores;  /* reference layout, built on first use */

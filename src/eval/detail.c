@@ -122,9 +122,12 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
         for (uint32_t j = 0; j < pr->ng; j++)
             if (push_u32(&w->g, &w->ng, &w->capg, ev->gidx[pr->g0 + j]))
                 return err_set(e, ERR_INTERNAL, "out of memory");
-        for (uint32_t j = 0; j < pr->nd; j++) {
+        /* after a run a pair's detections are sorted by score: the first
+         * maxDets[-1] are the ones that count */
+        uint32_t keep = (uint32_t)ev->p.max_dets[ev->p.n_maxdets - 1];
+        for (uint32_t j = 0; j < pr->nd && j < keep; j++) {
             uint32_t d = ev->didx[pr->d0 + j];
-            if (ev->rank[d] >= 0 && ev->dts[d].score >= o->score_thr)
+            if (ev->dts[d].score >= o->score_thr)
                 if (push_u32(&w->d, &w->nd, &w->capd, d))
                     return err_set(e, ERR_INTERNAL, "out of memory");
         }
