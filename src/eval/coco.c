@@ -876,16 +876,33 @@ static void kp_extent(const ann *a, double *x0, double *y0, double *x1, double *
     }
 }
 
-int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, geom *g, err *e)
+int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, bool want_mask, geom *g, err *e)
 {
     memset(g, 0, sizeof *g);
     const img_rec *im = &ev->imgs[a->img];
-    bool need_mask = ev->type == EVAL_SEGM || (!a->has_bbox && a->seg);
-    if (need_mask) {
+    bool segm = ev->type == EVAL_SEGM;
+    bool area_from_mask = a->area < 0 && a->seg && (is_gt || !a->has_bbox);
+    bool box_from_mask = !segm && !a->has_bbox && a->seg;
+    bool mask_for_iou = segm && (want_mask || !a->seg); /* a box-only result: cheap */
+    if (!mask_for_iou && !box_from_mask && area_from_mask && a->seg->kind != EVAL_SEG_POLY) {
+        /* only the area is needed (no ground truth to compare with): sum the
+         * runs without building the mask */
+        uint64_t ar = 0;
+        if (a->seg->kind == EVAL_SEG_STRING) {
+            if (rle_string_area(a->seg->str, a->seg->len, a->seg->h, a->seg->w, &ar, e))
+                return -1;
+        } else {
+            for (size_t i = 1; i < a->seg->ncounts; i += 2)
+                ar += a->seg->counts[i];
+        }
+        g->area = (double)ar;
+        return 0;
+    }
+    if (mask_for_iou || box_from_mask || area_from_mask) {
         if (seg_to_rle(a->seg, a->bbox, im, &g->mask, e))
             return -1;
     }
-    if (ev->type == EVAL_SEGM) {
+    if (segm) {
         /* the mask IoU's overlap test needs a box around the mask (not the
          * bbox field); a cover box gives the same IoU in O(1) */
         rle_to_cover(&g->mask, g->bb);
@@ -914,7 +931,7 @@ int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, geom *g, err *e)
         kp_extent(a, &x0, &y0, &x1, &y1);
         g->area = (x1 - x0) * (y1 - y0);
     }
-    if (ev->type != EVAL_SEGM && g->mask.cnts)
+    if (!segm && g->mask.cnts)
         rle_free(&g->mask);
     return 0;
 }
@@ -1131,9 +1148,9 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
     int rc = 0;
     size_t ng_built = 0, nd_built = 0;
     for (size_t g = 0; g < G && rc == 0; g++, ng_built++)
-        rc = coco_geom(ev, &ev->gts[gi[g]], true, &s->gg[g], e);
+        rc = coco_geom(ev, &ev->gts[gi[g]], true, D > 0, &s->gg[g], e);
     for (size_t d = 0; d < D && rc == 0; d++, nd_built++)
-        rc = coco_geom(ev, &ev->dts[di[d]], false, &s->dg[d], e);
+        rc = coco_geom(ev, &ev->dts[di[d]], false, G > 0, &s->dg[d], e);
     if (rc == 0 && G && D) {
         for (size_t d = 0; d < D; d++) {
             double mx = -INFINITY;

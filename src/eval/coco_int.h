@@ -109,8 +109,10 @@ typedef struct geom {
     rle mask; /* segm only */
 } geom;
 
-/* Builds the geometry (mask for segm, derived bbox/area); 0 or -1 (memory). */
-int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, geom *g, err *e);
+/* Builds the geometry (mask for segm, derived bbox/area); 0 or -1 (memory).
+ * want_mask false: nothing will be compared with it, only the area is
+ * needed (for segm, the mask is then skipped when possible). */
+int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, bool want_mask, geom *g, err *e);
 void coco_geom_free(geom *g);
 /* IoU (bbox/segm) or OKS (keypoints) of detection d with ground truth g. */
 double coco_similarity(const eval_coco *ev, const ann *d, const geom *dg, const ann *g,

@@ -167,9 +167,9 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
     size_t bg = 0, bd = 0;
     int rc = 0;
     for (; bg < ng && rc == 0; bg++)
-        rc = coco_geom(ev, &ev->gts[w->g[bg]], true, &w->gg[bg], e);
+        rc = coco_geom(ev, &ev->gts[w->g[bg]], true, true, &w->gg[bg], e);
     for (; bd < nd && rc == 0; bd++)
-        rc = coco_geom(ev, &ev->dts[w->d[bd]], false, &w->dg[bd], e);
+        rc = coco_geom(ev, &ev->dts[w->d[bd]], false, true, &w->dg[bd], e);
     if (rc)
         goto out;
     for (size_t d = 0; d < nd; d++)

@@ -105,8 +105,10 @@ int rle_from_counts(rle *out, const uint32_t *cnts, size_t m, uint32_t h, uint32
  * Decodes the string into c (NULL: only check). Every count takes at least
  * one character, so c needs n entries. Returns the number of counts or -1.
  */
-static long decode_string(const char *s, size_t n, uint32_t h, uint32_t w, uint32_t *c, err *e)
+static long decode_string(const char *s, size_t n, uint32_t h, uint32_t w, uint32_t *c,
+                          uint64_t *area, err *e)
 {
+    uint64_t fg = 0;
     const uint64_t total = (uint64_t)h * w;
     size_t m = 0, p = 0;
     uint64_t sum = 0;
@@ -147,6 +149,8 @@ static long decode_string(const char *s, size_t n, uint32_t h, uint32_t w, uint3
                            (long long)x);
         if (c)
             c[m] = (uint32_t)x;
+        if (m & 1)
+            fg += (uint64_t)x;
         m++;
         prev2 = prev1;
         prev1 = (uint32_t)x;
@@ -159,6 +163,8 @@ static long decode_string(const char *s, size_t n, uint32_t h, uint32_t w, uint3
     if (sum != total)
         return err_set(e, ERR_INVALID, "counts add up to %llu, expected height*width = %llu",
                        (unsigned long long)sum, (unsigned long long)total);
+    if (area)
+        *area = fg;
     return (long)m;
 }
 
@@ -166,7 +172,14 @@ int rle_check_string(const char *s, size_t n, uint32_t h, uint32_t w, err *e)
 {
     if (check_size(h, w, e))
         return -1;
-    return decode_string(s, n, h, w, NULL, e) < 0 ? -1 : 0;
+    return decode_string(s, n, h, w, NULL, NULL, e) < 0 ? -1 : 0;
+}
+
+int rle_string_area(const char *s, size_t n, uint32_t h, uint32_t w, uint64_t *area, err *e)
+{
+    if (check_size(h, w, e))
+        return -1;
+    return decode_string(s, n, h, w, NULL, area, e) < 0 ? -1 : 0;
 }
 
 int rle_from_string(rle *out, const char *s, size_t n, uint32_t h, uint32_t w, err *e)
@@ -176,7 +189,7 @@ int rle_from_string(rle *out, const char *s, size_t n, uint32_t h, uint32_t w, e
     uint32_t *c = malloc((n ? n : 1) * sizeof *c);
     if (!c)
         return err_set(e, ERR_INTERNAL, "out of memory");
-    long m = decode_string(s, n, h, w, c, e);
+    long m = decode_string(s, n, h, w, c, NULL, e);
     if (m < 0) {
         free(c);
         return -1;

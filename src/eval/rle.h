@@ -68,6 +68,8 @@ int rle_from_counts(rle *out, const uint32_t *cnts, size_t m, uint32_t h, uint32
 int rle_from_string(rle *out, const char *s, size_t n, uint32_t h, uint32_t w, err *e);
 /* Checks a compressed string as rle_from_string would, without keeping it. */
 int rle_check_string(const char *s, size_t n, uint32_t h, uint32_t w, err *e);
+/* The foreground area of a compressed string, without building the mask. */
+int rle_string_area(const char *s, size_t n, uint32_t h, uint32_t w, uint64_t *area, err *e);
 /* Appends the compressed string form to out (no NUL counted in out->len). */
 void rle_to_string(const rle *r, sbuf *out);
 /* Rasterises a polygon of k points (xy has 2k numbers). */

@@ -599,3 +599,64 @@ Test(eval_coco, segm_iou_uses_the_mask_boxes_not_the_bbox_field)
     cr_assert_float_eq(s[0], 1.0, TOL, "%.17g", s[0]);
     eval_coco_free(ev);
 }
+
+static void rle_dt(eval_coco *ev, int64_t img, int x0, int y0, int side, double score)
+{
+    /* a square mask as an RLE string on a 480x640 image */
+    err e;
+    uint8_t *m = calloc(480 * 640, 1);
+    for (int x = x0; x < x0 + side; x++)
+        for (int y = y0; y < y0 + side; y++)
+            m[x * 480 + y] = 1;
+    rle r = RLE_INIT;
+    cr_assert_eq(rle_from_mask(&r, m, 480, 640, &e), 0);
+    sbuf s = SBUF_INIT;
+    rle_to_string(&r, &s);
+    eval_ann d = {.image_id = img, .category_id = 1, .score = score, .area = -1,
+                  .seg = {.kind = EVAL_SEG_STRING, .str = s.p, .len = s.len, .h = 480, .w = 640}};
+    cr_assert_eq(eval_coco_add_dt(ev, &d, &e), 0, "%s", e.msg);
+    sbuf_free(&s);
+    rle_free(&r);
+    free(m);
+}
+
+Test(eval_coco, segm_area_of_detections_without_ground_truth_decides_ignore)
+{
+    /* Image 1: a small object (10x10) found exactly (score .9). Image 2 has
+     * no ground truth; a 50x50 mask there (area 2500 > 32^2, score .95) is
+     * unmatched and outside "small": ignored for APs, so APs = 1; for "all"
+     * it is a FP ahead of the TP: precision [0, .5] -> AP = .5. Its area must
+     * come from the mask even though nothing is compared with it. */
+    eval_coco *ev = mk(EVAL_SEGM, 2, 1);
+    err e;
+    double sq[] = {0, 0, 0, 10, 10, 10, 10, 0};
+    uint32_t plen[] = {8};
+    eval_ann g = {.id = 1, .image_id = 1, .category_id = 1, .area = 100,
+                  .seg = {.kind = EVAL_SEG_POLY, .xy = sq, .poly_len = plen, .npoly = 1}};
+    cr_assert_eq(eval_coco_add_gt(ev, &g, &e), 0, "%s", e.msg);
+    rle_dt(ev, 1, 0, 0, 10, .9);
+    rle_dt(ev, 2, 100, 100, 50, .95);
+    const double *s = run(ev);
+    cr_assert_float_eq(s[3], 1.0, TOL, "APs %.17g", s[3]);
+    cr_assert_float_eq(s[0], 0.5, TOL, "AP %.17g", s[0]);
+    eval_coco_free(ev);
+}
+
+Test(eval_coco, missing_ground_truth_area_comes_from_the_mask)
+{
+    /* bbox evaluation; the ground truth has a 40x40 box but a 10x10 polygon
+     * and no "area": its area is the mask's, 100 (small), not 1600. */
+    eval_coco *ev = mk(EVAL_BBOX, 1, 1);
+    err e;
+    double sq[] = {0, 0, 0, 10, 10, 10, 10, 0};
+    uint32_t plen[] = {8};
+    eval_ann g = {.id = 1, .image_id = 1, .category_id = 1, .area = -1, .has_bbox = true,
+                  .bbox = {0, 0, 40, 40},
+                  .seg = {.kind = EVAL_SEG_POLY, .xy = sq, .poly_len = plen, .npoly = 1}};
+    cr_assert_eq(eval_coco_add_gt(ev, &g, &e), 0, "%s", e.msg);
+    dt(ev, 1, 1, 0, 0, 40, 40, .9);
+    const double *s = run(ev);
+    cr_assert_float_eq(s[3], 1.0, TOL); /* small: defined */
+    cr_assert_eq(s[4], -1);             /* medium: no ground truth */
+    eval_coco_free(ev);
+}
