@@ -75,6 +75,7 @@ gen bbox-500k --seed 1 --images 5000 --cats 80 --gt-per-image 8 --dets-per-image
 [ "${BENCH_EVAL_10X:-1}" = 1 ] &&
   gen bbox-5m --seed 1 --images 5000 --cats 80 --gt-per-image 8 --dets-per-image 1000 --kind bbox
 
+load0=$(cut -d' ' -f1 /proc/loadavg) # other users of the machine slow everything down
 read -r b_c b_t b_m < <(measure bbox-500k bbox)
 ref="-"
 ratio="-"
@@ -97,18 +98,18 @@ fi
 
 printf '\n%-10s %9s %11s %11s %9s %12s %9s\n' case dets "compute s" "total s" "rss MB" \
   "reference s" ratio
-printf '%-10s %9s %11s %11s %9.0f %12s %9s\n' bbox 500k "$b_c" "$b_t" "$b_m" "$ref" "$ratio"
+printf '%-10s %9s %11.3f %11.2f %9.0f %12s %9s\n' bbox 500k "$b_c" "$b_t" "$b_m" "$ref" "$ratio"
 if [ "${BENCH_EVAL_SEGM:-1}" = 1 ]; then
   read -r s_c s_t s_m < <(measure segm-500k segm)
-  printf '%-10s %9s %11s %11s %9.0f %12s %9s\n' segm 500k "$s_c" "$s_t" "$s_m" "-" "-"
+  printf '%-10s %9s %11.3f %11.2f %9.0f %12s %9s\n' segm 500k "$s_c" "$s_t" "$s_m" "-" "-"
 fi
 if [ "${BENCH_EVAL_10X:-1}" = 1 ]; then
   runs10=$(( runs < 3 ? runs : 3 ))
   read -r x_c x_t x_m < <(runs=$runs10 measure bbox-5m bbox)
-  printf '%-10s %9s %11s %11s %9.0f %12s %9s\n' bbox-10x 5M "$x_c" "$x_t" "$x_m" "-" "-"
+  printf '%-10s %9s %11.3f %11.2f %9.0f %12s %9s\n' bbox-10x 5M "$x_c" "$x_t" "$x_m" "-" "-"
 fi
-echo "(medians of $runs runs; $(nproc) cores; reference = numpy COCOeval re-implementation," \
-     "one run)"
+echo "(medians of $runs runs; $(nproc) cores; 1-min load average $load0 at the start, $(cut -d' ' -f1 /proc/loadavg) at the end;" \
+     "reference = numpy COCOeval re-implementation, one run)"
 
 echo
 check "$b_c" "<" 0.15 "bbox compute (s)"
