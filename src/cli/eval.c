@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "base/buf.h"
 #include "base/util.h"
@@ -104,6 +107,10 @@ static int eval_coco_cmd(int argc, char **argv)
         fprintf(stderr, "error: --threads must be between 0 and 1024\n");
         return EXIT_USAGE;
     }
+#ifdef _OPENMP
+    if (threads > 0) /* also bounds the parallel results reader */
+        omp_set_num_threads((int)threads);
+#endif
     err e;
     err_clear(&e);
     eval_coco *ev = eval_coco_new(type);
