@@ -49,6 +49,8 @@ const double eval_coco_kp_sigmas[17] = {.26 / 10.0, .25 / 10.0, .25 / 10.0, .35 
 
 static const double NP_EPS = 2.220446049250313e-16; /* np.spacing(1) */
 
+_Static_assert(sizeof(ann) == 64, "the hot part of an annotation is one cache line");
+
 const char *eval_iou_type_name(eval_iou_type t)
 {
     switch (t) {
@@ -245,6 +247,8 @@ void eval_coco_free(eval_coco *ev)
     free(ev->cats);
     free(ev->gts);
     free(ev->dts);
+    free(ev->gx);
+    free(ev->dx);
     arena_free(ev->mem);
     for (size_t i = 0; i < ev->nmore; i++)
         arena_free(ev->more[i]);
@@ -414,9 +418,41 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, err *e)
     return 0;
 }
 
+/* Grows the hot (64-byte aligned) and cold arrays of one kind to hold at
+ * least want entries; n entries are kept. */
+static int ann_grow(ann **hot, ann_x **cold, size_t *cap, size_t n, size_t want)
+{
+    if (want <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < want)
+        c *= 2;
+    ann *h = aligned_alloc(64, c * sizeof *h);
+    ann_x *x = realloc(*cold, c * sizeof *x);
+    if (!h || !x) {
+        free(h);
+        if (x)
+            *cold = x;
+        return -1;
+    }
+    if (n)
+        memcpy(h, *hot, n * sizeof *h);
+    free(*hot);
+    *hot = h;
+    *cold = x;
+    *cap = c;
+    return 0;
+}
+
+int coco_reserve_dts(eval_coco *ev, size_t n)
+{
+    return ann_grow(&ev->dts, &ev->dx, &ev->capdt, ev->ndt, ev->ndt + n);
+}
+
 static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
 {
     ann **arr = is_gt ? &ev->gts : &ev->dts;
+    ann_x **xarr = is_gt ? &ev->gx : &ev->dx;
     size_t *n = is_gt ? &ev->ngt : &ev->ndt, *cap = is_gt ? &ev->capgt : &ev->capdt;
     if (*n >= (size_t)INT32_MAX - 1)
         return err_set(e, ERR_TOO_LARGE, "too many annotations");
@@ -456,21 +492,23 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
             return err_set(e, ERR_INVALID, "keypoints: missing (needed to evaluate keypoints)");
         break;
     }
-    if (grow((void **)arr, cap, *n, sizeof **arr))
+    if (ann_grow(arr, xarr, cap, *n, *n + 1))
         return err_set(e, ERR_INTERNAL, "out of memory");
-    ann x;
+    ann h;
+    memset(&h, 0, sizeof h);
+    h.seq = (uint32_t)*n;
+    h.img = h.cat = -1;
+    h.score = is_gt ? 0 : a->score;
+    h.area = a->area;
+    h.has_bbox = a->has_bbox;
+    if (a->has_bbox)
+        memcpy(h.bbox, a->bbox, sizeof h.bbox);
+    h.iscrowd = is_gt && a->iscrowd;
+    ann_x x;
     memset(&x, 0, sizeof x);
     x.id = is_gt ? a->id : (int64_t)*n + 1;
-    x.seq = (uint32_t)*n;
     x.image_id = a->image_id;
     x.category_id = a->category_id;
-    x.img = x.cat = -1;
-    x.score = is_gt ? 0 : a->score;
-    x.area = a->area;
-    x.has_bbox = a->has_bbox;
-    if (a->has_bbox)
-        memcpy(x.bbox, a->bbox, sizeof x.bbox);
-    x.iscrowd = is_gt && a->iscrowd;
     x.nkp = (uint32_t)a->nkeypoints;
     x.num_kp = a->num_keypoints;
     if (a->nkeypoints) {
@@ -487,8 +525,12 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
     }
     if (copy_seg(ev, &a->seg, &x.seg, e))
         return -1;
+    h.has_seg = x.seg != NULL;
+    h.has_kp = x.nkp > 0;
     touch(ev);
-    (*arr)[(*n)++] = x;
+    (*arr)[*n] = h;
+    (*xarr)[*n] = x;
+    (*n)++;
     return 0;
 }
 
@@ -517,28 +559,22 @@ int coco_adopt_dts(eval_coco *dst, eval_coco *src, err *e)
     arena **more = realloc(dst->more, (dst->nmore + 1) * sizeof *more);
     if (more)
         dst->more = more;
-    size_t need = dst->ndt + src->ndt;
-    if (need > dst->capdt) {
-        ann *d = realloc(dst->dts, need * sizeof *d);
-        if (!d) {
-            arena_free(na);
-            return err_set(e, ERR_INTERNAL, "out of memory");
-        }
-        dst->dts = d;
-        dst->capdt = need;
-    }
-    if (!na || !more) {
+    if (!na || !more || coco_reserve_dts(dst, src->ndt)) {
         arena_free(na);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
     touch(dst);
+    size_t base = dst->ndt;
     for (size_t i = 0; i < src->ndt; i++) {
-        ann x = src->dts[i];
-        x.seq = (uint32_t)dst->ndt;
-        x.id = (int64_t)dst->ndt + 1;
-        x.img = x.cat = -1;
-        dst->dts[dst->ndt++] = x;
+        ann h = src->dts[i];
+        h.seq += (uint32_t)base;
+        h.img = h.cat = -1;
+        dst->dts[base + i] = h;
+        ann_x x = src->dx[i];
+        x.id = (int64_t)(base + i) + 1;
+        dst->dx[base + i] = x;
     }
+    dst->ndt = base + src->ndt;
     /* the detections point into src's arena: it moves to dst */
     dst->more[dst->nmore++] = src->mem;
     src->mem = na;
@@ -588,15 +624,18 @@ static const char *ann_problem(const eval_coco *ev, const ann *a, bool is_gt, bo
         }
         return "category";
     }
+    if (ev->type == EVAL_BBOX && a->has_bbox)
+        return NULL; /* nothing else to check: no need for the cold part */
+    const ann_x *x = ann_xof(ev, a, is_gt);
     if (ev->type == EVAL_KEYPOINTS) {
         const cat_rec *c = &ev->cats[a->cat];
         size_t nsig = c->sigmas ? c->nsig : 17;
-        if (a->nkp != nsig && !(is_gt && a->nkp == 0))
+        if (x->nkp != nsig && !(is_gt && x->nkp == 0))
             return "keypoints";
     }
     const img_rec *im = &ev->imgs[a->img];
-    bool poly = a->seg && a->seg->kind == EVAL_SEG_POLY;
-    bool needs_size = ev->type == EVAL_SEGM ? (poly || !a->seg) : (!a->has_bbox && poly);
+    bool poly = x->seg && x->seg->kind == EVAL_SEG_POLY;
+    bool needs_size = ev->type == EVAL_SEGM ? (poly || !x->seg) : (!a->has_bbox && poly);
     if (needs_size && (im->w == 0 || im->h == 0))
         return "size";
     return NULL;
@@ -605,19 +644,20 @@ static const char *ann_problem(const eval_coco *ev, const ann *a, bool is_gt, bo
 static int ann_error(const eval_coco *ev, const ann *a, bool is_gt, const char *what, err *e)
 {
     const char *name = is_gt ? ev->gt_name : ev->dt_name;
+    const ann_x *x = ann_xof(ev, a, is_gt);
     size_t i = a->seq;
     if (strcmp(what, "image") == 0)
         return err_set(e, ERR_INVALID, "%s[%zu].image_id: %lld is not an image of the %s", name,
-                       i, (long long)a->image_id, is_gt ? "images list" : "ground truth");
+                       i, (long long)x->image_id, is_gt ? "images list" : "ground truth");
     if (strcmp(what, "category") == 0)
         return err_set(e, ERR_INVALID,
                        "%s[%zu].category_id: %lld is not a category of the ground truth", name, i,
-                       (long long)a->category_id);
+                       (long long)x->category_id);
     if (strcmp(what, "keypoints") == 0) {
         const cat_rec *c = &ev->cats[a->cat];
         return err_set(e, ERR_INVALID,
                        "%s[%zu].keypoints: %u keypoints, but category %lld has %zu sigmas%s", name,
-                       i, a->nkp, (long long)c->id, c->sigmas ? c->nsig : 17,
+                       i, x->nkp, (long long)c->id, c->sigmas ? c->nsig : 17,
                        c->sigmas ? "" : " (the COCO person default)");
     }
     return err_set(e, ERR_INVALID,
@@ -649,13 +689,29 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
         free(tmp);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
+    /* ids -> indices in insertion order (the cold part is in that order),
+     * then onto the hot part, which may already be reordered */
+    int32_t *ic = malloc((n ? n : 1) * 2 * sizeof *ic);
+    if (!ic) {
+        free(k);
+        free(tmp);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    const ann_x *xs = is_gt ? ev->gx : ev->dx;
+    int nth = eval_nthreads(ev->p.threads);
+    (void)nth;
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (long q = 0; q < (long)n; q++) {
+        ic[2 * q] = idmap_get(&ev->imgmap, xs[q].image_id);
+        ic[2 * q + 1] = idmap_get(&ev->catmap, xs[q].category_id);
+    }
     long bad_seq = LONG_MAX, nk = 0;
-#pragma omp parallel for num_threads(eval_nthreads(ev->p.threads)) schedule(static) \
-    reduction(min : bad_seq) reduction(+ : nk)
+#pragma omp parallel for num_threads(nth) schedule(static) reduction(min : bad_seq) \
+    reduction(+ : nk)
     for (long i = 0; i < (long)n; i++) {
         ann *a = &as[i];
-        a->img = idmap_get(&ev->imgmap, a->image_id);
-        a->cat = idmap_get(&ev->catmap, a->category_id);
+        a->img = ic[2 * (size_t)a->seq];
+        a->cat = ic[2 * (size_t)a->seq + 1];
         bool dropped;
         if (ann_problem(ev, a, is_gt, &dropped) && (long)a->seq < bad_seq)
             bad_seq = (long)a->seq;
@@ -666,6 +722,7 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
         k[i] = (keyidx){keep ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat : sentinel,
                         (uint32_t)i, 0};
     }
+    free(ic);
     if (bad_seq != LONG_MAX) {
         free(k);
         free(tmp);
@@ -863,7 +920,7 @@ static int seg_to_rle(const eval_seg *s, const double *bbox, const img_rec *im, 
     return rle_from_bbox(out, bbox, im->h, im->w, e);
 }
 
-static void kp_extent(const ann *a, double *x0, double *y0, double *x1, double *y1)
+static void kp_extent(const ann_x *a, double *x0, double *y0, double *x1, double *y1)
 {
     *x0 = *y0 = INFINITY;
     *x1 = *y1 = -INFINITY;
@@ -879,27 +936,35 @@ static void kp_extent(const ann *a, double *x0, double *y0, double *x1, double *
 int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, bool want_mask, geom *g, err *e)
 {
     memset(g, 0, sizeof *g);
-    const img_rec *im = &ev->imgs[a->img];
     bool segm = ev->type == EVAL_SEGM;
-    bool area_from_mask = a->area < 0 && a->seg && (is_gt || !a->has_bbox);
-    bool box_from_mask = !segm && !a->has_bbox && a->seg;
-    bool mask_for_iou = segm && (want_mask || !a->seg); /* a box-only result: cheap */
-    if (!mask_for_iou && !box_from_mask && area_from_mask && a->seg->kind != EVAL_SEG_POLY) {
+    if (!segm && a->has_bbox && (a->area >= 0 || !is_gt || !a->has_seg)) {
+        /* the common case, from the hot part alone: a box, its area given or w*h */
+        memcpy(g->bb, a->bbox, sizeof g->bb);
+        g->area = a->area >= 0 ? a->area : a->bbox[2] * a->bbox[3];
+        return 0;
+    }
+    const img_rec *im = &ev->imgs[a->img];
+    const ann_x *ax = ann_xof(ev, a, is_gt);
+    const eval_seg *seg = ax->seg;
+    bool area_from_mask = a->area < 0 && seg && (is_gt || !a->has_bbox);
+    bool box_from_mask = !segm && !a->has_bbox && seg;
+    bool mask_for_iou = segm && (want_mask || !seg); /* a box-only result: cheap */
+    if (!mask_for_iou && !box_from_mask && area_from_mask && seg->kind != EVAL_SEG_POLY) {
         /* only the area is needed (no ground truth to compare with): sum the
          * runs without building the mask */
         uint64_t ar = 0;
-        if (a->seg->kind == EVAL_SEG_STRING) {
-            if (rle_string_area(a->seg->str, a->seg->len, a->seg->h, a->seg->w, &ar, e))
+        if (seg->kind == EVAL_SEG_STRING) {
+            if (rle_string_area(seg->str, seg->len, seg->h, seg->w, &ar, e))
                 return -1;
         } else {
-            for (size_t i = 1; i < a->seg->ncounts; i += 2)
-                ar += a->seg->counts[i];
+            for (size_t i = 1; i < seg->ncounts; i += 2)
+                ar += seg->counts[i];
         }
         g->area = (double)ar;
         return 0;
     }
     if (mask_for_iou || box_from_mask || area_from_mask) {
-        if (seg_to_rle(a->seg, a->bbox, im, &g->mask, e))
+        if (seg_to_rle(seg, a->bbox, im, &g->mask, e))
             return -1;
     }
     if (segm) {
@@ -908,11 +973,11 @@ int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, bool want_mask, geo
         rle_to_cover(&g->mask, g->bb);
     } else if (a->has_bbox) {
         memcpy(g->bb, a->bbox, sizeof g->bb);
-    } else if (a->seg) {
+    } else if (seg) {
         rle_to_bbox(&g->mask, g->bb);
-    } else if (a->nkp) {
+    } else if (ax->nkp) {
         double x0, y0, x1, y1;
-        kp_extent(a, &x0, &y0, &x1, &y1);
+        kp_extent(ax, &x0, &y0, &x1, &y1);
         g->bb[0] = x0;
         g->bb[1] = y0;
         g->bb[2] = x1 - x0;
@@ -922,13 +987,13 @@ int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, bool want_mask, geo
         g->area = a->area;
     } else if (!is_gt && a->has_bbox) {
         g->area = a->bbox[2] * a->bbox[3];
-    } else if (a->seg) {
+    } else if (seg) {
         g->area = (double)rle_area(&g->mask);
     } else if (a->has_bbox) {
         g->area = a->bbox[2] * a->bbox[3];
-    } else if (a->nkp) {
+    } else if (ax->nkp) {
         double x0, y0, x1, y1;
-        kp_extent(a, &x0, &y0, &x1, &y1);
+        kp_extent(ax, &x0, &y0, &x1, &y1);
         g->area = (x1 - x0) * (y1 - y0);
     }
     if (!segm && g->mask.cnts)
@@ -963,9 +1028,10 @@ static double np_pairwise_sum(const double *a, size_t n)
     return np_pairwise_sum(a, n2) + np_pairwise_sum(a + n2, n - n2);
 }
 
-static double oks(const eval_coco *ev, const ann *d, const ann *g, double garea)
+static double oks(const eval_coco *ev, const ann *dh, const ann *gh, double garea)
 {
-    const cat_rec *c = &ev->cats[g->cat];
+    const ann_x *d = dt_x(ev, dh), *g = gt_x(ev, gh);
+    const cat_rec *c = &ev->cats[gh->cat];
     const double *sig = c->sigmas ? c->sigmas : eval_coco_kp_sigmas;
     size_t k = c->sigmas ? c->nsig : 17;
     if (d->nkp != k || (g->nkp != k && g->nkp != 0))
@@ -979,8 +1045,8 @@ static double oks(const eval_coco *ev, const ann *d, const ann *g, double garea)
     int k1 = 0;
     for (size_t i = 0; g->nkp && i < k; i++)
         k1 += g->kp[3 * i + 2] > 0;
-    double x0 = g->bbox[0] - g->bbox[2], x1 = g->bbox[0] + g->bbox[2] * 2;
-    double y0 = g->bbox[1] - g->bbox[3], y1 = g->bbox[1] + g->bbox[3] * 2;
+    double x0 = gh->bbox[0] - gh->bbox[2], x1 = gh->bbox[0] + gh->bbox[2] * 2;
+    double y0 = gh->bbox[1] - gh->bbox[3], y1 = gh->bbox[1] + gh->bbox[3] * 2;
     size_t ne = 0;
     for (size_t i = 0; i < k; i++) {
         double xd = d->kp[3 * i], yd = d->kp[3 * i + 1], dx, dy;
@@ -1167,7 +1233,7 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
         for (size_t g = 0; g < G; g++) {
             const ann *ga = &ev->gts[gi[g]];
             s->gcrowd[g] = ga->iscrowd;
-            s->gbase[g] = ga->iscrowd || (ev->type == EVAL_KEYPOINTS && ga->num_kp == 0);
+            s->gbase[g] = ga->iscrowd || (ev->type == EVAL_KEYPOINTS && gt_x(ev, ga)->num_kp == 0);
         }
         for (int a = 0; a < A; a++) {
             double lo = p->area_rng[a][0], hi = p->area_rng[a][1];
@@ -1210,7 +1276,7 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
                         uint32_t g = s->gord[m];
                         if (s->gig[g])
                             out[d].ig[a] |= (uint16_t)(1u << t);
-                        if (ev->gts[gi[g]].id != 0)
+                        if (gt_x(ev, &ev->gts[gi[g]])->id != 0)
                             out[d].m[a] |= (uint16_t)(1u << t);
                         s->gtm[m] = 1;
                     }

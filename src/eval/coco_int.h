@@ -10,18 +10,29 @@
 #include "eval/eval.h"
 #include "eval/rle.h"
 
+/*
+ * An annotation is split in two. The hot part is what evaluation reads for
+ * every annotation; resolve reorders it by (image, category) and it is one
+ * 64-byte cache line (the arrays are 64-byte aligned). The cold part stays
+ * in insertion order, indexed by seq: ids, keypoints, segmentation.
+ */
 typedef struct ann {
-    int64_t id, image_id, category_id;
-    int32_t img, cat; /* indices after resolve (sorted id order); -1 = dropped */
-    uint32_t nkp;     /* keypoint triplets */
-    int32_t num_kp;   /* ground truth: labelled keypoints (resolved) */
-    uint8_t iscrowd, has_bbox;
-    uint32_t seq;       /* insertion index (the arrays are reordered by resolve) */
-    double score, area; /* area < 0: derive */
+    double score, area; /* score: detections; area < 0: derive */
     double bbox[4];
-    double *kp;       /* arena */
-    eval_seg *seg;    /* arena, NULL if none */
+    uint32_t seq;       /* insertion index: the cold part, error messages */
+    int32_t img, cat;   /* indices after resolve (sorted id order); -1 = dropped */
+    uint8_t iscrowd, has_bbox;
+    uint8_t has_seg, has_kp; /* the cold part has a segmentation / keypoints */
 } ann;
+
+typedef struct ann_x {
+    int64_t id; /* ground truth; detections: seq + 1 */
+    int64_t image_id, category_id;
+    double *kp;     /* arena, x y v triplets */
+    eval_seg *seg;  /* arena, NULL if none */
+    uint32_t nkp;   /* keypoint triplets */
+    int32_t num_kp; /* ground truth: labelled keypoints (resolved) */
+} ann_x;
 
 typedef struct img_rec {
     int64_t id;
@@ -61,9 +72,9 @@ struct eval_coco {
     size_t nimg, capimg;
     cat_rec *cats;
     size_t ncat, capcat;
-    ann *gts;
-    size_t ngt, capgt;
-    ann *dts;
+    ann *gts, *dts;    /* hot, 64-byte aligned */
+    ann_x *gx, *dx;    /* cold, by seq */
+    size_t ngt, capgt; /* capacity of both gts and gx */
     size_t ndt, capdt;
 
     /* resolved state (eval_coco_resolve) */
@@ -89,6 +100,10 @@ struct eval_coco {
     int nstats;
     double secs[4]; /* resolve, evaluate, accumulate, summarize */
 };
+
+/* The cold part of a ground truth / detection. */
+static inline const ann_x *gt_x(const struct eval_coco *ev, const ann *a);
+static inline const ann_x *dt_x(const struct eval_coco *ev, const ann *a);
 
 /* Sorts images/categories, maps ids to indices, groups annotations into
  * pairs. Idempotent. */
@@ -117,5 +132,24 @@ void coco_geom_free(geom *g);
 /* IoU (bbox/segm) or OKS (keypoints) of detection d with ground truth g. */
 double coco_similarity(const eval_coco *ev, const ann *d, const geom *dg, const ann *g,
                        const geom *gg);
+
+static inline const ann_x *gt_x(const struct eval_coco *ev, const ann *a)
+{
+    return &ev->gx[a->seq];
+}
+
+static inline const ann_x *dt_x(const struct eval_coco *ev, const ann *a)
+{
+    return &ev->dx[a->seq];
+}
+
+static inline const ann_x *ann_xof(const struct eval_coco *ev, const ann *a, bool is_gt)
+{
+    return is_gt ? gt_x(ev, a) : dt_x(ev, a);
+}
+
+/* Makes room for n more detections (hot and cold) without moving them later:
+ * a reader that can estimate its count reserves once. */
+int coco_reserve_dts(struct eval_coco *ev, size_t n);
 
 #endif

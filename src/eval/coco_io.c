@@ -1063,8 +1063,15 @@ static int load_dt_parallel(eval_coco *ev, const char *path, err *e)
         close(fd);
         return -1;
     }
-    /* the first half goes straight into ev, the second into a scratch handle */
+    /* the first half goes straight into ev, the second into a scratch handle;
+     * both reserve for the smallest plausible result (48 bytes): unused
+     * reserved memory is never touched, and nothing is moved while growing */
     eval_coco *second = eval_coco_new(eval_coco_type(ev));
+    if (second && (coco_reserve_dts(ev, (size_t)comma / 48 + 16) ||
+                   coco_reserve_dts(second, (size_t)(st.st_size - comma) / 48 + 16))) {
+        eval_coco_free(second);
+        second = NULL;
+    }
     eval_coco *half[2] = {ev, second};
     int rc[2] = {-1, -1}, fb[2] = {-1, -1};
     err le[2];

@@ -108,7 +108,7 @@ static int cmp_dt_score(const void *a, const void *b, void *arg)
 
 static bool gt_regular(const eval_coco *ev, const ann *g)
 {
-    return !g->iscrowd && !(ev->type == EVAL_KEYPOINTS && g->num_kp == 0);
+    return !g->iscrowd && !(ev->type == EVAL_KEYPOINTS && gt_x(ev, g)->num_kp == 0);
 }
 
 /* One image: fills confusion, matches, error counts. */
@@ -232,12 +232,12 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
                 m = (long)g;
             }
         }
-        eval_match rec = {im, (int64_t)da->seq, -1, da->category_id, 0, da->score,
+        eval_match rec = {im, (int64_t)da->seq, -1, ev->cats[da->cat].id, 0, da->score,
                           EVAL_MATCH_FP};
         if (m >= 0) {
             const ann *ga = &ev->gts[w->g[m]];
             w->gused[m] = 1;
-            rec.gt_id = ga->id;
+            rec.gt_id = gt_x(ev, ga)->id;
             rec.iou = w->iou[d * ng + (size_t)m];
             rec.kind = gt_regular(ev, ga) ? EVAL_MATCH_TP : EVAL_MATCH_IGNORED;
         } else {
@@ -296,7 +296,7 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
             continue;
         if (!w->gaimed[g])
             out->missed++;
-        eval_match rec = {im, -1, ga->id, ga->category_id, 0, 0, EVAL_MATCH_FN};
+        eval_match rec = {im, -1, gt_x(ev, ga)->id, ev->cats[ga->cat].id, 0, 0, EVAL_MATCH_FN};
         if (push_match(out, mcap, &rec)) {
             rc = err_set(e, ERR_INTERNAL, "out of memory");
             goto out;
