@@ -961,6 +961,9 @@ static int load_file(eval_coco *ev, bool gt, const char *path, err *e)
     if (!f)
         return err_set(e, errno == ENOENT ? ERR_NOT_FOUND : ERR_IO, "%s: cannot open: %s", path,
                        strerror(errno));
+    struct stat st;
+    if (!gt && fstat(fileno(f), &st) == 0 && st.st_size > 0)
+        (void)coco_reserve_dts(ev, (size_t)st.st_size / 48 + 16); /* best effort */
     file_src fs = {f, path};
     int rc = run(ev, gt, file_next, &fs, path, e);
     fclose(f);
