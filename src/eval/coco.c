@@ -341,9 +341,12 @@ int eval_coco_set_sigmas(eval_coco *ev, int64_t category_id, const double *sigma
 }
 
 /* Checks and copies a segmentation into the arena. */
-static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, err *e)
+/* Checks and copies a segmentation; *area receives the mask area of an RLE
+ * (-1 for polygons, which need the image size). */
+static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, double *area, err *e)
 {
     *out = NULL;
+    *area = -1;
     if (s->kind == EVAL_SEG_NONE)
         return 0;
     eval_seg *c = arena_zalloc(ev->mem, sizeof *c);
@@ -382,9 +385,13 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, err *e)
         break;
     }
     case EVAL_SEG_COUNTS: {
-        uint64_t sum = 0;
-        for (size_t i = 0; i < s->ncounts; i++)
+        uint64_t sum = 0, fg = 0;
+        for (size_t i = 0; i < s->ncounts; i++) {
             sum += s->counts[i];
+            if (i & 1)
+                fg += s->counts[i];
+        }
+        *area = (double)fg;
         if (sum != (uint64_t)s->h * s->w)
             return err_set(e, ERR_INVALID,
                            "segmentation.counts: runs add up to %llu, expected %u*%u = %llu",
@@ -402,8 +409,10 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, err *e)
         break;
     }
     case EVAL_SEG_STRING: {
-        if (rle_check_string(s->str, s->len, s->h, s->w, e))
+        uint64_t ar;
+        if (rle_string_area(s->str, s->len, s->h, s->w, &ar, e)) /* checks it too */
             return err_prefix(e, "segmentation.counts: ");
+        *area = (double)ar;
         char *str = arena_strndup(ev->mem, s->len ? s->str : "", s->len);
         if (!str)
             return err_set(e, ERR_INTERNAL, "out of memory");
@@ -523,8 +532,13 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
             c += a->keypoints[3 * i + 2] > 0;
         x.num_kp = c;
     }
-    if (copy_seg(ev, &a->seg, &x.seg, e))
+    double mask_area;
+    if (copy_seg(ev, &a->seg, &x.seg, &mask_area, e))
         return -1;
+    /* an area to derive from an RLE is known now (its check decoded it):
+     * evaluation then needs no mask for an annotation nothing overlaps */
+    if (h.area < 0 && mask_area >= 0 && (is_gt || !a->has_bbox))
+        h.area = mask_area;
     h.has_seg = x.seg != NULL;
     h.has_kp = x.nkp > 0;
     touch(ev);
