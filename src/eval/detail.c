@@ -210,7 +210,6 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
             out->confusion[(size_t)ev->gts[w->g[g]].cat * (K + 1) + K]++;
 
     /* same-category matching, the reference's rule at one threshold */
-    size_t first = out->nmatches;
     for (size_t d = 0; d < nd; d++) {
         const ann *da = &ev->dts[w->d[d]];
         double best = fmin(o->iou_thr, 1 - 1e-10);
@@ -289,7 +288,6 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
             goto out;
         }
     }
-    (void)first;
     for (size_t g = 0; g < ng; g++) {
         const ann *ga = &ev->gts[w->g[g]];
         if (w->gused[g] || !gt_regular(ev, ga))

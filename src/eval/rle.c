@@ -349,7 +349,6 @@ int rle_from_poly(rle *out, const double *xy, size_t k, uint32_t h, uint32_t w, 
                 /* step d goes from t0 = flip ? dx-d+1 : d-1 to t1 = flip ? dx-d : d;
                  * its lower u is xs + (flip ? dx - d : d - 1) */
                 int lo0 = flip ? xs + dx - 1 : xs; /* lower u of step d = 1 */
-                int dir = flip ? -1 : 1;
                 /* first d >= 1 with lower u = 2 (mod 5) */
                 int r = ((lo0 - 2) % 5 + 5) % 5; /* lower u of step 1, minus 2, mod 5 */
                 int first = flip ? 1 + r : 1 + (5 - r) % 5;
@@ -358,7 +357,6 @@ int rle_from_poly(rle *out, const double *xy, size_t k, uint32_t h, uint32_t w, 
                     cross_step(&c, ta + xs, (int)(ys + s * ta + .5), tb + xs,
                                (int)(ys + s * tb + .5));
                 }
-                (void)dir;
                 int tl = flip ? 0 : dx;
                 c.have_prev = true;
                 c.pu = tl + xs;
