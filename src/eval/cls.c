@@ -388,7 +388,7 @@ int eval_cls_compute(const eval_cls *c, const eval_cls_opts *o, eval_cls_result 
     free(bn);
 
     int oom = 0;
-#pragma omp parallel
+#pragma omp parallel if (n * k > 20000)
     {
         sitem *it = malloc(n * sizeof *it);
         if (!it) {

@@ -51,6 +51,9 @@ static const double NP_EPS = 2.220446049250313e-16; /* np.spacing(1) */
 
 _Static_assert(sizeof(ann) == 64, "the hot part of an annotation is one cache line");
 
+/* Below this many items a loop runs on one thread: waking a team costs more. */
+#define PAR_MIN 20000
+
 const char *eval_iou_type_name(eval_iou_type t)
 {
     switch (t) {
@@ -714,14 +717,14 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
     const ann_x *xs = is_gt ? ev->gx : ev->dx;
     int nth = eval_nthreads(ev->p.threads);
     (void)nth;
-#pragma omp parallel for num_threads(nth) schedule(static)
+#pragma omp parallel for num_threads(nth) schedule(static) if (n > PAR_MIN)
     for (long q = 0; q < (long)n; q++) {
         ic[2 * q] = idmap_get(&ev->imgmap, xs[q].image_id);
         ic[2 * q + 1] = idmap_get(&ev->catmap, xs[q].category_id);
     }
     long bad_seq = LONG_MAX, nk = 0;
 #pragma omp parallel for num_threads(nth) schedule(static) reduction(min : bad_seq) \
-    reduction(+ : nk)
+    reduction(+ : nk) if (n > PAR_MIN)
     for (long i = 0; i < (long)n; i++) {
         ann *a = &as[i];
         a->img = ic[2 * (size_t)a->seq];
@@ -1738,7 +1741,7 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
     err first = {0};
     int nthreads = eval_nthreads(p->threads);
     (void)nthreads; /* unused when built without OpenMP */
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(nthreads) if (ev->npairs > PAR_MIN / 16)
     {
         scratch s = {0};
         err le;
@@ -1774,7 +1777,7 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
             npig_k[(size_t)ev->pairs[i].cat * A + a] += ev->npig[i * A + a];
     int oom = 0;
     double *cprec = ev->cprec, *cscore = ev->cscore, *crec = ev->crec;
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(nthreads) if (ev->acc_start[ev->K] > PAR_MIN)
     {
         acc_scratch s = {0};
 #pragma omp for schedule(dynamic, 1)
