@@ -660,3 +660,40 @@ Test(eval_coco, missing_ground_truth_area_comes_from_the_mask)
     cr_assert_eq(s[4], -1);             /* medium: no ground truth */
     eval_coco_free(ev);
 }
+
+Test(eval_coco, detail_records_crowd_matches_as_ignored_and_respect_thresholds)
+{
+    /* g1 regular, g2 crowd. d1 (.9) on g1 -> TP; d2 (.8) inside the crowd
+     * -> IGNORED (not an error, not background); d3 (.3) on g1 but below
+     * the score threshold .5 -> not in the records at all. With score_thr 0
+     * d3 appears, as a duplicate FP. */
+    eval_coco *ev = mk(EVAL_BBOX, 1, 1);
+    gt(ev, 1, 1, 1, 0, 0, 50, 50, false);
+    gt(ev, 2, 1, 1, 200, 200, 200, 200, true);
+    dt(ev, 1, 1, 0, 0, 50, 50, .9);
+    dt(ev, 1, 1, 250, 250, 20, 20, .8);
+    dt(ev, 1, 1, 0, 0, 50, 50, .3);
+    eval_detail d;
+    err e;
+    eval_detail_opts o;
+    eval_detail_opts_init(&o);
+    cr_assert_eq(eval_coco_detail(ev, &o, &d, &e), 0, "%s", e.msg);
+    cr_assert_eq(d.nmatches, 2);
+    cr_assert_eq(d.matches[0].kind, EVAL_MATCH_TP);
+    cr_assert_eq(d.matches[0].dt, 0);
+    cr_assert_eq(d.matches[1].kind, EVAL_MATCH_IGNORED);
+    cr_assert_eq(d.matches[1].gt_id, 2);
+    cr_assert_eq(d.matches[1].dt, 1);
+    cr_assert_eq(d.bkg + d.dupe + d.loc + d.cls + d.both + d.missed, 0);
+    /* the crowd overlap keeps d2 out of the background column too */
+    cr_assert_eq(d.confusion[1 * 2 + 0], 0);
+    eval_detail_free(&d);
+    o.score_thr = 0;
+    cr_assert_eq(eval_coco_detail(ev, &o, &d, &e), 0, "%s", e.msg);
+    cr_assert_eq(d.nmatches, 3);
+    cr_assert_eq(d.matches[2].kind, EVAL_MATCH_FP);
+    cr_assert_eq(d.matches[2].dt, 2);
+    cr_assert_eq(d.dupe, 1);
+    eval_detail_free(&d);
+    eval_coco_free(ev);
+}
