@@ -45,45 +45,10 @@ static void put_json(sbuf *b)
     fwrite(b->p, 1, b->len, stdout);
 }
 
-static void write_detail_json(jw *w, const eval_coco *ev, const eval_detail *d,
-                              const eval_detail_opts *o)
-{
-    jw_key(w, "detail");
-    jw_obj(w);
-    jw_kdbl(w, "iou_thr", o->iou_thr);
-    jw_kdbl(w, "score_thr", o->score_thr);
-    jw_key(w, "labels");
-    jw_arr(w);
-    for (size_t k = 0; k < d->k; k++)
-        jw_str(w, eval_coco_category_name(ev, k));
-    jw_str(w, "background");
-    jw_arr_end(w);
-    jw_key(w, "confusion");
-    jw_arr(w);
-    for (size_t i = 0; i <= d->k; i++) {
-        jw_arr(w);
-        for (size_t j = 0; j <= d->k; j++)
-            jw_int(w, (int64_t)d->confusion[i * (d->k + 1) + j]);
-        jw_arr_end(w);
-    }
-    jw_arr_end(w);
-    jw_key(w, "errors");
-    jw_obj(w);
-    jw_kint(w, "tp", (int64_t)d->tp);
-    jw_kint(w, "classification", (int64_t)d->cls);
-    jw_kint(w, "localization", (int64_t)d->loc);
-    jw_kint(w, "both", (int64_t)d->both);
-    jw_kint(w, "duplicate", (int64_t)d->dupe);
-    jw_kint(w, "background", (int64_t)d->bkg);
-    jw_kint(w, "missed", (int64_t)d->missed);
-    jw_obj_end(w);
-    jw_obj_end(w);
-}
-
 static int eval_coco_cmd(int argc, char **argv)
 {
     const char *gt = NULL, *dt = NULL, *iou = "bbox";
-    bool json = false, detail = false, ignore_unknown = false;
+    bool json = false, detail = false, ignore_unknown = false, matches = false;
     int64_t threads = 0;
     double iou_thr = 0.5, score_thr = 0.5;
     cli_opt opts[] = {
@@ -93,6 +58,8 @@ static int eval_coco_cmd(int argc, char **argv)
         {"json", 0, OPT_FLAG, &json, NULL, "print JSON instead of the summary"},
         {"detail", 0, OPT_FLAG, &detail, NULL,
          "add the error breakdown (and with --json the confusion matrix)"},
+        {"matches", 0, OPT_FLAG, &matches, NULL,
+         "with --json --detail: every image's matches (TP/FP/ignored/FN)"},
         {"iou-thr", 0, OPT_DBL, &iou_thr, "X", "IoU threshold of --detail (default 0.5)"},
         {"score-thr", 0, OPT_DBL, &score_thr, "X", "score threshold of --detail (default 0.5)"},
         {"ignore-unknown-categories", 0, OPT_FLAG, &ignore_unknown, NULL,
@@ -165,7 +132,8 @@ static int eval_coco_cmd(int argc, char **argv)
                 rc = print_err(&e);
                 goto out;
             }
-            write_detail_json(&w, ev, &d, &o);
+            jw_key(&w, "detail");
+            eval_detail_write_json(ev, &d, &o, matches, &w);
             eval_detail_free(&d);
         }
         jw_kdbl(&w, "seconds", (double)(time_mono_ns() - t0) / 1e9);

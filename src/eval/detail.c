@@ -346,3 +346,81 @@ int eval_coco_detail(eval_coco *ev, const eval_detail_opts *o, eval_detail *out,
         eval_detail_free(out);
     return rc;
 }
+
+const char *eval_match_kind_name(eval_match_kind k)
+{
+    switch (k) {
+    case EVAL_MATCH_TP: return "tp";
+    case EVAL_MATCH_FP: return "fp";
+    case EVAL_MATCH_IGNORED: return "ignored";
+    case EVAL_MATCH_FN: return "fn";
+    }
+    return "?";
+}
+
+void eval_detail_write_json(const eval_coco *ev, const eval_detail *d,
+                            const eval_detail_opts *o, bool matches, jw *w)
+{
+    jw_obj(w);
+    jw_kdbl(w, "iou_thr", o->iou_thr);
+    jw_kdbl(w, "score_thr", o->score_thr);
+    jw_kdbl(w, "bg_thr", o->bg_thr);
+    jw_key(w, "labels");
+    jw_arr(w);
+    for (size_t k = 0; k < d->k; k++)
+        jw_str(w, eval_coco_category_name(ev, k));
+    jw_str(w, "background");
+    jw_arr_end(w);
+    jw_key(w, "confusion");
+    jw_arr(w);
+    for (size_t i = 0; i <= d->k; i++) {
+        jw_arr(w);
+        for (size_t j = 0; j <= d->k; j++)
+            jw_int(w, (int64_t)d->confusion[i * (d->k + 1) + j]);
+        jw_arr_end(w);
+    }
+    jw_arr_end(w);
+    jw_key(w, "errors");
+    jw_obj(w);
+    jw_kint(w, "tp", (int64_t)d->tp);
+    jw_kint(w, "classification", (int64_t)d->cls);
+    jw_kint(w, "localization", (int64_t)d->loc);
+    jw_kint(w, "both", (int64_t)d->both);
+    jw_kint(w, "duplicate", (int64_t)d->dupe);
+    jw_kint(w, "background", (int64_t)d->bkg);
+    jw_kint(w, "missed", (int64_t)d->missed);
+    jw_obj_end(w);
+    if (matches) {
+        jw_key(w, "images");
+        jw_arr(w);
+        size_t nimg = eval_coco_num_images(ev);
+        for (size_t im = 0; im < nimg; im++) {
+            size_t a = d->image_first[im], b = d->image_first[im + 1];
+            if (a == b)
+                continue;
+            jw_obj(w);
+            jw_kint(w, "image_id", eval_coco_image_id(ev, im));
+            jw_key(w, "matches");
+            jw_arr(w);
+            for (size_t i = a; i < b; i++) {
+                const eval_match *m = &d->matches[i];
+                jw_obj(w);
+                if (m->dt >= 0)
+                    jw_kint(w, "dt", m->dt);
+                if (m->gt_id >= 0 || m->kind != EVAL_MATCH_FP)
+                    jw_kint(w, "gt_id", m->gt_id);
+                jw_kint(w, "category_id", m->category_id);
+                if (m->kind != EVAL_MATCH_FN) {
+                    jw_kdbl(w, "iou", m->iou);
+                    jw_kdbl(w, "score", m->score);
+                }
+                jw_kstr(w, "kind", eval_match_kind_name(m->kind));
+                jw_obj_end(w);
+            }
+            jw_arr_end(w);
+            jw_obj_end(w);
+        }
+        jw_arr_end(w);
+    }
+    jw_obj_end(w);
+}

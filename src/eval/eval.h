@@ -233,5 +233,12 @@ typedef struct eval_detail {
 /* Computes the extras (needs no prior run). Free with eval_detail_free. */
 int eval_coco_detail(eval_coco *ev, const eval_detail_opts *o, eval_detail *out, err *e);
 void eval_detail_free(eval_detail *d);
+const char *eval_match_kind_name(eval_match_kind k); /* "tp", "fp", "ignored", "fn" */
+/* Writes {"iou_thr", "score_thr", "labels", "confusion", "errors"} and, with
+ * matches, "images": [{"image_id", "matches": [{"dt", "gt_id",
+ * "category_id", "iou", "score", "kind"}]}] (images without records left
+ * out) as the value of the current key (or array slot) of w. */
+void eval_detail_write_json(const eval_coco *ev, const eval_detail *d,
+                            const eval_detail_opts *o, bool matches, jw *w);
 
 #endif
