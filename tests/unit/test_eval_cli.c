@@ -98,7 +98,8 @@ Test(eval_cli, coco_summary_lines_and_json)
     cr_assert_eq(lines, 12);
     free(out);
 
-    snprintf(cmd, sizeof cmd, "%s eval coco --gt %s --dt %s --json --detail", cvops, gt, dt);
+    snprintf(cmd, sizeof cmd, "%s eval coco --gt %s --dt %s --json --detail --matches", cvops, gt,
+             dt);
     cr_assert_eq(run(cmd, &out), 0);
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
@@ -110,6 +111,13 @@ Test(eval_cli, coco_summary_lines_and_json)
     json_t *err_ = json_object_get(json_object_get(j, "detail"), "errors");
     cr_assert_eq(json_integer_value(json_object_get(err_, "tp")), 1);
     cr_assert_eq(json_integer_value(json_object_get(err_, "background")), 1);
+    /* one image: d1 TP on g1, d2 FP, g2 FN */
+    json_t *imgs = json_object_get(json_object_get(j, "detail"), "images");
+    cr_assert_eq(json_array_size(imgs), 1);
+    json_t *ms = json_object_get(json_array_get(imgs, 0), "matches");
+    cr_assert_eq(json_array_size(ms), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(ms, 0), "kind")), "tp");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(ms, 2), "kind")), "fn");
     json_decref(j);
     free(out);
 
