@@ -27,8 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t t = 0; t < 3; t++) {
         eval_coco *ev = eval_coco_new(types[t]);
         err e;
-        if (eval_coco_load_gt_mem(ev, GT, sizeof GT - 1, &e) != 0)
-            abort();
+        if (eval_coco_load_gt_mem(ev, GT, sizeof GT - 1, &e) != 0) abort();
         if (eval_coco_load_dt_mem(ev, (const char *)data, size, &e) == 0) {
             eval_params p;
             eval_params_init(&p, types[t]);
@@ -37,11 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 int n;
                 const double *s = eval_coco_stats(ev, &n);
                 for (int i = 0; i < n; i++)
-                    if (!(s[i] == -1 || (s[i] >= 0 && s[i] <= 1)))
-                        abort();
+                    if (!(s[i] == -1 || (s[i] >= 0 && s[i] <= 1))) abort();
                 eval_detail d;
-                if (eval_coco_detail(ev, NULL, &d, &e) == 0)
-                    eval_detail_free(&d);
+                if (eval_coco_detail(ev, NULL, &d, &e) == 0) eval_detail_free(&d);
             }
         }
         eval_coco_free(ev);

@@ -28,8 +28,7 @@
 static double cpu_seconds(void)
 {
     struct timespec ts;
-    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
-        return 0;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -70,8 +69,7 @@ static int eval_coco_cmd(int argc, char **argv)
     int n = cli_parse(argc, argv, opts, "cvops eval coco --gt GT.json --dt DT.json [--iou TYPE]",
                       "COCO detection metrics (the pycocotools COCOeval numbers), computed "
                       "locally.");
-    if (n < 0)
-        return n == -2 ? EXIT_OK : EXIT_USAGE;
+    if (n < 0) return n == -2 ? EXIT_OK : EXIT_USAGE;
     if (!gt || !dt) {
         fprintf(stderr, "error: --gt and --dt are required; see --help\n");
         return EXIT_USAGE;
@@ -169,10 +167,10 @@ static int eval_coco_cmd(int argc, char **argv)
                         "\nDetections at IoU %.2f, score >= %.2f: %llu true positives; errors: "
                         "%llu classification, %llu localization, %llu both, %llu duplicate, "
                         "%llu background, %llu missed\n",
-                        o.iou_thr, o.score_thr, (unsigned long long)d.tp,
-                        (unsigned long long)d.cls, (unsigned long long)d.loc,
-                        (unsigned long long)d.both, (unsigned long long)d.dupe,
-                        (unsigned long long)d.bkg, (unsigned long long)d.missed);
+                        o.iou_thr, o.score_thr, (unsigned long long)d.tp, (unsigned long long)d.cls,
+                        (unsigned long long)d.loc, (unsigned long long)d.both,
+                        (unsigned long long)d.dupe, (unsigned long long)d.bkg,
+                        (unsigned long long)d.missed);
             eval_detail_free(&d);
         }
         fwrite(b.p, 1, b.len, stdout);
@@ -200,8 +198,7 @@ static int eval_cls_cmd(int argc, char **argv)
                       "Classification metrics: accuracy, top-k, per-class precision/recall/F1, "
                       "averages, confusion matrix, calibration error, ROC AUC and AP.\n"
                       "Input formats are described in docs/eval.md.");
-    if (n < 0)
-        return n == -2 ? EXIT_OK : EXIT_USAGE;
+    if (n < 0) return n == -2 ? EXIT_OK : EXIT_USAGE;
     if (!gt || !pred) {
         fprintf(stderr, "error: --gt and --pred are required; see --help\n");
         return EXIT_USAGE;

@@ -57,8 +57,7 @@ static int strmap_grow(strmap *m)
         return -1;
     }
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i])
-            continue;
+        if (!m->keys[i]) continue;
         size_t j = str_hash(m->keys[i]) & (cap - 1);
         while (k[j])
             j = (j + 1) & (cap - 1);
@@ -75,12 +74,10 @@ static int strmap_grow(strmap *m)
 
 static int32_t strmap_get(const strmap *m, const char *s)
 {
-    if (!m->cap)
-        return -1;
+    if (!m->cap) return -1;
     size_t j = str_hash(s) & (m->cap - 1);
     while (m->keys[j]) {
-        if (strcmp(m->keys[j], s) == 0)
-            return m->vals[j];
+        if (strcmp(m->keys[j], s) == 0) return m->vals[j];
         j = (j + 1) & (m->cap - 1);
     }
     return -1;
@@ -89,8 +86,7 @@ static int32_t strmap_get(const strmap *m, const char *s)
 /* key must outlive the map */
 static int strmap_put(strmap *m, const char *key, int32_t v)
 {
-    if ((m->n + 1) * 2 > m->cap && strmap_grow(m))
-        return -1;
+    if ((m->n + 1) * 2 > m->cap && strmap_grow(m)) return -1;
     size_t j = str_hash(key) & (m->cap - 1);
     while (m->keys[j])
         j = (j + 1) & (m->cap - 1);
@@ -117,8 +113,7 @@ struct eval_cls {
 eval_cls *eval_cls_new(void)
 {
     eval_cls *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->mem = arena_new(1 << 14);
     if (!c->mem) {
         free(c);
@@ -130,8 +125,7 @@ eval_cls *eval_cls_new(void)
 
 void eval_cls_free(eval_cls *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     arena_free(c->mem);
     free(c->names);
     strmap_free(&c->classmap);
@@ -152,8 +146,7 @@ int eval_cls_add_class(eval_cls *c, const char *name, err *e)
     if (c->k == c->capk) {
         size_t cap = c->capk ? c->capk * 2 : 16;
         char **p = realloc(c->names, cap * sizeof *p);
-        if (!p)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!p) return err_set(e, ERR_INTERNAL, "out of memory");
         c->names = p;
         c->capk = cap;
     }
@@ -169,9 +162,18 @@ int eval_cls_class_index(const eval_cls *c, const char *name)
     return strmap_get(&c->classmap, name);
 }
 
-size_t eval_cls_num_classes(const eval_cls *c) { return c->k; }
-const char *eval_cls_class_name(const eval_cls *c, size_t k) { return k < c->k ? c->names[k] : NULL; }
-size_t eval_cls_num_items(const eval_cls *c) { return c->n; }
+size_t eval_cls_num_classes(const eval_cls *c)
+{
+    return c->k;
+}
+const char *eval_cls_class_name(const eval_cls *c, size_t k)
+{
+    return k < c->k ? c->names[k] : NULL;
+}
+size_t eval_cls_num_items(const eval_cls *c)
+{
+    return c->n;
+}
 
 int eval_cls_add(eval_cls *c, int label, int pred, const double *scores, err *e)
 {
@@ -186,8 +188,7 @@ int eval_cls_add(eval_cls *c, int label, int pred, const double *scores, err *e)
         if (pred < 0) {
             pred = 0;
             for (size_t j = 1; j < c->k; j++)
-                if (scores[j] > scores[pred])
-                    pred = (int)j;
+                if (scores[j] > scores[pred]) pred = (int)j;
         }
     }
     if (pred < 0 || (size_t)pred >= c->k)
@@ -195,19 +196,16 @@ int eval_cls_add(eval_cls *c, int label, int pred, const double *scores, err *e)
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 256;
         int32_t *l = realloc(c->label, cap * sizeof *l);
-        if (!l)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!l) return err_set(e, ERR_INTERNAL, "out of memory");
         c->label = l;
         int32_t *p = realloc(c->pred, cap * sizeof *p);
-        if (!p)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!p) return err_set(e, ERR_INTERNAL, "out of memory");
         c->pred = p;
         if (scores) {
             if (c->k && cap > SIZE_MAX / c->k / sizeof(double))
                 return err_set(e, ERR_TOO_LARGE, "too many scores");
             double *s = realloc(c->scores, cap * c->k * sizeof *s);
-            if (!s)
-                return err_set(e, ERR_INTERNAL, "out of memory");
+            if (!s) return err_set(e, ERR_INTERNAL, "out of memory");
             c->scores = s;
         }
         c->cap = cap;
@@ -290,8 +288,7 @@ int eval_cls_compute(const eval_cls *c, const eval_cls_opts *o, eval_cls_result 
         eval_cls_opts_init(&def);
         o = &def;
     }
-    if (c->n == 0)
-        return err_set(e, ERR_INVALID, "no items to evaluate");
+    if (c->n == 0) return err_set(e, ERR_INVALID, "no items to evaluate");
     if (o->top_k < 1 || o->ece_bins < 1)
         return err_set(e, ERR_INVALID, "top_k and ece_bins must be >= 1");
     size_t n = c->n, k = c->k;
@@ -346,8 +343,7 @@ int eval_cls_compute(const eval_cls *c, const eval_cls_opts *o, eval_cls_result 
     /* single-label: pooled tp = correct, pooled fp = pooled fn = n - correct */
     r->micro_precision = r->micro_recall = r->micro_f1 = r->accuracy;
     r->top_k_accuracy = r->ece = r->macro_auc = r->macro_ap = -1;
-    if (!r->has_scores)
-        return 0;
+    if (!r->has_scores) return 0;
 
     uint64_t topk_ok = 0;
     int B = o->ece_bins;
@@ -369,10 +365,8 @@ int eval_cls_compute(const eval_cls *c, const eval_cls_opts *o, eval_cls_result 
         topk_ok += higher < (size_t)o->top_k;
         double conf = s[p];
         int b = (int)ceil(conf * B) - 1;
-        if (b < 0)
-            b = 0;
-        if (b >= B)
-            b = B - 1;
+        if (b < 0) b = 0;
+        if (b >= B) b = B - 1;
         bn[b]++;
         bconf[b] += conf;
         bacc[b] += l == p;
@@ -381,7 +375,8 @@ int eval_cls_compute(const eval_cls *c, const eval_cls_opts *o, eval_cls_result 
     double ece = 0;
     for (int b = 0; b < B; b++)
         if (bn[b])
-            ece += (double)bn[b] / (double)n * fabs(bacc[b] / (double)bn[b] - bconf[b] / (double)bn[b]);
+            ece += (double)bn[b] / (double)n *
+                   fabs(bacc[b] / (double)bn[b] - bconf[b] / (double)bn[b]);
     r->ece = ece;
     free(bconf);
     free(bacc);
@@ -397,8 +392,7 @@ int eval_cls_compute(const eval_cls *c, const eval_cls_opts *o, eval_cls_result 
         }
 #pragma omp for schedule(dynamic, 4)
         for (size_t j = 0; j < k; j++) {
-            if (!it)
-                continue;
+            if (!it) continue;
             for (size_t i = 0; i < n; i++)
                 it[i] = (sitem){c->scores[i * k + j], (uint8_t)(c->label[i] == (int)j)};
             rank_metrics(it, n, &r->per_class[j].auc, &r->per_class[j].ap);
@@ -412,10 +406,8 @@ int eval_cls_compute(const eval_cls *c, const eval_cls_opts *o, eval_cls_result 
     double sa = 0, sap = 0;
     size_t na = 0, nap = 0;
     for (size_t j = 0; j < k; j++) {
-        if (r->per_class[j].auc >= 0)
-            sa += r->per_class[j].auc, na++;
-        if (r->per_class[j].ap >= 0)
-            sap += r->per_class[j].ap, nap++;
+        if (r->per_class[j].auc >= 0) sa += r->per_class[j].auc, na++;
+        if (r->per_class[j].ap >= 0) sap += r->per_class[j].ap, nap++;
     }
     r->macro_auc = na ? sa / (double)na : -1;
     r->macro_ap = nap ? sap / (double)nap : -1;
@@ -492,21 +484,18 @@ void eval_cls_write_text(const eval_cls *c, const eval_cls_result *r, sbuf *o)
         sbuf_printf(o, "ECE             %.4f\n", r->ece);
     }
     sbuf_printf(o, "\n%-20s %9s %9s %9s %9s", "class", "precision", "recall", "f1", "support");
-    if (r->has_scores)
-        sbuf_printf(o, " %9s %9s", "roc_auc", "ap");
+    if (r->has_scores) sbuf_printf(o, " %9s %9s", "roc_auc", "ap");
     sbuf_putc(o, '\n');
     for (size_t j = 0; j < r->k; j++) {
         const eval_cls_class *pc = &r->per_class[j];
-        sbuf_printf(o, "%-20.20s %9.4f %9.4f %9.4f %9llu", c->names[j], pc->precision,
-                    pc->recall, pc->f1, (unsigned long long)pc->support);
-        if (r->has_scores)
-            sbuf_printf(o, " %9.4f %9.4f", pc->auc, pc->ap);
+        sbuf_printf(o, "%-20.20s %9.4f %9.4f %9.4f %9llu", c->names[j], pc->precision, pc->recall,
+                    pc->f1, (unsigned long long)pc->support);
+        if (r->has_scores) sbuf_printf(o, " %9.4f %9.4f", pc->auc, pc->ap);
         sbuf_putc(o, '\n');
     }
-    sbuf_printf(o, "%-20s %9.4f %9.4f %9.4f %9zu", "macro avg", r->macro_precision,
-                r->macro_recall, r->macro_f1, r->n);
-    if (r->has_scores)
-        sbuf_printf(o, " %9.4f %9.4f", r->macro_auc, r->macro_ap);
+    sbuf_printf(o, "%-20s %9.4f %9.4f %9.4f %9zu", "macro avg", r->macro_precision, r->macro_recall,
+                r->macro_f1, r->n);
+    if (r->has_scores) sbuf_printf(o, " %9.4f %9.4f", r->macro_auc, r->macro_ap);
     sbuf_putc(o, '\n');
     sbuf_printf(o, "%-20s %9.4f %9.4f %9.4f %9zu\n", "micro avg", r->micro_precision,
                 r->micro_recall, r->micro_f1, r->n);
@@ -554,8 +543,8 @@ static int parse_csv(arena *a, const char *s, size_t n, const char *label, table
                     if (i >= n) {
                         sbuf_free(&fld);
                         free(r.f);
-                        return err_set(e, ERR_INVALID, "%s:%zu: unterminated quoted field",
-                                       label, qline);
+                        return err_set(e, ERR_INVALID, "%s:%zu: unterminated quoted field", label,
+                                       qline);
                     }
                     if (s[i] == '"') {
                         if (i + 1 < n && s[i + 1] == '"') {
@@ -566,8 +555,7 @@ static int parse_csv(arena *a, const char *s, size_t n, const char *label, table
                         i++;
                         break;
                     }
-                    if (s[i] == '\n')
-                        line++;
+                    if (s[i] == '\n') line++;
                     sbuf_putc(&fld, s[i++]);
                 }
             } else {
@@ -594,10 +582,8 @@ static int parse_csv(arena *a, const char *s, size_t n, const char *label, table
             if (i < n && s[i] == ',') {
                 i++;
             } else {
-                if (i < n && s[i] == '\r')
-                    i++;
-                if (i < n && s[i] == '\n')
-                    i++;
+                if (i < n && s[i] == '\r') i++;
+                if (i < n && s[i] == '\n') i++;
                 done = true;
             }
         }
@@ -626,8 +612,7 @@ static int parse_csv(arena *a, const char *s, size_t n, const char *label, table
 static bool is_json(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
-            continue;
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') continue;
         return s[i] == '[';
     }
     return false;
@@ -636,10 +621,8 @@ static bool is_json(const char *s, size_t n)
 /* id or label from JSON (string or integer) into the arena */
 static char *json_scalar(arena *a, json_t *v)
 {
-    if (json_is_string(v))
-        return arena_strndup(a, json_string_value(v), json_string_length(v));
-    if (json_is_integer(v))
-        return arena_printf(a, "%lld", (long long)json_integer_value(v));
+    if (json_is_string(v)) return arena_strndup(a, json_string_value(v), json_string_length(v));
+    if (json_is_integer(v)) return arena_printf(a, "%lld", (long long)json_integer_value(v));
     return NULL;
 }
 
@@ -714,8 +697,8 @@ static int load_json(arena *a, const char *s, size_t n, const char *label, bool 
                 json_object_foreach(sc, key, val) out->classes[j++] = arena_strdup(a, key);
             }
             if (json_object_size(sc) != out->nclasses) {
-                rc = err_set(e, ERR_INVALID, "%s[%zu].scores: %zu classes, %s[0] has %zu", label,
-                             i, json_object_size(sc), label, out->nclasses);
+                rc = err_set(e, ERR_INVALID, "%s[%zu].scores: %zu classes, %s[0] has %zu", label, i,
+                             json_object_size(sc), label, out->nclasses);
                 break;
             }
             it->scores = malloc((out->nclasses ? out->nclasses : 1) * sizeof *it->scores);
@@ -737,8 +720,8 @@ static int load_json(arena *a, const char *s, size_t n, const char *label, bool 
         }
         it->label = json_scalar(a, lab);
         if (!it->label) {
-            rc = err_set(e, ERR_INVALID, "%s[%zu].label: expected a string or an integer%s",
-                         label, i, pred ? " (or \"scores\": {class: score})" : "");
+            rc = err_set(e, ERR_INVALID, "%s[%zu].label: expected a string or an integer%s", label,
+                         i, pred ? " (or \"scores\": {class: score})" : "");
             break;
         }
         if (pred && out->classes) {
@@ -758,8 +741,7 @@ static int load_csv(arena *a, const char *s, size_t n, const char *label, bool p
                     err *e)
 {
     table t = {0};
-    if (parse_csv(a, s, n, label, &t, e))
-        return -1;
+    if (parse_csv(a, s, n, label, &t, e)) return -1;
     int rc = 0;
     size_t start = 0;
     if (t.n && strcmp(t.rows[0].f[0], "id") == 0) {
@@ -820,8 +802,8 @@ static int load_csv(arena *a, const char *s, size_t n, const char *label, bool p
     return rc;
 }
 
-static int load_items(arena *a, const char *s, size_t n, const char *label, bool pred,
-                      items *out, err *e)
+static int load_items(arena *a, const char *s, size_t n, const char *label, bool pred, items *out,
+                      err *e)
 {
     memset(out, 0, sizeof *out);
     int rc = is_json(s, n) ? load_json(a, s, n, label, pred, out, e)
@@ -831,8 +813,7 @@ static int load_items(arena *a, const char *s, size_t n, const char *label, bool
 
 static int add_class_if_new(eval_cls *c, const char *name, err *e)
 {
-    if (eval_cls_class_index(c, name) >= 0)
-        return 0;
+    if (eval_cls_class_index(c, name) >= 0) return 0;
     return eval_cls_add_class(c, name, e);
 }
 
@@ -859,8 +840,7 @@ int eval_cls_load_mem(eval_cls *c, const char *gt, size_t gtn, const char *pred,
     /* classes: score columns first, then labels in order of appearance */
     for (size_t j = 0; j < p.nclasses && rc == 0; j++)
         rc = eval_cls_add_class(c, p.classes[j], e);
-    if (rc)
-        goto out;
+    if (rc) goto out;
     char loc[256];
     for (size_t i = 0; i < g.n; i++) {
         where(loc, sizeof loc, "gt", gjson, g.v[i].line);

@@ -41,11 +41,10 @@
 
 #include "base/util.h"
 
-const double eval_coco_kp_sigmas[17] = {.26 / 10.0, .25 / 10.0, .25 / 10.0, .35 / 10.0,
-                                        .35 / 10.0, .79 / 10.0, .79 / 10.0, .72 / 10.0,
-                                        .72 / 10.0, .62 / 10.0, .62 / 10.0, 1.07 / 10.0,
-                                        1.07 / 10.0, .87 / 10.0, .87 / 10.0, .89 / 10.0,
-                                        .89 / 10.0};
+const double eval_coco_kp_sigmas[17] = {
+    .26 / 10.0,  .25 / 10.0, .25 / 10.0, .35 / 10.0, .35 / 10.0, .79 / 10.0,
+    .79 / 10.0,  .72 / 10.0, .72 / 10.0, .62 / 10.0, .62 / 10.0, 1.07 / 10.0,
+    1.07 / 10.0, .87 / 10.0, .87 / 10.0, .89 / 10.0, .89 / 10.0};
 
 static const double NP_EPS = 2.220446049250313e-16; /* np.spacing(1) */
 
@@ -57,9 +56,12 @@ _Static_assert(sizeof(ann) == 64, "the hot part of an annotation is one cache li
 const char *eval_iou_type_name(eval_iou_type t)
 {
     switch (t) {
-    case EVAL_BBOX: return "bbox";
-    case EVAL_SEGM: return "segm";
-    case EVAL_KEYPOINTS: return "keypoints";
+    case EVAL_BBOX:
+        return "bbox";
+    case EVAL_SEGM:
+        return "segm";
+    case EVAL_KEYPOINTS:
+        return "keypoints";
     }
     return "?";
 }
@@ -159,8 +161,7 @@ static int32_t idmap_put(idmap *m, int64_t k, int32_t v)
 {
     size_t i = mix64((uint64_t)k) & (m->cap - 1);
     while (m->vals[i] >= 0) {
-        if (m->keys[i] == k)
-            return m->vals[i];
+        if (m->keys[i] == k) return m->vals[i];
         i = (i + 1) & (m->cap - 1);
     }
     m->keys[i] = k;
@@ -173,8 +174,7 @@ static int32_t idmap_get(const idmap *m, int64_t k)
 {
     size_t i = mix64((uint64_t)k) & (m->cap - 1);
     while (m->vals[i] >= 0) {
-        if (m->keys[i] == k)
-            return m->vals[i];
+        if (m->keys[i] == k) return m->vals[i];
         i = (i + 1) & (m->cap - 1);
     }
     return -1;
@@ -218,17 +218,14 @@ static void clear_results(eval_coco *ev)
 /* Any change to the inputs invalidates the derived state. */
 static void touch(eval_coco *ev)
 {
-    if (ev->resolved)
-        clear_resolved(ev);
-    if (ev->ran)
-        clear_results(ev);
+    if (ev->resolved) clear_resolved(ev);
+    if (ev->ran) clear_results(ev);
 }
 
 eval_coco *eval_coco_new(eval_iou_type type)
 {
     eval_coco *ev = calloc(1, sizeof *ev);
-    if (!ev)
-        return NULL;
+    if (!ev) return NULL;
     ev->mem = arena_new(1 << 16);
     if (!ev->mem) {
         free(ev);
@@ -242,8 +239,7 @@ eval_coco *eval_coco_new(eval_iou_type type)
 
 void eval_coco_free(eval_coco *ev)
 {
-    if (!ev)
-        return;
+    if (!ev) return;
     clear_resolved(ev);
     clear_results(ev);
     free(ev->imgs);
@@ -259,7 +255,10 @@ void eval_coco_free(eval_coco *ev)
     free(ev);
 }
 
-eval_iou_type eval_coco_type(const eval_coco *ev) { return ev->type; }
+eval_iou_type eval_coco_type(const eval_coco *ev)
+{
+    return ev->type;
+}
 
 void eval_coco_set_names(eval_coco *ev, const char *gt_name, const char *dt_name)
 {
@@ -273,19 +272,29 @@ void eval_coco_ignore_unknown_categories(eval_coco *ev, bool ignore)
     ev->ignore_unknown_cats = ignore;
 }
 
-size_t eval_coco_num_images(const eval_coco *ev) { return ev->nimg; }
-size_t eval_coco_num_categories(const eval_coco *ev) { return ev->ncat; }
-size_t eval_coco_num_gts(const eval_coco *ev) { return ev->ngt; }
-size_t eval_coco_num_dts(const eval_coco *ev) { return ev->ndt; }
+size_t eval_coco_num_images(const eval_coco *ev)
+{
+    return ev->nimg;
+}
+size_t eval_coco_num_categories(const eval_coco *ev)
+{
+    return ev->ncat;
+}
+size_t eval_coco_num_gts(const eval_coco *ev)
+{
+    return ev->ngt;
+}
+size_t eval_coco_num_dts(const eval_coco *ev)
+{
+    return ev->ndt;
+}
 
 static int grow(void **p, size_t *cap, size_t n, size_t size)
 {
-    if (n < *cap)
-        return 0;
+    if (n < *cap) return 0;
     size_t c = *cap ? *cap * 2 : 64;
     void *q = realloc(*p, c * size);
-    if (!q)
-        return -1;
+    if (!q) return -1;
     *p = q;
     *cap = c;
     return 0;
@@ -293,12 +302,10 @@ static int grow(void **p, size_t *cap, size_t n, size_t size)
 
 int eval_coco_add_image(eval_coco *ev, int64_t id, uint32_t width, uint32_t height, err *e)
 {
-    if (width > RLE_MAX_SIDE || height > RLE_MAX_SIDE ||
-        (uint64_t)width * height > RLE_MAX_PIXELS)
-        return err_set(e, ERR_INVALID, "image %lld: size %ux%u is above the limit",
-                       (long long)id, width, height);
-    if (ev->nimg >= INT32_MAX - 1)
-        return err_set(e, ERR_TOO_LARGE, "too many images");
+    if (width > RLE_MAX_SIDE || height > RLE_MAX_SIDE || (uint64_t)width * height > RLE_MAX_PIXELS)
+        return err_set(e, ERR_INVALID, "image %lld: size %ux%u is above the limit", (long long)id,
+                       width, height);
+    if (ev->nimg >= INT32_MAX - 1) return err_set(e, ERR_TOO_LARGE, "too many images");
     if (grow((void **)&ev->imgs, &ev->capimg, ev->nimg, sizeof *ev->imgs))
         return err_set(e, ERR_INTERNAL, "out of memory");
     touch(ev);
@@ -308,31 +315,26 @@ int eval_coco_add_image(eval_coco *ev, int64_t id, uint32_t width, uint32_t heig
 
 int eval_coco_add_category(eval_coco *ev, int64_t id, const char *name, err *e)
 {
-    if (ev->ncat >= 100000)
-        return err_set(e, ERR_TOO_LARGE, "too many categories (limit 100000)");
+    if (ev->ncat >= 100000) return err_set(e, ERR_TOO_LARGE, "too many categories (limit 100000)");
     if (grow((void **)&ev->cats, &ev->capcat, ev->ncat, sizeof *ev->cats))
         return err_set(e, ERR_INTERNAL, "out of memory");
     char *nm = arena_strdup(ev->mem, name ? name : "");
-    if (!nm)
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (!nm) return err_set(e, ERR_INTERNAL, "out of memory");
     touch(ev);
     ev->cats[ev->ncat++] = (cat_rec){id, nm, NULL, 0};
     return 0;
 }
 
-int eval_coco_set_sigmas(eval_coco *ev, int64_t category_id, const double *sigmas, size_t n,
-                         err *e)
+int eval_coco_set_sigmas(eval_coco *ev, int64_t category_id, const double *sigmas, size_t n, err *e)
 {
     for (size_t i = 0; i < ev->ncat; i++) {
-        if (ev->cats[i].id != category_id)
-            continue;
+        if (ev->cats[i].id != category_id) continue;
         for (size_t j = 0; j < n; j++)
             if (!isfinite(sigmas[j]) || sigmas[j] <= 0)
                 return err_set(e, ERR_INVALID, "category %lld: sigma %zu must be > 0",
                                (long long)category_id, j);
         double *s = arena_alloc(ev->mem, (n ? n : 1) * sizeof *s);
-        if (!s)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!s) return err_set(e, ERR_INTERNAL, "out of memory");
         memcpy(s, sigmas, n * sizeof *s);
         touch(ev);
         ev->cats[i].sigmas = s;
@@ -350,18 +352,15 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, double *ar
 {
     *out = NULL;
     *area = -1;
-    if (s->kind == EVAL_SEG_NONE)
-        return 0;
+    if (s->kind == EVAL_SEG_NONE) return 0;
     eval_seg *c = arena_zalloc(ev->mem, sizeof *c);
-    if (!c)
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (!c) return err_set(e, ERR_INTERNAL, "out of memory");
     c->kind = s->kind;
     c->h = s->h;
     c->w = s->w;
     switch (s->kind) {
     case EVAL_SEG_POLY: {
-        if (s->npoly == 0)
-            return err_set(e, ERR_INVALID, "segmentation: no polygon");
+        if (s->npoly == 0) return err_set(e, ERR_INVALID, "segmentation: no polygon");
         size_t total = 0;
         for (size_t i = 0; i < s->npoly; i++) {
             if (s->poly_len[i] < 6 || s->poly_len[i] % 2)
@@ -374,12 +373,11 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, double *ar
         for (size_t j = 0; j < total; j++)
             if (!isfinite(s->xy[j]) || fabs(s->xy[j]) > RLE_MAX_COORD)
                 return err_set(e, ERR_INVALID,
-                               "segmentation: coordinate %g is not a number within +-%g",
-                               s->xy[j], RLE_MAX_COORD);
+                               "segmentation: coordinate %g is not a number within +-%g", s->xy[j],
+                               RLE_MAX_COORD);
         uint32_t *pl = arena_alloc(ev->mem, s->npoly * sizeof *pl);
         double *xy = arena_alloc(ev->mem, total * sizeof *xy);
-        if (!pl || !xy)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!pl || !xy) return err_set(e, ERR_INTERNAL, "out of memory");
         memcpy(pl, s->poly_len, s->npoly * sizeof *pl);
         memcpy(xy, s->xy, total * sizeof *xy);
         c->poly_len = pl;
@@ -391,8 +389,7 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, double *ar
         uint64_t sum = 0, fg = 0;
         for (size_t i = 0; i < s->ncounts; i++) {
             sum += s->counts[i];
-            if (i & 1)
-                fg += s->counts[i];
+            if (i & 1) fg += s->counts[i];
         }
         *area = (double)fg;
         if (sum != (uint64_t)s->h * s->w)
@@ -403,10 +400,8 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, double *ar
             return err_set(e, ERR_INVALID, "segmentation.size %ux%u is above the limit", s->h,
                            s->w);
         uint32_t *cn = arena_alloc(ev->mem, (s->ncounts ? s->ncounts : 1) * sizeof *cn);
-        if (!cn)
-            return err_set(e, ERR_INTERNAL, "out of memory");
-        if (s->ncounts)
-            memcpy(cn, s->counts, s->ncounts * sizeof *cn);
+        if (!cn) return err_set(e, ERR_INTERNAL, "out of memory");
+        if (s->ncounts) memcpy(cn, s->counts, s->ncounts * sizeof *cn);
         c->counts = cn;
         c->ncounts = s->ncounts;
         break;
@@ -417,8 +412,7 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, double *ar
             return err_prefix(e, "segmentation.counts: ");
         *area = (double)ar;
         char *str = arena_strndup(ev->mem, s->len ? s->str : "", s->len);
-        if (!str)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!str) return err_set(e, ERR_INTERNAL, "out of memory");
         c->str = str;
         c->len = s->len;
         break;
@@ -434,8 +428,7 @@ static int copy_seg(eval_coco *ev, const eval_seg *s, eval_seg **out, double *ar
  * least want entries; n entries are kept. */
 static int ann_grow(ann **hot, ann_x **cold, size_t *cap, size_t n, size_t want)
 {
-    if (want <= *cap)
-        return 0;
+    if (want <= *cap) return 0;
     size_t c = *cap ? *cap : 64;
     while (c < want)
         c *= 2;
@@ -443,12 +436,10 @@ static int ann_grow(ann **hot, ann_x **cold, size_t *cap, size_t n, size_t want)
     ann_x *x = realloc(*cold, c * sizeof *x);
     if (!h || !x) {
         free(h);
-        if (x)
-            *cold = x;
+        if (x) *cold = x;
         return -1;
     }
-    if (n)
-        memcpy(h, *hot, n * sizeof *h);
+    if (n) memcpy(h, *hot, n * sizeof *h);
     free(*hot);
     *hot = h;
     *cold = x;
@@ -466,8 +457,7 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
     ann **arr = is_gt ? &ev->gts : &ev->dts;
     ann_x **xarr = is_gt ? &ev->gx : &ev->dx;
     size_t *n = is_gt ? &ev->ngt : &ev->ndt, *cap = is_gt ? &ev->capgt : &ev->capdt;
-    if (*n >= (size_t)INT32_MAX - 1)
-        return err_set(e, ERR_TOO_LARGE, "too many annotations");
+    if (*n >= (size_t)INT32_MAX - 1) return err_set(e, ERR_TOO_LARGE, "too many annotations");
     if (a->has_bbox) {
         for (int i = 0; i < 4; i++)
             if (!isfinite(a->bbox[i]))
@@ -480,8 +470,7 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
         return err_set(e, ERR_INVALID, "score: must be a finite number");
     if (!isnan(a->area) && a->area >= 0 && !isfinite(a->area))
         return err_set(e, ERR_INVALID, "area: must be a finite number");
-    if (isnan(a->area))
-        return err_set(e, ERR_INVALID, "area: must be a finite number");
+    if (isnan(a->area)) return err_set(e, ERR_INVALID, "area: must be a finite number");
     for (size_t i = 0; i < a->nkeypoints * 3; i++)
         if (!isfinite(a->keypoints[i]))
             return err_set(e, ERR_INVALID, "keypoints: values must be finite numbers");
@@ -504,8 +493,7 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
             return err_set(e, ERR_INVALID, "keypoints: missing (needed to evaluate keypoints)");
         break;
     }
-    if (ann_grow(arr, xarr, cap, *n, *n + 1))
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (ann_grow(arr, xarr, cap, *n, *n + 1)) return err_set(e, ERR_INTERNAL, "out of memory");
     ann h;
     memset(&h, 0, sizeof h);
     h.seq = (uint32_t)*n;
@@ -513,8 +501,7 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
     h.score = is_gt ? 0 : a->score;
     h.area = a->area;
     h.has_bbox = a->has_bbox;
-    if (a->has_bbox)
-        memcpy(h.bbox, a->bbox, sizeof h.bbox);
+    if (a->has_bbox) memcpy(h.bbox, a->bbox, sizeof h.bbox);
     h.iscrowd = is_gt && a->iscrowd;
     ann_x x;
     memset(&x, 0, sizeof x);
@@ -525,8 +512,7 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
     x.num_kp = a->num_keypoints;
     if (a->nkeypoints) {
         x.kp = arena_alloc(ev->mem, a->nkeypoints * 3 * sizeof *x.kp);
-        if (!x.kp)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!x.kp) return err_set(e, ERR_INTERNAL, "out of memory");
         memcpy(x.kp, a->keypoints, a->nkeypoints * 3 * sizeof *x.kp);
     }
     if (is_gt && x.num_kp < 0) {
@@ -536,12 +522,10 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
         x.num_kp = c;
     }
     double mask_area;
-    if (copy_seg(ev, &a->seg, &x.seg, &mask_area, e))
-        return -1;
+    if (copy_seg(ev, &a->seg, &x.seg, &mask_area, e)) return -1;
     /* an area to derive from an RLE is known now (its check decoded it):
      * evaluation then needs no mask for an annotation nothing overlaps */
-    if (h.area < 0 && mask_area >= 0 && (is_gt || !a->has_bbox))
-        h.area = mask_area;
+    if (h.area < 0 && mask_area >= 0 && (is_gt || !a->has_bbox)) h.area = mask_area;
     h.has_seg = x.seg != NULL;
     h.has_kp = x.nkp > 0;
     touch(ev);
@@ -554,28 +538,21 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
 void coco_truncate(eval_coco *ev, size_t nimg, size_t ncat, size_t ngt, size_t ndt)
 {
     /* the arena keeps their bytes until the handle is freed */
-    if (nimg < ev->nimg || ncat < ev->ncat || ngt < ev->ngt || ndt < ev->ndt)
-        touch(ev);
-    if (nimg < ev->nimg)
-        ev->nimg = nimg;
-    if (ncat < ev->ncat)
-        ev->ncat = ncat;
-    if (ngt < ev->ngt)
-        ev->ngt = ngt;
-    if (ndt < ev->ndt)
-        ev->ndt = ndt;
+    if (nimg < ev->nimg || ncat < ev->ncat || ngt < ev->ngt || ndt < ev->ndt) touch(ev);
+    if (nimg < ev->nimg) ev->nimg = nimg;
+    if (ncat < ev->ncat) ev->ncat = ncat;
+    if (ngt < ev->ngt) ev->ngt = ngt;
+    if (ndt < ev->ndt) ev->ndt = ndt;
 }
 
 int coco_adopt_dts(eval_coco *dst, eval_coco *src, err *e)
 {
-    if (src->ndt == 0)
-        return 0;
+    if (src->ndt == 0) return 0;
     if (dst->ndt + src->ndt >= (size_t)INT32_MAX - 1)
         return err_set(e, ERR_TOO_LARGE, "too many annotations");
     arena *na = arena_new(256);
     arena **more = realloc(dst->more, (dst->nmore + 1) * sizeof *more);
-    if (more)
-        dst->more = more;
+    if (more) dst->more = more;
     if (!na || !more || coco_reserve_dts(dst, src->ndt)) {
         arena_free(na);
         return err_set(e, ERR_INTERNAL, "out of memory");
@@ -600,8 +577,14 @@ int coco_adopt_dts(eval_coco *dst, eval_coco *src, err *e)
     return 0;
 }
 
-int eval_coco_add_gt(eval_coco *ev, const eval_ann *a, err *e) { return add_ann(ev, a, true, e); }
-int eval_coco_add_dt(eval_coco *ev, const eval_ann *a, err *e) { return add_ann(ev, a, false, e); }
+int eval_coco_add_gt(eval_coco *ev, const eval_ann *a, err *e)
+{
+    return add_ann(ev, a, true, e);
+}
+int eval_coco_add_dt(eval_coco *ev, const eval_ann *a, err *e)
+{
+    return add_ann(ev, a, false, e);
+}
 
 /* --- resolve ---------------------------------------------------------------- */
 
@@ -632,8 +615,7 @@ static int eval_nthreads(int want)
 static const char *ann_problem(const eval_coco *ev, const ann *a, bool is_gt, bool *dropped)
 {
     *dropped = false;
-    if (a->img < 0)
-        return "image";
+    if (a->img < 0) return "image";
     if (a->cat < 0) {
         if (!is_gt && ev->ignore_unknown_cats) {
             *dropped = true;
@@ -647,14 +629,12 @@ static const char *ann_problem(const eval_coco *ev, const ann *a, bool is_gt, bo
     if (ev->type == EVAL_KEYPOINTS) {
         const cat_rec *c = &ev->cats[a->cat];
         size_t nsig = c->sigmas ? c->nsig : 17;
-        if (x->nkp != nsig && !(is_gt && x->nkp == 0))
-            return "keypoints";
+        if (x->nkp != nsig && !(is_gt && x->nkp == 0)) return "keypoints";
     }
     const img_rec *im = &ev->imgs[a->img];
     bool poly = x->seg && x->seg->kind == EVAL_SEG_POLY;
     bool needs_size = ev->type == EVAL_SEGM ? (poly || !x->seg) : (!a->has_bbox && poly);
-    if (needs_size && (im->w == 0 || im->h == 0))
-        return "size";
+    if (needs_size && (im->w == 0 || im->h == 0)) return "size";
     return NULL;
 }
 
@@ -664,8 +644,8 @@ static int ann_error(const eval_coco *ev, const ann *a, bool is_gt, const char *
     const ann_x *x = ann_xof(ev, a, is_gt);
     size_t i = a->seq;
     if (strcmp(what, "image") == 0)
-        return err_set(e, ERR_INVALID, "%s[%zu].image_id: %lld is not an image of the %s", name,
-                       i, (long long)x->image_id, is_gt ? "images list" : "ground truth");
+        return err_set(e, ERR_INVALID, "%s[%zu].image_id: %lld is not an image of the %s", name, i,
+                       (long long)x->image_id, is_gt ? "images list" : "ground truth");
     if (strcmp(what, "category") == 0)
         return err_set(e, ERR_INVALID,
                        "%s[%zu].category_id: %lld is not a category of the ground truth", name, i,
@@ -678,8 +658,8 @@ static int ann_error(const eval_coco *ev, const ann *a, bool is_gt, const char *
                        c->sigmas ? "" : " (the COCO person default)");
     }
     return err_set(e, ERR_INVALID,
-                   "%s[%zu]: image %lld has no width/height, needed to rasterise its polygon",
-                   name, i, (long long)ev->imgs[a->img].id);
+                   "%s[%zu]: image %lld has no width/height, needed to rasterise its polygon", name,
+                   i, (long long)ev->imgs[a->img].id);
 }
 
 typedef struct keyidx {
@@ -730,10 +710,8 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
         a->img = ic[2 * (size_t)a->seq];
         a->cat = ic[2 * (size_t)a->seq + 1];
         bool dropped;
-        if (ann_problem(ev, a, is_gt, &dropped) && (long)a->seq < bad_seq)
-            bad_seq = (long)a->seq;
-        if (dropped)
-            a->cat = -1;
+        if (ann_problem(ev, a, is_gt, &dropped) && (long)a->seq < bad_seq) bad_seq = (long)a->seq;
+        if (dropped) a->cat = -1;
         bool keep = a->img >= 0 && a->cat >= 0;
         nk += keep;
         k[i] = (keyidx){keep ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat : sentinel,
@@ -783,8 +761,7 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
      * entry's k[].idx is set to its own position to mark it done (no second
      * array of annotations, no fresh pages to fault in) */
     for (size_t i = 0; i < n; i++) {
-        if (k[i].idx == i)
-            continue;
+        if (k[i].idx == i) continue;
         ann tmpa = as[i];
         size_t j = i;
         /* the walk is a chain of cache misses on as[]; a second cursor runs
@@ -823,12 +800,9 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
 
 int coco_resolve(eval_coco *ev, err *e)
 {
-    if (ev->resolved)
-        return 0;
-    if (ev->nimg)
-        qsort(ev->imgs, ev->nimg, sizeof *ev->imgs, cmp_img);
-    if (ev->ncat)
-        qsort(ev->cats, ev->ncat, sizeof *ev->cats, cmp_cat);
+    if (ev->resolved) return 0;
+    if (ev->nimg) qsort(ev->imgs, ev->nimg, sizeof *ev->imgs, cmp_img);
+    if (ev->ncat) qsort(ev->cats, ev->ncat, sizeof *ev->cats, cmp_cat);
     if (idmap_init(&ev->imgmap, ev->nimg) || idmap_init(&ev->catmap, ev->ncat)) {
         clear_resolved(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
@@ -867,8 +841,8 @@ int coco_resolve(eval_coco *ev, err *e)
                                     (uint64_t)ev->dts[ev->didx[di]].cat
                               : UINT64_MAX;
         uint64_t k = kg < kd ? kg : kd;
-        pair_rec pr = {(uint32_t)(k / ev->ncat), (uint32_t)(k % ev->ncat), (uint32_t)gi, 0,
-                       (uint32_t)di, 0};
+        pair_rec pr = {
+            (uint32_t)(k / ev->ncat), (uint32_t)(k % ev->ncat), (uint32_t)gi, 0, (uint32_t)di, 0};
         while (gi < ng && (uint64_t)ev->gts[ev->gidx[gi]].img * ev->ncat +
                                   (uint64_t)ev->gts[ev->gidx[gi]].cat ==
                               k)
@@ -897,7 +871,10 @@ int coco_resolve(eval_coco *ev, err *e)
 
 /* --- geometry ------------------------------------------------------------------ */
 
-void coco_geom_free(geom *g) { rle_free(&g->mask); }
+void coco_geom_free(geom *g)
+{
+    rle_free(&g->mask);
+}
 
 static int seg_to_rle(const eval_seg *s, const double *bbox, const img_rec *im, rle *out, err *e)
 {
@@ -906,8 +883,7 @@ static int seg_to_rle(const eval_seg *s, const double *bbox, const img_rec *im, 
     switch (s->kind) {
     case EVAL_SEG_POLY: {
         rle *parts = calloc(s->npoly, sizeof *parts);
-        if (!parts)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!parts) return err_set(e, ERR_INTERNAL, "out of memory");
         const double *xy = s->xy;
         int rc = 0;
         for (size_t i = 0; i < s->npoly && rc == 0; i++) {
@@ -971,8 +947,7 @@ int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, bool want_mask, geo
          * runs without building the mask */
         uint64_t ar = 0;
         if (seg->kind == EVAL_SEG_STRING) {
-            if (rle_string_area(seg->str, seg->len, seg->h, seg->w, &ar, e))
-                return -1;
+            if (rle_string_area(seg->str, seg->len, seg->h, seg->w, &ar, e)) return -1;
         } else {
             for (size_t i = 1; i < seg->ncounts; i += 2)
                 ar += seg->counts[i];
@@ -981,8 +956,7 @@ int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, bool want_mask, geo
         return 0;
     }
     if (mask_for_iou || box_from_mask || area_from_mask) {
-        if (seg_to_rle(seg, a->bbox, im, &g->mask, e))
-            return -1;
+        if (seg_to_rle(seg, a->bbox, im, &g->mask, e)) return -1;
     }
     if (segm) {
         /* the mask IoU's overlap test needs a box around the mask (not the
@@ -1013,8 +987,7 @@ int coco_geom(const eval_coco *ev, const ann *a, bool is_gt, bool want_mask, geo
         kp_extent(ax, &x0, &y0, &x1, &y1);
         g->area = (x1 - x0) * (y1 - y0);
     }
-    if (!segm && g->mask.cnts)
-        rle_free(&g->mask);
+    if (!segm && g->mask.cnts) rle_free(&g->mask);
     return 0;
 }
 
@@ -1051,13 +1024,11 @@ static double oks(const eval_coco *ev, const ann *dh, const ann *gh, double gare
     const cat_rec *c = &ev->cats[gh->cat];
     const double *sig = c->sigmas ? c->sigmas : eval_coco_kp_sigmas;
     size_t k = c->sigmas ? c->nsig : 17;
-    if (d->nkp != k || (g->nkp != k && g->nkp != 0))
-        return 0;
+    if (d->nkp != k || (g->nkp != k && g->nkp != 0)) return 0;
     double ebuf[64], *ev_ = ebuf;
     if (k > 64) {
         ev_ = malloc(k * sizeof *ev_);
-        if (!ev_)
-            return 0;
+        if (!ev_) return 0;
     }
     int k1 = 0;
     for (size_t i = 0; g->nkp && i < k; i++)
@@ -1068,8 +1039,7 @@ static double oks(const eval_coco *ev, const ann *dh, const ann *gh, double gare
     for (size_t i = 0; i < k; i++) {
         double xd = d->kp[3 * i], yd = d->kp[3 * i + 1], dx, dy;
         if (k1 > 0) {
-            if (!(g->kp[3 * i + 2] > 0))
-                continue;
+            if (!(g->kp[3 * i + 2] > 0)) continue;
             dx = xd - g->kp[3 * i];
             dy = yd - g->kp[3 * i + 1];
         } else {
@@ -1081,8 +1051,7 @@ static double oks(const eval_coco *ev, const ann *dh, const ann *gh, double gare
         ev_[ne++] = exp(-ee);
     }
     double r = np_pairwise_sum(ev_, ne) / (double)ne;
-    if (ev_ != ebuf)
-        free(ev_);
+    if (ev_ != ebuf) free(ev_);
     return r;
 }
 
@@ -1090,9 +1059,12 @@ double coco_similarity(const eval_coco *ev, const ann *d, const geom *dg, const 
                        const geom *gg)
 {
     switch (ev->type) {
-    case EVAL_BBOX: return rle_bbox_iou(dg->bb, gg->bb, g->iscrowd);
-    case EVAL_SEGM: return rle_iou(&dg->mask, dg->bb, &gg->mask, gg->bb, g->iscrowd);
-    case EVAL_KEYPOINTS: return oks(ev, d, g, gg->area);
+    case EVAL_BBOX:
+        return rle_bbox_iou(dg->bb, gg->bb, g->iscrowd);
+    case EVAL_SEGM:
+        return rle_iou(&dg->mask, dg->bb, &gg->mask, gg->bb, g->iscrowd);
+    case EVAL_KEYPOINTS:
+        return oks(ev, d, g, gg->area);
     }
     return 0;
 }
@@ -1120,7 +1092,10 @@ typedef struct scratch {
     uint8_t *gig, *gcrowd, *gtm, *gbase;
     uint32_t *gord;
     size_t cap_gx;
-    struct sd { double s; uint32_t i; } *sd;
+    struct sd {
+        double s;
+        uint32_t i;
+    } * sd;
     size_t cap_sd;
 } scratch;
 
@@ -1139,15 +1114,14 @@ static void scratch_free(scratch *s)
     memset(s, 0, sizeof *s);
 }
 
-#define GROW(ptr, cap, n)                                                                      \
-    do {                                                                                       \
-        if ((n) > (cap)) {                                                                     \
-            void *np_ = realloc((ptr), (n) * sizeof *(ptr));                                   \
-            if (!np_)                                                                          \
-                return -1;                                                                     \
-            (ptr) = np_;                                                                       \
-            (cap) = (n);                                                                       \
-        }                                                                                      \
+#define GROW(ptr, cap, n)                                                                          \
+    do {                                                                                           \
+        if ((n) > (cap)) {                                                                         \
+            void *np_ = realloc((ptr), (n) * sizeof *(ptr));                                       \
+            if (!np_) return -1;                                                                   \
+            (ptr) = np_;                                                                           \
+            (cap) = (n);                                                                           \
+        }                                                                                          \
     } while (0)
 
 static int scratch_reserve(scratch *s, size_t G, size_t D, size_t ND)
@@ -1162,13 +1136,11 @@ static int scratch_reserve(scratch *s, size_t G, size_t D, size_t ND)
         uint8_t **b8[] = {&s->gig, &s->gcrowd, &s->gtm, &s->gbase};
         for (size_t i = 0; i < ARRAY_LEN(b8); i++) {
             uint8_t *q = realloc(*b8[i], c);
-            if (!q)
-                return -1;
+            if (!q) return -1;
             *b8[i] = q;
         }
         uint32_t *q = realloc(s->gord, c * sizeof *q);
-        if (!q)
-            return -1;
+        if (!q) return -1;
         s->gord = q;
         s->cap_gx = c;
     }
@@ -1178,8 +1150,7 @@ static int scratch_reserve(scratch *s, size_t G, size_t D, size_t ND)
 static int cmp_sd(const void *a, const void *b)
 {
     const struct sd *x = a, *y = b;
-    if (x->s != y->s)
-        return x->s > y->s ? -1 : 1;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
     return (x->i > y->i) - (x->i < y->i);
 }
 
@@ -1214,8 +1185,7 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
     pair_rec *pr = &ev->pairs[pi];
     const int A = p->n_area, T = p->n_iou;
     size_t G = pr->ng;
-    if (scratch_reserve(s, G, pr->nd, pr->nd))
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (scratch_reserve(s, G, pr->nd, pr->nd)) return err_set(e, ERR_INTERNAL, "out of memory");
     sort_pair_dts(ev, pr, s);
     size_t maxdet = (size_t)p->max_dets[p->n_maxdets - 1];
     size_t D = pr->nd < maxdet ? pr->nd : maxdet;
@@ -1238,8 +1208,8 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
         for (size_t d = 0; d < D; d++) {
             double mx = -INFINITY;
             for (size_t g = 0; g < G; g++) {
-                double v = coco_similarity(ev, &ev->dts[di[d]], &s->dg[d], &ev->gts[gi[g]],
-                                           &s->gg[g]);
+                double v =
+                    coco_similarity(ev, &ev->dts[di[d]], &s->dg[d], &ev->gts[gi[g]], &s->gg[g]);
                 s->iou[d * G + g] = v;
                 mx = v > mx ? v : mx;
             }
@@ -1262,11 +1232,9 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
                 npig += !s->gig[g];
             }
             for (size_t g = 0; g < G; g++)
-                if (!s->gig[g])
-                    s->gord[n0++] = (uint32_t)g;
+                if (!s->gig[g]) s->gord[n0++] = (uint32_t)g;
             for (size_t g = 0, k = n0; g < G; g++)
-                if (s->gig[g])
-                    s->gord[k++] = (uint32_t)g;
+                if (s->gig[g]) s->gord[k++] = (uint32_t)g;
             ev->npig[pi * (size_t)A + (size_t)a] = npig;
             if (G && D) {
                 for (int t = 0; t < T; t++) {
@@ -1279,22 +1247,16 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
                         const double *row = &s->iou[d * G];
                         for (size_t k = 0; k < G; k++) {
                             uint32_t g = s->gord[k];
-                            if (s->gtm[k] && !s->gcrowd[g])
-                                continue;
-                            if (m > -1 && !s->gig[s->gord[m]] && s->gig[g])
-                                break;
-                            if (row[g] < best)
-                                continue;
+                            if (s->gtm[k] && !s->gcrowd[g]) continue;
+                            if (m > -1 && !s->gig[s->gord[m]] && s->gig[g]) break;
+                            if (row[g] < best) continue;
                             best = row[g];
                             m = (long)k;
                         }
-                        if (m == -1)
-                            continue;
+                        if (m == -1) continue;
                         uint32_t g = s->gord[m];
-                        if (s->gig[g])
-                            out[d].ig[a] |= (uint16_t)(1u << t);
-                        if (gt_x(ev, &ev->gts[gi[g]])->id != 0)
-                            out[d].m[a] |= (uint16_t)(1u << t);
+                        if (s->gig[g]) out[d].ig[a] |= (uint16_t)(1u << t);
+                        if (gt_x(ev, &ev->gts[gi[g]])->id != 0) out[d].m[a] |= (uint16_t)(1u << t);
                         s->gtm[m] = 1;
                     }
                 }
@@ -1302,8 +1264,7 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
             /* unmatched detections outside the area range are ignored */
             for (size_t d = 0; d < D; d++) {
                 double ar = s->dg[d].area;
-                if (ar < lo || ar > hi)
-                    out[d].ig[a] |= (uint16_t)(~out[d].m[a] & ((1u << T) - 1));
+                if (ar < lo || ar > hi) out[d].ig[a] |= (uint16_t)(~out[d].m[a] & ((1u << T) - 1));
             }
         }
     }
@@ -1315,7 +1276,6 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
 }
 
 /* --- accumulate ---------------------------------------------------------------- */
-
 
 typedef struct acc_key {
     uint64_t key; /* descending score as an unsigned, order-preserving key */
@@ -1355,20 +1315,16 @@ static int acc_reserve(acc_scratch *s, size_t n, int lists)
     if (n + 1 > s->cap) {
         size_t c = n + 1;
         acc_entry *a = realloc(s->list, c * sizeof *a);
-        if (!a)
-            return -1;
+        if (!a) return -1;
         s->list = a;
         uint8_t *cl = realloc(s->cls, c);
-        if (!cl)
-            return -1;
+        if (!cl) return -1;
         s->cls = cl;
         acc_key *k = realloc(s->k1, c * sizeof *k);
-        if (!k)
-            return -1;
+        if (!k) return -1;
         s->k1 = k;
         k = realloc(s->k2, c * sizeof *k);
-        if (!k)
-            return -1;
+        if (!k) return -1;
         s->k2 = k;
         s->cap = c;
     }
@@ -1376,17 +1332,14 @@ static int acc_reserve(acc_scratch *s, size_t n, int lists)
         size_t c = n + 2;
         for (int t = 0; t < lists; t++) {
             uint32_t *a = realloc(s->tp_fp[t], c * sizeof *a);
-            if (!a)
-                return -1;
+            if (!a) return -1;
             s->tp_fp[t] = a;
             double *b = realloc(s->tp_score[t], c * sizeof *b);
-            if (!b)
-                return -1;
+            if (!b) return -1;
             s->tp_score[t] = b;
         }
         double *m = realloc(s->sufmax, c * sizeof *m);
-        if (!m)
-            return -1;
+        if (!m) return -1;
         s->sufmax = m;
         s->cap_tp = c;
     }
@@ -1396,8 +1349,7 @@ static int acc_reserve(acc_scratch *s, size_t n, int lists)
 /* Larger score -> smaller key; equal scores (also -0 and +0) -> equal keys. */
 static uint64_t desc_key(double d)
 {
-    if (d == 0)
-        d = 0; /* -0 -> +0 */
+    if (d == 0) d = 0; /* -0 -> +0 */
     uint64_t u;
     memcpy(&u, &d, sizeof u);
     u = (u >> 63) ? ~u : (u | 0x8000000000000000ULL); /* ascending order */
@@ -1416,8 +1368,7 @@ static acc_key *radix_sort(acc_key *a, acc_key *b, size_t n)
     }
     uint64_t varying = all_or ^ all_and;
     for (int shift = 0; shift < 64; shift += 8) {
-        if (((varying >> shift) & 0xff) == 0)
-            continue;
+        if (((varying >> shift) & 0xff) == 0) continue;
         size_t cnt[257] = {0};
         for (size_t i = 0; i < n; i++)
             cnt[((a[i].key >> shift) & 0xff) + 1]++;
@@ -1449,8 +1400,7 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
     const int T = p->n_iou, R = p->n_rec, A = p->n_area, M = p->n_maxdets;
     const acc_entry *bucket = ev->acc + ev->acc_start[k];
     size_t n = ev->acc_start[k + 1] - ev->acc_start[k];
-    if (acc_reserve(s, n, M * T))
-        return -1;
+    if (acc_reserve(s, n, M * T)) return -1;
     for (size_t i = 0; i < n; i++)
         s->k1[i] = (acc_key){desc_key(bucket[i].score), (uint32_t)i, 0};
     const acc_key *sorted = radix_sort(s->k1, s->k2, n);
@@ -1465,8 +1415,7 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
             c++;
         s->cls[i] = (uint8_t)c;
         for (int m = c; m < M; m++)
-            if (nd[m]++ == 0)
-                first_score[m] = s->list[i].score;
+            if (nd[m]++ == 0) first_score[m] = s->list[i].score;
     }
     const uint16_t full = (uint16_t)((1u << T) - 1);
     for (int a = 0; a < A; a++) {
@@ -1520,7 +1469,8 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
                 const uint32_t *tfp = s->tp_fp[m * T + t];
                 const double *tsc = s->tp_score[m * T + t];
                 crec[cidx(ev, k, a, m, t, 0) / R] = nd[m] ? (double)ntp[m][t] / (double)npig : 0;
-                double *cp = &cprec[cidx(ev, k, a, m, t, 0)], *cs = &cscore[cidx(ev, k, a, m, t, 0)];
+                double *cp = &cprec[cidx(ev, k, a, m, t, 0)],
+                       *cs = &cscore[cidx(ev, k, a, m, t, 0)];
                 /* precision at the j-th TP, then the running max from the right:
                  * sufmax[j-1] = max precision over TPs j..nt */
                 uint32_t nt = ntp[m][t];
@@ -1535,8 +1485,7 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
                 for (int r = 0; r < R; r++) {
                     double q = 0, ss = 0;
                     double thr = p->rec_thrs[r];
-                    if (nd[m] == 0)
-                        break; /* searchsorted on an empty array: zeros */
+                    if (nd[m] == 0) break; /* searchsorted on an empty array: zeros */
                     if (thr <= 0) {
                         /* index 0: the max over everything, the first score */
                         q = nt ? s->sufmax[0] : 0;
@@ -1545,8 +1494,7 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
                         /* the first index whose recall reaches thr is a TP */
                         while (j <= nt && (double)j / (double)npig < thr)
                             j++;
-                        if (j > nt)
-                            break; /* the reference's IndexError: the rest stay 0 */
+                        if (j > nt) break; /* the reference's IndexError: the rest stay 0 */
                         q = s->sufmax[j - 1];
                         ss = tsc[j - 1];
                     }
@@ -1564,24 +1512,21 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
 static int find_area(const eval_params *p, const char *lbl)
 {
     for (int a = 0; a < p->n_area; a++)
-        if (p->area_lbl[a] && strcmp(p->area_lbl[a], lbl) == 0)
-            return a;
+        if (p->area_lbl[a] && strcmp(p->area_lbl[a], lbl) == 0) return a;
     return -1;
 }
 
 static int find_maxdet(const eval_params *p, int md)
 {
     for (int m = 0; m < p->n_maxdets; m++)
-        if (p->max_dets[m] == md)
-            return m;
+        if (p->max_dets[m] == md) return m;
     return -1;
 }
 
 static int find_thr(const eval_params *p, double thr)
 {
     for (int t = 0; t < p->n_iou; t++)
-        if (p->iou_thrs[t] == thr)
-            return t;
+        if (p->iou_thrs[t] == thr) return t;
     return -1;
 }
 
@@ -1597,12 +1542,10 @@ static double summarize(const eval_coco *ev, bool ap, double thr, const char *ar
         t0 = find_thr(p, thr);
         t1 = t0 + 1;
     }
-    if (a < 0 || m < 0 || t0 < 0)
-        return -1;
+    if (a < 0 || m < 0 || t0 < 0) return -1;
     size_t cap = (size_t)(t1 - t0) * (ap ? p->n_rec : 1) * ev->K;
     double *v = malloc((cap ? cap : 1) * sizeof *v);
-    if (!v)
-        return -1;
+    if (!v) return -1;
     size_t n = 0;
     int k0 = konly >= 0 ? konly : 0, k1 = konly >= 0 ? konly + 1 : ev->K;
     for (int t = t0; t < t1; t++) {
@@ -1610,14 +1553,12 @@ static double summarize(const eval_coco *ev, bool ap, double thr, const char *ar
             for (int r = 0; r < p->n_rec; r++)
                 for (int k = k0; k < k1; k++) {
                     double x = ev->cprec[cidx(ev, k, a, m, t, r)];
-                    if (x > -1)
-                        v[n++] = x;
+                    if (x > -1) v[n++] = x;
                 }
         } else {
             for (int k = k0; k < k1; k++) {
                 double x = ev->crec[cidx(ev, k, a, m, t, 0) / p->n_rec];
-                if (x > -1)
-                    v[n++] = x;
+                if (x > -1) v[n++] = x;
             }
         }
     }
@@ -1634,22 +1575,21 @@ typedef struct stat_def {
 } stat_def;
 
 static const stat_def det_stats[12] = {
-    {true, -1, "all", 2},     {true, .5, "all", 2},     {true, .75, "all", 2},
-    {true, -1, "small", 2},   {true, -1, "medium", 2},  {true, -1, "large", 2},
-    {false, -1, "all", 0},    {false, -1, "all", 1},    {false, -1, "all", 2},
-    {false, -1, "small", 2},  {false, -1, "medium", 2}, {false, -1, "large", 2},
+    {true, -1, "all", 2},    {true, .5, "all", 2},     {true, .75, "all", 2},
+    {true, -1, "small", 2},  {true, -1, "medium", 2},  {true, -1, "large", 2},
+    {false, -1, "all", 0},   {false, -1, "all", 1},    {false, -1, "all", 2},
+    {false, -1, "small", 2}, {false, -1, "medium", 2}, {false, -1, "large", 2},
 };
 static const stat_def kp_stats[10] = {
-    {true, -1, "all", -1},     {true, .5, "all", -1},     {true, .75, "all", -1},
-    {true, -1, "medium", -1},  {true, -1, "large", -1},   {false, -1, "all", -1},
-    {false, .5, "all", -1},    {false, .75, "all", -1},   {false, -1, "medium", -1},
+    {true, -1, "all", -1},    {true, .5, "all", -1},   {true, .75, "all", -1},
+    {true, -1, "medium", -1}, {true, -1, "large", -1}, {false, -1, "all", -1},
+    {false, .5, "all", -1},   {false, .75, "all", -1}, {false, -1, "medium", -1},
     {false, -1, "large", -1},
 };
 
 static int stat_maxdet(const eval_coco *ev, const stat_def *d)
 {
-    if (d->maxdet_idx < 0)
-        return 20;
+    if (d->maxdet_idx < 0) return 20;
     return d->maxdet_idx < ev->p.n_maxdets ? ev->p.max_dets[d->maxdet_idx] : -1;
 }
 
@@ -1681,18 +1621,15 @@ static int check_params(const eval_params *p, err *e)
 
 int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
 {
-    if (ev->ran)
-        clear_results(ev);
+    if (ev->ran) clear_results(ev);
     if (params) {
-        if (check_params(params, e))
-            return -1;
+        if (check_params(params, e)) return -1;
         ev->p = *params;
     } else {
         eval_params_init(&ev->p, ev->type);
     }
     int64_t t0 = time_mono_ns();
-    if (coco_resolve(ev, e))
-        return -1;
+    if (coco_resolve(ev, e)) return -1;
     int64_t t1 = time_mono_ns();
     const eval_params *p = &ev->p;
     const int A = p->n_area;
@@ -1705,8 +1642,7 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
     ev->cprec = malloc(np * sizeof *ev->cprec);
     ev->cscore = malloc(np * sizeof *ev->cscore);
     ev->crec = malloc(nr * sizeof *ev->crec);
-    if (!ev->acc_start || !ev->pair_acc || !ev->npig || !ev->cprec ||
-        !ev->cscore || !ev->crec) {
+    if (!ev->acc_start || !ev->pair_acc || !ev->npig || !ev->cprec || !ev->cscore || !ev->crec) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
@@ -1759,8 +1695,7 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
         scratch_free(&s);
     }
     if (fail_at != SIZE_MAX) {
-        if (e)
-            *e = first;
+        if (e) *e = first;
         clear_results(ev);
         return -1;
     }
@@ -1811,12 +1746,14 @@ void eval_coco_timings(const eval_coco *ev, double out[4])
 
 /* --- results ------------------------------------------------------------------------ */
 
-const eval_params *eval_coco_params(const eval_coco *ev) { return ev->ran ? &ev->p : NULL; }
+const eval_params *eval_coco_params(const eval_coco *ev)
+{
+    return ev->ran ? &ev->p : NULL;
+}
 
 const double *eval_coco_stats(const eval_coco *ev, int *n)
 {
-    if (n)
-        *n = ev->ran ? ev->nstats : 0;
+    if (n) *n = ev->ran ? ev->nstats : 0;
     return ev->ran ? ev->stats : NULL;
 }
 
@@ -1829,8 +1766,7 @@ const double *eval_coco_stats(const eval_coco *ev, int *n)
 static int build_arrays(const eval_coco *cev)
 {
     eval_coco *ev = (eval_coco *)cev;
-    if (ev->precision)
-        return 0;
+    if (ev->precision) return 0;
     const eval_params *p = &ev->p;
     const int T = p->n_iou, R = p->n_rec, A = p->n_area, M = p->n_maxdets, K = ev->K;
     size_t np = (size_t)T * R * (K ? K : 1) * A * M, nr = (size_t)T * (K ? K : 1) * A * M;
@@ -1897,16 +1833,13 @@ int64_t eval_coco_image_id(const eval_coco *ev, size_t i)
 void eval_coco_category_result(const eval_coco *ev, size_t k, eval_cat_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (!ev->ran || k >= ev->ncat)
-        return;
+    if (!ev->ran || k >= ev->ncat) return;
     out->category_id = ev->cats[k].id;
     out->name = ev->cats[k].name;
     for (size_t i = 0; i < ev->ngt; i++)
-        if (ev->gts[i].cat == (int32_t)k && !ev->gts[i].iscrowd)
-            out->n_gt++;
+        if (ev->gts[i].cat == (int32_t)k && !ev->gts[i].iscrowd) out->n_gt++;
     for (size_t i = 0; i < ev->ndt; i++)
-        if (ev->dts[i].cat == (int32_t)k)
-            out->n_dt++;
+        if (ev->dts[i].cat == (int32_t)k) out->n_dt++;
     const eval_params *p = &ev->p;
     bool kp = ev->type == EVAL_KEYPOINTS;
     int mlast = p->max_dets[p->n_maxdets - 1];
@@ -1927,15 +1860,14 @@ void eval_coco_category_result(const eval_coco *ev, size_t k, eval_cat_result *o
     }
 }
 
-static const char *stat_names_det[12] = {"AP",    "AP50",  "AP75",  "APs",  "APm",  "APl",
-                                         "AR1",   "AR10",  "AR100", "ARs",  "ARm",  "ARl"};
-static const char *stat_names_kp[10] = {"AP",  "AP50", "AP75", "APm", "APl",
-                                        "AR",  "AR50", "AR75", "ARm", "ARl"};
+static const char *stat_names_det[12] = {"AP",  "AP50", "AP75",  "APs", "APm", "APl",
+                                         "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
+static const char *stat_names_kp[10] = {"AP", "AP50", "AP75", "APm", "APl",
+                                        "AR", "AR50", "AR75", "ARm", "ARl"};
 
 void eval_coco_summary_text(const eval_coco *ev, sbuf *out)
 {
-    if (!ev->ran)
-        return;
+    if (!ev->ran) return;
     const stat_def *defs = ev->type == EVAL_KEYPOINTS ? kp_stats : det_stats;
     const eval_params *p = &ev->p;
     for (int i = 0; i < ev->nstats; i++) {
@@ -1953,8 +1885,7 @@ void eval_coco_summary_text(const eval_coco *ev, sbuf *out)
 
 void eval_coco_write_json(const eval_coco *ev, jw *w)
 {
-    if (!ev->ran)
-        return;
+    if (!ev->ran) return;
     const char **names = ev->type == EVAL_KEYPOINTS ? stat_names_kp : stat_names_det;
     jw_kstr(w, "iou_type", eval_iou_type_name(ev->type));
     jw_key(w, "stats");
@@ -1985,8 +1916,7 @@ void eval_coco_write_json(const eval_coco *ev, jw *w)
         jw_kdbl(w, "AP", r.ap);
         jw_kdbl(w, "AP50", r.ap50);
         jw_kdbl(w, "AP75", r.ap75);
-        if (ev->type != EVAL_KEYPOINTS)
-            jw_kdbl(w, "APs", r.ap_small);
+        if (ev->type != EVAL_KEYPOINTS) jw_kdbl(w, "APs", r.ap_small);
         jw_kdbl(w, "APm", r.ap_medium);
         jw_kdbl(w, "APl", r.ap_large);
         if (ev->type != EVAL_KEYPOINTS) {

@@ -19,8 +19,8 @@
 typedef struct ann {
     double score, area; /* score: detections; area < 0: derive */
     double bbox[4];
-    uint32_t seq;       /* insertion index: the cold part, error messages */
-    int32_t img, cat;   /* indices after resolve (sorted id order); -1 = dropped */
+    uint32_t seq;     /* insertion index: the cold part, error messages */
+    int32_t img, cat; /* indices after resolve (sorted id order); -1 = dropped */
     uint8_t iscrowd, has_bbox;
     uint8_t has_seg, has_kp; /* the cold part has a segmentation / keypoints */
 } ann;
@@ -41,8 +41,8 @@ typedef struct img_rec {
 
 typedef struct cat_rec {
     int64_t id;
-    char *name;      /* arena */
-    double *sigmas;  /* arena, NULL: COCO default when 17 keypoints */
+    char *name;     /* arena */
+    double *sigmas; /* arena, NULL: COCO default when 17 keypoints */
     size_t nsig;
 } cat_rec;
 
@@ -90,12 +90,12 @@ struct eval_coco {
     bool ran;
     eval_params p;
     int K;
-    struct acc_entry *acc; /* per category (acc_start), image order, then rank */
-    size_t *acc_start;     /* [K + 1] */
-    size_t *pair_acc;      /* [npairs] where a pair's detections go in acc */
-    uint32_t *npig;      /* [npairs][A] regular ground truths */
-    double *cprec, *cscore, *crec;        /* [k][a][m][t][r], recall [k][a][m][t] */
-    double *precision, *recall, *scores;  /* reference layout, built on first use */
+    struct acc_entry *acc;               /* per category (acc_start), image order, then rank */
+    size_t *acc_start;                   /* [K + 1] */
+    size_t *pair_acc;                    /* [npairs] where a pair's detections go in acc */
+    uint32_t *npig;                      /* [npairs][A] regular ground truths */
+    double *cprec, *cscore, *crec;       /* [k][a][m][t][r], recall [k][a][m][t] */
+    double *precision, *recall, *scores; /* reference layout, built on first use */
     double stats[12];
     int nstats;
     double secs[4]; /* resolve, evaluate, accumulate, summarize */

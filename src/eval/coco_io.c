@@ -47,8 +47,7 @@ int eval_parse_double(const char *s, size_t n, double *out)
      * correctly. Everything else goes to strtod. */
     size_t i = 0;
     bool neg = false;
-    if (i < n && s[i] == '-')
-        neg = true, i++;
+    if (i < n && s[i] == '-') neg = true, i++;
     uint64_t mant = 0;
     int digits = 0, exp10 = 0;
     bool ok = i < n;
@@ -73,12 +72,10 @@ int eval_parse_double(const char *s, size_t n, double *out)
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
         bool eneg = false;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            eneg = s[i] == '-', i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) eneg = s[i] == '-', i++;
         int ev = 0;
         while (i < n && s[i] >= '0' && s[i] <= '9') {
-            if (ev < 100000)
-                ev = ev * 10 + (s[i] - '0');
+            if (ev < 100000) ev = ev * 10 + (s[i] - '0');
             i++;
         }
         exp10 += eneg ? -ev : ev;
@@ -91,18 +88,15 @@ int eval_parse_double(const char *s, size_t n, double *out)
     }
     char tmp[128];
     char *buf = n < sizeof tmp ? tmp : malloc(n + 1);
-    if (!buf)
-        return -1;
+    if (!buf) return -1;
     memcpy(buf, s, n);
     buf[n] = 0;
     char *end;
     errno = 0;
     double v = strtod(buf, &end);
     bool good = end == buf + n && isfinite(v);
-    if (buf != tmp)
-        free(buf);
-    if (!good)
-        return -1;
+    if (buf != tmp) free(buf);
+    if (!good) return -1;
     *out = v;
     return 0;
 }
@@ -111,21 +105,16 @@ int eval_parse_int64(const char *s, size_t n, int64_t *out)
 {
     size_t i = 0;
     bool neg = false;
-    if (i < n && s[i] == '-')
-        neg = true, i++;
-    if (i == n)
-        return -1;
+    if (i < n && s[i] == '-') neg = true, i++;
+    if (i == n) return -1;
     uint64_t v = 0;
     for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
+        if (s[i] < '0' || s[i] > '9') return -1;
         uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
+        if (v > (UINT64_MAX - d) / 10) return -1;
         v = v * 10 + d;
     }
-    if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX)
-        return -1;
+    if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX) return -1;
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
     return 0;
 }
@@ -146,8 +135,7 @@ static int dvec_push(dvec *a, double x)
     if (a->n == a->cap) {
         size_t c = a->cap ? a->cap * 2 : 16;
         double *p = realloc(a->v, c * sizeof *p);
-        if (!p)
-            return -1;
+        if (!p) return -1;
         a->v = p;
         a->cap = c;
     }
@@ -160,8 +148,7 @@ static int uvec_push(uvec *a, uint32_t x)
     if (a->n == a->cap) {
         size_t c = a->cap ? a->cap * 2 : 16;
         uint32_t *p = realloc(a->v, c * sizeof *p);
-        if (!p)
-            return -1;
+        if (!p) return -1;
         a->v = p;
         a->cap = c;
     }
@@ -201,9 +188,28 @@ typedef struct frame {
     bool whole;    /* closing: errors are about the container, not an element */
 } frame;
 
-enum { K_OTHER, K_ID, K_IMAGE_ID, K_CATEGORY_ID, K_SCORE, K_BBOX, K_AREA, K_ISCROWD,
-       K_SEGMENTATION, K_KEYPOINTS, K_NUM_KEYPOINTS, K_WIDTH, K_HEIGHT, K_NAME, K_SIGMAS,
-       K_COUNTS, K_SIZE, K_IMAGES, K_ANNOTATIONS, K_CATEGORIES };
+enum {
+    K_OTHER,
+    K_ID,
+    K_IMAGE_ID,
+    K_CATEGORY_ID,
+    K_SCORE,
+    K_BBOX,
+    K_AREA,
+    K_ISCROWD,
+    K_SEGMENTATION,
+    K_KEYPOINTS,
+    K_NUM_KEYPOINTS,
+    K_WIDTH,
+    K_HEIGHT,
+    K_NAME,
+    K_SIGMAS,
+    K_COUNTS,
+    K_SIZE,
+    K_IMAGES,
+    K_ANNOTATIONS,
+    K_CATEGORIES
+};
 
 typedef struct reader {
     eval_coco *ev;
@@ -238,31 +244,34 @@ typedef struct reader {
 
 static int key_code(const unsigned char *k, size_t n)
 {
-    /* called for every key of a file: dispatch on length, then compare */
-#define KEY(lit, code)                                                                         \
-    if (memcmp(k, lit, sizeof lit - 1) == 0)                                                   \
-        return code;
-    switch (n) {
-    case 2: KEY("id", K_ID) break;
-    case 4:
-        KEY("bbox", K_BBOX)
-        KEY("area", K_AREA)
-        KEY("name", K_NAME)
-        KEY("size", K_SIZE)
-        break;
-    case 5: KEY("score", K_SCORE) KEY("width", K_WIDTH) break;
-    case 6: KEY("height", K_HEIGHT) KEY("sigmas", K_SIGMAS) KEY("counts", K_COUNTS)
-        KEY("images", K_IMAGES) break;
-    case 7: KEY("iscrowd", K_ISCROWD) break;
-    case 8: KEY("image_id", K_IMAGE_ID) break;
-    case 9: KEY("keypoints", K_KEYPOINTS) break;
-    case 10: KEY("categories", K_CATEGORIES) break;
-    case 11: KEY("category_id", K_CATEGORY_ID) KEY("annotations", K_ANNOTATIONS) break;
-    case 12: KEY("segmentation", K_SEGMENTATION) break;
-    case 13: KEY("num_keypoints", K_NUM_KEYPOINTS) break;
-    default: break;
-    }
-#undef KEY
+    /* called for every key of a file: compare lengths first, bytes second */
+    static const struct {
+        unsigned char len;
+        char s[14];
+        int code;
+    } keys[] = {
+        {2, "id", K_ID},
+        {4, "bbox", K_BBOX},
+        {4, "area", K_AREA},
+        {4, "name", K_NAME},
+        {4, "size", K_SIZE},
+        {5, "score", K_SCORE},
+        {5, "width", K_WIDTH},
+        {6, "height", K_HEIGHT},
+        {6, "sigmas", K_SIGMAS},
+        {6, "counts", K_COUNTS},
+        {6, "images", K_IMAGES},
+        {7, "iscrowd", K_ISCROWD},
+        {8, "image_id", K_IMAGE_ID},
+        {9, "keypoints", K_KEYPOINTS},
+        {10, "categories", K_CATEGORIES},
+        {11, "category_id", K_CATEGORY_ID},
+        {11, "annotations", K_ANNOTATIONS},
+        {12, "segmentation", K_SEGMENTATION},
+        {13, "num_keypoints", K_NUM_KEYPOINTS},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (keys[i].len == n && memcmp(keys[i].s, k, n) == 0) return keys[i].code;
     return K_OTHER;
 }
 
@@ -276,35 +285,34 @@ static void path_of(const reader *rd, char *out, size_t n)
     for (int i = 0; i < rd->depth && p < n; i++) {
         const frame *f = &rd->st[i];
         if (f->is_obj) {
-            if (f->keylen == 0)
-                continue;
+            if (f->keylen == 0) continue;
             p += (size_t)snprintf(out + p, n - p, "%s%.*s%s", p ? "." : "", (int)strlen(f->key),
                                   f->key, f->keylen > strlen(f->key) ? "..." : "");
         } else if (!f->whole) {
             p += (size_t)snprintf(out + p, n - p, "[%zu]", f->idx);
         }
     }
-    if (out[0] == 0)
-        snprintf(out, n, "(top level)");
+    if (out[0] == 0) snprintf(out, n, "(top level)");
 }
 
 static int fail(reader *rd, const char *fmt, const char *detail)
 {
     char path[256];
     path_of(rd, path, sizeof path);
-    if (!rd->failed)
-        err_set(rd->e, ERR_INVALID, "%s: %s%s", path, fmt, detail ? detail : "");
+    if (!rd->failed) err_set(rd->e, ERR_INVALID, "%s: %s%s", path, fmt, detail ? detail : "");
     rd->failed = true;
     return 0; /* stops yajl */
 }
 
-static frame *top(reader *rd) { return rd->depth ? &rd->st[rd->depth - 1] : NULL; }
+static frame *top(reader *rd)
+{
+    return rd->depth ? &rd->st[rd->depth - 1] : NULL;
+}
 
 static int cur_key(reader *rd)
 {
     frame *f = top(rd);
-    if (!f || !f->is_obj)
-        return K_OTHER;
+    if (!f || !f->is_obj) return K_OTHER;
     return f->kc;
 }
 
@@ -333,41 +341,37 @@ static void reset_item(reader *rd)
 static role child_role(reader *rd, bool is_obj)
 {
     frame *f = top(rd);
-    if (!f)
-        return rd->gt ? (is_obj ? R_GT_ROOT : R_SKIP) : (is_obj ? R_SKIP : R_DT_ROOT);
+    if (!f) return rd->gt ? (is_obj ? R_GT_ROOT : R_SKIP) : (is_obj ? R_SKIP : R_DT_ROOT);
     int k = cur_key(rd);
     switch (f->r) {
     case R_GT_ROOT:
-        if (is_obj)
-            return R_SKIP;
-        if (k == K_IMAGES)
-            return R_IMAGES;
-        if (k == K_ANNOTATIONS)
-            return R_ANNS;
-        if (k == K_CATEGORIES)
-            return R_CATS;
+        if (is_obj) return R_SKIP;
+        if (k == K_IMAGES) return R_IMAGES;
+        if (k == K_ANNOTATIONS) return R_ANNS;
+        if (k == K_CATEGORIES) return R_CATS;
         return R_SKIP;
-    case R_IMAGES: return is_obj ? R_IMAGE : R_SKIP;
-    case R_CATS: return is_obj ? R_CAT : R_SKIP;
+    case R_IMAGES:
+        return is_obj ? R_IMAGE : R_SKIP;
+    case R_CATS:
+        return is_obj ? R_CAT : R_SKIP;
     case R_ANNS:
-    case R_DT_ROOT: return is_obj ? R_ANN : R_SKIP;
-    case R_CAT: return k == K_SIGMAS && !is_obj ? R_CAT_SIGMAS : R_SKIP;
+    case R_DT_ROOT:
+        return is_obj ? R_ANN : R_SKIP;
+    case R_CAT:
+        return k == K_SIGMAS && !is_obj ? R_CAT_SIGMAS : R_SKIP;
     case R_ANN:
-        if (k == K_BBOX && !is_obj)
-            return R_BBOX;
-        if (k == K_KEYPOINTS && !is_obj)
-            return R_KP;
-        if (k == K_SEGMENTATION)
-            return is_obj ? R_RLE : R_SEG;
+        if (k == K_BBOX && !is_obj) return R_BBOX;
+        if (k == K_KEYPOINTS && !is_obj) return R_KP;
+        if (k == K_SEGMENTATION) return is_obj ? R_RLE : R_SEG;
         return R_SKIP;
-    case R_SEG: return is_obj ? R_SKIP : R_SEG_POLY;
+    case R_SEG:
+        return is_obj ? R_SKIP : R_SEG_POLY;
     case R_RLE:
-        if (k == K_COUNTS && !is_obj)
-            return R_RLE_COUNTS;
-        if (k == K_SIZE && !is_obj)
-            return R_RLE_SIZE;
+        if (k == K_COUNTS && !is_obj) return R_RLE_COUNTS;
+        if (k == K_SIZE && !is_obj) return R_RLE_SIZE;
         return R_SKIP;
-    default: return R_SKIP;
+    default:
+        return R_SKIP;
     }
 }
 
@@ -378,8 +382,7 @@ static int check_open(reader *rd, role r, bool is_obj)
     if (!f) {
         if (rd->gt && !is_obj)
             return fail(rd, "expected the COCO ground-truth object {\"images\": ...}", NULL);
-        if (!rd->gt && is_obj)
-            return fail(rd, "expected a JSON array of results", NULL);
+        if (!rd->gt && is_obj) return fail(rd, "expected a JSON array of results", NULL);
         return 1;
     }
     int k = cur_key(rd);
@@ -391,9 +394,9 @@ static int check_open(reader *rd, role r, bool is_obj)
             msg = "expected an object";
         else if (f->r == R_ANN && (k == K_BBOX || k == K_KEYPOINTS))
             msg = "expected an array of numbers";
-        else if (f->r == R_ANN && (k == K_ID || k == K_IMAGE_ID || k == K_CATEGORY_ID ||
-                                   k == K_SCORE || k == K_AREA || k == K_ISCROWD ||
-                                   k == K_NUM_KEYPOINTS))
+        else if (f->r == R_ANN &&
+                 (k == K_ID || k == K_IMAGE_ID || k == K_CATEGORY_ID || k == K_SCORE ||
+                  k == K_AREA || k == K_ISCROWD || k == K_NUM_KEYPOINTS))
             msg = "expected a number";
         else if (f->r == R_SEG)
             msg = "expected a polygon (array of numbers)";
@@ -406,38 +409,31 @@ static int check_open(reader *rd, role r, bool is_obj)
         else if (f->r == R_BBOX || f->r == R_KP || f->r == R_SEG_POLY || f->r == R_RLE_COUNTS ||
                  f->r == R_RLE_SIZE || f->r == R_CAT_SIGMAS)
             msg = "expected a number";
-        if (msg)
-            return fail(rd, msg, NULL);
+        if (msg) return fail(rd, msg, NULL);
     }
     return 1;
 }
 
 static int on_open(reader *rd, bool is_obj)
 {
-    if (rd->depth >= EVAL_IO_MAX_DEPTH)
-        return fail(rd, "nesting deeper than the limit", NULL);
+    if (rd->depth >= EVAL_IO_MAX_DEPTH) return fail(rd, "nesting deeper than the limit", NULL);
     role r = child_role(rd, is_obj);
-    if (!check_open(rd, r, is_obj))
-        return 0;
+    if (!check_open(rd, r, is_obj)) return 0;
     if (r == R_ANN) {
         reset_ann(rd);
         rd->ann_index = top(rd)->idx;
     } else if (r == R_IMAGE || r == R_CAT) {
         reset_item(rd);
     } else if (r == R_SEG) {
-        if (rd->seg)
-            return fail(rd, "segmentation given twice", NULL);
+        if (rd->seg) return fail(rd, "segmentation given twice", NULL);
         rd->seg = 1;
     } else if (r == R_RLE) {
-        if (rd->seg)
-            return fail(rd, "segmentation given twice", NULL);
+        if (rd->seg) return fail(rd, "segmentation given twice", NULL);
         rd->seg = 2;
     } else if (r == R_SEG_POLY) {
-        if (uvec_push(&rd->plen, 0))
-            return fail(rd, "out of memory", NULL);
+        if (uvec_push(&rd->plen, 0)) return fail(rd, "out of memory", NULL);
     } else if (r == R_BBOX) {
-        if (rd->a.has_bbox || rd->bbox.n)
-            return fail(rd, "bbox given twice", NULL);
+        if (rd->a.has_bbox || rd->bbox.n) return fail(rd, "bbox given twice", NULL);
     }
     frame *f = &rd->st[rd->depth++];
     f->r = r;
@@ -484,18 +480,15 @@ static int on_close(reader *rd)
             return fail(rd, "expected x, y, v triplets", d);
         }
     } else if (r == R_RLE_SIZE) {
-        if (rd->size.n != 2)
-            return fail(rd, "expected [height, width]", NULL);
+        if (rd->size.n != 2) return fail(rd, "expected [height, width]", NULL);
     } else if (r == R_RLE_COUNTS) {
         rd->rle_list = true;
     }
-    if (!rc)
-        return 0;
+    if (!rc) return 0;
     rd->depth--;
     /* the value just closed was an element of an array: advance the index */
     frame *p = top(rd);
-    if (p && !p->is_obj)
-        p->idx++;
+    if (p && !p->is_obj) p->idx++;
     return 1;
 }
 
@@ -503,18 +496,19 @@ static int on_close(reader *rd)
 static void after_scalar(reader *rd)
 {
     frame *f = top(rd);
-    if (f && !f->is_obj)
-        f->idx++;
+    if (f && !f->is_obj) f->idx++;
 }
 
-static int want_number(reader *rd, const char *what) { return fail(rd, what, NULL); }
+static int want_number(reader *rd, const char *what)
+{
+    return fail(rd, what, NULL);
+}
 
 static int on_number(void *ctx, const char *s, size_t n)
 {
     reader *rd = ctx;
     frame *f = top(rd);
-    if (!f)
-        return fail(rd, rd->gt ? "expected an object" : "expected an array", NULL);
+    if (!f) return fail(rd, rd->gt ? "expected an object" : "expected an array", NULL);
     double v;
     int k = cur_key(rd);
     switch (f->r) {
@@ -523,36 +517,30 @@ static int on_number(void *ctx, const char *s, size_t n)
     case R_SEG_POLY:
     case R_RLE_SIZE:
     case R_CAT_SIGMAS: {
-        if (eval_parse_double(s, n, &v))
-            return fail(rd, "number out of range", NULL);
-        dvec *d = f->r == R_BBOX     ? &rd->bbox
-                  : f->r == R_KP     ? &rd->kp
+        if (eval_parse_double(s, n, &v)) return fail(rd, "number out of range", NULL);
+        dvec *d = f->r == R_BBOX       ? &rd->bbox
+                  : f->r == R_KP       ? &rd->kp
                   : f->r == R_SEG_POLY ? &rd->xy
                   : f->r == R_RLE_SIZE ? &rd->size
                                        : &rd->sigmas;
         if (f->r == R_BBOX && d->n >= 4)
             return fail(rd, "expected 4 numbers [x, y, width, height]", ", got more");
-        if (f->r == R_RLE_SIZE && d->n >= 2)
-            return fail(rd, "expected [height, width]", NULL);
-        if (dvec_push(d, v))
-            return fail(rd, "out of memory", NULL);
-        if (f->r == R_SEG_POLY)
-            rd->plen.v[rd->plen.n - 1]++;
+        if (f->r == R_RLE_SIZE && d->n >= 2) return fail(rd, "expected [height, width]", NULL);
+        if (dvec_push(d, v)) return fail(rd, "out of memory", NULL);
+        if (f->r == R_SEG_POLY) rd->plen.v[rd->plen.n - 1]++;
         break;
     }
     case R_RLE_COUNTS: {
         int64_t c;
         if (eval_parse_int64(s, n, &c) || c < 0 || c > (int64_t)UINT32_MAX)
             return fail(rd, "expected a run length (whole number >= 0)", NULL);
-        if (uvec_push(&rd->counts, (uint32_t)c))
-            return fail(rd, "out of memory", NULL);
+        if (uvec_push(&rd->counts, (uint32_t)c)) return fail(rd, "out of memory", NULL);
         break;
     }
     case R_ANN: {
         if (k == K_ID || k == K_IMAGE_ID || k == K_CATEGORY_ID) {
             int64_t id;
-            if (eval_parse_int64(s, n, &id))
-                return want_number(rd, "expected a whole number id");
+            if (eval_parse_int64(s, n, &id)) return want_number(rd, "expected a whole number id");
             if (k == K_ID)
                 rd->a.id = id, rd->has_id = true;
             else if (k == K_IMAGE_ID)
@@ -560,13 +548,11 @@ static int on_number(void *ctx, const char *s, size_t n)
             else
                 rd->a.category_id = id, rd->has_cat = true;
         } else if (k == K_SCORE || k == K_AREA || k == K_ISCROWD || k == K_NUM_KEYPOINTS) {
-            if (eval_parse_double(s, n, &v))
-                return fail(rd, "number out of range", NULL);
+            if (eval_parse_double(s, n, &v)) return fail(rd, "number out of range", NULL);
             if (k == K_SCORE)
                 rd->a.score = v, rd->has_score = true;
             else if (k == K_AREA) {
-                if (v < 0)
-                    return fail(rd, "must be >= 0", NULL);
+                if (v < 0) return fail(rd, "must be >= 0", NULL);
                 rd->a.area = v, rd->has_area = true;
             } else if (k == K_ISCROWD)
                 rd->a.iscrowd = v != 0, rd->has_crowd = true;
@@ -610,10 +596,8 @@ static int on_number(void *ctx, const char *s, size_t n)
             return fail(rd, "expected an array", NULL);
         break;
     case R_RLE:
-        if (k == K_COUNTS)
-            return fail(rd, "expected a string or an array", NULL);
-        if (k == K_SIZE)
-            return fail(rd, "expected [height, width]", NULL);
+        if (k == K_COUNTS) return fail(rd, "expected a string or an array", NULL);
+        if (k == K_SIZE) return fail(rd, "expected [height, width]", NULL);
         break;
     case R_SEG:
         return fail(rd, "expected a polygon (array of numbers)", NULL);
@@ -633,8 +617,7 @@ static int on_number(void *ctx, const char *s, size_t n)
 static int on_other(reader *rd, const char *what, const unsigned char *s, size_t n, int bval)
 {
     frame *f = top(rd);
-    if (!f)
-        return fail(rd, rd->gt ? "expected an object" : "expected an array", NULL);
+    if (!f) return fail(rd, rd->gt ? "expected an object" : "expected an array", NULL);
     int k = cur_key(rd);
     bool is_str = s != NULL, is_bool = bval >= 0;
     switch (f->r) {
@@ -652,8 +635,7 @@ static int on_other(reader *rd, const char *what, const unsigned char *s, size_t
             sbuf_put(&rd->name, s, n);
             break;
         }
-        if (k == K_ID || k == K_NAME || k == K_SIGMAS)
-            return fail(rd, "unexpected ", what);
+        if (k == K_ID || k == K_NAME || k == K_SIGMAS) return fail(rd, "unexpected ", what);
         break;
     case R_ANN:
         if (k == K_ISCROWD && is_bool) { /* accept true/false too */
@@ -665,23 +647,18 @@ static int on_other(reader *rd, const char *what, const unsigned char *s, size_t
             return fail(rd, "expected a number, got ", what);
         if (k == K_BBOX || k == K_KEYPOINTS)
             return fail(rd, "expected an array of numbers, got ", what);
-        if (k == K_SEGMENTATION)
-            return fail(rd, "expected polygons or an RLE object, got ", what);
+        if (k == K_SEGMENTATION) return fail(rd, "expected polygons or an RLE object, got ", what);
         break;
     case R_RLE:
         if (k == K_COUNTS && is_str) {
-            if (rd->rle_str || rd->rle_list)
-                return fail(rd, "counts given twice", NULL);
-            if (n > EVAL_IO_MAX_STRING)
-                return fail(rd, "string above the size limit", NULL);
+            if (rd->rle_str || rd->rle_list) return fail(rd, "counts given twice", NULL);
+            if (n > EVAL_IO_MAX_STRING) return fail(rd, "string above the size limit", NULL);
             sbuf_put(&rd->str, s, n);
-            if (sbuf_failed(&rd->str))
-                return fail(rd, "out of memory", NULL);
+            if (sbuf_failed(&rd->str)) return fail(rd, "out of memory", NULL);
             rd->rle_str = true;
             break;
         }
-        if (k == K_COUNTS || k == K_SIZE)
-            return fail(rd, "unexpected ", what);
+        if (k == K_COUNTS || k == K_SIZE) return fail(rd, "unexpected ", what);
         break;
     case R_BBOX:
     case R_KP:
@@ -702,15 +679,30 @@ static int on_other(reader *rd, const char *what, const unsigned char *s, size_t
     return 1;
 }
 
-static int cb_null(void *ctx) { return on_other(ctx, "null", NULL, 0, -1); }
-static int cb_bool(void *ctx, int b) { return on_other(ctx, b ? "true" : "false", NULL, 0, b); }
+static int cb_null(void *ctx)
+{
+    return on_other(ctx, "null", NULL, 0, -1);
+}
+static int cb_bool(void *ctx, int b)
+{
+    return on_other(ctx, b ? "true" : "false", NULL, 0, b);
+}
 static int cb_string(void *ctx, const unsigned char *s, size_t n)
 {
     return on_other(ctx, "a string", s ? s : (const unsigned char *)"", n, -1);
 }
-static int cb_start_map(void *ctx) { return on_open(ctx, true); }
-static int cb_start_array(void *ctx) { return on_open(ctx, false); }
-static int cb_end(void *ctx) { return on_close(ctx); }
+static int cb_start_map(void *ctx)
+{
+    return on_open(ctx, true);
+}
+static int cb_start_array(void *ctx)
+{
+    return on_open(ctx, false);
+}
+static int cb_end(void *ctx)
+{
+    return on_close(ctx);
+}
 static int cb_key(void *ctx, const unsigned char *k, size_t n)
 {
     reader *rd = ctx;
@@ -724,8 +716,8 @@ static int cb_key(void *ctx, const unsigned char *k, size_t n)
 }
 
 static const yajl_callbacks callbacks = {
-    cb_null, cb_bool, NULL, NULL, on_number, cb_string, cb_start_map, cb_key,
-    cb_end,  cb_start_array, cb_end,
+    cb_null,      cb_bool, NULL,   NULL,           on_number, cb_string,
+    cb_start_map, cb_key,  cb_end, cb_start_array, cb_end,
 };
 
 /* --- finishing items ---------------------------------------------------------- */
@@ -734,16 +726,14 @@ static int finish_item(reader *rd, role r)
 {
     err le;
     err_clear(&le);
-    if (!rd->has_id)
-        return fail(rd, "missing id", NULL);
+    if (!rd->has_id) return fail(rd, "missing id", NULL);
     if (r == R_IMAGE) {
         if (eval_coco_add_image(rd->ev, rd->id, (uint32_t)rd->width, (uint32_t)rd->height, &le))
             return fail(rd, le.msg, NULL);
     } else {
         if (eval_coco_add_category(rd->ev, rd->id, sbuf_cstr(&rd->name), &le))
             return fail(rd, le.msg, NULL);
-        if (rd->sigmas.n &&
-            eval_coco_set_sigmas(rd->ev, rd->id, rd->sigmas.v, rd->sigmas.n, &le))
+        if (rd->sigmas.n && eval_coco_set_sigmas(rd->ev, rd->id, rd->sigmas.v, rd->sigmas.n, &le))
             return fail(rd, le.msg, NULL);
     }
     return 1;
@@ -752,14 +742,10 @@ static int finish_item(reader *rd, role r)
 static int finish_ann(reader *rd)
 {
     eval_ann *a = &rd->a;
-    if (!rd->has_img)
-        return fail(rd, "missing image_id", NULL);
-    if (!rd->has_cat)
-        return fail(rd, "missing category_id", NULL);
-    if (!rd->gt && !rd->has_score)
-        return fail(rd, "missing score", NULL);
-    if (rd->gt && !rd->has_id)
-        return fail(rd, "missing id", NULL);
+    if (!rd->has_img) return fail(rd, "missing image_id", NULL);
+    if (!rd->has_cat) return fail(rd, "missing category_id", NULL);
+    if (!rd->gt && !rd->has_score) return fail(rd, "missing score", NULL);
+    if (rd->gt && !rd->has_id) return fail(rd, "missing id", NULL);
     eval_iou_type t = eval_coco_type(rd->ev);
     /* segmentation */
     if (rd->seg == 1) {
@@ -767,16 +753,14 @@ static int finish_ann(reader *rd)
         a->seg.xy = rd->xy.v;
         a->seg.poly_len = rd->plen.v;
         a->seg.npoly = rd->plen.n;
-        if (rd->plen.n == 0)
-            return fail(rd, "segmentation: expected at least one polygon", NULL);
+        if (rd->plen.n == 0) return fail(rd, "segmentation: expected at least one polygon", NULL);
     } else if (rd->seg == 2) {
         if (rd->size.n != 2)
             return fail(rd, "segmentation: RLE needs \"size\": [height, width]", NULL);
         double h = rd->size.v[0], w = rd->size.v[1];
         if (h < 0 || w < 0 || h > RLE_MAX_SIDE || w > RLE_MAX_SIDE || h != floor(h) ||
             w != floor(w))
-            return fail(rd, "segmentation.size: expected two whole numbers within the limit",
-                        NULL);
+            return fail(rd, "segmentation.size: expected two whole numbers within the limit", NULL);
         a->seg.h = (uint32_t)h;
         a->seg.w = (uint32_t)w;
         if (rd->rle_str) {
@@ -813,8 +797,7 @@ static int finish_ann(reader *rd)
     }
     /* keep only what the evaluation needs */
     bool keep_seg = t == EVAL_SEGM || !a->has_bbox || (rd->gt && !rd->has_area);
-    if (!keep_seg)
-        a->seg.kind = EVAL_SEG_NONE;
+    if (!keep_seg) a->seg.kind = EVAL_SEG_NONE;
     if (t != EVAL_KEYPOINTS && (a->has_bbox || a->seg.kind != EVAL_SEG_NONE)) {
         a->keypoints = NULL;
         a->nkeypoints = 0;
@@ -822,8 +805,7 @@ static int finish_ann(reader *rd)
     err le;
     err_clear(&le);
     int rc = rd->gt ? eval_coco_add_gt(rd->ev, a, &le) : eval_coco_add_dt(rd->ev, a, &le);
-    if (rc)
-        return fail(rd, le.msg, NULL);
+    if (rc) return fail(rd, le.msg, NULL);
     return 1;
 }
 
@@ -848,8 +830,7 @@ static int run_ex(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *
                   int *first_bbox)
 {
     reader *rd = calloc(1, sizeof *rd);
-    if (!rd)
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (!rd) return err_set(e, ERR_INTERNAL, "out of memory");
     rd->ev = ev;
     rd->gt = gt;
     rd->e = e;
@@ -882,8 +863,7 @@ static int run_ex(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *
             got ? yajl_parse(h, (const unsigned char *)buf, got) : yajl_complete_parse(h);
         if (st != yajl_status_ok) {
             if (rd->failed) {
-                if (label)
-                    err_prefix(e, "%s: ", label);
+                if (label) err_prefix(e, "%s: ", label);
             } else {
                 char path[256];
                 path_of(rd, path, sizeof path);
@@ -892,27 +872,23 @@ static int run_ex(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *
                 char msg[160];
                 snprintf(msg, sizeof msg, "%s", m ? (const char *)m : "parse error");
                 for (char *c = msg; *c; c++)
-                    if (*c == '\n')
-                        *c = ' ';
+                    if (*c == '\n') *c = ' ';
                 size_t ml = strlen(msg);
                 while (ml && msg[ml - 1] == ' ')
                     msg[--ml] = 0;
                 err_set(e, ERR_INVALID, "%s%sinvalid JSON %s byte %zu (in %s): %s",
                         label ? label : "", label ? ": " : "", got ? "at" : "ending at", at, path,
                         msg);
-                if (m)
-                    yajl_free_error(h, m);
+                if (m) yajl_free_error(h, m);
             }
             rc = -1;
             goto out;
         }
-        if (!got)
-            break;
+        if (!got) break;
         offset += got;
     }
 out:
-    if (first_bbox)
-        *first_bbox = rd->first_dt_seen ? rd->first_dt_bbox : -1;
+    if (first_bbox) *first_bbox = rd->first_dt_seen ? rd->first_dt_bbox : -1;
     free(buf);
     yajl_free(h);
     reader_free(rd);
@@ -925,8 +901,7 @@ static int run(eval_coco *ev, bool gt, chunk_fn next, void *src, const char *lab
 {
     size_t ni = ev->nimg, nc = ev->ncat, ng = ev->ngt, nd = ev->ndt;
     int rc = run_ex(ev, gt, next, src, label, e, NULL);
-    if (rc)
-        coco_truncate(ev, ni, nc, ng, nd);
+    if (rc) coco_truncate(ev, ni, nc, ng, nd);
     return rc;
 }
 
@@ -1011,10 +986,8 @@ static int range_next(void *src, char *buf, size_t cap, size_t *got, err *e)
         if (r->off < r->end) {
             size_t want = (size_t)(r->end - r->off) < cap ? (size_t)(r->end - r->off) : cap;
             ssize_t n = pread(r->fd, buf, want, r->off);
-            if (n < 0)
-                return err_set(e, ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
-            if (n == 0)
-                return err_set(e, ERR_IO, "%s: file shrank while reading", r->path);
+            if (n < 0) return err_set(e, ERR_IO, "%s: read failed: %s", r->path, strerror(errno));
+            if (n == 0) return err_set(e, ERR_IO, "%s: file shrank while reading", r->path);
             r->off += n;
             *got = (size_t)n;
             return 0;
@@ -1036,23 +1009,19 @@ static off_t find_split(int fd, off_t from, off_t size)
 {
     enum { WIN = 1 << 20 };
     char *w = malloc(WIN);
-    if (!w)
-        return -1;
+    if (!w) return -1;
     ssize_t n = pread(fd, w, WIN, from);
     off_t found = -1;
     for (ssize_t i = 0; n > 0 && i < n && found < 0; i++) {
-        if (w[i] != '}')
-            continue;
+        if (w[i] != '}') continue;
         ssize_t j = i + 1;
         while (j < n && (w[j] == ' ' || w[j] == '\n' || w[j] == '\r' || w[j] == '\t'))
             j++;
-        if (j >= n || w[j] != ',')
-            continue;
+        if (j >= n || w[j] != ',') continue;
         ssize_t c = j++;
         while (j < n && (w[j] == ' ' || w[j] == '\n' || w[j] == '\r' || w[j] == '\t'))
             j++;
-        if (j < n && w[j] == '{' && from + c < size)
-            found = from + c;
+        if (j < n && w[j] == '{' && from + c < size) found = from + c;
     }
     free(w);
     return found;
@@ -1061,8 +1030,7 @@ static off_t find_split(int fd, off_t from, off_t size)
 static int load_dt_parallel(eval_coco *ev, const char *path, err *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     struct stat st;
     off_t comma = -1;
     if (fstat(fd, &st) == 0 && st.st_size > (8 << 20))
@@ -1097,8 +1065,7 @@ static int load_dt_parallel(eval_coco *ev, const char *path, err *e)
     if (rc[0] == 0 && rc[1] == 0 && fb[0] >= 0 && (fb[1] < 0 || fb[1] == fb[0]) &&
         coco_adopt_dts(ev, second, e) == 0)
         out = 0;
-    if (out)
-        coco_truncate(ev, ev->nimg, ev->ncat, ev->ngt, 0);
+    if (out) coco_truncate(ev, ev->nimg, ev->ncat, ev->ngt, 0);
     eval_coco_free(second);
     return out;
 }

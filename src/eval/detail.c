@@ -74,8 +74,7 @@ static int push_u32(uint32_t **a, size_t *n, size_t *cap, uint32_t v)
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 64;
         uint32_t *p = realloc(*a, c * sizeof *p);
-        if (!p)
-            return -1;
+        if (!p) return -1;
         *a = p;
         *cap = c;
     }
@@ -88,8 +87,7 @@ static int push_match(eval_detail *out, size_t *cap, const eval_match *m)
     if (out->nmatches == *cap) {
         size_t c = *cap ? *cap * 2 : 256;
         eval_match *p = realloc(out->matches, c * sizeof *p);
-        if (!p)
-            return -1;
+        if (!p) return -1;
         out->matches = p;
         *cap = c;
     }
@@ -101,8 +99,7 @@ static int cmp_dt_score(const void *a, const void *b, void *arg)
 {
     const eval_coco *ev = arg;
     const ann *x = &ev->dts[*(const uint32_t *)a], *y = &ev->dts[*(const uint32_t *)b];
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
@@ -133,34 +130,26 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
         }
     }
     size_t ng = w->ng, nd = w->nd;
-    if (nd > 1)
-        qsort_r(w->d, nd, sizeof *w->d, cmp_dt_score, ev);
+    if (nd > 1) qsort_r(w->d, nd, sizeof *w->d, cmp_dt_score, ev);
     size_t ngeo = ng > nd ? ng : nd;
     if (ngeo + 1 > w->cap_geo) {
         size_t c = ngeo + 1;
         geom *a = realloc(w->gg, c * sizeof *a);
-        if (a)
-            w->gg = a;
+        if (a) w->gg = a;
         geom *b = realloc(w->dg, c * sizeof *b);
-        if (b)
-            w->dg = b;
+        if (b) w->dg = b;
         uint8_t *u1 = realloc(w->gused, c), *u2 = NULL, *u3 = NULL;
-        if (u1)
-            w->gused = u1;
+        if (u1) w->gused = u1;
         u2 = realloc(w->gaimed, c);
-        if (u2)
-            w->gaimed = u2;
+        if (u2) w->gaimed = u2;
         u3 = realloc(w->cmused, c);
-        if (u3)
-            w->cmused = u3;
-        if (!a || !b || !u1 || !u2 || !u3)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (u3) w->cmused = u3;
+        if (!a || !b || !u1 || !u2 || !u3) return err_set(e, ERR_INTERNAL, "out of memory");
         w->cap_geo = c;
     }
     if (nd * ng + 1 > w->cap_iou) {
         double *q = realloc(w->iou, (nd * ng + 1) * sizeof *q);
-        if (!q)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!q) return err_set(e, ERR_INTERNAL, "out of memory");
         w->iou = q;
         w->cap_iou = nd * ng + 1;
     }
@@ -170,12 +159,11 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
         rc = coco_geom(ev, &ev->gts[w->g[bg]], true, true, &w->gg[bg], e);
     for (; bd < nd && rc == 0; bd++)
         rc = coco_geom(ev, &ev->dts[w->d[bd]], false, true, &w->dg[bd], e);
-    if (rc)
-        goto out;
+    if (rc) goto out;
     for (size_t d = 0; d < nd; d++)
         for (size_t g = 0; g < ng; g++)
-            w->iou[d * ng + g] = coco_similarity(ev, &ev->dts[w->d[d]], &w->dg[d],
-                                                 &ev->gts[w->g[g]], &w->gg[g]);
+            w->iou[d * ng + g] =
+                coco_similarity(ev, &ev->dts[w->d[d]], &w->dg[d], &ev->gts[w->g[g]], &w->gg[g]);
     memset(w->gused, 0, ng);
     memset(w->gaimed, 0, ng);
     memset(w->cmused, 0, ng);
@@ -193,8 +181,7 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
                 crowd_hit |= v >= o->iou_thr;
                 continue;
             }
-            if (w->cmused[g] || v < bi || (best >= 0 && v == bi))
-                continue;
+            if (w->cmused[g] || v < bi || (best >= 0 && v == bi)) continue;
             bi = v;
             best = (long)g;
         }
@@ -216,23 +203,19 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
         long m = -1;
         /* regular ground truths first, then ignored ones (stable) */
         for (int pass = 0; pass < 2; pass++) {
-            if (pass == 1 && m >= 0)
-                break; /* matched a regular one: stop before the ignored */
+            if (pass == 1 && m >= 0) break; /* matched a regular one: stop before the ignored */
             for (size_t g = 0; g < ng; g++) {
                 const ann *ga = &ev->gts[w->g[g]];
-                if (ga->cat != da->cat || gt_regular(ev, ga) != (pass == 0))
-                    continue;
-                if (w->gused[g] && !ga->iscrowd)
-                    continue;
+                if (ga->cat != da->cat || gt_regular(ev, ga) != (pass == 0)) continue;
+                if (w->gused[g] && !ga->iscrowd) continue;
                 double v = w->iou[d * ng + g];
-                if (v < best)
-                    continue;
+                if (v < best) continue;
                 best = v;
                 m = (long)g;
             }
         }
-        eval_match rec = {im, (int64_t)da->seq, -1, ev->cats[da->cat].id, 0, da->score,
-                          EVAL_MATCH_FP};
+        eval_match rec = {im, (int64_t)da->seq, -1,           ev->cats[da->cat].id,
+                          0,  da->score,        EVAL_MATCH_FP};
         if (m >= 0) {
             const ann *ga = &ev->gts[w->g[m]];
             w->gused[m] = 1;
@@ -254,15 +237,12 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
             bool dupe = false;
             for (size_t g = 0; g < ng; g++) {
                 const ann *ga = &ev->gts[w->g[g]];
-                if (!gt_regular(ev, ga))
-                    continue;
+                if (!gt_regular(ev, ga)) continue;
                 double v = w->iou[d * ng + g];
                 all = fmax(all, v);
                 if (ga->cat == da->cat) {
-                    if (v >= o->iou_thr && w->gused[g])
-                        dupe = true;
-                    if (v > same || same_g < 0)
-                        same = v, same_g = (long)g;
+                    if (v >= o->iou_thr && w->gused[g]) dupe = true;
+                    if (v > same || same_g < 0) same = v, same_g = (long)g;
                 } else if (v > other || other_g < 0) {
                     other = v, other_g = (long)g;
                 }
@@ -279,8 +259,7 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
                 w->gaimed[other_g] = 1;
             } else {
                 out->both++;
-                if (other_g >= 0)
-                    w->gaimed[other_g] = 1;
+                if (other_g >= 0) w->gaimed[other_g] = 1;
             }
         }
         if (push_match(out, mcap, &rec)) {
@@ -290,10 +269,8 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
     }
     for (size_t g = 0; g < ng; g++) {
         const ann *ga = &ev->gts[w->g[g]];
-        if (w->gused[g] || !gt_regular(ev, ga))
-            continue;
-        if (!w->gaimed[g])
-            out->missed++;
+        if (w->gused[g] || !gt_regular(ev, ga)) continue;
+        if (!w->gaimed[g]) out->missed++;
         eval_match rec = {im, -1, gt_x(ev, ga)->id, ev->cats[ga->cat].id, 0, 0, EVAL_MATCH_FN};
         if (push_match(out, mcap, &rec)) {
             rc = err_set(e, ERR_INTERNAL, "out of memory");
@@ -337,29 +314,31 @@ int eval_coco_detail(eval_coco *ev, const eval_detail_opts *o, eval_detail *out,
         size_t p0 = pi;
         while (pi < ev->npairs && ev->pairs[pi].img == im)
             pi++;
-        if (pi > p0)
-            rc = do_image(ev, im, p0, pi, o, &w, out, &mcap, e);
+        if (pi > p0) rc = do_image(ev, im, p0, pi, o, &w, out, &mcap, e);
     }
     out->image_first[ev->nimg] = out->nmatches;
     work_free(&w);
-    if (rc)
-        eval_detail_free(out);
+    if (rc) eval_detail_free(out);
     return rc;
 }
 
 const char *eval_match_kind_name(eval_match_kind k)
 {
     switch (k) {
-    case EVAL_MATCH_TP: return "tp";
-    case EVAL_MATCH_FP: return "fp";
-    case EVAL_MATCH_IGNORED: return "ignored";
-    case EVAL_MATCH_FN: return "fn";
+    case EVAL_MATCH_TP:
+        return "tp";
+    case EVAL_MATCH_FP:
+        return "fp";
+    case EVAL_MATCH_IGNORED:
+        return "ignored";
+    case EVAL_MATCH_FN:
+        return "fn";
     }
     return "?";
 }
 
-void eval_detail_write_json(const eval_coco *ev, const eval_detail *d,
-                            const eval_detail_opts *o, bool matches, jw *w)
+void eval_detail_write_json(const eval_coco *ev, const eval_detail *d, const eval_detail_opts *o,
+                            bool matches, jw *w)
 {
     jw_obj(w);
     jw_kdbl(w, "iou_thr", o->iou_thr);
@@ -396,8 +375,7 @@ void eval_detail_write_json(const eval_coco *ev, const eval_detail *d,
         size_t nimg = eval_coco_num_images(ev);
         for (size_t im = 0; im < nimg; im++) {
             size_t a = d->image_first[im], b = d->image_first[im + 1];
-            if (a == b)
-                continue;
+            if (a == b) continue;
             jw_obj(w);
             jw_kint(w, "image_id", eval_coco_image_id(ev, im));
             jw_key(w, "matches");
@@ -405,10 +383,8 @@ void eval_detail_write_json(const eval_coco *ev, const eval_detail *d,
             for (size_t i = a; i < b; i++) {
                 const eval_match *m = &d->matches[i];
                 jw_obj(w);
-                if (m->dt >= 0)
-                    jw_kint(w, "dt", m->dt);
-                if (m->gt_id >= 0 || m->kind != EVAL_MATCH_FP)
-                    jw_kint(w, "gt_id", m->gt_id);
+                if (m->dt >= 0) jw_kint(w, "dt", m->dt);
+                if (m->gt_id >= 0 || m->kind != EVAL_MATCH_FP) jw_kint(w, "gt_id", m->gt_id);
                 jw_kint(w, "category_id", m->category_id);
                 if (m->kind != EVAL_MATCH_FN) {
                     jw_kdbl(w, "iou", m->iou);

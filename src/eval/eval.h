@@ -109,9 +109,9 @@ typedef struct eval_ann {
     int64_t category_id;
     double score; /* detections */
     bool has_bbox;
-    double bbox[4]; /* x, y, width, height */
-    double area;    /* ground truth: the annotation's area; < 0: derive (see top) */
-    bool iscrowd;   /* ground truth */
+    double bbox[4];          /* x, y, width, height */
+    double area;             /* ground truth: the annotation's area; < 0: derive (see top) */
+    bool iscrowd;            /* ground truth */
     int num_keypoints;       /* ground truth, keypoints: < 0: count the labelled ones */
     const double *keypoints; /* x, y, v triplets */
     size_t nkeypoints;       /* number of triplets */
@@ -207,11 +207,11 @@ typedef enum {
 } eval_match_kind;
 
 typedef struct eval_match {
-    size_t image;      /* image index (increasing id order) */
-    int64_t dt;        /* detection index in insertion order, -1 for FN */
-    int64_t gt_id;     /* matched ground truth id, -1 if none */
+    size_t image;  /* image index (increasing id order) */
+    int64_t dt;    /* detection index in insertion order, -1 for FN */
+    int64_t gt_id; /* matched ground truth id, -1 if none */
     int64_t category_id;
-    double iou;        /* IoU with the matched (FN: 0) */
+    double iou; /* IoU with the matched (FN: 0) */
     double score;
     eval_match_kind kind;
 } eval_match;
@@ -238,7 +238,7 @@ const char *eval_match_kind_name(eval_match_kind k); /* "tp", "fp", "ignored", "
  * matches, "images": [{"image_id", "matches": [{"dt", "gt_id",
  * "category_id", "iou", "score", "kind"}]}] (images without records left
  * out) as the value of the current key (or array slot) of w. */
-void eval_detail_write_json(const eval_coco *ev, const eval_detail *d,
-                            const eval_detail_opts *o, bool matches, jw *w);
+void eval_detail_write_json(const eval_coco *ev, const eval_detail *d, const eval_detail_opts *o,
+                            bool matches, jw *w);
 
 #endif

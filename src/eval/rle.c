@@ -43,13 +43,11 @@ static void rle_take(rle *out, uint32_t h, uint32_t w, uint32_t *cnts, size_t m)
 
 int rle_from_mask(rle *out, const uint8_t *mask, uint32_t h, uint32_t w, err *e)
 {
-    if (check_size(h, w, e))
-        return -1;
+    if (check_size(h, w, e)) return -1;
     size_t n = (size_t)h * w;
     /* worst case: alternating pixels, n + 1 runs */
     uint32_t *c = malloc((n + 1) * sizeof *c);
-    if (!c)
-        return err_set(e, ERR_INTERNAL, "out of memory encoding a %ux%u mask", h, w);
+    if (!c) return err_set(e, ERR_INTERNAL, "out of memory encoding a %ux%u mask", h, w);
     size_t m = 0;
     uint32_t run = 0;
     uint8_t cur = 0;
@@ -80,8 +78,7 @@ void rle_to_mask(const rle *r, uint8_t *mask)
 
 int rle_from_counts(rle *out, const uint32_t *cnts, size_t m, uint32_t h, uint32_t w, err *e)
 {
-    if (check_size(h, w, e))
-        return -1;
+    if (check_size(h, w, e)) return -1;
     uint64_t sum = 0;
     for (size_t i = 0; i < m; i++)
         sum += cnts[i];
@@ -91,8 +88,7 @@ int rle_from_counts(rle *out, const uint32_t *cnts, size_t m, uint32_t h, uint32
     uint32_t *c = NULL;
     if (m) {
         c = malloc(m * sizeof *c);
-        if (!c)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!c) return err_set(e, ERR_INTERNAL, "out of memory");
         memcpy(c, cnts, m * sizeof *c);
     }
     rle_take(out, h, w, c, m);
@@ -136,21 +132,17 @@ static long decode_string(const char *s, size_t n, uint32_t h, uint32_t w, uint3
                 p++;
                 k++;
                 if (!(v & 0x20)) {
-                    if (v & 0x10)
-                        x |= (int64_t)(~(uint64_t)0 << (5 * k));
+                    if (v & 0x10) x |= (int64_t)(~(uint64_t)0 << (5 * k));
                     break;
                 }
             }
         }
-        if (m > 2)
-            x += prev2;
+        if (m > 2) x += prev2;
         if (x < 0 || x > (int64_t)UINT32_MAX)
             return err_set(e, ERR_INVALID, "counts string: run %zu has invalid length %lld", m,
                            (long long)x);
-        if (c)
-            c[m] = (uint32_t)x;
-        if (m & 1)
-            fg += (uint64_t)x;
+        if (c) c[m] = (uint32_t)x;
+        if (m & 1) fg += (uint64_t)x;
         m++;
         prev2 = prev1;
         prev1 = (uint32_t)x;
@@ -163,32 +155,27 @@ static long decode_string(const char *s, size_t n, uint32_t h, uint32_t w, uint3
     if (sum != total)
         return err_set(e, ERR_INVALID, "counts add up to %llu, expected height*width = %llu",
                        (unsigned long long)sum, (unsigned long long)total);
-    if (area)
-        *area = fg;
+    if (area) *area = fg;
     return (long)m;
 }
 
 int rle_check_string(const char *s, size_t n, uint32_t h, uint32_t w, err *e)
 {
-    if (check_size(h, w, e))
-        return -1;
+    if (check_size(h, w, e)) return -1;
     return decode_string(s, n, h, w, NULL, NULL, e) < 0 ? -1 : 0;
 }
 
 int rle_string_area(const char *s, size_t n, uint32_t h, uint32_t w, uint64_t *area, err *e)
 {
-    if (check_size(h, w, e))
-        return -1;
+    if (check_size(h, w, e)) return -1;
     return decode_string(s, n, h, w, NULL, area, e) < 0 ? -1 : 0;
 }
 
 int rle_from_string(rle *out, const char *s, size_t n, uint32_t h, uint32_t w, err *e)
 {
-    if (check_size(h, w, e))
-        return -1;
+    if (check_size(h, w, e)) return -1;
     uint32_t *c = malloc((n ? n : 1) * sizeof *c);
-    if (!c)
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (!c) return err_set(e, ERR_INTERNAL, "out of memory");
     long m = decode_string(s, n, h, w, c, NULL, e);
     if (m < 0) {
         free(c);
@@ -202,15 +189,13 @@ void rle_to_string(const rle *r, sbuf *out)
 {
     for (size_t i = 0; i < r->m; i++) {
         int64_t x = r->cnts[i];
-        if (i > 2)
-            x -= r->cnts[i - 2];
+        if (i > 2) x -= r->cnts[i - 2];
         int more = 1;
         while (more) {
             int c = (int)(x & 0x1f);
             x >>= 5; /* arithmetic shift: gcc and clang sign-extend */
             more = (c & 0x10) ? x != -1 : x != 0;
-            if (more)
-                c |= 0x20;
+            if (more) c |= 0x20;
             sbuf_putc(out, (char)(c + 48));
         }
     }
@@ -267,8 +252,7 @@ static void cross_step(crossings *c, int pu, int pv, int u, int v)
  */
 static void cross_point(crossings *c, int u, int v)
 {
-    if (c->have_prev && u != c->pu)
-        cross_step(c, c->pu, c->pv, u, v);
+    if (c->have_prev && u != c->pu) cross_step(c, c->pu, c->pv, u, v);
     c->have_prev = true;
     c->pu = u;
     c->pv = v;
@@ -292,8 +276,7 @@ static int sort_u32(uint32_t *a, size_t n)
     for (size_t i = 0; i < n; i++)
         maxv = a[i] > maxv ? a[i] : maxv;
     uint32_t *tmp = malloc(n * sizeof *tmp);
-    if (!tmp)
-        return -1;
+    if (!tmp) return -1;
     uint32_t *src = a, *dst = tmp;
     for (int shift = 0; shift < 32 && (maxv >> shift); shift += 11) {
         uint32_t cnt[2049] = {0};
@@ -307,18 +290,15 @@ static int sort_u32(uint32_t *a, size_t n)
         src = dst;
         dst = t;
     }
-    if (src != a)
-        memcpy(a, src, n * sizeof *a);
+    if (src != a) memcpy(a, src, n * sizeof *a);
     free(tmp);
     return 0;
 }
 
 int rle_from_poly(rle *out, const double *xy, size_t k, uint32_t h, uint32_t w, err *e)
 {
-    if (check_size(h, w, e))
-        return -1;
-    if (k < 1)
-        return err_set(e, ERR_INVALID, "a polygon needs at least one point");
+    if (check_size(h, w, e)) return -1;
+    if (k < 1) return err_set(e, ERR_INVALID, "a polygon needs at least one point");
     for (size_t j = 0; j < 2 * k; j++)
         if (!isfinite(xy[j]) || fabs(xy[j]) > RLE_MAX_COORD)
             return err_set(e, ERR_INVALID, "polygon coordinate %zu (%g) is not within +-%g", j,
@@ -394,8 +374,7 @@ int rle_from_poly(rle *out, const double *xy, size_t k, uint32_t h, uint32_t w, 
             c.a[m++] = c.a[j++];
         } else {
             j++;
-            if (j < c.n)
-                c.a[m - 1] += c.a[j++];
+            if (j < c.n) c.a[m - 1] += c.a[j++];
         }
     }
     uint32_t *shrunk = realloc(c.a, m * sizeof *c.a);
@@ -418,7 +397,7 @@ int rle_from_bbox(rle *out, const double bb[4], uint32_t h, uint32_t w, err *e)
  */
 typedef struct {
     const rle *r;
-    size_t i;     /* index of the next count to load */
+    size_t i;      /* index of the next count to load */
     uint32_t left; /* pixels left in the current run */
     int v;
 } rle_cursor;
@@ -435,8 +414,7 @@ static void cur_init(rle_cursor *c, const rle *r)
 static bool cur_fill(rle_cursor *c)
 {
     while (c->left == 0) {
-        if (c->i >= c->r->m)
-            return false;
+        if (c->i >= c->r->m) return false;
         c->left = c->r->cnts[c->i++];
         c->v = !c->v;
     }
@@ -453,8 +431,7 @@ static void rle_inter_union(const rle *a, const rle *b, uint64_t *inter, uint64_
         uint32_t c = ca.left < cb.left ? ca.left : cb.left;
         if (ca.v || cb.v) {
             u += c;
-            if (ca.v && cb.v)
-                i += c;
+            if (ca.v && cb.v) i += c;
         }
         ca.left -= c;
         cb.left -= c;
@@ -473,8 +450,7 @@ typedef struct {
 
 static void build_add(rle_builder *b, int v, uint32_t n)
 {
-    if (n == 0)
-        return;
+    if (n == 0) return;
     if (b->m > 0 && b->v == v) {
         b->c[b->m - 1] += n;
         return;
@@ -489,8 +465,7 @@ static void build_add(rle_builder *b, int v, uint32_t n)
         b->c = p;
         b->cap = cap;
     }
-    if (b->m == 0 && v == 1)
-        b->c[b->m++] = 0; /* masks start with a (possibly empty) zero run */
+    if (b->m == 0 && v == 1) b->c[b->m++] = 0; /* masks start with a (possibly empty) zero run */
     b->c[b->m++] = n;
     b->v = v;
 }
@@ -503,11 +478,10 @@ int rle_merge(const rle *rs, size_t n, bool intersect, rle *out, err *e)
     }
     for (size_t i = 1; i < n; i++)
         if (rs[i].h != rs[0].h || rs[i].w != rs[0].w)
-            return err_set(e, ERR_INVALID, "cannot merge masks of sizes %ux%u and %ux%u",
-                           rs[0].h, rs[0].w, rs[i].h, rs[i].w);
+            return err_set(e, ERR_INVALID, "cannot merge masks of sizes %ux%u and %ux%u", rs[0].h,
+                           rs[0].w, rs[i].h, rs[i].w);
     rle acc = RLE_INIT;
-    if (rle_from_counts(&acc, rs[0].cnts, rs[0].m, rs[0].h, rs[0].w, e))
-        return -1;
+    if (rle_from_counts(&acc, rs[0].cnts, rs[0].m, rs[0].h, rs[0].w, e)) return -1;
     for (size_t i = 1; i < n; i++) {
         rle_cursor ca, cb;
         cur_init(&ca, &acc);
@@ -597,14 +571,10 @@ void rle_to_bbox(const rle *r, double bb[4])
             ys = 0;
             ye = h - 1;
         }
-        if (x < xs)
-            xs = x;
-        if (x > xe)
-            xe = x;
-        if (y < ys)
-            ys = y;
-        if (y > ye)
-            ye = y;
+        if (x < xs) xs = x;
+        if (x > xe) xe = x;
+        if (y < ys) ys = y;
+        if (y > ye) ye = y;
     }
     bb[0] = xs;
     bb[2] = (double)xe - xs + 1;
@@ -637,11 +607,9 @@ void rle_to_cover(const rle *r, double bb[4])
 double rle_bbox_iou(const double d[4], const double g[4], bool crowd)
 {
     double w = fmin(d[2] + d[0], g[2] + g[0]) - fmax(d[0], g[0]);
-    if (w <= 0)
-        return 0;
+    if (w <= 0) return 0;
     double h = fmin(d[3] + d[1], g[3] + g[1]) - fmax(d[1], g[1]);
-    if (h <= 0)
-        return 0;
+    if (h <= 0) return 0;
     double i = w * h;
     double da = d[2] * d[3], ga = g[2] * g[3];
     double u = crowd ? da : da + ga - i;
@@ -651,15 +619,11 @@ double rle_bbox_iou(const double d[4], const double g[4], bool crowd)
 double rle_iou(const rle *dt, const double dt_bb[4], const rle *gt, const double gt_bb[4],
                bool gt_crowd)
 {
-    if (rle_bbox_iou(dt_bb, gt_bb, false) <= 0)
-        return 0;
-    if (dt->h != gt->h || dt->w != gt->w)
-        return -1;
+    if (rle_bbox_iou(dt_bb, gt_bb, false) <= 0) return 0;
+    if (dt->h != gt->h || dt->w != gt->w) return -1;
     uint64_t i, u;
     rle_inter_union(dt, gt, &i, &u);
-    if (i == 0)
-        return 0;
-    if (gt_crowd)
-        u = rle_area(dt);
+    if (i == 0) return 0;
+    if (gt_crowd) u = rle_area(dt);
     return (double)i / (double)u;
 }

@@ -50,11 +50,14 @@
 
 typedef struct rle {
     uint32_t h, w;
-    size_t m;        /* number of counts */
-    uint32_t *cnts;  /* owned */
+    size_t m;       /* number of counts */
+    uint32_t *cnts; /* owned */
 } rle;
 
-#define RLE_INIT {0, 0, 0, NULL}
+#define RLE_INIT                                                                                   \
+    {                                                                                              \
+        0, 0, 0, NULL                                                                              \
+    }
 
 void rle_free(rle *r);
 

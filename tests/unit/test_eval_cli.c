@@ -18,14 +18,12 @@ static void find_cvops(void)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        cr_skip_test("no /proc/self/exe");
+    if (n <= 0) cr_skip_test("no /proc/self/exe");
     self[n] = 0;
     char *slash = strrchr(self, '/');
     *slash = 0;
     snprintf(cvops, sizeof cvops, "%s/cvops", self);
-    if (access(cvops, X_OK) != 0)
-        cr_skip_test("%s not built", cvops);
+    if (access(cvops, X_OK) != 0) cr_skip_test("%s not built", cvops);
 }
 
 static void write_file(const char *path, const char *text)
@@ -46,8 +44,7 @@ static int run(const char *cmd, char **out)
     size_t got;
     while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
         n += got;
-        if (n + 1 == cap)
-            buf = realloc(buf, cap *= 2);
+        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
     }
     buf[n] = 0;
     int st = pclose(p);
@@ -125,8 +122,8 @@ Test(eval_cli, coco_summary_lines_and_json)
     write_file(dt, "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10], \"score\": 1}]");
     snprintf(cmd, sizeof cmd, "%s eval coco --gt %s --dt %s 2>&1", cvops, gt, dt);
     cr_assert_eq(run(cmd, &out), 1);
-    cr_assert(strstr(out, "results[0].bbox: expected 4 numbers [x, y, width, height], got 3"),
-              "%s", out);
+    cr_assert(strstr(out, "results[0].bbox: expected 4 numbers [x, y, width, height], got 3"), "%s",
+              out);
     free(out);
     /* missing file: 4; bad usage: 2 */
     snprintf(cmd, sizeof cmd, "%s eval coco --gt %s/none.json --dt %s 2>&1", cvops, dir, dt);

@@ -33,8 +33,13 @@ static void gt(eval_coco *ev, int64_t id, int64_t img, int64_t cat, double x, do
                double h, bool crowd)
 {
     err e;
-    eval_ann a = {.id = id, .image_id = img, .category_id = cat, .has_bbox = true,
-                  .bbox = {x, y, w, h}, .area = w * h, .iscrowd = crowd};
+    eval_ann a = {.id = id,
+                  .image_id = img,
+                  .category_id = cat,
+                  .has_bbox = true,
+                  .bbox = {x, y, w, h},
+                  .area = w * h,
+                  .iscrowd = crowd};
     cr_assert_eq(eval_coco_add_gt(ev, &a, &e), 0, "%s", e.msg);
 }
 
@@ -42,8 +47,12 @@ static void dt(eval_coco *ev, int64_t img, int64_t cat, double x, double y, doub
                double score)
 {
     err e;
-    eval_ann a = {.image_id = img, .category_id = cat, .has_bbox = true, .bbox = {x, y, w, h},
-                  .area = -1, .score = score};
+    eval_ann a = {.image_id = img,
+                  .category_id = cat,
+                  .has_bbox = true,
+                  .bbox = {x, y, w, h},
+                  .area = -1,
+                  .score = score};
     cr_assert_eq(eval_coco_add_dt(ev, &a, &e), 0, "%s", e.msg);
 }
 
@@ -298,8 +307,15 @@ static uint64_t lcg(uint64_t *s)
 static eval_coco *random_case(uint64_t seed, uint64_t perm_seed, int threads)
 {
     enum { NI = 12, NC = 3, NG = 60, ND = 150 };
-    static struct { int64_t img, cat; double b[4]; bool crowd; } g[NG];
-    static struct { int64_t img, cat; double b[4], s; } d[ND];
+    static struct {
+        int64_t img, cat;
+        double b[4];
+        bool crowd;
+    } g[NG];
+    static struct {
+        int64_t img, cat;
+        double b[4], s;
+    } d[ND];
     uint64_t st = seed;
     for (int i = 0; i < NG; i++) {
         g[i].img = 1 + (int64_t)(lcg(&st) % NI);
@@ -352,15 +368,22 @@ static eval_coco *random_case(uint64_t seed, uint64_t perm_seed, int threads)
     }
     for (int i = 0; i < NG; i++) {
         int k = og[i];
-        eval_ann a = {.id = k + 1, .image_id = g[k].img, .category_id = g[k].cat, .has_bbox = true,
-                      .area = g[k].b[2] * g[k].b[3], .iscrowd = g[k].crowd};
+        eval_ann a = {.id = k + 1,
+                      .image_id = g[k].img,
+                      .category_id = g[k].cat,
+                      .has_bbox = true,
+                      .area = g[k].b[2] * g[k].b[3],
+                      .iscrowd = g[k].crowd};
         memcpy(a.bbox, g[k].b, sizeof a.bbox);
         cr_assert_eq(eval_coco_add_gt(ev, &a, &e), 0, "%s", e.msg);
     }
     for (int i = 0; i < ND; i++) {
         int k = od[i];
-        eval_ann a = {.image_id = d[k].img, .category_id = d[k].cat, .has_bbox = true,
-                      .area = -1, .score = d[k].s};
+        eval_ann a = {.image_id = d[k].img,
+                      .category_id = d[k].cat,
+                      .has_bbox = true,
+                      .area = -1,
+                      .score = d[k].s};
         memcpy(a.bbox, d[k].b, sizeof a.bbox);
         cr_assert_eq(eval_coco_add_dt(ev, &a, &e), 0, "%s", e.msg);
     }
@@ -439,7 +462,10 @@ Test(eval_coco, segm_polygons_and_rle)
     double sq[] = {0, 0, 0, 10, 10, 10, 10, 0};
     uint32_t plen[] = {8};
     for (int img = 1; img <= 2; img++) {
-        eval_ann g = {.id = img, .image_id = img, .category_id = 1, .area = 100,
+        eval_ann g = {.id = img,
+                      .image_id = img,
+                      .category_id = 1,
+                      .area = 100,
                       .seg = {.kind = EVAL_SEG_POLY, .xy = sq, .poly_len = plen, .npoly = 1}};
         cr_assert_eq(eval_coco_add_gt(ev, &g, &e), 0, "%s", e.msg);
     }
@@ -453,9 +479,12 @@ Test(eval_coco, segm_polygons_and_rle)
         cr_assert_eq(rle_from_mask(&r, m, 480, 640, &e), 0);
         sbuf s = SBUF_INIT;
         rle_to_string(&r, &s);
-        eval_ann d = {.image_id = img, .category_id = 1, .score = img == 1 ? .9 : .8, .area = -1,
-                      .seg = {.kind = EVAL_SEG_STRING, .str = s.p, .len = s.len, .h = 480,
-                              .w = 640}};
+        eval_ann d = {
+            .image_id = img,
+            .category_id = 1,
+            .score = img == 1 ? .9 : .8,
+            .area = -1,
+            .seg = {.kind = EVAL_SEG_STRING, .str = s.p, .len = s.len, .h = 480, .w = 640}};
         cr_assert_eq(eval_coco_add_dt(ev, &d, &e), 0, "%s", e.msg);
         sbuf_free(&s);
         rle_free(&r);
@@ -479,12 +508,22 @@ Test(eval_coco, keypoints_oks_with_custom_sigmas)
         double sig = 0.5;
         cr_assert_eq(eval_coco_set_sigmas(ev, 1, &sig, 1, &e), 0);
         double gk[3] = {50, 50, 2}, dk[3] = {far ? 60 : 50, 50, 1};
-        eval_ann g = {.id = 1, .image_id = 1, .category_id = 1, .has_bbox = true,
-                      .bbox = {40, 40, 20, 20}, .area = 100, .num_keypoints = -1,
-                      .keypoints = gk, .nkeypoints = 1};
+        eval_ann g = {.id = 1,
+                      .image_id = 1,
+                      .category_id = 1,
+                      .has_bbox = true,
+                      .bbox = {40, 40, 20, 20},
+                      .area = 100,
+                      .num_keypoints = -1,
+                      .keypoints = gk,
+                      .nkeypoints = 1};
         cr_assert_eq(eval_coco_add_gt(ev, &g, &e), 0, "%s", e.msg);
-        eval_ann d = {.image_id = 1, .category_id = 1, .score = .9, .area = -1,
-                      .keypoints = dk, .nkeypoints = 1};
+        eval_ann d = {.image_id = 1,
+                      .category_id = 1,
+                      .score = .9,
+                      .area = -1,
+                      .keypoints = dk,
+                      .nkeypoints = 1};
         cr_assert_eq(eval_coco_add_dt(ev, &d, &e), 0, "%s", e.msg);
         const double *s = run(ev);
         cr_assert_float_eq(s[0], far ? 0.3 : 1.0, TOL, "far %d: %.17g", far, s[0]);
@@ -499,8 +538,8 @@ Test(eval_coco, keypoints_count_must_match_sigmas)
     eval_coco *ev = mk(EVAL_KEYPOINTS, 1, 1);
     err e;
     double k5[15] = {0};
-    eval_ann d = {.image_id = 1, .category_id = 1, .score = .9, .area = -1, .keypoints = k5,
-                  .nkeypoints = 5};
+    eval_ann d = {
+        .image_id = 1, .category_id = 1, .score = .9, .area = -1, .keypoints = k5, .nkeypoints = 5};
     cr_assert_eq(eval_coco_add_dt(ev, &d, &e), 0);
     cr_assert_eq(eval_coco_run(ev, NULL, &e), -1);
     cr_assert(strstr(e.msg, "results[0].keypoints: 5 keypoints, but category 1 has 17"), "%s",
@@ -587,11 +626,19 @@ Test(eval_coco, segm_iou_uses_the_mask_boxes_not_the_bbox_field)
     err e;
     double sq[] = {0, 0, 0, 10, 10, 10, 10, 0};
     uint32_t plen[] = {8};
-    eval_ann g = {.id = 1, .image_id = 1, .category_id = 1, .area = 100, .has_bbox = true,
+    eval_ann g = {.id = 1,
+                  .image_id = 1,
+                  .category_id = 1,
+                  .area = 100,
+                  .has_bbox = true,
                   .bbox = {300, 300, 5, 5},
                   .seg = {.kind = EVAL_SEG_POLY, .xy = sq, .poly_len = plen, .npoly = 1}};
     cr_assert_eq(eval_coco_add_gt(ev, &g, &e), 0, "%s", e.msg);
-    eval_ann d = {.image_id = 1, .category_id = 1, .score = .9, .area = -1, .has_bbox = true,
+    eval_ann d = {.image_id = 1,
+                  .category_id = 1,
+                  .score = .9,
+                  .area = -1,
+                  .has_bbox = true,
                   .bbox = {0, 0, 10, 10},
                   .seg = {.kind = EVAL_SEG_POLY, .xy = sq, .poly_len = plen, .npoly = 1}};
     cr_assert_eq(eval_coco_add_dt(ev, &d, &e), 0, "%s", e.msg);
@@ -612,7 +659,10 @@ static void rle_dt(eval_coco *ev, int64_t img, int x0, int y0, int side, double 
     cr_assert_eq(rle_from_mask(&r, m, 480, 640, &e), 0);
     sbuf s = SBUF_INIT;
     rle_to_string(&r, &s);
-    eval_ann d = {.image_id = img, .category_id = 1, .score = score, .area = -1,
+    eval_ann d = {.image_id = img,
+                  .category_id = 1,
+                  .score = score,
+                  .area = -1,
                   .seg = {.kind = EVAL_SEG_STRING, .str = s.p, .len = s.len, .h = 480, .w = 640}};
     cr_assert_eq(eval_coco_add_dt(ev, &d, &e), 0, "%s", e.msg);
     sbuf_free(&s);
@@ -631,7 +681,10 @@ Test(eval_coco, segm_area_of_detections_without_ground_truth_decides_ignore)
     err e;
     double sq[] = {0, 0, 0, 10, 10, 10, 10, 0};
     uint32_t plen[] = {8};
-    eval_ann g = {.id = 1, .image_id = 1, .category_id = 1, .area = 100,
+    eval_ann g = {.id = 1,
+                  .image_id = 1,
+                  .category_id = 1,
+                  .area = 100,
                   .seg = {.kind = EVAL_SEG_POLY, .xy = sq, .poly_len = plen, .npoly = 1}};
     cr_assert_eq(eval_coco_add_gt(ev, &g, &e), 0, "%s", e.msg);
     rle_dt(ev, 1, 0, 0, 10, .9);
@@ -650,7 +703,11 @@ Test(eval_coco, missing_ground_truth_area_comes_from_the_mask)
     err e;
     double sq[] = {0, 0, 0, 10, 10, 10, 10, 0};
     uint32_t plen[] = {8};
-    eval_ann g = {.id = 1, .image_id = 1, .category_id = 1, .area = -1, .has_bbox = true,
+    eval_ann g = {.id = 1,
+                  .image_id = 1,
+                  .category_id = 1,
+                  .area = -1,
+                  .has_bbox = true,
                   .bbox = {0, 0, 40, 40},
                   .seg = {.kind = EVAL_SEG_POLY, .xy = sq, .poly_len = plen, .npoly = 1}};
     cr_assert_eq(eval_coco_add_gt(ev, &g, &e), 0, "%s", e.msg);

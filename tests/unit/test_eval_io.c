@@ -72,18 +72,17 @@ static char *dt_error(const char *json)
     err e;
     err_clear(&e);
     int rc = eval_coco_load_dt_mem(ev, json, strlen(json), &e);
-    if (rc == 0)
-        rc = eval_coco_run(ev, NULL, &e);
+    if (rc == 0) rc = eval_coco_run(ev, NULL, &e);
     eval_coco_free(ev);
     cr_assert_eq(rc, -1, "expected an error for %s", json);
     return strdup(e.msg);
 }
 
-#define EXPECT_DT_ERROR(json, needle)                                                          \
-    do {                                                                                       \
-        char *m_ = dt_error(json);                                                             \
-        cr_assert(strstr(m_, needle), "message '%s' should contain '%s'", m_, needle);         \
-        free(m_);                                                                              \
+#define EXPECT_DT_ERROR(json, needle)                                                              \
+    do {                                                                                           \
+        char *m_ = dt_error(json);                                                                 \
+        cr_assert(strstr(m_, needle), "message '%s' should contain '%s'", m_, needle);             \
+        free(m_);                                                                                  \
     } while (0)
 
 #define D0 "{\"image_id\": 7, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"score\": 0.5}"
@@ -129,8 +128,9 @@ Test(eval_io, truncated_nan_huge_and_deep_input)
     EXPECT_DT_ERROR("[{\"image_id\": 7, \"category_id\": 1, \"bbox\": [0,0,1,1], \"score\": NaN}]",
                     "invalid JSON");
     /* numbers beyond double range */
-    EXPECT_DT_ERROR("[{\"image_id\": 7, \"category_id\": 1, \"bbox\": [0,0,1,1], \"score\": 1e999}]",
-                    "results[0].score: number out of range");
+    EXPECT_DT_ERROR(
+        "[{\"image_id\": 7, \"category_id\": 1, \"bbox\": [0,0,1,1], \"score\": 1e999}]",
+        "results[0].score: number out of range");
     EXPECT_DT_ERROR("[{\"image_id\": 99999999999999999999, \"category_id\": 1, \"bbox\": [0,0,1,1],"
                     " \"score\": 1}]",
                     "results[0].image_id: expected a whole number id");
@@ -248,8 +248,9 @@ static char *big_gt(size_t *n)
         sbuf_printf(&b, "%s{\"id\": %d, \"width\": 640, \"height\": 480}", i > 1 ? "," : "", i);
     sbuf_puts(&b, "], \"categories\": [{\"id\": 1}, {\"id\": 2}, {\"id\": 3}], \"annotations\": [");
     for (int i = 1; i <= 3000; i++)
-        sbuf_printf(&b, "%s{\"id\": %d, \"image_id\": %d, \"category_id\": %d, \"bbox\": [%d, %d, "
-                        "%d, %d], \"area\": %d, \"iscrowd\": 0}",
+        sbuf_printf(&b,
+                    "%s{\"id\": %d, \"image_id\": %d, \"category_id\": %d, \"bbox\": [%d, %d, "
+                    "%d, %d], \"area\": %d, \"iscrowd\": 0}",
                     i > 1 ? "," : "", i, 1 + i % 1000, 1 + i % 3, i % 300, i % 200, 20 + i % 90,
                     20 + i % 70, (20 + i % 90) * (20 + i % 70));
     sbuf_puts(&b, "]}");
@@ -264,17 +265,18 @@ static char *big_dt(size_t *n, const char *extra, long bad_at)
     sbuf_putc(&b, '[');
     for (long i = 0; i < 120000; i++) {
         long g = 1 + i % 3000;
-        sbuf_printf(&b, "%s{\"image_id\": %ld, \"category_id\": %ld, \"bbox\": [%ld, %ld, %ld%s], "
-                        "\"score\": 0.%03ld%s}",
-                    i ? ",\n" : "", 1 + g % 1000, 1 + g % 3, g % 300 + i % 7, g % 200,
-                    20 + g % 90, i == bad_at ? "" : ", 33", (i * 7919) % 1000, extra);
+        sbuf_printf(&b,
+                    "%s{\"image_id\": %ld, \"category_id\": %ld, \"bbox\": [%ld, %ld, %ld%s], "
+                    "\"score\": 0.%03ld%s}",
+                    i ? ",\n" : "", 1 + g % 1000, 1 + g % 3, g % 300 + i % 7, g % 200, 20 + g % 90,
+                    i == bad_at ? "" : ", 33", (i * 7919) % 1000, extra);
     }
     sbuf_putc(&b, ']');
     return sbuf_detach(&b, n);
 }
 
-static eval_coco *eval_from(const char *gt, size_t gn, const char *dt, size_t dn, bool file,
-                            err *e, int *rc)
+static eval_coco *eval_from(const char *gt, size_t gn, const char *dt, size_t dn, bool file, err *e,
+                            int *rc)
 {
     eval_coco *ev = eval_coco_new(EVAL_BBOX);
     cr_assert_eq(eval_coco_load_gt_mem(ev, gt, gn, e), 0, "%s", e->msg);
@@ -290,8 +292,7 @@ static eval_coco *eval_from(const char *gt, size_t gn, const char *dt, size_t dn
     } else {
         *rc = eval_coco_load_dt_mem(ev, dt, dn, e);
     }
-    if (*rc == 0)
-        *rc = eval_coco_run(ev, NULL, e);
+    if (*rc == 0) *rc = eval_coco_run(ev, NULL, e);
     return ev;
 }
 

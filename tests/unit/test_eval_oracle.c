@@ -25,8 +25,7 @@ static const char *python(void)
     for (size_t i = 0; i < 2; i++) {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "%s -c 'import numpy' >/dev/null 2>&1", cands[i]);
-        if (system(cmd) == 0)
-            return cands[i];
+        if (system(cmd) == 0) return cands[i];
     }
     return NULL;
 }
@@ -45,15 +44,14 @@ static void compare_arrays(json_t *ref, const double *got, size_t n, const char 
 static void cross_check(int seed, const char *kind, const char *extra, int threads)
 {
     const char *py = python();
-    if (!py)
-        cr_skip_test("python3 with numpy not available");
+    if (!py) cr_skip_test("python3 with numpy not available");
     if (access("tests/eval/coco_oracle.py", R_OK) != 0)
         cr_skip_test("run from the repository root");
     char dir[] = "/tmp/cvops-eval-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s tests/eval/gen_coco.py --seed %d --kind %s %s %s", py, seed,
-             kind, extra, dir);
+    snprintf(cmd, sizeof cmd, "%s tests/eval/gen_coco.py --seed %d --kind %s %s %s", py, seed, kind,
+             extra, dir);
     cr_assert_eq(system(cmd), 0, "generator failed: %s", cmd);
     snprintf(cmd, sizeof cmd, "%s tests/eval/coco_oracle.py %s/gt.json %s/dt.json %s %s/ref.json",
              py, dir, dir, kind, dir);
@@ -97,7 +95,7 @@ static void cross_check(int seed, const char *kind, const char *extra, int threa
 Test(eval_oracle, bbox_random_cases_match_reference, .timeout = 120)
 {
     cross_check(1, "bbox", "--images 60 --cats 5", 1);
-    cross_check(2, "bbox", "--images 80 --cats 3 --score-decimals 1", 2); /* many ties */
+    cross_check(2, "bbox", "--images 80 --cats 3 --score-decimals 1", 2);   /* many ties */
     cross_check(3, "bbox", "--images 40 --cats 7 --dets-per-image 120", 2); /* > maxDets */
 }
 

@@ -322,7 +322,8 @@ static size_t poly_by_definition(const double *xy, size_t k, uint32_t h, uint32_
     size_t m = 0;
     for (size_t j = 0; j < k; j++)
         m += (size_t)(abs(x[j] - x[j + 1]) > abs(y[j] - y[j + 1]) ? abs(x[j] - x[j + 1])
-                                                                   : abs(y[j] - y[j + 1])) + 1;
+                                                                  : abs(y[j] - y[j + 1])) +
+             1;
     int *u = malloc(m * sizeof *u), *v = malloc(m * sizeof *v);
     m = 0;
     for (size_t j = 0; j < k; j++) {
@@ -352,12 +353,10 @@ static size_t poly_by_definition(const double *xy, size_t k, uint32_t h, uint32_
     uint32_t *a = malloc((m + 1) * sizeof *a);
     size_t n = 0;
     for (size_t j = 1; j < m; j++) {
-        if (u[j] == u[j - 1])
-            continue;
+        if (u[j] == u[j - 1]) continue;
         double xd = (double)(u[j] < u[j - 1] ? u[j] : u[j] - 1);
         xd = (xd + .5) / 5 - .5;
-        if (floor(xd) != xd || xd < 0 || xd > w - 1)
-            continue;
+        if (floor(xd) != xd || xd < 0 || xd > w - 1) continue;
         double yd = (double)(v[j] < v[j - 1] ? v[j] : v[j - 1]);
         yd = (yd + .5) / 5 - .5;
         if (yd < 0)
