@@ -728,71 +728,59 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
             }
         return err_set(e, ERR_INTERNAL, "resolve: lost an annotation");
     }
-    /* LSD radix on 11-bit digits, as many as the largest key needs */
+    /* LSD radix on 11-bit digits (as many as the largest key needs) that
+     * moves the 64-byte annotations themselves: each pass streams through
+     * memory, where a permutation would chase one cache miss after another.
+     * Stable, so insertion order survives within a pair. */
     int bits = 0;
     while (bits < 64 && (sentinel >> bits) != 0)
         bits++;
     size_t *cnt = malloc(2049 * sizeof *cnt);
-    if (!cnt) {
+    uint64_t *ka = malloc((n ? n : 1) * sizeof *ka), *kb = malloc((n ? n : 1) * sizeof *kb);
+    ann *other = n ? aligned_alloc(64, n * sizeof *other) : NULL;
+    uint32_t *idx = malloc((nk ? (size_t)nk : 1) * sizeof *idx);
+    if (!cnt || !ka || !kb || (n && !other) || !idx) {
+        free(cnt);
+        free(ka);
+        free(kb);
+        free(other);
+        free(idx);
         free(k);
         free(tmp);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
+    for (size_t i = 0; i < n; i++)
+        ka[i] = k[i].key;
+    free(k);
+    free(tmp);
+    ann *src = as, *dst = other;
+    uint64_t *sk = ka, *dk = kb;
     for (int shift = 0; shift < bits; shift += 11) {
         memset(cnt, 0, 2049 * sizeof *cnt);
         for (size_t i = 0; i < n; i++)
-            cnt[((k[i].key >> shift) & 2047) + 1]++;
+            cnt[((sk[i] >> shift) & 2047) + 1]++;
         for (int d = 0; d < 2048; d++)
             cnt[d + 1] += cnt[d];
-        for (size_t i = 0; i < n; i++)
-            tmp[cnt[(k[i].key >> shift) & 2047]++] = k[i];
-        keyidx *t = k;
-        k = tmp;
-        tmp = t;
+        for (size_t i = 0; i < n; i++) {
+            size_t pos = cnt[(sk[i] >> shift) & 2047]++;
+            dst[pos] = src[i];
+            dk[pos] = sk[i];
+        }
+        ann *t = src;
+        src = dst;
+        dst = t;
+        uint64_t *tk = sk;
+        sk = dk;
+        dk = tk;
     }
+    if (src != as) /* an odd number of passes: the array keeps its capacity */
+        memcpy(as, src, n * sizeof *as);
+    free(other);
+    free(ka);
+    free(kb);
     free(cnt);
-    free(tmp);
-    uint32_t *idx = malloc((nk ? (size_t)nk : 1) * sizeof *idx);
-    if (!idx) {
-        free(k);
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    }
-    /* in place, cycle by cycle: position i receives as[k[i].idx]; a moved
-     * entry's k[].idx is set to its own position to mark it done (no second
-     * array of annotations, no fresh pages to fault in) */
-    for (size_t i = 0; i < n; i++) {
-        if (k[i].idx == i) continue;
-        ann tmpa = as[i];
-        size_t j = i;
-        /* the walk is a chain of cache misses on as[]; a second cursor runs
-         * PREFETCH steps ahead along the (smaller, mostly cached) k[] chain
-         * and prefetches, so several misses are in flight at once */
-        enum { PREFETCH = 8 };
-        size_t ahead = k[i].idx;
-        for (int q = 0; q < PREFETCH && ahead != i; q++) {
-            __builtin_prefetch(&as[ahead]);
-            __builtin_prefetch((const char *)&as[ahead] + 64);
-            ahead = k[ahead].idx;
-        }
-        for (;;) {
-            size_t from = k[j].idx;
-            k[j].idx = (uint32_t)j;
-            if (from == i) {
-                as[j] = tmpa;
-                break;
-            }
-            if (ahead != i) {
-                __builtin_prefetch(&as[ahead]);
-                __builtin_prefetch((const char *)&as[ahead] + 64);
-                ahead = k[ahead].idx;
-            }
-            as[j] = as[from];
-            j = from;
-        }
-    }
     for (long i = 0; i < nk; i++)
         idx[i] = (uint32_t)i;
-    free(k);
     *idx_out = idx;
     *nkept = (size_t)nk;
     return 0;
