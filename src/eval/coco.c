@@ -4,9 +4,10 @@
  *
  * Pipeline of eval_coco_run():
  *
- *   resolve    images and categories sorted by id; annotations bucketed by
- *              (image, category) with two stable counting sorts, so every
- *              pair's annotations keep their insertion order;
+ *   resolve    images and categories sorted by id; ids mapped to indices;
+ *              annotations (their 64-byte hot part) reordered by (image,
+ *              category) with a stable radix sort, so every pair's
+ *              annotations are contiguous and keep their insertion order;
  *   evaluate   per pair, in parallel: detections sorted by descending score
  *              (ties: insertion order = numpy's stable mergesort), cut at
  *              maxDets[-1], IoU/OKS against the pair's ground truths, then
