@@ -756,16 +756,49 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
     free(tmp);
     ann *src = as, *dst = other;
     uint64_t *sk = ka, *dk = kb;
+    /* each pass in parallel: every thread counts its slice, the offsets are
+     * laid out digit by digit and, within a digit, slice by slice (which
+     * keeps the sort stable), then every thread scatters its slice */
+    int nt = n > PAR_MIN ? nth : 1;
+    if (nt > 8) nt = 8;
+    size_t(*hist)[2048] = malloc((size_t)nt * sizeof *hist);
+    if (!hist) {
+        free(cnt);
+        free(ka);
+        free(kb);
+        free(other);
+        free(idx);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
     for (int shift = 0; shift < bits; shift += 11) {
-        memset(cnt, 0, 2049 * sizeof *cnt);
-        for (size_t i = 0; i < n; i++)
-            cnt[((sk[i] >> shift) & 2047) + 1]++;
-        for (int d = 0; d < 2048; d++)
-            cnt[d + 1] += cnt[d];
-        for (size_t i = 0; i < n; i++) {
-            size_t pos = cnt[(sk[i] >> shift) & 2047]++;
-            dst[pos] = src[i];
-            dk[pos] = sk[i];
+#pragma omp parallel num_threads(nt)
+        {
+            int me = 0, team = 1; /* the team may be smaller than asked */
+#ifdef _OPENMP
+            me = omp_get_thread_num();
+            team = omp_get_num_threads();
+#endif
+            size_t lo = n * (size_t)me / (size_t)team, hi = n * ((size_t)me + 1) / (size_t)team;
+            size_t *h = hist[me];
+            memset(h, 0, sizeof hist[0]);
+            for (size_t i = lo; i < hi; i++)
+                h[(sk[i] >> shift) & 2047]++;
+#pragma omp barrier
+#pragma omp single
+            {
+                size_t sum = 0;
+                for (int d = 0; d < 2048; d++)
+                    for (int t = 0; t < team; t++) {
+                        size_t c = hist[t][d];
+                        hist[t][d] = sum;
+                        sum += c;
+                    }
+            }
+            for (size_t i = lo; i < hi; i++) {
+                size_t pos = h[(sk[i] >> shift) & 2047]++;
+                dst[pos] = src[i];
+                dk[pos] = sk[i];
+            }
         }
         ann *t = src;
         src = dst;
@@ -774,6 +807,7 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
         sk = dk;
         dk = tk;
     }
+    free(hist);
     if (src != as) /* an odd number of passes: the array keeps its capacity */
         memcpy(as, src, n * sizeof *as);
     free(other);
