@@ -25,6 +25,7 @@ static const cli_cmd commands[] = {
     {"experiment", cmd_experiment,
      "experiments: create, list, show, log, output, compare, artifacts, delete"},
     {"version", cmd_version, "print the version"},
+    {"eval", cmd_eval, "evaluate predictions against ground truth (COCO, classification)"},
     {NULL, NULL, NULL},
 };
 
