@@ -23,7 +23,8 @@ static const http_route *const route_tables[] = {system_routes,     auth_routes,
                                                   jobs_routes,       files_routes,
                                                   datalake_routes,   webhook_routes,
                                                   experiment_routes, tracking_routes,
-                                                  registry_routes,   NULL};
+                                                  registry_routes,   deploy_routes,
+                                                  NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 

@@ -73,6 +73,7 @@ extern const http_route files_routes[];
 extern const http_route datalake_routes[];
 extern const http_route webhook_routes[];
 extern const http_route registry_routes[];
+extern const http_route deploy_routes[];
 extern const http_route experiment_routes[];
 extern const http_route tracking_routes[];
 extern const job_kind system_job_kinds[];

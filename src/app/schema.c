@@ -12,6 +12,7 @@
 #include "experiment/experiment.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
+#include "deploy/deploy.h"
 #include "registry/registry.h"
 #include "webhook/webhook.h"
 
@@ -23,6 +24,7 @@ const db_migration app_migrations[] = {
     {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
      exp_schema_v1},
     {50, "registry: models, versions, files, aliases", registry_schema_v50},
+    {51, "deployments: predictions, rollups, alerts", deploy_schema_v51},
     {70, "webhooks: endpoints and deliveries", webhook_schema_v70},
 };
 
