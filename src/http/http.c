@@ -763,6 +763,7 @@ static int part_begin(http_req *r, const char *field, const char *filename, cons
     r->part.content_type = ctype ? arena_strdup(r->arena, ctype) : NULL;
     r->part.index = r->nparts++;
     r->part_open = true;
+    r->part_bytes = 0;
     if (r->route->on_part && r->route->on_part(r, &r->part, true) != 0) {
         if (!r->failed)
             http_fail(r, ERR_INTERNAL, "the upload could not be stored");
@@ -782,10 +783,14 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     if (r->failed)
         return MHD_NO;
     if (filename) {
-        bool same = r->part_open && off > 0 && strcmp(r->part.field, key ? key : "") == 0 &&
+        /* A piece continues the open part when its offset is where that part
+         * is up to (MHD may call twice at offset 0, the first time empty). */
+        bool same = r->part_open && off == r->part_bytes &&
+                    strcmp(r->part.field, key ? key : "") == 0 &&
                     strcmp(r->part.filename, filename) == 0;
         if (!same && part_begin(r, key, filename, content_type) != 0)
             return MHD_NO;
+        r->part_bytes += size;
         if (size && r->route->on_data && r->route->on_data(r, data, size) != 0) {
             if (!r->failed)
                 http_fail(r, ERR_INTERNAL, "the upload could not be stored");

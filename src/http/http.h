@@ -130,6 +130,7 @@ struct http_req {
     size_t form_bytes;
     http_part part;
     bool part_open;
+    uint64_t part_bytes; /* bytes of the open part so far */
     int nparts;
 };
 
