@@ -8,7 +8,9 @@ import { GridDemoPage } from './pages/GridDemo';
 import { HomePage } from './pages/Home';
 import { JobPage } from './pages/Job';
 import { JobsPage } from './pages/Jobs';
-import { DatalakePage, DatasetsPage, DeploymentsPage, ModelsPage, ProjectsPage } from './pages/Placeholder';
+import { DatalakePage } from './pages/datalake/Datalake';
+import { ItemPage } from './pages/datalake/Item';
+import { DatasetsPage, DeploymentsPage, ModelsPage, ProjectsPage } from './pages/Placeholder';
 import { SettingsPage } from './pages/Settings';
 
 export interface PageProps {
@@ -23,6 +25,7 @@ export interface Route {
 export const ROUTES: Route[] = [
   { path: '/', component: HomePage },
   { path: '/datalake', component: DatalakePage },
+  { path: '/datalake/data/:id', component: ItemPage },
   { path: '/datasets', component: DatasetsPage },
   { path: '/projects', component: ProjectsPage },
   { path: '/models', component: ModelsPage },
