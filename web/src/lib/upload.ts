@@ -17,6 +17,7 @@
  * name; the relative path is shown.
  */
 import { errorMessage, isAbort, uploadBody, type UploadHandle } from './api';
+import { parseTags } from './datalake';
 import { createStore } from './store';
 import type { UploadedItem } from './types';
 
@@ -66,11 +67,14 @@ class UploadQueue {
   private sentDone = 0; // bytes of finished files
   /** Changes (throttled to one per frame) for the UI. */
   readonly changes = createStore(0);
+  /** "Tag the next uploads with" (as typed): every file added gets these tags. */
+  readonly nextTags = createStore('');
   /** Called when a file was stored (created or duplicate), for grids to refresh. */
   onStored: ((f: UploadFile) => void) | null = null;
   private scheduled = false;
 
-  add(picked: PickedFile[], lake: number, tags: string[]) {
+  add(picked: PickedFile[], lake: number) {
+    const tags = parseTags(this.nextTags.get());
     for (const p of picked) {
       this.files.push({ key: ++keySeq, file: p.file, path: p.path, lake, tags, state: 'queued', sent: 0 });
       this.bytes += p.file.size;

@@ -300,7 +300,7 @@ function LakeBrowser(props: BrowserProps) {
 
   const addFiles = (files: PickedFile[]) => {
     if (!files.length) return;
-    uploads.add(files, lake.id, []);
+    uploads.add(files, lake.id);
     setUploadOpen(true);
   };
 
@@ -400,9 +400,27 @@ function LakeBrowser(props: BrowserProps) {
             <p class="muted">Combine with and, or, not and parentheses. Sizes take units (2MB); dates are ISO ("2026-01-01").</p>
           </div>
         </details>
+        <label class="dl-order">
+          <span class="sr-only">Order</span>
+          <select value={order} onChange={(e) => setQuery({ order: (e.target as HTMLSelectElement).value === '-created' ? null : (e.target as HTMLSelectElement).value })}>
+            {ORDERS.map((o) => (
+              <option key={o.value} value={o.value}>
+                {o.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <div class="segmented" role="group" aria-label="View">
+          <button type="button" aria-pressed={view === 'grid'} onClick={() => setQuery({ view: null })}>
+            Grid
+          </button>
+          <button type="button" aria-pressed={view === 'table'} onClick={() => setQuery({ view: 'table' })}>
+            Table
+          </button>
+        </div>
       </form>
       <TagChips tags={tags.data} q={q} onPick={(expr) => void submitQuery(q ? `${q} and ${expr}` : expr)} />
-      <div class="dl-toolbar" role="toolbar" aria-label="Selection and view">
+      <div class="dl-toolbar" role="group" aria-label="Selection">
         <span class="dl-count" aria-live="polite" data-testid="match-count">
           {q ? `${matching} matching` : `${matching} image${count === 1 ? '' : 's'}`}
         </span>
@@ -446,25 +464,6 @@ function LakeBrowser(props: BrowserProps) {
             </span>
           </>
         )}
-        <span class="dl-spacer" />
-        <label class="dl-order">
-          <span class="sr-only">Order</span>
-          <select value={order} onChange={(e) => setQuery({ order: (e.target as HTMLSelectElement).value === '-created' ? null : (e.target as HTMLSelectElement).value })}>
-            {ORDERS.map((o) => (
-              <option key={o.value} value={o.value}>
-                {o.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <div class="segmented" role="group" aria-label="View">
-          <button type="button" aria-pressed={view === 'grid'} onClick={() => setQuery({ view: null })}>
-            Grid
-          </button>
-          <button type="button" aria-pressed={view === 'table'} onClick={() => setQuery({ view: 'table' })}>
-            Table
-          </button>
-        </div>
       </div>
       {cache.error && cache.errorStatus !== 400 && <ErrorBox message={cache.error} onRetry={() => cache.retry()} />}
       <div class="dl-body" ref={gridWrap}>
@@ -652,7 +651,7 @@ function Thumb({ item, selected, onToggle }: { item: DataItem | undefined; selec
   );
 }
 
-const TABLE_COLS = '44px minmax(160px, 2fr) 64px 104px 84px minmax(120px, 2fr) minmax(120px, 1.4fr) 170px';
+const TABLE_COLS = '44px minmax(160px, 2fr) 60px 120px 84px minmax(120px, 2fr) minmax(120px, 1.4fr) 150px';
 
 function ItemTable(p: ViewProps & { order: string }) {
   const c = p.browse.cache;
@@ -660,9 +659,11 @@ function ItemTable(p: ViewProps & { order: string }) {
     if (!field) return <span class={'dl-th ' + cls}>{label}</span>;
     const dir = p.order === field ? 'ascending' : p.order === '-' + field ? 'descending' : undefined;
     return (
-      <span class={'dl-th ' + cls} aria-sort={dir ?? 'none'} role="columnheader">
+      <span class={'dl-th ' + cls}>
         <button
           type="button"
+          title={`Sort by ${label.toLowerCase()}`}
+          aria-pressed={!!dir}
           class="dl-sort"
           onClick={() => {
             const next = dir === 'descending' ? field : '-' + field;
@@ -677,7 +678,7 @@ function ItemTable(p: ViewProps & { order: string }) {
   };
   return (
     <div class="dl-table">
-      <div class="dl-thead" style={{ gridTemplateColumns: TABLE_COLS }} aria-hidden="true">
+      <div class="dl-thead" style={{ gridTemplateColumns: TABLE_COLS }} role="group" aria-label="Columns (sort)">
         <span class="dl-th" />
         {sortable('File name', 'filename')}
         <span class="dl-th">Format</span>

@@ -8,12 +8,11 @@
  * The per-file list is a virtual list, so a folder of 50,000 files costs
  * the same as one of 50.
  */
-import { useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { ProgressBar } from '../../components/Bits';
 import { Dialog } from '../../components/Dialog';
 import { VirtualGrid } from '../../components/VirtualGrid';
 import { errorMessage } from '../../lib/api';
-import { parseTags } from '../../lib/datalake';
 import { formatBytes } from '../../lib/format';
 import { useStore } from '../../lib/store';
 import type { Datalake } from '../../lib/types';
@@ -33,15 +32,13 @@ const LABEL: Record<UploadFile['state'], string> = {
 
 export function UploadDialog(p: { open: boolean; onClose: () => void; lake: Datalake; onFiles: (f: PickedFile[]) => void }) {
   useStore(uploads.changes);
-  const [tags, setTags] = useState('');
+  const tags = useStore(uploads.nextTags);
   const [onlyProblems, setOnlyProblems] = useState(false);
   const [over, setOver] = useState(false);
-  const tagsRef = useRef(tags);
-  tagsRef.current = tags;
   const s = uploads.summary();
   const add = (files: PickedFile[]) => {
     if (!files.length) return;
-    uploads.add(files, p.lake.id, parseTags(tagsRef.current));
+    uploads.add(files, p.lake.id);
   };
   const shown = onlyProblems ? uploads.files.filter((f) => f.state === 'rejected' || f.state === 'failed') : uploads.files;
   const problems = s.rejected + s.failed;
@@ -68,7 +65,7 @@ export function UploadDialog(p: { open: boolean; onClose: () => void; lake: Data
       </div>
       <div class="field upload-tags">
         <label for="upload-tags">Tag the next uploads with</label>
-        <input id="upload-tags" type="text" autofocus value={tags} placeholder="e.g. night, cam3" onInput={(e) => setTags((e.target as HTMLInputElement).value)} aria-describedby="upload-tags-hint" />
+        <input id="upload-tags" type="text" autofocus value={tags} placeholder="e.g. night, cam3" onInput={(e) => uploads.nextTags.set((e.target as HTMLInputElement).value)} aria-describedby="upload-tags-hint" />
         <div class="field-hint" id="upload-tags-hint">
           Separate tags with commas. Files already in the datalake get these tags added.
         </div>
