@@ -44,6 +44,13 @@ export function png(width, height, seed) {
       raw[o + 2] = (b0 + ((x ^ y) & (seed % 7 + 1)) * 16) & 255;
     }
   }
+  // the seed itself in the first two pixels: distinct seeds, distinct contents
+  if (width >= 2) {
+    raw[1] = (seed >>> 24) & 255;
+    raw[2] = (seed >>> 16) & 255;
+    raw[3] = (seed >>> 8) & 255;
+    raw[4] = seed & 255;
+  }
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 

@@ -16,7 +16,7 @@ import { ErrorBox } from '../../components/Table';
 import { toast } from '../../components/Toasts';
 import { errorMessage } from '../../lib/api';
 import { cameraName, items, lakes, parseTags } from '../../lib/datalake';
-import { formatBytes, formatTime } from '../../lib/format';
+import { formatBytes, formatCameraTime, formatTime } from '../../lib/format';
 import { useLoad } from '../../lib/hooks';
 import { can } from '../../lib/roles';
 import { navigate } from '../../lib/router';
@@ -226,7 +226,7 @@ function Facts({ d, canWrite, onChange }: { d: DataDetail; canWrite: boolean; on
         {c.taken_at && (
           <>
             <dt>Taken</dt>
-            <dd>{formatTime(c.taken_at)}</dd>
+            <dd>{formatCameraTime(c.taken_at)}</dd>
           </>
         )}
         {c.focal_length !== null && (

@@ -32,12 +32,8 @@ export function TagDialog(p: {
       if (!names.length) throw new Error('Give at least one tag.');
       const r = await lakes.tag(p.lake.id, selector, adding ? names : [], adding ? [] : names);
       const list = names.map((n) => `“${n}”`).join(', ');
-      toast(
-        adding
-          ? `Tagged ${p.describe} with ${list} (${r.changed.toLocaleString()} changed).`
-          : `Removed ${list} from ${p.describe} (${r.changed.toLocaleString()} changed).`,
-        { kind: 'success' },
-      );
+      const n = `${r.changed.toLocaleString()} tag${r.changed === 1 ? '' : 's'} ${adding ? 'added' : 'removed'}`;
+      toast(adding ? `Tagged ${p.describe} with ${list} (${n}).` : `Removed ${list} from ${p.describe} (${n}).`, { kind: 'success' });
       p.onDone();
       p.onClose();
     },
