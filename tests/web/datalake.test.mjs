@@ -35,6 +35,9 @@ let shot = 0;
 
 async function screenshot(p, name) {
   shot++;
+  // toasts of earlier steps would cover the page
+  if (!(await p.locator('dialog[open]').count()))
+    for (const b of await p.locator('.toast').getByRole('button', { name: 'Dismiss' }).all()) await b.click({ timeout: 1000 }).catch(() => {});
   await p.waitForTimeout(150);
   await p.screenshot({ path: join(OUT, `datalake-${String(shot).padStart(2, '0')}-${name}.png`) });
 }
@@ -242,6 +245,7 @@ test('select: click and shift-click, tag, see the tags on the image, untag', asy
   await page.keyboard.press('Escape');
   await page.waitForURL(/\/datalake\?/, { timeout: T });
   await page.getByTestId('selection-count').getByText('3 selected').waitFor({ timeout: T }); // the selection is kept
+  await page.waitForFunction(() => document.activeElement?.classList.contains('dl-grid'), null, { timeout: T }); // and the focus
 
   await page.getByRole('button', { name: 'Untag…' }).click();
   const un = page.getByRole('dialog', { name: 'Remove tags' });

@@ -60,6 +60,8 @@ export interface VirtualGridProps {
   hasSelection?: boolean;
   /** The item that is active (and scrolled to) on mount, e.g. coming back from its detail. */
   initialActive?: number;
+  /** Take the focus once mounted (coming back to the list from an item). */
+  focusOnMount?: boolean;
   /** Extra attributes for a cell (e.g. aria-label). */
   cellProps?: (index: number) => Record<string, string | undefined>;
   class?: string;
@@ -104,6 +106,13 @@ export function VirtualGrid(p: VirtualGridProps) {
   }, []);
 
   useLayoutEffect(computeRange, [size.w, size.h, rows, rowH]);
+
+  useEffect(() => {
+    if (!p.focusOnMount) return;
+    /* two frames: after the shell has moved focus to the new page's heading */
+    let id = window.requestAnimationFrame(() => (id = window.requestAnimationFrame(() => scroller.current?.focus({ preventScroll: true }))));
+    return () => window.cancelAnimationFrame(id);
+  }, []);
 
   /* coming back to an item: scroll it to the middle once the size is known */
   useLayoutEffect(() => {

@@ -121,6 +121,18 @@ export class PageCache<T> {
     return out;
   }
 
+  /**
+   * While walking toward a far page: how far the known cursors reach and
+   * where the walk is going (items), for a progress line; null otherwise.
+   */
+  walk(): { reached: number; target: number } | null {
+    if (!this.loading) return null;
+    let reach = 0;
+    for (const k of this.cursors.keys()) if (k > reach) reach = k;
+    const target = this.wantA * this.pageSize;
+    return target > (reach + this.maxHop) * this.pageSize ? { reached: reach * this.pageSize, target } : null;
+  }
+
   /** Whether item i is loaded and current (not a leftover of before a reset). */
   has(i: number): boolean {
     return this.pages.has(Math.floor(i / this.pageSize));

@@ -72,6 +72,12 @@ class UploadQueue {
   /** Called when a file was stored (created or duplicate), for grids to refresh. */
   onStored: ((f: UploadFile) => void) | null = null;
   private scheduled = false;
+  private stored = new Map<number, number>();
+
+  /** How many files were stored into `lake` so far: a view built earlier can tell it is stale. */
+  storedIn(lake: number): number {
+    return this.stored.get(lake) ?? 0;
+  }
 
   add(picked: PickedFile[], lake: number) {
     const tags = parseTags(this.nextTags.get());
@@ -133,6 +139,7 @@ class UploadQueue {
     h.done.then(
       (item) => {
         f.id = item.id;
+        this.stored.set(f.lake, this.storedIn(f.lake) + 1);
         this.finish(f, item.duplicate ? 'duplicate' : 'created', item.duplicate ? 'Already in the datalake.' : undefined);
         this.onStored?.(f);
       },

@@ -123,6 +123,11 @@ function LakeBrowser(props: BrowserProps) {
   const view = loc.query.get('view') === 'table' ? 'table' : 'grid';
   const browse = useMemo(() => browseFor(lake.id, q, order), [lake.id, q, order]);
   const cache = browse.cache;
+  const [returning] = useState(() => {
+    const r = browse.returning;
+    browse.returning = false;
+    return r;
+  });
   useCacheVersion(browse);
 
   const [draft, setDraft] = useState(q);
@@ -162,7 +167,14 @@ function LakeBrowser(props: BrowserProps) {
     return () => document.removeEventListener('keydown', onKey);
   }, [sel]);
 
-  /* uploads into this datalake refresh the listing (at most once a second) */
+  /* uploads into this datalake refresh the listing (at most once a second),
+     also those that finished while this page was not shown */
+  useEffect(() => {
+    if (browse.uploadsSeen !== uploads.storedIn(lake.id)) {
+      browse.uploadsSeen = uploads.storedIn(lake.id);
+      cache.reset();
+    }
+  }, [browse]);
   useEffect(() => {
     let timer: number | null = null;
     let pending = false;
@@ -170,6 +182,7 @@ function LakeBrowser(props: BrowserProps) {
       timer = null;
       if (!pending) return;
       pending = false;
+      browse.uploadsSeen = uploads.storedIn(lake.id);
       cache.reset();
       props.onLakesChanged();
       tags.reload();
@@ -266,6 +279,7 @@ function LakeBrowser(props: BrowserProps) {
     const it = cache.get(i);
     if (!it) return;
     browse.active = i;
+    browse.returning = true;
     browse.listUrl = window.location.pathname + window.location.search;
     navigate(`/datalake/data/${it.id}`);
   };
@@ -424,6 +438,7 @@ function LakeBrowser(props: BrowserProps) {
         <span class="dl-count" aria-live="polite" data-testid="match-count">
           {q ? `${matching} matching` : `${matching} image${count === 1 ? '' : 's'}`}
         </span>
+        <WalkProgress browse={browse} />
         <span class="dl-sel" data-testid="selection-count">
           {selCount ? (sel.all ? `All ${selCount.toLocaleString()} selected` : `${selCount.toLocaleString()} selected`) : 'None selected'}
         </span>
@@ -478,9 +493,9 @@ function LakeBrowser(props: BrowserProps) {
         ) : count === null ? (
           !cache.error && <p class="muted dl-loading">Loading…</p>
         ) : view === 'grid' ? (
-          <ItemGrid browse={browse} canWrite={canWrite} isSelected={isSelected} onSelect={onSelect} hasSelection={selCount > 0} onOpen={open} />
+          <ItemGrid key={browse.key} browse={browse} focus={returning} canWrite={canWrite} isSelected={isSelected} onSelect={onSelect} hasSelection={selCount > 0} onOpen={open} />
         ) : (
-          <ItemTable browse={browse} isSelected={isSelected} onSelect={onSelect} hasSelection={selCount > 0} onOpen={open} order={order} />
+          <ItemTable key={browse.key} browse={browse} focus={returning} isSelected={isSelected} onSelect={onSelect} hasSelection={selCount > 0} onOpen={open} order={order} />
         )}
       </div>
       {dragging && (
@@ -504,6 +519,17 @@ function LakeBrowser(props: BrowserProps) {
       )}
       {props.newLakeDialog}
     </div>
+  );
+}
+
+/** A jump far into the list reads its way there (keyset pages): say so. */
+function WalkProgress({ browse }: { browse: Browse }) {
+  const w = browse.cache.walk();
+  if (!w) return null;
+  return (
+    <span class="dl-walk muted" role="status">
+      reading to item {w.target.toLocaleString()}… {Math.round((w.reached / Math.max(1, w.target)) * 100)}%
+    </span>
   );
 }
 
@@ -559,8 +585,8 @@ function LakeSwitcher({ lakes: all, current }: { lakes: Datalake[]; current: Dat
 }
 
 function TagChips({ tags, q, onPick }: { tags: { name: string; count: number }[] | undefined; q: string; onPick: (expr: string) => void }) {
-  if (!tags?.length) return null;
-  const top = [...tags].sort((a, b) => b.count - a.count).slice(0, 12);
+  if (!tags?.some((t) => t.count > 0)) return null;
+  const top = tags.filter((t) => t.count > 0).sort((a, b) => b.count - a.count).slice(0, 12);
   return (
     <div class="dl-tags" aria-label="Filter by tag" role="group">
       <span class="muted">Tags:</span>
@@ -579,6 +605,7 @@ function TagChips({ tags, q, onPick }: { tags: { name: string; count: number }[]
 
 interface ViewProps {
   browse: Browse;
+  focus: boolean;
   isSelected: (i: number) => boolean;
   onSelect: (a: GridSelect) => void;
   hasSelection: boolean;
@@ -597,6 +624,7 @@ function ItemGrid(p: ViewProps & { canWrite: boolean }) {
       label="Images"
       class="dl-grid"
       initialActive={p.browse.active}
+      focusOnMount={p.focus}
       onActiveChange={(i) => (p.browse.active = i)}
       onRangeChange={(a, b) => c.want(a, b)}
       isSelected={p.isSelected}
@@ -697,6 +725,7 @@ function ItemTable(p: ViewProps & { order: string }) {
         label="Images (table)"
         class="dl-rows"
         initialActive={p.browse.active}
+        focusOnMount={p.focus}
         onActiveChange={(i) => (p.browse.active = i)}
         onRangeChange={(a, b) => c.want(a, b)}
         isSelected={p.isSelected}

@@ -43,7 +43,7 @@ export function TagDialog(p: {
   const offer: { name: string; note: string }[] = [];
   if (!adding && p.current)
     for (const [name, n] of [...p.current].sort((a, b) => b[1] - a[1])) offer.push({ name, note: `${n} selected` });
-  for (const t of [...p.known].sort((a, b) => b.count - a.count))
+  for (const t of p.known.filter((k) => k.count > 0).sort((a, b) => b.count - a.count))
     if (!offer.some((o) => o.name === t.name) && offer.length < 24) offer.push({ name: t.name, note: t.count.toLocaleString() });
   const toggle = (name: string) => {
     const xs = parseTags(form.values.tags);

@@ -10,6 +10,7 @@
 import { lakes } from '../../lib/datalake';
 import { PageCache } from '../../lib/pagecache';
 import type { DataItem } from '../../lib/types';
+import { uploads } from '../../lib/upload';
 
 /** Explicit ids, or every item matching the query. */
 export type Selection = { all: true } | { all: false; ids: ReadonlySet<number> };
@@ -26,6 +27,10 @@ export interface Browse {
   sel: Selection;
   /** The list's URL, to come back to from an item. */
   listUrl: string;
+  /** Set when an item is opened: the list takes the focus back when shown again. */
+  returning: boolean;
+  /** uploads.storedIn(lake) when the cache was last (re)started. */
+  uploadsSeen: number;
 }
 
 let current: Browse | null = null;
@@ -44,7 +49,7 @@ export function browseFor(lake: number, q: string, order: string): Browse {
     },
     { pageSize: PAGE_SIZE },
   );
-  current = { key, lake, q, order, cache, active: 0, sel: { all: false, ids: new Set() }, listUrl: '/datalake' };
+  current = { key, lake, q, order, cache, active: 0, sel: { all: false, ids: new Set() }, listUrl: '/datalake', returning: false, uploadsSeen: uploads.storedIn(lake) };
   return current;
 }
 
