@@ -16,6 +16,7 @@
  * opens, Space toggles, Shift extends, Ctrl+A selects all matching, Esc
  * clears the selection.
  */
+import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Empty, PageHeader } from '../../components/Bits';
 import { confirmDialog, Dialog } from '../../components/Dialog';
@@ -112,7 +113,7 @@ interface BrowserProps {
   canWrite: boolean;
   onLakesChanged: () => void;
   onNewLake: () => void;
-  newLakeDialog: preact.ComponentChildren;
+  newLakeDialog: ComponentChildren;
 }
 
 function LakeBrowser(props: BrowserProps) {
@@ -318,40 +319,57 @@ function LakeBrowser(props: BrowserProps) {
     setUploadOpen(true);
   };
 
-  const hasFiles = (e: DragEvent) => !!e.dataTransfer && Array.from(e.dataTransfer.types).includes('Files');
-  const dropProps = canWrite
-    ? {
-        onDragEnter: (e: DragEvent) => {
-          if (!hasFiles(e) || uploadOpen) return;
-          dragDepth.current++;
-          setDragging(true);
-        },
-        onDragLeave: () => {
-          if (--dragDepth.current <= 0) {
-            dragDepth.current = 0;
-            setDragging(false);
-          }
-        },
-        onDragOver: (e: DragEvent) => {
-          if (!hasFiles(e) || uploadOpen) return;
-          e.preventDefault();
-          e.dataTransfer!.dropEffect = 'copy';
-        },
-        onDrop: (e: DragEvent) => {
-          dragDepth.current = 0;
-          setDragging(false);
-          if (!e.dataTransfer || uploadOpen) return;
-          e.preventDefault();
-          droppedFiles(e.dataTransfer).then(addFiles, (err) => toast(errorMessage(err), { kind: 'error' }));
-        },
+  /* files dragged anywhere over the window upload into this datalake (a
+     stray drop must not make the browser leave the app to show the file) */
+  useEffect(() => {
+    const hasFiles = (e: DragEvent) => !!e.dataTransfer && Array.from(e.dataTransfer.types).includes('Files');
+    const inDialog = (e: DragEvent) => !!(e.target as Element | null)?.closest?.('dialog');
+    const onEnter = (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      dragDepth.current++;
+      if (canWrite && !uploadOpen) setDragging(true);
+    };
+    const onLeave = (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      if (--dragDepth.current <= 0) {
+        dragDepth.current = 0;
+        setDragging(false);
       }
-    : {};
+    };
+    const onOver = (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      e.dataTransfer!.dropEffect = canWrite ? 'copy' : 'none';
+    };
+    const onDrop = (e: DragEvent) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      dragDepth.current = 0;
+      setDragging(false);
+      if (!canWrite) {
+        toast(`Your role cannot upload into “${lake.name}”.`, { kind: 'error' });
+        return;
+      }
+      if (inDialog(e) && !uploadOpen) return; /* another dialog is open */
+      droppedFiles(e.dataTransfer!).then(addFiles, (err) => toast(errorMessage(err), { kind: 'error' }));
+    };
+    document.addEventListener('dragenter', onEnter);
+    document.addEventListener('dragleave', onLeave);
+    document.addEventListener('dragover', onOver);
+    document.addEventListener('drop', onDrop);
+    return () => {
+      document.removeEventListener('dragenter', onEnter);
+      document.removeEventListener('dragleave', onLeave);
+      document.removeEventListener('dragover', onOver);
+      document.removeEventListener('drop', onDrop);
+    };
+  }, [canWrite, uploadOpen, lake.id]);
 
   const matching = count === null ? '…' : count.toLocaleString();
   const subtitle = `${lake.count.toLocaleString()} image${lake.count === 1 ? '' : 's'} · ${formatBytes(lake.bytes)}${lake.description ? ' · ' + lake.description : ''}`;
 
   return (
-    <div class="page page-fill datalake" {...dropProps}>
+    <div class="page page-fill datalake">
       <PageHeader
         title="Datalake"
         subtitle={subtitle}
@@ -569,11 +587,7 @@ function LakeSwitcher({ lakes: all, current }: { lakes: Datalake[]; current: Dat
   return (
     <label class="dl-switch">
       <span class="sr-only">Datalake</span>
-      <select
-        value={String(current.id)}
-        onChange={(e) => setQuery({ lake: (e.target as HTMLSelectElement).value, q: null })}
-        aria-label="Datalake"
-      >
+      <select value={String(current.id)} onChange={(e) => setQuery({ lake: (e.target as HTMLSelectElement).value, q: null })}>
         {all.map((l) => (
           <option key={l.id} value={String(l.id)}>
             {l.name} ({l.count.toLocaleString()})

@@ -12,12 +12,10 @@ import { useState } from 'preact/hooks';
 import { ProgressBar } from '../../components/Bits';
 import { Dialog } from '../../components/Dialog';
 import { VirtualGrid } from '../../components/VirtualGrid';
-import { errorMessage } from '../../lib/api';
 import { formatBytes } from '../../lib/format';
 import { useStore } from '../../lib/store';
 import type { Datalake } from '../../lib/types';
-import { CONCURRENCY, droppedFiles, uploads, type PickedFile, type UploadFile } from '../../lib/upload';
-import { toast } from '../../components/Toasts';
+import { CONCURRENCY, uploads, type PickedFile, type UploadFile } from '../../lib/upload';
 import { FilePickers } from './FilePickers';
 
 const LABEL: Record<UploadFile['state'], string> = {
@@ -47,18 +45,9 @@ export function UploadDialog(p: { open: boolean; onClose: () => void; lake: Data
       <div
         class={'upload-drop' + (over ? ' upload-drop-over' : '')}
         data-testid="upload-drop"
-        onDragOver={(e) => {
-          e.preventDefault();
-          e.stopPropagation();
-          setOver(true);
-        }}
+        onDragOver={() => setOver(true)}
         onDragLeave={() => setOver(false)}
-        onDrop={(e) => {
-          e.preventDefault();
-          e.stopPropagation();
-          setOver(false);
-          if (e.dataTransfer) droppedFiles(e.dataTransfer).then(add, (err) => toast(errorMessage(err), { kind: 'error' }));
-        }}
+        onDrop={() => setOver(false) /* the page takes the files (a drop anywhere counts) */}
       >
         <p>Drop images or folders here, or</p>
         <FilePickers onFiles={add} />
