@@ -422,6 +422,37 @@ test('paging: a few hundred items are read page by page, in keyset order, render
   assert.equal(pages.length, before);
 });
 
+test('upload: progress while sending, 4 at a time, and Cancel stops the rest', async () => {
+  const many = (await api('GET', '/datalakes')).data.items.find((l) => l.name === 'many');
+  await page.goto(`/datalake?lake=${many.id}`);
+  await page.getByTestId('match-count').getByText(`${many.count} images`).waitFor({ timeout: T });
+  // a slow link (200 KB/s up) so that uploads are caught in flight
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 200 * 1024 });
+  const files = Array.from({ length: 8 }, (_, i) => ({ name: `big-${i}.png`, type: 'image/png', bytes: png(256, 256, 7000 + i, true) }));
+  await dropFiles(page, '.datalake', files);
+  const dialog = page.getByRole('dialog', { name: /Upload to/ });
+  await page.waitForFunction(() => {
+    const v = Number(document.querySelector('[role=dialog] [role=progressbar], dialog [role=progressbar]')?.getAttribute('aria-valuenow'));
+    return v > 0 && v < 100;
+  }, null, { timeout: T });
+  assert.equal(await dialog.locator('.upload-row[data-state=uploading]').count(), 4, 'four files in flight');
+  assert.ok((await dialog.locator('.upload-row[data-state=queued]').count()) >= 3);
+  await screenshot(page, 'upload-progress');
+  await dialog.getByRole('button', { name: 'Cancel uploads' }).click();
+  await dialog.getByRole('button', { name: 'Clear list' }).waitFor({ timeout: T });
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await cdp.detach();
+  const created = await dialog.locator('.upload-row[data-state=created]').count();
+  const canceled = await dialog.locator('.upload-row[data-state=canceled]').count();
+  assert.equal(created + canceled, 8);
+  assert.ok(canceled >= 4, `canceled ${canceled}`);
+  const after = (await api('GET', '/datalakes')).data.items.find((l) => l.name === 'many').count;
+  assert.equal(after, many.count + created, 'canceled files left nothing behind');
+  await dialog.getByRole('button', { name: 'Done' }).click();
+});
+
 test('a viewer sees the images but no upload, tag or delete', async () => {
   await api('POST', '/users', { username: 'vera', password: 'vera-password-1', role: 'viewer' });
   const c = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: BASE });

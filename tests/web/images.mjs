@@ -25,8 +25,8 @@ function chunk(type, data) {
   return Buffer.concat([len, td, crc]);
 }
 
-/** An RGB PNG of width x height whose pixels depend on seed. */
-export function png(width, height, seed) {
+/** An RGB PNG of width x height whose pixels depend on seed; `noise` makes it incompressible (big). */
+export function png(width, height, seed, noise = false) {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
@@ -42,6 +42,16 @@ export function png(width, height, seed) {
       raw[o] = (r0 + x * 4) & 255;
       raw[o + 1] = (g0 + y * 4) & 255;
       raw[o + 2] = (b0 + ((x ^ y) & (seed % 7 + 1)) * 16) & 255;
+    }
+  }
+  if (noise) {
+    let x = seed >>> 0 || 1;
+    for (let i = 0; i < raw.length; i++) {
+      if (i % (width * 3 + 1) === 0) continue; // keep the filter bytes
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      raw[i] = x & 255;
     }
   }
   // the seed itself in the first two pixels: distinct seeds, distinct contents
