@@ -45,6 +45,8 @@ export interface PageCacheOptions {
   maxHop?: number;
   /** Pages fetched beyond the wanted range (read-ahead). */
   ahead?: number;
+  /** The count, when the caller has just asked for it (no second request). */
+  count?: number;
 }
 
 export class PageCache<T> {
@@ -81,7 +83,8 @@ export class PageCache<T> {
     this.maxPages = opts.maxPages ?? 60;
     this.maxHop = Math.max(1, opts.maxHop ?? Math.floor(1000 / this.pageSize));
     this.ahead = opts.ahead ?? 1;
-    this.loadCount();
+    if (opts.count !== undefined) this.count = opts.count;
+    else this.loadCount();
   }
 
   subscribe(fn: () => void): () => void {
@@ -112,6 +115,7 @@ export class PageCache<T> {
     for (let k = Math.floor(first / this.pageSize); k <= Math.floor(last / this.pageSize); k++) {
       if (!this.pages.has(k) && !this.beyondEnd(k)) await this.locked(() => this.hopToward(k, gen));
       if (gen !== this.gen) throw new DOMException('The list changed.', 'AbortError');
+      if (!this.pages.has(k) && this.error) throw new Error(this.error);
       const p = this.pages.get(k) ?? [];
       for (let j = 0; j < p.length; j++) {
         const i = k * this.pageSize + j;

@@ -36,7 +36,7 @@ import { useStore } from '../../lib/store';
 import type { Datalake, DataItem } from '../../lib/types';
 import { droppedFiles, uploads, type PickedFile } from '../../lib/upload';
 import { FilePickers } from './FilePickers';
-import { browseFor, NONE, type Browse, type Selection } from './browse';
+import { browseFor, NONE, primeCount, type Browse, type Selection } from './browse';
 import { TagDialog } from './TagDialog';
 import { UploadDialog } from './UploadDialog';
 
@@ -208,7 +208,8 @@ function LakeBrowser(props: BrowserProps) {
       return;
     }
     try {
-      await lakes.count(lake.id, t); /* checks the query: its error goes under the box, the grid stays */
+      /* checks the query: its error goes under the box, the grid stays */
+      primeCount(lake.id, t, await lakes.count(lake.id, t));
       setQueryError(null);
       setQuery({ q: t });
     } catch (e) {

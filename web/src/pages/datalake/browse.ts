@@ -38,8 +38,17 @@ let current: Browse | null = null;
 /** The page cache size: 100 items (a screenful or two), 60 of them kept. */
 export const PAGE_SIZE = 100;
 
+let primed: { lake: number; q: string; count: number } | null = null;
+
+/** The search box just counted q (to check it): the next cache for it starts with that count. */
+export function primeCount(lake: number, q: string, count: number) {
+  primed = { lake, q, count };
+}
+
 export function browseFor(lake: number, q: string, order: string): Browse {
   const key = JSON.stringify([lake, q, order]);
+  const count = primed && primed.lake === lake && primed.q === q ? primed.count : undefined;
+  primed = null;
   if (current?.key === key) return current;
   current?.cache.dispose();
   const cache = new PageCache<DataItem>(
@@ -47,7 +56,7 @@ export function browseFor(lake: number, q: string, order: string): Browse {
       fetchPage: (cursor, limit, signal) => lakes.search(lake, q, order, cursor, limit, signal),
       fetchCount: (signal) => lakes.count(lake, q, signal),
     },
-    { pageSize: PAGE_SIZE },
+    { pageSize: PAGE_SIZE, count },
   );
   current = { key, lake, q, order, cache, active: 0, sel: { all: false, ids: new Set() }, listUrl: '/datalake', returning: false, uploadsSeen: uploads.storedIn(lake) };
   return current;
