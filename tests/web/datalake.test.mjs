@@ -404,6 +404,8 @@ test('paging: a few hundred items are read page by page, in keyset order, render
   await cell(order[N - 1]).waitFor({ timeout: T }); // the oldest, last
   await page.waitForFunction(() => ![...document.querySelectorAll('.dl-grid [role=gridcell]')].some((c) => c.getAttribute('aria-label') === 'Loading'), null, { timeout: T });
   page.off('response', onResp);
+  // flinging skips thumbnails; once it settles every cell in view has its image
+  await page.waitForFunction(() => [...document.querySelectorAll('.dl-grid [role=gridcell][data-id]')].every((c) => c.querySelector('img')), null, { timeout: T });
   console.log(`datalake paging: ${N} items uploaded in 4 parallel batches in ${tUpload} ms, ${pages.length} page requests (${pages.map((p) => p.n).join(', ')} items), at most ${maxCells} cells in the DOM`);
   assert.ok(maxCells < 80, `only visible cells are rendered (${maxCells})`);
   assert.equal(pages[0].cursor, null, 'the first page starts at the beginning');

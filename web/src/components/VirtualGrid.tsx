@@ -19,6 +19,10 @@
  *
  * Data can arrive lazily: onRangeChange(first, last) reports which items are
  * rendered, so a page can fetch just those and render placeholders meanwhile.
+ * While the user flings through the list (faster than 4,000 px/s),
+ * renderItem is told `fast`, so cells can leave out what is costly (a
+ * thumbnail's request and decoding) for rows that are gone a frame later;
+ * 120 ms after it slows down, the cells in view render in full.
  *
  * Selection comes in two forms. The simple one: `selected` (a set of
  * indices) and onSelectionChange(next set), fine for a demo. The general
@@ -47,7 +51,8 @@ export interface VirtualGridProps {
   /** Rows rendered beyond the visible ones, above and below. */
   overscan?: number;
   label: string;
-  renderItem: (index: number, state: { active: boolean; selected: boolean }) => ComponentChildren;
+  /** `fast`: the user is flinging through the list; skip costly content (images) until it settles. */
+  renderItem: (index: number, state: { active: boolean; selected: boolean; fast: boolean }) => ComponentChildren;
   selected?: ReadonlySet<number>;
   onSelectionChange?: (next: Set<number>) => void;
   onActivate?: (index: number) => void;
@@ -69,6 +74,9 @@ export interface VirtualGridProps {
 
 let gridSeq = 0;
 
+/** Scrolling faster than this (px per ms: 4,000 px/s) counts as flinging. */
+const FAST_PX_PER_MS = 4;
+
 export function VirtualGrid(p: VirtualGridProps) {
   const gap = p.gap ?? 8;
   const overscan = p.overscan ?? 2;
@@ -86,6 +94,31 @@ export function VirtualGrid(p: VirtualGridProps) {
   const rowH = p.itemHeight + gap;
   const total = Math.max(0, rows * rowH - gap);
   const visibleRows = Math.max(1, Math.floor(size.h / rowH));
+
+  /* fast scrolling (over FAST_PX_PER_MS): cells are told, and told again when it settles */
+  const [fast, setFast] = useState(false);
+  const lastScroll = useRef({ top: 0, t: 0 });
+  const settle = useRef<number | null>(null);
+  useEffect(() => () => {
+    if (settle.current) window.clearTimeout(settle.current);
+  }, []);
+  const onScroll = () => {
+    const el = scroller.current;
+    if (el) {
+      const now = performance.now();
+      const v = Math.abs(el.scrollTop - lastScroll.current.top) / Math.max(1, now - lastScroll.current.t);
+      lastScroll.current = { top: el.scrollTop, t: now };
+      if (v > FAST_PX_PER_MS) {
+        if (!fast) setFast(true);
+        if (settle.current) window.clearTimeout(settle.current);
+        settle.current = window.setTimeout(() => {
+          settle.current = null;
+          setFast(false);
+        }, 120);
+      }
+    }
+    computeRange();
+  };
 
   const computeRange = () => {
     const el = scroller.current;
@@ -256,7 +289,7 @@ export function VirtualGrid(p: VirtualGridProps) {
           }}
           onDblClick={() => p.onActivate?.(i)}
         >
-          {p.renderItem(i, { active: isActive, selected: sel })}
+          {p.renderItem(i, { active: isActive, selected: sel, fast })}
         </div>,
       );
     }
@@ -284,7 +317,7 @@ export function VirtualGrid(p: VirtualGridProps) {
       aria-multiselectable={selectable ? true : undefined}
       aria-activedescendant={p.count ? `${id}-cell-${active}` : undefined}
       tabIndex={0}
-      onScroll={computeRange}
+      onScroll={onScroll}
       onKeyDown={onKeyDown}
     >
       <div class="vgrid-spacer" style={{ height: `${total}px` }}>

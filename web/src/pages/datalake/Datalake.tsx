@@ -145,7 +145,6 @@ function LakeBrowser(props: BrowserProps) {
   const [dragging, setDragging] = useState(false);
   const dragDepth = useRef(0);
   const search = useRef<HTMLInputElement | null>(null);
-  const gridWrap = useRef<HTMLDivElement>(null);
   const tags = useLoad((signal) => lakes.tags(lake.id, signal), [lake.id]);
 
   /* the applied query's error (a shared link with a typo) shows under the box */
@@ -500,7 +499,7 @@ function LakeBrowser(props: BrowserProps) {
         )}
       </div>
       {cache.error && cache.errorStatus !== 400 && <ErrorBox message={cache.error} onRetry={() => cache.retry()} />}
-      <div class="dl-body" ref={gridWrap}>
+      <div class="dl-body">
         {count === 0 ? (
           q ? (
             <Empty title="Nothing matches this query">
@@ -650,18 +649,24 @@ function ItemGrid(p: ViewProps & { canWrite: boolean }) {
         const it = c.get(i);
         return { 'aria-label': it ? `${it.filename}, ${it.width}×${it.height}` : 'Loading', 'data-id': it ? String(it.id) : undefined };
       }}
-      renderItem={(i, st) => <Thumb item={c.get(i)} selected={st.selected} onToggle={() => p.onSelect({ kind: 'toggle', index: i })} />}
+      renderItem={(i, st) => <Thumb item={c.get(i)} selected={st.selected} fast={st.fast} onToggle={() => p.onSelect({ kind: 'toggle', index: i })} />}
     />
   );
 }
 
-function Thumb({ item, selected, onToggle }: { item: DataItem | undefined; selected: boolean; onToggle: () => void }) {
+/* Thumbnails already shown (in this tab): shown even while flinging, so nothing blinks. */
+const shownThumbs = new Set<string>();
+
+function Thumb({ item, selected, fast, onToggle }: { item: DataItem | undefined; selected: boolean; fast: boolean; onToggle: () => void }) {
   if (!item) return <div class="thumb thumb-loading" />;
+  const img = !fast || shownThumbs.has(item.thumbnail_url);
+  if (img) {
+    if (shownThumbs.size > 20_000) shownThumbs.clear(); /* a bound; they come back from the browser cache */
+    shownThumbs.add(item.thumbnail_url);
+  }
   return (
     <div class="thumb">
-      <div class="thumb-img">
-        <img src={item.thumbnail_url} alt="" loading="lazy" decoding="async" draggable={false} />
-      </div>
+      <div class="thumb-img">{img && <img src={item.thumbnail_url} alt="" loading="lazy" decoding="async" draggable={false} />}</div>
       <div class="thumb-caption">
         <span class="thumb-name" title={item.filename}>
           {item.filename}
@@ -751,20 +756,18 @@ function ItemTable(p: ViewProps & { order: string }) {
           const it = c.get(i);
           return { 'aria-label': it ? `${it.filename}, ${it.width}×${it.height}, ${formatBytes(it.size)}` : 'Loading', 'data-id': it ? String(it.id) : undefined };
         }}
-        renderItem={(i) => <Row item={c.get(i)} />}
+        renderItem={(i, st) => <Row item={c.get(i)} fast={st.fast} />}
       />
     </div>
   );
 }
 
-function Row({ item }: { item: DataItem | undefined }) {
+function Row({ item, fast }: { item: DataItem | undefined; fast: boolean }) {
   if (!item) return <div class="dl-row dl-row-loading" style={{ gridTemplateColumns: TABLE_COLS }} />;
   const cam = cameraName(item.camera);
   return (
     <div class="dl-row" style={{ gridTemplateColumns: TABLE_COLS }}>
-      <span class="dl-row-thumb">
-        <img src={item.thumbnail_url} alt="" loading="lazy" decoding="async" draggable={false} />
-      </span>
+      <span class="dl-row-thumb">{(!fast || shownThumbs.has(item.thumbnail_url)) && <img src={item.thumbnail_url} alt="" loading="lazy" decoding="async" draggable={false} />}</span>
       <span class="dl-cell-name" title={item.filename}>
         {item.filename}
       </span>
