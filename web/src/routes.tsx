@@ -1,15 +1,17 @@
 /*
  * routes.tsx - every page and its URL. A later section replaces its
  * placeholder here (and may add detail routes such as /datasets/:id).
- * The first pattern that matches wins.
+ * The first pattern that matches wins. A large section is loaded on first
+ * use with lazyPage(() => import(...)), which makes it a chunk of its own.
  */
 import type { FunctionComponent } from 'preact';
 import { GridDemoPage } from './pages/GridDemo';
 import { HomePage } from './pages/Home';
 import { JobPage } from './pages/Job';
 import { JobsPage } from './pages/Jobs';
-import { DatalakePage, DatasetsPage, DeploymentsPage, ModelsPage, ProjectsPage } from './pages/Placeholder';
+import { DatasetsPage, DeploymentsPage, ModelsPage, ProjectsPage } from './pages/Placeholder';
 import { SettingsPage } from './pages/Settings';
+import { lazyPage } from './lib/lazy';
 
 export interface PageProps {
   params: Record<string, string>;
@@ -20,9 +22,14 @@ export interface Route {
   component: FunctionComponent<PageProps>;
 }
 
+/* big sections load on first use (lib/lazy.tsx): their own chunk */
+const DatalakePage = lazyPage<PageProps>(() => import('./pages/datalake/Datalake').then((m) => m.DatalakePage));
+const ItemPage = lazyPage<PageProps>(() => import('./pages/datalake/Item').then((m) => m.ItemPage));
+
 export const ROUTES: Route[] = [
   { path: '/', component: HomePage },
   { path: '/datalake', component: DatalakePage },
+  { path: '/datalake/data/:id', component: ItemPage },
   { path: '/datasets', component: DatasetsPage },
   { path: '/projects', component: ProjectsPage },
   { path: '/models', component: ModelsPage },

@@ -35,7 +35,9 @@ export function Dialog({ open, title, onClose, children, footer, wide }: DialogP
     if (open && !d.open) {
       opener.current = document.activeElement;
       d.showModal();
-      const first = d.querySelector<HTMLElement>('[autofocus], input, select, textarea, button:not(.dialog-close)');
+      const first =
+        d.querySelector<HTMLElement>('[autofocus]') ??
+        d.querySelector<HTMLElement>('input:not([tabindex="-1"]), select, textarea, button:not(.dialog-close)');
       first?.focus();
     } else if (!open && d.open) {
       d.close();

@@ -19,9 +19,28 @@
  *
  * Data can arrive lazily: onRangeChange(first, last) reports which items are
  * rendered, so a page can fetch just those and render placeholders meanwhile.
+ * While the user flings through the list (faster than 4,000 px/s),
+ * renderItem is told `fast`, so cells can leave out what is costly (a
+ * thumbnail's request and decoding) for rows that are gone a frame later;
+ * 120 ms after it slows down, the cells in view render in full.
+ *
+ * Selection comes in two forms. The simple one: `selected` (a set of
+ * indices) and onSelectionChange(next set), fine for a demo. The general
+ * one, for lists whose items are not all loaded (the datalake): isSelected(i)
+ * and onSelect(action), where the action says what the user asked for (only
+ * this item, toggle it, a range from the anchor, all, none) and the page
+ * decides what that means (ids, "all matching the query").
  */
 import type { ComponentChildren } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+
+/** What a click or key asked of the selection (the general form). */
+export type GridSelect =
+  | { kind: 'only'; index: number }
+  | { kind: 'toggle'; index: number }
+  | { kind: 'range'; from: number; to: number; additive: boolean }
+  | { kind: 'all' }
+  | { kind: 'clear' };
 
 export interface VirtualGridProps {
   count: number;
@@ -32,16 +51,31 @@ export interface VirtualGridProps {
   /** Rows rendered beyond the visible ones, above and below. */
   overscan?: number;
   label: string;
-  renderItem: (index: number, state: { active: boolean; selected: boolean }) => ComponentChildren;
+  /** `fast`: the user is flinging through the list; skip costly content (images) until it settles. */
+  renderItem: (index: number, state: { active: boolean; selected: boolean; fast: boolean }) => ComponentChildren;
   selected?: ReadonlySet<number>;
   onSelectionChange?: (next: Set<number>) => void;
   onActivate?: (index: number) => void;
   onActiveChange?: (index: number) => void;
   onRangeChange?: (first: number, last: number) => void;
+  /** The general selection form (takes precedence over selected/onSelectionChange). */
+  isSelected?: (index: number) => boolean;
+  onSelect?: (action: GridSelect) => void;
+  /** Whether Esc has a selection to clear (general form). */
+  hasSelection?: boolean;
+  /** The item that is active (and scrolled to) on mount, e.g. coming back from its detail. */
+  initialActive?: number;
+  /** Take the focus once mounted (coming back to the list from an item). */
+  focusOnMount?: boolean;
+  /** Extra attributes for a cell (e.g. aria-label). */
+  cellProps?: (index: number) => Record<string, string | undefined>;
   class?: string;
 }
 
 let gridSeq = 0;
+
+/** Scrolling faster than this (px per ms: 4,000 px/s) counts as flinging. */
+const FAST_PX_PER_MS = 4;
 
 export function VirtualGrid(p: VirtualGridProps) {
   const gap = p.gap ?? 8;
@@ -50,14 +84,41 @@ export function VirtualGrid(p: VirtualGridProps) {
   const id = useRef(`vgrid-${++gridSeq}`).current;
   const [size, setSize] = useState({ w: 0, h: 0 });
   const [range, setRange] = useState({ first: 0, last: -1 });
-  const [active, setActive] = useState(0);
-  const anchor = useRef(0);
+  const [active, setActive] = useState(p.initialActive ?? 0);
+  const anchor = useRef(p.initialActive ?? 0);
+  const restored = useRef(!p.initialActive);
+  const selectable = !!(p.onSelect || p.onSelectionChange);
 
   const cols = Math.max(1, Math.floor((size.w + gap) / (p.itemWidth + gap)));
   const rows = Math.ceil(p.count / cols);
   const rowH = p.itemHeight + gap;
   const total = Math.max(0, rows * rowH - gap);
   const visibleRows = Math.max(1, Math.floor(size.h / rowH));
+
+  /* fast scrolling (over FAST_PX_PER_MS): cells are told, and told again when it settles */
+  const [fast, setFast] = useState(false);
+  const lastScroll = useRef({ top: 0, t: 0 });
+  const settle = useRef<number | null>(null);
+  useEffect(() => () => {
+    if (settle.current) window.clearTimeout(settle.current);
+  }, []);
+  const onScroll = () => {
+    const el = scroller.current;
+    if (el) {
+      const now = performance.now();
+      const v = Math.abs(el.scrollTop - lastScroll.current.top) / Math.max(1, now - lastScroll.current.t);
+      lastScroll.current = { top: el.scrollTop, t: now };
+      if (v > FAST_PX_PER_MS) {
+        if (!fast) setFast(true);
+        if (settle.current) window.clearTimeout(settle.current);
+        settle.current = window.setTimeout(() => {
+          settle.current = null;
+          setFast(false);
+        }, 120);
+      }
+    }
+    computeRange();
+  };
 
   const computeRange = () => {
     const el = scroller.current;
@@ -78,6 +139,23 @@ export function VirtualGrid(p: VirtualGridProps) {
   }, []);
 
   useLayoutEffect(computeRange, [size.w, size.h, rows, rowH]);
+
+  useEffect(() => {
+    if (!p.focusOnMount) return;
+    /* two frames: after the shell has moved focus to the new page's heading */
+    let id = window.requestAnimationFrame(() => (id = window.requestAnimationFrame(() => scroller.current?.focus({ preventScroll: true }))));
+    return () => window.cancelAnimationFrame(id);
+  }, []);
+
+  /* coming back to an item: scroll it to the middle once the size is known */
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (restored.current || !el || !size.h || !p.count) return;
+    restored.current = true;
+    const top = Math.floor(active / cols) * rowH;
+    el.scrollTop = Math.max(0, top - (el.clientHeight - p.itemHeight) / 2);
+    computeRange();
+  }, [size.h, cols, p.count]);
 
   useEffect(() => {
     if (range.last >= range.first) p.onRangeChange?.(range.first * cols, Math.min(p.count - 1, (range.last + 1) * cols - 1));
@@ -104,26 +182,48 @@ export function VirtualGrid(p: VirtualGridProps) {
     return n;
   };
 
-  const select = (i: number, e: { shiftKey: boolean; ctrlKey: boolean; metaKey: boolean }) => {
+  const emit = (a: GridSelect) => {
+    if (p.onSelect) {
+      p.onSelect(a);
+      return;
+    }
     if (!p.onSelectionChange) return;
     const cur = p.selected ?? new Set<number>();
+    let next: Set<number>;
+    switch (a.kind) {
+      case 'only': next = new Set([a.index]); break;
+      case 'toggle':
+        next = new Set(cur);
+        if (next.has(a.index)) next.delete(a.index);
+        else next.add(a.index);
+        break;
+      case 'range': {
+        next = a.additive ? new Set(cur) : new Set<number>();
+        const [lo, hi] = a.from < a.to ? [a.from, a.to] : [a.to, a.from];
+        for (let k = lo; k <= hi; k++) next.add(k);
+        break;
+      }
+      case 'all':
+        next = new Set<number>();
+        for (let k = 0; k < p.count; k++) next.add(k);
+        break;
+      case 'clear': next = new Set(); break;
+    }
+    p.onSelectionChange(next);
+  };
+
+  const select = (i: number, e: { shiftKey: boolean; ctrlKey: boolean; metaKey: boolean }) => {
+    if (!selectable) return;
     if (e.shiftKey) {
-      const [a, b] = anchor.current < i ? [anchor.current, i] : [i, anchor.current];
-      const next = e.ctrlKey || e.metaKey ? new Set(cur) : new Set<number>();
-      for (let k = a; k <= b; k++) next.add(k);
-      p.onSelectionChange(next);
+      emit({ kind: 'range', from: anchor.current, to: i, additive: e.ctrlKey || e.metaKey });
       return;
     }
     anchor.current = i;
-    if (e.ctrlKey || e.metaKey) {
-      const next = new Set(cur);
-      if (next.has(i)) next.delete(i);
-      else next.add(i);
-      p.onSelectionChange(next);
-    } else {
-      p.onSelectionChange(new Set([i]));
-    }
+    emit(e.ctrlKey || e.metaKey ? { kind: 'toggle', index: i } : { kind: 'only', index: i });
   };
+
+  const isSelected = (i: number) => (p.isSelected ? p.isSelected(i) : !!p.selected?.has(i));
+  const hasSelection = p.onSelect ? !!p.hasSelection : !!p.selected?.size;
 
   const onKeyDown = (e: KeyboardEvent) => {
     let next: number | null = null;
@@ -145,16 +245,14 @@ export function VirtualGrid(p: VirtualGridProps) {
         e.preventDefault();
         return;
       case 'Escape':
-        if (p.selected?.size && p.onSelectionChange) {
-          p.onSelectionChange(new Set());
+        if (hasSelection && selectable) {
+          emit({ kind: 'clear' });
           e.preventDefault();
         }
         return;
       case 'a':
-        if ((e.ctrlKey || e.metaKey) && p.onSelectionChange) {
-          const all = new Set<number>();
-          for (let k = 0; k < p.count; k++) all.add(k);
-          p.onSelectionChange(all);
+        if ((e.ctrlKey || e.metaKey) && selectable) {
+          emit({ kind: 'all' });
           e.preventDefault();
         }
         return;
@@ -173,15 +271,16 @@ export function VirtualGrid(p: VirtualGridProps) {
       const i = r * cols + c;
       if (i >= p.count) break;
       const isActive = i === active;
-      const isSelected = !!p.selected?.has(i);
+      const sel = isSelected(i);
       cells.push(
         <div
+          {...p.cellProps?.(i)}
           key={i}
           id={`${id}-cell-${i}`}
           role="gridcell"
           aria-colindex={c + 1}
-          aria-selected={p.onSelectionChange ? isSelected : undefined}
-          class={'vgrid-cell' + (isActive ? ' vgrid-active' : '') + (isSelected ? ' vgrid-selected' : '')}
+          aria-selected={selectable ? sel : undefined}
+          class={'vgrid-cell' + (isActive ? ' vgrid-active' : '') + (sel ? ' vgrid-selected' : '')}
           data-index={i}
           onClick={(e) => {
             setActive(i);
@@ -190,7 +289,7 @@ export function VirtualGrid(p: VirtualGridProps) {
           }}
           onDblClick={() => p.onActivate?.(i)}
         >
-          {p.renderItem(i, { active: isActive, selected: isSelected })}
+          {p.renderItem(i, { active: isActive, selected: sel, fast })}
         </div>,
       );
     }
@@ -215,10 +314,10 @@ export function VirtualGrid(p: VirtualGridProps) {
       aria-label={p.label}
       aria-rowcount={rows}
       aria-colcount={cols}
-      aria-multiselectable={p.onSelectionChange ? true : undefined}
+      aria-multiselectable={selectable ? true : undefined}
       aria-activedescendant={p.count ? `${id}-cell-${active}` : undefined}
       tabIndex={0}
-      onScroll={computeRange}
+      onScroll={onScroll}
       onKeyDown={onKeyDown}
     >
       <div class="vgrid-spacer" style={{ height: `${total}px` }}>

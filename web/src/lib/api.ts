@@ -13,6 +13,10 @@
  *
  * Lists use keyset pagination (`?limit=&cursor=` -> `{items, next_cursor}`);
  * `Page<T>` is their type and components/KeysetTable consumes it.
+ *
+ * uploadBody() sends a file as a raw request body with XMLHttpRequest, the
+ * one browser API that reports upload progress (fetch does not, short of
+ * streaming request bodies over HTTP/2).
  */
 
 export const API = '/api/v1';
@@ -33,7 +37,7 @@ export interface Page<T> {
   next_cursor: number | string | null;
 }
 
-type Query = Record<string, string | number | boolean | null | undefined>;
+type Query = Record<string, string | number | boolean | null | undefined | string[]>;
 
 let csrfToken: string | null = null;
 let onUnauthenticated: ((err: ApiError) => void) | null = null;
@@ -48,13 +52,14 @@ export function setUnauthenticatedHandler(fn: ((err: ApiError) => void) | null) 
   onUnauthenticated = fn;
 }
 
-/** Builds `path?k=v&...`, leaving out empty values. */
+/** Builds `path?k=v&...`, leaving out empty values; an array repeats its key. */
 export function withQuery(path: string, q?: Query): string {
   if (!q) return path;
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(q)) {
     if (v === undefined || v === null || v === '') continue;
-    p.set(k, String(v));
+    if (Array.isArray(v)) for (const x of v) p.append(k, x);
+    else p.set(k, String(v));
   }
   const s = p.toString();
   return s ? `${path}?${s}` : path;
@@ -120,6 +125,48 @@ export const api = {
   /** One page of a keyset-paginated list. */
   list: <T>(path: string, query?: Query, signal?: AbortSignal) => request<Page<T>>('GET', path, { query, signal }),
 };
+
+export interface UploadHandle<T> {
+  done: Promise<T>;
+  abort: () => void;
+}
+
+/**
+ * POSTs `body` as is (`application/octet-stream`) to `path?query`, calling
+ * onProgress(bytesSent) as it goes. Resolves with the JSON answer; rejects
+ * with ApiError (the API's message), or an AbortError after abort().
+ */
+export function uploadBody<T>(path: string, query: Query, body: Blob, onProgress?: (sent: number) => void): UploadHandle<T> {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise<T>((resolve, reject) => {
+    xhr.open('POST', withQuery(API + path, query));
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    if (csrfToken) xhr.setRequestHeader('X-CSRF-Token', csrfToken);
+    xhr.upload.onprogress = (e) => onProgress?.(e.loaded);
+    xhr.onload = () => {
+      let data: unknown = null;
+      try {
+        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        data = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress?.(body.size);
+        resolve(data as T);
+        return;
+      }
+      const e = (data as { error?: { code?: string; message?: string } } | null)?.error;
+      const err = new ApiError(xhr.status, e?.code ?? 'http_' + xhr.status, e?.message ?? `The server answered ${xhr.status} ${xhr.statusText}`.trim());
+      if (xhr.status === 401 && onUnauthenticated) onUnauthenticated(err);
+      reject(err);
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'network', 'Could not reach the cvops server. Check that it is running and try again.'));
+    xhr.onabort = () => reject(new DOMException('The upload was canceled.', 'AbortError'));
+    xhr.send(body);
+  });
+  return { done, abort: () => xhr.abort() };
+}
 
 /** A message for any thrown value: the API's words for ApiError. */
 export function errorMessage(e: unknown): string {

@@ -90,3 +90,91 @@ export interface LogPage {
 export function jobActive(j: Pick<Job, 'state'>): boolean {
   return j.state === 'queued' || j.state === 'running';
 }
+
+/* --- datalake (docs/datalake.md) ------------------------------------------ */
+
+export interface Datalake {
+  id: number;
+  name: string;
+  description: string | null;
+  created_at: string;
+  count: number;
+  bytes: number;
+}
+
+export interface Camera {
+  orientation: number | null;
+  make: string | null;
+  model: string | null;
+  taken_at: string | null;
+  latitude: number | null;
+  longitude: number | null;
+  altitude: number | null;
+  focal_length: number | null;
+}
+
+/** An item as listed by a search (GET /datalakes/{id}/data). */
+export interface DataItem {
+  id: number;
+  datalake_id: number;
+  sha256: string;
+  filename: string;
+  size: number;
+  format: string;
+  width: number;
+  height: number;
+  channels: number;
+  source: string | null;
+  uploader: number | null;
+  created_at: string;
+  camera: Camera;
+  meta: Record<string, unknown>;
+  phash: string;
+  tags: string[];
+  thumbnail_url: string;
+  original_url: string;
+}
+
+/** GET /data/{id}: the item with its whole EXIF. */
+export interface DataDetail extends DataItem {
+  exif: Record<string, unknown> | null;
+}
+
+export interface SimilarItem extends DataItem {
+  distance: number;
+}
+
+export interface TagCount {
+  name: string;
+  count: number;
+}
+
+export interface DatalakeStats {
+  count: number;
+  bytes: number;
+  by_format: TagCount[];
+  by_source: TagCount[];
+  by_tag: TagCount[];
+  by_longest_side: TagCount[];
+}
+
+export type SuggestionKind = 'field' | 'key' | 'operator' | 'value' | 'keyword';
+
+export interface Suggestion {
+  text: string;
+  kind: SuggestionKind | string;
+  help?: string;
+}
+
+/** GET /datalakes/{id}/autocomplete: offsets are UTF-8 byte offsets into q. */
+export interface Completion {
+  expect: string[];
+  replace_from: number;
+  replace_to: number;
+  suggestions: Suggestion[];
+}
+
+/** One file's answer from POST /datalakes/{id}/data (201, or 200 with duplicate). */
+export interface UploadedItem extends DataItem {
+  duplicate: boolean;
+}

@@ -35,18 +35,6 @@ export function placeholderPage(spec: PlaceholderSpec) {
   };
 }
 
-export const DatalakePage = placeholderPage({
-  title: 'Datalake',
-  part: 'Data',
-  summary: 'every raw image, stored once',
-  features: [
-    'Upload images once: the same content is stored only once, whatever its name.',
-    'Browse 100,000 thumbnails in a fast grid, search them with the query language.',
-    'Tag images and attach metadata, one at a time or in bulk.',
-    'Start processings over a selection: pre-annotation with a model, augmentation, auto-tagging, deduplication.',
-  ],
-});
-
 export const DatasetsPage = placeholderPage({
   title: 'Datasets',
   part: 'Data',
