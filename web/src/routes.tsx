@@ -8,7 +8,11 @@ import { GridDemoPage } from './pages/GridDemo';
 import { HomePage } from './pages/Home';
 import { JobPage } from './pages/Job';
 import { JobsPage } from './pages/Jobs';
-import { DatalakePage, DatasetsPage, DeploymentsPage, ModelsPage, ProjectsPage } from './pages/Placeholder';
+import { DatalakePage, DatasetsPage, DeploymentsPage, ModelsPage } from './pages/Placeholder';
+import { ComparePage } from './pages/projects/Compare';
+import { ExperimentPage } from './pages/projects/Experiment';
+import { ProjectPage } from './pages/projects/Project';
+import { ProjectsPage } from './pages/projects/Projects';
 import { SettingsPage } from './pages/Settings';
 
 export interface PageProps {
@@ -25,6 +29,9 @@ export const ROUTES: Route[] = [
   { path: '/datalake', component: DatalakePage },
   { path: '/datasets', component: DatasetsPage },
   { path: '/projects', component: ProjectsPage },
+  { path: '/projects/:id', component: ProjectPage },
+  { path: '/projects/:pid/compare', component: ComparePage },
+  { path: '/projects/:pid/experiments/:id/:tab?', component: ExperimentPage },
   { path: '/models', component: ModelsPage },
   { path: '/deployments', component: DeploymentsPage },
   { path: '/jobs', component: JobsPage },
