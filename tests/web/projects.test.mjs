@@ -41,7 +41,7 @@ let shot = 0;
 async function screenshot(p, name) {
   shot++;
   await p.waitForTimeout(150);
-  await p.screenshot({ path: join(OUT, `projects-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+  await p.screenshot({ path: join(OUT, `projects-${String(shot).padStart(2, '0')}-${name}.png`) });
 }
 
 async function apiCall(method, path, body) {
@@ -199,12 +199,25 @@ test('metrics: the charts draw the logged series, the tooltip gives the logged v
   await plot.focus();
   const deeper = page.waitForResponse((r) => r.url().includes('name=loss') && r.url().includes('from='), { timeout: T });
   await page.keyboard.press('+');
-  const q2 = new URL((await deeper).url()).searchParams;
+  const deepRes = await deeper;
+  const q2 = new URL(deepRes.url()).searchParams;
   assert.ok(Number(q2.get('to')) - Number(q2.get('from')) < to - from, 'zooming in narrows the request');
+  // Ctrl+wheel zooms out around the pointer (another request)
+  const wheeled = page.waitForResponse((r) => r.url().includes('name=loss') && r.url().includes('from=') && r.url() !== deepRes.url(), { timeout: T });
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.keyboard.down('Control');
+  await page.mouse.wheel(0, 120);
+  await page.keyboard.up('Control');
+  const q3 = new URL((await wheeled).url()).searchParams;
+  assert.ok(Number(q3.get('to')) - Number(q3.get('from')) > Number(q2.get('to')) - Number(q2.get('from')), 'the wheel zooms out');
   const whole = page.waitForResponse((r) => r.url().includes('name=loss') && !r.url().includes('from='), { timeout: T });
+  await plot.focus();
   await page.keyboard.press('0');
   await whole;
   await page.waitForFunction(() => document.querySelector('section[data-metric="loss"] .chart-plot')?.dataset.view === '0-1999', null, { timeout: T });
+  // keyboard reading: Home goes to the first point, the live region reads it
+  await page.keyboard.press('Home');
+  await card.getByText(`step 0: baseline ${fmt(loss(0, 0))}`).waitFor({ timeout: T });
 
   // smoothing and log scale redraw without errors; the tooltip then also gives the smoothed value
   await card.getByLabel('Log scale').check();

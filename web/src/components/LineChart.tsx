@@ -642,18 +642,22 @@ export function LineChart(p: LineChartProps) {
   );
 }
 
-/** Ticks of a log10 axis (the values are exponents). */
+/** Ticks of a log10 axis (the values are exponents): powers of ten, with
+ * 2 and 5 between them when the range spans few decades. */
 function logTicks(r: Range): number[] {
-  const lo = Math.ceil(r[0]);
-  const hi = Math.floor(r[1]);
-  if (hi - lo >= 1) {
-    const every = Math.max(1, Math.ceil((hi - lo + 1) / 6));
-    const t: number[] = [];
-    for (let e = lo; e <= hi; e += every) t.push(e);
-    return t;
-  }
-  /* less than a decade: round values, placed in log space */
-  return niceTicks(Math.pow(10, r[0]), Math.pow(10, r[1]), 4)
-    .filter((v) => v > 0)
-    .map((v) => Math.log10(v));
+  const decades = r[1] - r[0];
+  if (decades < 0.6)
+    /* less than a decade: round values, placed in log space */
+    return niceTicks(Math.pow(10, r[0]), Math.pow(10, r[1]), 4)
+      .filter((v) => v > 0)
+      .map((v) => Math.log10(v));
+  const mult = decades <= 2.5 ? [1, 2, 5] : [1];
+  const every = Math.max(1, Math.ceil(decades / 6));
+  const t: number[] = [];
+  for (let e = Math.floor(r[0]); e <= Math.ceil(r[1]); e += every)
+    for (const m of mult) {
+      const x = e + Math.log10(m);
+      if (x >= r[0] && x <= r[1]) t.push(x);
+    }
+  return t;
 }
