@@ -441,8 +441,7 @@ export function LineChart(p: LineChartProps) {
     const mode = e.shiftKey || e.button === 1 ? 'pan' : 'select';
     drag.current = { mode, x0: px, view: xr };
     if (mode === 'select') setSel([px, px]);
-    e.preventDefault();
-    (e.currentTarget as HTMLElement).focus({ preventScroll: true });
+    /* the plot takes focus from the click itself (tabIndex), so the wheel then zooms */
   };
   const onPointerMove = (e: PointerEvent) => {
     const px = localX(e);

@@ -74,6 +74,7 @@ function LogCard({ exp, log }: { exp: Experiment; log: LogName }) {
   const [record, setRecord] = useState<LogRecord | null>(null);
   const [error, setError] = useState<string | null>(null);
   const cache = useRef(new Map<number | null, LogRecord>());
+  const stepsRef = useRef<(number | null)[] | null>(null);
   const id = `log-${log.name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
   /* the steps, without data */
@@ -87,8 +88,10 @@ function LogCard({ exp, log }: { exp: Experiment; log: LogName }) {
     loadAll<LogRecord>(`/experiments/${exp.id}/logs`, { name: log.name, data: 0, limit: 500 }, MAX_STEPS, ac.signal).then(
       (r) => {
         const s = r.items.map((x) => x.step);
+        /* at the latest step (or none yet): follow new steps of a running experiment */
+        setIdx((i) => (i < 0 || i >= s.length || i === (stepsRef.current?.length ?? 0) - 1 ? s.length - 1 : i));
         setSteps(s);
-        setIdx((i) => (i < 0 || i >= s.length ? s.length - 1 : i));
+        stepsRef.current = s;
       },
       (err) => {
         if (!isAbort(err)) setError(errorMessage(err));
@@ -189,6 +192,8 @@ function LogBody({ record }: { record: LogRecord }) {
     case 'table': {
       const cols = d.columns as string[];
       const rows = d.rows as Cell[][];
+      /* a column whose cells are all numbers (or empty) is right-aligned, header included */
+      const numeric = cols.map((_, j) => rows.some((r) => typeof r[j] === 'number') && rows.every((r) => r[j] === null || typeof r[j] === 'number'));
       return (
         <>
           <div class="table-wrap log-table">
@@ -197,7 +202,7 @@ function LogBody({ record }: { record: LogRecord }) {
               <thead>
                 <tr>
                   {cols.map((c, i) => (
-                    <th key={i} scope="col">
+                    <th key={i} scope="col" class={numeric[i] ? 'num' : undefined}>
                       {c}
                     </th>
                   ))}
@@ -263,7 +268,7 @@ function LogBody({ record }: { record: LogRecord }) {
           <tbody>
             {entries.map(([k, v]) => (
               <tr key={k}>
-                <td class="num mono">{k}</td>
+                <td class="mono">{k}</td>
                 <td>{v}</td>
               </tr>
             ))}
