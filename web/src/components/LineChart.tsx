@@ -227,7 +227,6 @@ export function LineChart(p: LineChartProps) {
   const stepAt = (px: number) => xr[0] + ((px - M.left) / plotW) * (xr[1] - xr[0]);
 
   /* --- drawing --- */
-  const drawn = useRef({ series: 0, points: 0 });
   useLayoutEffect(() => {
     const c = canvas.current;
     if (!c || width <= 0) return;
@@ -354,7 +353,6 @@ export function LineChart(p: LineChartProps) {
       }
     }
     ctx.restore();
-    drawn.current = { series: shown.length, points };
     const plot = wrap.current;
     if (plot) {
       plot.dataset.series = String(shown.length);
@@ -477,7 +475,7 @@ export function LineChart(p: LineChartProps) {
   };
   const onKeyDown = (e: KeyboardEvent) => {
     const span = xr[1] - xr[0];
-    const cur = hover?.step ?? (e.key === 'ArrowLeft' ? xr[1] : xr[0] - 1);
+    const cur = hover?.step ?? (e.key === 'ArrowLeft' ? xr[1] + 1 : xr[0] - 1);
     switch (e.key) {
       case 'ArrowLeft':
       case 'ArrowRight': {

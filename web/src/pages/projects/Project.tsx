@@ -79,8 +79,8 @@ export function ProjectPage({ params }: { params: Record<string, string> }) {
   const stored = useMemo(() => storedColumns(pid), [pid]);
   const urlParams = splitList(loc.query.get('params'));
   const urlMetrics = splitList(loc.query.get('metrics'));
-  const paramCols = urlParams ?? stored?.params ?? keys.data?.params.slice(0, 4) ?? null;
-  const metricCols = urlMetrics ?? stored?.metrics ?? keys.data?.metrics.slice(0, 4) ?? null;
+  const paramCols = urlParams ?? stored?.params ?? keys.data?.params.slice(0, 3) ?? null;
+  const metricCols = urlMetrics ?? stored?.metrics ?? keys.data?.metrics.slice(0, 3) ?? null;
   const colsReady = paramCols !== null && metricCols !== null;
   const pc = (paramCols ?? []).join(',');
   const mc = (metricCols ?? []).join(',');
@@ -169,7 +169,7 @@ export function ProjectPage({ params }: { params: Record<string, string> }) {
   const p = project.data;
   const sel = [...selected];
   const header = (label: string, key: string, firstDesc: boolean, hint?: string) => (
-    <th key={key} scope="col" aria-sort={sortState(key)} class={hint ? 'col-key' : undefined}>
+    <th key={key} scope="col" aria-sort={sortState(key)}>
       <button type="button" class="sort-button" onClick={() => sortBy(key, firstDesc)}>
         {label}
         {hint && <span class="col-hint">{hint}</span>}
@@ -299,11 +299,11 @@ export function ProjectPage({ params }: { params: Record<string, string> }) {
                 </th>
                 {header('Name', 'name', false)}
                 {header('Status', 'status', false)}
-                <th scope="col">Tags</th>
                 {header('Created', 'created', true)}
                 <th scope="col">Duration</th>
-                {(paramCols ?? []).map((k) => header(k, `param:${k}`, false, 'param'))}
                 {(metricCols ?? []).map((k) => header(k, `metric:${k}`, false, 'last'))}
+                {(paramCols ?? []).map((k) => header(k, `param:${k}`, false, 'param'))}
+                <th scope="col">Tags</th>
               </tr>
             </thead>
             <tbody>
@@ -327,20 +327,8 @@ export function ProjectPage({ params }: { params: Record<string, string> }) {
                   <td>
                     <StateBadge state={x.status} />
                   </td>
-                  <td class="col-tags">
-                    {x.tags.map((t) => (
-                      <button type="button" key={t} class="tag" onClick={() => setQuery({ tag: t })} title={`Show experiments tagged ${t}`}>
-                        {t}
-                      </button>
-                    ))}
-                  </td>
                   <td class="nowrap">{formatTime(x.created_at)}</td>
                   <td class="nowrap">{jobDuration(x.started_at, x.finished_at)}</td>
-                  {(paramCols ?? []).map((k) => (
-                    <td key={'p' + k} class="num mono">
-                      {paramText(x.params?.[k])}
-                    </td>
-                  ))}
                   {(metricCols ?? []).map((k) => {
                     const m = x.metrics?.[k];
                     return (
@@ -349,6 +337,18 @@ export function ProjectPage({ params }: { params: Record<string, string> }) {
                       </td>
                     );
                   })}
+                  {(paramCols ?? []).map((k) => (
+                    <td key={'p' + k} class={typeof x.params?.[k] === 'string' ? 'mono' : 'num mono'}>
+                      {paramText(x.params?.[k])}
+                    </td>
+                  ))}
+                  <td class="col-tags">
+                    {x.tags.map((t) => (
+                      <button type="button" key={t} class="tag" onClick={() => setQuery({ tag: t })} title={`Show experiments tagged ${t}`}>
+                        {t}
+                      </button>
+                    ))}
+                  </td>
                 </tr>
               ))}
             </tbody>
