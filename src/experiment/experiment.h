@@ -73,6 +73,9 @@
 #define EXP_RAW_PAGE_MAX 100000     /* points of one raw page */
 #define EXP_COMPARE_MAX 50          /* experiments in one comparison */
 #define EXP_LIST_COLUMNS_MAX 20     /* params= / metrics= columns of a listing */
+#define EXP_KEYS_SCAN 1000          /* newest experiments a project's keys come from */
+#define EXP_KEYS_MAX 1000           /* names of each kind in a project's keys */
+#define EXP_LOG_NAMES_MAX 1000      /* log names in one page of their summary */
 
 bool exp_status_valid(const char *s);
 bool exp_status_final(const char *s); /* succeeded, failed, canceled */
@@ -85,6 +88,11 @@ int exp_project_write(db_conn *c, int64_t org, int64_t id, jw *w, err *e);
 /* Newest first; q: substring of the name. */
 int exp_project_list(db_conn *c, int64_t org, const char *q, int64_t limit, int64_t cursor, jw *w,
                      int64_t *next, err *e);
+/* The names the experiment table can show or filter by: {"params": [...],
+ * "metrics": [...], "tags": [...], "experiments", "scanned", "truncated"},
+ * from the project's EXP_KEYS_SCAN newest experiments (a bounded query
+ * whatever the project's size), at most EXP_KEYS_MAX of each, sorted. */
+int exp_project_keys(db_conn *c, int64_t org, int64_t project, jw *w, err *e);
 /* The user must be a member of the organization. */
 int exp_project_member_add(db_conn *c, int64_t org, int64_t project, int64_t user, err *e);
 int exp_project_member_remove(db_conn *c, int64_t org, int64_t project, int64_t user, err *e);
@@ -213,6 +221,11 @@ int exp_log_put(db_conn *c, int64_t org, int64_t experiment, json_t *body, err *
  * order, the cursor an id. INT64_MIN: from the start. */
 int exp_log_list(db_conn *c, int64_t org, int64_t experiment, const char *name, const char *kind,
                  bool with_data, int64_t limit, int64_t cursor, jw *w, err *e);
+/* One entry per log name, in name order: {name, kind, count, first_step,
+ * last_step} (steps null when the name has no stepped record), keyset
+ * pages on the name (cursor: the last name of the previous page). */
+int exp_log_names(db_conn *c, int64_t org, int64_t experiment, int64_t limit, const char *cursor,
+                  jw *w, err *e);
 
 /* --- text output -------------------------------------------------------- */
 /* Appends lines (array of strings); *last gets the number of the last one. */

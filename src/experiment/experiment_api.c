@@ -112,6 +112,22 @@ static int projects_delete(http_req *r)
     return 0;
 }
 
+static int projects_keys(http_req *r)
+{
+    int64_t id;
+    if (http_param_id(r, "id", &id))
+        return 0;
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    err e;
+    jw w;
+    http_json_begin(r, 200, &w);
+    int rc = exp_project_keys(c, r->who.org_id, id, &w, &e);
+    db_put(c);
+    return rc ? http_fail_err(r, &e) : 0;
+}
+
 static int members_do(http_req *r, bool add)
 {
     int64_t id, user;
@@ -417,6 +433,10 @@ const http_route experiment_routes[] = {
      PROJECT_SCHEMA, 0},
     {HTTP_GET, "/api/v1/projects/{id}", projects_get, PERM_READ, BODY_NONE, NULL,
      "One project with its members", "experiments", NULL, PROJECT_SCHEMA, 0},
+    {HTTP_GET, "/api/v1/projects/{id}/keys", projects_keys, PERM_READ, BODY_NONE, NULL,
+     "Parameter names, metric names and tags of the project's newest 1,000 experiments (the "
+     "experiment table's column and filter choices)",
+     "experiments", NULL, NULL, 0},
     {HTTP_PATCH, "/api/v1/projects/{id}", projects_update, PERM_WRITE, BODY_JSON, NULL,
      "Rename a project or change its description", "experiments", NULL, PROJECT_SCHEMA, 0},
     {HTTP_DELETE, "/api/v1/projects/{id}", projects_delete, PERM_WRITE, BODY_NONE, NULL,

@@ -314,6 +314,62 @@ int exp_log_list(db_conn *c, int64_t org, int64_t experiment, const char *name, 
     return rc < 0 ? -1 : 0;
 }
 
+int exp_log_names(db_conn *c, int64_t org, int64_t experiment, int64_t limit, const char *cursor,
+                  jw *w, err *e)
+{
+    if (exp_check(c, org, experiment, e) != 0)
+        return -1;
+    /* (experiment_id, name, step) is the table's unique index: one range
+     * scan, grouped in index order. Records without a step have step -1. */
+    db_stmt *s = db_query(c, e,
+                          "SELECT name, MIN(kind), COUNT(*), MIN(CASE WHEN step >= 0 THEN step END),"
+                          " MAX(step) FROM experiment_log WHERE experiment_id = $1 AND name > $2"
+                          " GROUP BY name ORDER BY name LIMIT $3",
+                          DBI(experiment), DBT(cursor ? cursor : ""), DBI(limit + 1));
+    if (!s)
+        return -1;
+    int rc, n = 0;
+    bool more = false;
+    char *last = NULL;
+    jw_obj(w);
+    jw_key(w, "items");
+    jw_arr(w);
+    while ((rc = db_step(s, e)) == DB_ROW) {
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        n++;
+        free(last);
+        last = strdup(db_col_text(s, 0));
+        if (!last) {
+            db_done(s);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+        jw_obj(w);
+        jw_kstr(w, "name", db_col_text(s, 0));
+        jw_kstr(w, "kind", db_col_text(s, 1));
+        jw_kint(w, "count", db_col_i64(s, 2));
+        exp_jw_id(w, "first_step", s, 3);
+        jw_key(w, "last_step");
+        if (db_col_i64(s, 4) < 0)
+            jw_null(w);
+        else
+            jw_int(w, db_col_i64(s, 4));
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_key(w, "next_cursor");
+    if (more && last)
+        jw_str(w, last);
+    else
+        jw_null(w);
+    jw_obj_end(w);
+    free(last);
+    db_done(s);
+    return rc < 0 ? -1 : 0;
+}
+
 /* --- text output ---------------------------------------------------------------- */
 
 int exp_output_append(db_conn *c, int64_t org, int64_t experiment, json_t *lines, int64_t *last,

@@ -303,3 +303,60 @@ int exp_project_member_remove(db_conn *c, int64_t org, int64_t project, int64_t 
                        (long long)user, (long long)project);
     return 0;
 }
+
+/* --- keys: what the experiment table can show as columns ---------------------- */
+
+/* Distinct values of one column over the project's newest experiments.
+ * `sql` selects one text column; $1 is the project, $2 the scan bound. */
+static int write_distinct(db_conn *c, const char *key, const char *sql, int64_t project,
+                          bool *truncated, jw *w, err *e)
+{
+    db_stmt *s = db_query(c, e, sql, DBI(project), DBI(EXP_KEYS_SCAN), DBI(EXP_KEYS_MAX + 1));
+    if (!s)
+        return -1;
+    int rc, n = 0;
+    jw_key(w, key);
+    jw_arr(w);
+    while ((rc = db_step(s, e)) == DB_ROW) {
+        if (n++ == EXP_KEYS_MAX) {
+            *truncated = true;
+            break;
+        }
+        jw_str(w, db_col_text(s, 0));
+    }
+    jw_arr_end(w);
+    db_done(s);
+    return rc < 0 ? -1 : 0;
+}
+
+int exp_project_keys(db_conn *c, int64_t org, int64_t project, jw *w, err *e)
+{
+    if (project_exists(c, org, project, e) != 0)
+        return -1;
+    int64_t total;
+    if (db_one_i64(c, e, &total, "SELECT COUNT(*) FROM experiment WHERE project_id = $1",
+                   DBI(project)) != 0)
+        return -1;
+#define NEWEST "(SELECT id FROM experiment WHERE project_id = $1 ORDER BY id DESC LIMIT $2)"
+    bool truncated = false;
+    jw_obj(w);
+    if (write_distinct(c, "params",
+                       "SELECT DISTINCT name FROM experiment_param WHERE experiment_id IN " NEWEST
+                       " ORDER BY name LIMIT $3",
+                       project, &truncated, w, e) ||
+        write_distinct(c, "metrics",
+                       "SELECT DISTINCT name FROM metric_series WHERE experiment_id IN " NEWEST
+                       " ORDER BY name LIMIT $3",
+                       project, &truncated, w, e) ||
+        write_distinct(c, "tags",
+                       "SELECT DISTINCT tag FROM experiment_tag WHERE experiment_id IN " NEWEST
+                       " ORDER BY tag LIMIT $3",
+                       project, &truncated, w, e))
+        return -1;
+#undef NEWEST
+    jw_kint(w, "experiments", total);
+    jw_kint(w, "scanned", total < EXP_KEYS_SCAN ? total : EXP_KEYS_SCAN);
+    jw_kbool(w, "truncated", truncated);
+    jw_obj_end(w);
+    return 0;
+}

@@ -265,6 +265,23 @@ static int logs_get(http_req *r)
     return rc ? http_fail_err(r, &e) : 0;
 }
 
+static int log_names_get(http_req *r)
+{
+    int64_t id, limit;
+    if (http_param_id(r, "id", &id) ||
+        http_query_i64(r, "limit", EXP_LOG_NAMES_MAX, 1, EXP_LOG_NAMES_MAX, &limit))
+        return 0;
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    err e;
+    jw w;
+    http_json_begin(r, 200, &w);
+    int rc = exp_log_names(c, r->who.org_id, id, limit, http_query(r, "cursor"), &w, &e);
+    db_put(c);
+    return rc ? http_fail_err(r, &e) : 0;
+}
+
 /* --- text output --------------------------------------------------------------- */
 
 static int output_post(http_req *r)
@@ -508,6 +525,10 @@ const http_route tracking_routes[] = {
     {HTTP_GET, "/api/v1/experiments/{id}/logs", logs_get, PERM_READ, BODY_NONE, NULL,
      "The experiment's logs (?name=&kind=&data=0|1&limit=&cursor=)", "experiments", NULL, NULL,
      0},
+    {HTTP_GET, "/api/v1/experiments/{id}/logs/names", log_names_get, PERM_READ, BODY_NONE, NULL,
+     "The experiment's log names with kind, record count and step range, in name order "
+     "(?limit=&cursor=)",
+     "experiments", NULL, NULL, 0},
     {HTTP_POST, "/api/v1/experiments/{id}/output", output_post, PERM_WRITE, BODY_JSON, NULL,
      "Append lines to the run's text output {lines: [...]}", "experiments",
      "{\"type\":\"object\",\"required\":[\"lines\"],\"properties\":{\"lines\":{\"type\":"

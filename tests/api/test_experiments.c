@@ -713,6 +713,66 @@ Test(experiments, logs_of_every_kind)
     api_free(r);
 }
 
+/* The names the web UI offers as table columns and the log names it lists. */
+Test(experiments, project_keys_and_log_names)
+{
+    int64_t p = mk_project(api_admin_token());
+    api_resp *r = req("GET", NULL, "/api/v1/projects/%lld/keys", (long long)p);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_eq(json_array_size(json_object_get(r->json, "params")), 0);
+    cr_assert_eq(jint(r->json, "experiments"), 0);
+    api_free(r);
+    int64_t a = mk_exp(p, "{\"params\":{\"lr\":0.1,\"opt\":\"adam\"},\"tags\":[\"b\",\"a\"]}");
+    int64_t b = mk_exp(p, "{\"params\":{\"lr\":0.2,\"depth\":50},\"tags\":[\"a\"]}");
+    post_points(a, "{\"points\":[{\"name\":\"loss\",\"step\":1,\"value\":1}]}", 200, NULL);
+    post_points(b, "{\"points\":[{\"name\":\"val/acc\",\"step\":1,\"value\":1},"
+                   "{\"name\":\"loss\",\"step\":1,\"value\":2}]}",
+                200, NULL);
+    r = req("GET", NULL, "/api/v1/projects/%lld/keys", (long long)p);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    char *got = json_dumps(r->json, JSON_COMPACT);
+    cr_assert_str_eq(got, "{\"params\":[\"depth\",\"lr\",\"opt\"],\"metrics\":[\"loss\",\"val/acc\"],"
+                          "\"tags\":[\"a\",\"b\"],\"experiments\":2,\"scanned\":2,"
+                          "\"truncated\":false}");
+    free(got);
+    api_free(r);
+    r = req("GET", NULL, "/api/v1/projects/%lld/keys", (long long)p + 100000);
+    cr_assert_eq(r->status, 404, "%s", r->body.p);
+    api_free(r);
+
+    /* log names: kind, count, step range; pages by name */
+    const char *logs[] = {
+        "{\"name\":\"cm\",\"kind\":\"confusion_matrix\",\"step\":10,\"data\":{\"labels\":[\"a\"],\"matrix\":[[1]]}}",
+        "{\"name\":\"cm\",\"kind\":\"confusion_matrix\",\"step\":30,\"data\":{\"labels\":[\"a\"],\"matrix\":[[2]]}}",
+        "{\"name\":\"cm\",\"kind\":\"confusion_matrix\",\"step\":20,\"data\":{\"labels\":[\"a\"],\"matrix\":[[3]]}}",
+        "{\"name\":\"best\",\"kind\":\"value\",\"data\":{\"value\":0.9}}",
+        "{\"name\":\"errors\",\"kind\":\"table\",\"data\":{\"columns\":[\"f\"],\"rows\":[[\"x\"]]}}",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(logs); i++) {
+        r = req("POST", logs[i], "/api/v1/experiments/%lld/logs", (long long)a);
+        cr_assert_eq(r->status, 201, "%s -> %s", logs[i], r->body.p);
+        api_free(r);
+    }
+    r = req("GET", NULL, "/api/v1/experiments/%lld/logs/names?limit=2", (long long)a);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    got = json_dumps(r->json, JSON_COMPACT);
+    cr_assert_str_eq(got, "{\"items\":[{\"name\":\"best\",\"kind\":\"value\",\"count\":1,"
+                          "\"first_step\":null,\"last_step\":null},{\"name\":\"cm\",\"kind\":"
+                          "\"confusion_matrix\",\"count\":3,\"first_step\":10,\"last_step\":30}],"
+                          "\"next_cursor\":\"cm\"}");
+    free(got);
+    api_free(r);
+    r = req("GET", NULL, "/api/v1/experiments/%lld/logs/names?limit=2&cursor=cm", (long long)a);
+    json_t *items = json_object_get(r->json, "items");
+    cr_assert_eq(json_array_size(items), 1);
+    cr_assert_str_eq(jstr(json_array_get(items, 0), "name"), "errors");
+    cr_assert(json_is_null(json_object_get(r->json, "next_cursor")));
+    api_free(r);
+    r = req("GET", NULL, "/api/v1/experiments/%lld/logs/names", (long long)b);
+    cr_assert_eq(json_array_size(json_object_get(r->json, "items")), 0);
+    api_free(r);
+}
+
 typedef struct {
     int64_t exp;
 } appender;
@@ -891,6 +951,7 @@ Test(experiments, other_organizations_see_nothing)
         {"POST", "/api/v1/experiments/%lld/params", "{\"params\":{\"x\":1}}"},
         {"POST", "/api/v1/experiments/%lld/logs", "{\"name\":\"v\",\"kind\":\"value\",\"data\":{\"value\":1}}"},
         {"GET", "/api/v1/experiments/%lld/logs", NULL},
+        {"GET", "/api/v1/experiments/%lld/logs/names", NULL},
         {"POST", "/api/v1/experiments/%lld/output", "{\"lines\":[\"x\"]}"},
         {"GET", "/api/v1/experiments/%lld/output", NULL},
         {"GET", "/api/v1/experiments/%lld/artifacts", NULL},
@@ -904,6 +965,10 @@ Test(experiments, other_organizations_see_nothing)
         cr_assert_eq(r->status, 404, "%s %s -> %ld %s", probes[i].method, path, r->status, r->body.p);
         api_free(r);
     }
+    snprintf(path, sizeof path, "/api/v1/projects/%lld/keys", (long long)p);
+    r = api_tok(tok, "GET", path, NULL);
+    cr_assert_eq(r->status, 404);
+    api_free(r);
     snprintf(path, sizeof path, "/api/v1/projects/%lld/experiments", (long long)p);
     r = api_tok(tok, "GET", path, NULL);
     cr_assert_eq(r->status, 404);

@@ -9,7 +9,11 @@ import { GridDemoPage } from './pages/GridDemo';
 import { HomePage } from './pages/Home';
 import { JobPage } from './pages/Job';
 import { JobsPage } from './pages/Jobs';
-import { DatasetsPage, DeploymentsPage, ModelsPage, ProjectsPage } from './pages/Placeholder';
+import { DatasetsPage, DeploymentsPage, ModelsPage } from './pages/Placeholder';
+import { ComparePage } from './pages/projects/Compare';
+import { ExperimentPage } from './pages/projects/Experiment';
+import { ProjectPage } from './pages/projects/Project';
+import { ProjectsPage } from './pages/projects/Projects';
 import { SettingsPage } from './pages/Settings';
 import { lazyPage } from './lib/lazy';
 
@@ -32,6 +36,9 @@ export const ROUTES: Route[] = [
   { path: '/datalake/data/:id', component: ItemPage },
   { path: '/datasets', component: DatasetsPage },
   { path: '/projects', component: ProjectsPage },
+  { path: '/projects/:id', component: ProjectPage },
+  { path: '/projects/:pid/compare', component: ComparePage },
+  { path: '/projects/:pid/experiments/:id/:tab?', component: ExperimentPage },
   { path: '/models', component: ModelsPage },
   { path: '/deployments', component: DeploymentsPage },
   { path: '/jobs', component: JobsPage },

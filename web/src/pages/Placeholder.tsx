@@ -47,18 +47,6 @@ export const DatasetsPage = placeholderPage({
   ],
 });
 
-export const ProjectsPage = placeholderPage({
-  title: 'Projects',
-  part: 'Science',
-  summary: 'experiments, training and evaluation',
-  features: [
-    'Group experiments in projects; link dataset versions as train / val / test and a base model.',
-    'Record parameters, metric series, tables, images, confusion matrices and artifacts; follow the log live.',
-    'Launch training on the platform’s own trainer.',
-    'Evaluate predictions against ground truth (COCO and classification metrics) and browse them image by image.',
-  ],
-});
-
 export const ModelsPage = placeholderPage({
   title: 'Models',
   part: 'Operations',
