@@ -139,25 +139,46 @@ void fmt_replace_ext(const char *p, const char *newext, char *out, size_t n);
 /* --- YOLO pieces exposed for the fuzz targets ------------------------------------- */
 
 /* data.yaml: the subset Ultralytics files use (block and flow mappings and
- * lists, plain and quoted scalars, comments). */
-typedef struct fmt_yaml fmt_yaml;
+ * lists, plain and quoted scalars, block scalars, comments). Anchors,
+ * aliases and tags are refused. Nodes live in the document's arena. */
+typedef enum { FMT_YAML_SCALAR, FMT_YAML_SEQ, FMT_YAML_MAP } fmt_yaml_kind;
+typedef struct fmt_ynode {
+    fmt_yaml_kind kind;
+    const char *s;  /* SCALAR: the text */
+    bool quoted;
+    int line;       /* 1-based */
+    struct fmt_ynode **items; /* SEQ items, MAP values */
+    const char **keys;        /* MAP keys */
+    int n;
+} fmt_ynode;
+typedef struct fmt_yaml {
+    arena *a;
+    fmt_ynode *root; /* NULL for an empty document */
+} fmt_yaml;
 fmt_yaml *fmt_yaml_parse(const char *text, size_t n, err *e);
 void fmt_yaml_free(fmt_yaml *y);
+const fmt_ynode *fmt_ynode_get(const fmt_ynode *map, const char *key);
 
 typedef struct fmt_yolo_cfg {
     int nc;
-    char **names;     /* nc names */
+    const char **names; /* nc names */
     int kpt_n, kpt_dim; /* kpt_shape, 0 when not a pose dataset */
-    char **kpt_names; /* kpt_n or NULL (cvops extension) */
-    int *skeleton;    /* pairs, 1-based (cvops extension) */
+    const char **kpt_names; /* kpt_n or NULL (cvops extension) */
+    int *skeleton;      /* pairs, 1-based (cvops extension) */
     int nskeleton;
-    char *root;       /* from "path", NULL if none */
-    char *splits[3];  /* train, val, test entries as written (NULL if absent) */
-    arena *a;
+    const char *path;   /* "path", NULL if none */
+    const char **split_dirs[3]; /* train, val, test entries as written */
+    int nsplit_dirs[3];
+    fmt_yaml *doc;
 } fmt_yolo_cfg;
 /* Parses data.yaml text into cfg. Problems go to e with "data.yaml:LINE: ". */
 int fmt_yolo_cfg_parse(const char *text, size_t n, fmt_yolo_cfg *cfg, err *e);
 void fmt_yolo_cfg_free(fmt_yolo_cfg *cfg);
+
+/* Class folders: root/<class>/<image> (FOLDER), or root/<split>/<class>/<image>
+ * for each split named (YOLO classify). Categories are the class folder
+ * names in byte order, ids 0..K-1. */
+int fmt_class_tree_read(fmt_rd *rd, const char *root, const char *const *splits, int nsplits);
 
 /* One label line, normalised values as written. kind is BOX, POLYGON or
  * KEYPOINTS (kpt_n > 0). vals: 4 (box), 2k (polygon), 4 + kpt_n*kpt_dim. */
