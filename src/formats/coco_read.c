@@ -1898,7 +1898,9 @@ static int parse_span(coco *c, const span *sp, sec_t sec)
         st = yajl_complete_parse(h);
     }
     if (st == yajl_status_error) {
-        uint64_t at = off + yajl_get_bytes_consumed(h);
+        /* yajl counts the offending byte as consumed: point at it */
+        size_t used = yajl_get_bytes_consumed(h);
+        uint64_t at = off + (used ? used - 1 : 0);
         unsigned char *m = yajl_get_error(h, 0, (const unsigned char *)c->buf, got);
         char msg[200];
         snprintf(msg, sizeof msg, "%s", m ? (const char *)m : "syntax error");

@@ -10,9 +10,9 @@
  *     order written, or the given ids with keep_category_ids (then id 0 or
  *     below is refused: COCO ids start at 1);
  *   - bbox consistent with the segmentation: a given bbox is kept when it
- *     is within FMT_BOX_TOLERANCE px of the extent of the polygon, mask or
- *     labelled keypoints on every side, otherwise that extent replaces it;
- *     with no bbox given, the extent is the bbox;
+ *     is within FMT_BOX_TOLERANCE px of the extent of the polygon or mask on
+ *     every side, otherwise that extent replaces it; with no bbox given, the
+ *     extent of the polygon, the mask or the labelled keypoints is the bbox;
  *   - area: the given one (COCO's own areas are mask pixel counts, which a
  *     polygon's shoelace area only approximates), else the polygon's
  *     shoelace area, the RLE's pixel count, or w*h of the box;
@@ -223,9 +223,12 @@ static int cw_shape(fmt_writer *w, fmt_wimg *im, const fmt_wcat *c, const fmt_sh
     }
     double box[4], gb[4];
     bool has_geom = geom_box(s, cnt, ncnt, gb);
+    /* keypoints are inside the object, not its outline: they only give a
+     * box when there is nothing else */
+    bool outline = s->npoints > 0 || cnt;
     if (s->has_bbox) {
         memcpy(box, s->bbox, sizeof box);
-        if (has_geom) {
+        if (has_geom && outline) {
             for (int k = 0; k < 2; k++)
                 if (fabs(gb[k] - box[k]) > FMT_BOX_TOLERANCE ||
                     fabs(gb[k] + gb[k + 2] - box[k] - box[k + 2]) > FMT_BOX_TOLERANCE) {
