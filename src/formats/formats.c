@@ -95,8 +95,9 @@ void fmt_report_warn(fmt_report *r, const char *where, const char *fmt, ...)
 void fmt_report_free(fmt_report *r)
 {
     free(r->items);
-    r->items = NULL;
-    r->n = r->cap = 0;
+    int max = r->max;
+    memset(r, 0, sizeof *r);
+    r->max = max; /* ready to be used again */
 }
 
 /* --- reading context ------------------------------------------------------------------ */

@@ -152,8 +152,14 @@ static int split_lines(yp *p, const char *text, size_t len)
         strip_comment(t);
         if (raw[ind] == '\t' && *t)
             return yfail(p, no, "a tab in the indentation (YAML indents with spaces)");
-        if (no == 1 && strcmp(t, "---") == 0)
+        if (strcmp(t, "---") == 0) {
+            bool content = false;
+            for (int k = 0; k < p->n; k++)
+                content |= p->lines[k].text[0] != 0;
+            if (content)
+                return yfail(p, no, "a second YAML document (---) is not supported");
             t[0] = 0;
+        }
         if (strcmp(t, "...") == 0)
             break;
         if (p->n == cap) {
@@ -412,6 +418,10 @@ static fmt_ynode *flow_value(yp *p, const char **s, int line, bool key)
         if (**s == ',') {
             (*s)++;
             continue;
+        }
+        if (!**s) {
+            yfail(p, line, "'%c' is not closed", c);
+            return NULL;
         }
         if (**s != close) {
             yfail(p, line, "expected ',' or '%c'", close);

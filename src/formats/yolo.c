@@ -897,6 +897,26 @@ static void put_norm(sbuf *b, double v)
     fmt_put_dbl(b, v == 0 ? 0 : v); /* no "-0" */
 }
 
+/* The normalised value n whose reading back gives exactly px: the reader
+ * computes n * W (points, sizes) or (n - half) * W (box corners), so try the
+ * correctly rounded quotient and its neighbours a few ulps away. Without
+ * this, import -> export -> import would move coordinates by an ulp. */
+static double norm_exact(double px, double W, double half)
+{
+    double n0 = px / W + half;
+    double n = n0;
+    for (int k = 0; k < 8; k++) {
+        if ((n - half) * W == px)
+            return n;
+        /* 0, +1, -1, +2, -2 ... ulps around n0 */
+        n = n0;
+        int steps = (k + 2) / 2;
+        for (int i = 0; i < steps; i++)
+            n = nextafter(n, k % 2 ? -INFINITY : INFINITY);
+    }
+    return n0;
+}
+
 static int yw_shape(fmt_writer *w, fmt_wimg *im, const fmt_wcat *c, const fmt_shape *s, err *e)
 {
     yolo_w *y = w->impl;
@@ -957,8 +977,8 @@ static int yw_shape(fmt_writer *w, fmt_wimg *im, const fmt_wcat *c, const fmt_sh
                                rs[r]);
             sbuf_put_i64(b, c->out);
             for (int i = 0; i < rs[r]; i++, p++) {
-                put_norm(b, s->points[2 * p] / W);
-                put_norm(b, s->points[2 * p + 1] / H);
+                put_norm(b, norm_exact(s->points[2 * p], W, 0));
+                put_norm(b, norm_exact(s->points[2 * p + 1], H, 0));
             }
             sbuf_putc(b, '\n');
         }
@@ -981,15 +1001,16 @@ static int yw_shape(fmt_writer *w, fmt_wimg *im, const fmt_wcat *c, const fmt_sh
     if (!has_box)
         return err_set(e, ERR_INVALID, "shape %lld has no box", (long long)s->id);
     sbuf_put_i64(b, c->out);
-    put_norm(b, (box[0] + box[2] / 2) / W);
-    put_norm(b, (box[1] + box[3] / 2) / H);
-    put_norm(b, box[2] / W);
-    put_norm(b, box[3] / H);
+    double wn = norm_exact(box[2], W, 0), hn = norm_exact(box[3], H, 0);
+    put_norm(b, norm_exact(box[0], W, wn / 2));
+    put_norm(b, norm_exact(box[1], H, hn / 2));
+    put_norm(b, wn);
+    put_norm(b, hn);
     if (y->kpt_n > 0) {
         for (int i = 0; i < y->kpt_n; i++) {
             if (s->kind == FMT_KEYPOINTS && i < s->nkp) {
-                put_norm(b, s->kp[3 * i] / W);
-                put_norm(b, s->kp[3 * i + 1] / H);
+                put_norm(b, norm_exact(s->kp[3 * i], W, 0));
+                put_norm(b, norm_exact(s->kp[3 * i + 1], H, 0));
                 put_norm(b, s->kp[3 * i + 2]);
             } else {
                 sbuf_puts(b, " 0 0 0");

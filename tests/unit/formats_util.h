@@ -48,6 +48,9 @@ typedef struct tds {
 
 static inline char *t_dup(const char *s) { return s ? strdup(s) : NULL; }
 
+/* test_tmpdir() returns a static buffer: keep a copy (the process ends soon) */
+static inline const char *t_tmpdir(void) { return strdup(test_tmpdir()); }
+
 static inline void *t_memdup(const void *p, size_t n)
 {
     if (!p || !n)

@@ -44,7 +44,7 @@ static const char *SAMPLE =
 static const char *write_sample(const char *doc)
 {
     static char path[256];
-    const char *dir = test_tmpdir();
+    const char *dir = t_tmpdir();
     snprintf(path, sizeof path, "%s/in.json", dir);
     t_write(dir, "in.json", doc);
     return path;
@@ -369,7 +369,7 @@ Test(formats_coco, round_trip_is_identical)
 {
     tds a, b;
     tds_read_ok(FMT_COCO, write_sample(SAMPLE), NULL, &a);
-    const char *out = test_tmpdir();
+    const char *out = t_tmpdir();
     err e;
     cr_assert_eq(tds_write(&a, FMT_COCO, out, &(fmt_write_opts){.keep_category_ids = true}, NULL,
                            &e),
@@ -426,7 +426,7 @@ Test(formats_coco, round_trip_is_identical)
                 cr_assert_str_eq(y->attributes, x->attributes);
         }
     /* and a second export is byte for byte the same file */
-    const char *out2 = test_tmpdir();
+    const char *out2 = t_tmpdir();
     cr_assert_eq(tds_write(&b, FMT_COCO, out2, &(fmt_write_opts){.keep_category_ids = true}, NULL,
                            &e),
                  0, "%s", e.msg);
@@ -440,7 +440,7 @@ Test(formats_coco, round_trip_is_identical)
 
 Test(formats_coco, writer_renumbers_and_computes_bbox_and_area)
 {
-    const char *out = test_tmpdir();
+    const char *out = t_tmpdir();
     err e;
     fmt_writer *w = fmt_writer_open(FMT_COCO, out, NULL, &e);
     cr_assert_not_null(w, "%s", e.msg);
@@ -501,7 +501,7 @@ Test(formats_coco, writer_renumbers_and_computes_bbox_and_area)
 
 Test(formats_coco, writer_contract_errors)
 {
-    const char *out = test_tmpdir();
+    const char *out = t_tmpdir();
     err e;
     fmt_writer *w = fmt_writer_open(FMT_COCO, out, &(fmt_write_opts){.keep_category_ids = true},
                                     &e);
@@ -539,7 +539,7 @@ Test(formats_coco, writer_contract_errors)
 
 Test(formats_coco, duplicate_file_names_get_distinct_targets)
 {
-    const char *out = test_tmpdir();
+    const char *out = t_tmpdir();
     err e;
     fmt_writer *w = fmt_writer_open(FMT_COCO, out, NULL, &e);
     fmt_image a = {1, "a.jpg", 10, 10, NULL, NULL}, b = {2, "a.jpg", 10, 10, NULL, NULL};
