@@ -214,7 +214,7 @@ static int csv_record(char *text, size_t len, size_t *pos, char **fields, int ma
             }
         }
         char sepc = i < len ? text[i] : '\n';
-        *w = 0; /* safe: w <= text + i, and text[i] is a separator we consumed */
+        *w = 0; /* may overwrite the separator: sepc keeps it */
         if (nf < maxf)
             fields[nf] = out;
         nf++;
@@ -222,9 +222,9 @@ static int csv_record(char *text, size_t len, size_t *pos, char **fields, int ma
             i++;
             continue;
         }
-        if (sepc == '\r')
-            i++;
-        if (i < len && text[i] == '\n')
+        if (i < len)
+            i++; /* '\r' or '\n' */
+        if (sepc == '\r' && i < len && text[i] == '\n')
             i++;
         break;
     }

@@ -16,9 +16,11 @@
  *     xmin = x + 1,  xmax = x + w            (writing)
  * (the convention of the VOC devkit and Detectron2). Integer (and half,
  * quarter...) coordinates round-trip exactly.
- * <difficult>, <truncated>, <occluded> (0/1) and <pose> (other than
- * "Unspecified") become the shape's attributes {"difficult": true, ...}, and
- * are written back from them. Object parts (<part>) are not read.
+ * <difficult>, <truncated>, <occluded> set to 1 and <pose> (other than
+ * "Unspecified") become the shape's attributes {"difficult": true, ...}
+ * (a flag at 0 is the same as no flag, and is left out), and are written
+ * back from them; <difficult> and <truncated> are always written, as VOC
+ * tools expect them. Object parts (<part>) are not read.
  *
  * XML is parsed with expat; a DOCTYPE is refused (VOC files have none, and
  * it is where entity tricks live), nesting is bounded, text per element too.
@@ -407,12 +409,14 @@ static void attrs_json(const fmt_voc_obj *o, sbuf *b)
     jw w;
     jw_init(&w, b);
     jw_obj(&w);
-    if (o->difficult >= 0)
-        jw_kbool(&w, "difficult", o->difficult == 1);
-    if (o->truncated >= 0)
-        jw_kbool(&w, "truncated", o->truncated == 1);
-    if (o->occluded >= 0)
-        jw_kbool(&w, "occluded", o->occluded == 1);
+    /* only the flags that are set: absent and 0 mean the same in VOC, and
+     * the writer always writes difficult and truncated */
+    if (o->difficult == 1)
+        jw_kbool(&w, "difficult", true);
+    if (o->truncated == 1)
+        jw_kbool(&w, "truncated", true);
+    if (o->occluded == 1)
+        jw_kbool(&w, "occluded", true);
     if (o->pose && *o->pose && strcmp(o->pose, "Unspecified") != 0)
         jw_kstr(&w, "pose", o->pose);
     jw_obj_end(&w);
