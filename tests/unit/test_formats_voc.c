@@ -181,8 +181,8 @@ Test(formats_voc, round_trip_is_identical)
         for (int k = 0; k < 4; k++)
             cr_assert_eq(b.shapes[i].s.bbox[k], a.shapes[i].s.bbox[k]);
         cr_assert_eq(b.shapes[i].s.category_id, a.shapes[i].s.category_id);
-        const char *x = a.shapes[i].s.attributes, *y = b.shapes[i].s.attributes;
-        cr_assert((!x && !y) || (x && y && strcmp(x, y) == 0), "%s vs %s", x, y);
+        const char *ax = a.shapes[i].s.attributes, *bx = b.shapes[i].s.attributes;
+        cr_assert((!ax && !bx) || (ax && bx && strcmp(ax, bx) == 0), "%s vs %s", ax, bx);
     }
     tds_free(&a);
     tds_free(&b);
