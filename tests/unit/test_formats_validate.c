@@ -83,7 +83,7 @@ Test(formats_validate, lists_every_problem_of_a_coco_file)
         cr_assert(strstr(out, want[i]), "missing '%s' in:\n%s", want[i], out);
     free(out);
 
-    rc = run(&out, 4, "--json", "--max", "2", file);
+    rc = run(&out, 5, "--json", "--max", "2", file);
     cr_assert_eq(rc, EXIT_FAIL);
     cr_assert(strstr(out, "{\"format\":\"coco\",\"path\":"), "%s", out);
     cr_assert(strstr(out, "\"valid\":false,\"categories\":1,\"images\":2,\"annotations\":1,"
@@ -111,7 +111,7 @@ Test(formats_validate, exit_codes_and_guessing)
     free(out);
     cr_assert_eq(run(&out, 3, "--strict", file), EXIT_FAIL);
     free(out);
-    cr_assert_eq(run(&out, 3, "--format", "xml", file), EXIT_USAGE);
+    cr_assert_eq(run(&out, 4, "--format", "xml", file), EXIT_USAGE);
     free(out);
     cr_assert_eq(run(&out, 1), EXIT_USAGE);
     free(out);
