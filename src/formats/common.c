@@ -648,7 +648,8 @@ int fmt_list_files(const char *dir, bool recursive, fmt_name_filter ok, fmt_list
     size_t first = out->n;
     if (walk(dir, "", 0, recursive, false, ok, out, e) < 0)
         return -1;
-    qsort(out->items + first, out->n - first, sizeof *out->items, cmp_str);
+    if (out->n > first)
+        qsort(out->items + first, out->n - first, sizeof *out->items, cmp_str);
     return 0;
 }
 
@@ -657,7 +658,8 @@ int fmt_list_dirs(const char *dir, fmt_list *out, err *e)
     size_t first = out->n;
     if (walk(dir, "", 0, false, true, NULL, out, e) < 0)
         return -1;
-    qsort(out->items + first, out->n - first, sizeof *out->items, cmp_str);
+    if (out->n > first)
+        qsort(out->items + first, out->n - first, sizeof *out->items, cmp_str);
     return 0;
 }
 

@@ -561,7 +561,8 @@ int fmt_voc_read(fmt_rd *rd, const char *path)
     }
     fmt_strmap_free(&found);
     if (rc == 0 && !have_list) {
-        qsort(found_names.items, found_names.n, sizeof *found_names.items, cmp_strp);
+        if (found_names.n)
+            qsort(found_names.items, found_names.n, sizeof *found_names.items, cmp_strp);
         names = found_names;
         found_names = (fmt_list){0};
         for (size_t i = 0; rc == 0 && i < names.n; i++)

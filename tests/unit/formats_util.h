@@ -48,8 +48,15 @@ typedef struct tds {
 
 static inline char *t_dup(const char *s) { return s ? strdup(s) : NULL; }
 
-/* test_tmpdir() returns a static buffer: keep a copy (the process ends soon) */
-static inline const char *t_tmpdir(void) { return strdup(test_tmpdir()); }
+/* test_tmpdir() returns one static buffer: keep up to 64 at once */
+static inline const char *t_tmpdir(void)
+{
+    static char dirs[64][64];
+    static int next;
+    char *d = dirs[next++ % 64];
+    snprintf(d, sizeof dirs[0], "%s", test_tmpdir());
+    return d;
+}
 
 static inline void *t_memdup(const void *p, size_t n)
 {
