@@ -14,7 +14,7 @@
 #include "cli/dataset_validate.h"
 #include "formats_util.h"
 
-/* Runs the command with its stdout in a string (malloc'ed into *out). */
+/* Runs the command with its stdout and stderr in a string (malloc'ed into *out). */
 static int run(char **out, int argc, ...)
 {
     char *argv[16];
@@ -28,14 +28,19 @@ static int run(char **out, int argc, ...)
     char path[300];
     snprintf(path, sizeof path, "%s/stdout", t_tmpdir());
     fflush(stdout);
-    int saved = dup(1);
+    fflush(stderr);
+    int saved = dup(1), saved2 = dup(2);
     int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
     dup2(fd, 1);
+    dup2(fd, 2);
     close(fd);
     int rc = cmd_dataset_validate(argc, argv);
     fflush(stdout);
+    fflush(stderr);
     dup2(saved, 1);
+    dup2(saved2, 2);
     close(saved);
+    close(saved2);
     char *slash = strrchr(path, '/');
     *slash = 0;
     *out = t_read(path, "stdout");
@@ -112,6 +117,7 @@ Test(formats_validate, exit_codes_and_guessing)
     cr_assert_eq(run(&out, 3, "--strict", file), EXIT_FAIL);
     free(out);
     cr_assert_eq(run(&out, 4, "--format", "xml", file), EXIT_USAGE);
+    cr_assert(strstr(out, "unknown format 'xml'"), "%s", out);
     free(out);
     cr_assert_eq(run(&out, 1), EXIT_USAGE);
     free(out);
