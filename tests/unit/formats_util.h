@@ -97,7 +97,8 @@ static inline int tds_img(void *ctx, const fmt_image *im, err *e)
     if (d->stage > 1)
         d->order_errors++;
     d->stage = 1;
-    d->imgs = realloc(d->imgs, (size_t)(d->nimgs + 1) * sizeof *d->imgs);
+    if ((d->nimgs & (d->nimgs - 1)) == 0)
+        d->imgs = realloc(d->imgs, (size_t)(d->nimgs ? 2 * d->nimgs : 1) * sizeof *d->imgs);
     timg *t = &d->imgs[d->nimgs++];
     t->id = im->id;
     t->file_name = t_dup(im->file_name);
@@ -113,7 +114,8 @@ static inline int tds_shape(void *ctx, const fmt_shape *s, err *e)
     (void)e;
     tds *d = ctx;
     d->stage = 2;
-    d->shapes = realloc(d->shapes, (size_t)(d->nshapes + 1) * sizeof *d->shapes);
+    if ((d->nshapes & (d->nshapes - 1)) == 0) /* grow at powers of two */
+        d->shapes = realloc(d->shapes, (size_t)(d->nshapes ? 2 * d->nshapes : 1) * sizeof *d->shapes);
     fmt_shape *c = &d->shapes[d->nshapes++].s;
     *c = *s;
     c->points = t_memdup(s->points, (size_t)s->npoints * 2 * sizeof(double));

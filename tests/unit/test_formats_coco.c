@@ -692,3 +692,106 @@ Test(formats_numbers, printing_reads_back_exactly_and_short)
         cr_assert_eq(back, v, "%s", out);
     }
 }
+
+/* --- the JSON tokenizer ------------------------------------------------------------------ */
+
+Test(formats_json, strict_json)
+{
+    struct {
+        const char *value; /* put in "info" */
+        const char *msg;   /* NULL: accepted */
+    } cases[] = {
+        {"\"\\u00e9\\ud83d\\ude00\\n\\\"\\\\\\/\\b\\f\\r\\t\"", NULL},
+        {"[1, -0, 0.5, -1.25e-3, 1E+2, 123456789012345678901234567890, true, false, null]", NULL},
+        {"{\"a\": {}, \"b\": [], \"\": [[]]}", NULL},
+        {"\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", NULL},
+        {"01", "unexpected '1' in a number"},
+        {"1.", "a digit must follow the decimal point"},
+        {"1e", "a digit must follow the exponent"},
+        {"-", "a number needs digits"},
+        {"+1", "unexpected '+'"},
+        {".5", "unexpected '.'"},
+        {"NaN", "NaN and Infinity are not JSON"},
+        {"-Infinity", "NaN and Infinity are not JSON"},
+        {"tru", "unexpected 't'"},
+        {"[1,]", "expected a value, got ']'"},
+        {"{\"a\": 1,}", "expected a key in quotes after ','"},
+        {"{\"a\" 1}", "expected ':' after a key"},
+        {"{a: 1}", "expected a key in quotes or '}'"},
+        {"[1 2]", "expected ',' or ']'"},
+        {"[1}", "expected ',' or ']'"},
+        {"\"a\tb\"", "a control character (0x09) in a string"},
+        {"\"\\x41\"", "invalid escape \\x"},
+        {"\"\\u12G4\"", "\\u must be followed by 4 hex digits"},
+        {"\"\\ud83d\"", "unpaired surrogate \\uD83D"},
+        {"\"\\ude00\\ud83d\"", "unpaired surrogate \\uDE00"},
+        {"\"\xc0\xaf\"", "invalid UTF-8"},         /* overlong '/' */
+        {"\"\xed\xa0\x80\"", "invalid UTF-8"},     /* a surrogate in UTF-8 */
+        {"\"\xf4\x90\x80\x80\"", "invalid UTF-8"}, /* above U+10FFFF */
+        {"\"\xe2\x82\"", "invalid UTF-8"},         /* cut short */
+        {"'a'", "unexpected '''"},
+        {"[1] // comment", "expected ',' or '}' after the value of \"info\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char doc[512];
+        snprintf(doc, sizeof doc, "{\"images\": [], \"categories\": [], \"info\": %s}",
+                 cases[i].value);
+        fmt_report rep = {0};
+        err e;
+        int rc = fmt_read_mem(FMT_COCO, doc, strlen(doc), NULL, NULL, &rep, &e);
+        if (!cases[i].msg) {
+            cr_assert_eq(rc, 0, "case %zu: %s", i, e.msg);
+        } else {
+            cr_assert_eq(rc, -1, "case %zu accepted", i);
+            cr_assert(strstr(e.msg, cases[i].msg), "case %zu: %s", i, e.msg);
+            cr_assert(strstr(e.msg, "line 1, column"), "case %zu: %s", i, e.msg);
+        }
+        fmt_report_free(&rep);
+    }
+    /* a key is a JSON string too */
+    const char *bad_key = "{\"images\": [], \"categories\": [], \"x\xff\": 1}";
+    fmt_report rep = {0};
+    err e;
+    cr_assert_eq(fmt_read_mem(FMT_COCO, bad_key, strlen(bad_key), NULL, NULL, &rep, &e), -1);
+    cr_assert(strstr(e.msg, "invalid UTF-8"), "%s", e.msg);
+    fmt_report_free(&rep);
+}
+
+Test(formats_json, tokens_across_buffer_refills)
+{
+    /* a 3 MB string (the tokenizer's buffer is 256 KiB and grows), then
+     * thousands of annotations whose numbers and strings straddle refills */
+    sbuf b = SBUF_INIT;
+    sbuf_puts(&b, "{\"info\": {\"big\": \"");
+    for (int i = 0; i < 3 * 1024 * 1024; i++)
+        sbuf_putc(&b, (char)('a' + i % 26));
+    sbuf_puts(&b, "\\u00e9\"}, \"images\": [{\"id\": 1, \"file_name\": \"d\\u00e9j\\u00e0.jpg\","
+                  " \"width\": 5000, \"height\": 5000}], \"categories\": [{\"id\": 1, \"name\": \"a\"}],"
+                  " \"annotations\": [");
+    for (int i = 0; i < 40000; i++)
+        sbuf_printf(&b, "%s{\"id\": %d, \"image_id\": 1, \"category_id\": 1, \"bbox\": [%d.125, %d.5, "
+                        "1e1, 2.5E-1], \"attributes\": {\"k\": \"v%d\"}}",
+                    i ? ", " : "", i + 1, i % 4000, i % 3000, i);
+    sbuf_puts(&b, "]}");
+    const char *d = t_tmpdir();
+    t_write(d, "big.json", b.p);
+    char path[300];
+    snprintf(path, sizeof path, "%s/big.json", d);
+    tds ds;
+    tds_read_ok(FMT_COCO, path, NULL, &ds);
+    cr_assert_str_eq(ds.imgs[0].file_name, "d\xc3\xa9j\xc3\xa0.jpg");
+    cr_assert_eq(ds.nshapes, 40000);
+    for (int i = 0; i < 40000; i++) {
+        const fmt_shape *s = &ds.shapes[i].s;
+        cr_assert_eq(s->id, i + 1);
+        cr_assert_eq(s->bbox[0], i % 4000 + 0.125);
+        cr_assert_eq(s->bbox[1], i % 3000 + 0.5);
+        cr_assert_eq(s->bbox[2], 10);
+        cr_assert_eq(s->bbox[3], 0.25);
+        char want[40];
+        snprintf(want, sizeof want, "{\"k\":\"v%d\"}", i);
+        cr_assert_str_eq(s->attributes, want);
+    }
+    tds_free(&ds);
+    sbuf_free(&b);
+}
