@@ -1139,7 +1139,7 @@ static void inner_scalar(coco *c, vtype t, const char *s, size_t n)
     }
 }
 
-/* --- yajl callbacks ----------------------------------------------------------------- */
+/* --- event handlers (the tokenizer below calls them) ----------------------------- */
 
 static void elem_start(coco *c)
 {
