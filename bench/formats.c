@@ -6,6 +6,9 @@
  *   formats write OUTDIR N_IMAGES N_ANNOTATIONS
  *                                 streams the synthetic records of coco_synth.h
  *                                 through the COCO writer; prints "seconds bytes max_rss_kb"
+ *   formats synth N_IMAGES N_ANNOTATIONS
+ *                                 only generates those records (the part of "write"
+ *                                 that is not the writer); prints "seconds"
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +107,26 @@ int main(int argc, char **argv)
             fmt_writer_abort(w);
         return 1;
     }
-    fprintf(stderr, "usage: formats read FORMAT PATH | formats write OUTDIR N_IMAGES N_ANNS\n");
+    if (argc == 4 && strcmp(argv[1], "synth") == 0) {
+        int64_t nimg = atoll(argv[2]), nann = atoll(argv[3]);
+        int64_t t0 = time_mono_ns();
+        double sum = 0, pts[32];
+        int rings[1];
+        for (int64_t i = 0; i < nimg; i++) {
+            char nm[32];
+            fmt_image im;
+            synth_image(i, nm, &im);
+            sum += im.width;
+        }
+        for (int64_t k = 0; k < nann; k++) {
+            fmt_shape s;
+            synth_shape(k, nann, nimg, pts, rings, &s);
+            sum += s.bbox[0];
+        }
+        printf("%.3f %g\n", (double)(time_mono_ns() - t0) / 1e9, sum);
+        return 0;
+    }
+    fprintf(stderr, "usage: formats read FORMAT PATH | formats write OUTDIR N_IMAGES N_ANNS | "
+                    "formats synth N_IMAGES N_ANNS\n");
     return 2;
 }

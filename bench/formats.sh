@@ -46,6 +46,7 @@ read -r rd_wall rd_user rd_sys rd_rss < <(measure "$tmp/formats" read coco "$tmp
 read -r rd_s rd_cats rd_imgs rd_shapes rd_problems _ < "$tmp/out"
 read -r wr_wall wr_user wr_sys wr_rss < <(measure "$tmp/formats" write "$tmp/out_coco" "$nimg" "$nann")
 read -r wr_s wr_bytes _ < "$tmp/out"
+read -r sy_wall sy_user sy_sys sy_rss < <(measure "$tmp/formats" synth "$nimg" "$nann")
 read -r rt_wall rt_user rt_sys rt_rss < <(measure "$tmp/formats" read coco "$tmp/out_coco/annotations.json")
 read -r _ _ _ rt_shapes rt_problems _ < "$tmp/out"
 
@@ -65,7 +66,8 @@ row() { # name wall user sys rss_kb bytes
     "$(awk -v c="$cpu" -v u="$py_user" -v s="$py_sys" 'BEGIN { printf "%.2f", c / (u + s) }')"
 }
 row "python3 json.load (reference, no checks)" "$py_wall" "$py_user" "$py_sys" "$py_rss" "$bytes"
-row "cvops read (scan + yajl + every check)" "$rd_wall" "$rd_user" "$rd_sys" "$rd_rss" "$bytes"
+row "cvops read (scan + tokenizer + every check)" "$rd_wall" "$rd_user" "$rd_sys" "$rd_rss" "$bytes"
 row "cvops write (streamed, bbox/area computed)" "$wr_wall" "$wr_user" "$wr_sys" "$wr_rss" "$wr_bytes"
+row "  of which generating the records (no write)" "$sy_wall" "$sy_user" "$sy_sys" "$sy_rss" "$wr_bytes"
 row "cvops read of the written file" "$rt_wall" "$rt_user" "$rt_sys" "$rt_rss" "$wr_bytes"
 echo

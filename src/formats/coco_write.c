@@ -146,11 +146,7 @@ static int cw_shapes_begin(fmt_writer *w, err *e)
 static void put_box(sbuf *b, const double *v)
 {
     sbuf_putc(b, '[');
-    for (int i = 0; i < 4; i++) {
-        if (i)
-            sbuf_putc(b, ',');
-        fmt_put_dbl(b, v[i]);
-    }
+    fmt_put_dbls(b, v, 4);
     sbuf_putc(b, ']');
 }
 
@@ -284,13 +280,8 @@ static int cw_shape(fmt_writer *w, fmt_wimg *im, const fmt_wcat *c, const fmt_sh
         int p = 0;
         for (int r = 0; r < nr; r++) {
             sbuf_puts(b, r ? ",[" : "[");
-            for (int i = 0; i < rs[r]; i++, p++) {
-                if (i)
-                    sbuf_putc(b, ',');
-                fmt_put_dbl(b, s->points[2 * p]);
-                sbuf_putc(b, ',');
-                fmt_put_dbl(b, s->points[2 * p + 1]);
-            }
+            fmt_put_dbls(b, s->points + 2 * p, 2 * (size_t)rs[r]);
+            p += rs[r];
             sbuf_putc(b, ']');
         }
         sbuf_putc(b, ']');
@@ -316,13 +307,9 @@ static int cw_shape(fmt_writer *w, fmt_wimg *im, const fmt_wcat *c, const fmt_sh
     if (s->kind == FMT_KEYPOINTS && s->nkp > 0) {
         int vis = 0;
         sbuf_puts(b, ",\"keypoints\":[");
-        for (int i = 0; i < 3 * s->nkp; i++) {
-            if (i)
-                sbuf_putc(b, ',');
-            fmt_put_dbl(b, s->kp[i]);
-            if (i % 3 == 2 && s->kp[i] > 0)
-                vis++;
-        }
+        fmt_put_dbls(b, s->kp, 3 * (size_t)s->nkp);
+        for (int i = 0; i < s->nkp; i++)
+            vis += s->kp[3 * i + 2] > 0;
         sbuf_printf(b, "],\"num_keypoints\":%d", vis);
     }
     if (isfinite(s->score)) {

@@ -211,9 +211,24 @@ int fmt_dbl_str(double v, char out[40])
 
 void fmt_put_dbl(sbuf *b, double v)
 {
-    char tmp[40];
-    int n = fmt_dbl_str(v, tmp);
-    sbuf_put(b, tmp, (size_t)n);
+    if (!sbuf_reserve(b, 40))
+        return;
+    b->len += (size_t)fmt_dbl_str(v, b->p + b->len);
+    b->p[b->len] = 0;
+}
+
+void fmt_put_dbls(sbuf *b, const double *v, size_t n)
+{
+    if (!sbuf_reserve(b, n * 41 + 1))
+        return;
+    char *p = b->p + b->len;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        p += fmt_dbl_str(v[i], p);
+    }
+    b->len = (size_t)(p - b->p);
+    b->p[b->len] = 0;
 }
 
 /* --- hash tables ------------------------------------------------------------------- */

@@ -75,6 +75,7 @@ int fmt_parse_i64(const char *s, size_t n, int64_t *out);
  * values annotation files hold; v must be finite). Returns the length. */
 int fmt_dbl_str(double v, char out[40]);
 void fmt_put_dbl(sbuf *b, double v);
+void fmt_put_dbls(sbuf *b, const double *v, size_t n); /* comma-separated */
 
 /* --- hash tables ------------------------------------------------------------------ */
 
