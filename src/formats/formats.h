@@ -18,7 +18,11 @@
  * Readers stream. They deliver all categories first, then all images, then
  * all shapes (making a second pass over a file when its order differs, as
  * COCO allows), so a consumer never buffers the annotations; memory stays
- * bounded by the largest single record. Every problem is reported with its
+ * bounded by the largest single record plus small tables of ids (COCO:
+ * image sizes and annotation ids, about 10 MB per million annotations).
+ * Formats without ids number categories 0..K-1 and images and shapes 1..N
+ * in reading order; polygons always come with ring_sizes. docs/formats.md
+ * says what each reader accepts and each writer guarantees. Every problem is reported with its
  * location ("annotations[17].bbox: expected 4 numbers", "labels/a.txt:3:
  * class 7 is not in data.yaml's names") into a fmt_report; a reader stops
  * at the first error unless opts.keep_going, in which case it skips the bad
