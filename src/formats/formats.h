@@ -22,7 +22,9 @@
  * image sizes and annotation ids, about 10 MB per million annotations).
  * Formats without ids number categories 0..K-1 and images and shapes 1..N
  * in reading order; polygons always come with ring_sizes. docs/formats.md
- * says what each reader accepts and each writer guarantees. Every problem is reported with its
+ * says what each reader accepts and each writer guarantees.
+ *
+ * Every problem is reported with its
  * location ("annotations[17].bbox: expected 4 numbers", "labels/a.txt:3:
  * class 7 is not in data.yaml's names") into a fmt_report; a reader stops
  * at the first error unless opts.keep_going, in which case it skips the bad
@@ -136,6 +138,7 @@ void fmt_report_add(fmt_report *r, const char *where, const char *fmt, ...)
 /* Added: a warning (the record was delivered, possibly adjusted). */
 void fmt_report_warn(fmt_report *r, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Frees the items and resets the counts (keeps max): the report can be reused. */
 void fmt_report_free(fmt_report *r);
 
 /* --- reading ------------------------------------------------------------------ */
