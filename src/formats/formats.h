@@ -18,7 +18,13 @@
  * Readers stream. They deliver all categories first, then all images, then
  * all shapes (making a second pass over a file when its order differs, as
  * COCO allows), so a consumer never buffers the annotations; memory stays
- * bounded by the largest single record. Every problem is reported with its
+ * bounded by the largest single record plus small tables of ids (COCO:
+ * image sizes and annotation ids, about 10 MB per million annotations).
+ * Formats without ids number categories 0..K-1 and images and shapes 1..N
+ * in reading order; polygons always come with ring_sizes. docs/formats.md
+ * says what each reader accepts and each writer guarantees.
+ *
+ * Every problem is reported with its
  * location ("annotations[17].bbox: expected 4 numbers", "labels/a.txt:3:
  * class 7 is not in data.yaml's names") into a fmt_report; a reader stops
  * at the first error unless opts.keep_going, in which case it skips the bad
@@ -42,7 +48,7 @@ typedef enum fmt_format {
     FMT_COCO = 1,  /* one instances/keypoints JSON file */
     FMT_YOLO,      /* Ultralytics layout: data.yaml, images/, labels/ (detect, segment, pose),
                       or classification folders train/<class>/img */
-    FMT_VOC,       /* one XML per image (Annotations/*.xml, or a folder of .xml) */
+    FMT_VOC,       /* one XML per image (Annotations/<name>.xml, or a folder of .xml) */
     FMT_FOLDER,    /* classification: one sub-folder per class */
     FMT_CSV,       /* classification: filename,label (header optional) */
 } fmt_format;
@@ -74,6 +80,16 @@ typedef struct fmt_image {
     int64_t id;
     const char *file_name;
     int width, height;
+    /* Added: where the image file is, relative to the input root, when the
+     * layout says so and the file exists (YOLO, FOLDER, VOC JPEGImages/, CSV
+     * next to the CSV file); NULL otherwise (COCO: the caller looks it up).
+     * Readers set it; writers ignore it. */
+    const char *path;
+    /* Added: the split the image belongs to ("train", "val", "test") when the
+     * layout says (YOLO data.yaml, VOC ImageSets/Main/<split>.txt); NULL
+     * otherwise. Writers that have splits (YOLO, VOC) put the image there;
+     * NULL means opts.split, or "train". */
+    const char *split;
 } fmt_image;
 
 typedef struct fmt_shape {
@@ -104,18 +120,25 @@ typedef struct fmt_shape {
 typedef struct fmt_problem {
     char where[160];  /* "annotations[17].bbox", "labels/a.txt:3", "Annotations/x.xml" */
     char message[300];
+    bool warning;     /* added: the record was delivered anyway (e.g. a bbox 0.3 px past
+                         the image border, clipped); not counted in total */
 } fmt_problem;
 
 typedef struct fmt_report {
-    fmt_problem *items; /* owned */
+    fmt_problem *items; /* owned; errors and warnings in the order found */
     int n, cap;
     int max;            /* keep at most this many (0: 1000); count the rest */
-    int64_t total;      /* every problem, kept or not */
+    int64_t total;      /* every error, kept or not (warnings are not errors) */
+    int64_t warnings;   /* added: every warning, kept or not */
     int64_t categories, images, shapes; /* records delivered */
 } fmt_report;
 
 void fmt_report_add(fmt_report *r, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Added: a warning (the record was delivered, possibly adjusted). */
+void fmt_report_warn(fmt_report *r, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Frees the items and resets the counts (keeps max): the report can be reused. */
 void fmt_report_free(fmt_report *r);
 
 /* --- reading ------------------------------------------------------------------ */
@@ -140,6 +163,10 @@ typedef struct fmt_read_opts {
  * error; an unreadable input). Problems go to rep either way. */
 int fmt_read(fmt_format f, const char *path, const fmt_read_opts *opts, const fmt_read_cb *cb,
              fmt_report *rep, err *e);
+/* Added: the same for a COCO document already in memory (fuzzing, API bodies).
+ * Only FMT_COCO; other formats are directories. data is borrowed. */
+int fmt_read_mem(fmt_format f, const void *data, size_t n, const fmt_read_opts *opts,
+                 const fmt_read_cb *cb, fmt_report *rep, err *e);
 
 /* --- writing ------------------------------------------------------------------- */
 
@@ -147,7 +174,9 @@ typedef struct fmt_writer fmt_writer;
 
 typedef struct fmt_write_opts {
     bool keep_category_ids; /* COCO: keep the given ids instead of 1..K */
-    const char *split;      /* YOLO: split directory to write into ("train") */
+    const char *split;      /* YOLO, VOC: split of images whose own split is NULL ("train") */
+    bool classify;          /* added: YOLO: the classification layout <split>/<class>/<image>
+                               instead of data.yaml + images/ + labels/ */
 } fmt_write_opts;
 
 /* out_dir: a directory that will hold the export (created). Images are not
@@ -158,9 +187,31 @@ int fmt_write_category(fmt_writer *w, const fmt_category *c, err *e);
 int fmt_write_image(fmt_writer *w, const fmt_image *im, err *e);
 /* Shapes must come grouped by image, after that image was written. */
 int fmt_write_shape(fmt_writer *w, const fmt_shape *s, err *e);
-/* Where the image file goes in this layout ("images/train/a.jpg"). */
+/* Where the image file goes in this layout ("images/train/a.jpg"), relative
+ * to out_dir; NULL when the image is not part of the export (a class layout
+ * and the image has no class). Layouts where the class decides the folder
+ * (FOLDER, YOLO classify) know it once the image's shapes were written: call
+ * it after them (any time before close). The pointer is valid until the next
+ * call. Two images that would land on the same path get "-<id>" appended to
+ * the second's stem, and the annotations say so. */
 const char *fmt_writer_image_path(fmt_writer *w, const fmt_image *im);
 int fmt_writer_close(fmt_writer *w, err *e); /* finishes files; frees w */
 void fmt_writer_abort(fmt_writer *w);       /* frees w, leaves a partial out_dir */
+
+/* --- geometry (added; used by the writers, useful to callers) ------------------ */
+
+/* Sum of |shoelace area| of each ring (COCO rings are parts, not holes). */
+double fmt_polygon_area(const double *xy, int npoints, const int *ring_sizes, int nrings);
+/* Enclosing box x,y,w,h of the points; false if there are none. */
+bool fmt_points_bbox(const double *xy, int npoints, double box[4]);
+/* Decodes the compressed COCO RLE string into counts (malloc'ed, *out).
+ * Returns the number of counts, or -1 with e set (bad character, overflow). */
+int fmt_rle_decode(const char *s, uint32_t **out, err *e);
+/* Encodes counts into the compressed string (malloc'ed). */
+char *fmt_rle_encode(const uint32_t *counts, int n);
+/* Foreground pixels of an RLE (odd runs), and its enclosing box (pycocotools'
+ * rleToBbox). h is the mask height (runs are column-major). */
+uint64_t fmt_rle_area(const uint32_t *counts, int n);
+bool fmt_rle_bbox(const uint32_t *counts, int n, int h, int w, double box[4]);
 
 #endif
