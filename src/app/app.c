@@ -4,6 +4,7 @@
  */
 #include "app/app.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,31 @@
 #include "image/image.h"
 
 static const http_route *const route_tables[] = {system_routes, auth_routes, jobs_routes,
-                                                  files_routes, datalake_routes, NULL};
+                                                  files_routes, datalake_routes, dataset_routes,
+                                                  NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
-const job_kind *app_job_kinds(void) { return system_job_kinds; }
+/* Every module's job kinds, concatenated once into one NULL-ended list. */
+static const job_kind *const kind_tables[] = {system_job_kinds, dataset_job_kinds, NULL};
+#define APP_MAX_JOB_KINDS 128
+static job_kind all_kinds[APP_MAX_JOB_KINDS + 1];
+static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
+
+static void kinds_build(void)
+{
+    size_t n = 0;
+    for (const job_kind *const *t = kind_tables; *t; t++)
+        for (const job_kind *k = *t; k->name && n < APP_MAX_JOB_KINDS; k++)
+            all_kinds[n++] = *k;
+    all_kinds[n] = (job_kind){0};
+}
+
+const job_kind *app_job_kinds(void)
+{
+    pthread_once(&kinds_once, kinds_build);
+    return all_kinds;
+}
 
 static char *dup_printf(const char *fmt, const char *arg)
 {

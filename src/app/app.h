@@ -68,7 +68,9 @@ extern const http_route auth_routes[];
 extern const http_route jobs_routes[];
 extern const http_route files_routes[];
 extern const http_route datalake_routes[];
+extern const http_route dataset_routes[];
 extern const job_kind system_job_kinds[];
+extern const job_kind dataset_job_kinds[];
 
 /* The HTTP authentication hook (auth/auth_api.c). */
 int auth_http_hook(http_req *r, int perm, err *e);
