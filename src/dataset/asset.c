@@ -223,7 +223,7 @@ int dataset_assets_add(db_conn *c, int64_t org, int64_t version, json_t *data_id
     /* the count names $1 and $2 too, so PostgreSQL can type every parameter */
     sbuf_printf(&cnt,
                 "SELECT COUNT(*) FROM data WHERE data.datalake_id = $3 AND %s"
-                " AND $1 > 0 AND $2 > 0",
+                " AND CAST($1 AS BIGINT) > 0 AND CAST($2 AS BIGINT) > 0",
                 sbuf_cstr(&where));
     if (db_begin(c, e))
         goto out;
@@ -533,11 +533,11 @@ int dataset_assets_list(db_conn *c, int64_t org, int64_t version, const dataset_
                 tags_agg(c), qs.where);
     bool is_id = strcmp(o->col, "a.id") == 0;
     if (is_id)
-        sbuf_printf(&sql, " AND ($2 = 0 OR a.id %s $2) ORDER BY a.id %s LIMIT $3",
+        sbuf_printf(&sql, " AND (CAST($2 AS BIGINT) = 0 OR a.id %s $2) ORDER BY a.id %s LIMIT $3",
                     o->desc ? "<" : ">", o->desc ? "DESC" : "ASC");
     else
         sbuf_printf(&sql,
-                    " AND ($2 = 0 OR (%s, a.id) %s ((SELECT %s FROM asset a JOIN data ON"
+                    " AND (CAST($2 AS BIGINT) = 0 OR (%s, a.id) %s ((SELECT %s FROM asset a JOIN data ON"
                     " data.id = a.data_id WHERE a.id = $2), $2)) ORDER BY %s %s, a.id %s LIMIT $3",
                     o->col, o->desc ? "<" : ">", o->col, o->col, o->desc ? "DESC" : "ASC",
                     o->desc ? "DESC" : "ASC");

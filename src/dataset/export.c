@@ -412,7 +412,7 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
                 x.qs.where, PAGE);
     {
         sbuf cnt = SBUF_INIT;
-        sbuf_printf(&cnt, "SELECT COUNT(*)" DS_ASSET_FROM " WHERE a.version_id = $1 AND $2 >= 0 AND %s",
+        sbuf_printf(&cnt, "SELECT COUNT(*)" DS_ASSET_FROM " WHERE a.version_id = $1 AND CAST($2 AS BIGINT) >= 0 AND %s",
                     x.qs.where);
         db_stmt *s = db_prepare(x.c, sbuf_cstr(&cnt), e);
         sbuf_free(&cnt);
