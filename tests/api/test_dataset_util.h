@@ -134,13 +134,10 @@ static inline int64_t new_label(int64_t version, const char *def)
     return id;
 }
 
-/* Adds every item of the lake; returns the asset ids in data id order. */
-static inline void add_all(int64_t version, int n, int64_t *assets)
+/* The version's n assets, in id order. */
+static inline void list_assets(int64_t version, int n, int64_t *assets)
 {
-    api_resp *r = req(NULL, "POST", "{\"q\":\"\"}", "/api/v1/dataset-versions/%lld/assets",
-                      (long long)version);
-    cr_assert_eq(r->status, 200, "%s", r->body.p);
-    api_free(r);
+    api_resp *r;
     int got = 0;
     char cursor[32] = "";
     for (;;) {
@@ -159,6 +156,16 @@ static inline void add_all(int64_t version, int n, int64_t *assets)
         api_free(r);
     }
     cr_assert_eq(got, n);
+}
+
+/* Adds every item of the lake; returns the asset ids in data id order. */
+static inline void add_all(int64_t version, int n, int64_t *assets)
+{
+    api_resp *r = req(NULL, "POST", "{\"q\":\"\"}", "/api/v1/dataset-versions/%lld/assets",
+                      (long long)version);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    list_assets(version, n, assets);
 }
 
 static inline int64_t count_assets(int64_t version, const char *q)
