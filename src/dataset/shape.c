@@ -619,6 +619,12 @@ int ds_bulk_init(ds_bulk *b, db_conn *c, const char *head, const char *tail, int
     b->head = head;
     b->tail = tail ? tail : "";
     b->ncols = ncols;
+    /* SQLite looks named parameters ($N) up in a list while parsing, so a
+     * statement's preparation grows with the square of its parameters;
+     * its inserts are cheap one by one anyway. PostgreSQL pays a round
+     * trip per statement: many rows each. */
+    if (db_conn_driver(c) == DB_SQLITE && rows_max * ncols > 512)
+        rows_max = 512 / ncols > 0 ? 512 / ncols : 1;
     b->rows_max = rows_max;
     b->vals = calloc((size_t)ncols * (size_t)rows_max, sizeof *b->vals);
     b->mem = arena_new(256 * 1024);

@@ -9,7 +9,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <math.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "dataset/archive.h"
@@ -23,48 +22,10 @@ static void init(void)
 
 TestSuite(dataset_io, .init = init);
 
-#define SHARED_N 400
-
-/* One datalake of SHARED_N 8x8 items per test server, made by the first
- * test that needs it (tests run in separate processes: a file lock next to
- * the server's data directory), so the suite uploads them once. */
-static int64_t shared_lake(int64_t *ids)
-{
-    const char *d = getenv("CVOPS_TEST_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s.dataset-shared-lake", d ? d : "/tmp/cvops-no-data");
-    int fd = d ? open(path, O_RDWR | O_CREAT, 0644) : -1;
-    if (fd >= 0)
-        flock(fd, LOCK_EX);
-    int64_t lake = 0;
-    FILE *f = fd >= 0 ? fdopen(dup(fd), "r+") : NULL;
-    if (f && fscanf(f, "%lld", (long long *)&lake) == 1) {
-        for (int i = 0; i < SHARED_N; i++)
-            cr_assert_eq(fscanf(f, "%lld", (long long *)&ids[i]), 1);
-    } else {
-        lake = new_lake();
-        upload_images(lake, SHARED_N, 8, 8, "s", 99, ids);
-        if (f) {
-            rewind(f);
-            fprintf(f, "%lld\n", (long long)lake);
-            for (int i = 0; i < SHARED_N; i++)
-                fprintf(f, "%lld\n", (long long)ids[i]);
-            fflush(f);
-        }
-    }
-    if (f)
-        fclose(f);
-    if (fd >= 0) {
-        flock(fd, LOCK_UN);
-        close(fd);
-    }
-    return lake;
-}
-
 /* A version on the shared lake with its first n items as assets. */
 static int64_t shared_version(int n, int64_t *assets)
 {
-    int64_t ids[SHARED_N];
+    int64_t ids[SHARED_MAX];
     int64_t lake = shared_lake(ids);
     int64_t ds = new_dataset(NULL, lake), v = new_version(ds, "v", "classification");
     sbuf b = SBUF_INIT;

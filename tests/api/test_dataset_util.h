@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "../unit/image_gen.h"
 #include "api.h"
@@ -233,6 +235,48 @@ static inline sbuf export_file(int64_t version, const char *body, char *name, si
     api_free(r);
     json_decref(j);
     return out;
+}
+
+/* The shared lake's size: the bulk test annotates all of it. PostgreSQL
+ * runs store every item in the S3 test server, 20-40 ms each, so they use
+ * fewer. */
+#define SHARED_MAX 1000
+#define SHARED_N (api_is_pg() ? 300 : SHARED_MAX)
+
+/* One datalake of SHARED_N 8x8 items per test server, made by the first
+ * test that needs it (tests run in separate processes: a file lock next to
+ * the server's data directory), so the suite uploads them once. */
+static inline int64_t shared_lake(int64_t *ids)
+{
+    const char *d = getenv("CVOPS_TEST_DATA");
+    char path[1024];
+    snprintf(path, sizeof path, "%s.dataset-shared-lake", d ? d : "/tmp/cvops-no-data");
+    int fd = d ? open(path, O_RDWR | O_CREAT, 0644) : -1;
+    if (fd >= 0)
+        flock(fd, LOCK_EX);
+    int64_t lake = 0;
+    FILE *f = fd >= 0 ? fdopen(dup(fd), "r+") : NULL;
+    if (f && fscanf(f, "%lld", (long long *)&lake) == 1) {
+        for (int i = 0; i < SHARED_N; i++)
+            cr_assert_eq(fscanf(f, "%lld", (long long *)&ids[i]), 1);
+    } else {
+        lake = new_lake();
+        upload_images(lake, SHARED_N, 8, 8, "s", 99, ids);
+        if (f) {
+            rewind(f);
+            fprintf(f, "%lld\n", (long long)lake);
+            for (int i = 0; i < SHARED_N; i++)
+                fprintf(f, "%lld\n", (long long)ids[i]);
+            fflush(f);
+        }
+    }
+    if (f)
+        fclose(f);
+    if (fd >= 0) {
+        flock(fd, LOCK_UN);
+        close(fd);
+    }
+    return lake;
 }
 
 #endif
