@@ -58,9 +58,29 @@ $(BUILD)/obj/%.o: %.c
 	@echo "  CC      $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+# The web UI (web/, see docs/web.md): Vite builds it into web/dist when one
+# of its sources changed; web/dist/index.html stands for the whole build. The
+# build needs web/node_modules (scripts/install-deps runs `npm ci` there) but
+# no network. Without web/node_modules the binary is built with whatever
+# web/dist holds (nothing on a fresh clone: / then says the UI is missing).
+WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) \
+           $(wildcard web/index.html web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json)
+WEB_STAMP := web/dist/index.html
+ifneq ($(wildcard web/node_modules/.bin/vite),)
+  WEB_DEP := $(WEB_STAMP)
+else
+  WEB_DEP := $(wildcard $(WEB_STAMP))
+  WEB_MISSING := 1
+endif
+
+$(WEB_STAMP): $(WEB_SRC)
+	@echo "  WEB     web/dist"
+	@cd web && node_modules/.bin/vite build --logLevel warn
+
 # The web UI's built files, embedded into the binary (see scripts/embed-assets).
-$(GEN_SRC): scripts/embed-assets $(shell find web/dist -type f 2>/dev/null)
+$(GEN_SRC): scripts/embed-assets $(WEB_DEP)
 	@mkdir -p $(dir $@)
+	@$(if $(WEB_MISSING),echo "warning: web/node_modules is missing (run scripts/install-deps); the web UI in web/dist is not rebuilt" >&2)
 	@scripts/embed-assets web/dist $@
 
 $(OBJ_GEN): $(GEN_SRC)
@@ -110,7 +130,7 @@ test:
 run:
 	@scripts/install-deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
-	$(BUILD)/cvops serve --data ./data --listen 127.0.0.1:8080
+	$(BUILD)/cvops serve --data ./data --listen 127.0.0.1:8080 --sample-data
 
 bench:
 	@scripts/install-deps --bench
@@ -142,6 +162,6 @@ format:
 	clang-format -i $$(find src tests fuzz bench -name '*.[ch]')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz web/dist
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

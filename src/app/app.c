@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/version.h"
+#include "datalake/datalake.h"
 #include "image/image.h"
 
 static const http_route *const route_tables[] = {system_routes, auth_routes, jobs_routes,
@@ -23,24 +24,24 @@ static const http_route *const route_tables[] = {system_routes, auth_routes, job
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
-/* Every module's job kinds, concatenated once into one NULL-ended list. */
-static const job_kind *const kind_tables[] = {system_job_kinds, dataset_job_kinds, NULL};
-#define APP_MAX_JOB_KINDS 128
-static job_kind all_kinds[APP_MAX_JOB_KINDS + 1];
+/* Every module's job kinds, concatenated once into one NULL-terminated table. */
+static const job_kind *const kind_tables[] = {system_job_kinds, datalake_job_kinds,
+                                              dataset_job_kinds, NULL};
+static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
-static void kinds_build(void)
+static void collect_kinds(void)
 {
     size_t n = 0;
     for (const job_kind *const *t = kind_tables; *t; t++)
-        for (const job_kind *k = *t; k->name && n < APP_MAX_JOB_KINDS; k++)
+        for (const job_kind *k = *t; k->name && n + 1 < sizeof all_kinds / sizeof *all_kinds; k++)
             all_kinds[n++] = *k;
     all_kinds[n] = (job_kind){0};
 }
 
 const job_kind *app_job_kinds(void)
 {
-    pthread_once(&kinds_once, kinds_build);
+    pthread_once(&kinds_once, collect_kinds);
     return all_kinds;
 }
 
@@ -114,6 +115,35 @@ void app_close(app *a)
     a->openapi = NULL;
 }
 
+/* Sample data for a new store: the photos Debian ships (darknet's), as a
+ * job so the server answers at once. */
+static int submit_sample_data(app *a, err *e)
+{
+    static const char *dirs[] = {"/usr/share/darknet/data"};
+    db_conn *c = db_get(a->db, e);
+    if (!c)
+        return -1;
+    int64_t org = 0, user = 0, lake = 0, job = 0;
+    int rc = -1;
+    if (db_one_i64(c, e, &org, "SELECT id FROM org WHERE name = $1", DBT("default")) ||
+        db_one_i64(c, e, &user, "SELECT id FROM app_user WHERE username = $1", DBT("admin")))
+        goto out;
+    if (datalake_create(c, org, "default", "sample photos and your uploads", &lake, e))
+        goto out;
+    json_t *p = json_pack("{s:I, s:[s], s:[s], s:s}", "datalake_id", (json_int_t)lake, "paths",
+                          dirs[0], "tags", "sample", "source", "sample data");
+    char *text = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    rc = jobs_submit(c, org, "datalake.ingest_local", text, user, 1, &job, e);
+    free(text);
+    if (rc == 0)
+        printf("Sample data: importing the sample photos into datalake 'default' (job %lld).\n",
+               (long long)job);
+out:
+    db_put(c);
+    return rc;
+}
+
 int app_bootstrap(app *a, err *e)
 {
     auth_bootstrap_result b;
@@ -132,6 +162,8 @@ int app_bootstrap(app *a, err *e)
     else
         printf("  API token:      (from CVOPS_BOOTSTRAP_TOKEN)\n");
     printf("These are shown once. Log in with: cvops login --server URL --username admin\n\n");
+    if (a->cfg.sample_data && submit_sample_data(a, e) != 0)
+        return -1;
     fflush(stdout);
     return 0;
 }

@@ -38,6 +38,7 @@ typedef struct app_config {
     int64_t session_ttl_ms;/* default 7 days */
     bool secure_cookies;   /* mark cookies Secure (behind HTTPS) */
     const char *worker_name;
+    bool sample_data;      /* on a new store, fill the datalake with sample images */
 } app_config;
 
 typedef struct app {
@@ -70,6 +71,7 @@ extern const http_route files_routes[];
 extern const http_route datalake_routes[];
 extern const http_route dataset_routes[];
 extern const job_kind system_job_kinds[];
+extern const job_kind datalake_job_kinds[];
 extern const job_kind dataset_job_kinds[];
 
 /* The HTTP authentication hook (auth/auth_api.c). */

@@ -169,15 +169,17 @@ char *app_openapi(const http_server *s)
 
 /* --- system.sleep -------------------------------------------------------------- */
 
-/* A diagnostic job: sleeps `ms` milliseconds in `steps` steps, logging
- * each; fails its first `fail_times` attempts (retryably if `retryable`).
+/* A diagnostic job: sleeps `ms` milliseconds in `steps` steps (logging
+ * each when `log_steps`); fails its first `fail_times` attempts (retryably
+ * if `retryable`).
  * Used to test the queue end to end and to measure it. */
 static int sleep_job(job_ctx *j, err *e)
 {
     json_t *p = job_payload(j);
     int64_t ms = 0, steps = 10, fail_times = 0;
-    bool retryable = true;
-    if (jv_i64(p, "ms", JV_OPTIONAL, 0, 3600000, &ms, e) ||
+    bool retryable = true, log_steps = false;
+    if (jv_bool(p, "log_steps", JV_OPTIONAL, &log_steps, e) ||
+        jv_i64(p, "ms", JV_OPTIONAL, 0, 3600000, &ms, e) ||
         jv_i64(p, "steps", JV_OPTIONAL, 1, 10000, &steps, e) ||
         jv_i64(p, "fail_times", JV_OPTIONAL, 0, 100, &fail_times, e) ||
         jv_bool(p, "retryable", JV_OPTIONAL, &retryable, e))
@@ -193,6 +195,8 @@ static int sleep_job(job_ctx *j, err *e)
         nanosleep(&ts, NULL);
         job_progress(j, (double)(i + 1) / (double)steps, "step %lld of %lld", (long long)(i + 1),
                      (long long)steps);
+        if (log_steps)
+            job_log(j, "step %lld of %lld done", (long long)(i + 1), (long long)steps);
     }
     job_set_result(j, json_pack("{s:I, s:I}", "slept_ms", (json_int_t)ms, "attempt",
                                 (json_int_t)job_attempt(j)));

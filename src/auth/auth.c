@@ -110,7 +110,9 @@ bool auth_password_verify(const char *encoded, const char *pw)
 #define CACHE_SLOTS 4096
 
 typedef struct {
-    unsigned char key[32]; /* SHA-256 of the secret; all zero = empty */
+    /* The secret itself: a cache hit costs a string compare, not a SHA-256
+     * (the hash is only computed to look a credential up in the database). */
+    char key[AUTH_TOKEN_MAX + 1];
     bool session;
     int64_t cached_at, expires_at, last_used_written;
     auth_identity id;
@@ -149,13 +151,22 @@ void auth_cache_clear(auth_cache *c)
     pthread_mutex_unlock(&c->mu);
 }
 
-static unsigned slot_of(const unsigned char key[32])
+static unsigned slot_of(const char *key)
 {
-    return ((unsigned)key[0] | (unsigned)key[1] << 8) % CACHE_SLOTS;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (unsigned)(h % CACHE_SLOTS);
+}
+
+static bool same_key(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return n == strlen(b) && ct_equal(a, b, n);
 }
 
 /* 1 = hit (out filled, *touch says the caller should record last use). */
-static int cache_get(auth_cache *c, const unsigned char key[32], bool session, auth_identity *out,
+static int cache_get(auth_cache *c, const char *key, bool session, auth_identity *out,
                      bool *touch)
 {
     if (!c || c->ttl_ms <= 0)
@@ -164,7 +175,7 @@ static int cache_get(auth_cache *c, const unsigned char key[32], bool session, a
     int hit = 0;
     pthread_mutex_lock(&c->mu);
     cache_slot *s = &c->slots[slot_of(key)];
-    if (s->session == session && memcmp(s->key, key, 32) == 0 && now - s->cached_at < c->ttl_ms &&
+    if (s->session == session && same_key(s->key, key) && now - s->cached_at < c->ttl_ms &&
         (s->expires_at == 0 || s->expires_at > now)) {
         *out = s->id;
         hit = 1;
@@ -176,15 +187,15 @@ static int cache_get(auth_cache *c, const unsigned char key[32], bool session, a
     return hit;
 }
 
-static void cache_put(auth_cache *c, const unsigned char key[32], bool session,
-                      const auth_identity *id, int64_t expires_at)
+static void cache_put(auth_cache *c, const char *key, bool session, const auth_identity *id,
+                      int64_t expires_at)
 {
     if (!c || c->ttl_ms <= 0)
         return;
     int64_t now = time_now_ms();
     pthread_mutex_lock(&c->mu);
     cache_slot *s = &c->slots[slot_of(key)];
-    memcpy(s->key, key, 32);
+    snprintf(s->key, sizeof s->key, "%s", key);
     s->session = session;
     s->cached_at = now;
     s->expires_at = expires_at;
@@ -204,11 +215,8 @@ int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identit
     size_t n = token ? strlen(token) : 0;
     if (n < 16 || n > AUTH_TOKEN_MAX)
         return err_set(e, ERR_UNAUTHORIZED, "the API token is malformed; tokens look like cvops_...");
-    unsigned char key[32];
-    char hex[65];
-    secret_hash(token, key, hex);
     bool touch = false;
-    if (cache_get(cache, key, false, out, &touch)) {
+    if (cache_get(cache, token, false, out, &touch)) {
         if (touch) {
             db_conn *c = db_get(d, e);
             if (c) {
@@ -219,6 +227,9 @@ int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identit
         }
         return 0;
     }
+    unsigned char key[32];
+    char hex[65];
+    secret_hash(token, key, hex);
     db_conn *c = db_get(d, e);
     if (!c)
         return -1;
@@ -269,7 +280,7 @@ int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identit
     if (result == 0) {
         db_run(c, e, "UPDATE api_token SET last_used_at = $1 WHERE id = $2", DBI(now),
                DBI(id.token_id));
-        cache_put(cache, key, false, &id, expires);
+        cache_put(cache, token, false, &id, expires);
         *out = id;
     }
     db_put(c);
@@ -281,12 +292,12 @@ int auth_resolve_session(db *d, auth_cache *cache, const char *cookie, auth_iden
     size_t n = cookie ? strlen(cookie) : 0;
     if (n < 16 || n > AUTH_TOKEN_MAX)
         return err_set(e, ERR_UNAUTHORIZED, "the session cookie is malformed; log in again");
+    bool touch;
+    if (cache_get(cache, cookie, true, out, &touch))
+        return 0;
     unsigned char key[32];
     char hex[65];
     secret_hash(cookie, key, hex);
-    bool touch;
-    if (cache_get(cache, key, true, out, &touch))
-        return 0;
     db_conn *c = db_get(d, e);
     if (!c)
         return -1;
@@ -330,7 +341,7 @@ int auth_resolve_session(db *d, auth_cache *cache, const char *cookie, auth_iden
     db_done(s);
     db_put(c);
     if (result == 0) {
-        cache_put(cache, key, true, &id, expires);
+        cache_put(cache, cookie, true, &id, expires);
         *out = id;
     }
     return result;

@@ -13,7 +13,7 @@
 typedef struct {
     const char *data, *db, *blobs, *listen, *port_file, *spool, *log_level, *name;
     int64_t workers, http_threads, lease_s, poll_ms, max_upload, max_json, db_pool, max_pixels;
-    bool secure_cookies;
+    bool secure_cookies, sample_data;
 } serve_opts;
 
 static const char *env_or(const char *v, const char *env)
@@ -43,6 +43,7 @@ static int run(int argc, char **argv, bool worker)
         {"db-pool", 0, OPT_INT, &o.db_pool, "N", "database connections (32)"},
         {"max-pixels", 0, OPT_INT, &o.max_pixels, "N", "refuse images with more pixels (100000000)"},
         {"secure-cookies", 0, OPT_FLAG, &o.secure_cookies, NULL, "mark session cookies Secure (behind HTTPS)"},
+        {"sample-data", 0, OPT_FLAG, &o.sample_data, NULL, "on a new store, add sample images (make run does)"},
         {"name", 0, OPT_STR, &o.name, "NAME", "worker name shown on jobs (host:pid)"},
         {"log-level", 0, OPT_STR, &o.log_level, "LEVEL", "debug, info, warn, error (info)"},
         {NULL, 0, 0, NULL, NULL, NULL},
@@ -99,6 +100,7 @@ static int run(int argc, char **argv, bool worker)
         .max_pixels = (uint64_t)(o.max_pixels > 0 ? o.max_pixels : 0),
         .secure_cookies = o.secure_cookies,
         .worker_name = o.name,
+        .sample_data = o.sample_data,
     };
     app a;
     err e;

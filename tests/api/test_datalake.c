@@ -662,3 +662,30 @@ Test(datalake, cli_upload_summary_and_rerun_after_interruption, .timeout = 120)
     json_decref(sum);
     cr_assert_eq(count(lake, "tag = \"cli\""), 40);
 }
+
+/* `cvops serve --sample-data` on a new store fills datalake "default" with
+ * the sample photos (Debian's darknet package, installed by install-deps). */
+Test(datalake, sample_data_on_first_start, .timeout = 60)
+{
+    char db[300], blobs[300], dir[200], url[100];
+    api_fresh_store(db, sizeof db, blobs, sizeof blobs, dir, sizeof dir);
+    const char *tok = "cvops_private_token_for_sample";
+    const char *extra[] = {"--sample-data", NULL};
+    pid_t srv = api_start_server(db, blobs, dir, tok, extra, url, sizeof url);
+    api_opts o = {.base = url, .token = tok};
+    int64_t n = 0;
+    for (int i = 0; i < 200 && n < 7; i++) {
+        api_resp *r = api_do("GET", "/api/v1/datalakes", &o);
+        json_t *items = json_object_get(r->json, "items");
+        if (json_array_size(items) == 1) {
+            cr_assert_str_eq(jstr(json_array_get(items, 0), "name"), "default");
+            n = jint(json_array_get(items, 0), "count");
+        }
+        api_free(r);
+        usleep(100000);
+    }
+    cr_assert_eq(n, 7, "the 7 sample photos of /usr/share/darknet/data, got %lld", (long long)n);
+    kill(srv, SIGTERM);
+    int st;
+    waitpid(srv, &st, 0);
+}

@@ -105,6 +105,15 @@ Test(base_time, parses_iso_forms)
     char out[32];
     time_fmt_iso(1767225600500LL, out, sizeof out);
     cr_assert_str_eq(out, "2026-01-01T00:00:00.500Z");
+    /* the formatter agrees with the parser across leap years and eras */
+    const char *dates[] = {"1970-01-01T00:00:00.000Z", "2000-02-29T23:59:59.999Z",
+                           "1969-12-31T23:59:59.999Z", "2100-03-01T00:00:00.001Z",
+                           "1900-02-28T12:00:00.000Z", "2024-12-31T06:07:08.090Z"};
+    for (size_t i = 0; i < ARRAY_LEN(dates); i++) {
+        cr_assert_eq(time_parse_iso(dates[i], &ms), 0, "%s", dates[i]);
+        time_fmt_iso(ms, out, sizeof out);
+        cr_assert_str_eq(out, dates[i]);
+    }
     cr_assert_neq(time_parse_iso("2026-02-30", &ms), 0);
     cr_assert_neq(time_parse_iso("2025-02-29", &ms), 0);
     cr_assert_eq(time_parse_iso("2024-02-29", &ms), 0);
