@@ -19,6 +19,7 @@ static const cli_cmd commands[] = {
     {"tokens", cmd_tokens, "your API tokens: list, create, revoke"},
     {"orgs", cmd_orgs, "organizations: list, create"},
     {"datalake", cmd_datalake, "images: upload, search, count, tag, stats, show"},
+    {"dataset", cmd_dataset, "datasets: versions, fork, lock, labels, split, stats, import, export"},
     {"jobs", cmd_jobs, "jobs: list, show, wait, log, cancel, retry"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},

@@ -67,5 +67,6 @@ int cmd_tokens(int argc, char **argv);
 int cmd_orgs(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_datalake(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);
 
 #endif
