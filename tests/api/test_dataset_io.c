@@ -9,6 +9,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <math.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dataset/archive.h"
@@ -645,4 +646,108 @@ Test(dataset_io, images_shipped_in_an_archive)
     api_resp *r = req(NULL, "GET", NULL, "/api/v1/datalakes/%lld/data/count", (long long)f.lake);
     cr_assert_eq(jint(r->json, "count"), 5, "the new image joined the datalake");
     api_free(r);
+}
+
+/* --- the command line ----------------------------------------------------------------------- */
+
+/* Runs `cvops ARGS` (a shell fragment) with the test server and token;
+ * returns the exit status, output in *out (caller frees). */
+static int cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cli(char **out, const char *fmt, ...)
+{
+    char args[4096], cmd[5000], log[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(log, sizeof log, "/tmp/cvops-dscli-%d.log", (int)getpid());
+    snprintf(cmd, sizeof cmd, "CVOPS_SERVER='%s' CVOPS_TOKEN='%s' '%s' %s >%s 2>&1 </dev/null",
+             getenv("CVOPS_TEST_URL"), api_admin_token(), getenv("CVOPS_TEST_BIN"), args, log);
+    int st = system(cmd);
+    FILE *f = fopen(log, "r");
+    sbuf b = SBUF_INIT;
+    char buf[4096];
+    size_t n;
+    while (f && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        sbuf_put(&b, buf, n);
+    if (f)
+        fclose(f);
+    unlink(log);
+    *out = strdup(sbuf_cstr(&b));
+    sbuf_free(&b);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(dataset_io, command_line)
+{
+    char dir[256], p[600], *out;
+    err e;
+    cr_assert_eq(ds_tmpdir(NULL, "dscli", dir, sizeof dir, &e), 0);
+    snprintf(p, sizeof p, "%s/images", dir);
+    ds_mkdirs(p);
+    for (int i = 0; i < 2; i++) {
+        uint8_t px[16 * 12 * 3];
+        uint64_t s = (uint64_t)getpid() * 31 + (uint64_t)i;
+        for (size_t k = 0; k < sizeof px; k++)
+            px[k] = (uint8_t)t_rand(&s);
+        tbytes img = t_bmp(px, 16, 12, 24, false);
+        snprintf(p, sizeof p, "%s/images/cli%d.bmp", dir, i);
+        FILE *f = fopen(p, "wb");
+        fwrite(img.p, 1, img.n, f);
+        fclose(f);
+        tb_free(&img);
+    }
+    snprintf(p, sizeof p, "%s/ann.json", dir);
+    FILE *f = fopen(p, "w");
+    fputs("{\"images\":[{\"id\":1,\"file_name\":\"cli0.bmp\"},{\"id\":2,\"file_name\":\"cli1.bmp\"}],"
+          "\"categories\":[{\"id\":1,\"name\":\"thing\"}],\"annotations\":["
+          "{\"id\":1,\"image_id\":1,\"category_id\":1,\"bbox\":[1,1,4,4]},"
+          "{\"id\":2,\"image_id\":2,\"category_id\":1,\"bbox\":[2,2,4,4]}]}",
+          f);
+    fclose(f);
+    char lake[80], ds[80];
+    snprintf(lake, sizeof lake, "%s", api_unique("clilake"));
+    snprintf(ds, sizeof ds, "%s", api_unique("clids"));
+    cr_assert_eq(cli(&out, "datalake create %s", lake), 0, "%s", out);
+    free(out);
+    /* the dataset and version are created; the images uploaded first */
+    int rc = cli(&out, "dataset import --dataset %s --version v1 --datalake %s --format coco --images %s/images %s/ann.json",
+                 ds, lake, dir, dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_not_null(strstr(out, "imported 2 images and 2 shapes"), "%s", out);
+    free(out);
+    rc = cli(&out, "dataset stats -D %s -V v1 --json", ds);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_not_null(strstr(out, "\"objects\": 2") ? out : strstr(out, "\"objects\":2"), "%s", out);
+    free(out);
+    /* a bad file: exit 1, every problem with its location */
+    snprintf(p, sizeof p, "%s/bad.json", dir);
+    f = fopen(p, "w");
+    fputs("{\"images\":[{\"id\":1,\"file_name\":\"cli0.bmp\"}],\"categories\":[{\"id\":1,\"name\":\"thing\"}],"
+          "\"annotations\":[{\"id\":5,\"image_id\":1,\"category_id\":3,\"bbox\":[1,1,4,4]},"
+          "{\"id\":6,\"image_id\":1,\"category_id\":1,\"bbox\":[1,1,40,4]}]}",
+          f);
+    fclose(f);
+    rc = cli(&out, "dataset import -D %s -V v1 -f coco %s/bad.json", ds, dir);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert_not_null(strstr(out, "annotation 5: category_id 3 is not in categories"), "%s", out);
+    cr_assert_not_null(strstr(out, "annotation 6: box x+w = 41 exceeds image width 16"), "%s", out);
+    free(out);
+    /* export into a directory, with the images */
+    rc = cli(&out, "dataset export -D %s -V v1 --format coco --images %s/out", ds, dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/out/annotations.json", dir);
+    struct stat st;
+    cr_assert_eq(stat(p, &st), 0, "%s is missing", p);
+    /* lock: the delete is refused with exit 1; unknown names exit 4 */
+    cr_assert_eq(cli(&out, "dataset lock -D %s -V v1", ds), 0, "%s", out);
+    free(out);
+    rc = cli(&out, "dataset delete %s", ds);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert_not_null(strstr(out, "has a locked version 'v1'"), "%s", out);
+    free(out);
+    cr_assert_eq(cli(&out, "dataset stats -D %s -V nope", ds), 4, "%s", out);
+    free(out);
+    ds_rmtree(dir);
 }
