@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Dataset benchmarks (issue: datasets). Prints one table:
+#   - a generated COCO file of IMAGES images and ANNS annotations (boxes and
+#     polygons; BENCH_IMAGES default 100000, BENCH_ANNS default 1000000,
+#     about 220 MB), its images as datalake rows generated in SQL: upload
+#     (PUT /api/v1/files), then the import job into a local server
+#     (SQLite + files); peak server RSS during the import
+#   - the export of the same version as COCO (job), and its download
+#   - reference: python3 -c 'import json; json.load(...)' on the same
+#     file, measured in the same run
+# Floors: import < 5 s, export < 5 s, server RSS < 250 MB.
+set -uo pipefail
+build=$(realpath "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+ni=${BENCH_IMAGES:-100000}
+na=${BENCH_ANNS:-1000000}
+work=$(mktemp -d /tmp/cvops-dsbench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$work"; }
+trap cleanup EXIT
+TOKEN=cvops_bench_token_0123456789abcdef
+H="Authorization: Bearer $TOKEN"
+J="Content-Type: application/json"
+ms() { date +%s%3N; }
+jget() { python3 -c 'import sys,json; d=json.load(sys.stdin)
+for k in sys.argv[1].split("."): d=d[k] if not k.isdigit() else d[int(k)]
+print(d)' "$1"; }
+
+cc -std=c11 -O2 -D_GNU_SOURCE "$here/datasets_gen.c" -lm -o "$work/gen" || exit 1
+echo "generating $ni images and $na annotations..." >&2
+"$work/gen" coco "$work/coco.json" "$ni" "$na" || exit 1
+bytes=$(stat -c %s "$work/coco.json")
+
+start_server() { # DIR
+  rm -f "$1/port"
+  CVOPS_BOOTSTRAP_TOKEN=$TOKEN "$build/cvops" serve --data "$1" --listen 127.0.0.1:0 \
+    --port-file "$1/port" --workers 1 --log-level warn >"$1.log" 2>&1 &
+  SPID=$!; pids+=("$SPID")
+  for _ in $(seq 400); do [ -s "$1/port" ] && break; sleep 0.01; done
+  URL=http://127.0.0.1:$(cat "$1/port")
+}
+wait_job() { # ID -> prints the final job
+  while :; do
+    j=$(curl -s -H "$H" "$URL/api/v1/jobs/$1")
+    st=$(echo "$j" | jget state)
+    case $st in succeeded|failed|canceled) echo "$j"; return;; esac
+    sleep 0.02
+  done
+}
+
+# --- reference: python's json.load ------------------------------------------
+t0=$(ms)
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$work/coco.json"
+t1=$(ms)
+py_ms=$((t1 - t0))
+
+# --- the datalake: schema by a first start, rows in SQL ----------------------
+d="$work/d"
+start_server "$d"
+curl -s -H "$H" -H "$J" -X POST -d '{"name":"bench"}' "$URL/api/v1/datalakes" >/dev/null
+kill -TERM "$SPID"; wait "$SPID" 2>/dev/null
+lake=$(sqlite3 "$d/cvops.db" "SELECT id FROM datalake WHERE name = 'bench'")
+echo "generating $ni datalake rows..." >&2
+{ echo "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"; "$work/gen" sql "$ni" "$lake"; echo "ANALYZE;"; } |
+  sqlite3 "$d/cvops.db" >/dev/null || exit 1
+
+# --- import ------------------------------------------------------------------
+start_server "$d"
+ds=$(curl -s -H "$H" -H "$J" -X POST -d "{\"name\":\"bench\",\"datalake_id\":$lake}" "$URL/api/v1/datasets" | jget id)
+v=$(curl -s -H "$H" -H "$J" -X POST -d '{"name":"v1","task":"detection"}' "$URL/api/v1/datasets/$ds/versions" | jget id)
+rss0=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$SPID/status")
+t0=$(ms)
+sha=$(curl -s -H "$H" -X PUT --data-binary @"$work/coco.json" "$URL/api/v1/files" | jget sha256)
+t1=$(ms)
+job=$(curl -s -H "$H" -H "$J" -X POST -d "{\"file\":\"$sha\",\"format\":\"coco\"}" "$URL/api/v1/dataset-versions/$v/import" | jget id)
+res=$(wait_job "$job")
+t2=$(ms)
+rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$SPID/status")
+state=$(echo "$res" | jget state)
+if [ "$state" != succeeded ]; then
+  echo "import failed: $(echo "$res" | jget error)" >&2
+  exit 1
+fi
+shapes=$(echo "$res" | jget result.shapes)
+imp_log=$(curl -s -H "$H" "$URL/api/v1/jobs/$job/log" | python3 -c 'import sys,json; [print("  import: "+x["line"]) for x in json.load(sys.stdin)["items"]]')
+upload_ms=$((t1 - t0)); import_ms=$((t2 - t1))
+
+# --- export ------------------------------------------------------------------
+kill -TERM "$SPID"; wait "$SPID" 2>/dev/null
+start_server "$d"
+t0=$(ms)
+job=$(curl -s -H "$H" -H "$J" -X POST -d '{"format":"coco"}' "$URL/api/v1/dataset-versions/$v/export" | jget id)
+res=$(wait_job "$job")
+t1=$(ms)
+ersss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$SPID/status")
+[ "$(echo "$res" | jget state)" = succeeded ] || { echo "export failed: $(echo "$res" | jget error)" >&2; exit 1; }
+file=$(echo "$res" | jget result.file)
+curl -s -H "$H" "$URL/api/v1/files/$file" -o "$work/export.json"
+t2=$(ms)
+eshapes=$(echo "$res" | jget result.shapes)
+ebytes=$(stat -c %s "$work/export.json")
+exp_log=$(curl -s -H "$H" "$URL/api/v1/jobs/$job/log" | python3 -c 'import sys,json; [print("  export: "+x["line"]) for x in json.load(sys.stdin)["items"]]')
+export_ms=$((t1 - t0)); download_ms=$((t2 - t1))
+kill -TERM "$SPID"; wait "$SPID" 2>/dev/null
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+printf '\n%-70s %10s %10s %8s\n' "measure (COCO: $ni images, $shapes shapes, $((bytes / 1000000)) MB)" "cvops" "reference" "ratio"
+printf '%-70s %10s %10s %8s\n' "python3 json.load of the file (ms)" "" "$py_ms" ""
+printf '%-70s %10s %10s %8s\n' "upload of the file, PUT /api/v1/files (ms)" "$upload_ms" "" ""
+printf '%-70s %10s %10s %8s\n' "import job: read, check, match $ni images, write (ms; floor 5000)" "$import_ms" "$py_ms" "$(ratio "$import_ms" "$py_ms")"
+printf '%-70s %10s %10s %8s\n' "peak server RSS during the import (MB; floor 250; idle $rss0)" "$rss" "" ""
+printf '%-70s %10s %10s %8s\n' "export job to COCO, $eshapes shapes, $((ebytes / 1000000)) MB (ms; floor 5000)" "$export_ms" "$py_ms" "$(ratio "$export_ms" "$py_ms")"
+printf '%-70s %10s %10s %8s\n' "peak server RSS during the export (MB)" "$ersss" "" ""
+printf '%-70s %10s %10s %8s\n' "download of the export (ms)" "$download_ms" "" ""
+echo "$imp_log"
+echo "$exp_log"
