@@ -144,7 +144,8 @@ typedef struct ds_bulk {
     db_val *vals;      /* rows_max * ncols */
     int nvals;
     arena *mem;        /* copies of text and blob values of the pending rows */
-    sbuf sql;
+    sbuf sql;          /* the INSERT text for sql_rows rows */
+    int sql_rows;
     int64_t rows;      /* inserted so far */
 } ds_bulk;
 int ds_bulk_init(ds_bulk *b, db_conn *c, const char *head, const char *tail, int ncols,

@@ -666,18 +666,25 @@ int ds_bulk_flush(ds_bulk *b, err *e)
     int rows = b->nvals / b->ncols;
     if (rows == 0)
         return 0;
-    sbuf_reset(&b->sql);
-    sbuf_puts(&b->sql, b->head);
-    int k = 1;
-    for (int r = 0; r < rows; r++) {
-        sbuf_puts(&b->sql, r ? ",(" : "(");
-        for (int i = 0; i < b->ncols; i++)
-            sbuf_printf(&b->sql, i ? ",$%d" : "$%d", k++);
-        sbuf_putc(&b->sql, ')');
+    /* the text of a full batch is built once; a last, shorter batch gets its own */
+    if (rows != b->sql_rows) {
+        sbuf_reset(&b->sql);
+        sbuf_puts(&b->sql, b->head);
+        int k = 1;
+        char num[16];
+        for (int r = 0; r < rows; r++) {
+            sbuf_puts(&b->sql, r ? ",(" : "(");
+            for (int i = 0; i < b->ncols; i++) {
+                int n = snprintf(num, sizeof num, i ? ",$%d" : "$%d", k++);
+                sbuf_put(&b->sql, num, (size_t)n);
+            }
+            sbuf_putc(&b->sql, ')');
+        }
+        sbuf_puts(&b->sql, b->tail);
+        if (sbuf_failed(&b->sql))
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        b->sql_rows = rows;
     }
-    sbuf_puts(&b->sql, b->tail);
-    if (sbuf_failed(&b->sql))
-        return err_set(e, ERR_INTERNAL, "out of memory");
     db_stmt *s = db_prepare(b->c, sbuf_cstr(&b->sql), e);
     if (!s)
         return -1;
