@@ -33,6 +33,12 @@
 #include "formats/formats.h"
 #pragma GCC diagnostic pop
 
+/* The formats branch's header adds fmt_image.split (and the call order of
+ * fmt_writer_image_path below); its CLI file marks its presence. */
+#if __has_include("cli/dataset_validate.c")
+#define FMT_IMAGE_SPLIT 1
+#endif
+
 #define PAGE 1000
 
 typedef struct exporter {
@@ -46,12 +52,20 @@ typedef struct exporter {
     const char *out_dir;
     query_sql qs;
     sbuf page_sql;
-    ds_smap names;
+    ds_smap names;     /* file names used so far */
+    ds_imap name_of;   /* asset id -> offset of its file name in name_buf */
+    sbuf name_buf;
     int64_t nassets, nshapes, total;
 } exporter;
 
-static int page_query(exporter *x, int64_t after, int64_t *ids, int *n, char (*fn)[520],
-                      int *wh, char (*sha)[65], err *e)
+/* One page of assets, in id order after `after`. */
+typedef struct page_row {
+    int64_t id;
+    int w, h;
+    char name[520], sha[65], split[16];
+} page_row;
+
+static int page_query(exporter *x, int64_t after, page_row *rows, int *n, err *e)
 {
     db_stmt *s = db_prepare(x->c, sbuf_cstr(&x->page_sql), e);
     if (!s)
@@ -63,13 +77,14 @@ static int page_query(exporter *x, int64_t after, int64_t *ids, int *n, char (*f
     int rc;
     *n = 0;
     while ((rc = db_step(s, e)) == DB_ROW) {
-        ids[*n] = db_col_i64(s, 0);
-        if (fn) {
-            snprintf(fn[*n], sizeof fn[*n], "%s", db_col_text(s, 1));
-            wh[2 * *n] = (int)db_col_i64(s, 2);
-            wh[2 * *n + 1] = (int)db_col_i64(s, 3);
-            snprintf(sha[*n], sizeof sha[*n], "%s", db_col_text(s, 4));
-        }
+        page_row *r = &rows[*n];
+        r->id = db_col_i64(s, 0);
+        snprintf(r->name, sizeof r->name, "%s", db_col_text(s, 1));
+        r->w = (int)db_col_i64(s, 2);
+        r->h = (int)db_col_i64(s, 3);
+        snprintf(r->sha, sizeof r->sha, "%s", db_col_text(s, 4));
+        const char *sp = db_col_text(s, 5);
+        snprintf(r->split, sizeof r->split, "%s", sp ? sp : "");
         (*n)++;
     }
     db_done(s);
@@ -163,33 +178,29 @@ static int write_categories(exporter *x, err *e)
 
 static int write_images(exporter *x, err *e)
 {
-    int64_t *ids = malloc(PAGE * sizeof *ids);
-    char (*fn)[520] = malloc(PAGE * sizeof *fn);
-    char (*sha)[65] = malloc(PAGE * sizeof *sha);
-    int *wh = malloc(PAGE * 2 * sizeof *wh);
-    int rc = 0, n;
+    page_row *rows = malloc(PAGE * sizeof *rows);
+    int rc = rows ? 0 : err_set(e, ERR_INTERNAL, "out of memory"), n;
     int64_t after = 0;
-    if (!ids || !fn || !sha || !wh)
-        rc = err_set(e, ERR_INTERNAL, "out of memory");
-    while (rc == 0 && (rc = page_query(x, after, ids, &n, fn, wh, sha, e)) == 0 && n > 0) {
+    while (rc == 0 && (rc = page_query(x, after, rows, &n, e)) == 0 && n > 0) {
         for (int i = 0; i < n && rc == 0; i++) {
-            const char *name = fn[i];
+            page_row *r = &rows[i];
+            const char *name = r->name;
             char alt[600];
             if (ds_smap_get(&x->names, name, NULL)) {
-                snprintf(alt, sizeof alt, "%.8s_%s", sha[i], name);
+                snprintf(alt, sizeof alt, "%.8s_%s", r->sha, r->name);
                 name = alt;
             }
-            ds_smap_put(&x->names, name, ids[i]);
-            fmt_image im = {ids[i], name, wh[2 * i], wh[2 * i + 1]};
+            ds_smap_put(&x->names, name, r->id);
+            ds_imap_put(&x->name_of, r->id, (int64_t)x->name_buf.len);
+            sbuf_put(&x->name_buf, name, strlen(name) + 1);
+            fmt_image im = {.id = r->id, .file_name = name, .width = r->w, .height = r->h};
+#ifdef FMT_IMAGE_SPLIT
+            im.split = r->split[0] ? r->split : NULL;
+#endif
             rc = fmt_write_image(x->w, &im, e);
-            if (rc == 0 && x->images) {
-                const char *rel = fmt_writer_image_path(x->w, &im);
-                if (rel && *rel)
-                    rc = copy_image(x, sha[i], rel, e);
-            }
             x->nassets++;
         }
-        after = ids[n - 1];
+        after = rows[n - 1].id;
         job_progress(x->job, 0.05 + 0.25 * (double)x->nassets / (double)(x->total ? x->total : 1),
                      "wrote %lld of %lld images", (long long)x->nassets, (long long)x->total);
         if (job_should_stop(x->job))
@@ -197,11 +208,28 @@ static int write_images(exporter *x, err *e)
         if (n < PAGE)
             break;
     }
-    free(ids);
-    free(fn);
-    free(sha);
-    free(wh);
+    free(rows);
     return rc;
+}
+
+/* Copies the page's images where the layout puts them (known once the
+ * image's shapes were written: class folders depend on them). */
+static int copy_images(exporter *x, const page_row *rows, int n, err *e)
+{
+    for (int i = 0; i < n; i++) {
+        int64_t off;
+        if (!ds_imap_get(&x->name_of, rows[i].id, &off))
+            continue;
+        fmt_image im = {.id = rows[i].id, .file_name = x->name_buf.p + off, .width = rows[i].w,
+                        .height = rows[i].h};
+#ifdef FMT_IMAGE_SPLIT
+        im.split = rows[i].split[0] ? rows[i].split : NULL;
+#endif
+        const char *rel = fmt_writer_image_path(x->w, &im);
+        if (rel && *rel && copy_image(x, rows[i].sha, rel, e))
+            return -1;
+    }
+    return 0;
 }
 
 /* Decodes one stored shape row into s; scratch holds its arrays. */
@@ -274,8 +302,8 @@ static void row_shape(db_stmt *st, fmt_shape *s, sbuf *scratch)
 
 static int write_shapes(exporter *x, err *e)
 {
-    int64_t *ids = malloc(PAGE * sizeof *ids);
-    int rc = ids ? 0 : err_set(e, ERR_INTERNAL, "out of memory"), n;
+    page_row *rows = malloc(PAGE * sizeof *rows);
+    int rc = rows ? 0 : err_set(e, ERR_INTERNAL, "out of memory"), n;
     int64_t after = 0, done = 0;
     sbuf scratch = SBUF_INIT, list = SBUF_INIT;
     const char *sql =
@@ -286,11 +314,11 @@ static int write_shapes(exporter *x, err *e)
             : "SELECT s.asset_id, s.kind, s.label_id, s.x, s.y, s.w, s.h, s.geom, s.aux, s.score,"
               " s.attrs, s.iscrowd, s.area FROM shape s WHERE s.asset_id IN"
               " (SELECT value FROM json_each($1)) ORDER BY s.asset_id, s.id";
-    while (rc == 0 && (rc = page_query(x, after, ids, &n, NULL, NULL, NULL, e)) == 0 && n > 0) {
+    while (rc == 0 && (rc = page_query(x, after, rows, &n, e)) == 0 && n > 0) {
         sbuf_reset(&list);
         sbuf_putc(&list, '[');
         for (int i = 0; i < n; i++)
-            sbuf_printf(&list, i ? ",%lld" : "%lld", (long long)ids[i]);
+            sbuf_printf(&list, i ? ",%lld" : "%lld", (long long)rows[i].id);
         sbuf_putc(&list, ']');
         db_stmt *s = db_query(x->c, e, sql, DBT(sbuf_cstr(&list)));
         if (!s) {
@@ -312,8 +340,12 @@ static int write_shapes(exporter *x, err *e)
             rc = -1;
             break;
         }
+        if (x->images && copy_images(x, rows, n, e)) {
+            rc = -1;
+            break;
+        }
         done += n;
-        after = ids[n - 1];
+        after = rows[n - 1].id;
         job_progress(x->job, 0.3 + 0.5 * (double)done / (double)(x->total ? x->total : 1),
                      "wrote the annotations of %lld of %lld images", (long long)done,
                      (long long)x->total);
@@ -324,7 +356,7 @@ static int write_shapes(exporter *x, err *e)
     }
     sbuf_free(&scratch);
     sbuf_free(&list);
-    free(ids);
+    free(rows);
     return rc;
 }
 
@@ -407,7 +439,9 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
         goto out;
     have_qs = true;
     sbuf_printf(&x.page_sql,
-                "SELECT a.id, data.filename, data.width, data.height, data.sha256" DS_ASSET_FROM
+                "SELECT a.id, data.filename, data.width, data.height, data.sha256,"
+                " (SELECT MIN(t.name) FROM asset_tag t WHERE t.asset_id = a.id AND"
+                " t.name IN ('train', 'val', 'test'))" DS_ASSET_FROM
                 " WHERE a.version_id = $1 AND a.id > $2 AND %s ORDER BY a.id LIMIT %d",
                 x.qs.where, PAGE);
     {
@@ -481,6 +515,8 @@ out:
         query_sql_free(&x.qs);
     sbuf_free(&x.page_sql);
     ds_smap_free(&x.names);
+    ds_imap_free(&x.name_of);
+    sbuf_free(&x.name_buf);
     db_put(x.c);
     return rc;
 }

@@ -56,6 +56,13 @@
 #pragma GCC diagnostic ignored "-Wcomment"
 #include "formats/formats.h"
 #pragma GCC diagnostic pop
+
+/* The formats branch's header adds fmt_image.path (where the reader found
+ * the image file) and fmt_image.split, and report warnings; its CLI file
+ * marks its presence. */
+#if __has_include("cli/dataset_validate.c")
+#define FMT_IMAGE_PATH 1
+#endif
 #include "image/image.h"
 
 #define RESOLVE_BATCH 1000
@@ -75,6 +82,8 @@ typedef struct imp_cat {
 typedef struct imp_img {
     int64_t file_id;
     char *name;      /* as in the file */
+    char *path;      /* the image file in the unpacked archive, as the reader found it */
+    char *split;     /* the split the layout puts it in (YOLO, VOC), or NULL */
     int fw, fh;      /* as the file says (0: unknown) */
     char sha[65];    /* content hash when known */
     char *local;     /* file in the archive to ingest if the datalake lacks it */
@@ -235,8 +244,11 @@ static void local_file(importer *im, imp_img *g)
 {
     if (!im->root || !safe_rel(g->name))
         return;
+    const char *rel = g->path ? g->path : g->name;
+    if (!safe_rel(rel))
+        return;
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", im->root, g->name);
+    snprintf(path, sizeof path, "%s/%s", im->root, rel);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return;
@@ -290,6 +302,12 @@ static int on_image(void *ctx, const fmt_image *fi, err *e)
     g->fw = fi->width;
     g->fh = fi->height;
     g->slot = -1;
+#ifdef FMT_IMAGE_PATH
+    if (fi->path && *fi->path)
+        g->path = arena_strdup(im->mem, fi->path);
+    if (fi->split && *fi->split && name_check("split", fi->split, 64, NULL) == 0)
+        g->split = arena_strdup(im->mem, fi->split);
+#endif
     if (!g->name || ds_imap_put(&im->img_by_id, fi->id, (int64_t)im->nimgs))
         return err_set(e, ERR_INTERNAL, "out of memory");
     im->nimgs++;
@@ -723,6 +741,56 @@ static int ingest_archive_images(importer *im, err *e)
 
 static const char *const modes[] = {"replace", "keep", "merge"};
 
+/* The splits the layout gave (YOLO data.yaml, VOC ImageSets) become asset
+ * tags, replacing those tags on the imported assets. */
+static int split_tags(importer *im, err *e)
+{
+    ds_smap names = {0};
+    for (size_t i = 0; i < im->nimgs; i++)
+        if (im->imgs[i].split && im->imgs[i].slot >= 0)
+            ds_smap_put(&names, im->imgs[i].split, 0);
+    if (names.n == 0)
+        return 0;
+    int rc = 0;
+    for (size_t k = 0; k < names.cap && rc == 0; k++) {
+        if (!names.keys[k])
+            continue;
+        sbuf ids = SBUF_INIT;
+        sbuf_putc(&ids, '[');
+        for (size_t i = 0, n = 0; i < im->nslots; i++)
+            if (im->slots[i].asset_id > 0)
+                sbuf_printf(&ids, n++ ? ",%lld" : "%lld", (long long)im->slots[i].asset_id);
+        sbuf_putc(&ids, ']');
+        if (db_run(im->c, e,
+                   ds_is_pg(im->c)
+                       ? "DELETE FROM asset_tag WHERE version_id = $1 AND name = $2 AND asset_id IN"
+                         " (SELECT (jsonb_array_elements_text($3::jsonb))::bigint)"
+                       : "DELETE FROM asset_tag WHERE version_id = $1 AND name = $2 AND asset_id IN"
+                         " (SELECT value FROM json_each($3))",
+                   DBI(im->version), DBT(names.keys[k]), DBT(sbuf_cstr(&ids))) < 0)
+            rc = -1;
+        sbuf_free(&ids);
+    }
+    ds_bulk tb;
+    if (rc == 0 && ds_bulk_init(&tb, im->c, "INSERT INTO asset_tag (asset_id, version_id, name) VALUES ",
+                                " ON CONFLICT DO NOTHING", 3, 500, e) == 0) {
+        for (size_t i = 0; i < im->nimgs && rc == 0; i++) {
+            imp_img *g = &im->imgs[i];
+            if (!g->split || g->slot < 0 || im->slots[g->slot].asset_id <= 0)
+                continue;
+            rc = ds_bulk_val(&tb, DBI(im->slots[g->slot].asset_id), e) ||
+                 ds_bulk_val(&tb, DBI(im->version), e) || ds_bulk_val(&tb, DBT(g->split), e);
+        }
+        if (rc == 0)
+            rc = ds_bulk_flush(&tb, e);
+        ds_bulk_free(&tb);
+    } else {
+        rc = -1;
+    }
+    ds_smap_free(&names);
+    return rc ? -1 : 0;
+}
+
 static int write_all(importer *im, const char *mode, const char *status, err *e)
 {
     db_conn *c = im->c;
@@ -906,7 +974,7 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
         if (ds_shapes_bulk_add(&sb, sl->asset_id, im->version, &sh, e))
             goto fail;
     }
-    if (ds_bulk_flush(&sb, e))
+    if (ds_bulk_flush(&sb, e) || split_tags(im, e))
         goto fail;
     if (db_commit(c, e))
         goto out;
@@ -936,9 +1004,15 @@ static int blob_to_file(blob_store *bs, const char *sha, const char *path, err *
 static json_t *report_json(const fmt_report *rep, const importer *im, bool imported)
 {
     json_t *probs = json_array();
-    for (int i = 0; i < rep->n; i++)
-        json_array_append_new(probs, json_pack("{s:s, s:s}", "where", rep->items[i].where,
-                                               "message", rep->items[i].message));
+    for (int i = 0; i < rep->n; i++) {
+        json_t *p = json_pack("{s:s, s:s}", "where", rep->items[i].where, "message",
+                              rep->items[i].message);
+#ifdef FMT_IMAGE_PATH
+        if (rep->items[i].warning)
+            json_object_set_new(p, "warning", json_true());
+#endif
+        json_array_append_new(probs, p);
+    }
     return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:o}", "imported", imported, "images",
                      (json_int_t)im->nimgs, "shapes", (json_int_t)im->nshapes, "skipped_shapes",
                      (json_int_t)im->bad_shapes, "problems_total", (json_int_t)rep->total,
@@ -952,8 +1026,13 @@ static int fail_with_report(job_ctx *j, importer *im, const fmt_report *rep, err
     sbuf m = SBUF_INIT;
     sbuf_printf(&m, "the import found %lld problem%s; nothing was changed", (long long)rep->total,
                 rep->total == 1 ? "" : "s");
-    for (int i = 0; i < rep->n && i < 5; i++)
-        sbuf_printf(&m, "%s %s: %s", i ? ";" : ":", rep->items[i].where, rep->items[i].message);
+    for (int i = 0, k = 0; i < rep->n && k < 5; i++) {
+#ifdef FMT_IMAGE_PATH
+        if (rep->items[i].warning)
+            continue;
+#endif
+        sbuf_printf(&m, "%s %s: %s", k++ ? ";" : ":", rep->items[i].where, rep->items[i].message);
+    }
     if (rep->total > 5)
         sbuf_printf(&m, "; ... (the job's result lists them all)");
     err_set(e, ERR_UNPROCESSABLE, "%s", sbuf_cstr(&m));
