@@ -839,8 +839,13 @@ Test(dataset_io, every_format_round_trip)
                          1 + i, 3 + i);
             cr_assert_eq(st(annotate(NULL, assets[i], doc)), 200);
         }
-        r = req(NULL, "POST", "{\"format\":\"x\",\"images\":true}", "/api/v1/dataset-versions/%lld/export", (long long)v);
-        api_free(r);
+        /* splits, which YOLO and VOC layouts carry */
+        static const char *const sp[] = {"train", "val", "test"};
+        for (int i = 0; i < 3; i++) {
+            char tb[120];
+            snprintf(tb, sizeof tb, "{\"add\":[\"%s\"],\"ids\":[%lld]}", sp[i], (long long)assets[i]);
+            cr_assert_eq(st(req(NULL, "POST", tb, "/api/v1/dataset-versions/%lld/tags", (long long)v)), 200);
+        }
         char body[200];
         snprintf(body, sizeof body, "{\"format\":\"%s\",\"images\":true}", fmt);
         r = req(NULL, "POST", body, "/api/v1/dataset-versions/%lld/export", (long long)v);
@@ -864,6 +869,12 @@ Test(dataset_io, every_format_round_trip)
         json_decref(j);
         char *a = shapes_text(v), *b = shapes_text(v2);
         cr_assert_str_eq(a, b, "%s round trip", fmt);
+        if (strcmp(fmt, "yolo") == 0 || strcmp(fmt, "voc") == 0)
+            for (int i = 0; i < 3; i++) {
+                char q[80];
+                snprintf(q, sizeof q, "tag = %s and data.filename = \"p%d.bmp\"", sp[i], i);
+                cr_assert_eq(count_assets(v2, q), 1, "%s: %s", fmt, q);
+            }
         free(a);
         free(b);
         done++;
