@@ -128,6 +128,8 @@ typedef struct importer {
     size_t nslots, capslots;
     ds_imap slot_by_data;
     FILE *spool;
+    FILE *parts[64];  /* the spool split by asset (see spool_partition) */
+    int nparts;
     int64_t nshapes, bad_shapes, shapes_seen;
     sbuf tmp;
 } importer;
@@ -739,6 +741,193 @@ static int ingest_archive_images(importer *im, err *e)
     return 0;
 }
 
+/* --- the spool, grouped by asset ------------------------------------------------------------- */
+
+/* Shapes are spooled in the file's order, which may interleave images
+ * (COCO allows any order). They are written grouped by asset instead: the
+ * shape_asset index then grows at its end, and an asset's shapes sit
+ * together in the table (faster exports). The spool is split into 64 files
+ * by ranges of assets (one sequential pass); each part is sorted in memory
+ * when written. Memory: the largest part (about 1/64 of the spool); a part
+ * over PART_SORT_MAX is written in file order instead. */
+#define SPOOL_PARTS 64
+#define PART_SORT_MAX (64LL << 20)
+
+static size_t rec_body(const spool_rec *r)
+{
+    return (size_t)r->npts * 8 + (size_t)r->nrings * 4 + (size_t)r->nrle * 4 + (size_t)r->rle_len +
+           (size_t)r->attrs_len;
+}
+
+static int spool_partition(importer *im, const char *dir, err *e)
+{
+    if (im->nslots == 0 || im->nshapes == 0)
+        return 0;
+    int nparts = im->nslots < SPOOL_PARTS ? (int)im->nslots : SPOOL_PARTS;
+    for (int p = 0; p < nparts; p++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/part-%02d", dir, p);
+        im->parts[p] = fopen(path, "w+b");
+        if (!im->parts[p])
+            return err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
+        im->nparts = p + 1;
+    }
+    rewind(im->spool);
+    spool_rec r;
+    sbuf body = SBUF_INIT;
+    int rc = 0;
+    while (rc == 0 && fread(&r, sizeof r, 1, im->spool) == 1) {
+        size_t n = rec_body(&r);
+        sbuf_reset(&body);
+        if (!sbuf_reserve(&body, n + 1)) {
+            rc = err_set(e, ERR_INTERNAL, "out of memory");
+            break;
+        }
+        if (n && fread(body.p, 1, n, im->spool) != n) {
+            rc = err_set(e, ERR_IO, "the import's spool file is truncated");
+            break;
+        }
+        int slot = im->imgs[r.img].slot;
+        int p = (int)((int64_t)slot * nparts / (int64_t)im->nslots);
+        FILE *f = im->parts[p];
+        if (fwrite(&r, sizeof r, 1, f) != 1 || (n && fwrite(body.p, 1, n, f) != n))
+            rc = err_set(e, ERR_IO, "cannot write the import's spool: %s", strerror(errno));
+    }
+    sbuf_free(&body);
+    return rc;
+}
+
+typedef struct part_ix {
+    int32_t slot;
+    size_t off;
+} part_ix;
+
+static int cmp_ix(const void *a, const void *b)
+{
+    const part_ix *x = a, *y = b;
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* One spooled record (header r, body) into the shape inserter. */
+static int insert_rec(importer *im, const spool_rec *r, const unsigned char *body, sbuf *scratch,
+                      ds_bulk *sb, err *e)
+{
+    imp_slot *sl = &im->slots[im->imgs[r->img].slot];
+    if (sl->skip)
+        return 0;
+    size_t n = rec_body(r);
+    /* a private copy with room for the NULs ending the strings */
+    sbuf_reset(scratch);
+    if (!sbuf_reserve(scratch, n + 2))
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    unsigned char *buf = (unsigned char *)scratch->p;
+    memcpy(buf, body, n);
+    ds_shape sh;
+    ds_shape_init(&sh);
+    sh.kind = r->kind;
+    sh.label_id = im->cats[r->cat].label_id;
+    sh.x = r->x;
+    sh.y = r->y;
+    sh.w = r->w;
+    sh.h = r->h;
+    sh.score = r->score;
+    sh.area = r->area;
+    sh.iscrowd = r->iscrowd != 0;
+    sh.mh = r->mh;
+    sh.mw = r->mw;
+    size_t off = 0;
+    sh.pts = (const double *)buf;
+    sh.npts = r->npts;
+    off += (size_t)r->npts * 8;
+    if (r->nrings) {
+        sh.rings = (const int32_t *)(buf + off);
+        sh.nrings = r->nrings;
+    }
+    off += (size_t)r->nrings * 4;
+    if (r->nrle) {
+        sh.rle = (const uint32_t *)(buf + off);
+        sh.nrle = r->nrle;
+    }
+    off += (size_t)r->nrle * 4;
+    char *str = (char *)buf + off;
+    if (r->rle_len) {
+        memmove(str + r->rle_len + 1, str + r->rle_len, (size_t)r->attrs_len);
+        str[r->rle_len] = 0;
+        sh.rle_str = str;
+        off += (size_t)r->rle_len + 1;
+    }
+    if (r->attrs_len) {
+        char *a = (char *)buf + off;
+        a[r->attrs_len] = 0;
+        sh.attrs = a;
+    }
+    return ds_shapes_bulk_add(sb, sl->asset_id, im->version, &sh, e);
+}
+
+static int write_part(importer *im, FILE *f, ds_bulk *sb, err *e)
+{
+    long size = ftell(f);
+    rewind(f);
+    sbuf scratch = SBUF_INIT;
+    int rc = 0;
+    if (size > PART_SORT_MAX) {
+        /* too big to sort in memory: in file order */
+        spool_rec r;
+        sbuf body = SBUF_INIT;
+        while (rc == 0 && fread(&r, sizeof r, 1, f) == 1) {
+            size_t n = rec_body(&r);
+            sbuf_reset(&body);
+            if (!sbuf_reserve(&body, n + 1))
+                rc = err_set(e, ERR_INTERNAL, "out of memory");
+            else if (n && fread(body.p, 1, n, f) != n)
+                rc = err_set(e, ERR_IO, "the import's spool file is truncated");
+            else
+                rc = insert_rec(im, &r, (unsigned char *)body.p, &scratch, sb, e);
+        }
+        sbuf_free(&body);
+        sbuf_free(&scratch);
+        return rc;
+    }
+    unsigned char *all = malloc(size > 0 ? (size_t)size : 1);
+    if (!all)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (size > 0 && fread(all, 1, (size_t)size, f) != (size_t)size) {
+        free(all);
+        return err_set(e, ERR_IO, "the import's spool file is truncated");
+    }
+    size_t cap = 0, n = 0;
+    part_ix *ix = NULL;
+    for (size_t off = 0; off + sizeof(spool_rec) <= (size_t)size;) {
+        spool_rec r;
+        memcpy(&r, all + off, sizeof r);
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            part_ix *x = realloc(ix, cap * sizeof *x);
+            if (!x) {
+                rc = err_set(e, ERR_INTERNAL, "out of memory");
+                break;
+            }
+            ix = x;
+        }
+        ix[n].slot = im->imgs[r.img].slot;
+        ix[n++].off = off;
+        off += sizeof r + rec_body(&r);
+    }
+    if (rc == 0 && n)
+        qsort(ix, n, sizeof *ix, cmp_ix);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        spool_rec r;
+        memcpy(&r, all + ix[i].off, sizeof r);
+        rc = insert_rec(im, &r, all + ix[i].off + sizeof r, &scratch, sb, e);
+    }
+    free(ix);
+    free(all);
+    sbuf_free(&scratch);
+    return rc;
+}
+
 static const char *const modes[] = {"replace", "keep", "merge"};
 
 /* The splits the layout gave (YOLO data.yaml, VOC ImageSets) become asset
@@ -800,8 +989,6 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
     bool ab_ok = false, sb_ok = false, asb_ok = false;
     ds_imap asset_of = {0}, cur_rev = {0}, cur_cnt = {0}, hist = {0};
     int rc = -1;
-    unsigned char *buf = NULL;
-    size_t bufcap = 0;
     if (db_begin(c, e))
         return -1;
     if (dataset_version_writable(c, im->org, im->version, e))
@@ -908,72 +1095,9 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
     if (ds_shapes_bulk_init(&sb, c, e))
         goto fail;
     sb_ok = true;
-    rewind(im->spool);
-    spool_rec r;
-    while (fread(&r, sizeof r, 1, im->spool) == 1) {
-        size_t need = (size_t)r.npts * 8 + (size_t)r.nrings * 4 + (size_t)r.nrle * 4 +
-                      (size_t)r.rle_len + (size_t)r.attrs_len + 2;
-        if (need > bufcap) {
-            bufcap = need * 2;
-            unsigned char *nb = realloc(buf, bufcap);
-            if (!nb) {
-                err_set(e, ERR_INTERNAL, "out of memory");
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t body = need - 2;
-        if (body && fread(buf, 1, body, im->spool) != body) {
-            err_set(e, ERR_IO, "the import's spool file is truncated");
+    for (int p = 0; p < im->nparts; p++)
+        if (write_part(im, im->parts[p], &sb, e))
             goto fail;
-        }
-        imp_img *g = &im->imgs[r.img];
-        imp_slot *sl = &im->slots[g->slot];
-        if (sl->skip)
-            continue;
-        ds_shape sh;
-        ds_shape_init(&sh);
-        sh.kind = r.kind;
-        sh.label_id = im->cats[r.cat].label_id;
-        sh.x = r.x;
-        sh.y = r.y;
-        sh.w = r.w;
-        sh.h = r.h;
-        sh.score = r.score;
-        sh.area = r.area;
-        sh.iscrowd = r.iscrowd != 0;
-        sh.mh = r.mh;
-        sh.mw = r.mw;
-        size_t off = 0;
-        sh.pts = (const double *)(buf + off);
-        sh.npts = r.npts;
-        off += (size_t)r.npts * 8;
-        if (r.nrings) {
-            sh.rings = (const int32_t *)(buf + off);
-            sh.nrings = r.nrings;
-        }
-        off += (size_t)r.nrings * 4;
-        if (r.nrle) {
-            sh.rle = (const uint32_t *)(buf + off);
-            sh.nrle = r.nrle;
-        }
-        off += (size_t)r.nrle * 4;
-        char *str = (char *)buf + off;
-        if (r.rle_len) {
-            /* NUL-terminate in place: the bytes after it are moved one on */
-            memmove(str + r.rle_len + 1, str + r.rle_len, (size_t)r.attrs_len);
-            str[r.rle_len] = 0;
-            sh.rle_str = str;
-            off += (size_t)r.rle_len + 1;
-        }
-        if (r.attrs_len) {
-            char *a = (char *)buf + off;
-            a[r.attrs_len] = 0;
-            sh.attrs = a;
-        }
-        if (ds_shapes_bulk_add(&sb, sl->asset_id, im->version, &sh, e))
-            goto fail;
-    }
     if (ds_bulk_flush(&sb, e) || split_tags(im, e))
         goto fail;
     if (db_commit(c, e))
@@ -993,7 +1117,6 @@ out:
     ds_imap_free(&cur_rev);
     ds_imap_free(&cur_cnt);
     ds_imap_free(&hist);
-    free(buf);
     return rc;
 }
 
@@ -1233,7 +1356,7 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
         goto out;
     job_progress(j, 0.6, "writing %lld shapes", (long long)im.nshapes);
     t0 = time_mono_ns();
-    if (write_all(&im, mode, status, e))
+    if (spool_partition(&im, tmp, e) || write_all(&im, mode, status, e))
         goto out;
     job_log(j, "wrote %zu assets and %lld shapes in %.2f s (mode %s)", im.nslots,
             (long long)im.nshapes, (double)(time_mono_ns() - t0) / 1e9, mode);
@@ -1244,6 +1367,8 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
 out:
     if (im.spool)
         fclose(im.spool);
+    for (int k = 0; k < im.nparts; k++)
+        fclose(im.parts[k]);
     if (tmp[0])
         ds_rmtree(tmp);
     db_put(im.c);
