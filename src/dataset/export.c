@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/jsonv.h"
@@ -469,6 +470,8 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     x.out_dir = out_dir;
     fmt_write_opts wo = {.split = split};
     int64_t t0 = time_mono_ns();
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     x.w = fmt_writer_open(f, out_dir, &wo, e);
     if (!x.w)
         goto out;
@@ -478,8 +481,10 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     }
     if (fmt_writer_close(x.w, e))
         goto out;
-    job_log(j, "wrote %lld images and %lld shapes as %s in %.2f s", (long long)x.nassets,
-            (long long)x.nshapes, format, (double)(time_mono_ns() - t0) / 1e9);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    job_log(j, "wrote %lld images and %lld shapes as %s in %.2f s (%.2f s CPU)", (long long)x.nassets,
+            (long long)x.nshapes, format, (double)(time_mono_ns() - t0) / 1e9,
+            (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9);
     /* package */
     char single[4400], name[600];
     const char *kind = archive ? archive : "tar";
