@@ -108,6 +108,15 @@ file=$(echo "$res" | jget result.file)
 curl -s -H "$H" "$URL/api/v1/files/$file" -o "$work/export.json"
 t2=$(ms)
 eshapes=$(echo "$res" | jget result.shapes)
+# reads on the imported version: statistics, and a page of an asset query
+t3=$(ms)
+curl -s -H "$H" "$URL/api/v1/dataset-versions/$v/stats" -o "$work/stats.json"
+t4=$(ms)
+q=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("label = class05 and data.width >= 1280 and objects >= 10"))')
+curl -s -H "$H" "$URL/api/v1/dataset-versions/$v/assets?limit=100&q=$q" -o "$work/page.json"
+t5=$(ms)
+stats_ms=$((t4 - t3)); page_ms=$((t5 - t4))
+npage=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/page.json")
 ebytes=$(stat -c %s "$work/export.json")
 exp_log=$(curl -s -H "$H" "$URL/api/v1/jobs/$job/log" | python3 -c 'import sys,json; [print("  export: "+x["line"]) for x in json.load(sys.stdin)["items"]]')
 export_ms=$((t1 - t0)); download_ms=$((t2 - t1)); export_cpu=$((c1 - c0))
@@ -121,6 +130,8 @@ printf '%-64s %9s %9s %9s %9s\n' "upload, PUT /api/v1/files" "$upload_ms" "$uplo
 printf '%-64s %9s %9s %9s %9s\n' "import job: read, check, match images, write (floor 5000)" "$import_ms" "$import_cpu" "$py_cpu" "$(ratio "$import_cpu" "$py_cpu")"
 printf '%-64s %9s %9s %9s %9s\n' "export job to COCO, $eshapes shapes, $((ebytes / 1000000)) MB (floor 5000)" "$export_ms" "$export_cpu" "$py_cpu" "$(ratio "$export_cpu" "$py_cpu")"
 printf '%-64s %9s %9s %9s %9s\n' "download of the export" "$download_ms" "" "" ""
+printf '%-64s %9s\n' "GET .../stats of the imported version" "$stats_ms"
+printf '%-64s %9s\n' "asset query, first page ($npage items): label, data.width, objects" "$page_ms"
 printf '%-64s %9s\n' "peak server RSS during the import, MB (floor 250; idle $rss0)" "$rss"
 printf '%-64s %9s\n' "peak server RSS during the export, MB" "$ersss"
 printf '%-64s %9s\n' "load average at the end (2 cores: above 2, wall times stretch)" "$load"
