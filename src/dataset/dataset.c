@@ -31,6 +31,7 @@ const char dataset_schema_v20[] =
     " data_id BIGINT NOT NULL REFERENCES data(id) ON DELETE CASCADE, created_at BIGINT NOT NULL,"
     " UNIQUE (version_id, data_id));"
     "CREATE INDEX asset_data ON asset (data_id);"
+    "CREATE INDEX asset_version ON asset (version_id, id);"
     "CREATE TABLE asset_tag (asset_id BIGINT NOT NULL REFERENCES asset(id) ON DELETE CASCADE,"
     " version_id BIGINT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (asset_id, name));"
     "CREATE INDEX asset_tag_version ON asset_tag (version_id, name);"
