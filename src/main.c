@@ -20,8 +20,13 @@ static const cli_cmd commands[] = {
     {"orgs", cmd_orgs, "organizations: list, create"},
     {"datalake", cmd_datalake, "images: upload, search, count, tag, stats, show"},
     {"dataset", cmd_dataset, "datasets: versions, fork, lock, labels, split, stats, import, export"},
+    {"model", cmd_model, "model registry: list, versions, show, alias, publish, download"},
     {"jobs", cmd_jobs, "jobs: list, show, wait, log, cancel, retry"},
+    {"project", cmd_project, "experiment projects: create, list, show"},
+    {"experiment", cmd_experiment,
+     "experiments: create, list, show, log, output, compare, artifacts, delete"},
     {"version", cmd_version, "print the version"},
+    {"eval", cmd_eval, "evaluate predictions against ground truth (COCO, classification)"},
     {NULL, NULL, NULL},
 };
 

@@ -15,6 +15,7 @@
 #ifndef CVOPS_CLIENT_H
 #define CVOPS_CLIENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -74,6 +75,68 @@ cvops_code cvops_login(cvops_client *c, const char *username, const char *passwo
 typedef void (*cvops_progress_fn)(void *ctx, double fraction, const char *message);
 cvops_code cvops_job_wait(cvops_client *c, int64_t job_id, double timeout_s,
                           cvops_progress_fn progress, void *ctx, char **job_json_out);
+
+/* --- experiment tracking ------------------------------------------------------ */
+
+/* Projects. cvops_project_ensure finds the project by name or creates it. */
+cvops_code cvops_project_create(cvops_client *c, const char *name, const char *description,
+                                int64_t *id_out);
+cvops_code cvops_project_find(cvops_client *c, const char *name, int64_t *id_out);
+cvops_code cvops_project_ensure(cvops_client *c, const char *name, int64_t *id_out);
+
+/* Creates an experiment; body_json holds its fields (name, description,
+ * tags, params, status, command, host, datasets), NULL for none. */
+cvops_code cvops_experiment_create(cvops_client *c, int64_t project_id, const char *body_json,
+                                   int64_t *id_out);
+/* created, queued, running, succeeded, failed or canceled. */
+cvops_code cvops_experiment_set_status(cvops_client *c, int64_t id, const char *status);
+/* params_json: an object {"lr": 0.01, ...}, merged into the experiment's. */
+cvops_code cvops_experiment_log_params(cvops_client *c, int64_t id, const char *params_json);
+/* Any log: kind is value, bar, table, heatmap, confusion_matrix, image or
+ * label_map; data_json its data (see docs/tracking.md); step < 0: none. */
+cvops_code cvops_experiment_log(cvops_client *c, int64_t id, const char *name, const char *kind,
+                                int64_t step, const char *data_json);
+cvops_code cvops_experiment_log_value(cvops_client *c, int64_t id, const char *name,
+                                      double value);
+/* A confusion matrix: n labels, an n x n matrix in row-major order
+ * (rows: actual, columns: predicted). */
+cvops_code cvops_experiment_log_confusion_matrix(cvops_client *c, int64_t id, const char *name,
+                                                 int64_t step, const char *const *labels,
+                                                 size_t n, const double *matrix);
+/* A table: ncols column names, nrows rows of ncols cells given as text. */
+cvops_code cvops_experiment_log_table(cvops_client *c, int64_t id, const char *name,
+                                      const char *const *columns, size_t ncols,
+                                      const char *const *cells, size_t nrows);
+/* Uploads an image file (PNG, JPEG, GIF, WebP, BMP) and logs it. */
+cvops_code cvops_experiment_log_image(cvops_client *c, int64_t id, const char *name, int64_t step,
+                                      const char *file, const char *caption);
+/* Appends lines to the run's text output. */
+cvops_code cvops_experiment_output(cvops_client *c, int64_t id, const char *const *lines,
+                                   size_t n);
+/* Streams a file as an artifact at path (NULL: the file's name). */
+cvops_code cvops_experiment_upload_artifact(cvops_client *c, int64_t id, const char *file,
+                                            const char *path, char **json_out);
+cvops_code cvops_experiment_download_artifact(cvops_client *c, int64_t id, const char *path,
+                                              FILE *out);
+/* Parameter differences and metrics aligned by step; metrics_csv NULL for
+ * all; points: buckets when the union of steps is larger (0: 1000). */
+cvops_code cvops_experiment_compare(cvops_client *c, const int64_t *ids, size_t n,
+                                    const char *metrics_csv, int points, char **json_out);
+
+/* Buffered metric logging. cvops_metric() appends to memory (no I/O) and
+ * sends a batch whenever CVOPS_METRICS_BATCH points are waiting, in the
+ * calling thread; cvops_metrics_flush() sends what is left, and
+ * cvops_metrics_free() flushes before freeing. A failed send keeps the
+ * points for the next flush (up to CVOPS_METRICS_MAX_PENDING). Uses the
+ * client handle given at creation: the same threading rule applies. */
+#define CVOPS_METRICS_BATCH 10000
+#define CVOPS_METRICS_MAX_PENDING 1000000
+typedef struct cvops_metrics cvops_metrics;
+cvops_metrics *cvops_metrics_new(cvops_client *c, int64_t experiment_id);
+/* value must be finite (CVOPS_E_INVALID otherwise); step >= 0. */
+cvops_code cvops_metric(cvops_metrics *m, const char *name, double value, int64_t step);
+cvops_code cvops_metrics_flush(cvops_metrics *m);
+cvops_code cvops_metrics_free(cvops_metrics *m);
 
 #ifdef __cplusplus
 }

@@ -16,17 +16,22 @@
 #include "base/util.h"
 #include "base/version.h"
 #include "datalake/datalake.h"
+#include "experiment/experiment.h"
 #include "image/image.h"
 
-static const http_route *const route_tables[] = {system_routes, auth_routes, jobs_routes,
-                                                  files_routes, datalake_routes, dataset_routes,
+static const http_route *const route_tables[] = {system_routes,     auth_routes,
+                                                  jobs_routes,       files_routes,
+                                                  datalake_routes,   dataset_routes,
+                                                  webhook_routes,    experiment_routes,
+                                                  tracking_routes,   registry_routes,
+                                                  deploy_routes,
                                                   NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
 /* Every module's job kinds, concatenated once into one NULL-terminated table. */
 static const job_kind *const kind_tables[] = {system_job_kinds, datalake_job_kinds,
-                                              dataset_job_kinds, NULL};
+                                              webhook_job_kinds, dataset_job_kinds, NULL};
 static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
@@ -105,6 +110,8 @@ out:
 
 void app_close(app *a)
 {
+    exp_committer_stop(a->exp_committer); /* if serve stopped early */
+    a->exp_committer = NULL;
     blob_close(a->blobs);
     db_close(a->db);
     auth_cache_free(a->auth);
@@ -193,7 +200,8 @@ static jobs_runner *start_workers(app *a, err *e)
     jobs_config jc = {.threads = a->cfg.workers,
                       .lease_ms = a->cfg.lease_ms,
                       .poll_ms = a->cfg.poll_ms,
-                      .name = a->cfg.worker_name};
+                      .name = a->cfg.worker_name,
+                      .on_end = app_job_ended};
     return jobs_runner_start(a->db, a, app_job_kinds(), &jc, e);
 }
 
@@ -214,6 +222,9 @@ int app_serve(app *a, err *e)
         if (http_server_add_routes(a->http, *t, e) != 0)
             return -1;
     a->openapi = app_openapi(a->http);
+    a->exp_committer = exp_committer_start(a->db, e);
+    if (!a->exp_committer)
+        return -1;
     if (http_server_start(a->http, e) != 0)
         return -1;
     a->jobs = start_workers(a, e);
@@ -240,6 +251,8 @@ int app_serve(app *a, err *e)
     log_info("received %s; finishing in-flight requests and releasing jobs",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(a->http, 10000);
+    exp_committer_stop(a->exp_committer);
+    a->exp_committer = NULL;
     jobs_runner_stop(a->jobs, 10000);
     http_server_free(a->http);
     a->http = NULL;

@@ -39,6 +39,7 @@ typedef struct app_config {
     bool secure_cookies;   /* mark cookies Secure (behind HTTPS) */
     const char *worker_name;
     bool sample_data;      /* on a new store, fill the datalake with sample images */
+    bool webhooks_allow_private; /* let webhooks reach loopback/private addresses */
 } app_config;
 
 typedef struct app {
@@ -48,6 +49,7 @@ typedef struct app {
     auth_cache *auth;
     http_server *http;
     jobs_runner *jobs;
+    struct exp_committer *exp_committer; /* group commit of metric batches (serve only) */
     char *openapi; /* generated once */
 } app;
 
@@ -70,9 +72,17 @@ extern const http_route jobs_routes[];
 extern const http_route files_routes[];
 extern const http_route datalake_routes[];
 extern const http_route dataset_routes[];
+extern const http_route webhook_routes[];
+extern const http_route registry_routes[];
+extern const http_route deploy_routes[];
+extern const http_route experiment_routes[];
+extern const http_route tracking_routes[];
 extern const job_kind system_job_kinds[];
 extern const job_kind datalake_job_kinds[];
+extern const job_kind webhook_job_kinds[];
 extern const job_kind dataset_job_kinds[];
+/* Called by the job workers when a job ends (webhook/webhook_api.c). */
+void app_job_ended(void *app, int64_t org, int64_t job, const char *kind, const char *state);
 
 /* The HTTP authentication hook (auth/auth_api.c). */
 int auth_http_hook(http_req *r, int perm, err *e);

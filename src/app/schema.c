@@ -10,8 +10,12 @@
 #include "auth/auth.h"
 #include "datalake/datalake.h"
 #include "dataset/dataset.h"
+#include "experiment/experiment.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
+#include "deploy/deploy.h"
+#include "registry/registry.h"
+#include "webhook/webhook.h"
 
 const db_migration app_migrations[] = {
     {1, "auth: organizations, users, memberships, tokens, sessions", auth_schema_v1},
@@ -20,6 +24,11 @@ const db_migration app_migrations[] = {
     {10, "datalake: datalakes, data, tags, metadata keys", datalake_schema_v10},
     {20, "dataset: datasets, versions, assets, tags, labels, annotations, shapes, revisions",
      dataset_schema_v20},
+    {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
+     exp_schema_v1},
+    {50, "registry: models, versions, files, aliases", registry_schema_v50},
+    {51, "deployments: predictions, rollups, alerts", deploy_schema_v51},
+    {70, "webhooks: endpoints and deliveries", webhook_schema_v70},
 };
 
 const int app_migration_count = (int)(sizeof app_migrations / sizeof app_migrations[0]);

@@ -68,5 +68,8 @@ int cmd_orgs(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_datalake(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
+int cmd_model(int argc, char **argv);
+int cmd_project(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
 
 #endif

@@ -13,7 +13,7 @@
 typedef struct {
     const char *data, *db, *blobs, *listen, *port_file, *spool, *log_level, *name;
     int64_t workers, http_threads, lease_s, poll_ms, max_upload, max_json, db_pool, max_pixels;
-    bool secure_cookies, sample_data;
+    bool secure_cookies, sample_data, hooks_private;
 } serve_opts;
 
 static const char *env_or(const char *v, const char *env)
@@ -44,6 +44,7 @@ static int run(int argc, char **argv, bool worker)
         {"max-pixels", 0, OPT_INT, &o.max_pixels, "N", "refuse images with more pixels (100000000)"},
         {"secure-cookies", 0, OPT_FLAG, &o.secure_cookies, NULL, "mark session cookies Secure (behind HTTPS)"},
         {"sample-data", 0, OPT_FLAG, &o.sample_data, NULL, "on a new store, add sample images (make run does)"},
+        {"webhooks-allow-private", 0, OPT_FLAG, &o.hooks_private, NULL, "let webhooks call loopback and private addresses"},
         {"name", 0, OPT_STR, &o.name, "NAME", "worker name shown on jobs (host:pid)"},
         {"log-level", 0, OPT_STR, &o.log_level, "LEVEL", "debug, info, warn, error (info)"},
         {NULL, 0, 0, NULL, NULL, NULL},
@@ -101,6 +102,7 @@ static int run(int argc, char **argv, bool worker)
         .secure_cookies = o.secure_cookies,
         .worker_name = o.name,
         .sample_data = o.sample_data,
+        .webhooks_allow_private = o.hooks_private,
     };
     app a;
     err e;

@@ -7,12 +7,15 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "base/buf.h"
+#include "client/client_impl.h"
 
 struct cvops_client {
     CURL *h;
@@ -73,6 +76,15 @@ cvops_code cvops_client_set_token(cvops_client *c, const char *token)
 }
 
 const char *cvops_client_errmsg(const cvops_client *c) { return c->errmsg; }
+
+cvops_code cvops__fail(cvops_client *c, cvops_code code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
 long cvops_client_status(const cvops_client *c) { return c->status; }
 void cvops_free(void *p) { free(p); }
 

@@ -733,8 +733,8 @@ static void setup(http_server *s, http_req *r, const char *method)
             r->pp = MHD_create_post_processor(r->conn, 65536, post_iter, r);
             if (!r->pp) {
                 http_fail(r, ERR_INVALID,
-                          "the multipart/form-data body has no boundary; send the header that "
-                          "your HTTP client writes for forms");
+                          "the multipart/form-data Content-Type needs a boundary of at least 2 characters; "
+                          "send the header that your HTTP client writes for forms");
                 return;
             }
         }

@@ -422,6 +422,10 @@ static void finish(jobs_runner *r, job_ctx *j, const job_kind *k, int rc, err *e
     }
     if (n == 0 && !atomic_load(&j->lost))
         outcome = "lost its claim before finishing; the result is dropped";
+    const char *final = NULL;
+    if (n == 1 && (strcmp(outcome, "succeeded") == 0 || strcmp(outcome, "failed") == 0 ||
+                   strcmp(outcome, "canceled") == 0))
+        final = outcome;
     if (n < 0)
         log_error("job %lld: cannot record its end: %s", (long long)j->id, we.msg);
     db_put(c);
@@ -431,6 +435,8 @@ static void finish(jobs_runner *r, job_ctx *j, const job_kind *k, int rc, err *e
         job_log(j, "attempt %d %s", j->attempt, outcome);
     log_info("job %lld (%s) attempt %d %s", (long long)j->id, k ? k->name : j->kind, j->attempt,
              outcome);
+    if (final && r->cfg.on_end)
+        r->cfg.on_end(r->app, j->org, j->id, j->kind, final);
 }
 
 static void wait_for_work(jobs_runner *r)

@@ -81,6 +81,8 @@ typedef struct jobs_config {
     int lease_ms;      /* default 30000 */
     int poll_ms;       /* idle polling interval; default 500 */
     const char *name;  /* worker name for the job's `worker` column; default host:pid */
+    /* Called after a job reaches succeeded, failed or canceled (optional). */
+    void (*on_end)(void *app, int64_t org, int64_t job, const char *kind, const char *state);
 } jobs_config;
 
 /* kinds: array ending with a NULL name; app is handed to handlers. */

@@ -121,7 +121,22 @@ static int jobs_do(http_req *r, int (*op)(db_conn *, int64_t, int64_t, err *))
     return rc ? http_fail_err(r, &e) : 0;
 }
 
-static int jobs_cancel_h(http_req *r) { return jobs_do(r, jobs_cancel); }
+static int jobs_cancel_h(http_req *r)
+{
+    int rc = jobs_do(r, jobs_cancel);
+    /* a queued job is canceled at once: announce it like a worker would */
+    if (!r->failed && r->out.p && strstr(r->out.p, "\"state\":\"canceled\"")) {
+        int64_t id;
+        if (http_param_id(r, "id", &id) == 0) {
+            const char *k = strstr(r->out.p, "\"kind\":\"");
+            char kind[64] = "";
+            if (k)
+                sscanf(k + 8, "%63[^\"]", kind);
+            app_job_ended(APP(r), r->who.org_id, id, kind, "canceled");
+        }
+    }
+    return rc;
+}
 static int jobs_retry_h(http_req *r) { return jobs_do(r, jobs_retry); }
 
 /* GET .../log?after=SEQ&limit=N&wait=S: lines after SEQ; with wait, holds the

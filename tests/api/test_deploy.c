@@ -1,0 +1,225 @@
+/*
+ * API tests of deployments in monitor mode: reported predictions (images,
+ * outputs, refusals, duplicates), rollup metrics (counts, latency
+ * percentiles, labels, scores), review and submission, alerts, and their
+ * webhook events.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../unit/image_gen.h"
+#include "api.h"
+#include "base/util.h"
+
+static const char *jstr(json_t *j, const char *k) { return json_string_value(json_object_get(j, k)); }
+static int64_t jint(json_t *j, const char *k) { return json_integer_value(json_object_get(j, k)); }
+static double jnum(json_t *j, const char *k) { return json_number_value(json_object_get(j, k)); }
+
+static void init(void)
+{
+    err e;
+    cr_assert_eq(image_lib_init(&e), 0, "%s", e.msg);
+}
+TestSuite(deploy, .init = init);
+
+static int64_t new_deployment(const char *extra)
+{
+    char body[300];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"%s}", api_unique("dep-"), extra ? extra : "");
+    api_resp *r = api_admin("POST", "/api/v1/deployments", body);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t id = jint(r->json, "id");
+    api_free(r);
+    return id;
+}
+
+/* Reports one prediction: a generated image (seed) + fields. */
+static api_resp *report(int64_t dep, uint64_t seed, const char *predictions, double latency,
+                        const char *shadow)
+{
+    tbytes img = t_photo_jpeg(64, 48, seed, 80);
+    sbuf b = SBUF_INIT;
+    sbuf_printf(&b, "--cvopsB\r\nContent-Disposition: form-data; name=\"predictions\"\r\n\r\n%s\r\n", predictions);
+    sbuf_printf(&b, "--cvopsB\r\nContent-Disposition: form-data; name=\"latency_ms\"\r\n\r\n%g\r\n", latency);
+    if (shadow)
+        sbuf_printf(&b, "--cvopsB\r\nContent-Disposition: form-data; name=\"shadow\"\r\n\r\n%s\r\n", shadow);
+    sbuf_puts(&b, "--cvopsB\r\nContent-Disposition: form-data; name=\"image\"; filename=\"cam.jpg\"\r\n\r\n");
+    sbuf_put(&b, img.p, img.n);
+    sbuf_puts(&b, "\r\n--cvopsB--\r\n");
+    char path[100];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions", (long long)dep);
+    api_opts o = {.token = api_admin_token(), .body = b.p, .body_len = b.len,
+                  .content_type = "multipart/form-data; boundary=cvopsB"};
+    api_resp *r = api_do("POST", path, &o);
+    sbuf_free(&b);
+    tb_free(&img);
+    return r;
+}
+
+Test(deploy, create_is_checked)
+{
+    const char *bad[] = {"{\"name\":\"x\",\"mode\":\"yolo\"}", "{\"name\":\"x\",\"mode\":\"serve\"}",
+                         "{\"name\":\"x\",\"champion_version_id\":999999}",
+                         "{\"name\":\"x\",\"sample_rate\":2}", "{\"mode\":\"monitor\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        api_resp *r = api_admin("POST", "/api/v1/deployments", bad[i]);
+        cr_assert_eq(r->status, 400, "%s -> %ld %s", bad[i], r->status, r->body.p);
+        api_free(r);
+    }
+}
+
+Test(deploy, reported_predictions_and_refusals)
+{
+    int64_t dep = new_deployment(",\"sample_rate\":1,\"min_score\":0.3");
+    api_resp *r = report(dep, 1, "{\"boxes\":[{\"x\":1,\"y\":2,\"w\":10,\"h\":5,\"label\":\"car\",\"score\":0.9},"
+                                 "{\"x\":0,\"y\":0,\"w\":3,\"h\":3,\"label\":\"dog\",\"score\":0.1}]}", 12.5, NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    cr_assert(json_is_true(json_object_get(r->json, "image_stored")));
+    cr_assert_str_eq(jstr(r->json, "top_label"), "car");
+    cr_assert_eq(jint(r->json, "objects"), 1, "the box under min_score is dropped");
+    cr_assert_str_eq(jstr(r->json, "status"), "to_review");
+    json_t *f = json_object_get(r->json, "features");
+    cr_assert_eq(jint(f, "width"), 64);
+    cr_assert_gt(jnum(f, "brightness"), 0);
+    cr_assert_not_null(json_object_get(r->json, "data_id"));
+    api_free(r);
+    r = report(dep, 1, "{\"classes\":[{\"label\":\"car\",\"score\":0.8}]}", 5, NULL);
+    cr_assert_eq(r->status, 409, "the same image twice: %s", r->body.p);
+    api_free(r);
+    const char *bad[] = {"{\"boxes\":[{\"x\":1,\"y\":2,\"w\":-1,\"h\":5,\"label\":\"car\"}]}",
+                         "{\"classes\":[{\"label\":\"car\",\"score\":1.5}]}", "{\"bogus\":[]}",
+                         "[1,2]", "{nope"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        r = report(dep, 100 + i, bad[i], 1, NULL);
+        cr_assert_eq(r->status, 400, "%s -> %ld %s", bad[i], r->status, r->body.p);
+        api_free(r);
+    }
+    /* not an image */
+    char path[100];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions?predictions=%%7B%%7D", (long long)dep);
+    api_opts o = {.token = api_admin_token(), .body = "plain text", .content_type = "application/octet-stream"};
+    r = api_do("POST", path, &o);
+    cr_assert(r->status == 415 || r->status == 422, "%ld %s", r->status, r->body.p);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld", (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(jint(r->json, "predictions"), 1, "refused reports store nothing");
+    api_free(r);
+}
+
+Test(deploy, rollup_metrics_are_exact)
+{
+    int64_t dep = new_deployment(",\"sample_rate\":0");
+    /* 10 predictions: latencies 1..10 ms x 10, labels a (7) b (3), scores .95 */
+    for (int i = 0; i < 10; i++) {
+        char pred[200];
+        snprintf(pred, sizeof pred, "{\"classes\":[{\"label\":\"%s\",\"score\":0.95}]}", i < 7 ? "a" : "b");
+        api_resp *r = report(dep, 1000 + (uint64_t)i, pred, (i + 1) * 10.0,
+                             i < 4 ? "{\"classes\":[{\"label\":\"a\",\"score\":0.5}]}" : NULL);
+        cr_assert_eq(r->status, 201, "%s", r->body.p);
+        cr_assert(json_is_false(json_object_get(r->json, "image_stored")), "sample_rate 0");
+        api_free(r);
+    }
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/metrics?resolution=hour", (long long)dep);
+    api_resp *r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    json_t *t = json_object_get(r->json, "totals");
+    cr_assert_eq(jint(t, "count"), 10);
+    cr_assert_float_eq(jnum(t, "latency_mean"), 55.0, 1e-9);
+    /* p50 of 10..100 falls in the 50 ms bucket (20, 50]: interpolated there */
+    double p50 = jnum(t, "latency_p50");
+    cr_assert(p50 > 20 && p50 <= 50, "p50 %g", p50);
+    double p99 = jnum(t, "latency_p99");
+    cr_assert(p99 > 50 && p99 <= 100, "p99 %g", p99);
+    /* champion/shadow agreed on 'a' for the 4 with a shadow (all 'a') */
+    cr_assert_float_eq(jnum(t, "agreement"), 1.0, 1e-9);
+    json_t *hist = json_object_get(t, "score_histogram");
+    cr_assert_eq(json_integer_value(json_array_get(hist, 9)), 10);
+    json_t *labels = json_object_get(r->json, "labels");
+    cr_assert_str_eq(jstr(json_array_get(labels, 0), "label"), "a");
+    cr_assert_eq(jint(json_array_get(labels, 0), "count"), 7);
+    cr_assert_eq(jint(json_array_get(labels, 1), "count"), 3);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/metrics?resolution=week", (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 400);
+    api_free(r);
+}
+
+Test(deploy, review_submit_and_events)
+{
+    api_resp *r = api_admin("POST", "/api/v1/webhooks",
+                            "{\"url\":\"https://hooks.example/x\",\"secret\":\"0123456789abcdef\",\"events\":\"*\"}");
+    int64_t hook = jint(r->json, "id");
+    api_free(r);
+    int64_t dep = new_deployment(",\"sample_rate\":0");
+    r = report(dep, 2001, "{\"classes\":[{\"label\":\"cat\",\"score\":0.6}]}", 3, NULL);
+    int64_t pred = jint(r->json, "id");
+    api_free(r);
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/predictions/%lld/review", (long long)pred);
+    r = api_admin("PUT", path, "{\"output\":{\"classes\":[{\"label\":\"dog\"}]}}");
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_str_eq(jstr(r->json, "status"), "reviewed");
+    cr_assert_str_eq(jstr(json_array_get(json_object_get(json_object_get(r->json, "review"), "classes"), 0), "label"), "dog");
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions?status=reviewed", (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(json_array_size(json_object_get(r->json, "items")), 1);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/submit", (long long)dep);
+    r = api_admin("POST", path, NULL);
+    cr_assert_eq(jint(r->json, "submitted"), 1);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/predictions/%lld/review", (long long)pred);
+    r = api_admin("PUT", path, "{\"output\":{\"classes\":[{\"label\":\"cat\"}]}}");
+    cr_assert_eq(r->status, 409, "a submitted review is final");
+    api_free(r);
+    /* labelers review, viewers cannot */
+    char *viewer = api_user("viewer", NULL);
+    r = api_tok(viewer, "PUT", path, "{\"output\":{}}");
+    cr_assert_eq(r->status, 403);
+    api_free(r);
+    free(viewer);
+    /* a champion change and the submission produced webhook deliveries */
+    snprintf(path, sizeof path, "/api/v1/webhooks/%lld/deliveries", (long long)hook);
+    r = api_admin("GET", path, NULL);
+    cr_assert_not_null(strstr(r->body.p, "review.submitted"), "%s", r->body.p);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/webhooks/%lld", (long long)hook);
+    r = api_admin("DELETE", path, NULL);
+    api_free(r);
+}
+
+Test(deploy, alerts_fire_once_and_clear)
+{
+    int64_t dep = new_deployment(",\"sample_rate\":0");
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/alerts", (long long)dep);
+    api_resp *r = api_admin("POST", path, "{\"name\":\"slow\",\"metric\":\"latency_p99\",\"op\":\">\",\"threshold\":500,\"window_minutes\":5}");
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    r = api_admin("POST", path, "{\"name\":\"x\",\"metric\":\"vibes\",\"threshold\":1}");
+    cr_assert_eq(r->status, 400);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/alerts/check", (long long)dep);
+    r = api_admin("POST", path, NULL);
+    cr_assert_str_eq(jstr(json_array_get(json_object_get(r->json, "items"), 0), "state"), "ok");
+    api_free(r);
+    for (int i = 0; i < 3; i++) {
+        api_resp *p = report(dep, 3000 + (uint64_t)i, "{\"classes\":[{\"label\":\"a\"}]}", 2000, NULL);
+        api_free(p);
+    }
+    r = api_admin("POST", path, NULL);
+    json_t *a = json_array_get(json_object_get(r->json, "items"), 0);
+    cr_assert_str_eq(jstr(a, "state"), "firing");
+    cr_assert_gt(jnum(a, "last_value"), 500);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld", (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(jint(r->json, "alerts_firing"), 1);
+    api_free(r);
+}
