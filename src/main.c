@@ -19,6 +19,7 @@ static const cli_cmd commands[] = {
     {"tokens", cmd_tokens, "your API tokens: list, create, revoke"},
     {"orgs", cmd_orgs, "organizations: list, create"},
     {"datalake", cmd_datalake, "images: upload, search, count, tag, stats, show"},
+    {"dataset", cmd_dataset, "datasets: versions, fork, lock, labels, split, stats, import, export"},
     {"model", cmd_model, "model registry: list, versions, show, alias, publish, download"},
     {"jobs", cmd_jobs, "jobs: list, show, wait, log, cancel, retry"},
     {"project", cmd_project, "experiment projects: create, list, show"},

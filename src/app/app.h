@@ -71,6 +71,7 @@ extern const http_route auth_routes[];
 extern const http_route jobs_routes[];
 extern const http_route files_routes[];
 extern const http_route datalake_routes[];
+extern const http_route dataset_routes[];
 extern const http_route webhook_routes[];
 extern const http_route registry_routes[];
 extern const http_route deploy_routes[];
@@ -79,6 +80,7 @@ extern const http_route tracking_routes[];
 extern const job_kind system_job_kinds[];
 extern const job_kind datalake_job_kinds[];
 extern const job_kind webhook_job_kinds[];
+extern const job_kind dataset_job_kinds[];
 /* Called by the job workers when a job ends (webhook/webhook_api.c). */
 void app_job_ended(void *app, int64_t org, int64_t job, const char *kind, const char *state);
 

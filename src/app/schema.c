@@ -9,6 +9,7 @@
 
 #include "auth/auth.h"
 #include "datalake/datalake.h"
+#include "dataset/dataset.h"
 #include "experiment/experiment.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
@@ -21,6 +22,8 @@ const db_migration app_migrations[] = {
     {2, "jobs: queue and logs", jobs_schema_v1},
     {3, "files: organization references to blobs", files_schema_v1},
     {10, "datalake: datalakes, data, tags, metadata keys", datalake_schema_v10},
+    {20, "dataset: datasets, versions, assets, tags, labels, annotations, shapes, revisions",
+     dataset_schema_v20},
     {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
      exp_schema_v1},
     {50, "registry: models, versions, files, aliases", registry_schema_v50},

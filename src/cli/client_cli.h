@@ -67,6 +67,7 @@ int cmd_tokens(int argc, char **argv);
 int cmd_orgs(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_datalake(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_project(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);

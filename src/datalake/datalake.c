@@ -1128,20 +1128,49 @@ int datalake_delete_data(db_conn *c, int64_t lake, const datalake_sel *sel, int6
     int rc = -1;
     if (selection(c, sel, 2, &where, &ss, e) < 0)
         goto out;
-    sbuf_printf(&sql, "DELETE FROM data WHERE data.datalake_id = $1 AND %s", sbuf_cstr(&where));
+    /* Datasets reference items (src/dataset): an item a locked dataset
+     * version uses cannot go; unlocked versions just lose the asset. The
+     * check and the delete share a transaction. */
+    sbuf_printf(&sql,
+                "SELECT data.id, data.filename, ds.name, v.name FROM data JOIN asset a ON"
+                " a.data_id = data.id JOIN dataset_version v ON v.id = a.version_id AND v.locked = 1"
+                " JOIN dataset ds ON ds.id = v.dataset_id WHERE data.datalake_id = $1 AND %s LIMIT 1",
+                sbuf_cstr(&where));
+    if (db_begin(c, e))
+        goto out;
     db_stmt *s = db_prepare(c, sbuf_cstr(&sql), e);
     if (!s)
-        goto out;
+        goto rollback;
     db_bind(s, 1, DBI(lake));
     sel_bind(s, &ss, 2);
-    int st;
+    int st = db_step(s, e);
+    if (st == DB_ROW)
+        err_set(e, ERR_CONFLICT,
+                "item %lld ('%s') is used by the locked dataset version '%s/%s'; unlock the "
+                "version (or remove the asset from it) before deleting the item",
+                (long long)db_col_i64(s, 0), db_col_text(s, 1), db_col_text(s, 2),
+                db_col_text(s, 3));
+    db_done(s);
+    if (st != DB_DONE)
+        goto rollback;
+    sbuf_reset(&sql);
+    sbuf_printf(&sql, "DELETE FROM data WHERE data.datalake_id = $1 AND %s", sbuf_cstr(&where));
+    s = db_prepare(c, sbuf_cstr(&sql), e);
+    if (!s)
+        goto rollback;
+    db_bind(s, 1, DBI(lake));
+    sel_bind(s, &ss, 2);
     while ((st = db_step(s, e)) == DB_ROW)
         ;
-    if (st == DB_DONE) {
+    if (st == DB_DONE)
         *deleted = db_changes(s);
-        rc = 0;
-    }
     db_done(s);
+    if (st != DB_DONE)
+        goto rollback;
+    rc = db_commit(c, e);
+    goto out;
+rollback:
+    db_rollback(c);
 out:
     sel_free(&ss);
     sbuf_free(&sql);

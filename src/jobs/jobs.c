@@ -411,10 +411,14 @@ static void finish(jobs_runner *r, job_ctx *j, const job_kind *k, int rc, err *e
                    DBI(now + delay), DBT(e->msg), DBI(j->id), DBT(j->token));
     } else {
         outcome = "failed";
+        /* a failed job keeps the result it set (an import's problem report) */
+        char *res = j->result ? json_dumps(j->result, JSON_COMPACT) : NULL;
         n = db_run(c, &we,
-                   "UPDATE job SET state = 'failed', finished_at = $1, lease_until = NULL, error = $2"
-                   " WHERE id = $3 AND worker = $4 AND state = 'running'",
-                   DBI(now), DBT(e->msg[0] ? e->msg : "the job failed"), DBI(j->id), DBT(j->token));
+                   "UPDATE job SET state = 'failed', finished_at = $1, lease_until = NULL, error = $2,"
+                   " result = COALESCE($5, result) WHERE id = $3 AND worker = $4 AND state = 'running'",
+                   DBI(now), DBT(e->msg[0] ? e->msg : "the job failed"), DBI(j->id), DBT(j->token),
+                   DBT(res));
+        free(res);
     }
     if (n == 0 && !atomic_load(&j->lost))
         outcome = "lost its claim before finishing; the result is dropped";

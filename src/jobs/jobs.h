@@ -111,7 +111,8 @@ void job_log(job_ctx *j, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* True once the job was canceled, its lease was lost, or the worker is
  * shutting down: the handler should return (its return value is ignored). */
 bool job_should_stop(job_ctx *j);
-/* The job's result document (stolen reference). */
+/* The job's result document (stolen reference); kept when the job fails
+ * too, e.g. the report of an import's problems. */
 void job_set_result(job_ctx *j, json_t *result);
 
 /* Schema (migration text) for the tables this module owns. */

@@ -445,7 +445,21 @@ static int parse_field(parser *p, qnode *n, bool key_optional)
     const tok *t = next(p);
     char buf[48];
     n->col = col_of(p, t);
-    n->field = query_schema_find(p->schema, t->s, t->len);
+    n->field = NULL;
+    /* qualified names: a schema field named "data.width" is written as
+     * IDENT "." IDENT; the longest name the schema knows wins */
+    if (peek(p)->kind == T_DOT && p->t[p->i + 1].kind == T_IDENT && t->len + p->t[p->i + 1].len < 64) {
+        const tok *k = &p->t[p->i + 1];
+        char qn[72];
+        snprintf(qn, sizeof qn, "%.*s.%.*s", (int)t->len, t->s, (int)k->len, k->s);
+        n->field = query_schema_find(p->schema, qn, strlen(qn));
+        if (n->field) {
+            next(p);
+            next(p);
+        }
+    }
+    if (!n->field)
+        n->field = query_schema_find(p->schema, t->s, t->len);
     if (!n->field)
         return unknown_field(p, t);
     if (n->field->type != QUERY_JSON) {
