@@ -103,7 +103,7 @@ $(BUILD)/test-api: $(TEST_API_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcvops.a
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) $^ $(PKG_LIBS) -lcriterion -o $@
 
-check-unit: $(BUILD)/test-unit
+check-unit: $(BUILD)/test-unit $(BUILD)/cvops
 	tests/with-services $(BUILD)/test-unit -j$(JOBS) --short-filename
 
 check-api-sqlite: $(BUILD)/cvops $(BUILD)/test-api
