@@ -1,0 +1,365 @@
+/*
+ * op_conv.c - 2-D convolution (stride, padding, dilation, groups, so also
+ * depthwise) on oneDNN, forward, backward-data and backward-weights.
+ *
+ * Layouts: source, weights and destination are created "any" and oneDNN
+ * picks its blocked formats (nChw8c / OIhw8i8o on AVX2). The first training
+ * plan moves the weights' storage to the chosen format once (so the
+ * forward and backward-weights passes need no reorder each step); the
+ * input is reordered only when the producer's layout differs.
+ *
+ * Inference plans fuse what follows a convolution when each link has a
+ * single consumer: batch normalisation is folded into the weights and a
+ * bias, a residual add becomes a "sum" post-op (the other addend is copied
+ * into the destination first) and an activation becomes an eltwise
+ * post-op. The fused nodes alias the convolution's output.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn_impl.h"
+
+typedef struct conv_st {
+    dnnl_primitive_t fwd, bwd_d, bwd_w;
+    nn_arg f_src, f_w, f_b, f_dst;
+    nn_arg d_ddst, d_w, d_dsrc;
+    nn_arg w_src, w_ddst, w_dw, w_db;
+    /* inference fusion */
+    int bn, add, act;         /* fused node indices, 0 when none */
+    int add_other;            /* the other addend of a fused add */
+    nn_arg add_in;            /* reorders the other addend into the output layout */
+    float *fold_w, *fold_b;   /* plain folded weights and bias */
+    uint64_t fold_key[5];
+    uint64_t fold_gen;
+    dnnl_memory_desc_t bias_md;
+    bool has_bias;
+} conv_st;
+
+static void conv_free(void *p)
+{
+    conv_st *st = p;
+    if (st->fwd)
+        dnnl_primitive_destroy(st->fwd);
+    if (st->bwd_d)
+        dnnl_primitive_destroy(st->bwd_d);
+    if (st->bwd_w)
+        dnnl_primitive_destroy(st->bwd_w);
+    nn_arg *args[] = {&st->f_src, &st->f_w,    &st->f_b,    &st->f_dst, &st->d_ddst,
+                      &st->d_w,   &st->d_dsrc, &st->w_src, &st->w_ddst, &st->w_dw,
+                      &st->w_db,  &st->add_in};
+    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
+        nn_arg_free(args[i]);
+    free(st->fold_w);
+    free(st->fold_b);
+    free(st);
+}
+
+static dnnl_alg_kind_t act_alg(nn_op_kind k, float *alpha)
+{
+    *alpha = 0;
+    switch (k) {
+    case OP_RELU: return dnnl_eltwise_relu;
+    case OP_LEAKY_RELU: return dnnl_eltwise_relu; /* alpha set by caller */
+    case OP_SILU: *alpha = 1; return dnnl_eltwise_swish;
+    case OP_SIGMOID: return dnnl_eltwise_logistic;
+    default: return dnnl_alg_kind_undef;
+    }
+}
+
+/* Finds what an inference plan can fuse after conv node i. */
+static void find_fusion(const nn_model *m, int i, conv_st *st)
+{
+    int cur = i;
+    int j = nn_sole_consumer(m, cur);
+    if (j > 0 && m->nodes[j].op == OP_BN) {
+        st->bn = j;
+        cur = j;
+        j = nn_sole_consumer(m, cur);
+    }
+    if (j > 0 && m->nodes[j].op == OP_ADD && m->nodes[j].nin == 2) {
+        const nn_node *a = &m->nodes[j];
+        int other = a->in[0] == cur ? a->in[1] : a->in[0];
+        /* the other addend must be ready before this convolution runs */
+        if (other < i && other != cur) {
+            st->add = j;
+            st->add_other = other;
+            cur = j;
+            j = nn_sole_consumer(m, cur);
+        }
+    }
+    if (j > 0) {
+        float al;
+        if (act_alg(m->nodes[j].op, &al) != dnnl_alg_kind_undef)
+            st->act = j;
+    }
+}
+
+static int weights_md(const nn_node *nd, int ic, dnnl_memory_desc_t *md)
+{
+    if (nd->groups > 1) {
+        dnnl_dims_t d = {nd->groups, nd->out / nd->groups, ic / nd->groups, nd->kh, nd->kw};
+        return dnnl_memory_desc_init_by_tag(md, 5, d, dnnl_f32, dnnl_format_tag_any);
+    }
+    dnnl_dims_t d = {nd->out, ic, nd->kh, nd->kw};
+    return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_format_tag_any);
+}
+
+static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
+{
+    nn_model *m = s->m;
+    nn_node *nd = &m->nodes[i];
+    nn_pnode *p = &pl->pn[i];
+    int a = nd->in[0];
+    nn_pnode *pi = &pl->pn[a];
+    conv_st *st = calloc(1, sizeof *st);
+    if (!st)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    p->st = st;
+
+    dnnl_memory_desc_t src_any, w_any, dst_any;
+    nn_md_any(&src_any, pi->n, pi->c, pi->h, pi->w);
+    nn_md_any(&dst_any, p->n, p->c, p->h, p->w);
+    weights_md(nd, pi->c, &w_any);
+    nn_md_vec(&st->bias_md, nd->out);
+    dnnl_dims_t strides = {nd->sh, nd->sw}, dil = {nd->dh - 1, nd->dw - 1};
+    dnnl_dims_t pad_l = {nd->ph, nd->pw};
+    /* right padding that gives exactly the output size (floor semantics) */
+    dnnl_dims_t pad_r = {(p->h - 1) * nd->sh + (nd->kh - 1) * nd->dh + 1 - pi->h - nd->ph,
+                         (p->w - 1) * nd->sw + (nd->kw - 1) * nd->dw + 1 - pi->w - nd->pw};
+
+    if (!pl->train)
+        find_fusion(m, i, st);
+    st->has_bias = nd->bias || st->bn;
+
+    dnnl_primitive_attr_t attr = NULL;
+    if (st->add || st->act) {
+        dnnl_post_ops_t po;
+        NN_CHECK(dnnl_primitive_attr_create(&attr), "conv attributes");
+        NN_CHECK(dnnl_post_ops_create(&po), "conv post-ops");
+        if (st->add)
+            dnnl_post_ops_append_sum(po, 1.0f);
+        if (st->act) {
+            float alpha;
+            dnnl_alg_kind_t alg = act_alg(m->nodes[st->act].op, &alpha);
+            if (m->nodes[st->act].op == OP_LEAKY_RELU)
+                alpha = m->nodes[st->act].alpha;
+            dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, 0.0f);
+        }
+        dnnl_primitive_attr_set_post_ops(attr, po);
+        dnnl_post_ops_destroy(po);
+    }
+
+    dnnl_convolution_desc_t cd;
+    NN_CHECK(dnnl_dilated_convolution_forward_desc_init(
+                 &cd, pl->train ? dnnl_forward_training : dnnl_forward_inference,
+                 dnnl_convolution_direct, &src_any, &w_any, st->has_bias ? &st->bias_md : NULL,
+                 &dst_any, strides, dil, pad_l, pad_r),
+             "convolution forward descriptor");
+    dnnl_primitive_desc_t fpd;
+    dnnl_status_t rc = dnnl_primitive_desc_create(&fpd, &cd, attr, nn_engine(), NULL);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    NN_CHECK(rc, "convolution forward");
+    const dnnl_memory_desc_t *src_md = nn_pd_md(fpd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *w_md = nn_pd_md(fpd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *dst_md = nn_pd_md(fpd, dnnl_query_dst_md, 0);
+    p->md = *dst_md;
+
+    /* a training plan settles the weights' storage layout once */
+    if (pl->train && !nd->wt->adopted) {
+        if (nn_param_relayout(nd->wt, w_md, e) < 0)
+            goto fail;
+        nd->wt->adopted = true;
+        m->layout_gen++;
+    }
+    rc = dnnl_primitive_create(&st->fwd, fpd);
+    if (rc != dnnl_success) {
+        nn_dnnl_err(e, rc, "convolution forward primitive");
+        goto fail;
+    }
+    if (nn_arg_init(&st->f_src, DNNL_ARG_SRC, src_md, &pi->md, false, e) < 0 ||
+        nn_arg_init(&st->f_dst, DNNL_ARG_DST, dst_md, dst_md, true, e) < 0)
+        goto fail;
+    if (st->bn) {
+        dnnl_memory_desc_t plain;
+        nn_param_plain_md(nd->wt, &plain);
+        st->fold_w = nn_alloc(nd->wt->numel * sizeof(float));
+        st->fold_b = nn_alloc((size_t)nd->out * sizeof(float));
+        if (!st->fold_w || !st->fold_b) {
+            err_set(e, ERR_INTERNAL, "out of memory");
+            goto fail;
+        }
+        if (nn_arg_init(&st->f_w, DNNL_ARG_WEIGHTS, w_md, &plain, false, e) < 0)
+            goto fail;
+    } else if (nn_arg_init(&st->f_w, DNNL_ARG_WEIGHTS, w_md, &nd->wt->md, false, e) < 0) {
+        goto fail;
+    }
+    if (st->has_bias && nn_arg_init(&st->f_b, DNNL_ARG_BIAS, &st->bias_md, NULL, false, e) < 0)
+        goto fail;
+    if (st->add && nn_arg_init(&st->add_in, DNNL_ARG_DST, dst_md, &pl->pn[st->add_other].md,
+                               false, e) < 0)
+        goto fail;
+    /* mark the fused nodes: the session makes them aliases of this output */
+    if (st->bn)
+        pl->pn[st->bn].fused_into = i;
+    if (st->add)
+        pl->pn[st->add].fused_into = i;
+    if (st->act)
+        pl->pn[st->act].fused_into = i;
+
+    if (pl->train) {
+        dnnl_memory_desc_t dsrc_any, ddst_any, dw_any;
+        dsrc_any = src_any;
+        ddst_any = dst_any;
+        dw_any = w_any;
+        if (pi->need_grad) {
+            dnnl_convolution_desc_t bd;
+            dnnl_primitive_desc_t bpd;
+            rc = dnnl_dilated_convolution_backward_data_desc_init(
+                &bd, dnnl_convolution_direct, &dsrc_any, &w_any, &ddst_any, strides, dil, pad_l,
+                pad_r);
+            if (rc == dnnl_success)
+                rc = dnnl_primitive_desc_create(&bpd, &bd, NULL, nn_engine(), fpd);
+            if (rc != dnnl_success) {
+                nn_dnnl_err(e, rc, "convolution backward data");
+                goto fail;
+            }
+            rc = dnnl_primitive_create(&st->bwd_d, bpd);
+            int r2 = 0;
+            if (rc == dnnl_success)
+                r2 = nn_arg_init(&st->d_ddst, DNNL_ARG_DIFF_DST,
+                                 nn_pd_md(bpd, dnnl_query_diff_dst_md, 0), &p->md, false, e) ||
+                     nn_arg_init(&st->d_w, DNNL_ARG_WEIGHTS,
+                                 nn_pd_md(bpd, dnnl_query_weights_md, 0), &nd->wt->md, false, e) ||
+                     nn_arg_init(&st->d_dsrc, DNNL_ARG_DIFF_SRC,
+                                 nn_pd_md(bpd, dnnl_query_diff_src_md, 0), &pi->md, true, e);
+            dnnl_primitive_desc_destroy(bpd);
+            if (rc != dnnl_success) {
+                nn_dnnl_err(e, rc, "convolution backward data primitive");
+                goto fail;
+            }
+            if (r2)
+                goto fail;
+        }
+        dnnl_convolution_desc_t wd;
+        dnnl_primitive_desc_t wpd;
+        rc = dnnl_dilated_convolution_backward_weights_desc_init(
+            &wd, dnnl_convolution_direct, &src_any, &dw_any, nd->bias ? &st->bias_md : NULL,
+            &ddst_any, strides, dil, pad_l, pad_r);
+        if (rc == dnnl_success)
+            rc = dnnl_primitive_desc_create(&wpd, &wd, NULL, nn_engine(), fpd);
+        if (rc != dnnl_success) {
+            nn_dnnl_err(e, rc, "convolution backward weights");
+            goto fail;
+        }
+        rc = dnnl_primitive_create(&st->bwd_w, wpd);
+        int r2 = 0;
+        if (rc == dnnl_success)
+            r2 = nn_arg_init(&st->w_src, DNNL_ARG_SRC, nn_pd_md(wpd, dnnl_query_src_md, 0),
+                             &pi->md, false, e) ||
+                 nn_arg_init(&st->w_ddst, DNNL_ARG_DIFF_DST,
+                             nn_pd_md(wpd, dnnl_query_diff_dst_md, 0), &p->md, false, e) ||
+                 nn_arg_init(&st->w_dw, DNNL_ARG_DIFF_WEIGHTS,
+                             nn_pd_md(wpd, dnnl_query_diff_weights_md, 0), &nd->wt->md, true,
+                             e) ||
+                 (nd->bias && nn_arg_init(&st->w_db, DNNL_ARG_DIFF_BIAS, &st->bias_md, NULL,
+                                          true, e));
+        dnnl_primitive_desc_destroy(wpd);
+        if (rc != dnnl_success) {
+            nn_dnnl_err(e, rc, "convolution backward weights primitive");
+            goto fail;
+        }
+        if (r2)
+            goto fail;
+    }
+    dnnl_primitive_desc_destroy(fpd);
+    return 0;
+fail:
+    dnnl_primitive_desc_destroy(fpd);
+    return -1;
+}
+
+/* Folds the inference batch normalisation into plain weights and a bias:
+ * w' = w * g/sqrt(v+eps), b' = (b - mean) * g/sqrt(v+eps) + beta. */
+static int fold_bn(nn_model *m, nn_node *nd, conv_st *st, err *e)
+{
+    const nn_node *bn = &m->nodes[st->bn];
+    uint64_t key[5] = {nd->wt->version, nd->bs ? nd->bs->version : 0, bn->wt->version,
+                       bn->bs->version, bn->rmean->version + (bn->rvar->version << 32)};
+    if (st->fold_gen && memcmp(key, st->fold_key, sizeof key) == 0)
+        return 0;
+    if (nn_param_to_plain(nd->wt, PB_DATA, st->fold_w, e) < 0)
+        return -1;
+    const float *g = bn->wt->buf[PB_DATA], *be = bn->bs->buf[PB_DATA];
+    const float *mu = bn->rmean->buf[PB_DATA], *var = bn->rvar->buf[PB_DATA];
+    const float *b = nd->bs ? nd->bs->buf[PB_DATA] : NULL;
+    size_t per = nd->wt->numel / (size_t)nd->out;
+    for (int o = 0; o < nd->out; o++) {
+        float k = g[o] / sqrtf(var[o] + bn->eps);
+        float *w = st->fold_w + (size_t)o * per;
+        for (size_t j = 0; j < per; j++)
+            w[j] *= k;
+        st->fold_b[o] = ((b ? b[o] : 0.0f) - mu[o]) * k + be[o];
+    }
+    memcpy(st->fold_key, key, sizeof key);
+    st->fold_gen++;
+    return 0;
+}
+
+static int conv_fwd(nn_session *s, nn_plan *pl, int i, err *e)
+{
+    nn_model *m = s->m;
+    nn_node *nd = &m->nodes[i];
+    nn_pnode *p = &pl->pn[i];
+    conv_st *st = p->st;
+    nn_call c[4];
+    int n = 0;
+    c[n++] = (nn_call){&st->f_src, pl->pn[nd->in[0]].out, 0, false, false};
+    if (st->bn) {
+        if (fold_bn(m, nd, st, e) < 0)
+            return -1;
+        c[n++] = (nn_call){&st->f_w, st->fold_w, st->fold_gen, false, false};
+        c[n++] = (nn_call){&st->f_b, st->fold_b, 0, false, false};
+    } else {
+        c[n++] = (nn_call){&st->f_w, nd->wt->buf[PB_DATA], nd->wt->version, false, false};
+        if (nd->bias)
+            c[n++] = (nn_call){&st->f_b, nd->bs->buf[PB_DATA], 0, false, false};
+    }
+    if (st->add) { /* the sum post-op adds what the destination holds */
+        nn_pnode *po = &pl->pn[st->add_other];
+        if (st->add_in.differ) {
+            if (nn_reorder_run(s->stream, &st->add_in.ro, po->out, p->out, e) < 0)
+                return -1;
+        } else {
+            memcpy(p->out, po->out, p->bytes);
+        }
+    }
+    c[n++] = (nn_call){&st->f_dst, p->out, 0, true, false};
+    return nn_execute(s->stream, st->fwd, c, n, e);
+}
+
+static int conv_bwd(nn_session *s, nn_plan *pl, int i, err *e)
+{
+    nn_node *nd = &s->m->nodes[i];
+    nn_pnode *p = &pl->pn[i];
+    conv_st *st = p->st;
+    int a = nd->in[0];
+    if (st->bwd_d) {
+        bool acc;
+        float *t = nn_grad_target(pl, a, &acc);
+        nn_call c[3] = {{&st->d_ddst, p->diff, 0, false, false},
+                        {&st->d_w, nd->wt->buf[PB_DATA], nd->wt->version, false, false},
+                        {&st->d_dsrc, t, 0, true, false}};
+        if (nn_execute(s->stream, st->bwd_d, c, 3, e) < 0)
+            return -1;
+        nn_grad_commit(pl, a, acc);
+    }
+    nn_call c[4] = {{&st->w_src, pl->pn[a].out, 0, false, false},
+                    {&st->w_ddst, p->diff, 0, false, false},
+                    {&st->w_dw, nd->wt->buf[PB_GRAD], 0, true, false},
+                    {&st->w_db, nd->bias ? nd->bs->buf[PB_GRAD] : NULL, 0, true, false}};
+    return nn_execute(s->stream, st->bwd_w, c, nd->bias ? 4 : 3, e);
+}
+
+const nn_op_impl nn_op_conv = {conv_build, conv_fwd, conv_bwd, conv_free};
