@@ -114,6 +114,12 @@ int nn_param_relayout(nn_param *p, const dnnl_memory_desc_t *md, err *e);
 void nn_param_plain_md(const nn_param *p, dnnl_memory_desc_t *md);
 uint64_t nn_splitmix64(uint64_t *x);
 
+/* --- optimizer internals (optim.c), for the state file (ckpt.c) -------- */
+
+nn_model *nn_optim_model(const nn_optim *o);
+nn_optim_kind nn_optim_kind_of(const nn_optim *o);
+void nn_optim_set_steps(nn_optim *o, int64_t t);
+
 /* --- oneDNN glue (dnn.c) ------------------------------------------------ */
 
 dnnl_engine_t nn_engine(void);

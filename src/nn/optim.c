@@ -58,6 +58,9 @@ nn_optim *nn_optim_new(nn_model *m, const nn_optim_cfg *cfg, err *e)
 void nn_optim_free(nn_optim *o) { free(o); }
 
 int64_t nn_optim_steps(const nn_optim *o) { return o->t; }
+nn_model *nn_optim_model(const nn_optim *o) { return o->m; }
+nn_optim_kind nn_optim_kind_of(const nn_optim *o) { return o->cfg.kind; }
+void nn_optim_set_steps(nn_optim *o, int64_t t) { o->t = t < 0 ? 0 : t; }
 
 static int ensure(nn_param *p, int which, err *e)
 {
