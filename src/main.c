@@ -11,6 +11,7 @@
 
 static const cli_cmd commands[] = {
     {"version", cmd_version, "print the version"},
+    {"nn", cmd_nn, "train and measure models locally (developer)"},
     {NULL, NULL, NULL},
 };
 

@@ -64,5 +64,6 @@ int cli_dispatch(const char *prog, int argc, char **argv, const cli_cmd *cmds);
 int cmd_serve(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_nn(int argc, char **argv); /* developer: local training engine (src/cli/nn.c) */
 
 #endif
