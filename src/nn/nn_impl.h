@@ -138,6 +138,8 @@ void nn_md_any(dnnl_memory_desc_t *md, int n, int c, int h, int w);
 void nn_md_vec(dnnl_memory_desc_t *md, int n);                          /* a */
 bool nn_md_eq(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 bool nn_md_is_plain(const dnnl_memory_desc_t *md);
+/* Same element -> byte mapping (e.g. nChw8c and nchw when H = W = 1). */
+bool nn_md_same_bytes(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 size_t nn_md_size(const dnnl_memory_desc_t *md);
 const dnnl_memory_desc_t *nn_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t q, int i);
 

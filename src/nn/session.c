@@ -161,7 +161,7 @@ static nn_plan *plan_build(nn_session *s, const nn_tensor *x, bool train, err *e
     pl->out.w = po->w;
     dnnl_memory_desc_t plain;
     nn_md_plain(&plain, po->n, po->c, po->h, po->w);
-    pl->out_plain = nn_md_eq(&plain, &po->md);
+    pl->out_plain = nn_md_same_bytes(&plain, &po->md);
     if (!pl->out_plain) {
         if (nn_reorder_init(&pl->out_ro, &po->md, &plain, false, e) < 0)
             goto fail;
