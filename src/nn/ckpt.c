@@ -205,8 +205,9 @@ static int st_open(st_file *s, const char *path, err *e)
         if (!json_is_integer(b) || !json_is_integer(en) || json_integer_value(b) < 0 ||
             json_integer_value(en) < json_integer_value(b) ||
             (uint64_t)json_integer_value(en) > s->data_len) {
-            st_close(s);
-            return err_set(e, ERR_UNPROCESSABLE, "%s: tensor %s has bad data_offsets", path, k);
+            err_set(e, ERR_UNPROCESSABLE, "%s: tensor %s has bad data_offsets", path, k);
+            st_close(s); /* k belongs to the header: report first */
+            return -1;
         }
     }
     return 0;
