@@ -62,6 +62,9 @@
  * again only changes the thread count. */
 int nn_init(int threads, err *e);
 int nn_threads(void);
+/* Inference convolutions (3x3, stride 1) use our Winograd kernels where
+ * the CPU has AVX2 (default on); off makes them oneDNN's direct ones. */
+void nn_set_winograd(bool on);
 /* Releases the engine (tests, tools; the process may also just exit). */
 void nn_shutdown(void);
 

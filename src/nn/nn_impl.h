@@ -202,6 +202,19 @@ int nn_execute(dnnl_stream_t st, dnnl_primitive_t p, nn_call *calls, int n, err 
 /* dst[i] += src[i] for n floats (same layout). */
 void nn_add_inplace(float *dst, const float *src, size_t n);
 
+/* --- Winograd convolution for inference (wino.c) ----------------------- */
+
+typedef struct nn_wino nn_wino;
+bool nn_wino_usable(void); /* AVX2 + FMA present and not switched off */
+/* m = 4: F(4x4, 3x3); m = 2: F(2x2, 3x3). Source and destination nChw8c. */
+nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, int ph, int pw,
+                     err *e);
+void nn_wino_free(nn_wino *w);
+void nn_wino_weights(nn_wino *w, const float *plain_kc33);
+/* act: 0 none, 1 relu/leaky (alpha), 2 silu, 3 sigmoid; res and bias optional */
+int nn_wino_run(nn_wino *w, dnnl_stream_t stream, const float *src, float *dst, const float *res,
+                const float *bias, int act, float alpha, err *e);
+
 /* --- plans and sessions (session.c) ------------------------------------- */
 
 typedef struct nn_plan nn_plan;

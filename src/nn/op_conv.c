@@ -34,6 +34,12 @@ typedef struct conv_st {
     uint64_t fold_gen;
     dnnl_memory_desc_t bias_md;
     bool has_bias;
+    /* Winograd (inference, 3x3 stride 1) */
+    nn_wino *wino;
+    uint64_t wino_key;
+    bool wino_ready;
+    int act_code;
+    float act_alpha;
 } conv_st;
 
 static void conv_free(void *p)
@@ -52,6 +58,7 @@ static void conv_free(void *p)
         nn_arg_free(args[i]);
     free(st->fold_w);
     free(st->fold_b);
+    nn_wino_free(st->wino);
     free(st);
 }
 
@@ -105,6 +112,91 @@ static int weights_md(const nn_node *nd, int ic, dnnl_memory_desc_t *md)
     return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_format_tag_any);
 }
 
+/* The inference path through wino.c: same fusions, no oneDNN primitive. */
+static int wino_build(nn_session *s, nn_plan *pl, int i, conv_st *st, err *e)
+{
+    nn_model *m = s->m;
+    nn_node *nd = &m->nodes[i];
+    nn_pnode *p = &pl->pn[i];
+    nn_pnode *pi = &pl->pn[nd->in[0]];
+    int tiles4 = ((p->h + 3) / 4) * ((p->w + 3) / 4), px = p->h * p->w;
+    /* F(4x4) pays where there are enough tiles; small maps use F(2x2) */
+    int mt = px >= 144 && tiles4 >= 9 ? 4 : 2;
+    st->wino = nn_wino_new(mt, p->n, pi->c, pi->h, pi->w, nd->out, p->h, p->w, nd->ph, nd->pw, e);
+    if (!st->wino)
+        return -1;
+    dnnl_memory_desc_t blk;
+    dnnl_dims_t d = {pi->n, pi->c, pi->h, pi->w};
+    dnnl_memory_desc_init_by_tag(&blk, 4, d, dnnl_f32, dnnl_nChw8c);
+    dnnl_dims_t o = {p->n, p->c, p->h, p->w};
+    dnnl_memory_desc_init_by_tag(&p->md, 4, o, dnnl_f32, dnnl_nChw8c);
+    st->fold_w = nn_alloc(nd->wt->numel * sizeof(float));
+    st->fold_b = nn_alloc((size_t)nd->out * sizeof(float));
+    if (!st->fold_w || !st->fold_b)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (nn_arg_init(&st->f_src, DNNL_ARG_SRC, &blk, &pi->md, false, e) < 0)
+        return -1;
+    if (st->add && nn_arg_init(&st->add_in, DNNL_ARG_DST, &p->md, &pl->pn[st->add_other].md,
+                               false, e) < 0)
+        return -1;
+    if (st->act) {
+        nn_op_kind k = m->nodes[st->act].op;
+        st->act_code = k == OP_SILU ? 2 : k == OP_SIGMOID ? 3 : 1;
+        st->act_alpha = k == OP_LEAKY_RELU ? m->nodes[st->act].alpha : 0.0f;
+    }
+    if (st->bn)
+        pl->pn[st->bn].fused_into = i;
+    if (st->add)
+        pl->pn[st->add].fused_into = i;
+    if (st->act)
+        pl->pn[st->act].fused_into = i;
+    return 0;
+}
+
+typedef struct geom {
+    dnnl_dims_t strides, dil, pad_l, pad_r;
+} geom;
+
+static bool is_ref(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+        return false;
+    return strncmp(impl, "ref", 3) == 0;
+}
+
+/* A backward primitive descriptor (data: a = diff_src; weights: a = src,
+ * w = diff_weights), first with the layouts the tensors already have (no
+ * reorders at all), else with whatever oneDNN prefers. */
+static dnnl_status_t bwd_pd(bool data, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *w,
+                            const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *d,
+                            const dnnl_memory_desc_t *a_any, const dnnl_memory_desc_t *w_any,
+                            const dnnl_memory_desc_t *d_any, const geom *g,
+                            const_dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *out)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        const dnnl_memory_desc_t *aa = attempt ? a_any : a, *ww = attempt ? w_any : w;
+        const dnnl_memory_desc_t *dd = attempt ? d_any : d;
+        dnnl_convolution_desc_t cd;
+        dnnl_status_t rc =
+            data ? dnnl_dilated_convolution_backward_data_desc_init(
+                       &cd, dnnl_convolution_direct, aa, ww, dd, g->strides, g->dil, g->pad_l,
+                       g->pad_r)
+                 : dnnl_dilated_convolution_backward_weights_desc_init(
+                       &cd, dnnl_convolution_direct, aa, ww, b, dd, g->strides, g->dil, g->pad_l,
+                       g->pad_r);
+        if (rc == dnnl_success)
+            rc = dnnl_primitive_desc_create(out, &cd, NULL, nn_engine(), hint);
+        if (rc == dnnl_success && attempt == 0 && is_ref(*out)) {
+            dnnl_primitive_desc_destroy(*out);
+            continue;
+        }
+        if (rc == dnnl_success || attempt == 1)
+            return rc;
+    }
+    return dnnl_unimplemented;
+}
+
 static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
 {
     nn_model *m = s->m;
@@ -131,6 +223,11 @@ static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
     if (!pl->train)
         find_fusion(m, i, st);
     st->has_bias = nd->bias || st->bn;
+
+    if (!pl->train && nn_wino_usable() && nd->kh == 3 && nd->kw == 3 && nd->sh == 1 &&
+        nd->sw == 1 && nd->dh == 1 && nd->dw == 1 && nd->groups == 1 && pi->c % 8 == 0 &&
+        nd->out % 8 == 0 && p->h >= 4 && p->w >= 4)
+        return wino_build(s, pl, i, st, e);
 
     dnnl_primitive_attr_t attr = NULL;
     if (st->add || st->act) {
@@ -209,18 +306,12 @@ static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
         pl->pn[st->act].fused_into = i;
 
     if (pl->train) {
-        dnnl_memory_desc_t dsrc_any, ddst_any, dw_any;
-        dsrc_any = src_any;
-        ddst_any = dst_any;
-        dw_any = w_any;
+        geom g = {{strides[0], strides[1]}, {dil[0], dil[1]}, {pad_l[0], pad_l[1]},
+                  {pad_r[0], pad_r[1]}};
         if (pi->need_grad) {
-            dnnl_convolution_desc_t bd;
             dnnl_primitive_desc_t bpd;
-            rc = dnnl_dilated_convolution_backward_data_desc_init(
-                &bd, dnnl_convolution_direct, &dsrc_any, &w_any, &ddst_any, strides, dil, pad_l,
-                pad_r);
-            if (rc == dnnl_success)
-                rc = dnnl_primitive_desc_create(&bpd, &bd, NULL, nn_engine(), fpd);
+            rc = bwd_pd(true, &pi->md, &nd->wt->md, NULL, &p->md, &src_any, &w_any, &dst_any,
+                        &g, fpd, &bpd);
             if (rc != dnnl_success) {
                 nn_dnnl_err(e, rc, "convolution backward data");
                 goto fail;
@@ -242,13 +333,9 @@ static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
             if (r2)
                 goto fail;
         }
-        dnnl_convolution_desc_t wd;
         dnnl_primitive_desc_t wpd;
-        rc = dnnl_dilated_convolution_backward_weights_desc_init(
-            &wd, dnnl_convolution_direct, &src_any, &dw_any, nd->bias ? &st->bias_md : NULL,
-            &ddst_any, strides, dil, pad_l, pad_r);
-        if (rc == dnnl_success)
-            rc = dnnl_primitive_desc_create(&wpd, &wd, NULL, nn_engine(), fpd);
+        rc = bwd_pd(false, &pi->md, &nd->wt->md, nd->bias ? &st->bias_md : NULL, &p->md, &src_any,
+                    &w_any, &dst_any, &g, fpd, &wpd);
         if (rc != dnnl_success) {
             nn_dnnl_err(e, rc, "convolution backward weights");
             goto fail;
@@ -307,12 +394,59 @@ static int fold_bn(nn_model *m, nn_node *nd, conv_st *st, err *e)
     return 0;
 }
 
+static int wino_fwd(nn_session *s, nn_plan *pl, int i, err *e)
+{
+    nn_model *m = s->m;
+    nn_node *nd = &m->nodes[i];
+    nn_pnode *p = &pl->pn[i];
+    conv_st *st = p->st;
+    const float *bias = NULL;
+    uint64_t key;
+    if (st->bn) {
+        if (fold_bn(m, nd, st, e) < 0)
+            return -1;
+        key = st->fold_gen;
+        bias = st->fold_b;
+    } else {
+        key = nd->wt->version;
+        bias = nd->bias ? nd->bs->buf[PB_DATA] : NULL;
+        if ((!st->wino_ready || key != st->wino_key) &&
+            nn_param_to_plain(nd->wt, PB_DATA, st->fold_w, e) < 0)
+            return -1;
+    }
+    if (!st->wino_ready || key != st->wino_key) {
+        nn_wino_weights(st->wino, st->fold_w);
+        st->wino_key = key;
+        st->wino_ready = true;
+    }
+    const float *src = pl->pn[nd->in[0]].out;
+    if (st->f_src.differ) {
+        if (nn_reorder_run(s->stream, &st->f_src.ro, (void *)src, st->f_src.tmp, e) < 0)
+            return -1;
+        src = st->f_src.tmp;
+    }
+    const float *res = NULL;
+    if (st->add) {
+        res = pl->pn[st->add_other].out;
+        if (st->add_in.differ) {
+            if (nn_reorder_run(s->stream, &st->add_in.ro, (void *)res, st->add_in.tmp, e) < 0)
+                return -1;
+            res = st->add_in.tmp;
+        }
+    }
+    dnnl_stream_wait(s->stream);
+    return nn_wino_run(st->wino, s->stream, src, p->out, res, bias, st->act_code, st->act_alpha,
+                       e);
+}
+
 static int conv_fwd(nn_session *s, nn_plan *pl, int i, err *e)
 {
     nn_model *m = s->m;
     nn_node *nd = &m->nodes[i];
     nn_pnode *p = &pl->pn[i];
     conv_st *st = p->st;
+    if (st->wino)
+        return wino_fwd(s, pl, i, e);
     nn_call c[4];
     int n = 0;
     c[n++] = (nn_call){&st->f_src, pl->pn[nd->in[0]].out, 0, false, false};

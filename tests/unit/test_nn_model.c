@@ -458,3 +458,73 @@ Test(nn_model, predictor_is_safe_from_several_threads, .init = setup)
     }
     nn_predictor_free(p);
 }
+
+/* --- Winograd inference against oneDNN's direct convolution ---------------- */
+
+static void compare_paths(const char *arch, int n, int c, int h, int w)
+{
+    err e;
+    nn_model *m = nn_model_new(arch, 3, &e);
+    cr_assert_not_null(m, "%s", e.msg);
+    nn_tensor *x = nn_tensor_new(n, c, h, w);
+    nn_rng r;
+    nn_rng_seed(&r, 1);
+    for (size_t i = 0; i < nn_tensor_numel(x); i++)
+        x->data[i] = (float)nn_rng_normal(&r);
+    /* some training so batch norm has non-trivial running statistics */
+    nn_session *ts = nn_session_new(m, &e);
+    for (int k = 0; k < 3; k++)
+        cr_assert_not_null(nn_forward(ts, x, true, &e), "%s", e.msg);
+    nn_session_free(ts);
+    float *ref = NULL;
+    size_t cnt = 0;
+    for (int wino = 0; wino < 2; wino++) {
+        nn_set_winograd(wino);
+        nn_session *s = nn_session_new(m, &e);
+        const nn_tensor *y = nn_forward(s, x, false, &e);
+        cr_assert_not_null(y, "%s", e.msg);
+        cnt = nn_tensor_numel(y);
+        if (!wino) {
+            ref = malloc(cnt * sizeof(float));
+            memcpy(ref, y->data, cnt * sizeof(float));
+        } else {
+            double mx = 0, diff = 0;
+            for (size_t i = 0; i < cnt; i++) {
+                mx = fmax(mx, fabs(ref[i]));
+                diff = fmax(diff, fabs(ref[i] - y->data[i]));
+            }
+            cr_expect_lt(diff, 1e-4 * mx + 1e-6, "max |direct - winograd| = %g (max %g)", diff,
+                         mx);
+            cr_expect_gt(mx, 0);
+        }
+        nn_session_free(s);
+    }
+    nn_set_winograd(true);
+    free(ref);
+    nn_tensor_free(x);
+    nn_model_free(m);
+}
+
+Test(nn_model, winograd_matches_direct_convolution, .init = setup)
+{
+    /* F(4x4) on 20x20 and F(2x2) on 6x6 maps, padding 0/1/2, fused BN + add + act */
+    compare_paths("{\"input\":{\"channels\":3,\"height\":20,\"width\":19},\"nodes\":["
+                  "{\"name\":\"c0\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
+                  "{\"name\":\"c1\",\"op\":\"conv\",\"out\":16,\"kernel\":3,\"bias\":false},"
+                  "{\"name\":\"b1\",\"op\":\"bn\"},{\"name\":\"r1\",\"op\":\"relu\"},"
+                  "{\"name\":\"c2\",\"op\":\"conv\",\"out\":16,\"kernel\":3,\"bias\":false},"
+                  "{\"name\":\"b2\",\"op\":\"bn\"},"
+                  "{\"name\":\"s\",\"op\":\"add\",\"inputs\":[\"b2\",\"c0\"]},"
+                  "{\"name\":\"l\",\"op\":\"leaky_relu\",\"alpha\":0.2},"
+                  "{\"name\":\"c3\",\"op\":\"conv\",\"out\":24,\"kernel\":3,\"pad\":0},"
+                  "{\"name\":\"c4\",\"op\":\"conv\",\"out\":8,\"kernel\":3,\"pad\":2},"
+                  "{\"name\":\"a4\",\"op\":\"silu\"}]}",
+                  3, 3, 20, 19);
+    compare_paths("{\"input\":{\"channels\":3,\"height\":6,\"width\":7},\"nodes\":["
+                  "{\"name\":\"c0\",\"op\":\"conv\",\"out\":8,\"kernel\":1},"
+                  "{\"name\":\"c1\",\"op\":\"conv\",\"out\":32,\"kernel\":3,\"bias\":false},"
+                  "{\"name\":\"b1\",\"op\":\"bn\"},{\"name\":\"r1\",\"op\":\"relu\"},"
+                  "{\"name\":\"c2\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
+                  "{\"name\":\"a2\",\"op\":\"sigmoid\"}]}",
+                  2, 3, 6, 7);
+}
