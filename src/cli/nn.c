@@ -393,7 +393,7 @@ static int nn_bench_cmd(int argc, char **argv)
 {
     const char *arch = "resnet";
     int64_t batch = 64, steps = 10, warm = 3, threads = 0, infer_size = 224, infer_runs = 30;
-    bool json = false;
+    bool json = false, profile = false;
     a_size = 64;
     cli_opt opts[] = {
         {"arch", 'a', OPT_STR, &arch, "NAME|FILE", "built-in family or .json (default resnet)"},
@@ -405,6 +405,7 @@ static int nn_bench_cmd(int argc, char **argv)
         {"infer-runs", 0, OPT_INT, &infer_runs, "N", "batch-1 inference runs (default 30)"},
         {"threads", 't', OPT_INT, &threads, "N", "compute threads"},
         {"json", 0, OPT_FLAG, &json, NULL, "print one JSON object"},
+        {"profile", 0, OPT_FLAG, &profile, NULL, "time every node (training and inference)"},
         {0}};
     int n = cli_parse(argc, argv, opts, "cvops nn bench [options]",
                       "Training and inference speed on synthetic data: per-step times of SGD "
@@ -423,6 +424,7 @@ static int nn_bench_cmd(int argc, char **argv)
     nn_tensor *x = NULL, *dy = NULL, *x1 = NULL;
     int *labels = NULL;
     char *at = NULL;
+    sbuf prof = SBUF_INIT;
     double *ts = calloc((size_t)(steps > infer_runs ? steps : infer_runs), sizeof *ts);
     nn_arch_opts ao = arch_opts();
     if (!ts || nn_init((int)threads, &e) < 0 || !(at = arch_text(arch, &ao, &e)) ||
@@ -458,6 +460,17 @@ static int nn_bench_cmd(int argc, char **argv)
             ts[i - warm] = (double)(time_mono_ns() - t0) / 1e9;
     }
     double train_step = median(ts, (int)steps);
+    if (profile) { /* a few more steps, timed node by node */
+        nn_session_profile(s, true, &e);
+        for (int i = 0; i < 3; i++)
+            if (!nn_forward(s, x, true, &e) || nn_backward(s, dy, &e) < 0)
+                goto out;
+        sbuf_printf(&prof, "training, 3 steps:\n");
+        nn_session_profile_report(s, &prof);
+        nn_session_free(s);
+        if (!(s = nn_session_new(m, &e)))
+            goto out;
+    }
     for (int64_t i = 0; i < warm + steps; i++) {
         int64_t t0 = time_mono_ns();
         if (!nn_forward(s, x, false, &e))
@@ -483,6 +496,16 @@ static int nn_bench_cmd(int argc, char **argv)
                 ts[i - 3] = (double)(time_mono_ns() - t0) / 1e9;
         }
         infer = median(ts, (int)infer_runs);
+        if (profile) {
+            nn_session_free(s);
+            if (!(s = nn_session_new(m, &e)) || nn_session_profile(s, true, &e) < 0)
+                goto out;
+            for (int i = 0; i < 10; i++)
+                if (!nn_forward(s, x1, false, &e))
+                    goto out;
+            sbuf_printf(&prof, "batch-1 inference, 10 runs:\n");
+            nn_session_profile_report(s, &prof);
+        }
     }
     if (json)
         printf("{\"arch\":\"%s\",\"size\":%d,\"batch\":%lld,\"threads\":%d,\"params\":%zu,"
@@ -499,10 +522,13 @@ static int nn_bench_cmd(int argc, char **argv)
                arch, ih, iw, (long long)batch, nn_threads(), nn_model_param_count(m),
                train_step * 1e3, (double)batch / train_step, fwd * 1e3, (double)batch / fwd,
                (long long)infer_size, infer * 1e3, (long long)infer_runs);
+    if (profile)
+        fputs(sbuf_cstr(&prof), stderr);
     rc = EXIT_OK;
 out:
     if (rc != EXIT_OK)
         fprintf(stderr, "error: %s\n", e.msg);
+    sbuf_free(&prof);
     free(ts);
     free(at);
     free(labels);

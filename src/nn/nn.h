@@ -163,6 +163,10 @@ const nn_tensor *nn_forward(nn_session *s, const nn_tensor *x, bool train, err *
 int nn_backward(nn_session *s, const nn_tensor *dy, err *e);
 /* Seeds the dropout masks of this session. */
 void nn_session_seed(nn_session *s, uint64_t seed);
+/* Times every node of every pass from now on (waits after each node, so a
+ * little slower); nn_session_profile_report writes a table, slowest first. */
+int nn_session_profile(nn_session *s, bool on, err *e);
+void nn_session_profile_report(const nn_session *s, sbuf *out);
 
 /* --- losses --------------------------------------------------------------
  * logits: N x K (x 1 x 1). All return the mean loss over the batch in *loss

@@ -254,6 +254,9 @@ struct nn_session {
     bool last_train;
     uint64_t tick;
     nn_rng rng;            /* dropout */
+    bool profile;
+    double *prof_fwd, *prof_bwd; /* seconds per node, when profiling */
+    int64_t prof_steps;
 };
 
 /* Gradient target for input j of a node: the input's diff buffer if no

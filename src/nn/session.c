@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "nn/nn_impl.h"
 
 static const nn_op_impl *impl_of(nn_op_kind k)
@@ -208,10 +209,59 @@ void nn_session_free(nn_session *s)
     for (int i = 0; i < NN_MAX_PLANS; i++)
         plan_free(s->m, s->plans[i]);
     dnnl_stream_destroy(s->stream);
+    free(s->prof_fwd);
+    free(s->prof_bwd);
     free(s);
 }
 
 void nn_session_seed(nn_session *s, uint64_t seed) { nn_rng_seed(&s->rng, seed); }
+
+int nn_session_profile(nn_session *s, bool on, err *e)
+{
+    if (on && !s->prof_fwd) {
+        s->prof_fwd = calloc((size_t)s->m->nnodes, sizeof(double));
+        s->prof_bwd = calloc((size_t)s->m->nnodes, sizeof(double));
+        if (!s->prof_fwd || !s->prof_bwd)
+            return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    s->profile = on;
+    return 0;
+}
+
+void nn_session_profile_report(const nn_session *s, sbuf *out)
+{
+    const nn_model *m = s->m;
+    if (!s->prof_fwd)
+        return;
+    int *order = malloc((size_t)m->nnodes * sizeof *order);
+    if (!order)
+        return;
+    double total = 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        order[i] = i;
+        total += s->prof_fwd[i] + s->prof_bwd[i];
+    }
+    for (int i = 1; i < m->nnodes; i++) /* insertion sort, slowest first */
+        for (int j = i; j > 0; j--) {
+            int a = order[j - 1], b = order[j];
+            if (s->prof_fwd[a] + s->prof_bwd[a] >= s->prof_fwd[b] + s->prof_bwd[b])
+                break;
+            order[j - 1] = b;
+            order[j] = a;
+        }
+    sbuf_printf(out, "%-24s %-10s %10s %10s %6s\n", "node", "op", "fwd ms", "bwd ms", "share");
+    for (int k = 0; k < m->nnodes; k++) {
+        int i = order[k];
+        double f = s->prof_fwd[i], b = s->prof_bwd[i];
+        if (f + b <= 0)
+            continue;
+        sbuf_printf(out, "%-24s %-10s %10.3f %10.3f %5.1f%%\n", m->nodes[i].name,
+                    nn_op_name(m->nodes[i].op), f * 1e3, b * 1e3,
+                    100.0 * (f + b) / (total > 0 ? total : 1));
+    }
+    sbuf_printf(out, "total %.3f ms over the profiled passes\n", total * 1e3);
+    free(order);
+}
 
 static nn_plan *plan_get(nn_session *s, const nn_tensor *x, bool train, err *e)
 {
@@ -280,9 +330,14 @@ const nn_tensor *nn_forward(nn_session *s, const nn_tensor *x, bool train, err *
     for (int i = 1; i < m->nnodes; i++) {
         if (pl->pn[i].fused_into)
             continue;
+        int64_t t0 = s->profile ? time_mono_ns() : 0;
         if (impl_of(m->nodes[i].op)->fwd(s, pl, i, e) < 0) {
             err_prefix(e, "node '%s'", m->nodes[i].name);
             return NULL;
+        }
+        if (s->profile) {
+            dnnl_stream_wait(s->stream);
+            s->prof_fwd[i] += (double)(time_mono_ns() - t0) / 1e9;
         }
     }
     nn_pnode *po = &pl->pn[m->nnodes - 1];
@@ -360,9 +415,14 @@ int nn_backward(nn_session *s, const nn_tensor *dy, err *e)
                 memset(nd->bs->buf[PB_GRAD], 0, nd->bs->bytes);
             continue;
         }
+        int64_t t0 = s->profile ? time_mono_ns() : 0;
         if (impl_of(nd->op)->bwd(s, pl, i, e) < 0) {
             err_prefix(e, "node '%s' (backward)", nd->name);
             return -1;
+        }
+        if (s->profile) {
+            dnnl_stream_wait(s->stream);
+            s->prof_bwd[i] += (double)(time_mono_ns() - t0) / 1e9;
         }
     }
     dnnl_stream_wait(s->stream);
