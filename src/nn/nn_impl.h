@@ -256,6 +256,7 @@ struct nn_session {
     nn_rng rng;            /* dropout */
     bool profile;
     double *prof_fwd, *prof_bwd; /* seconds per node, when profiling */
+    double *prof_cpu;            /* process CPU seconds per node (both passes) */
     int64_t prof_steps;
 };
 

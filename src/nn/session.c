@@ -16,6 +16,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/util.h"
 #include "nn/nn_impl.h"
@@ -211,17 +212,26 @@ void nn_session_free(nn_session *s)
     dnnl_stream_destroy(s->stream);
     free(s->prof_fwd);
     free(s->prof_bwd);
+    free(s->prof_cpu);
     free(s);
 }
 
 void nn_session_seed(nn_session *s, uint64_t seed) { nn_rng_seed(&s->rng, seed); }
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 int nn_session_profile(nn_session *s, bool on, err *e)
 {
     if (on && !s->prof_fwd) {
         s->prof_fwd = calloc((size_t)s->m->nnodes, sizeof(double));
         s->prof_bwd = calloc((size_t)s->m->nnodes, sizeof(double));
-        if (!s->prof_fwd || !s->prof_bwd)
+        s->prof_cpu = calloc((size_t)s->m->nnodes, sizeof(double));
+        if (!s->prof_fwd || !s->prof_bwd || !s->prof_cpu)
             return err_set(e, ERR_INTERNAL, "out of memory");
     }
     s->profile = on;
@@ -249,14 +259,15 @@ void nn_session_profile_report(const nn_session *s, sbuf *out)
             order[j - 1] = b;
             order[j] = a;
         }
-    sbuf_printf(out, "%-24s %-10s %10s %10s %6s\n", "node", "op", "fwd ms", "bwd ms", "share");
+    sbuf_printf(out, "%-24s %-10s %10s %10s %10s %6s\n", "node", "op", "fwd ms", "bwd ms",
+                "cpu ms", "share");
     for (int k = 0; k < m->nnodes; k++) {
         int i = order[k];
         double f = s->prof_fwd[i], b = s->prof_bwd[i];
         if (f + b <= 0)
             continue;
-        sbuf_printf(out, "%-24s %-10s %10.3f %10.3f %5.1f%%\n", m->nodes[i].name,
-                    nn_op_name(m->nodes[i].op), f * 1e3, b * 1e3,
+        sbuf_printf(out, "%-24s %-10s %10.3f %10.3f %10.3f %5.1f%%\n", m->nodes[i].name,
+                    nn_op_name(m->nodes[i].op), f * 1e3, b * 1e3, s->prof_cpu[i] * 1e3,
                     100.0 * (f + b) / (total > 0 ? total : 1));
     }
     sbuf_printf(out, "total %.3f ms over the profiled passes\n", total * 1e3);
@@ -331,6 +342,7 @@ const nn_tensor *nn_forward(nn_session *s, const nn_tensor *x, bool train, err *
         if (pl->pn[i].fused_into)
             continue;
         int64_t t0 = s->profile ? time_mono_ns() : 0;
+        double c0 = s->profile ? cpu_now() : 0;
         if (impl_of(m->nodes[i].op)->fwd(s, pl, i, e) < 0) {
             err_prefix(e, "node '%s'", m->nodes[i].name);
             return NULL;
@@ -338,6 +350,7 @@ const nn_tensor *nn_forward(nn_session *s, const nn_tensor *x, bool train, err *
         if (s->profile) {
             dnnl_stream_wait(s->stream);
             s->prof_fwd[i] += (double)(time_mono_ns() - t0) / 1e9;
+            s->prof_cpu[i] += cpu_now() - c0;
         }
     }
     nn_pnode *po = &pl->pn[m->nnodes - 1];
@@ -416,6 +429,7 @@ int nn_backward(nn_session *s, const nn_tensor *dy, err *e)
             continue;
         }
         int64_t t0 = s->profile ? time_mono_ns() : 0;
+        double c0 = s->profile ? cpu_now() : 0;
         if (impl_of(nd->op)->bwd(s, pl, i, e) < 0) {
             err_prefix(e, "node '%s' (backward)", nd->name);
             return -1;
@@ -423,6 +437,7 @@ int nn_backward(nn_session *s, const nn_tensor *dy, err *e)
         if (s->profile) {
             dnnl_stream_wait(s->stream);
             s->prof_bwd[i] += (double)(time_mono_ns() - t0) / 1e9;
+            s->prof_cpu[i] += cpu_now() - c0;
         }
     }
     dnnl_stream_wait(s->stream);
