@@ -215,6 +215,16 @@ void nn_wino_weights(nn_wino *w, const float *plain_kc33);
 int nn_wino_run(nn_wino *w, dnnl_stream_t stream, const float *src, float *dst, const float *res,
                 const float *bias, int act, float alpha, err *e);
 
+/* --- training convolutions on small maps as GEMMs (conv_gemm.c) ------- */
+
+typedef struct nn_cgemm nn_cgemm;
+nn_cgemm *nn_cgemm_new(int N, int C, int H, int W, int K, int OH, int OW, const nn_node *nd,
+                       bool need_dx, err *e);
+void nn_cgemm_free(nn_cgemm *g);
+/* x, y, dy, dx: nChw8c; w, dw: plain oihw; bias, db optional */
+void nn_cgemm_fwd(nn_cgemm *g, const float *x, const float *w, const float *bias, float *y);
+void nn_cgemm_bwd(nn_cgemm *g, const float *dy, const float *w, float *dw, float *db, float *dx);
+
 /* --- plans and sessions (session.c) ------------------------------------- */
 
 typedef struct nn_plan nn_plan;

@@ -34,6 +34,8 @@ typedef struct conv_st {
     uint64_t fold_gen;
     dnnl_memory_desc_t bias_md;
     bool has_bias;
+    /* GEMM (training, small maps) */
+    nn_cgemm *cg;
     /* Winograd (inference, 3x3 stride 1) */
     nn_wino *wino;
     uint64_t wino_key;
@@ -59,6 +61,7 @@ static void conv_free(void *p)
     free(st->fold_w);
     free(st->fold_b);
     nn_wino_free(st->wino);
+    nn_cgemm_free(st->cg);
     free(st);
 }
 
@@ -110,6 +113,86 @@ static int weights_md(const nn_node *nd, int ic, dnnl_memory_desc_t *md)
     }
     dnnl_dims_t d = {nd->out, ic, nd->kh, nd->kw};
     return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_format_tag_any);
+}
+
+/* The training path through conv_gemm.c, for maps of at most
+ * NN_GEMM_CONV_MAX_PX outputs. The weights are used in their plain layout
+ * (the storage layout stays plain unless another plan chose otherwise). */
+#define NN_GEMM_CONV_MAX_PX 16
+
+static int gemm_build(nn_plan *pl, int i, nn_node *nd, conv_st *st, err *e)
+{
+    nn_pnode *p = &pl->pn[i];
+    nn_pnode *pi = &pl->pn[nd->in[0]];
+    st->cg = nn_cgemm_new(p->n, pi->c, pi->h, pi->w, nd->out, p->h, p->w, nd, pi->need_grad, e);
+    if (!st->cg)
+        return -1;
+    dnnl_memory_desc_t xin, plain;
+    dnnl_dims_t d = {pi->n, pi->c, pi->h, pi->w}, o = {p->n, p->c, p->h, p->w};
+    dnnl_memory_desc_init_by_tag(&xin, 4, d, dnnl_f32, dnnl_nChw8c);
+    dnnl_memory_desc_init_by_tag(&p->md, 4, o, dnnl_f32, dnnl_nChw8c);
+    nn_param_plain_md(nd->wt, &plain);
+    if (nn_arg_init(&st->f_src, DNNL_ARG_SRC, &xin, &pi->md, false, e) < 0 ||
+        nn_arg_init(&st->f_w, DNNL_ARG_WEIGHTS, &plain, &nd->wt->md, false, e) < 0 ||
+        nn_arg_init(&st->w_dw, DNNL_ARG_DIFF_WEIGHTS, &plain, &nd->wt->md, true, e) < 0 ||
+        (pi->need_grad &&
+         nn_arg_init(&st->d_dsrc, DNNL_ARG_DIFF_SRC, &xin, &pi->md, true, e) < 0))
+        return -1;
+    return 0;
+}
+
+/* Input of an argument: the user buffer, or its reordered copy. */
+static const float *arg_in(dnnl_stream_t stream, nn_arg *a, const float *ptr, uint64_t version,
+                           err *e)
+{
+    if (!a->differ)
+        return ptr;
+    if (!(version && a->seen_valid && a->seen_version == version)) {
+        if (nn_reorder_run(stream, &a->ro, (void *)ptr, a->tmp, e) < 0)
+            return NULL;
+        dnnl_stream_wait(stream);
+        a->seen_version = version;
+        a->seen_valid = version != 0;
+    }
+    return a->tmp;
+}
+
+static int gemm_fwd(nn_session *s, nn_plan *pl, int i, err *e)
+{
+    nn_node *nd = &s->m->nodes[i];
+    conv_st *st = pl->pn[i].st;
+    const float *x = arg_in(s->stream, &st->f_src, pl->pn[nd->in[0]].out, 0, e);
+    const float *w = x ? arg_in(s->stream, &st->f_w, nd->wt->buf[PB_DATA], nd->wt->version, e)
+                       : NULL;
+    if (!w)
+        return -1;
+    nn_cgemm_fwd(st->cg, x, w, nd->bias ? nd->bs->buf[PB_DATA] : NULL, pl->pn[i].out);
+    return 0;
+}
+
+static int gemm_bwd(nn_session *s, nn_plan *pl, int i, err *e)
+{
+    nn_node *nd = &s->m->nodes[i];
+    nn_pnode *p = &pl->pn[i];
+    conv_st *st = p->st;
+    int a = nd->in[0];
+    const float *w = arg_in(s->stream, &st->f_w, nd->wt->buf[PB_DATA], nd->wt->version, e);
+    if (!w)
+        return -1;
+    bool acc = false;
+    float *t = st->cg && pl->pn[a].need_grad ? nn_grad_target(pl, a, &acc) : NULL;
+    float *dx = t && st->d_dsrc.differ ? st->d_dsrc.tmp : t;
+    float *dw = st->w_dw.differ ? st->w_dw.tmp : nd->wt->buf[PB_GRAD];
+    nn_cgemm_bwd(st->cg, p->diff, w, dw, nd->bias ? nd->bs->buf[PB_GRAD] : NULL, dx);
+    if (st->w_dw.differ &&
+        nn_reorder_run(s->stream, &st->w_dw.ro, dw, nd->wt->buf[PB_GRAD], e) < 0)
+        return -1;
+    if (t && st->d_dsrc.differ && nn_reorder_run(s->stream, &st->d_dsrc.ro, dx, t, e) < 0)
+        return -1;
+    dnnl_stream_wait(s->stream);
+    if (t)
+        nn_grad_commit(pl, a, acc);
+    return 0;
 }
 
 /* The inference path through wino.c: same fusions, no oneDNN primitive. */
@@ -224,6 +307,8 @@ static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
         find_fusion(m, i, st);
     st->has_bias = nd->bias || st->bn;
 
+    if (pl->train && nd->groups == 1 && p->h * p->w <= NN_GEMM_CONV_MAX_PX)
+        return gemm_build(pl, i, nd, st, e);
     if (!pl->train && nn_wino_usable() && nd->kh == 3 && nd->kw == 3 && nd->sh == 1 &&
         nd->sw == 1 && nd->dh == 1 && nd->dw == 1 && nd->groups == 1 && pi->c % 8 == 0 &&
         nd->out % 8 == 0 && p->h >= 4 && p->w >= 4)
@@ -447,6 +532,8 @@ static int conv_fwd(nn_session *s, nn_plan *pl, int i, err *e)
     conv_st *st = p->st;
     if (st->wino)
         return wino_fwd(s, pl, i, e);
+    if (st->cg)
+        return gemm_fwd(s, pl, i, e);
     nn_call c[4];
     int n = 0;
     c[n++] = (nn_call){&st->f_src, pl->pn[nd->in[0]].out, 0, false, false};
@@ -479,6 +566,8 @@ static int conv_bwd(nn_session *s, nn_plan *pl, int i, err *e)
     nn_pnode *p = &pl->pn[i];
     conv_st *st = p->st;
     int a = nd->in[0];
+    if (st->cg)
+        return gemm_bwd(s, pl, i, e);
     if (st->bwd_d) {
         bool acc;
         float *t = nn_grad_target(pl, a, &acc);
