@@ -171,7 +171,7 @@ static int nn_train_cmd(int argc, char **argv)
     const char *sched = "cosine";
     int64_t epochs = 10, batch = 128, threads = 0, workers = 1, seed = 1, warmup = 0;
     double lr = 0, wd = -1, momentum = 0.9, smoothing = 0, ema = 0, max_s = 0, clip = 0;
-    double pad = 0, rotate = 0, scale_min = 0;
+    double pad = 0, rotate = 0, scale_min = 0, budget = 0;
     bool flip = false, nesterov = false, json = false;
     a_inc = 1;
     a_size = 28;
@@ -199,6 +199,8 @@ static int nn_train_cmd(int argc, char **argv)
         {"workers", 0, OPT_INT, &workers, "N", "data loader threads (default 1)"},
         {"seed", 0, OPT_INT, &seed, "N", "random seed (default 1)"},
         {"max-seconds", 0, OPT_DBL, &max_s, "S", "stop training after S seconds"},
+        {"time-budget", 0, OPT_DBL, &budget, "S",
+         "train for S seconds, the schedule spread over that time (any --epochs)"},
         {"out", 'o', OPT_STR, &out, "FILE", "write the model (safetensors)"},
         {"json", 0, OPT_FLAG, &json, NULL, "one JSON line per log event"},
         {0}};
@@ -268,7 +270,8 @@ static int nn_train_cmd(int argc, char **argv)
                                       .rotate_deg = (float)rotate,
                                       .scale_min = (float)scale_min},
                         .workers = (int)workers,
-                        .max_seconds = max_s,
+                        .max_seconds = budget > 0 ? budget : max_s,
+                        .sched_by_time = budget > 0,
                         .log_every = 20};
     if (cfg.sched.kind == NN_SCHED_STEP) {
         int64_t per = tr->count / batch;

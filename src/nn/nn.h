@@ -354,6 +354,9 @@ typedef struct nn_train_cfg {
     nn_aug train_aug, val_aug;
     int workers;
     double max_seconds;    /* stop after this much training time (0: no limit) */
+    bool sched_by_time;    /* with max_seconds: the cosine/step schedule runs over the
+                              time budget instead of the steps (warmup stays in steps),
+                              so a slower machine does fewer epochs, not a cut schedule */
     /* called after every `log_every` steps and after each epoch (epoch_end);
      * return non-zero to stop */
     int (*progress)(void *ud, const nn_train_stats *st, bool epoch_end);

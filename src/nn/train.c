@@ -156,7 +156,23 @@ int nn_train_run(nn_model *m, const nn_train_cfg *cfg, nn_fetch_fn train_fetch, 
             nn_loader_release(tl, b);
             if (nn_backward(s, dy, e) < 0)
                 goto out;
-            st.lr = nn_lr_at(&sched, st.step);
+            if (cfg->sched_by_time && cfg->max_seconds > 0) {
+                /* the schedule's position is the fraction of the time budget spent */
+                double f = (train_s + (double)(time_mono_ns() - t_ep) / 1e9) / cfg->max_seconds;
+                nn_sched ts = sched;
+                ts.warmup = 0;
+                ts.total = 1000000;
+                ts.step_size = sched.step_size > 0 && st.steps_total > 0
+                                   ? (int64_t)(1e6 * (double)sched.step_size /
+                                               (double)st.steps_total)
+                                   : 0;
+                st.lr = nn_lr_at(&ts, (int64_t)(f > 1 ? 1e6 : f * 1e6));
+                if (sched.warmup > 0 && st.step < sched.warmup)
+                    st.lr *= sched.warmup_from +
+                             (1.0 - sched.warmup_from) * (double)st.step / (double)sched.warmup;
+            } else {
+                st.lr = nn_lr_at(&sched, st.step);
+            }
             if (nn_optim_step(opt, (float)st.lr, NULL, e) < 0) {
                 err_prefix(e, "epoch %d, step %lld", ep + 1, (long long)st.step);
                 goto out;

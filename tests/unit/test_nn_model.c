@@ -528,3 +528,91 @@ Test(nn_model, winograd_matches_direct_convolution, .init = setup)
                   "{\"name\":\"a2\",\"op\":\"sigmoid\"}]}",
                   2, 3, 6, 7);
 }
+
+/* --- the training loop ------------------------------------------------------ */
+
+/* 64 images 12x12 of 4 classes: a bright quadrant, in random grey levels */
+static int fetch_quadrants(void *ud, int64_t i, nn_sample *s, err *e)
+{
+    (void)ud;
+    uint8_t *p = nn_sample_image(s, 12, 12, 1);
+    if (!p)
+        return err_set(e, ERR_INTERNAL, "oom");
+    nn_rng r;
+    nn_rng_seed(&r, (uint64_t)i);
+    int cls = (int)(i % 4);
+    for (int y = 0; y < 12; y++)
+        for (int x = 0; x < 12; x++) {
+            bool on = (y / 6) == cls / 2 && (x / 6) == cls % 2;
+            p[y * 12 + x] = (uint8_t)((on ? 170 : 30) + (nn_rng_next(&r) % 60));
+        }
+    s->label = cls;
+    return 0;
+}
+
+typedef struct prog {
+    int calls, epochs;
+    double last_lr, first_lr;
+    bool stop_after_first_epoch;
+} prog;
+
+static int on_prog(void *ud, const nn_train_stats *st, bool epoch_end)
+{
+    prog *p = ud;
+    if (p->calls++ == 0)
+        p->first_lr = st->lr;
+    p->last_lr = st->lr;
+    if (epoch_end)
+        p->epochs++;
+    return epoch_end && p->stop_after_first_epoch;
+}
+
+Test(nn_model, train_run_learns_and_stops_on_request, .init = setup)
+{
+    err e;
+    sbuf b = SBUF_INIT;
+    nn_arch_opts o = {.in_c = 1, .in_h = 12, .in_w = 12, .classes = 4, .width = 0.25f,
+                      .depth = 2};
+    cr_assert_eq(nn_arch_builtin("cnn", &o, &b, &e), 0);
+    nn_model *m = nn_model_new(sbuf_cstr(&b), 1, &e);
+    prog pg = {0};
+    nn_train_cfg cfg = {.epochs = 6, .batch = 16, .optim = {.kind = NN_ADAMW},
+                        .sched = {.kind = NN_SCHED_COSINE, .lr = 0.01f, .warmup = 4},
+                        .seed = 3, .train_aug = {.hflip = false}, .workers = 2,
+                        .progress = on_prog, .progress_ud = &pg, .log_every = 1,
+                        .ema_decay = 0.9f, .label_smoothing = 0.05f};
+    nn_train_stats st;
+    cr_assert_eq(nn_train_run(m, &cfg, fetch_quadrants, NULL, 64, fetch_quadrants, NULL, 32, &st,
+                              &e),
+                 0, "%s", e.msg);
+    cr_expect_geq(st.val_acc, 0.95, "validation accuracy %f", st.val_acc);
+    cr_expect_eq(st.step, 6 * 4);
+    cr_expect_eq(pg.epochs, 6);
+    cr_expect_lt(pg.last_lr, 0.001, "cosine ends low: %f", pg.last_lr);
+    /* stop after one epoch through the callback */
+    pg = (prog){.stop_after_first_epoch = true};
+    cr_assert_eq(nn_train_run(m, &cfg, fetch_quadrants, NULL, 64, NULL, NULL, 0, &st, &e), 0);
+    cr_expect_eq(pg.epochs, 1);
+    cr_expect_eq(st.step, 4);
+    nn_model_free(m);
+    sbuf_free(&b);
+}
+
+Test(nn_model, train_run_time_budget_spreads_the_schedule, .init = setup)
+{
+    err e;
+    nn_model *m = nn_model_new(tiny_arch, 1, &e);
+    prog pg = {0};
+    nn_train_cfg cfg = {.epochs = 100000, .batch = 8, .optim = {.kind = NN_SGD, .momentum = 0.9f},
+                        .sched = {.kind = NN_SCHED_COSINE, .lr = 0.05f},
+                        .seed = 3, .train_aug = {.out_w = 8, .out_h = 8}, .max_seconds = 2.0,
+                        .sched_by_time = true, .progress = on_prog, .progress_ud = &pg,
+                        .log_every = 1};
+    nn_train_stats st;
+    cr_assert_eq(nn_train_run(m, &cfg, fetch_quadrants, NULL, 16, NULL, NULL, 0, &st, &e), 0,
+                 "%s", e.msg);
+    cr_expect(st.elapsed_s >= 2.0 && st.elapsed_s < 5, "stopped after %f s", st.elapsed_s);
+    cr_expect_gt(pg.first_lr, 0.02, "first lr %f", pg.first_lr);
+    cr_expect_lt(pg.last_lr, 0.005, "the schedule reached its end: lr %f", pg.last_lr);
+    nn_model_free(m);
+}
