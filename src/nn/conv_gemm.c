@@ -77,8 +77,9 @@ void nn_cgemm_fwd(nn_cgemm *g, const float *x, const float *w, const float *bias
 {
     int OH = g->OH, OW = g->OW, K = g->K;
     int64_t Q = g->Q;
+    bool par = g->P * Q > 32768;
     /* im2col */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t p = 0; p < g->P; p++) {
         int n = (int)(p / (OH * OW)), r = (int)(p % (OH * OW));
         int oy = r / OW, ox = r % OW;
@@ -103,7 +104,7 @@ void nn_cgemm_fwd(nn_cgemm *g, const float *x, const float *w, const float *bias
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->P, K, (int)Q, 1.0f, g->X,
                 (int)Q, w, (int)Q, beta, g->Y, K);
     /* scatter to nChw8c (padded lanes stay zero: written as zero here) */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t p = 0; p < g->P; p++) {
         int n = (int)(p / (OH * OW)), r = (int)(p % (OH * OW));
         int oy = r / OW, ox = r % OW;
@@ -120,8 +121,9 @@ void nn_cgemm_bwd(nn_cgemm *g, const float *dy, const float *w, float *dw, float
 {
     int OH = g->OH, OW = g->OW, K = g->K;
     int64_t Q = g->Q;
+    bool par = g->P * Q > 32768;
     /* gather dY (nChw8c) into P x K */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t p = 0; p < g->P; p++) {
         int n = (int)(p / (OH * OW)), r = (int)(p % (OH * OW));
         int oy = r / OW, ox = r % OW;
@@ -146,7 +148,7 @@ void nn_cgemm_bwd(nn_cgemm *g, const float *dy, const float *w, float *dw, float
                 (int)Q, 0.0f, g->D, (int)Q);
     /* col2im, one image per iteration (no two threads touch the same pixels) */
     size_t img = (size_t)g->CB * (size_t)g->H * (size_t)g->W * 8;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int n = 0; n < g->N; n++) {
         memset(dx + (size_t)n * img, 0, img * sizeof(float));
         for (int r = 0; r < OH * OW; r++) {

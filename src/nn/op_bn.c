@@ -141,7 +141,8 @@ CLONES static void lane_sums(const bn_st *st, const float *a, const float *b, co
     int B = st->B, CB = st->CB, C = st->C;
     size_t HW = st->HW;
     double *part = st->part;
-#pragma omp parallel for collapse(2) schedule(static)
+    bool par = (size_t)st->N * (size_t)CB * HW * (size_t)B > 32768;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int n = 0; n < st->N; n++) {
         for (int cb = 0; cb < CB; cb++) {
             size_t base = ((size_t)n * (size_t)CB + (size_t)cb) * HW * (size_t)B;
@@ -241,7 +242,8 @@ CLONES static void affine(const bn_st *st, const float *x, float *y, bool relu)
 {
     int B = st->B, CB = st->CB;
     size_t HW = st->HW;
-#pragma omp parallel for collapse(2) schedule(static)
+    bool par = (size_t)st->N * (size_t)CB * HW * (size_t)B > 32768;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int n = 0; n < st->N; n++) {
         for (int cb = 0; cb < CB; cb++) {
             size_t base = ((size_t)n * (size_t)CB + (size_t)cb) * HW * (size_t)B;
@@ -272,7 +274,8 @@ CLONES static void bn_dx(const bn_st *st, const float *dy, const float *x, const
 {
     int B = st->B, CB = st->CB;
     size_t HW = st->HW;
-#pragma omp parallel for collapse(2) schedule(static)
+    bool par = (size_t)st->N * (size_t)CB * HW * (size_t)B > 32768;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int n = 0; n < st->N; n++) {
         for (int cb = 0; cb < CB; cb++) {
             size_t base = ((size_t)n * (size_t)CB + (size_t)cb) * HW * (size_t)B;

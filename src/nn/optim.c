@@ -69,22 +69,36 @@ static int ensure(nn_param *p, int which, err *e)
     return 0;
 }
 
+/* All parameters are updated inside one parallel region (a work-shared
+ * loop per parameter, no barrier between them): a ResNet has ~60
+ * parameter tensors, and one region each costs a thread wake-up each. */
 int nn_optim_step(nn_optim *o, float lr, double *grad_norm, err *e)
 {
     nn_model *m = o->m;
     const nn_optim_cfg *c = &o->cfg;
+    size_t total = 0;
+    for (int i = 0; i < m->nparams; i++) {
+        nn_param *p = &m->params[i];
+        if (!p->trainable || !p->buf[PB_GRAD])
+            continue;
+        total += p->bytes / sizeof(float);
+        if ((c->kind == NN_ADAMW || c->momentum > 0) && ensure(p, PB_M1, e) < 0)
+            return -1;
+        if (c->kind == NN_ADAMW && ensure(p, PB_M2, e) < 0)
+            return -1;
+    }
+    bool par = total > 65536;
     double ss = 0;
+#pragma omp parallel if (par) reduction(+ : ss)
     for (int i = 0; i < m->nparams; i++) {
         nn_param *p = &m->params[i];
         if (!p->trainable || !p->buf[PB_GRAD])
             continue;
         const float *g = p->buf[PB_GRAD];
         size_t n = p->bytes / sizeof(float);
-        double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (n > 65536)
+#pragma omp for schedule(static) nowait
         for (size_t k = 0; k < n; k++)
-            s += (double)g[k] * g[k];
-        ss += s;
+            ss += (double)g[k] * g[k];
     }
     double norm = sqrt(ss);
     if (grad_norm)
@@ -98,36 +112,31 @@ int nn_optim_step(nn_optim *o, float lr, double *grad_norm, err *e)
         gs = (float)(c->clip_norm / (norm + 1e-6));
     o->t++;
     double bc1 = 1.0 - pow(c->beta1, (double)o->t), bc2 = 1.0 - pow(c->beta2, (double)o->t);
+    float mu = c->momentum, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    float step = (float)(lr / bc1), rb2 = (float)(1.0 / sqrt(bc2));
+    bool nest = c->nesterov, adam = c->kind == NN_ADAMW;
+#pragma omp parallel if (par)
     for (int i = 0; i < m->nparams; i++) {
         nn_param *p = &m->params[i];
         if (!p->trainable || !p->buf[PB_GRAD])
             continue;
         float *w = p->buf[PB_DATA], *g = p->buf[PB_GRAD];
+        float *m1 = p->buf[PB_M1], *m2 = p->buf[PB_M2];
         size_t n = p->bytes / sizeof(float);
         float wd = p->decay ? c->weight_decay : 0.0f;
-        if (c->kind == NN_SGD) {
-            float mu = c->momentum;
-            if (mu > 0 && ensure(p, PB_M1, e) < 0)
-                return -1;
-            float *b = p->buf[PB_M1];
-            bool nest = c->nesterov;
-#pragma omp parallel for schedule(static) if (n > 65536)
+        if (!adam) {
+#pragma omp for schedule(static) nowait
             for (size_t k = 0; k < n; k++) {
                 float gk = g[k] * gs + wd * w[k];
                 if (mu > 0) {
-                    b[k] = mu * b[k] + gk;
-                    gk = nest ? gk + mu * b[k] : b[k];
+                    m1[k] = mu * m1[k] + gk;
+                    gk = nest ? gk + mu * m1[k] : m1[k];
                 }
                 w[k] -= lr * gk;
             }
         } else {
-            if (ensure(p, PB_M1, e) < 0 || ensure(p, PB_M2, e) < 0)
-                return -1;
-            float *m1 = p->buf[PB_M1], *m2 = p->buf[PB_M2];
-            float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-            float step = (float)(lr / bc1), rb2 = (float)(1.0 / sqrt(bc2));
             float decay = 1.0f - lr * wd;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp for schedule(static) nowait
             for (size_t k = 0; k < n; k++) {
                 float gk = g[k] * gs;
                 m1[k] = b1 * m1[k] + (1 - b1) * gk;
@@ -135,8 +144,10 @@ int nn_optim_step(nn_optim *o, float lr, double *grad_norm, err *e)
                 w[k] = w[k] * decay - step * m1[k] / (sqrtf(m2[k]) * rb2 + eps);
             }
         }
-        p->version++;
     }
+    for (int i = 0; i < m->nparams; i++)
+        if (m->params[i].trainable && m->params[i].buf[PB_GRAD])
+            m->params[i].version++;
     return 0;
 }
 
@@ -220,6 +231,7 @@ void nn_ema_update(nn_ema *a)
     float d = (float)(1.0 + (double)a->t) / (float)(10.0 + (double)a->t);
     if (d > a->decay)
         d = a->decay;
+#pragma omp parallel
     for (int i = 0; i < a->m->nparams; i++) {
         nn_param *p = &a->m->params[i];
         float *avg = p->buf[PB_EMA];
@@ -227,7 +239,7 @@ void nn_ema_update(nn_ema *a)
         size_t n = p->bytes / sizeof(float);
         if (!avg)
             continue;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp for schedule(static) nowait
         for (size_t k = 0; k < n; k++)
             avg[k] = d * avg[k] + (1 - d) * w[k];
     }

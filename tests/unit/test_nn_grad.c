@@ -38,11 +38,11 @@ static double loss_of(nn_session *s, const nn_tensor *x, const nn_tensor *R)
 
 /* Checks up to `per` entries of every trainable parameter; returns how many
  * were checked. */
-static int gradcheck(const char *nodes_json, int n, int c, int h, int w, float eps, double rtol,
-                     double atol)
+static int gradcheck_t(int threads, const char *nodes_json, int n, int c, int h, int w, float eps,
+                       double rtol, double atol)
 {
     err e;
-    cr_assert_eq(nn_init(2, &e), 0);
+    cr_assert_eq(nn_init(threads, &e), 0);
     char arch[8192];
     snprintf(arch, sizeof arch,
              "{\"format\":\"cvops-nn/1\",\"input\":{\"channels\":%d,\"height\":%d,\"width\":%d},"
@@ -101,6 +101,9 @@ static int gradcheck(const char *nodes_json, int n, int c, int h, int w, float e
     cr_assert_gt(checked, 0);
     return checked;
 }
+
+/* one thread (see test_nn_model.c), except where the test says otherwise */
+#define gradcheck(...) gradcheck_t(1, __VA_ARGS__)
 
 #define PRE "{\"name\":\"pre\",\"op\":\"conv\",\"out\":8,\"kernel\":1,\"bias\":true},"
 
@@ -197,7 +200,7 @@ Test(nn_grad, dropout)
 
 Test(nn_grad, residual_add_concat_upsample)
 {
-    gradcheck(PRE "{\"name\":\"a\",\"op\":\"conv\",\"out\":8,\"kernel\":3},"
+    gradcheck_t(2, PRE "{\"name\":\"a\",\"op\":\"conv\",\"out\":8,\"kernel\":3},"
                   "{\"name\":\"sum\",\"op\":\"add\",\"inputs\":[\"a\",\"pre\"]},"
                   "{\"name\":\"b\",\"op\":\"conv\",\"input\":\"pre\",\"out\":3,\"kernel\":1},"
                   "{\"name\":\"cat\",\"op\":\"concat\",\"inputs\":[\"sum\",\"b\",\"pre\"]},"
