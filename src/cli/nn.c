@@ -396,7 +396,7 @@ static int nn_bench_cmd(int argc, char **argv)
 {
     const char *arch = "resnet";
     int64_t batch = 64, steps = 10, warm = 3, threads = 0, infer_size = 224, infer_runs = 30;
-    bool json = false, profile = false;
+    bool json = false, profile = false, no_wino = false;
     a_size = 64;
     cli_opt opts[] = {
         {"arch", 'a', OPT_STR, &arch, "NAME|FILE", "built-in family or .json (default resnet)"},
@@ -409,6 +409,7 @@ static int nn_bench_cmd(int argc, char **argv)
         {"threads", 't', OPT_INT, &threads, "N", "compute threads"},
         {"json", 0, OPT_FLAG, &json, NULL, "print one JSON object"},
         {"profile", 0, OPT_FLAG, &profile, NULL, "time every node (training and inference)"},
+        {"no-winograd", 0, OPT_FLAG, &no_wino, NULL, "direct convolutions only (comparison)"},
         {0}};
     int n = cli_parse(argc, argv, opts, "cvops nn bench [options]",
                       "Training and inference speed on synthetic data: per-step times of SGD "
@@ -430,6 +431,7 @@ static int nn_bench_cmd(int argc, char **argv)
     sbuf prof = SBUF_INIT;
     double *ts = calloc((size_t)(steps > infer_runs ? steps : infer_runs), sizeof *ts);
     nn_arch_opts ao = arch_opts();
+    nn_set_winograd(!no_wino);
     if (!ts || nn_init((int)threads, &e) < 0 || !(at = arch_text(arch, &ao, &e)) ||
         !(m = nn_model_new(at, 1, &e)) || !(s = nn_session_new(m, &e)))
         goto out;
