@@ -503,7 +503,8 @@ static int nn_bench_cmd(int argc, char **argv)
         infer = median(ts, (int)infer_runs);
         if (profile) {
             nn_session_free(s);
-            if (!(s = nn_session_new(m, &e)) || nn_session_profile(s, true, &e) < 0)
+            if (!(s = nn_session_new(m, &e)) || !nn_forward(s, x1, false, &e) ||
+                nn_session_profile(s, true, &e) < 0) /* the plan is built before timing */
                 goto out;
             for (int i = 0; i < 10; i++)
                 if (!nn_forward(s, x1, false, &e))

@@ -196,15 +196,15 @@ static int gemm_bwd(nn_session *s, nn_plan *pl, int i, err *e)
 }
 
 /* Winograd tile size for an output map, 0 for the direct convolution.
- * The transformed weights are 4x (F(4x4)) the direct ones and are read for
- * every chunk of tiles, so Winograd pays only with enough tiles to reuse
- * them: measured on ResNet-18 at batch 1 (one thread), F(4x4) on 56x56 and
- * 28x28 maps took 0.58x the direct time, on 14x14 (16 tiles) 1.1x, and
- * F(2x2) on 7x7 1.8x. */
+ * Measured on ResNet-18's 3x3 layers at batch 1, one thread, against
+ * oneDNN's direct kernel: F(4x4) 0.6-0.8x the time on 56x56, 28x28 and
+ * 14x14 maps, but 1.8x on 7x7 (4 tiles cannot amortise weights 4x the
+ * direct ones), where F(2x2) is 0.85x. */
 static int wino_tile(int n, int oh, int ow)
 {
     int64_t t4 = (int64_t)n * ((oh + 3) / 4) * ((ow + 3) / 4);
-    return t4 >= 36 ? 4 : 0;
+    int64_t t2 = (int64_t)n * ((oh + 1) / 2) * ((ow + 1) / 2);
+    return t4 >= 16 ? 4 : t2 >= 16 ? 2 : 0;
 }
 
 /* The inference path through wino.c: same fusions, no oneDNN primitive. */
