@@ -573,6 +573,7 @@ nn_model *nn_model_new(const char *arch_json, uint64_t seed, err *e)
         err_set(e, ERR_INTERNAL, "out of memory");
         goto fail;
     }
+    pthread_mutex_init(&m->dlock, NULL);
     json_t *fmt = json_object_get(root, "format");
     if (fmt && (!json_is_string(fmt) || strcmp(json_string_value(fmt), "cvops-nn/1") != 0)) {
         err_set(e, ERR_UNSUPPORTED, "architecture format must be \"cvops-nn/1\"");
@@ -639,6 +640,8 @@ void nn_model_free(nn_model *m)
 {
     if (!m)
         return;
+    nn_derived_free_all(m);
+    pthread_mutex_destroy(&m->dlock);
     for (int i = 0; i < m->nparams; i++)
         for (int k = 0; k < PB__COUNT; k++)
             free(m->params[i].buf[k]);

@@ -19,7 +19,7 @@
 #define CVOPS_NN_NN_IMPL_H
 
 #include <dnnl.h>
-#include <stdatomic.h>
+#include <pthread.h>
 
 #include "nn/nn.h"
 
@@ -81,6 +81,16 @@ typedef struct nn_node {
     nn_param *wt, *bs, *rmean, *rvar; /* bn: wt = gamma, bs = beta */
 } nn_node;
 
+/* Inference weights derived from parameters (derived.c). */
+typedef struct nn_derived {
+    int node, bn;          /* conv node, folded batch-norm node (0: none) */
+    int kind;              /* 0: direct, in layout md; 2 or 4: Winograd tile */
+    dnnl_memory_desc_t md;
+    uint64_t key[5];       /* parameter versions it was computed from */
+    float *w, *b;          /* weights; bias (folded or copied), NULL when none */
+    int refs;
+} nn_derived;
+
 struct nn_model {
     char *arch;                /* JSON text */
     int in_c, in_h, in_w;
@@ -93,6 +103,9 @@ struct nn_model {
     int nlabels;
     char **labels;
     uint64_t layout_gen;       /* bumped when any parameter changes layout */
+    pthread_mutex_t dlock;     /* guards dv */
+    nn_derived **dv;
+    int ndv, capdv;
 };
 
 /* --- shapes and graph (graph.c) --------------------------------------- */
@@ -202,6 +215,16 @@ int nn_execute(dnnl_stream_t st, dnnl_primitive_t p, nn_call *calls, int n, err 
 /* dst[i] += src[i] for n floats (same layout). */
 void nn_add_inplace(float *dst, const float *src, size_t n);
 
+/* --- derived inference weights (derived.c) ----------------------------- */
+
+/* The weights of conv `node` (with batch norm `bn` folded, 0: none) for
+ * `kind` (0: direct in layout md, 2/4: Winograd); `prev` is the caller's
+ * current reference, returned as is when still valid, else released. */
+const nn_derived *nn_derived_get(nn_model *m, int node, int bn, int kind,
+                                 const dnnl_memory_desc_t *md, const nn_derived *prev, err *e);
+void nn_derived_put(nn_model *m, const nn_derived *d);
+void nn_derived_free_all(nn_model *m);
+
 /* --- Winograd convolution for inference (wino.c) ----------------------- */
 
 typedef struct nn_wino nn_wino;
@@ -210,9 +233,13 @@ bool nn_wino_usable(void); /* AVX2 + FMA present and not switched off */
 nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, int ph, int pw,
                      err *e);
 void nn_wino_free(nn_wino *w);
-void nn_wino_weights(nn_wino *w, const float *plain_kc33);
+int nn_wino_tile_of(const nn_wino *w);
+/* Transformed weights U for plain K x C x 3 x 3 weights (packed for the
+ * GEMM kernel), and their size in bytes. */
+size_t nn_wino_weights_size(int m, int C, int K);
+void nn_wino_transform(int m, int C, int K, const float *plain, float *U);
 /* act: 0 none, 1 relu/leaky (alpha), 2 silu, 3 sigmoid; res and bias optional */
-int nn_wino_run(nn_wino *w, dnnl_stream_t stream, const float *src, float *dst, const float *res,
+int nn_wino_run(nn_wino *w, const float *U, const float *src, float *dst, const float *res,
                 const float *bias, int act, float alpha, err *e);
 
 /* --- training convolutions on small maps as GEMMs (conv_gemm.c) ------- */

@@ -29,17 +29,14 @@ typedef struct conv_st {
     int bn, add, act;         /* fused node indices, 0 when none */
     int add_other;            /* the other addend of a fused add */
     nn_arg add_in;            /* reorders the other addend into the output layout */
-    float *fold_w, *fold_b;   /* plain folded weights and bias */
-    uint64_t fold_key[5];
-    uint64_t fold_gen;
+    nn_model *m;
+    const nn_derived *dw;     /* inference weights (folded, in the primitive's layout) */
     dnnl_memory_desc_t bias_md;
     bool has_bias;
     /* GEMM (training, small maps) */
     nn_cgemm *cg;
     /* Winograd (inference, 3x3 stride 1) */
     nn_wino *wino;
-    uint64_t wino_key;
-    bool wino_ready;
     int act_code;
     float act_alpha;
 } conv_st;
@@ -58,8 +55,7 @@ static void conv_free(void *p)
                       &st->w_db,  &st->add_in};
     for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
         nn_arg_free(args[i]);
-    free(st->fold_w);
-    free(st->fold_b);
+    nn_derived_put(st->m, st->dw);
     nn_wino_free(st->wino);
     nn_cgemm_free(st->cg);
     free(st);
@@ -227,10 +223,6 @@ static int wino_build(nn_session *s, nn_plan *pl, int i, conv_st *st, err *e)
     dnnl_memory_desc_init_by_tag(&blk, 4, d, dnnl_f32, dnnl_nChw8c);
     dnnl_dims_t o = {p->n, p->c, p->h, p->w};
     dnnl_memory_desc_init_by_tag(&p->md, 4, o, dnnl_f32, dnnl_nChw8c);
-    st->fold_w = nn_alloc(nd->wt->numel * sizeof(float));
-    st->fold_b = nn_alloc((size_t)nd->out * sizeof(float));
-    if (!st->fold_w || !st->fold_b)
-        return err_set(e, ERR_INTERNAL, "out of memory");
     if (nn_arg_init(&st->f_src, DNNL_ARG_SRC, &blk, &pi->md, false, e) < 0)
         return -1;
     if (st->add && nn_arg_init(&st->add_in, DNNL_ARG_DST, &p->md, &pl->pn[st->add_other].md,
@@ -305,6 +297,7 @@ static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
     if (!st)
         return err_set(e, ERR_INTERNAL, "out of memory");
     p->st = st;
+    st->m = m;
 
     dnnl_memory_desc_t src_any, w_any, dst_any;
     nn_md_any(&src_any, pi->n, pi->c, pi->h, pi->w);
@@ -378,20 +371,11 @@ static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
     if (nn_arg_init(&st->f_src, DNNL_ARG_SRC, src_md, &pi->md, false, e) < 0 ||
         nn_arg_init(&st->f_dst, DNNL_ARG_DST, dst_md, dst_md, true, e) < 0)
         goto fail;
-    if (st->bn) {
-        dnnl_memory_desc_t plain;
-        nn_param_plain_md(nd->wt, &plain);
-        st->fold_w = nn_alloc(nd->wt->numel * sizeof(float));
-        st->fold_b = nn_alloc((size_t)nd->out * sizeof(float));
-        if (!st->fold_w || !st->fold_b) {
-            err_set(e, ERR_INTERNAL, "out of memory");
-            goto fail;
-        }
-        if (nn_arg_init(&st->f_w, DNNL_ARG_WEIGHTS, w_md, &plain, false, e) < 0)
-            goto fail;
-    } else if (nn_arg_init(&st->f_w, DNNL_ARG_WEIGHTS, w_md, &nd->wt->md, false, e) < 0) {
+    /* training: the parameters (reordered when their layout differs);
+     * inference: derived weights already in w_md (folded batch norm) */
+    if (nn_arg_init(&st->f_w, DNNL_ARG_WEIGHTS, w_md, pl->train ? &nd->wt->md : w_md, false,
+                    e) < 0)
         goto fail;
-    }
     if (st->has_bias && nn_arg_init(&st->f_b, DNNL_ARG_BIAS, &st->bias_md, NULL, false, e) < 0)
         goto fail;
     if (st->add && nn_arg_init(&st->add_in, DNNL_ARG_DST, dst_md, &pl->pn[st->add_other].md,
@@ -467,58 +451,16 @@ fail:
     return -1;
 }
 
-/* Folds the inference batch normalisation into plain weights and a bias:
- * w' = w * g/sqrt(v+eps), b' = (b - mean) * g/sqrt(v+eps) + beta. */
-static int fold_bn(nn_model *m, nn_node *nd, conv_st *st, err *e)
-{
-    const nn_node *bn = &m->nodes[st->bn];
-    uint64_t key[5] = {nd->wt->version, nd->bs ? nd->bs->version : 0, bn->wt->version,
-                       bn->bs->version, bn->rmean->version + (bn->rvar->version << 32)};
-    if (st->fold_gen && memcmp(key, st->fold_key, sizeof key) == 0)
-        return 0;
-    if (nn_param_to_plain(nd->wt, PB_DATA, st->fold_w, e) < 0)
-        return -1;
-    const float *g = bn->wt->buf[PB_DATA], *be = bn->bs->buf[PB_DATA];
-    const float *mu = bn->rmean->buf[PB_DATA], *var = bn->rvar->buf[PB_DATA];
-    const float *b = nd->bs ? nd->bs->buf[PB_DATA] : NULL;
-    size_t per = nd->wt->numel / (size_t)nd->out;
-    for (int o = 0; o < nd->out; o++) {
-        float k = g[o] / sqrtf(var[o] + bn->eps);
-        float *w = st->fold_w + (size_t)o * per;
-        for (size_t j = 0; j < per; j++)
-            w[j] *= k;
-        st->fold_b[o] = ((b ? b[o] : 0.0f) - mu[o]) * k + be[o];
-    }
-    memcpy(st->fold_key, key, sizeof key);
-    st->fold_gen++;
-    return 0;
-}
-
 static int wino_fwd(nn_session *s, nn_plan *pl, int i, err *e)
 {
     nn_model *m = s->m;
     nn_node *nd = &m->nodes[i];
     nn_pnode *p = &pl->pn[i];
     conv_st *st = p->st;
-    const float *bias = NULL;
-    uint64_t key;
-    if (st->bn) {
-        if (fold_bn(m, nd, st, e) < 0)
-            return -1;
-        key = st->fold_gen;
-        bias = st->fold_b;
-    } else {
-        key = nd->wt->version;
-        bias = nd->bias ? nd->bs->buf[PB_DATA] : NULL;
-        if ((!st->wino_ready || key != st->wino_key) &&
-            nn_param_to_plain(nd->wt, PB_DATA, st->fold_w, e) < 0)
-            return -1;
-    }
-    if (!st->wino_ready || key != st->wino_key) {
-        nn_wino_weights(st->wino, st->fold_w);
-        st->wino_key = key;
-        st->wino_ready = true;
-    }
+    const nn_derived *d = nn_derived_get(m, i, st->bn, nn_wino_tile_of(st->wino), NULL, st->dw, e);
+    if (!d)
+        return -1;
+    st->dw = d;
     const float *src = pl->pn[nd->in[0]].out;
     if (st->f_src.differ) {
         if (nn_reorder_run(s->stream, &st->f_src.ro, (void *)src, st->f_src.tmp, e) < 0)
@@ -535,8 +477,7 @@ static int wino_fwd(nn_session *s, nn_plan *pl, int i, err *e)
         }
     }
     dnnl_stream_wait(s->stream);
-    return nn_wino_run(st->wino, s->stream, src, p->out, res, bias, st->act_code, st->act_alpha,
-                       e);
+    return nn_wino_run(st->wino, d->w, src, p->out, res, d->b, st->act_code, st->act_alpha, e);
 }
 
 static int conv_fwd(nn_session *s, nn_plan *pl, int i, err *e)
@@ -552,11 +493,14 @@ static int conv_fwd(nn_session *s, nn_plan *pl, int i, err *e)
     nn_call c[4];
     int n = 0;
     c[n++] = (nn_call){&st->f_src, pl->pn[nd->in[0]].out, 0, false, false};
-    if (st->bn) {
-        if (fold_bn(m, nd, st, e) < 0)
+    if (!pl->train) { /* shared inference weights, batch norm folded in */
+        const nn_derived *d = nn_derived_get(m, i, st->bn, 0, &st->f_w.want, st->dw, e);
+        if (!d)
             return -1;
-        c[n++] = (nn_call){&st->f_w, st->fold_w, st->fold_gen, false, false};
-        c[n++] = (nn_call){&st->f_b, st->fold_b, 0, false, false};
+        st->dw = d;
+        c[n++] = (nn_call){&st->f_w, d->w, 0, false, false};
+        if (st->has_bias)
+            c[n++] = (nn_call){&st->f_b, d->b, 0, false, false};
     } else {
         c[n++] = (nn_call){&st->f_w, nd->wt->buf[PB_DATA], nd->wt->version, false, false};
         if (nd->bias)

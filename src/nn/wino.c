@@ -36,7 +36,7 @@ struct nn_wino {
     int Kp;              /* K rounded up to 16 (GEMM panels) */
     int th, tw;          /* tiles per image */
     int64_t T, Tc;       /* tiles in all, per chunk */
-    float *U;            /* [xi][Kp/16][C][16] packed transformed weights */
+    const float *U;      /* [xi][Kp/16][C][16] packed transformed weights (derived.c) */
     float *V;            /* [xi][Tc][C] */
     float *M;            /* [xi][Tc][Kp] */
 };
@@ -54,11 +54,12 @@ bool nn_wino_usable(void)
     return g_wino_on && ok;
 }
 
+int nn_wino_tile_of(const nn_wino *w) { return w->m; }
+
 void nn_wino_free(nn_wino *w)
 {
     if (!w)
         return;
-    free(w->U);
     free(w->V);
     free(w->M);
     free(w);
@@ -84,10 +85,9 @@ nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, i
     if (tc < 16)
         tc = 16;
     w->Tc = w->T < tc ? w->T : tc;
-    w->U = nn_alloc((size_t)A * (size_t)C * (size_t)w->Kp * sizeof(float));
     w->V = nn_alloc((size_t)A * (size_t)w->Tc * (size_t)C * sizeof(float));
     w->M = nn_alloc((size_t)A * (size_t)w->Tc * (size_t)w->Kp * sizeof(float));
-    if (!w->U || !w->V || !w->M) {
+    if (!w->V || !w->M) {
         err_set(e, ERR_INTERNAL, "out of memory for Winograd buffers");
         nn_wino_free(w);
         return NULL;
@@ -95,8 +95,15 @@ nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, i
     return w;
 }
 
-/* U[xi][c][k] = (G g G^T)[xi] for the plain K x C x 3 x 3 weights. */
-void nn_wino_weights(nn_wino *w, const float *wt)
+size_t nn_wino_weights_size(int m, int C, int K)
+{
+    return (size_t)(m + 2) * (size_t)(m + 2) * (size_t)C * (size_t)((K + 15) / 16 * 16) *
+           sizeof(float);
+}
+
+/* U[xi][c][k] = (G g G^T)[xi] for the plain K x C x 3 x 3 weights, packed
+ * as [xi][k / 16][c][k % 16] (padding columns zero). */
+void nn_wino_transform(int m, int C, int K, const float *wt, float *Uout)
 {
     static const double G4[6][3] = {{0.25, 0, 0},
                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -105,8 +112,9 @@ void nn_wino_weights(nn_wino *w, const float *wt)
                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                     {0, 0, 1}};
     static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    int a = w->a, C = w->C, K = w->K;
-    const double(*G)[3] = w->m == 4 ? G4 : G2;
+    int a = m + 2, Kp = (K + 15) / 16 * 16;
+    const double(*G)[3] = m == 4 ? G4 : G2;
+    memset(Uout, 0, nn_wino_weights_size(m, C, K));
 #pragma omp parallel for schedule(static) if (K * C > 4096)
     for (int k = 0; k < K; k++) {
         for (int c = 0; c < C; c++) {
@@ -120,7 +128,7 @@ void nn_wino_weights(nn_wino *w, const float *wt)
                     double u = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
                     /* packed: [xi][k / 16][c][k % 16] */
                     size_t xi = (size_t)(i * a + j);
-                    w->U[((xi * (size_t)(w->Kp / 16) + (size_t)(k / 16)) * (size_t)C +
+                    Uout[((xi * (size_t)(Kp / 16) + (size_t)(k / 16)) * (size_t)C +
                           (size_t)c) * 16 + (size_t)(k % 16)] = (float)u;
                 }
         }
@@ -326,11 +334,11 @@ AVX2 static void gemms(nn_wino *w)
     }
 }
 
-int nn_wino_run(nn_wino *w, dnnl_stream_t stream, const float *src, float *dst, const float *res,
+int nn_wino_run(nn_wino *w, const float *U, const float *src, float *dst, const float *res,
                 const float *bias, int act, float alpha, err *e)
 {
-    (void)stream;
     (void)e;
+    w->U = U;
     /* one parallel region; the work-shared loops end in barriers */
 #pragma omp parallel
     for (int64_t t0 = 0; t0 < w->T; t0 += w->Tc) {
