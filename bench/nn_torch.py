@@ -63,30 +63,33 @@ class Graph(nn.Module):
     def __init__(self, arch):
         super().__init__()
         inp = arch["input"]
-        shapes = {"input": inp["channels"]}
+        shapes = {"input": (inp["channels"], inp["height"], inp["width"])}
         self.order, self.mods = [], nn.ModuleDict()
         prev = "input"
         for nd in arch["nodes"]:
             name, op = nd["name"], nd["op"]
             ins = nd.get("inputs") or [nd.get("input", prev)]
-            c = shapes[ins[0]]
+            c, h, w = shapes[ins[0]]
             k = nd.get("kernel", 3 if op == "conv" else 2)
             if op == "conv":
-                pad = nd.get("pad", (k - 1) // 2)
-                m = nn.Conv2d(c, nd["out"], k, nd.get("stride", 1), pad,
+                pad, s = nd.get("pad", (k - 1) // 2), nd.get("stride", 1)
+                m = nn.Conv2d(c, nd["out"], k, s, pad,
                               groups=nd.get("groups", 1), bias=nd.get("bias", True))
-                c = nd["out"]
+                c, h, w = nd["out"], (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
             elif op == "bn":
                 m = nn.BatchNorm2d(c)
             elif op == "relu":
                 m = nn.ReLU()
             elif op == "maxpool":
-                m = nn.MaxPool2d(k, nd.get("stride", k), nd.get("pad", 0))
+                pad, s = nd.get("pad", 0), nd.get("stride", k)
+                m = nn.MaxPool2d(k, s, pad)
+                h, w = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
             elif op == "gap":
                 m = nn.AdaptiveAvgPool2d(1)
+                h = w = 1
             elif op == "linear":
-                m = nn.Sequential(nn.Flatten(), nn.LazyLinear(nd["out"]))
-                c = nd["out"]
+                m = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, nd["out"]))
+                c, h, w = nd["out"], 1, 1
             elif op == "add":
                 m = None
             else:
@@ -94,7 +97,7 @@ class Graph(nn.Module):
             if m is not None:
                 self.mods[name] = m
             self.order.append((name, op, ins))
-            shapes[name] = c
+            shapes[name] = (c, h, w)
             prev = name
 
     def forward(self, x):
@@ -165,7 +168,6 @@ def main():
         inp = arch["input"]
         x = torch.randn(a.batch, inp["channels"], inp["height"], inp["width"])
         y = torch.randint(0, 10, (a.batch,))
-        model(x)  # materialise lazy layers
         ts = train_bench(model, x, y, a.steps)
         out.update(train_step_ms=ts * 1e3, train_img_s=a.batch / ts)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
