@@ -102,8 +102,12 @@ const nn_derived *nn_derived_get(nn_model *m, int node, int bn, int kind,
         float *plain = malloc(nd->wt->numel * sizeof(float));
         d = calloc(1, sizeof *d);
         bool bias = nd->bias || bn > 0;
-        size_t wbytes = kind == 0 ? nn_md_size(md)
-                                  : nn_wino_weights_size(kind, (int)nd->wt->shape[1], nd->out);
+        int wc = (int)nd->wt->shape[1], wk = nd->out; /* Winograd C and K */
+        if (kind < 0) {                                  /* backward data: swapped */
+            wc = nd->out;
+            wk = (int)nd->wt->shape[1];
+        }
+        size_t wbytes = kind == 0 ? nn_md_size(md) : nn_wino_weights_size(abs(kind), wc, wk);
         if (d) {
             d->w = nn_alloc(wbytes);
             d->b = bias ? nn_alloc((size_t)nd->out * sizeof(float)) : NULL;
@@ -122,10 +126,27 @@ const nn_derived *nn_derived_get(nn_model *m, int node, int bn, int kind,
         if (rc == 0) {
             dnnl_memory_desc_t pmd;
             nn_param_plain_md(nd->wt, &pmd);
-            if (kind == 0)
+            if (kind == 0) {
                 rc = nn_reorder_once(&pmd, plain, md, d->w, e);
-            else
-                nn_wino_transform(kind, (int)nd->wt->shape[1], nd->out, plain, d->w);
+            } else if (kind > 0) {
+                nn_wino_transform(kind, wc, wk, plain, d->w);
+            } else { /* w'[c][k][y][x] = w[k][c][2-y][2-x] */
+                float *t = malloc(nd->wt->numel * sizeof(float));
+                if (!t) {
+                    rc = err_set(e, ERR_INTERNAL, "out of memory");
+                } else {
+                    for (int k = 0; k < wc; k++)
+                        for (int c = 0; c < wk; c++)
+                            for (int y = 0; y < 3; y++)
+                                for (int x = 0; x < 3; x++)
+                                    t[(((size_t)c * (size_t)wc + (size_t)k) * 3 + (size_t)y) * 3 +
+                                      (size_t)x] =
+                                        plain[(((size_t)k * (size_t)wk + (size_t)c) * 3 +
+                                               (size_t)(2 - y)) * 3 + (size_t)(2 - x)];
+                    nn_wino_transform(-kind, wc, wk, t, d->w);
+                    free(t);
+                }
+            }
         }
         free(plain);
         if (rc < 0) {

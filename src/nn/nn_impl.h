@@ -84,7 +84,7 @@ typedef struct nn_node {
 /* Inference weights derived from parameters (derived.c). */
 typedef struct nn_derived {
     int node, bn;          /* conv node, folded batch-norm node (0: none) */
-    int kind;              /* 0: direct, in layout md; 2 or 4: Winograd tile */
+    int kind;              /* 0: direct, in layout md; 2/4: Winograd tile (< 0: backward) */
     dnnl_memory_desc_t md;
     uint64_t key[5];       /* parameter versions it was computed from */
     float *w, *b;          /* weights; bias (folded or copied), NULL when none */
@@ -218,7 +218,8 @@ void nn_add_inplace(float *dst, const float *src, size_t n);
 /* --- derived inference weights (derived.c) ----------------------------- */
 
 /* The weights of conv `node` (with batch norm `bn` folded, 0: none) for
- * `kind` (0: direct in layout md, 2/4: Winograd); `prev` is the caller's
+ * `kind` (0: direct in layout md, 2/4: Winograd, -2/-4: Winograd of the
+ * flipped, transposed weights, for backward data); `prev` is the caller's
  * current reference, returned as is when still valid, else released. */
 const nn_derived *nn_derived_get(nn_model *m, int node, int bn, int kind,
                                  const dnnl_memory_desc_t *md, const nn_derived *prev, err *e);

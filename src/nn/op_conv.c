@@ -37,6 +37,10 @@ typedef struct conv_st {
     nn_cgemm *cg;
     /* Winograd (inference, 3x3 stride 1) */
     nn_wino *wino;
+    /* Winograd in training: forward, and backward-data as the convolution
+     * of the output gradient with the flipped, transposed weights */
+    nn_wino *twf, *twb;
+    const nn_derived *dwf, *dwb;
     int act_code;
     float act_alpha;
 } conv_st;
@@ -56,7 +60,11 @@ static void conv_free(void *p)
     for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
         nn_arg_free(args[i]);
     nn_derived_put(st->m, st->dw);
+    nn_derived_put(st->m, st->dwf);
+    nn_derived_put(st->m, st->dwb);
     nn_wino_free(st->wino);
+    nn_wino_free(st->twf);
+    nn_wino_free(st->twb);
     nn_cgemm_free(st->cg);
     free(st);
 }
@@ -204,6 +212,24 @@ static int wino_tile(int n, int oh, int ow)
     int64_t t4 = (int64_t)n * ((oh + 3) / 4) * ((ow + 3) / 4);
     int64_t t2 = (int64_t)n * ((oh + 1) / 2) * ((ow + 1) / 2);
     return t4 >= 16 ? 4 : t2 >= 16 ? 2 : 0;
+}
+
+/* Training convolutions that also go through Winograd F(4x4): 3x3, stride
+ * 1, maps of at least 8x8 (where it beat oneDNN's direct kernels), both
+ * sides in nChw8c. The weights change every step, so their transform is
+ * redone every step (cheap next to the convolution at these sizes). */
+static bool train_wino_ok(const nn_node *nd, const nn_pnode *pi, const nn_pnode *p)
+{
+    if (!nn_wino_usable() || nd->kh != 3 || nd->kw != 3 || nd->sh != 1 || nd->sw != 1 ||
+        nd->dh != 1 || nd->dw != 1 || nd->groups != 1 || pi->c % 8 != 0 || nd->out % 8 != 0 ||
+        nd->ph > 2 || nd->pw > 2 || p->h * p->w < 64 || p->h != pi->h + 2 * nd->ph - 2 ||
+        p->w != pi->w + 2 * nd->pw - 2 || wino_tile(p->n, p->h, p->w) != 4)
+        return false;
+    dnnl_memory_desc_t a, b;
+    dnnl_dims_t da = {pi->n, pi->c, pi->h, pi->w}, db = {p->n, p->c, p->h, p->w};
+    dnnl_memory_desc_init_by_tag(&a, 4, da, dnnl_f32, dnnl_nChw8c);
+    dnnl_memory_desc_init_by_tag(&b, 4, db, dnnl_f32, dnnl_nChw8c);
+    return nn_md_eq(&a, &pi->md) && nn_md_eq(&b, &p->md);
 }
 
 /* The inference path through wino.c: same fusions, no oneDNN primitive. */
@@ -444,6 +470,12 @@ static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
         if (r2)
             goto fail;
     }
+    if (pl->train && train_wino_ok(nd, pi, p) &&
+        !((st->twf = nn_wino_new(4, p->n, pi->c, pi->h, pi->w, nd->out, p->h, p->w, nd->ph,
+                                 nd->pw, e)) &&
+          (!pi->need_grad || (st->twb = nn_wino_new(4, p->n, nd->out, p->h, p->w, pi->c, pi->h,
+                                                    pi->w, 2 - nd->ph, 2 - nd->pw, e)))))
+        goto fail;
     dnnl_primitive_desc_destroy(fpd);
     return 0;
 fail:
@@ -490,6 +522,13 @@ static int conv_fwd(nn_session *s, nn_plan *pl, int i, err *e)
         return wino_fwd(s, pl, i, e);
     if (st->cg)
         return gemm_fwd(s, pl, i, e);
+    if (st->twf) {
+        const nn_derived *d = nn_derived_get(m, i, 0, 4, NULL, st->dwf, e);
+        if (!d)
+            return -1;
+        st->dwf = d;
+        return nn_wino_run(st->twf, d->w, pl->pn[nd->in[0]].out, p->out, NULL, d->b, 0, 0, e);
+    }
     nn_call c[4];
     int n = 0;
     c[n++] = (nn_call){&st->f_src, pl->pn[nd->in[0]].out, 0, false, false};
@@ -527,7 +566,17 @@ static int conv_bwd(nn_session *s, nn_plan *pl, int i, err *e)
     int a = nd->in[0];
     if (st->cg)
         return gemm_bwd(s, pl, i, e);
-    if (st->bwd_d) {
+    if (st->twb) {
+        const nn_derived *d = nn_derived_get(s->m, i, 0, -4, NULL, st->dwb, e);
+        if (!d)
+            return -1;
+        st->dwb = d;
+        bool acc;
+        float *t = nn_grad_target(pl, a, &acc);
+        if (nn_wino_run(st->twb, d->w, p->diff, t, NULL, NULL, 0, 0, e) < 0)
+            return -1;
+        nn_grad_commit(pl, a, acc);
+    } else if (st->bwd_d) {
         bool acc;
         float *t = nn_grad_target(pl, a, &acc);
         nn_call c[3] = {{&st->d_ddst, p->diff, 0, false, false},

@@ -139,6 +139,17 @@ Test(nn_grad, conv_small_maps_gemm)
               3, 3, 2, 3, 1e-2f, 1e-2, 1e-3);
 }
 
+/* 3x3 stride-1 convolutions on >= 8x8 maps run forward and backward-data
+ * through Winograd F(4x4) in training (where the CPU has AVX2) */
+Test(nn_grad, conv_winograd_training)
+{
+    gradcheck_t(2, PRE "{\"name\":\"a\",\"op\":\"conv\",\"out\":8,\"kernel\":3,\"bias\":true},"
+                       "{\"name\":\"b\",\"op\":\"conv\",\"out\":16,\"kernel\":3,\"pad\":2,"
+                       "\"bias\":false},"
+                       "{\"name\":\"c\",\"op\":\"conv\",\"out\":4,\"kernel\":1}",
+                4, 3, 8, 9, 1e-2f, 1e-2, 2e-3);
+}
+
 Test(nn_grad, batchnorm_train)
 {
     gradcheck(PRE "{\"name\":\"bn\",\"op\":\"bn\"},"
