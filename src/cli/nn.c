@@ -145,17 +145,17 @@ static int on_progress(void *ud, const nn_train_stats *st, bool epoch_end)
     progress_ctx *p = ud;
     if (p->json) {
         printf("{\"epoch\":%lld,\"step\":%lld,\"loss\":%.5f,\"train_acc\":%.5f,\"lr\":%.6g,"
-               "\"images_per_s\":%.1f,\"elapsed_s\":%.1f%s",
+               "\"images_per_s\":%.1f,\"elapsed_s\":%.1f,\"threads\":%d%s",
                (long long)st->epoch + 1, (long long)st->step, st->loss, st->train_acc, st->lr,
-               st->images_per_s, st->elapsed_s, epoch_end ? "" : "}\n");
+               st->images_per_s, st->elapsed_s, st->threads, epoch_end ? "" : "}\n");
         if (epoch_end)
             printf(",\"val_loss\":%.5f,\"val_acc\":%.5f,\"epoch_end\":true}\n", st->val_loss,
                    st->val_acc);
     } else if (epoch_end) {
         printf("epoch %3lld  loss %.4f  train acc %.4f  val loss %.4f  val acc %.4f  "
-               "%.0f img/s  %.0f s\n",
+               "%.0f img/s  %.0f s  %d threads\n",
                (long long)st->epoch + 1, st->loss, st->train_acc, st->val_loss, st->val_acc,
-               st->images_per_s, st->elapsed_s);
+               st->images_per_s, st->elapsed_s, st->threads);
     } else {
         fprintf(stderr, "  step %lld/%lld  loss %.4f  acc %.4f  lr %.4g  %.0f img/s\r",
                 (long long)st->step, (long long)st->steps_total, st->loss, st->train_acc, st->lr,
@@ -172,7 +172,7 @@ static int nn_train_cmd(int argc, char **argv)
     int64_t epochs = 10, batch = 128, threads = 0, workers = 1, seed = 1, warmup = 0;
     double lr = 0, wd = -1, momentum = 0.9, smoothing = 0, ema = 0, max_s = 0, clip = 0;
     double pad = 0, rotate = 0, scale_min = 0, budget = 0;
-    bool flip = false, nesterov = false, json = false;
+    bool flip = false, nesterov = false, json = false, auto_threads = false;
     a_inc = 1;
     a_size = 28;
     cli_opt opts[] = {
@@ -196,6 +196,8 @@ static int nn_train_cmd(int argc, char **argv)
         {"rotate", 0, OPT_DBL, &rotate, "DEG", "random rotation up to DEG degrees"},
         {"crop", 0, OPT_DBL, &scale_min, "S", "random resized crop, area fraction in [S, 1]"},
         {"threads", 't', OPT_INT, &threads, "N", "compute threads (default: all cores)"},
+        {"auto-threads", 0, OPT_FLAG, &auto_threads, NULL,
+         "each epoch, keep whichever of N threads or 1 thread is faster (busy machines)"},
         {"workers", 0, OPT_INT, &workers, "N", "data loader threads (default 1)"},
         {"seed", 0, OPT_INT, &seed, "N", "random seed (default 1)"},
         {"max-seconds", 0, OPT_DBL, &max_s, "S", "stop training after S seconds"},
@@ -272,6 +274,7 @@ static int nn_train_cmd(int argc, char **argv)
                         .workers = (int)workers,
                         .max_seconds = budget > 0 ? budget : max_s,
                         .sched_by_time = budget > 0,
+                        .auto_threads = auto_threads,
                         .log_every = 20};
     if (cfg.sched.kind == NN_SCHED_STEP) {
         int64_t per = tr->count / batch;

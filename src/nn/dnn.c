@@ -50,10 +50,12 @@ int nn_init(int threads, err *e)
 
 int nn_threads(void) { return g_threads; }
 
-void nn_apply_threads(void)
+void nn_apply_threads(int n)
 {
-    if (omp_get_max_threads() != g_threads)
-        omp_set_num_threads(g_threads);
+    if (n <= 0)
+        n = g_threads;
+    if (omp_get_max_threads() != n)
+        omp_set_num_threads(n);
 }
 
 void nn_shutdown(void)

@@ -163,6 +163,10 @@ const nn_tensor *nn_forward(nn_session *s, const nn_tensor *x, bool train, err *
 int nn_backward(nn_session *s, const nn_tensor *dy, err *e);
 /* Seeds the dropout masks of this session. */
 void nn_session_seed(nn_session *s, uint64_t seed);
+/* Compute threads of this session (0: nn_init's count). Changing it drops
+ * the session's plans (rebuilt on the next pass). */
+void nn_session_set_threads(nn_session *s, int threads);
+int nn_session_threads(const nn_session *s);
 /* Times every node of every pass from now on (waits after each node, so a
  * little slower); nn_session_profile_report writes a table, slowest first. */
 int nn_session_profile(nn_session *s, bool on, err *e);
@@ -341,6 +345,7 @@ typedef struct nn_train_stats {
     double lr;
     double images_per_s;
     double elapsed_s;
+    int threads;         /* compute threads in use */
 } nn_train_stats;
 
 typedef struct nn_train_cfg {
@@ -357,6 +362,9 @@ typedef struct nn_train_cfg {
     bool sched_by_time;    /* with max_seconds: the cosine/step schedule runs over the
                               time budget instead of the steps (warmup stays in steps),
                               so a slower machine does fewer epochs, not a cut schedule */
+    bool auto_threads;     /* at each epoch, time a few steps with nn_init's thread count
+                              and with one thread and keep the faster: on a machine shared
+                              with other processes one thread often wins */
     /* called after every `log_every` steps and after each epoch (epoch_end);
      * return non-zero to stop */
     int (*progress)(void *ud, const nn_train_stats *st, bool epoch_end);

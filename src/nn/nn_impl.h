@@ -136,7 +136,8 @@ void nn_optim_set_steps(nn_optim *o, int64_t t);
 /* --- oneDNN glue (dnn.c) ------------------------------------------------ */
 
 dnnl_engine_t nn_engine(void);
-void nn_apply_threads(void); /* omp_set_num_threads for the calling thread */
+/* omp_set_num_threads(n) for the calling thread (n <= 0: nn_init's count) */
+void nn_apply_threads(int n);
 void *nn_alloc(size_t bytes);  /* 64-byte aligned, zeroed; free with free() */
 int nn_dnnl_err(err *e, dnnl_status_t st, const char *what);
 #define NN_CHECK(call, what)                                                                      \
@@ -292,6 +293,7 @@ struct nn_session {
     bool last_train;
     uint64_t tick;
     nn_rng rng;            /* dropout */
+    int threads;           /* 0: nn_init's count */
     bool profile;
     double *prof_fwd, *prof_bwd; /* seconds per node, when profiling */
     double *prof_cpu;            /* process CPU seconds per node (both passes) */

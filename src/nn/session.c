@@ -218,6 +218,23 @@ void nn_session_free(nn_session *s)
 
 void nn_session_seed(nn_session *s, uint64_t seed) { nn_rng_seed(&s->rng, seed); }
 
+void nn_session_set_threads(nn_session *s, int threads)
+{
+    if (threads < 0)
+        threads = 0;
+    if (threads == s->threads)
+        return;
+    /* oneDNN primitives are built for a thread count: drop the plans */
+    for (int i = 0; i < NN_MAX_PLANS; i++) {
+        plan_free(s->m, s->plans[i]);
+        s->plans[i] = NULL;
+    }
+    s->last = NULL;
+    s->threads = threads;
+}
+
+int nn_session_threads(const nn_session *s) { return s->threads > 0 ? s->threads : nn_threads(); }
+
 static double cpu_now(void)
 {
     struct timespec ts;
@@ -332,7 +349,7 @@ const nn_tensor *nn_forward(nn_session *s, const nn_tensor *x, bool train, err *
                 x->c, x->h, x->w, m->in_c);
         return NULL;
     }
-    nn_apply_threads();
+    nn_apply_threads(s->threads);
     nn_plan *pl = plan_get(s, x, train, e);
     if (!pl)
         return NULL;
@@ -395,7 +412,7 @@ int nn_backward(nn_session *s, const nn_tensor *dy, err *e)
     if (dy->n != pl->out.n || dy->c != pl->out.c || dy->h != pl->out.h || dy->w != pl->out.w)
         return err_set(e, ERR_INVALID, "output gradient is %dx%dx%dx%d, the output %dx%dx%dx%d",
                        dy->n, dy->c, dy->h, dy->w, pl->out.n, pl->out.c, pl->out.h, pl->out.w);
-    nn_apply_threads();
+    nn_apply_threads(s->threads);
     int last = m->nnodes - 1;
     for (int i = 0; i < m->nnodes; i++)
         pl->pn[i].diff_set = false;

@@ -625,3 +625,24 @@ Test(nn_model, train_run_time_budget_spreads_the_schedule, .init = setup)
     cr_expect_lt(pg.last_lr, 0.005, "the schedule reached its end: lr %f", pg.last_lr);
     nn_model_free(m);
 }
+
+Test(nn_model, train_run_auto_threads_switches_safely, .init = setup2)
+{
+    /* 45 steps per epoch: steps 1-15 probe 2 threads against 1, then the
+     * rest runs on the winner; results stay correct either way */
+    err e;
+    nn_model *m = nn_model_new(tiny_arch, 1, &e);
+    prog pg = {0};
+    nn_train_cfg cfg = {.epochs = 2, .batch = 4, .optim = {.kind = NN_ADAMW},
+                        .sched = {.kind = NN_SCHED_COSINE, .lr = 0.01f}, .seed = 5,
+                        .train_aug = {.out_w = 8, .out_h = 8}, .val_aug = {.out_w = 8, .out_h = 8},
+                        .auto_threads = true, .progress = on_prog, .progress_ud = &pg};
+    nn_train_stats st;
+    cr_assert_eq(nn_train_run(m, &cfg, fetch_quadrants, NULL, 180, fetch_quadrants, NULL, 40, &st,
+                              &e),
+                 0, "%s", e.msg);
+    cr_expect(st.threads == 1 || st.threads == 2, "threads %d", st.threads);
+    cr_expect_eq(st.step, 90);
+    cr_expect_geq(st.val_acc, 0.9, "validation accuracy %f", st.val_acc);
+    nn_model_free(m);
+}
