@@ -16,8 +16,15 @@
  * variance updated with PyTorch's rule r = (1 - momentum) r + momentum b.
  * Evaluation: running statistics. When the only consumer is a ReLU,
  * training plans fuse it (the ReLU node aliases this output; the backward
- * masks the gradient with y > 0). Inference plans usually never run this:
- * the convolution before folds it.
+ * masks the gradient with y > 0), and when the ReLU's only consumer is a
+ * max pooling, that too: the normalise pass writes the pooled output and
+ * the argmax of each window (a byte) instead of the full-size activation,
+ * and the backward pass works from those (sums over the pooled positions,
+ * one dense pass for dx, then a scatter of the pooled gradient). The
+ * stage-1 activations of small-image CNNs and ResNet stems are the largest
+ * tensors of those networks; this avoids writing and reading them twice.
+ * Inference plans usually never run this: the convolution before folds
+ * batch norm.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -28,6 +35,7 @@
 typedef struct bn_st {
     int N, C, B, CB;
     size_t HW;
+    int W_;              /* input width (H = HW / W_) */
     bool plain_io;       /* the input layout is not one we read: reorder */
     nn_arg src, gin;     /* input -> nchw, nchw gradient -> input layout */
     float *tmp_dx;       /* plain input gradient when reordering */
@@ -36,6 +44,10 @@ typedef struct bn_st {
     float *meanp;        /* batch mean per padded channel (zero in the padding) */
     double *part;        /* N * CB * B * 2 partial sums */
     int relu;            /* fused ReLU node, 0 when none */
+    int pool;            /* fused max pooling node after the ReLU, 0 when none */
+    int OH, OW, kh, kw, sh, sw, ph, pw;
+    uint8_t *argmax;     /* per pooled element: window index of the max */
+    float *fk1, *fk2;    /* forward scale/shift (the backward recomputes the ReLU mask) */
 } bn_st;
 
 static void bn_free(void *p)
@@ -51,6 +63,9 @@ static void bn_free(void *p)
     free(st->k3);
     free(st->meanp);
     free(st->part);
+    free(st->argmax);
+    free(st->fk1);
+    free(st->fk2);
     free(st);
 }
 
@@ -98,6 +113,7 @@ static int bn_build(nn_session *s, nn_plan *pl, int i, err *e)
     st->C = p->c;
     st->CB = (p->c + st->B - 1) / st->B;
     st->HW = (size_t)p->h * (size_t)p->w;
+    st->W_ = p->w;
     size_t cp = (size_t)st->CB * (size_t)st->B;
     st->mean = nn_alloc((size_t)st->C * sizeof(float));
     st->var = nn_alloc((size_t)st->C * sizeof(float));
@@ -113,6 +129,30 @@ static int bn_build(nn_session *s, nn_plan *pl, int i, err *e)
         if (j > 0 && m->nodes[j].op == OP_RELU) {
             st->relu = j;
             pl->pn[j].fused_into = i;
+            int q = nn_sole_consumer(m, j);
+            const nn_node *pn = q > 0 ? &m->nodes[q] : NULL;
+            if (pn && pn->op == OP_MAXPOOL && st->B >= 8 && !st->plain_io &&
+                pn->kh * pn->kw <= 255) {
+                const nn_pnode *pq = &pl->pn[q];
+                st->pool = q;
+                st->OH = pq->h;
+                st->OW = pq->w;
+                st->kh = pn->kh;
+                st->kw = pn->kw;
+                st->sh = pn->sh;
+                st->sw = pn->sw;
+                st->ph = pn->ph;
+                st->pw = pn->pw;
+                dnnl_dims_t d = {pq->n, pq->c, pq->h, pq->w};
+                dnnl_memory_desc_init_by_tag(&p->md, 4, d, dnnl_f32,
+                                             st->B == 8 ? dnnl_nChw8c : dnnl_nChw16c);
+                st->argmax = nn_alloc((size_t)st->N * cp * (size_t)st->OH * (size_t)st->OW);
+                st->fk1 = nn_alloc(cp * sizeof(float));
+                st->fk2 = nn_alloc(cp * sizeof(float));
+                if (!st->argmax || !st->fk1 || !st->fk2)
+                    return err_set(e, ERR_INTERNAL, "out of memory");
+                pl->pn[q].fused_into = i;
+            }
         }
     }
     return 0;
@@ -305,6 +345,123 @@ CLONES static void bn_dx(const bn_st *st, const float *dy, const float *x, const
     }
 }
 
+/* Forward of BN + ReLU + max pooling: out[pooled] = max over the window of
+ * max(k1 x + k2, 0), and the window index of that max. */
+CLONES static void affine_relu_pool(const bn_st *st, const float *x, float *y, uint8_t *am)
+{
+    int B = st->B, CB = st->CB, H = (int)(st->HW / (size_t)st->W_), W = st->W_;
+    int OH = st->OH, OW = st->OW, nv = B / 8;
+    bool par = (size_t)st->N * (size_t)CB * st->HW * (size_t)B > 32768;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+    for (int n = 0; n < st->N; n++) {
+        for (int cb = 0; cb < CB; cb++) {
+            size_t ib = ((size_t)n * (size_t)CB + (size_t)cb) * st->HW * (size_t)B;
+            size_t ob = ((size_t)n * (size_t)CB + (size_t)cb) * (size_t)OH * (size_t)OW * (size_t)B;
+            for (int v = 0; v < nv; v++) {
+                v8 a = ld8(st->k1 + cb * B + v * 8), b = ld8(st->k2 + cb * B + v * 8);
+                for (int oy = 0; oy < OH; oy++)
+                    for (int ox = 0; ox < OW; ox++) {
+                        v8 best = (v8){0} - __builtin_inff();
+                        v8i idx = (v8i){0};
+                        for (int ky = 0; ky < st->kh; ky++) {
+                            int iy = oy * st->sh - st->ph + ky;
+                            if (iy < 0 || iy >= H)
+                                continue;
+                            for (int kx = 0; kx < st->kw; kx++) {
+                                int ix = ox * st->sw - st->pw + kx;
+                                if (ix < 0 || ix >= W)
+                                    continue;
+                                v8 r = a * ld8(x + ib + ((size_t)iy * (size_t)W + (size_t)ix) *
+                                                          (size_t)B + (size_t)v * 8) + b;
+                                r = keep_if(r > 0, r);
+                                v8i gt = r > best;
+                                best = (v8)(((v8i)r & gt) | ((v8i)best & ~gt));
+                                idx = (((v8i){0} + (ky * st->kw + kx)) & gt) | (idx & ~gt);
+                            }
+                        }
+                        size_t o = ob + ((size_t)oy * (size_t)OW + (size_t)ox) * (size_t)B +
+                                   (size_t)v * 8;
+                        st8(y + o, best);
+                        for (int l = 0; l < 8; l++)
+                            am[o + (size_t)l] = (uint8_t)idx[l];
+                    }
+            }
+        }
+    }
+}
+
+/* Input position (offset in x) of pooled element o's max, for lane l. */
+static inline size_t pool_src(const bn_st *st, size_t ib, int oy, int ox, int w, int l)
+{
+    int iy = oy * st->sh - st->ph + w / st->kw, ix = ox * st->sw - st->pw + w % st->kw;
+    return ib + ((size_t)iy * (size_t)st->W_ + (size_t)ix) * (size_t)st->B + (size_t)l;
+}
+
+/* Backward sums of BN + ReLU + pool: per lane, the sums of the gradient
+ * that reaches x (the pooled gradient at each window's max, where the
+ * ReLU passed) and of it times (x - mean). */
+static void pool_sums(const bn_st *st, const float *x, const float *dp)
+{
+    int B = st->B, CB = st->CB, OH = st->OH, OW = st->OW;
+    bool par = (size_t)st->N * (size_t)CB * (size_t)OH * (size_t)OW * (size_t)B > 32768;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+    for (int n = 0; n < st->N; n++) {
+        for (int cb = 0; cb < CB; cb++) {
+            size_t ib = ((size_t)n * (size_t)CB + (size_t)cb) * st->HW * (size_t)B;
+            size_t ob = ((size_t)n * (size_t)CB + (size_t)cb) * (size_t)OH * (size_t)OW * (size_t)B;
+            double s1[16] = {0}, s2[16] = {0};
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    size_t o = ob + ((size_t)oy * (size_t)OW + (size_t)ox) * (size_t)B;
+                    for (int l = 0; l < B; l++) {
+                        float xv = x[pool_src(st, ib, oy, ox, st->argmax[o + (size_t)l], l)];
+                        int c = cb * B + l;
+                        if (!(st->fk1[c] * xv + st->fk2[c] > 0))
+                            continue;
+                        float d = dp[o + (size_t)l];
+                        s1[l] += d;
+                        s2[l] += (double)d * (xv - st->meanp[c]);
+                    }
+                }
+            double *out = st->part + ((size_t)n * (size_t)CB + (size_t)cb) * (size_t)B * 2;
+            for (int l = 0; l < B; l++) {
+                out[l] = s1[l];
+                out[B + l] = s2[l];
+            }
+        }
+    }
+}
+
+/* dx = k2 (x - mean) + k3 everywhere, then + k1 dp at each window's max. */
+static void pool_dx(const bn_st *st, const float *x, const float *dp, float *dx)
+{
+    int B = st->B, CB = st->CB, OH = st->OH, OW = st->OW;
+    bool par = (size_t)st->N * (size_t)CB * st->HW * (size_t)B > 32768;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+    for (int n = 0; n < st->N; n++) {
+        for (int cb = 0; cb < CB; cb++) {
+            size_t ib = ((size_t)n * (size_t)CB + (size_t)cb) * st->HW * (size_t)B;
+            size_t ob = ((size_t)n * (size_t)CB + (size_t)cb) * (size_t)OH * (size_t)OW * (size_t)B;
+            for (size_t k = 0; k < st->HW; k++)
+                for (int l = 0; l < B; l++) {
+                    int c = cb * B + l;
+                    size_t o = ib + k * (size_t)B + (size_t)l;
+                    dx[o] = st->k2[c] * (x[o] - st->meanp[c]) + st->k3[c];
+                }
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    size_t o = ob + ((size_t)oy * (size_t)OW + (size_t)ox) * (size_t)B;
+                    for (int l = 0; l < B; l++) {
+                        size_t pos = pool_src(st, ib, oy, ox, st->argmax[o + (size_t)l], l);
+                        int c = cb * B + l;
+                        if (st->fk1[c] * x[pos] + st->fk2[c] > 0)
+                            dx[pos] += st->k1[c] * dp[o + (size_t)l];
+                    }
+                }
+        }
+    }
+}
+
 static int bn_fwd(nn_session *s, nn_plan *pl, int i, err *e)
 {
     nn_node *nd = &s->m->nodes[i];
@@ -353,7 +510,13 @@ static int bn_fwd(nn_session *s, nn_plan *pl, int i, err *e)
         st->k1[c] = g[c] * inv;
         st->k2[c] = b[c] - mu[c] * g[c] * inv;
     }
-    affine(st, x, p->out, st->relu != 0);
+    if (st->pool) {
+        memcpy(st->fk1, st->k1, cp * sizeof(float));
+        memcpy(st->fk2, st->k2, cp * sizeof(float));
+        affine_relu_pool(st, x, p->out, st->argmax);
+    } else {
+        affine(st, x, p->out, st->relu != 0);
+    }
     return 0;
 }
 
@@ -371,7 +534,10 @@ static int bn_bwd(nn_session *s, nn_plan *pl, int i, err *e)
         return err_set(e, ERR_INTERNAL, "out of memory");
     double *t2 = t1 + st->C;
     /* sums of dy and dy * (x - mean), per channel */
-    lane_sums(st, dy, x, st->mean, mask);
+    if (st->pool)
+        pool_sums(st, x, dy);
+    else
+        lane_sums(st, dy, x, st->mean, mask);
     reduce(st, t1, t2);
     const float *g = nd->wt->buf[PB_DATA];
     float *dg = nd->wt->buf[PB_GRAD], *db = nd->bs->buf[PB_GRAD];
@@ -395,7 +561,10 @@ static int bn_bwd(nn_session *s, nn_plan *pl, int i, err *e)
     if (!t)
         return 0;
     float *dx = st->plain_io ? st->tmp_dx : t;
-    bn_dx(st, dy, x, mask, dx);
+    if (st->pool)
+        pool_dx(st, x, dy, dx);
+    else
+        bn_dx(st, dy, x, mask, dx);
     if (st->plain_io) {
         if (nn_reorder_run(s->stream, &st->gin.ro, dx, t, e) < 0)
             return -1;

@@ -101,13 +101,15 @@ static nn_plan *plan_build(nn_session *s, const nn_tensor *x, bool train, err *e
         goto fail;
     }
 
+    for (int i = 1; i < m->nnodes; i++) { /* shapes first: an op may look ahead */
+        pl->pn[i].n = x->n;
+        pl->pn[i].c = c[i];
+        pl->pn[i].h = h[i];
+        pl->pn[i].w = w[i];
+    }
     for (int i = 1; i < m->nnodes; i++) {
         nn_node *nd = &m->nodes[i];
         nn_pnode *p = &pl->pn[i];
-        p->n = x->n;
-        p->c = c[i];
-        p->h = h[i];
-        p->w = w[i];
         if (train) {
             p->need_grad = nd->wt && nd->wt->trainable;
             for (int j = 0; j < nd->nin; j++)

@@ -303,3 +303,71 @@ Test(nn_grad, loss_values)
     cr_assert_eq(nn_loss_softmax_ce(x, labels, 0, NULL, &l, &e), -1);
     nn_tensor_free(x);
 }
+
+/* --- fused batch norm + ReLU + max pooling (training) ----------------------- */
+
+/* The fused path against the same network computed unfused (a leaky ReLU
+ * with slope 0 is the same function but is not fused): outputs and
+ * gradients must agree. */
+static void fused_vs_unfused(const char *fmt, int n, int h, int w, const char *const *names,
+                             int nnames)
+{
+    err e;
+    cr_assert_eq(nn_init(1, &e), 0);
+    char a[2048], b[2048];
+    snprintf(a, sizeof a, fmt, "relu", "relu");
+    snprintf(b, sizeof b, fmt, "leaky_relu", "leaky_relu");
+    nn_model *ma = nn_model_new(a, 4, &e), *mb = nn_model_new(b, 4, &e);
+    cr_assert(ma && mb, "%s", e.msg);
+    nn_session *sa = nn_session_new(ma, &e), *sb = nn_session_new(mb, &e);
+    nn_tensor *x = nn_tensor_new(n, 3, h, w);
+    fill(x->data, nn_tensor_numel(x), 8, -1, 1);
+    const nn_tensor *ya = nn_forward(sa, x, true, &e);
+    cr_assert_not_null(ya, "%s", e.msg);
+    size_t cnt = nn_tensor_numel(ya);
+    nn_tensor *out = nn_tensor_new(ya->n, ya->c, ya->h, ya->w);
+    nn_tensor *dy = nn_tensor_new(ya->n, ya->c, ya->h, ya->w);
+    memcpy(out->data, ya->data, cnt * sizeof(float));
+    fill(dy->data, cnt, 9, -1, 1);
+    const nn_tensor *yb = nn_forward(sb, x, true, &e);
+    cr_assert_not_null(yb, "%s", e.msg);
+    for (size_t i = 0; i < cnt; i++)
+        cr_assert_float_eq(out->data[i], yb->data[i], 1e-5f, "output %zu: %g vs %g", i,
+                           out->data[i], yb->data[i]);
+    cr_assert_eq(nn_backward(sa, dy, &e), 0, "%s", e.msg);
+    cr_assert_eq(nn_backward(sb, dy, &e), 0, "%s", e.msg);
+    for (int k = 0; k < nnames; k++) {
+        nn_param *pa = nn_model_param(ma, names[k]), *pb = nn_model_param(mb, names[k]);
+        float *ga = malloc(pa->numel * sizeof(float)), *gb = malloc(pb->numel * sizeof(float));
+        nn_param_to_plain(pa, PB_GRAD, ga, &e);
+        nn_param_to_plain(pb, PB_GRAD, gb, &e);
+        for (size_t i = 0; i < pa->numel; i++)
+            cr_assert_float_eq(ga[i], gb[i], 1e-4f, "%s[%zu]: %g vs %g", names[k], i, ga[i],
+                               gb[i]);
+        free(ga);
+        free(gb);
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(dy);
+    nn_tensor_free(out);
+    nn_session_free(sa);
+    nn_session_free(sb);
+    nn_model_free(ma);
+    nn_model_free(mb);
+}
+
+Test(nn_grad, fused_pooling_matches_unfused)
+{
+    /* overlapping windows with padding, 12 channels (a padded block),
+     * a fused block at the very end of the network */
+    const char *names[] = {"c.weight", "bn.weight", "bn.bias", "c2.weight", "bn2.weight"};
+    fused_vs_unfused(
+        "{\"input\":{\"channels\":3,\"height\":11,\"width\":10},\"nodes\":["
+        "{\"name\":\"c\",\"op\":\"conv\",\"out\":8,\"kernel\":3,\"bias\":false},"
+        "{\"name\":\"bn\",\"op\":\"bn\"},{\"name\":\"r\",\"op\":\"%s\",\"alpha\":0},"
+        "{\"name\":\"mp\",\"op\":\"maxpool\",\"kernel\":3,\"stride\":2,\"pad\":1},"
+        "{\"name\":\"c2\",\"op\":\"conv\",\"out\":12,\"kernel\":1},"
+        "{\"name\":\"bn2\",\"op\":\"bn\"},{\"name\":\"r2\",\"op\":\"%s\",\"alpha\":0},"
+        "{\"name\":\"mp2\",\"op\":\"maxpool\",\"kernel\":2}]}",
+        4, 11, 10, names, 5);
+}
