@@ -77,7 +77,7 @@ void nn_cgemm_fwd(nn_cgemm *g, const float *x, const float *w, const float *bias
 {
     int OH = g->OH, OW = g->OW, K = g->K;
     int64_t Q = g->Q;
-    bool par = g->P * Q > 32768;
+    NN_UNUSED bool par = g->P * Q > 32768;
     /* im2col */
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t p = 0; p < g->P; p++) {
@@ -121,7 +121,7 @@ void nn_cgemm_bwd(nn_cgemm *g, const float *dy, const float *w, float *dw, float
 {
     int OH = g->OH, OW = g->OW, K = g->K;
     int64_t Q = g->Q;
-    bool par = g->P * Q > 32768;
+    NN_UNUSED bool par = g->P * Q > 32768;
     /* gather dY (nChw8c) into P x K */
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t p = 0; p < g->P; p++) {

@@ -23,6 +23,9 @@
 
 #include "nn/nn.h"
 
+/* for values only OpenMP clauses read (clang builds go without OpenMP) */
+#define NN_UNUSED __attribute__((unused))
+
 typedef enum {
     OP_INPUT,
     OP_CONV,

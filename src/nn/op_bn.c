@@ -181,7 +181,7 @@ CLONES static void lane_sums(const bn_st *st, const float *a, const float *b, co
     int B = st->B, CB = st->CB, C = st->C;
     size_t HW = st->HW;
     double *part = st->part;
-    bool par = (size_t)st->N * (size_t)CB * HW * (size_t)B > 32768;
+    NN_UNUSED bool par = (size_t)st->N * (size_t)CB * HW * (size_t)B > 32768;
 #pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int n = 0; n < st->N; n++) {
         for (int cb = 0; cb < CB; cb++) {
@@ -282,7 +282,7 @@ CLONES static void affine(const bn_st *st, const float *x, float *y, bool relu)
 {
     int B = st->B, CB = st->CB;
     size_t HW = st->HW;
-    bool par = (size_t)st->N * (size_t)CB * HW * (size_t)B > 32768;
+    NN_UNUSED bool par = (size_t)st->N * (size_t)CB * HW * (size_t)B > 32768;
 #pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int n = 0; n < st->N; n++) {
         for (int cb = 0; cb < CB; cb++) {
@@ -314,7 +314,7 @@ CLONES static void bn_dx(const bn_st *st, const float *dy, const float *x, const
 {
     int B = st->B, CB = st->CB;
     size_t HW = st->HW;
-    bool par = (size_t)st->N * (size_t)CB * HW * (size_t)B > 32768;
+    NN_UNUSED bool par = (size_t)st->N * (size_t)CB * HW * (size_t)B > 32768;
 #pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int n = 0; n < st->N; n++) {
         for (int cb = 0; cb < CB; cb++) {
@@ -351,7 +351,7 @@ CLONES static void affine_relu_pool(const bn_st *st, const float *x, float *y, u
 {
     int B = st->B, CB = st->CB, H = (int)(st->HW / (size_t)st->W_), W = st->W_;
     int OH = st->OH, OW = st->OW, nv = B / 8;
-    bool par = (size_t)st->N * (size_t)CB * st->HW * (size_t)B > 32768;
+    NN_UNUSED bool par = (size_t)st->N * (size_t)CB * st->HW * (size_t)B > 32768;
 #pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int n = 0; n < st->N; n++) {
         for (int cb = 0; cb < CB; cb++) {
@@ -403,7 +403,7 @@ static inline size_t pool_src(const bn_st *st, size_t ib, int oy, int ox, int w,
 static void pool_sums(const bn_st *st, const float *x, const float *dp)
 {
     int B = st->B, CB = st->CB, OH = st->OH, OW = st->OW;
-    bool par = (size_t)st->N * (size_t)CB * (size_t)OH * (size_t)OW * (size_t)B > 32768;
+    NN_UNUSED bool par = (size_t)st->N * (size_t)CB * (size_t)OH * (size_t)OW * (size_t)B > 32768;
 #pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int n = 0; n < st->N; n++) {
         for (int cb = 0; cb < CB; cb++) {
@@ -436,7 +436,7 @@ static void pool_sums(const bn_st *st, const float *x, const float *dp)
 static void pool_dx(const bn_st *st, const float *x, const float *dp, float *dx)
 {
     int B = st->B, CB = st->CB, OH = st->OH, OW = st->OW;
-    bool par = (size_t)st->N * (size_t)CB * st->HW * (size_t)B > 32768;
+    NN_UNUSED bool par = (size_t)st->N * (size_t)CB * st->HW * (size_t)B > 32768;
 #pragma omp parallel for collapse(2) schedule(static) if (par)
     for (int n = 0; n < st->N; n++) {
         for (int cb = 0; cb < CB; cb++) {

@@ -87,7 +87,7 @@ int nn_optim_step(nn_optim *o, float lr, double *grad_norm, err *e)
         if (c->kind == NN_ADAMW && ensure(p, PB_M2, e) < 0)
             return -1;
     }
-    bool par = total > 65536;
+    NN_UNUSED bool par = total > 65536;
     double ss = 0;
 #pragma omp parallel if (par) reduction(+ : ss)
     for (int i = 0; i < m->nparams; i++) {
