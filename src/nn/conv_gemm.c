@@ -13,10 +13,10 @@
  *   dW = dY^T X           K x Q
  *   dX = dY W             P x Q, scattered back (col2im)
  *
+ * (nn_sgemm: OpenBLAS on row blocks, one per OpenMP thread.)
  * Activations stay in the channel-blocked layout (nChw8c) the rest of the
  * network uses; X is kept from the forward pass for the backward one.
  */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,8 +101,7 @@ void nn_cgemm_fwd(nn_cgemm *g, const float *x, const float *w, const float *bias
             memcpy(g->Y + (size_t)p * (size_t)K, bias, (size_t)K * sizeof(float));
         beta = 1;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->P, K, (int)Q, 1.0f, g->X,
-                (int)Q, w, (int)Q, beta, g->Y, K);
+    nn_sgemm(false, true, (int)g->P, K, (int)Q, g->X, (int)Q, w, (int)Q, beta, g->Y, K);
     /* scatter to nChw8c (padded lanes stay zero: written as zero here) */
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t p = 0; p < g->P; p++) {
@@ -134,8 +133,7 @@ void nn_cgemm_bwd(nn_cgemm *g, const float *dy, const float *w, float *dw, float
                 row[kb * 8 + l] = s[l];
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)Q, (int)g->P, 1.0f, g->Y, K,
-                g->X, (int)Q, 0.0f, dw, (int)Q);
+    nn_sgemm(true, false, K, (int)Q, (int)g->P, g->Y, K, g->X, (int)Q, 0.0f, dw, (int)Q);
     if (db) {
         memset(db, 0, (size_t)K * sizeof(float));
         for (int64_t p = 0; p < g->P; p++)
@@ -144,8 +142,7 @@ void nn_cgemm_bwd(nn_cgemm *g, const float *dy, const float *w, float *dw, float
     }
     if (!dx)
         return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->P, (int)Q, K, 1.0f, g->Y, K, w,
-                (int)Q, 0.0f, g->D, (int)Q);
+    nn_sgemm(false, false, (int)g->P, (int)Q, K, g->Y, K, w, (int)Q, 0.0f, g->D, (int)Q);
     /* col2im, one image per iteration (no two threads touch the same pixels) */
     size_t img = (size_t)g->CB * (size_t)g->H * (size_t)g->W * 8;
 #pragma omp parallel for schedule(static) if (par)

@@ -8,8 +8,14 @@
  * primitive executes; that value is per thread, so sessions call
  * nn_apply_threads() (omp_set_num_threads) on entry, which makes any
  * thread (an HTTP worker, a job thread) use the configured count.
- * OpenBLAS has its own pool; openblas_set_num_threads is process-wide.
+ *
+ * OpenBLAS keeps its own pthread pool, whose threads spin after a call:
+ * next to OpenMP's that is twice as many busy threads as cores, and the
+ * oneDNN primitive after a GEMM ran at a fraction of its speed. So OpenBLAS
+ * is set to one thread and nn_sgemm splits large GEMMs over OpenMP threads
+ * itself (each calls OpenBLAS on a block of rows).
  */
+#include <cblas.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -44,8 +50,29 @@ int nn_init(int threads, err *e)
     g_threads = threads;
     pthread_mutex_unlock(&g_lock);
     omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(1); /* parallelism comes from OpenMP: see above */
     return 0;
+}
+
+void nn_sgemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc)
+{
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    int nt = omp_get_max_threads();
+    if (nt <= 1 || (double)M * N * K < 4e6 || M < 2 * nt) {
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int m0 = (int)((int64_t)M * t / n), m1 = (int)((int64_t)M * (t + 1) / n);
+        /* rows m0..m1 of C: rows of A, or columns of a transposed A */
+        const float *a = ta ? A + m0 : A + (size_t)m0 * (size_t)lda;
+        if (m1 > m0)
+            cblas_sgemm(CblasRowMajor, TA, TB, m1 - m0, N, K, 1.0f, a, lda, B, ldb, beta,
+                        C + (size_t)m0 * (size_t)ldc, ldc);
+    }
 }
 
 int nn_threads(void) { return g_threads; }

@@ -216,6 +216,11 @@ typedef struct nn_call {
 } nn_call;
 int nn_execute(dnnl_stream_t st, dnnl_primitive_t p, nn_call *calls, int n, err *e);
 
+/* Row-major C = op(A) op(B) + beta C on OpenBLAS (one thread), the rows
+ * of C split over the OpenMP threads when it is worth it. */
+void nn_sgemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc);
+
 /* dst[i] += src[i] for n floats (same layout). */
 void nn_add_inplace(float *dst, const float *src, size_t n);
 

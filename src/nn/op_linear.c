@@ -5,7 +5,6 @@
  * plain first), so the weights have PyTorch's (out, C*H*W) layout and stay
  * plain. The output is N x out x 1 x 1, plain.
  */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,8 +76,7 @@ static int lin_fwd(nn_session *s, nn_plan *pl, int i, err *e)
             memcpy(y + (size_t)r * f, b, (size_t)f * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, f, d, 1.0f, x, d,
-                nd->wt->buf[PB_DATA], d, beta, y, f);
+    nn_sgemm(false, true, n, f, d, x, d, nd->wt->buf[PB_DATA], d, beta, y, f);
     return 0;
 }
 
@@ -92,8 +90,7 @@ static int lin_bwd(nn_session *s, nn_plan *pl, int i, err *e)
     const float *dy = p->diff;
     const float *x = st->in.differ ? st->in.tmp : pl->pn[a].out;
     /* dW = dy^T x, db = column sums of dy */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, f, d, n, 1.0f, dy, f, x, d, 0.0f,
-                nd->wt->buf[PB_GRAD], d);
+    nn_sgemm(true, false, f, d, n, dy, f, x, d, 0.0f, nd->wt->buf[PB_GRAD], d);
     if (nd->bias) {
         float *db = nd->bs->buf[PB_GRAD];
         memset(db, 0, (size_t)f * sizeof(float));
@@ -106,8 +103,7 @@ static int lin_bwd(nn_session *s, nn_plan *pl, int i, err *e)
     if (!t)
         return 0;
     float *dx = st->gin.differ ? st->gplain : t;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, f, 1.0f, dy, f,
-                nd->wt->buf[PB_DATA], d, 0.0f, dx, d);
+    nn_sgemm(false, false, n, d, f, dy, f, nd->wt->buf[PB_DATA], d, 0.0f, dx, d);
     if (st->gin.differ && nn_reorder_run(s->stream, &st->gin.ro, dx, t, e) < 0)
         return -1;
     dnnl_stream_wait(s->stream);

@@ -24,6 +24,7 @@
  * convolution (tests compare the two); training keeps the direct one.
  */
 #include <immintrin.h>
+#include <omp.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,9 @@ struct nn_wino {
     int th, tw;          /* tiles per image */
     int64_t T, Tc;       /* tiles in all, per chunk */
     const float *U;      /* [xi][Kp/16][C][16] packed transformed weights (derived.c) */
-    float *V;            /* [xi][Tc][C] */
-    float *M;            /* [xi][Tc][Kp] */
+    float *V;            /* [xi][Tc][C], nbuf of them */
+    float *M;            /* [xi][Tc][Kp], nbuf of them */
+    int nbuf;            /* threads that can work on chunks of their own */
 };
 
 static bool g_wino_on = true;
@@ -85,8 +87,13 @@ nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, i
     if (tc < 16)
         tc = 16;
     w->Tc = w->T < tc ? w->T : tc;
-    w->V = nn_alloc((size_t)A * (size_t)w->Tc * (size_t)C * sizeof(float));
-    w->M = nn_alloc((size_t)A * (size_t)w->Tc * (size_t)w->Kp * sizeof(float));
+    /* with enough chunks, each thread takes whole chunks (no barriers):
+     * one set of buffers per thread */
+    int64_t chunks = (w->T + w->Tc - 1) / w->Tc;
+    int nt = omp_get_max_threads();
+    w->nbuf = nt > 1 && chunks >= 2 * nt ? nt : 1;
+    w->V = nn_alloc((size_t)w->nbuf * (size_t)A * (size_t)w->Tc * (size_t)C * sizeof(float));
+    w->M = nn_alloc((size_t)w->nbuf * (size_t)A * (size_t)w->Tc * (size_t)w->Kp * sizeof(float));
     if (!w->V || !w->M) {
         err_set(e, ERR_INTERNAL, "out of memory for Winograd buffers");
         nn_wino_free(w);
@@ -164,42 +171,42 @@ AVX2 static inline void bt2(v8 *d, int s)
     d[3 * s] = d1 - d3;
 }
 
-AVX2 static void input_transform(nn_wino *w, const float *src, int64_t t0)
+/* Work items [lo, hi) of a chunk's input transform: (tile, channel block). */
+AVX2 static void input_transform(const nn_wino *w, float *V, const float *src, int64_t t0,
+                                 int64_t lo, int64_t hi)
 {
     int a = w->a, m = w->m, CB = w->C / 8, H = w->H, W = w->W;
     int64_t Tc = w->Tc;
     size_t C = (size_t)w->C;
-    float *V = w->V;
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t tl = 0; tl < Tc; tl++) {
-        for (int cb = 0; cb < CB; cb++) {
-            v8 d[36];
-            int64_t t = t0 + tl;
-            if (t >= w->T) {
-                for (int i = 0; i < a * a; i++)
-                    d[i] = (v8){0};
-            } else {
-                int n = (int)(t / (w->th * w->tw)), r = (int)(t % (w->th * w->tw));
-                int y0 = (r / w->tw) * m - w->ph, x0 = (r % w->tw) * m - w->pw;
-                const float *base = src + ((size_t)n * (size_t)CB + (size_t)cb) * (size_t)H *
-                                              (size_t)W * 8;
-                for (int i = 0; i < a; i++) {
-                    int y = y0 + i;
-                    for (int j = 0; j < a; j++) {
-                        int x = x0 + j;
-                        d[i * a + j] = (y >= 0 && y < H && x >= 0 && x < W)
-                                           ? ld(base + ((size_t)y * (size_t)W + (size_t)x) * 8)
-                                           : (v8){0};
-                    }
+    for (int64_t it = lo; it < hi; it++) {
+        int64_t tl = it / CB;
+        int cb = (int)(it % CB);
+        v8 d[36];
+        int64_t t = t0 + tl;
+        if (t >= w->T) {
+            for (int i = 0; i < a * a; i++)
+                d[i] = (v8){0};
+        } else {
+            int n = (int)(t / (w->th * w->tw)), r = (int)(t % (w->th * w->tw));
+            int y0 = (r / w->tw) * m - w->ph, x0 = (r % w->tw) * m - w->pw;
+            const float *base =
+                src + ((size_t)n * (size_t)CB + (size_t)cb) * (size_t)H * (size_t)W * 8;
+            for (int i = 0; i < a; i++) {
+                int y = y0 + i;
+                for (int j = 0; j < a; j++) {
+                    int x = x0 + j;
+                    d[i * a + j] = (y >= 0 && y < H && x >= 0 && x < W)
+                                       ? ld(base + ((size_t)y * (size_t)W + (size_t)x) * 8)
+                                       : (v8){0};
                 }
-                for (int j = 0; j < a; j++) /* columns */
-                    (a == 6 ? bt4 : bt2)(d + j, a);
-                for (int i = 0; i < a; i++) /* rows */
-                    (a == 6 ? bt4 : bt2)(d + i * a, 1);
             }
-            for (int xi = 0; xi < a * a; xi++)
-                st(V + ((size_t)xi * (size_t)Tc + (size_t)tl) * C + (size_t)cb * 8, d[xi]);
+            for (int j = 0; j < a; j++) /* columns */
+                (a == 6 ? bt4 : bt2)(d + j, a);
+            for (int i = 0; i < a; i++) /* rows */
+                (a == 6 ? bt4 : bt2)(d + i * a, 1);
         }
+        for (int xi = 0; xi < a * a; xi++)
+            st(V + ((size_t)xi * (size_t)Tc + (size_t)tl) * C + (size_t)cb * 8, d[xi]);
     }
 }
 
@@ -211,16 +218,18 @@ AVX2 static inline v8 sigm(v8 x)
     return r;
 }
 
-AVX2 static void output_transform(nn_wino *w, float *dst, const float *res, const float *bias,
-                                  int act, float alpha, int64_t t0)
+/* Work items [lo, hi) of a chunk's output transform: (tile, channel block). */
+AVX2 static void output_transform(const nn_wino *w, const float *M, float *dst, const float *res,
+                                  const float *bias, int act, float alpha, int64_t t0,
+                                  int64_t lo, int64_t hi)
 {
     int a = w->a, m = w->m, KB = w->K / 8, OH = w->OH, OW = w->OW;
-    int64_t Tc = w->Tc, nt = w->T - t0 < Tc ? w->T - t0 : Tc;
+    int64_t Tc = w->Tc;
     size_t K = (size_t)w->Kp;
-    const float *M = w->M;
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t tl = 0; tl < nt; tl++) {
-        for (int kb = 0; kb < KB; kb++) {
+    for (int64_t it = lo; it < hi; it++) {
+        int64_t tl = it / KB;
+        int kb = (int)(it % KB);
+        {
             v8 q[36], o[16];
             for (int xi = 0; xi < a * a; xi++)
                 q[xi] = ld(M + ((size_t)xi * (size_t)Tc + (size_t)tl) * K + (size_t)kb * 8);
@@ -307,44 +316,71 @@ GEMM_KERNEL(3)
 GEMM_KERNEL(2)
 GEMM_KERNEL(1)
 
-/* M[xi] = V[xi] U[xi] for every xi, work-shared over (xi, 16-column panel) */
-AVX2 static void gemms(nn_wino *w)
+/* Work items [lo, hi) of a chunk's GEMMs M[xi] = V[xi] U[xi]: (xi, 16-column panel). */
+AVX2 static void gemms(const nn_wino *w, const float *Vc, float *Mc, int64_t lo, int64_t hi)
 {
-    int A = w->a * w->a, P = w->Kp / 16, C = w->C;
+    int P = w->Kp / 16, C = w->C;
     int64_t Tc = w->Tc;
     size_t ldv = (size_t)C, ldm = (size_t)w->Kp;
-#pragma omp for collapse(2) schedule(static)
-    for (int xi = 0; xi < A; xi++) {
-        for (int pn = 0; pn < P; pn++) {
-            const float *U = w->U + ((size_t)xi * (size_t)P + (size_t)pn) * (size_t)C * 16;
-            const float *V = w->V + (size_t)xi * (size_t)Tc * ldv;
-            float *M = w->M + (size_t)xi * (size_t)Tc * ldm + (size_t)pn * 16;
-            int64_t r = 0;
-            for (; r + 6 <= Tc; r += 6)
-                kern6(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm);
-            switch (Tc - r) {
-            case 5: kern5(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-            case 4: kern4(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-            case 3: kern3(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-            case 2: kern2(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-            case 1: kern1(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-            default: break;
-            }
+    for (int64_t it = lo; it < hi; it++) {
+        int xi = (int)(it / P), pn = (int)(it % P);
+        const float *U = w->U + ((size_t)xi * (size_t)P + (size_t)pn) * (size_t)C * 16;
+        const float *V = Vc + (size_t)xi * (size_t)Tc * ldv;
+        float *M = Mc + (size_t)xi * (size_t)Tc * ldm + (size_t)pn * 16;
+        int64_t r = 0;
+        for (; r + 6 <= Tc; r += 6)
+            kern6(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm);
+        switch (Tc - r) {
+        case 5: kern5(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        case 4: kern4(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        case 3: kern3(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        case 2: kern2(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        case 1: kern1(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        default: break;
         }
     }
 }
+
+static inline int64_t share(int64_t n, int t, int nt) { return n * t / nt; }
 
 int nn_wino_run(nn_wino *w, const float *U, const float *src, float *dst, const float *res,
                 const float *bias, int act, float alpha, err *e)
 {
     (void)e;
     w->U = U;
-    /* one parallel region; the work-shared loops end in barriers */
+    int64_t chunks = (w->T + w->Tc - 1) / w->Tc;
+    int64_t nin = w->Tc * (w->C / 8), ngemm = (int64_t)w->a * w->a * (w->Kp / 16);
+    size_t vsz = (size_t)w->a * (size_t)w->a * (size_t)w->Tc * (size_t)w->C;
+    size_t msz = (size_t)w->a * (size_t)w->a * (size_t)w->Tc * (size_t)w->Kp;
+    if (w->nbuf > 1 && omp_get_max_threads() <= w->nbuf) {
+        /* many chunks: each thread takes whole chunks, no barrier at all (on a
+         * busy machine every barrier waits for a descheduled thread) */
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t c = 0; c < chunks; c++) {
+            int t = omp_get_thread_num();
+            float *V = w->V + (size_t)t * vsz, *M = w->M + (size_t)t * msz;
+            int64_t t0 = c * w->Tc, nt = w->T - t0 < w->Tc ? w->T - t0 : w->Tc;
+            input_transform(w, V, src, t0, 0, nin);
+            gemms(w, V, M, 0, ngemm);
+            output_transform(w, M, dst, res, bias, act, alpha, t0, 0, nt * (w->K / 8));
+        }
+        return 0;
+    }
+    /* few chunks (batch-1 inference): all threads on each chunk, phase by phase */
 #pragma omp parallel
-    for (int64_t t0 = 0; t0 < w->T; t0 += w->Tc) {
-        input_transform(w, src, t0);
-        gemms(w);
-        output_transform(w, dst, res, bias, act, alpha, t0);
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        for (int64_t t0 = 0; t0 < w->T; t0 += w->Tc) {
+            int64_t nt = w->T - t0 < w->Tc ? w->T - t0 : w->Tc;
+            input_transform(w, w->V, src, t0, share(nin, t, n), share(nin, t + 1, n));
+#pragma omp barrier
+            gemms(w, w->V, w->M, share(ngemm, t, n), share(ngemm, t + 1, n));
+#pragma omp barrier
+            int64_t nout = nt * (w->K / 8);
+            output_transform(w, w->M, dst, res, bias, act, alpha, t0, share(nout, t, n),
+                             share(nout, t + 1, n));
+#pragma omp barrier
+        }
     }
     return 0;
 }

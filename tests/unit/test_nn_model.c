@@ -536,6 +536,66 @@ Test(nn_model, winograd_matches_direct_convolution, .init = setup2)
                   "{\"name\":\"c2\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
                   "{\"name\":\"a2\",\"op\":\"sigmoid\"}]}",
                   2, 3, 6, 7);
+    /* many tiles: each thread takes whole chunks of tiles */
+    compare_paths("{\"input\":{\"channels\":3,\"height\":80,\"width\":80},\"nodes\":["
+                  "{\"name\":\"c0\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
+                  "{\"name\":\"c1\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
+                  "{\"name\":\"r1\",\"op\":\"relu\"}]}",
+                  8, 3, 80, 80);
+}
+
+/* Training through Winograd (forward, backward data) against oneDNN's
+ * direct convolutions: same outputs and gradients, on a map large enough
+ * for per-thread chunks. */
+Test(nn_model, winograd_training_matches_direct, .init = setup2)
+{
+    err e;
+    const char *arch = "{\"input\":{\"channels\":3,\"height\":40,\"width\":40},\"nodes\":["
+                       "{\"name\":\"c0\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
+                       "{\"name\":\"c1\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
+                       "{\"name\":\"c2\",\"op\":\"conv\",\"out\":8,\"kernel\":3}]}";
+    nn_tensor *x = nn_tensor_new(20, 3, 40, 40); /* 2000 tiles: 5 chunks */
+    nn_rng r;
+    nn_rng_seed(&r, 2);
+    for (size_t i = 0; i < nn_tensor_numel(x); i++)
+        x->data[i] = (float)nn_rng_normal(&r);
+    nn_tensor *dy = nn_tensor_new(20, 8, 40, 40);
+    for (size_t i = 0; i < nn_tensor_numel(dy); i++)
+        dy->data[i] = (float)nn_rng_normal(&r);
+    float *out[2], *grad[2];
+    size_t cnt = nn_tensor_numel(dy), gn = 16 * 16 * 9;
+    for (int k = 0; k < 2; k++) {
+        nn_set_winograd(k == 1);
+        nn_model *m = nn_model_new(arch, 6, &e);
+        nn_session *s = nn_session_new(m, &e);
+        const nn_tensor *y = nn_forward(s, x, true, &e);
+        cr_assert_not_null(y, "%s", e.msg);
+        out[k] = malloc(cnt * sizeof(float));
+        memcpy(out[k], y->data, cnt * sizeof(float));
+        cr_assert_eq(nn_backward(s, dy, &e), 0, "%s", e.msg);
+        grad[k] = malloc(gn * sizeof(float));
+        cr_assert_eq(nn_param_to_plain(nn_model_param(m, "c1.weight"), PB_GRAD, grad[k], &e), 0);
+        nn_session_free(s);
+        nn_model_free(m);
+    }
+    nn_set_winograd(true);
+    double mo = 0, dout = 0, mg = 0, dg = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        mo = fmax(mo, fabs(out[0][i]));
+        dout = fmax(dout, fabs(out[0][i] - out[1][i]));
+    }
+    for (size_t i = 0; i < gn; i++) {
+        mg = fmax(mg, fabs(grad[0][i]));
+        dg = fmax(dg, fabs(grad[0][i] - grad[1][i]));
+    }
+    cr_expect_lt(dout, 1e-4 * mo, "outputs differ by %g (max %g)", dout, mo);
+    cr_expect_lt(dg, 1e-3 * mg, "c1 gradients differ by %g (max %g)", dg, mg);
+    for (int k = 0; k < 2; k++) {
+        free(out[k]);
+        free(grad[k]);
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(dy);
 }
 
 /* --- the training loop ------------------------------------------------------ */
