@@ -13,7 +13,7 @@ CLANG ?= clang
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 PKGS := libmicrohttpd jansson yajl sqlite3 libpq libcurl vips libturbojpeg libexif libarchive \
-        libargon2 libsodium libcrypto libpng libwebp expat
+        libargon2 libsodium libcrypto libpng libwebp expat zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lopenblas -lgomp -lpthread -lm
 
