@@ -16,22 +16,27 @@
 #include "base/util.h"
 #include "base/version.h"
 #include "datalake/datalake.h"
+#include "deploy/deploy.h"
 #include "experiment/experiment.h"
 #include "image/image.h"
+#include "nn/nn.h"
+#include "training/training.h"
 
 static const http_route *const route_tables[] = {system_routes,     auth_routes,
                                                   jobs_routes,       files_routes,
                                                   datalake_routes,   dataset_routes,
                                                   webhook_routes,    experiment_routes,
                                                   tracking_routes,   registry_routes,
-                                                  deploy_routes,
+                                                  deploy_routes,     training_routes,
+                                                  deploy_predict_routes,
                                                   NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
 /* Every module's job kinds, concatenated once into one NULL-terminated table. */
-static const job_kind *const kind_tables[] = {system_job_kinds, datalake_job_kinds,
-                                              webhook_job_kinds, dataset_job_kinds, NULL};
+static const job_kind *const kind_tables[] = {system_job_kinds,  datalake_job_kinds,
+                                              webhook_job_kinds, dataset_job_kinds,
+                                              training_job_kinds, NULL};
 static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
@@ -63,6 +68,8 @@ int app_open(app *a, const app_config *cfg, err *e)
     memset(a, 0, sizeof *a);
     a->cfg = *cfg;
     if (image_lib_init(e) != 0)
+        return -1;
+    if (nn_init(cfg->nn_threads, e) != 0) /* training jobs and the predict endpoint */
         return -1;
     app_config *c = &a->cfg;
     if (!c->data_dir)
@@ -251,9 +258,12 @@ int app_serve(app *a, err *e)
     log_info("received %s; finishing in-flight requests and releasing jobs",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(a->http, 10000);
+    /* jobs first: a training job writes its last metric points through the committer */
+    jobs_runner_stop(a->jobs, 10000);
     exp_committer_stop(a->exp_committer);
     a->exp_committer = NULL;
-    jobs_runner_stop(a->jobs, 10000);
+    deploy_serve_stop();
+    training_models_clear();
     http_server_free(a->http);
     a->http = NULL;
     a->jobs = NULL;

@@ -15,6 +15,7 @@
 #include "jobs/jobs.h"
 #include "deploy/deploy.h"
 #include "registry/registry.h"
+#include "training/training.h"
 #include "webhook/webhook.h"
 
 const db_migration app_migrations[] = {
@@ -26,6 +27,7 @@ const db_migration app_migrations[] = {
      dataset_schema_v20},
     {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
      exp_schema_v1},
+    {35, "training: runs of experiments on the platform's trainer", training_schema_v35},
     {50, "registry: models, versions, files, aliases", registry_schema_v50},
     {51, "deployments: predictions, rollups, alerts", deploy_schema_v51},
     {70, "webhooks: endpoints and deliveries", webhook_schema_v70},
