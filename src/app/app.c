@@ -129,8 +129,10 @@ void app_close(app *a)
     a->openapi = NULL;
 }
 
-/* Sample data for a new store: the photos Debian ships (darknet's), as a
- * job so the server answers at once. */
+/* Sample data for a new store, as jobs so the server answers at once: the
+ * photos Debian ships (darknet's), and a Fashion-MNIST classification
+ * dataset with a project "getting-started" whose experiment is ready to
+ * launch (src/training/sample.c). */
 static int submit_sample_data(app *a, err *e)
 {
     static const char *dirs[] = {"/usr/share/darknet/data"};
@@ -152,6 +154,11 @@ static int submit_sample_data(app *a, err *e)
     free(text);
     if (rc == 0)
         printf("Sample data: importing the sample photos into datalake 'default' (job %lld).\n",
+               (long long)job);
+    training_sample_opts so = {.train = 2400, .val = 300, .test = 300};
+    if (rc == 0 && (rc = training_sample_submit(c, org, user, &so, &job, e)) == 0)
+        printf("Sample data: 3000 Fashion-MNIST images into dataset 'fashion-mnist' (job %lld); "
+               "project 'getting-started' gets an experiment ready to launch.\n",
                (long long)job);
 out:
     db_put(c);

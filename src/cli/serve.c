@@ -13,6 +13,7 @@
 typedef struct {
     const char *data, *db, *blobs, *listen, *port_file, *spool, *log_level, *name;
     int64_t workers, http_threads, lease_s, poll_ms, max_upload, max_json, db_pool, max_pixels;
+    int64_t nn_threads;
     bool secure_cookies, sample_data, hooks_private;
 } serve_opts;
 
@@ -46,6 +47,7 @@ static int run(int argc, char **argv, bool worker)
         {"sample-data", 0, OPT_FLAG, &o.sample_data, NULL, "on a new store, add sample images (make run does)"},
         {"webhooks-allow-private", 0, OPT_FLAG, &o.hooks_private, NULL, "let webhooks call loopback and private addresses"},
         {"name", 0, OPT_STR, &o.name, "NAME", "worker name shown on jobs (host:pid)"},
+        {"nn-threads", 0, OPT_INT, &o.nn_threads, "N", "compute threads of training jobs and predictions (all cores)"},
         {"log-level", 0, OPT_STR, &o.log_level, "LEVEL", "debug, info, warn, error (info)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
@@ -103,6 +105,7 @@ static int run(int argc, char **argv, bool worker)
         .worker_name = o.name,
         .sample_data = o.sample_data,
         .webhooks_allow_private = o.hooks_private,
+        .nn_threads = (int)o.nn_threads,
     };
     app a;
     err e;
