@@ -336,8 +336,8 @@ int train_loop(train_ctx *t, err *e)
                     job_log(t->job, "metric points lost: %s", le.msg);
             }
             job_progress(t->job, steps_total ? (double)step / (double)steps_total : 0,
-                         "epoch %d/%d, step %lld/%lld, loss %.4f, %.0f img/s", ep + 1, cfg->epochs,
-                         (long long)step, (long long)steps_total, t->last_loss, t->images_per_s);
+                         "epoch %d/%d step %lld/%lld loss %.3f", ep + 1, cfg->epochs,
+                         (long long)step, (long long)steps_total, t->last_loss);
             if (job_should_stop(t->job)) {
                 t->stopped = true;
                 stop = true;
