@@ -122,6 +122,7 @@ typedef struct train_ctx {
     char tmp_prefix[1100];          /* spool/train-<run>-<random> */
     int start_epoch;                /* epochs already done (resume) */
     int64_t start_step;
+    double start_seconds;           /* training time before this run (resume) */
     double best_val_acc;            /* -1: none yet */
     char optim_file[1200];          /* optimizer state to load, or "" */
     char best_file[1200];           /* the best checkpoint so far, locally, or "" */

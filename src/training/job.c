@@ -155,6 +155,8 @@ static int prepare_model(train_ctx *t, bool resume_any, err *e)
                 t->model = m;
                 t->start_epoch = (int)epoch;
                 t->start_step = step;
+                json_t *ts = json_object_get(x, "train_seconds");
+                t->start_seconds = json_is_number(ts) ? json_number_value(ts) : 0;
                 t->best_val_acc = json_is_number(best) && json_number_value(best) >= 0
                                       ? json_number_value(best)
                                       : -1;

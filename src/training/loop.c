@@ -118,9 +118,9 @@ static int save_checkpoints(train_ctx *t, nn_optim *o, nn_ema *ema, int epochs_d
     char extra[512], last[1200], opt[1200];
     snprintf(extra, sizeof extra,
              "{\"run_id\":%lld,\"experiment_id\":%lld,\"epoch\":%d,\"step\":%lld,"
-             "\"val_acc\":%.6f,\"best_val_acc\":%.6f}",
+             "\"val_acc\":%.6f,\"best_val_acc\":%.6f,\"train_seconds\":%.3f}",
              (long long)t->log.run, (long long)t->log.experiment, epochs_done, (long long)step,
-             val_acc, best ? val_acc : t->best_val_acc);
+             val_acc, best ? val_acc : t->best_val_acc, t->train_seconds);
     snprintf(last, sizeof last, "%s-last.safetensors", t->tmp_prefix);
     snprintf(opt, sizeof opt, "%s-last.optim.safetensors", t->tmp_prefix);
     char sha[65];
@@ -256,7 +256,7 @@ int train_loop(train_ctx *t, err *e)
         goto out;
     }
     int64_t step = t->start_step;
-    double train_s = 0;
+    double train_s = t->start_seconds;
     t->epochs_done = t->start_epoch;
     for (int ep = t->start_epoch; ep < cfg->epochs; ep++) {
         if (nn_loader_start(tl, ep, e) < 0)
@@ -299,7 +299,23 @@ int train_loop(train_ctx *t, err *e)
             nn_loader_release(tl, b);
             if (nn_backward(s, dy, e) < 0)
                 goto out;
-            double lr = nn_lr_at(&sched, step);
+            double lr;
+            if (cfg->time_budget > 0) {
+                /* the schedule's position is the share of the time budget spent */
+                double f = (train_s + (double)(time_mono_ns() - t_ep) / 1e9) / cfg->time_budget;
+                nn_sched ts = sched;
+                ts.warmup = 0;
+                ts.total = 1000000;
+                ts.step_size = sched.step_size > 0 && steps_total > 0
+                                   ? (int64_t)(1e6 * (double)sched.step_size / (double)steps_total)
+                                   : 0;
+                lr = nn_lr_at(&ts, (int64_t)(f > 1 ? 1e6 : f * 1e6));
+                if (sched.warmup > 0 && step < sched.warmup)
+                    lr *= sched.warmup_from +
+                          (1.0 - sched.warmup_from) * (double)step / (double)sched.warmup;
+            } else {
+                lr = nn_lr_at(&sched, step);
+            }
             if (nn_optim_step(o, (float)lr, NULL, e) < 0) {
                 err_prefix(e, "epoch %d, step %lld: ", ep + 1, (long long)step + 1);
                 goto out;
@@ -343,7 +359,8 @@ int train_loop(train_ctx *t, err *e)
                 stop = true;
                 break;
             }
-            if (cfg->max_seconds > 0 && train_s + el >= cfg->max_seconds) {
+            double limit = cfg->time_budget > 0 ? cfg->time_budget : cfg->max_seconds;
+            if (limit > 0 && train_s + el >= limit) {
                 t->timed_out = true;
                 break;
             }
@@ -401,7 +418,8 @@ int train_loop(train_ctx *t, err *e)
         tlog_run_progress(&t->log, ep + 1, step, steps_total, t->last_loss, t->images_per_s, vacc,
                           t->best_val_acc);
         if (t->timed_out) {
-            tlog_output(&t->log, "stopped after %.0f s (max_seconds)", train_s);
+            tlog_output(&t->log, "stopped after %.0f s of training (%s)", train_s,
+                        cfg->time_budget > 0 ? "time_budget" : "max_seconds");
             break;
         }
         if (job_should_stop(t->job)) {

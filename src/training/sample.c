@@ -17,7 +17,10 @@
  * an upload and an import would. The images are encoded here (PNG: one
  * zlib stream of filtered rows, 300 bytes an image).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -27,6 +30,7 @@
 #include "datalake/datalake.h"
 #include "dataset/dataset.h"
 #include "experiment/experiment.h"
+#include "image/image.h"
 #include "training/training.h"
 
 static const char *const fmnist_labels[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
@@ -185,6 +189,70 @@ static int find_project(db_conn *c, int64_t org, int64_t user, const char *name,
                       DBT(name));
 }
 
+#define INGEST_THREADS 4
+
+typedef struct ingest_ctx {
+    job_ctx *j;
+    const training_env *env;
+    int64_t lake;
+    const nn_idx *tr, *te;
+    sample_item *items;
+    int64_t counts[3], total;
+    _Atomic int64_t done;
+    _Atomic int running, finished;
+    _Atomic bool stop;
+} ingest_ctx;
+
+typedef struct ingest_arg {
+    ingest_ctx *c;
+    int index;
+    int rc;
+    err e;
+} ingest_arg;
+
+/* Image k of the sample, in split order: train, val (both from the
+ * training file), test (from the test file). */
+static void *ingest_main(void *p)
+{
+    ingest_arg *a = p;
+    ingest_ctx *ic = a->c;
+    atomic_fetch_add(&ic->running, 1);
+    db_conn *c = db_get(ic->env->db, &a->e);
+    if (!c)
+        a->rc = -1;
+    for (int64_t x = a->index; c && x < ic->total && a->rc == 0; x += INGEST_THREADS) {
+        if (atomic_load(&ic->stop))
+            break;
+        int sp = x < ic->counts[0] ? 0 : x < ic->counts[0] + ic->counts[1] ? 1 : 2;
+        const nn_idx *src = sp == 2 ? ic->te : ic->tr;
+        int64_t k = sp == 2 ? x - ic->counts[0] - ic->counts[1] : x;
+        char fn[64];
+        snprintf(fn, sizeof fn, "fashion-mnist-%s-%05lld.png", sp == 2 ? "test" : "train",
+                 (long long)k);
+        int64_t data_id = 0;
+        bool dup;
+        const uint8_t *px = src->pixels + (size_t)k * (size_t)(src->w * src->h);
+        int rc = add_image(ic->j, ic->env, c, ic->lake, px, src->w, src->h, fn, &data_id, &dup,
+                           &a->e);
+        if (rc != 0) /* once more: the same picture inserted by two threads at once */
+            rc = add_image(ic->j, ic->env, c, ic->lake, px, src->w, src->h, fn, &data_id, &dup,
+                           &a->e);
+        if (rc != 0) {
+            err_prefix(&a->e, "%s: ", fn);
+            a->rc = -1;
+            atomic_store(&ic->stop, true);
+            break;
+        }
+        ic->items[x] = (sample_item){data_id, 0, src->labels[k], sp};
+        atomic_fetch_add(&ic->done, 1);
+    }
+    if (c)
+        db_put(c);
+    image_thread_done();
+    atomic_fetch_add(&ic->finished, 1);
+    return NULL;
+}
+
 int training_sample_run(job_ctx *j, const training_env *env, err *e)
 {
     json_t *p = job_payload(j);
@@ -244,32 +312,44 @@ int training_sample_run(job_ctx *j, const training_env *env, err *e)
         if (lr != 0)
             goto out;
     }
-    /* the images, split by split */
-    int64_t done = 0;
-    for (int sp = 0; sp < 3; sp++) {
-        const nn_idx *src = sp == 2 ? te : tr;
-        int64_t first = sp == 1 ? counts[0] : 0;
-        for (int64_t i = 0; i < counts[sp]; i++, done++) {
-            if (job_should_stop(j)) {
-                err_set(e, ERR_UNAVAILABLE, "stopped after %lld images", (long long)done);
-                goto out;
-            }
-            int64_t k = first + i;
-            char fn[64];
-            snprintf(fn, sizeof fn, "fashion-mnist-%s-%05lld.png", sp == 2 ? "test" : "train",
-                     (long long)k);
-            int64_t data_id;
-            bool dup;
-            if (add_image(j, env, c, lake, src->pixels + (size_t)k * (size_t)(src->w * src->h),
-                          src->w, src->h, fn, &data_id, &dup, e) != 0) {
-                err_prefix(e, "%s: ", fn);
-                goto out;
-            }
-            (void)dup;
-            items[n++] = (sample_item){data_id, 0, src->labels[k], sp};
-            job_progress(j, 0.9 * (double)done / (double)total, "%lld of %lld images",
-                         (long long)done, (long long)total);
+    /* the images, by INGEST_THREADS threads: each one is a few small writes
+     * and fsyncs, so they overlap well */
+    {
+        ingest_ctx ic = {.j = j, .env = env, .lake = lake, .tr = tr, .te = te, .items = items,
+                         .counts = {counts[0], counts[1], counts[2]}, .total = total};
+        pthread_t th[INGEST_THREADS];
+        ingest_arg args[INGEST_THREADS];
+        int started = 0;
+        for (int i = 0; i < INGEST_THREADS; i++) {
+            args[i] = (ingest_arg){&ic, i, 0, {0}};
+            if (pthread_create(&th[i], NULL, ingest_main, &args[i]) == 0)
+                started++;
+            else
+                break;
         }
+        while (atomic_load(&ic.running) < started || atomic_load(&ic.finished) < started) {
+            struct timespec ts = {0, 200 * 1000000};
+            nanosleep(&ts, NULL);
+            int64_t d = atomic_load(&ic.done);
+            job_progress(j, 0.9 * (double)d / (double)total, "%lld of %lld images", (long long)d,
+                         (long long)total);
+            if (job_should_stop(j))
+                atomic_store(&ic.stop, true);
+            if (atomic_load(&ic.finished) >= started)
+                break;
+        }
+        for (int i = 0; i < started; i++)
+            pthread_join(th[i], NULL);
+        for (int i = 0; i < started; i++)
+            if (args[i].rc != 0) {
+                *e = args[i].e;
+                goto out;
+            }
+        if (started == 0 || atomic_load(&ic.stop)) {
+            err_set(e, ERR_UNAVAILABLE, "stopped after %lld images", (long long)atomic_load(&ic.done));
+            goto out;
+        }
+        n = total;
     }
     /* the same picture twice in Fashion-MNIST (a few are): keep the first */
     {

@@ -91,6 +91,8 @@ typedef struct training_cfg {
     int64_t seed;
     bool resume;          /* continue from checkpoints/last.* */
     double max_seconds;   /* stop training after this long (0: no limit) */
+    double time_budget;   /* train this long with the schedule spread over the time
+                             (warmup stays in steps); epochs is then an upper bound */
     int threads;          /* compute threads (0: the process's) */
     bool auto_threads;    /* each epoch, keep N threads or 1, whichever is faster */
     int loader_workers;   /* image decoding threads (2) */
