@@ -58,7 +58,8 @@ static int launch_cmd(int argc, char **argv)
     cli_conn c = {0};
     const char *arch = NULL, *optim = NULL, *sched = NULL;
     int64_t depth = -1, size = -1, channels = -1, epochs = -1, batch = -1, warmup = -1, seed = -1;
-    double width = NAN, lr = NAN, wd = NAN, pad = NAN, rotate = NAN, crop = NAN, max_s = NAN;
+    double width = NAN, lr = NAN, wd = NAN, pad = NAN, rotate = NAN, crop = NAN, max_s = NAN,
+           budget = NAN;
     bool flip = false, vflip = false, resume = false, no_wait = false;
     cli_list sets = {0};
     const cli_opt opts[] = {
@@ -82,6 +83,8 @@ static int launch_cmd(int argc, char **argv)
         {"crop", 0, OPT_DBL, &crop, "S", "random resized crops of area fraction [S, 1]"},
         {"seed", 0, OPT_INT, &seed, "N", "random seed"},
         {"max-seconds", 0, OPT_DBL, &max_s, "S", "stop training after S seconds"},
+        {"time-budget", 0, OPT_DBL, &budget, "S",
+         "train S seconds, the schedule spread over them (epochs: an upper bound)"},
         {"resume", 'r', OPT_FLAG, &resume, NULL, "continue from the last checkpoint"},
         {"set", 0, OPT_LIST, &sets, "KEY=VALUE", "any launch field (repeat; VALUE as JSON if it is)"},
         {"no-wait", 0, OPT_FLAG, &no_wait, NULL, "return once the run is queued"},
@@ -130,6 +133,7 @@ static int launch_cmd(int argc, char **argv)
     DBL_OPT(b, lr, "lr")
     DBL_OPT(b, wd, "weight_decay")
     DBL_OPT(b, max_s, "max_seconds")
+    DBL_OPT(b, budget, "time_budget")
     DBL_OPT(aug, pad, "pad")
     DBL_OPT(aug, rotate, "rotate")
     DBL_OPT(aug, crop, "crop")

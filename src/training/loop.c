@@ -351,7 +351,10 @@ int train_loop(train_ctx *t, err *e)
                     tlog_metric(&t->log, "lr", step, lr, &le))
                     job_log(t->job, "metric points lost: %s", le.msg);
             }
-            job_progress(t->job, steps_total ? (double)step / (double)steps_total : 0,
+            double done = steps_total ? (double)step / (double)steps_total : 0;
+            if (cfg->time_budget > 0 && (train_s + el) / cfg->time_budget > done)
+                done = (train_s + el) / cfg->time_budget; /* the budget ends it first */
+            job_progress(t->job, done > 1 ? 1 : done,
                          "epoch %d/%d step %lld/%lld loss %.3f", ep + 1, cfg->epochs,
                          (long long)step, (long long)steps_total, t->last_loss);
             if (job_should_stop(t->job)) {

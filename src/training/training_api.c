@@ -160,7 +160,8 @@ const job_kind training_job_kinds[] = {
     "\"crop\":{\"type\":\"number\"},\"brightness\":{\"type\":\"number\"},"                        \
     "\"contrast\":{\"type\":\"number\"},\"saturation\":{\"type\":\"number\"}}},"                  \
     "\"seed\":{\"type\":\"integer\"},\"resume\":{\"type\":\"boolean\"},"                          \
-    "\"max_seconds\":{\"type\":\"number\"},\"threads\":{\"type\":\"integer\"},"                   \
+    "\"max_seconds\":{\"type\":\"number\"},\"time_budget\":{\"type\":\"number\"},"                \
+    "\"threads\":{\"type\":\"integer\"},"                                                         \
     "\"auto_threads\":{\"type\":\"boolean\"},\"loader_workers\":{\"type\":\"integer\"},"          \
     "\"log_every\":{\"type\":\"integer\"},\"cache_mb\":{\"type\":\"integer\"}}}"
 

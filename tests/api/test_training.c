@@ -492,3 +492,37 @@ Test(training, cancel_then_resume)
     cr_assert_str_eq(jstr(e, "status"), "succeeded");
     json_decref(e);
 }
+
+/* --- a time budget: the run stops on time, the schedule spread over it ---- */
+
+Test(training, time_budget_spreads_the_schedule)
+{
+    sample s = make_sample(64, 8, 0);
+    api_resp *r = launch(s.experiment, "{\"time_budget\":-1}");
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert(strstr(api_error_message(r), "time_budget"), "%s", api_error_message(r));
+    api_free(r);
+    char body[400];
+    snprintf(body, sizeof body,
+             "{%s,\"epochs\":1000,\"time_budget\":2,\"lr\":0.01,\"warmup_steps\":0,"
+             "\"schedule\":\"cosine\",\"log_every\":1}",
+             TINY);
+    json_t *run = train(s.experiment, body, "succeeded");
+    int64_t ep = jint(run, "epoch");
+    cr_assert(ep >= 1 && ep < 1000, "epochs done in a 2 s budget: %lld", (long long)ep);
+    json_decref(run);
+    cr_assert(output_has(s.experiment, "(time_budget)"), "no 'stopped after ... (time_budget)'");
+    /* the learning rate: the peak at the first step, near the end of the
+     * cosine at the last (a step-based schedule over 1000 epochs would
+     * still be near the peak) */
+    json_t *p = get_json("/api/v1/experiments/%lld/points?name=lr", s.experiment);
+    json_t *v = json_object_get(p, "values");
+    size_t n = json_array_size(v);
+    cr_assert_geq(n, 2, "%lld lr points", (long long)n);
+    double first = json_number_value(json_array_get(v, 0));
+    double last = json_number_value(json_array_get(v, n - 1));
+    cr_assert(first > 0.009 && first <= 0.01, "first lr %g", first);
+    cr_assert(last < 0.3 * first, "last lr %g after %zu steps: the schedule did not follow the time",
+              last, n);
+    json_decref(p);
+}
