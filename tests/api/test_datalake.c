@@ -124,7 +124,49 @@ Test(datalake, upload_reads_the_image_and_serves_original_and_thumbnail)
     cr_assert_eq(info.height, 192);
     char *etag = api_header(r, "ETag");
     cr_assert_not_null(etag);
+    api_free(r);
+    /* a browser that has it asks again with its ETag: 304, no body */
+    char inm[200];
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+    const char *h304[] = {inm, NULL};
+    api_opts o = {.token = api_admin_token(), .headers = h304};
+    r = api_do("GET", path, &o);
+    cr_assert_eq(r->status, 304);
+    cr_assert_eq(r->body.len, 0);
+    api_free(r);
     free(etag);
+
+    /* the original: a byte range, the name to save it under, a download */
+    snprintf(path, sizeof path, "/api/v1/data/%lld/original", (long long)id);
+    const char *hr[] = {"Range: bytes=100-199", NULL};
+    o = (api_opts){.token = api_admin_token(), .headers = hr};
+    r = api_do("GET", path, &o);
+    cr_assert_eq(r->status, 206);
+    cr_assert_eq(r->body.len, 100);
+    cr_assert_eq(memcmp(r->body.p, jpg.p + 100, 100), 0);
+    char *cr = api_header(r, "Content-Range");
+    char want[64];
+    snprintf(want, sizeof want, "bytes 100-199/%zu", jpg.n);
+    cr_assert_str_eq(cr, want);
+    free(cr);
+    char *cd = api_header(r, "Content-Disposition");
+    cr_assert_str_eq(cd, "inline; filename=\"a b.jpg\"");
+    free(cd);
+    api_free(r);
+    const char *bad_range[] = {"Range: bytes=99999999-", NULL};
+    o.headers = bad_range;
+    r = api_do("GET", path, &o);
+    cr_assert_eq(r->status, 416);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/data/%lld/original?download=1", (long long)id);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200);
+    cr_assert_eq(r->body.len, jpg.n);
+    cd = api_header(r, "Content-Disposition");
+    cr_assert_not_null(cd);
+    cr_assert(strncmp(cd, "attachment", 10) == 0, "%s", cd);
+    cr_assert_not_null(strstr(cd, "a b.jpg"), "%s", cd);
+    free(cd);
     api_free(r);
     tb_free(&jpg);
 }
