@@ -617,7 +617,10 @@ Test(datalake, other_organizations_see_nothing)
 
 /* --- CLI upload ------------------------------------------------------------------ */
 
-static int run_cli(const char *const *args, char *out, size_t n, int sig_after_ms)
+
+/* Runs the CLI; interrupt_lake > 0: sends SIGINT as soon as that datalake
+ * holds an item (the first upload landed). */
+static int run_cli(const char *const *args, char *out, size_t n, int64_t interrupt_lake)
 {
     int pfd[2];
     cr_assert_eq(pipe(pfd), 0);
@@ -637,8 +640,9 @@ static int run_cli(const char *const *args, char *out, size_t n, int sig_after_m
         _exit(127);
     }
     close(pfd[1]);
-    if (sig_after_ms) {
-        usleep((useconds_t)sig_after_ms * 1000);
+    if (interrupt_lake > 0) {
+        for (int i = 0; i < 3000 && count(interrupt_lake, "") < 1; i++)
+            usleep(5000);
         kill(pid, SIGINT);
     }
     size_t got = 0;
@@ -658,7 +662,7 @@ Test(datalake, cli_upload_summary_and_rerun_after_interruption, .timeout = 120)
     snprintf(dir, sizeof dir, "/tmp/cvops-upl.XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     for (int i = 0; i < 40; i++) {
-        tbytes j = t_photo_jpeg(320, 240, 5000 + (uint64_t)i, 80);
+        tbytes j = t_photo_jpeg(1280, 720, 5000 + (uint64_t)i, 90);
         char p[128];
         snprintf(p, sizeof p, "%s/img%02d.jpg", dir, i);
         FILE *f = fopen(p, "wb");
@@ -683,12 +687,12 @@ Test(datalake, cli_upload_summary_and_rerun_after_interruption, .timeout = 120)
     /* first run, interrupted early */
     const char *args1[] = {"datalake", "upload", dir, "--datalake", lakename, "--server", url,
                            "--token", tok, "--jobs", "1", "--tag", "cli", NULL};
-    int rc = run_cli(args1, out, sizeof out, 400);
+    int rc = run_cli(args1, out, sizeof out, lake);
     int64_t after_first = count(lake, "");
-    if (rc == 130) {
-        cr_assert_not_null(strstr(out, "interrupted"), "%s", out);
-        cr_assert_lt(after_first, 40);
-    }
+    cr_assert_eq(rc, 130, "an interrupted upload exits with 130: %s", out);
+    cr_assert_not_null(strstr(out, "interrupted"), "%s", out);
+    cr_assert_gt(after_first, 0);
+    cr_assert_lt(after_first, 40, "interrupted after the first upload, not at the end");
     /* second run finishes the job: the first run's images are "already there" */
     const char *args2[] = {"datalake", "upload", dir, "--datalake", lakename, "--server", url,
                            "--token", tok, "--jobs", "3", "--tag", "cli", "--json", NULL};
