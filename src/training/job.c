@@ -144,12 +144,13 @@ static int prepare_model(train_ctx *t, bool resume_any, err *e)
             json_t *best = json_object_get(x, "best_val_acc");
             bool usable = epoch >= 0 && step >= 0 && (resume_any || from_run == t->log.run);
             if (usable && nn_model_classes(m) != t->data.nclasses) {
+                int had = nn_model_classes(m);
                 json_decref(x);
                 nn_model_free(m);
                 return err_set(e, ERR_UNPROCESSABLE,
                                "the last checkpoint has %d classes but the train dataset now has "
                                "%d; launch without resume",
-                               nn_model_classes(m), t->data.nclasses);
+                               had, t->data.nclasses);
             }
             if (usable) {
                 t->model = m;
