@@ -526,3 +526,40 @@ Test(training, time_budget_spreads_the_schedule)
               last, n);
     json_decref(p);
 }
+
+/* --- a resume after the class list changed is refused, saying why -------- */
+
+Test(training, resume_refuses_a_changed_class_list)
+{
+    sample s = make_sample(32, 8, 0);
+    char body[400];
+    snprintf(body, sizeof body, "{%s,\"epochs\":500}", TINY);
+    api_resp *r = launch(s.experiment, body);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    int64_t job = jint(json_object_get(r->json, "current"), "job_id");
+    api_free(r);
+    for (int i = 0; i < 1200; i++) {
+        json_t *run = training(s.experiment);
+        int64_t ep = jint(run, "epoch");
+        json_decref(run);
+        if (ep >= 1)
+            break;
+        usleep(100000);
+    }
+    char path[100];
+    snprintf(path, sizeof path, "/api/v1/experiments/%lld/cancel", (long long)s.experiment);
+    r = api_admin("POST", path, NULL);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    api_free(r);
+    json_decref(api_wait_job(api_admin_token(), job, 60));
+    /* an eleventh class in the train version */
+    snprintf(path, sizeof path, "/api/v1/dataset-versions/%lld/labels", (long long)s.version);
+    r = api_admin("POST", path, "{\"name\":\"Hat\"}");
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    api_free(r);
+    json_t *run = train(s.experiment, "{\"resume\":true}", "failed");
+    const char *msg = jstr(run, "message");
+    cr_assert(msg && strstr(msg, "has 10 classes but the train dataset now has 11"), "message: %s",
+              msg ? msg : "(none)");
+    json_decref(run);
+}
