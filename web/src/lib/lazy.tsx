@@ -24,7 +24,15 @@ export function lazyPage<P extends object>(load: () => Promise<FunctionComponent
       let live = true;
       const t = window.setTimeout(() => live && setState('slow'), 150);
       get().then(
-        (c) => live && setC(() => c),
+        (c) => {
+          if (!live) return;
+          setC(() => c);
+          /* the shell moved focus to the page's heading before there was one: do it now */
+          window.requestAnimationFrame(() => {
+            const a = document.activeElement;
+            if (!a || a === document.body || a.id === 'main') document.querySelector<HTMLElement>('main .page-title')?.focus({ preventScroll: true });
+          });
+        },
         () => live && setState('failed'),
       );
       return () => {

@@ -735,7 +735,8 @@ export class Stage {
     const x1 = clamp((this.cw - v.tx) / v.scale, 0, img.w), y1 = clamp((this.ch - v.ty) / v.scale, 0, img.h);
     if (x1 <= x0 || y1 <= y0) return level === img.thumb ? 'thumbnail' : 'original';
     const fx = level.w / img.w, fy = level.h / img.h;
-    ctx.imageSmoothingEnabled = v.scale < 2; /* zoomed in, pixels stay crisp squares */
+    /* zoomed in, pixels stay crisp squares; at 1:1 there is nothing to interpolate (and it is cheaper) */
+    ctx.imageSmoothingEnabled = v.scale < 2 && Math.abs(v.scale * fx - 1) > 0.01;
     ctx.imageSmoothingQuality = 'low';
     const [dx, dy] = toScreen(v, x0, y0);
     ctx.drawImage(level.src, x0 * fx, y0 * fy, (x1 - x0) * fx, (y1 - y0) * fy, dx, dy, (x1 - x0) * v.scale, (y1 - y0) * v.scale);

@@ -105,7 +105,11 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
     return r;
   });
   const [, setTick] = useState(0);
-  useEffect(() => cache.subscribe(() => setTick(cache.version)), [vb]);
+  useEffect(() => {
+    const un = cache.subscribe(() => setTick(cache.version));
+    setTick(cache.version); /* what changed before this effect ran (a quick count) */
+    return un;
+  }, [vb]);
 
   const labels = useLoad((signal) => versions.labels(v.id, signal), [v.id]);
   const tags = useLoad((signal) => versions.tags(v.id, signal), [v.id]);
