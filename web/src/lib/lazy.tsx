@@ -27,10 +27,13 @@ export function lazyPage<P extends object>(load: () => Promise<FunctionComponent
         (c) => {
           if (!live) return;
           setC(() => c);
-          /* the shell moved focus to the page's heading before there was one: do it now */
+          /* the shell moved focus to the page's heading before there was one: do it now,
+             unless the user has since gone into the page or a menu or dialog */
           window.requestAnimationFrame(() => {
             const a = document.activeElement;
-            if (!a || a === document.body || a.id === 'main') document.querySelector<HTMLElement>('main .page-title')?.focus({ preventScroll: true });
+            const main = document.getElementById('main');
+            const busy = a && a !== document.body && a !== main && (main?.contains(a) || a.closest('dialog, [role=menu]'));
+            if (!busy) document.querySelector<HTMLElement>('main .page-title')?.focus({ preventScroll: true });
           });
         },
         () => live && setState('failed'),

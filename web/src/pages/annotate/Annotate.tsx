@@ -32,6 +32,7 @@ import { useLoad } from '../../lib/hooks';
 import { can } from '../../lib/roles';
 import { navigate, useLocation } from '../../lib/router';
 import { currentMe } from '../../lib/session';
+import { createStore, useStore, type Store } from '../../lib/store';
 import { currentVBrowse } from '../datasets/vbrowse';
 import { addShapes, Doc, fromApi, newUid, removeShapes, replaceShapes, type Command, type Shape } from './doc';
 import { bounds, type View } from './geometry';
@@ -104,7 +105,8 @@ export function AnnotatePage({ params }: { params: Record<string, string> }) {
   const [threshold, setThreshold] = useState(0.5);
   const [hidden, setHidden] = useState(false);
   const [draft, setDraft] = useState<Draft | null>(null);
-  const [view, setView] = useState<View>({ scale: 1, tx: 0, ty: 0 });
+  /* the zoom readout watches the view on its own: a pan must not re-render the page */
+  const viewStore = useMemo(() => createStore<View>({ scale: 1, tx: 0, ty: 0 }), []);
   const [help, setHelp] = useState(false);
   const [, setTick] = useState(0);
   const rerender = () => setTick((t) => t + 1);
@@ -145,7 +147,7 @@ export function AnnotatePage({ params }: { params: Record<string, string> }) {
       select: (uids) => setSelected(uids),
       exec: (c) => exec(c),
       draftChanged: (d) => setDraft(d),
-      viewChanged: (v) => setView(v),
+      viewChanged: (v) => viewStore.set(v),
       message: (m) => toast(m),
       painted: (what) => {
         performance.mark(what === 'original' ? 'cvops:annotate:original' : 'cvops:annotate:image');
@@ -236,7 +238,10 @@ export function AnnotatePage({ params }: { params: Record<string, string> }) {
         rerender();
       }
     });
-    const un2 = loaded.saver.subscribe(rerender);
+    const un2 = loaded.saver.subscribe(() => {
+      if (loaded.saver.saves) markGridStale(vid);
+      rerender();
+    });
     const un3 = loaded.image.subscribe(rerender);
     return () => {
       un1();
@@ -246,7 +251,7 @@ export function AnnotatePage({ params }: { params: Record<string, string> }) {
       const s = loaded.saver;
       const name = loaded.asset.filename;
       void s.flush().then(() => {
-        if (s.state === 'conflict' || s.state === 'error') toast(`Your changes to “${name}” were not saved: ${s.message}`, { kind: 'error' });
+        if ((s.state === 'conflict' || s.state === 'error') && !s.discarded) toast(`Your changes to “${name}” were not saved: ${s.message}`, { kind: 'error' });
         if (s.saves) markGridStale(vid);
         s.dispose();
       });
@@ -384,7 +389,7 @@ export function AnnotatePage({ params }: { params: Record<string, string> }) {
     if (!l) return;
     /* keep the user's work at hand: their shapes go to the clipboard */
     clipboard = { assetId: -1, shapes: l.doc.shapes.map((s) => ({ ...s })) };
-    l.saver.dispose();
+    l.saver.discarded = true;
     setLoaded(null);
     assets.get(aid).then(
       (a) => {
@@ -580,7 +585,10 @@ export function AnnotatePage({ params }: { params: Record<string, string> }) {
               title={`${t.name} (${t.key})`}
               aria-label={`${t.name} (${t.key})`}
               disabled={host.readonly && t.tool !== 'select'}
-              onClick={() => chooseTool(t.tool)}
+              onClick={() => {
+                chooseTool(t.tool);
+                canvasRef.current?.focus({ preventScroll: true });
+              }}
             >
               {t.icon}
               <kbd aria-hidden="true">{t.key}</kbd>
@@ -606,9 +614,7 @@ export function AnnotatePage({ params }: { params: Record<string, string> }) {
           <button type="button" class="annot-tool annot-tool-text" onClick={() => stage.actualSize()} title="Actual size (Z)" aria-label="Actual size">
             1:1
           </button>
-          <span class="annot-zoom muted" aria-live="off" data-testid="zoom">
-            {Math.round(view.scale * 100)}%
-          </span>
+          <ZoomText store={viewStore} />
         </div>
         <div class="annot-canvas" data-image-state={img?.state ?? 'loading'}>
           <canvas ref={canvasRef} tabIndex={0} aria-label={loaded ? `Image ${loaded.asset.filename}, ${plural(shapes.length, 'shape')}` : 'Image'} data-testid="annot-canvas" />
@@ -678,7 +684,10 @@ function readonlyReason(locked: { locked_by: string | null; name: string } | nul
 
 function markGridStale(vid: number) {
   const b = currentVBrowse();
-  if (b && b.version === vid) b.stale = true;
+  if (b && b.version === vid && !b.stale) {
+    b.stale = true;
+    b.onStale?.();
+  }
 }
 
 function findInCache(b: NonNullable<ReturnType<typeof currentVBrowse>>, aid: number): Asset | null {
@@ -738,6 +747,15 @@ function useNeighbours(did: number, vid: number, aid: number, q: string) {
     count: null as number | null,
     go: (_step: number, to: Asset) => navigate(annotateUrl(did, vid, to.id) + search, { replace: true }),
   };
+}
+
+function ZoomText({ store }: { store: Store<View> }) {
+  const v = useStore(store);
+  return (
+    <span class="annot-zoom muted" data-testid="zoom">
+      {Math.round(v.scale * 100)}%
+    </span>
+  );
 }
 
 function SaveIndicator({ saver, readonly }: { saver: Saver | null; readonly: boolean }) {

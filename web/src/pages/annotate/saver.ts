@@ -30,6 +30,8 @@ export class Saver {
   savedAt = 0;
   /** Saves that succeeded (the grid then reads its pages again). */
   saves = 0;
+  /** The user chose to throw these changes away (reload theirs): no "not saved" warning. */
+  discarded = false;
   private savedSeq: number;
   private statusDirty = false;
   private timer: number | null = null;

@@ -174,6 +174,7 @@ export class Stage {
     this.drag = null;
     this.hover = null;
     this.maskCache = new WeakMap();
+    this.draftSig = '';
     this.host.draftChanged(null);
     this.fit();
   }
@@ -235,9 +236,16 @@ export class Stage {
     return this.draft;
   }
 
+  private draftSig = '';
+
+  /* the page hears of a draft only when its hint changes (not on every move of a box's corner) */
   private setDraft(d: Draft | null) {
     this.draft = d;
-    this.host.draftChanged(d);
+    const sig = !d ? '' : d.kind === 'box' ? 'box' : d.kind === 'keypoints' ? `kp:${d.label.id}:${d.next}` : `${d.kind}:${d.pts.length}`;
+    if (sig !== this.draftSig) {
+      this.draftSig = sig;
+      this.host.draftChanged(d);
+    }
     this.invalidate();
   }
 

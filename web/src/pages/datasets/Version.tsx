@@ -117,15 +117,22 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
   const stats = useLoad((signal) => (showStats ? versions.stats(v.id, signal) : Promise.resolve(undefined)), [v.id, showStats, statsTick]);
   const byName = useMemo(() => new Map((labels.data ?? []).map((l) => [l.name, l])), [labels.data]);
 
-  /* back from the annotation tool after saving: read the pages, counts and stats again */
+  /* back from the annotation tool after saving: read the pages, counts and stats again
+     (also when the tool's last save lands after this page is shown) */
   useEffect(() => {
-    if (vb.stale) {
+    const fresh = () => {
+      if (!vb.stale) return;
       vb.stale = false;
       cache.refresh();
       setStatsTick((t) => t + 1);
       onChanged();
       labels.reload();
-    }
+    };
+    fresh();
+    vb.onStale = fresh;
+    return () => {
+      if (vb.onStale === fresh) vb.onStale = undefined;
+    };
   }, [vb]);
 
   const [draft, setDraft] = useState(q);

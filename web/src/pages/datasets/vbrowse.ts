@@ -29,6 +29,8 @@ export interface VBrowse {
   returning: boolean;
   /** An annotation was saved from the tool: the grid reads its pages again. */
   stale: boolean;
+  /** The grid, while shown: told when `stale` is set (a save that lands after it came back). */
+  onStale?: () => void;
 }
 
 let current: VBrowse | null = null;
