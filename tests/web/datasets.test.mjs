@@ -397,7 +397,7 @@ test('version page: shapes over the thumbnails, filters by label and status, spl
   await filters.getByLabel('Split / tag').selectOption('');
 });
 
-test('export COCO: the job is followed, the file downloaded holds the drawn shapes', async () => {
+test('export COCO: the job is followed, the file downloaded holds the drawn shapes; import it elsewhere', async () => {
   await page.getByRole('button', { name: 'Export…' }).click();
   const d = page.getByRole('dialog', { name: /^Export street scenes/ });
   await d.getByLabel(/^COCO/).check();
@@ -422,6 +422,24 @@ test('export COCO: the job is followed, the file downloaded holds the drawn shap
   for (const b of mine.shapes.filter((s) => s.kind === 'box')) assert.ok(boxes.some((x) => x.every((v, i) => Math.abs(v - b.box[i]) < 1e-6)), `box ${b.box} in ${JSON.stringify(boxes)}`);
   assert.ok(anns.some((x) => x.keypoints?.length === 9 && cat[x.category_id] === 'person'), 'the keypoints are there');
   await d.getByRole('button', { name: 'Close', exact: true }).last().click();
+
+  // import the file into a new version: the job is followed, its report shown
+  const nv = (await api('POST', `/datasets/${dsId}/versions`, { name: 'from-coco', task: 'multi' })).data;
+  await page.goto(`/datasets/${dsId}/versions/${nv.id}`);
+  await page.getByText('This version has no images yet').waitFor({ timeout: T });
+  await page.getByRole('button', { name: 'Import…' }).click();
+  const imp = page.getByRole('dialog', { name: 'Import into from-coco' });
+  await imp.getByLabel('Annotation file', { exact: true }).setInputFiles(await download.path());
+  await imp.getByRole('button', { name: 'Import', exact: true }).click();
+  const report = imp.getByTestId('import-report');
+  await report.getByText(`Imported 5 images and ${coco.annotations.length} shapes`, { exact: false }).waitFor({ timeout: 20_000 });
+  await screenshot(page, 'import-done');
+  await imp.getByRole('button', { name: 'Close', exact: true }).last().click();
+  await page.getByTestId('match-count').getByText('5 images').waitFor({ timeout: T });
+  const got = (await api('GET', `/dataset-versions/${nv.id}`)).data;
+  assert.equal(got.shapes, coco.annotations.length);
+  await page.goto(`/datasets/${dsId}/versions/${vId}`);
+  await page.getByTestId('match-count').getByText('5 images').waitFor({ timeout: T });
 });
 
 test('fork, lock: a locked version is read-only in the tool; the image page lists the versions', async () => {

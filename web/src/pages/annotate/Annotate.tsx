@@ -193,12 +193,17 @@ export function AnnotatePage({ params }: { params: Record<string, string> }) {
     const ac = new AbortController();
     setLoadError(null);
     setSelected([]);
+    /* nothing of the previous image stays on screen: no shapes until this one's arrive */
+    if (current.current && current.current.asset.id !== aid) setLoaded(null);
+    host.doc = new Doc();
     const b = currentVBrowse();
     const known = b && b.version === vid ? findInCache(b, aid) : null;
-    if (known) {
-      host.image = imageFor(known.data_id, known.width, known.height, known.format);
-      stage.setImage(host.image);
+    const img = known ? imageFor(known.data_id, known.width, known.height, known.format) : null;
+    if (host.image !== img) {
+      host.image = img;
+      stage.setImage(img);
     }
+    stage.invalidate();
     assets.get(aid, ac.signal).then(
       (a) => {
         if (ac.signal.aborted) return;

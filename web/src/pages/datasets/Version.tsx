@@ -294,11 +294,9 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
         }
         actions={
           <>
-            {canAnnotate && (
-              <button type="button" class="button button-primary" disabled={!count} onClick={() => open(Math.min(vb.active, (count ?? 1) - 1))}>
-                {v.locked ? 'View' : 'Annotate'}
-              </button>
-            )}
+            <button type="button" class="button button-primary" disabled={!count} onClick={() => open(Math.min(vb.active, (count ?? 1) - 1))}>
+              {v.locked || !canAnnotate ? 'View' : 'Annotate'}
+            </button>
             {canWrite && (
               <button type="button" class="button" onClick={() => setDialog('add')}>
                 Add images…

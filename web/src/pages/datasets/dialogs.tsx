@@ -709,7 +709,7 @@ export function ImportDialog({ version, onClose, onDone }: { version: Version; o
             Images are matched to the datalake “{version.dataset}” uses by content, file name or SHA-256; images shipped in an archive are added to it. Labels are matched by name,
             the others created. All or nothing: a file with problems changes nothing, unless invalid records are skipped.
           </p>
-          <Field label="File">
+          <Field label="Annotation file">
             {(a) => (
               <input
                 {...a}
