@@ -10,7 +10,9 @@
 // image; see the shapes over the thumbnails; split; export COCO and read the
 // downloaded file; fork and lock; the image page lists the versions. Then a
 // generated 4000x3000 JPEG measures how fast the tool opens and how smooth
-// panning and zooming are. Screenshots go to tests/out/web/datasets-*.png.
+// panning and zooming are. Last, the editing gestures on a version of their
+// own: label search and creation, polyline, resize, arrow keys, vertices,
+// image tags, undo. Screenshots go to tests/out/web/datasets-*.png.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -572,6 +574,151 @@ test('performance: a 4000x3000 image opens fast and pans and zooms smoothly', as
   assert.equal(await page.locator('.annot-canvas').getAttribute('data-painted'), 'original');
   assert.ok(pan.frames > 0 && zoom.frames > 0 && pan11.frames > 0, JSON.stringify({ pan, zoom, pan11 }));
   assert.equal(await page.getByTestId('zoom').textContent(), '100%');
+});
+
+test('annotation tool: label search creates a label; polyline; resize by a corner; arrow keys; add, drag and delete vertices; image tags; undo', async () => {
+  // a version of its own (one image, two labels), so the figures the tests above check stay put
+  const ev = (await api('POST', `/datasets/${dsId}/versions`, { name: 'editing', task: 'multi' })).data;
+  for (const name of ['car', 'tree']) assert.equal((await api('POST', `/dataset-versions/${ev.id}/labels`, { name })).status, 201);
+  await api('POST', `/dataset-versions/${ev.id}/assets`, { data_ids: [first.data_id] });
+  const asset = (await api('GET', `/dataset-versions/${ev.id}/assets`)).data.items[0];
+  await page.goto(`/datasets/${dsId}/versions/${ev.id}/annotate/${asset.id}`);
+  await page.waitForFunction(() => document.querySelector('.annot-canvas')?.getAttribute('data-painted') === 'original', null, { timeout: T });
+  await page.getByTestId('labels').getByRole('button', { name: /tree/ }).waitFor({ timeout: T });
+  const f = await fit(page, asset.width, asset.height);
+  const tol = 1.5 / f.scale + 0.5;
+  const near = (got, want, what) => want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= tol, `${what}: ${got} vs ${want}`));
+  const shapes = async () => (await annotation(asset.id)).shapes;
+  const labelButton = (name) => page.getByTestId('labels').getByRole('button', { name: new RegExp(`^${name}`) });
+  let rev = 0;
+  const saved = async () => waitSaved(page, ++rev);
+
+  // "/" focuses the label search; a name no label has + Enter creates it (and picks it)
+  await page.getByTestId('annot-canvas').focus();
+  await page.keyboard.press('/');
+  await page.keyboard.type('bicycle');
+  await page.keyboard.press('Enter');
+  await labelButton('bicycle').and(page.locator('[aria-pressed=true]')).waitFor({ timeout: T });
+  assert.deepEqual((await api('GET', `/dataset-versions/${ev.id}/labels`)).data.items.map((l) => l.name), ['car', 'tree', 'bicycle']);
+  // a part of a name + Enter picks the first match
+  await page.keyboard.press('/');
+  await page.keyboard.type('re');
+  await page.keyboard.press('Enter');
+  await labelButton('tree').and(page.locator('[aria-pressed=true]')).waitFor({ timeout: T });
+  await page.keyboard.press('3'); // number keys pick labels: bicycle
+
+  // a polyline: L, three clicks, Enter
+  await page.keyboard.press('l');
+  const line = [[60, 300], [160, 250], [260, 320]];
+  for (const pt of line) await page.mouse.click(...f.at(...pt));
+  await page.getByText('Polyline: 3 vertices').waitFor({ timeout: T });
+  await page.keyboard.press('Enter');
+  await saved();
+  let a = await shapes();
+  assert.equal(a.length, 1);
+  assert.equal(a[0].kind, 'polyline');
+  assert.equal(a[0].label, 'bicycle');
+  near(a[0].points, line.flat(), 'polyline');
+
+  // a triangle (car), closed with Enter; then a box. The new polyline is selected, and a number
+  // key would relabel it: Esc first
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('1');
+  await page.keyboard.press('p');
+  const tri = [[400, 100], [600, 100], [500, 260]];
+  for (const pt of tri) await page.mouse.click(...f.at(...pt));
+  await page.keyboard.press('Enter');
+  await saved();
+  await page.keyboard.press('r');
+  await page.mouse.move(...f.at(100, 100));
+  await page.mouse.down();
+  await page.mouse.move(...f.at(200, 180), { steps: 6 });
+  await page.mouse.up();
+  await saved();
+  a = await shapes();
+  assert.deepEqual(a.map((s) => s.kind), ['polyline', 'polygon', 'box']);
+  near(a[2].box, [100, 100, 100, 80], 'box');
+
+  // the new box is selected: drag its bottom-right handle to resize it
+  await page.keyboard.press('v');
+  await page.mouse.move(...f.at(200, 180));
+  await page.mouse.down();
+  await page.mouse.move(...f.at(260, 220), { steps: 6 });
+  await page.mouse.up();
+  await saved();
+  near((await shapes())[2].box, [100, 100, 160, 120], 'resized box');
+  // arrow keys move the selection: 1 px, Shift 10 px
+  await page.keyboard.press('ArrowRight');
+  await saved();
+  await page.keyboard.press('Shift+ArrowDown');
+  await saved();
+  near((await shapes())[2].box, [101, 110, 160, 120], 'nudged box');
+  assert.equal(await page.getByTestId('shape-list').locator('li[data-kind=box]').getByText('160×120').count(), 1);
+
+  // the triangle: select it, double-click the middle of an edge to add a vertex
+  await page.mouse.click(...f.at(500, 150));
+  await page.getByTestId('shape-list').locator('li[data-kind=polygon]').getByRole('button', { pressed: true }).waitFor({ timeout: T });
+  await page.mouse.dblclick(...f.at(500, 100));
+  await saved();
+  let ring = (await shapes())[1].rings[0];
+  assert.equal(ring.length, 8, `a vertex added: ${ring}`);
+  near(ring, [400, 100, 500, 100, 600, 100, 500, 260], 'polygon with the added vertex');
+  // drag the new vertex up, then Alt+click the apex to delete it
+  await page.mouse.move(...f.at(500, 100));
+  await page.mouse.down();
+  await page.mouse.move(...f.at(500, 60), { steps: 5 });
+  await page.mouse.up();
+  await saved();
+  ring = (await shapes())[1].rings[0];
+  near(ring, [400, 100, 500, 60, 600, 100, 500, 260], 'polygon with the vertex dragged');
+  await page.keyboard.down('Alt');
+  await page.mouse.click(...f.at(500, 260));
+  await page.keyboard.up('Alt');
+  await saved();
+  ring = (await shapes())[1].rings[0];
+  near(ring, [400, 100, 500, 60, 600, 100], 'polygon with the apex deleted');
+  // a polygon keeps 3 vertices: one more Alt+click says so and changes nothing
+  await page.keyboard.down('Alt');
+  await page.mouse.click(...f.at(400, 100));
+  await page.keyboard.up('Alt');
+  await page.getByText('A polygon keeps at least 3 vertices').first().waitFor({ timeout: T });
+  assert.equal((await shapes())[1].rings[0].length, 6);
+
+  // classification: Esc clears the selection (so picking a label relabels nothing), 2 picks
+  // tree, T tags the whole image; the tag shows pressed in "Image tags", not in the shape list
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('2');
+  await page.keyboard.press('t');
+  await saved();
+  a = await shapes();
+  assert.deepEqual(a.filter((s) => s.kind === 'class').map((s) => s.label), ['tree']);
+  assert.deepEqual(a.filter((s) => s.kind !== 'class').map((s) => s.label), ['bicycle', 'car', 'car'], 'no shape was relabelled');
+  const tags = page.getByRole('group', { name: 'Whole-image labels (classification)' });
+  await tags.getByRole('button', { name: 'tree', pressed: true }).waitFor({ timeout: T });
+  assert.equal(await page.getByTestId('shape-list').locator('li').count(), 3);
+  await screenshot(page, 'annotate-edited');
+  // the chip toggles it too: bicycle on
+  await tags.getByRole('button', { name: 'bicycle' }).click();
+  await saved();
+  assert.deepEqual((await shapes()).filter((s) => s.kind === 'class').map((s) => s.label).sort(), ['bicycle', 'tree']);
+
+  // undo walks back: the bicycle tag, the tree tag, then the deleted apex comes back
+  await page.getByTestId('annot-canvas').focus();
+  await page.keyboard.press('Control+z');
+  await saved();
+  await page.keyboard.press('Control+z');
+  await saved();
+  assert.deepEqual((await shapes()).filter((s) => s.kind === 'class'), []);
+  await page.keyboard.press('Control+z');
+  await saved();
+  assert.equal((await shapes())[1].rings[0].length, 8);
+
+  // reload: what was saved comes back
+  await page.reload();
+  await page.getByTestId('shape-list').locator('li').nth(2).waitFor({ timeout: T });
+  assert.deepEqual(await page.getByTestId('shape-list').locator('li').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind'))), ['polyline', 'polygon', 'box']);
+  assert.equal(await page.getByRole('group', { name: 'Whole-image labels (classification)' }).getByRole('button', { pressed: true }).count(), 0);
+  await page.getByTestId('save-state').getByText(`revision ${rev}`).waitFor({ timeout: T });
 });
 
 test('datasets pages asked no other host and raised no script error', () => {
