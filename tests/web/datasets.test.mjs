@@ -721,6 +721,71 @@ test('annotation tool: label search creates a label; polyline; resize by a corne
   await page.getByTestId('save-state').getByText(`revision ${rev}`).waitFor({ timeout: T });
 });
 
+/** A new browser context logged in as a new user with `role`. */
+async function loginAs(username, role) {
+  const password = `${username}-password-1`;
+  const u = await api('POST', '/users', { username, password, role });
+  assert.equal(u.status, 201, JSON.stringify(u.data));
+  const c = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: BASE, reducedMotion: 'reduce' });
+  c.setDefaultTimeout(T);
+  c.on('request', (r) => requests.push(r.url()));
+  const p = await c.newPage();
+  p.on('pageerror', (e) => pageErrors.push(e.message));
+  await p.goto('/');
+  await p.getByLabel('Username').fill(username);
+  await p.getByLabel('Password').fill(password);
+  await p.getByRole('button', { name: 'Log in' }).click();
+  await p.getByRole('heading', { name: /Welcome/ }).waitFor({ timeout: T });
+  return { c, p };
+}
+
+test('roles: a viewer can look (View, Export, labels listed) but change nothing; a labeler annotates but does not manage', async () => {
+  const before = await annotation(first.id);
+  const { c, p } = await loginAs('dsviewer', 'viewer');
+  await p.goto(`/datasets/${dsId}/versions/${vId}`);
+  await p.getByTestId('match-count').getByText(/\d images/).waitFor({ timeout: T });
+  await p.getByRole('button', { name: 'View', exact: true }).waitFor({ timeout: T });
+  for (const name of ['Annotate', 'Add images…', 'Split…', 'Import…', 'Fork…', 'Lock']) assert.equal(await p.getByRole('button', { name, exact: true }).count(), 0, name);
+  assert.equal(await p.getByRole('button', { name: 'Export…', exact: true }).count(), 1, 'reading includes exporting');
+  // the labels are listed, with no form and no delete, and the dialog says why
+  await p.getByRole('button', { name: 'Labels…' }).click();
+  const d = p.getByRole('dialog', { name: 'Labels of v1' });
+  await d.getByTestId('labels-table').getByRole('cell', { name: 'car', exact: true }).waitFor({ timeout: T });
+  assert.match(await d.getByTestId('labels-readonly').textContent(), /Your role \(viewer\) can see the labels but not change them/);
+  assert.equal(await d.getByRole('form', { name: 'New label' }).count(), 0);
+  assert.equal(await d.getByRole('button', { name: 'Delete' }).count(), 0);
+  assert.ok(await d.getByLabel('Colour of car').isDisabled());
+  await screenshot(p, 'viewer-labels');
+  await p.keyboard.press('Escape');
+  // the tool opens read-only, says why, and keys change nothing
+  await p.goto(`/datasets/${dsId}/versions/${vId}/annotate/${first.id}`);
+  await p.getByText('Your role (viewer) can look at annotations but not change them.').waitFor({ timeout: T });
+  await p.getByTestId('shape-list').locator('li').first().waitFor({ timeout: T });
+  assert.ok(await p.getByRole('button', { name: 'Rectangle (R)' }).isDisabled());
+  assert.ok(await p.getByRole('button', { name: 'accepted', exact: true }).isDisabled());
+  assert.equal(await p.getByTestId('shape-list').getByRole('button', { name: /^Delete / }).count(), 0);
+  await p.getByTestId('annot-canvas').focus();
+  await p.keyboard.press('Control+a');
+  await p.keyboard.press('Delete');
+  await p.keyboard.press('Shift+R');
+  await p.getByText('Read only', { exact: true }).waitFor({ timeout: T });
+  await p.waitForTimeout(1200); // longer than the autosave delay
+  const after = await annotation(first.id);
+  assert.equal(after.revision, before.revision, 'nothing was saved');
+  assert.equal(after.shapes.length, before.shapes.length);
+  await screenshot(p, 'viewer-annotate');
+  await c.close();
+
+  // a labeler: Annotate (not View), no Split, Import, Fork or Lock; no label form
+  const l = await loginAs('dslabeler', 'labeler');
+  await l.p.goto(`/datasets/${dsId}/versions/${vId}`);
+  await l.p.getByRole('button', { name: 'Annotate', exact: true }).waitFor({ timeout: T });
+  for (const name of ['Add images…', 'Split…', 'Import…', 'Fork…', 'Lock']) assert.equal(await l.p.getByRole('button', { name, exact: true }).count(), 0, name);
+  await l.p.getByRole('button', { name: 'Labels…' }).click();
+  await l.p.getByRole('dialog', { name: 'Labels of v1' }).getByTestId('labels-readonly').getByText(/Your role \(labeler\)/).waitFor({ timeout: T });
+  await l.c.close();
+});
+
 test('datasets pages asked no other host and raised no script error', () => {
   const origin = new URL(BASE).origin;
   const outside = requests.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));

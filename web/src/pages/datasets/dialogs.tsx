@@ -34,6 +34,8 @@ import {
 } from '../../lib/datasets';
 import { formatBytes } from '../../lib/format';
 import { useLoad } from '../../lib/hooks';
+import { can } from '../../lib/roles';
+import { currentMe } from '../../lib/session';
 import { startedJob } from '../../lib/jobs';
 import type { Datalake, Job } from '../../lib/types';
 import { JobProgress, useJob } from './JobFollow';
@@ -349,7 +351,10 @@ export function parseSkeleton(s: string): [number, number][] | string {
 
 export function LabelsDialog({ version, onClose, onChanged }: { version: Version; onClose: () => void; onChanged: () => void }) {
   const list = useLoad((signal) => versions.labels(version.id, signal), [version.id]);
-  const readonly = version.locked;
+  const role = currentMe()?.role;
+  /* labels are a write (the API answers 403 otherwise): a viewer or labeler sees them, no form */
+  const mayWrite = can(role, 'write');
+  const readonly = version.locked || !mayWrite;
   const form = useForm(
     { name: '', color: '', group: '', keypoints: '', skeleton: '' },
     async (v) => {
@@ -469,7 +474,11 @@ export function LabelsDialog({ version, onClose, onChanged }: { version: Version
           </div>
         </form>
       )}
-      {readonly && <p class="muted">The version is locked: its labels cannot change.</p>}
+      {readonly && (
+        <p class="muted" data-testid="labels-readonly">
+          {version.locked ? 'The version is locked: its labels cannot change.' : `Your role (${role ?? 'viewer'}) can see the labels but not change them; a member or an admin can.`}
+        </p>
+      )}
     </Dialog>
   );
 }
