@@ -786,6 +786,47 @@ test('roles: a viewer can look (View, Export, labels listed) but change nothing;
   await l.c.close();
 });
 
+/** Polls fn until it returns true (the API catching up with the page), then returns. */
+async function until(fn, what) {
+  const end = Date.now() + T;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+test('annotation tool: a change made just before leaving the image is saved (next image, breadcrumb)', async () => {
+  const next = (await api('GET', `/dataset-versions/${vId}/assets?q=${encodeURIComponent(`id > ${first.id}`)}&limit=1`)).data.items[0];
+  const n0 = (await annotation(first.id)).shapes.length;
+  const m0 = (await annotation(next.id)).shapes?.length ?? 0;
+  await page.goto(`/datasets/${dsId}/versions/${vId}/annotate/${first.id}`);
+  await page.waitForFunction(() => document.querySelector('.annot-canvas')?.getAttribute('data-painted') === 'original', null, { timeout: T });
+  await page.getByRole('button', { name: 'Next →' }).and(page.locator(':enabled')).waitFor({ timeout: T });
+  const drawBox = async (w, h) => {
+    const f = await fit(page, w, h);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('1');
+    await page.keyboard.press('r');
+    await page.mouse.move(...f.at(20, 20));
+    await page.mouse.down();
+    await page.mouse.move(...f.at(60, 50), { steps: 3 });
+    await page.mouse.up();
+  };
+  // draw, and at once (well within the autosave delay) go to the next image
+  await drawBox(first.width, first.height);
+  await page.keyboard.press('f');
+  await page.waitForURL(new RegExp(`/annotate/${next.id}$`), { timeout: T });
+  await until(async () => (await annotation(first.id)).shapes.length === n0 + 1, 'the box drawn before "next" to be saved');
+  // draw, and at once leave by the breadcrumb
+  await page.waitForFunction(() => document.querySelector('.annot-canvas')?.getAttribute('data-painted') === 'original', null, { timeout: T });
+  await drawBox(next.width, next.height);
+  await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: 'v1' }).click();
+  await page.waitForURL(new RegExp(`/versions/${vId}$`), { timeout: T });
+  await until(async () => ((await annotation(next.id)).shapes?.length ?? 0) === m0 + 1, 'the box drawn before leaving to be saved');
+  assert.equal(await page.locator('.toast').getByText(/were not saved/).count(), 0);
+});
+
 test('datasets pages asked no other host and raised no script error', () => {
   const origin = new URL(BASE).origin;
   const outside = requests.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
