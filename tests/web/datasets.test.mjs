@@ -827,6 +827,52 @@ test('annotation tool: a change made just before leaving the image is saved (nex
   assert.equal(await page.locator('.toast').getByText(/were not saved/).count(), 0);
 });
 
+test('annotation tool view: fit, 1:1, + and −, pinch with two fingers, Space+drag pans (a point lands where clicked)', async () => {
+  const vv = (await api('POST', `/datasets/${dsId}/versions`, { name: 'view', task: 'detection' })).data;
+  await api('POST', `/dataset-versions/${vv.id}/labels`, { name: 'car' });
+  await api('POST', `/dataset-versions/${vv.id}/assets`, { data_ids: [first.data_id] });
+  const asset = (await api('GET', `/dataset-versions/${vv.id}/assets`)).data.items[0];
+  await page.goto(`/datasets/${dsId}/versions/${vv.id}/annotate/${asset.id}`);
+  await page.waitForFunction(() => document.querySelector('.annot-canvas')?.getAttribute('data-painted') === 'original', null, { timeout: T });
+  const f = await fit(page, asset.width, asset.height);
+  const zoom = page.getByTestId('zoom');
+  const fitText = `${Math.round(f.scale * 100)}%`;
+  await zoom.getByText(fitText, { exact: true }).waitFor({ timeout: T });
+  await page.getByTestId('annot-canvas').focus();
+  for (const [key, want] of [['z', '100%'], ['+', '125%'], ['-', '100%'], ['0', fitText]]) {
+    await page.keyboard.press(key);
+    await zoom.getByText(want, { exact: true }).waitFor({ timeout: T });
+  }
+  // pinch: two touch points moving apart from 80 to 240 px zoom in about threefold
+  const cx = f.box.x + f.box.width / 2, cy = f.box.y + f.box.height / 2;
+  const cdp = await ctx.newCDPSession(page);
+  const touch = (type, d) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: d === null ? [] : [{ x: cx - d, y: cy, id: 1 }, { x: cx + d, y: cy, id: 2 }] });
+  await touch('touchStart', 40);
+  for (let d = 50; d <= 120; d += 10) await touch('touchMove', d);
+  await touch('touchEnd', null);
+  await cdp.detach();
+  const pinched = parseInt(await zoom.textContent(), 10);
+  assert.ok(pinched > 2.5 * f.scale * 100 && pinched < 3.5 * f.scale * 100, `pinched to ${pinched}% from ${fitText}`);
+  await page.keyboard.press('0');
+  await zoom.getByText(fitText, { exact: true }).waitFor({ timeout: T });
+
+  // Space+drag pans by (120, 60) screen pixels: a point clicked at the screen spot of image
+  // (300, 200) lands 120/scale, 60/scale image pixels up and left of it
+  await page.mouse.move(cx, cy);
+  await page.keyboard.down(' ');
+  await page.mouse.down();
+  await page.mouse.move(cx + 120, cy + 60, { steps: 6 });
+  await page.mouse.up();
+  await page.keyboard.up(' ');
+  await page.keyboard.press('1');
+  await page.keyboard.press('o');
+  await page.mouse.click(...f.at(300, 200));
+  await waitSaved(page, 1);
+  const pt = (await annotation(asset.id)).shapes[0].point;
+  const tol = 1.5 / f.scale + 0.5;
+  assert.ok(Math.abs(pt[0] - (300 - 120 / f.scale)) <= tol && Math.abs(pt[1] - (200 - 60 / f.scale)) <= tol, `point at ${pt}, scale ${f.scale}`);
+});
+
 test('datasets pages asked no other host and raised no script error', () => {
   const origin = new URL(BASE).origin;
   const outside = requests.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
