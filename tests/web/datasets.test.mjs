@@ -827,7 +827,7 @@ test('annotation tool: a change made just before leaving the image is saved (nex
   assert.equal(await page.locator('.toast').getByText(/were not saved/).count(), 0);
 });
 
-test('annotation tool view: fit, 1:1, + and −, pinch with two fingers, Space+drag pans (a point lands where clicked)', async () => {
+test('annotation tool view: fit, 1:1, + and −, a key for every tool (and in the help), pinch with two fingers, Space+drag pans (a point lands where clicked)', async () => {
   const vv = (await api('POST', `/datasets/${dsId}/versions`, { name: 'view', task: 'detection' })).data;
   await api('POST', `/dataset-versions/${vv.id}/labels`, { name: 'car' });
   await api('POST', `/dataset-versions/${vv.id}/assets`, { data_ids: [first.data_id] });
@@ -843,6 +843,20 @@ test('annotation tool view: fit, 1:1, + and −, pinch with two fingers, Space+d
     await page.keyboard.press(key);
     await zoom.getByText(want, { exact: true }).waitFor({ timeout: T });
   }
+  // every tool has its key, shown on its button and in the help overlay
+  await page.keyboard.press('?');
+  const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+  await help.waitFor({ timeout: T });
+  const keysInHelp = await help.locator('th kbd').allTextContents();
+  await page.keyboard.press('Escape');
+  await help.waitFor({ state: 'hidden', timeout: T });
+  for (const [name, key] of [['Rectangle', 'R'], ['Polygon', 'P'], ['Polyline', 'L'], ['Point', 'O'], ['Keypoints', 'K'], ['Select', 'V']]) {
+    await page.keyboard.press(key.toLowerCase());
+    await page.getByRole('toolbar', { name: 'Tools' }).getByRole('button', { name: `${name} (${key})`, pressed: true }).waitFor({ timeout: T });
+    assert.ok(keysInHelp.includes(key), `${key} in the help overlay (${keysInHelp})`);
+  }
+  for (const key of ['T', 'F', 'D', 'H', 'Z', '0']) assert.ok(keysInHelp.includes(key), `${key} in the help overlay`);
+
   // pinch: two touch points moving apart from 80 to 240 px zoom in about threefold
   const cx = f.box.x + f.box.width / 2, cy = f.box.y + f.box.height / 2;
   const cdp = await ctx.newCDPSession(page);
