@@ -796,7 +796,7 @@ async function until(fn, what) {
   assert.fail(`timed out waiting for ${what}`);
 }
 
-test('annotation tool: a change made just before leaving the image is saved (next image, breadcrumb)', async () => {
+test('annotation tool: a change made just before leaving the image is saved (next image, breadcrumb); copy on one image, paste on the next', async () => {
   const next = (await api('GET', `/dataset-versions/${vId}/assets?q=${encodeURIComponent(`id > ${first.id}`)}&limit=1`)).data.items[0];
   const n0 = (await annotation(first.id)).shapes.length;
   const m0 = (await annotation(next.id)).shapes?.length ?? 0;
@@ -813,17 +813,25 @@ test('annotation tool: a change made just before leaving the image is saved (nex
     await page.mouse.move(...f.at(60, 50), { steps: 3 });
     await page.mouse.up();
   };
-  // draw, and at once (well within the autosave delay) go to the next image
+  // draw (the new box is selected: copy it), and at once (well within the autosave delay) go to
+  // the next image
   await drawBox(first.width, first.height);
+  await page.keyboard.press('Control+c');
   await page.keyboard.press('f');
   await page.waitForURL(new RegExp(`/annotate/${next.id}$`), { timeout: T });
   await until(async () => (await annotation(first.id)).shapes.length === n0 + 1, 'the box drawn before "next" to be saved');
-  // draw, and at once leave by the breadcrumb
+  const drawn = (await annotation(first.id)).shapes.at(-1).box;
+  // on another image, Ctrl+V pastes in place
   await page.waitForFunction(() => document.querySelector('.annot-canvas')?.getAttribute('data-painted') === 'original', null, { timeout: T });
+  await page.getByTestId('save-state').waitFor({ timeout: T });
+  await page.keyboard.press('Control+v');
+  await until(async () => ((await annotation(next.id)).shapes?.length ?? 0) === m0 + 1, 'the pasted box to be saved');
+  assert.deepEqual((await annotation(next.id)).shapes.at(-1).box, drawn, 'pasted in place');
+  // draw, and at once leave by the breadcrumb
   await drawBox(next.width, next.height);
   await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: 'v1' }).click();
   await page.waitForURL(new RegExp(`/versions/${vId}$`), { timeout: T });
-  await until(async () => ((await annotation(next.id)).shapes?.length ?? 0) === m0 + 1, 'the box drawn before leaving to be saved');
+  await until(async () => ((await annotation(next.id)).shapes?.length ?? 0) === m0 + 2, 'the box drawn before leaving to be saved');
   assert.equal(await page.locator('.toast').getByText(/were not saved/).count(), 0);
 });
 
