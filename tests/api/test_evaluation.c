@@ -665,3 +665,77 @@ Test(evaluation, isolation_and_roles)
     cr_assert_eq(st(req(NULL, "DELETE", NULL, "/api/v1/experiments/%lld", (long long)f.exp)), 204);
     cr_assert_eq(st(req(NULL, "GET", NULL, "/api/v1/evaluations/%lld", (long long)f.ev)), 404);
 }
+
+/* Runs `cvops ARGS` against the test server; returns its exit status and
+ * stdout (caller frees). */
+static int cli(sbuf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cli(sbuf *out, const char *fmt, ...)
+{
+    char args[1024], cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s --server %s --token %s 2>&1", getenv("CVOPS_TEST_BIN"), args,
+             getenv("CVOPS_TEST_URL"), api_admin_token());
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char buf[4096];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, p)) > 0)
+        sbuf_put(out, buf, k);
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+Test(evaluation, cli_with_coco_results)
+{
+    fixture f;
+    setup(&f, "detection");
+    annotate_detection(&f);
+    /* the predictions as a COCO results file: image_id = asset id, category_id = label id */
+    char path[] = "/tmp/cvops-evcli-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    FILE *d = fdopen(fd, "w");
+    fprintf(d, "[");
+    for (size_t k = 0; k < NDT; k++)
+        fprintf(d, "%s{\"image_id\":%lld,\"category_id\":%lld,\"bbox\":[%g,%g,%g,%g],\"score\":%g}",
+                k ? "," : "", (long long)f.assets[(int)DT[k][0]],
+                (long long)(DT[k][1] ? f.dog : f.cat), DT[k][2], DT[k][3], DT[k][4], DT[k][5],
+                DT[k][6]);
+    fprintf(d, "]");
+    fclose(d);
+    sbuf out = SBUF_INIT;
+    int rc = cli(&out, "evaluation predictions %lld %s --coco", (long long)f.ev, path);
+    cr_assert_eq(rc, 0, "%s", sbuf_cstr(&out));
+    cr_assert_not_null(strstr(sbuf_cstr(&out), "uploaded 6 predictions on 4 images"), "%s",
+                       sbuf_cstr(&out));
+    sbuf_reset(&out);
+    rc = cli(&out, "evaluation run %lld", (long long)f.ev);
+    cr_assert_eq(rc, 0, "%s", sbuf_cstr(&out));
+    /* the reference's summary lines, byte for byte */
+    json_t *ref = reference(&f);
+    json_t *ev = get_json("/api/v1/evaluations/%lld", f.ev, NULL);
+    const char *text = jstr(json_object_get(ev, "summary"), "text");
+    cr_assert_not_null(strstr(sbuf_cstr(&out), text), "%s", sbuf_cstr(&out));
+    cr_assert(fabs(json_number_value(json_array_get(json_object_get(ref, "stats"), 0)) -
+                   json_number_value(json_array_get(json_object_get(json_object_get(ev, "summary"), "stats"), 0))) < 1e-12);
+    json_decref(ev);
+    json_decref(ref);
+    sbuf_reset(&out);
+    rc = cli(&out, "evaluation images %lld --has-fn --order-by asset", (long long)f.ev);
+    cr_assert_eq(rc, 0, "%s", sbuf_cstr(&out));
+    cr_assert_not_null(strstr(sbuf_cstr(&out), "localization"), "%s", sbuf_cstr(&out));
+    sbuf_reset(&out);
+    /* a bad file: a clear message and exit status 1 */
+    FILE *b = fopen(path, "w");
+    fprintf(b, "[{\"image_id\":1}]");
+    fclose(b);
+    rc = cli(&out, "evaluation predictions %lld %s --coco", (long long)f.ev, path);
+    cr_assert_eq(rc, 1, "%s", sbuf_cstr(&out));
+    cr_assert_not_null(strstr(sbuf_cstr(&out), "results[0]: needs an integer category_id and a score"),
+                       "%s", sbuf_cstr(&out));
+    unlink(path);
+    sbuf_free(&out);
+}
