@@ -15,9 +15,11 @@
  * 50,000 predictions: either the API's own items ([{"asset_id" or
  * "data_id", "shapes": [...]}], bare or under "predictions"), or with
  * --coco a COCO results array ([{"image_id", "category_id", "score",
- * "bbox" | "segmentation" | "keypoints"}]) whose image ids are asset ids and
- * category ids label ids, as `cvops dataset export --format coco` writes
- * them, so a model's output on an exported version goes back as is.
+ * "bbox" | "segmentation" | "keypoints"}]). With --gt GT.json (the COCO
+ * file the results refer to, e.g. the version exported by `cvops dataset
+ * export`), image ids are matched to the version's assets by file name and
+ * category ids to its labels by name; without it, image ids are asset ids
+ * and category ids label ids.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,18 +251,131 @@ fail:
     return NULL;
 }
 
+/* Rewrites the image_id / category_id of COCO results into asset and label
+ * ids through the COCO ground truth they refer to: file names and category
+ * names, matched against the evaluation's dataset version. */
+static int coco_remap(cvops_client *cl, const char *eval, const char *gt_path, json_t *results)
+{
+    json_error_t je;
+    json_t *gt = json_load_file(gt_path, 0, &je);
+    if (!gt) {
+        fprintf(stderr, "error: %s: %s (line %d)\n", gt_path, je.text, je.line);
+        return EXIT_FAIL;
+    }
+    int rc;
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/evaluations/%s", eval);
+    json_t *ev = cli_call(cl, "GET", path, NULL, &rc);
+    json_t *img_asset = json_object(), *cat_label = json_object(), *by_name = json_object();
+    if (!ev)
+        goto out;
+    long long v = (long long)json_integer_value(json_object_get(ev, "dataset_version_id"));
+    /* the version's assets by file name (a name used twice cannot be matched) */
+    char cursor[64] = "";
+    for (;;) {
+        snprintf(path, sizeof path, "/api/v1/dataset-versions/%lld/assets?limit=1000%s%s", v,
+                 cursor[0] ? "&cursor=" : "", cursor);
+        json_t *pg = cli_call(cl, "GET", path, NULL, &rc);
+        if (!pg)
+            goto out;
+        json_t *items = json_object_get(pg, "items");
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            json_t *a = json_array_get(items, i);
+            const char *fn = json_string_value(json_object_get(a, "filename"));
+            if (!fn)
+                continue;
+            json_object_set_new(by_name, fn, json_object_get(by_name, fn)
+                                                 ? json_integer(-1)
+                                                 : json_integer(json_integer_value(json_object_get(a, "id"))));
+        }
+        const char *next = json_string_value(json_object_get(pg, "next_cursor"));
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        json_decref(pg);
+        if (!cursor[0])
+            break;
+    }
+    json_t *imgs = json_object_get(gt, "images");
+    for (size_t i = 0; i < json_array_size(imgs); i++) {
+        json_t *im = json_array_get(imgs, i);
+        const char *fn = json_string_value(json_object_get(im, "file_name"));
+        json_t *a = fn ? json_object_get(by_name, fn) : NULL;
+        if (!a) {
+            /* "train/a.jpg" finds "a.jpg", as the importer does */
+            const char *base = fn ? strrchr(fn, '/') : NULL;
+            a = base ? json_object_get(by_name, base + 1) : NULL;
+        }
+        char key[32];
+        snprintf(key, sizeof key, "%lld", (long long)json_integer_value(json_object_get(im, "id")));
+        if (a)
+            json_object_set(img_asset, key, a);
+    }
+    snprintf(path, sizeof path, "/api/v1/dataset-versions/%lld/labels", v);
+    json_t *labels = cli_call(cl, "GET", path, NULL, &rc);
+    if (!labels)
+        goto out;
+    json_t *cats = json_object_get(gt, "categories"), *litems = json_object_get(labels, "items");
+    for (size_t i = 0; i < json_array_size(cats); i++) {
+        json_t *c = json_array_get(cats, i);
+        const char *name = json_string_value(json_object_get(c, "name"));
+        for (size_t k = 0; name && k < json_array_size(litems); k++) {
+            json_t *l = json_array_get(litems, k);
+            if (strcmp(json_string_value(json_object_get(l, "name")), name) == 0) {
+                char key[32];
+                snprintf(key, sizeof key, "%lld",
+                         (long long)json_integer_value(json_object_get(c, "id")));
+                json_object_set(cat_label, key, json_object_get(l, "id"));
+            }
+        }
+    }
+    json_decref(labels);
+    for (size_t i = 0; i < json_array_size(results); i++) {
+        json_t *r = json_array_get(results, i);
+        char ik[32], ck[32];
+        snprintf(ik, sizeof ik, "%lld", (long long)json_integer_value(json_object_get(r, "image_id")));
+        snprintf(ck, sizeof ck, "%lld",
+                 (long long)json_integer_value(json_object_get(r, "category_id")));
+        json_t *a = json_object_get(img_asset, ik), *l = json_object_get(cat_label, ck);
+        if (!a || json_integer_value(a) < 0) {
+            fprintf(stderr,
+                    "error: results[%zu]: image %s of %s %s in dataset version %lld%s\n", i, ik,
+                    gt_path, a ? "has a file name used by several assets" : "matches no asset by file name",
+                    v, a ? "" : " (add the images to the version first)");
+            rc = EXIT_FAIL;
+            goto out;
+        }
+        if (!l) {
+            fprintf(stderr, "error: results[%zu]: category %s of %s is no label of dataset version %lld\n",
+                    i, ck, gt_path, v);
+            rc = EXIT_FAIL;
+            goto out;
+        }
+        json_object_set(r, "image_id", a);
+        json_object_set(r, "category_id", l);
+    }
+    rc = EXIT_OK;
+out:
+    json_decref(ev);
+    json_decref(gt);
+    json_decref(img_asset);
+    json_decref(cat_label);
+    json_decref(by_name);
+    return rc;
+}
+
 static int predictions(int argc, char **argv)
 {
     cli_conn c = {0};
     bool coco = false;
-    const char *mode = "replace";
+    const char *mode = "replace", *gt = NULL;
     const cli_opt opts[] = {
         CLI_CONN_OPTS(c),
         {"coco", 0, OPT_FLAG, &coco, NULL, "FILE is a COCO results array (image_id = asset id)"},
+        {"gt", 0, OPT_STR, &gt, "GT.json",
+         "--coco: the COCO file the results refer to (images by file name, categories by name)"},
         {"mode", 'm', OPT_STR, &mode, "MODE", "replace (the images' predictions; default) or append"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
-    PARSE("cvops evaluation predictions EVAL FILE [--coco] [--mode replace|append]",
+    PARSE("cvops evaluation predictions EVAL FILE [--coco [--gt GT.json]] [--mode replace|append]",
           "Upload predictions from a JSON file, in requests of at most 5,000 images and 50,000\n"
           "predictions (each request is all or nothing).")
     if (npos != 2 || !valid_id(argv[1])) {
@@ -275,6 +390,19 @@ static int predictions(int argc, char **argv)
     }
     char why[200] = "";
     json_t *items = NULL;
+    if (gt && coco && json_is_array(doc)) {
+        cvops_client *gcl = cli_connect(&c, true);
+        if (!gcl) {
+            json_decref(doc);
+            return EXIT_AUTH;
+        }
+        int grc = coco_remap(gcl, argv[1], gt, doc);
+        cvops_client_free(gcl);
+        if (grc != EXIT_OK) {
+            json_decref(doc);
+            return grc;
+        }
+    }
     if (coco) {
         items = json_is_array(doc) ? coco_items(doc, why, sizeof why) : NULL;
         if (!json_is_array(doc))
