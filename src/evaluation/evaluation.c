@@ -40,7 +40,7 @@ const char evaluation_schema_v40[] =
     " label_id BIGINT NOT NULL REFERENCES label(id) ON DELETE CASCADE, kind INTEGER NOT NULL,"
     " x DOUBLE PRECISION NOT NULL, y DOUBLE PRECISION NOT NULL, w DOUBLE PRECISION NOT NULL,"
     " h DOUBLE PRECISION NOT NULL, geom {{BLOB}}, aux {{BLOB}}, score DOUBLE PRECISION);"
-    "CREATE INDEX evaluation_prediction_asset ON evaluation_prediction (evaluation_id, asset_id);"
+    "CREATE INDEX evaluation_prediction_asset ON evaluation_prediction (evaluation_id, asset_id, score);"
     "CREATE INDEX evaluation_prediction_label ON evaluation_prediction (label_id);"
     "CREATE TABLE evaluation_class (evaluation_id BIGINT NOT NULL REFERENCES evaluation(id)"
     " ON DELETE CASCADE, k INTEGER NOT NULL, label_id BIGINT, name TEXT NOT NULL,"
