@@ -723,6 +723,46 @@ Test(evaluation, cli_with_coco_results)
                    json_number_value(json_array_get(json_object_get(json_object_get(ev, "summary"), "stats"), 0))) < 1e-12);
     json_decref(ev);
     json_decref(ref);
+    /* --gt: the results refer to a COCO file of their own ids; images are
+     * matched by file name, categories by name */
+    char body[200];
+    snprintf(body, sizeof body, "{\"dataset_version_id\":%lld,\"name\":\"by-gt\"}", (long long)f.v);
+    api_resp *r = req(NULL, "POST", body, "/api/v1/experiments/%lld/evaluations", (long long)f.exp);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t ev2 = jint(r->json, "id");
+    api_free(r);
+    char gtpath[] = "/tmp/cvops-evgt-XXXXXX";
+    int gfd = mkstemp(gtpath);
+    cr_assert_geq(gfd, 0);
+    FILE *g = fdopen(gfd, "w");
+    fprintf(g, "{\"images\":[");
+    for (int i = 0; i < N_IMG; i++)
+        fprintf(g, "%s{\"id\":%d,\"file_name\":\"train/ev%d.bmp\",\"width\":64,\"height\":48}",
+                i ? "," : "", 100 + i, i);
+    fprintf(g, "],\"categories\":[{\"id\":7,\"name\":\"cat\"},{\"id\":9,\"name\":\"dog\"}],"
+               "\"annotations\":[]}");
+    fclose(g);
+    d = fopen(path, "w");
+    fprintf(d, "[");
+    for (size_t k = 0; k < NDT; k++)
+        fprintf(d, "%s{\"image_id\":%d,\"category_id\":%d,\"bbox\":[%g,%g,%g,%g],\"score\":%g}",
+                k ? "," : "", 100 + (int)DT[k][0], DT[k][1] ? 9 : 7, DT[k][2], DT[k][3], DT[k][4],
+                DT[k][5], DT[k][6]);
+    fprintf(d, "]");
+    fclose(d);
+    sbuf_reset(&out);
+    rc = cli(&out, "evaluation predictions %lld %s --coco --gt %s", (long long)ev2, path, gtpath);
+    cr_assert_eq(rc, 0, "%s", sbuf_cstr(&out));
+    sbuf_reset(&out);
+    rc = cli(&out, "evaluation run %lld --json", (long long)ev2);
+    cr_assert_eq(rc, 0, "%s", sbuf_cstr(&out));
+    json_t *e1 = get_json("/api/v1/evaluations/%lld", f.ev, NULL),
+           *e2 = get_json("/api/v1/evaluations/%lld", ev2, NULL);
+    cr_assert(json_equal(json_object_get(json_object_get(e1, "summary"), "stats"),
+                         json_object_get(json_object_get(e2, "summary"), "stats")));
+    json_decref(e1);
+    json_decref(e2);
+    unlink(gtpath);
     sbuf_reset(&out);
     rc = cli(&out, "evaluation images %lld --has-fn --order-by asset", (long long)f.ev);
     cr_assert_eq(rc, 0, "%s", sbuf_cstr(&out));
