@@ -117,8 +117,10 @@ ev=$(curl -s -H "$H" -H "$J" -X POST -d "{\"name\":\"val\",\"dataset_version_id\
 export CVOPS_SERVER=$URL CVOPS_TOKEN=$TOKEN
 c0=$(cpu_ms "$SPID")
 t0=$(ms)
-"$build/cvops" evaluation predictions "$ev" "$work/dt.json" --coco --gt "$work/coco/gt.json" --json >"$work/up.json" || exit 1
+/usr/bin/time -f 'TIME %U %S' -o "$work/up.time" "$build/cvops" evaluation predictions "$ev" \
+  "$work/dt.json" --coco --gt "$work/coco/gt.json" --json >"$work/up.json" || exit 1
 upload_ms=$(($(ms) - t0))
+cli_cpu=$(awk '/^TIME/ {printf "%d", ($2 + $3) * 1000}' "$work/up.time")
 upload_cpu=$(($(cpu_ms "$SPID") - c0))
 rss0=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$SPID/status")
 c0=$(cpu_ms "$SPID")
@@ -207,6 +209,7 @@ printf '%-66s %9s %9s\n' "reference: cvops eval coco on the exported files (read
 printf '%-66s %9s\n' "  its peak RSS, MB" "$ref_rss"
 printf '%-66s %9s\n' "ground truth import job (COCO, $ngt boxes)" "$import_ms"
 printf '%-66s %9s %9s\n' "upload: cvops evaluation predictions --coco ($((dtbytes / 1000000)) MB; server cpu)" "$upload_ms" "$upload_cpu"
+printf '%-66s %9s %9s\n' "  the CLI's own cpu (read the file, match ids, build the requests)" "" "$cli_cpu"
 printf '%-66s %9s %9s\n' "evaluate job: load, engine, store (server cpu)" "$eval_ms" "$eval_cpu"
 printf '%-66s %9s\n' "  of which loading from the database, ms" "${eng% *}"
 printf '%-66s %9s\n' "  of which the engine (COCO + detail), ms" "${eng#* }"
