@@ -29,6 +29,7 @@ static const cli_cmd commands[] = {
      "evaluations of an experiment: create, predictions, run, show, images"},
     {"version", cmd_version, "print the version"},
     {"eval", cmd_eval, "evaluate predictions against ground truth (COCO, classification)"},
+    {"nn", cmd_nn, "train and measure models locally (developer)"},
     {NULL, NULL, NULL},
 };
 
