@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "cli/client_cli.h"
+#include "cli/evaluation_coco.h"
 
 #define PARSE(usage, desc)                                                                         \
     int npos = cli_parse(argc, argv, opts, usage, desc);                                           \
@@ -189,68 +190,6 @@ static int show(int argc, char **argv)
     return rc;
 }
 
-/* A COCO result as a shape of the API. */
-static json_t *coco_shape(json_t *r, size_t i, char *why, size_t wn)
-{
-    json_t *cat = json_object_get(r, "category_id"), *score = json_object_get(r, "score");
-    if (!json_is_integer(cat) || !json_is_number(score)) {
-        snprintf(why, wn, "results[%zu]: needs an integer category_id and a score", i);
-        return NULL;
-    }
-    json_t *s = json_pack("{s:O, s:O}", "label_id", cat, "score", score);
-    json_t *seg = json_object_get(r, "segmentation"), *kp = json_object_get(r, "keypoints"),
-           *bbox = json_object_get(r, "bbox");
-    if (json_is_array(kp)) {
-        json_object_set_new(s, "kind", json_string("keypoints"));
-        json_object_set(s, "keypoints", kp);
-    } else if (json_is_array(seg)) {
-        json_object_set_new(s, "kind", json_string("polygon"));
-        json_object_set(s, "rings", seg);
-    } else if (json_is_object(seg)) {
-        json_object_set_new(s, "kind", json_string("mask"));
-        json_object_set(s, "rle", seg);
-    } else if (json_is_array(bbox)) {
-        json_object_set_new(s, "kind", json_string("box"));
-        json_object_set(s, "box", bbox);
-    } else {
-        json_decref(s);
-        snprintf(why, wn, "results[%zu]: has no bbox, segmentation or keypoints", i);
-        return NULL;
-    }
-    return s;
-}
-
-/* Groups COCO results by image_id into API items, in first-seen order. */
-static json_t *coco_items(json_t *results, char *why, size_t wn)
-{
-    json_t *items = json_array(), *index = json_object();
-    for (size_t i = 0; i < json_array_size(results); i++) {
-        json_t *r = json_array_get(results, i), *img = json_object_get(r, "image_id");
-        if (!json_is_integer(img)) {
-            snprintf(why, wn, "results[%zu]: needs an integer image_id (an asset id)", i);
-            goto fail;
-        }
-        json_t *s = coco_shape(r, i, why, wn);
-        if (!s)
-            goto fail;
-        char key[32];
-        snprintf(key, sizeof key, "%lld", (long long)json_integer_value(img));
-        json_t *it = json_object_get(index, key);
-        if (!it) {
-            it = json_pack("{s:O, s:[]}", "asset_id", img, "shapes");
-            json_array_append_new(items, it);
-            json_object_set(index, key, it);
-        }
-        json_array_append_new(json_object_get(it, "shapes"), s);
-    }
-    json_decref(index);
-    return items;
-fail:
-    json_decref(index);
-    json_decref(items);
-    return NULL;
-}
-
 /* Rewrites the image_id / category_id of COCO results into asset and label
  * ids through the COCO ground truth they refer to: file names and category
  * names, matched against the evaluation's dataset version. */
@@ -330,6 +269,11 @@ static int coco_remap(cvops_client *cl, const char *eval, const char *gt_path, j
     json_decref(labels);
     for (size_t i = 0; i < json_array_size(results); i++) {
         json_t *r = json_array_get(results, i);
+        /* a result without integer ids is left for evaluation_coco_items to
+         * name what it lacks */
+        if (!json_is_integer(json_object_get(r, "image_id")) ||
+            !json_is_integer(json_object_get(r, "category_id")))
+            continue;
         char ik[32], ck[32];
         snprintf(ik, sizeof ik, "%lld", (long long)json_integer_value(json_object_get(r, "image_id")));
         snprintf(ck, sizeof ck, "%lld",
@@ -404,9 +348,7 @@ static int predictions(int argc, char **argv)
         }
     }
     if (coco) {
-        items = json_is_array(doc) ? coco_items(doc, why, sizeof why) : NULL;
-        if (!json_is_array(doc))
-            snprintf(why, sizeof why, "a COCO results file is a JSON array");
+        items = evaluation_coco_items(doc, why, sizeof why);
     } else {
         items = json_is_array(doc) ? json_incref(doc) : json_incref(json_object_get(doc, "predictions"));
         if (!json_is_array(items))

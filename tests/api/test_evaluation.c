@@ -774,7 +774,7 @@ Test(evaluation, cli_with_coco_results)
     fclose(b);
     rc = cli(&out, "evaluation predictions %lld %s --coco", (long long)f.ev, path);
     cr_assert_eq(rc, 1, "%s", sbuf_cstr(&out));
-    cr_assert_not_null(strstr(sbuf_cstr(&out), "results[0]: needs an integer category_id and a score"),
+    cr_assert_not_null(strstr(sbuf_cstr(&out), "results[0]: needs an integer category_id and a numeric score"),
                        "%s", sbuf_cstr(&out));
     unlink(path);
     sbuf_free(&out);
