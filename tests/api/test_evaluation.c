@@ -6,7 +6,11 @@
  * files; per-image filters, orders and pages; confusion cells and their
  * images; one image's detail; the metrics logged on the experiment; upload
  * errors that change nothing; a classification evaluation, and a failed run
- * that leaves the previous results; organization isolation and roles.
+ * that leaves the previous results; segmentation (polygons, rings, masks, a
+ * crowd mask, a box as its rectangle) and keypoints (custom sigmas, a
+ * ground truth without labelled keypoints) evaluations equal to `cvops eval
+ * coco --iou segm|keypoints` on the same data; organization isolation and
+ * roles.
  */
 #include <math.h>
 #include <sys/wait.h>
@@ -602,6 +606,250 @@ Test(evaluation, classification_and_a_failed_run)
     json_decref(ev);
     json_decref(before);
     expect_images(&f, "?has_fp=1&order_by=asset", (int[]){1, 5}, 2);
+}
+
+/* --- segm and keypoints: the platform's numbers equal the reference's ---------------------- */
+
+/* One shape of a case: image index, label, the geometry as the API takes it
+ * (inside a shape object) and as a COCO file gives it (inside an annotation
+ * or result), score (< 0: ground truth). */
+typedef struct geo_case {
+    int img;
+    const char *label;
+    const char *api, *coco;
+    double score;
+} geo_case;
+
+/* `cvops eval coco --iou IOU` on COCO files written from the cases; gt_extra
+ * is added to each category (sigmas). */
+static json_t *reference_of(const fixture *f, const char *iou, const geo_case *c, size_t n,
+                            int64_t kp_label, const char *kp_cat_extra)
+{
+    char dir[] = "/tmp/cvops-evgeo-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char gtp[128], dtp[128];
+    snprintf(gtp, sizeof gtp, "%s/gt.json", dir);
+    snprintf(dtp, sizeof dtp, "%s/dt.json", dir);
+    FILE *g = fopen(gtp, "w"), *d = fopen(dtp, "w");
+    cr_assert(g && d);
+    fprintf(g, "{\"images\":[");
+    for (int i = 0; i < N_IMG; i++)
+        fprintf(g, "%s{\"id\":%lld,\"width\":64,\"height\":48}", i ? "," : "",
+                (long long)f->assets[i]);
+    fprintf(g, "],\"categories\":[{\"id\":%lld,\"name\":\"cat\"},{\"id\":%lld,\"name\":\"dog\"},"
+               "{\"id\":%lld,\"name\":\"bird\"}",
+            (long long)f->cat, (long long)f->dog, (long long)f->bird);
+    if (kp_label)
+        fprintf(g, ",{\"id\":%lld,\"name\":\"person\"%s}", (long long)kp_label, kp_cat_extra);
+    fprintf(g, "],\"annotations\":[");
+    fprintf(d, "[");
+    int ng = 0, nd = 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *l = c[k].label;
+        long long cat = strcmp(l, "cat") == 0   ? f->cat
+                        : strcmp(l, "dog") == 0 ? f->dog
+                        : strcmp(l, "bird") == 0 ? f->bird
+                                                 : kp_label;
+        if (c[k].score < 0) {
+            ng++;
+            fprintf(g, "%s{\"id\":%d,\"image_id\":%lld,\"category_id\":%lld,%s}",
+                    ng > 1 ? "," : "", ng, (long long)f->assets[c[k].img], cat, c[k].coco);
+        } else
+            fprintf(d, "%s{\"image_id\":%lld,\"category_id\":%lld,\"score\":%g,%s}",
+                    nd++ ? "," : "", (long long)f->assets[c[k].img], cat, c[k].score, c[k].coco);
+    }
+    fprintf(g, "]}");
+    fprintf(d, "]");
+    fclose(g);
+    fclose(d);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "'%s' eval coco --gt %s --dt %s --iou %s --json 2>&1",
+             getenv("CVOPS_TEST_BIN"), gtp, dtp, iou);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    sbuf out = SBUF_INIT;
+    char buf[4096];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, p)) > 0)
+        sbuf_put(&out, buf, k);
+    cr_assert_eq(pclose(p), 0, "%s", sbuf_cstr(&out));
+    json_t *j = json_loads(sbuf_cstr(&out), 0, NULL);
+    cr_assert_not_null(j, "%s", sbuf_cstr(&out));
+    sbuf_free(&out);
+    unlink(gtp);
+    unlink(dtp);
+    rmdir(dir);
+    return j;
+}
+
+/* Annotates and predicts the cases through the API, runs the evaluation
+ * and checks its stats against the reference's, number for number. */
+static json_t *run_geo_case(const fixture *f, const geo_case *c, size_t n, size_t nstats,
+                            json_t *ref)
+{
+    sbuf b = SBUF_INIT, p = SBUF_INIT;
+    sbuf_puts(&b, "{\"annotations\":[");
+    sbuf_puts(&p, "{\"predictions\":[");
+    for (int i = 0; i < N_IMG; i++) {
+        sbuf_printf(&b, "%s{\"asset_id\":%lld,\"status\":\"accepted\",\"shapes\":[", i ? "," : "",
+                    (long long)f->assets[i]);
+        sbuf_printf(&p, "%s{\"asset_id\":%lld,\"shapes\":[", i ? "," : "", (long long)f->assets[i]);
+        int kg = 0, kd = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (c[k].img != i)
+                continue;
+            if (c[k].score < 0)
+                sbuf_printf(&b, "%s{\"label\":\"%s\",%s}", kg++ ? "," : "", c[k].label, c[k].api);
+            else
+                sbuf_printf(&p, "%s{\"label\":\"%s\",\"score\":%g,%s}", kd++ ? "," : "",
+                            c[k].label, c[k].score, c[k].api);
+        }
+        sbuf_puts(&b, "]}");
+        sbuf_puts(&p, "]}");
+    }
+    sbuf_puts(&b, "]}");
+    sbuf_puts(&p, "]}");
+    api_resp *r = req(NULL, "POST", sbuf_cstr(&b), "/api/v1/dataset-versions/%lld/annotations",
+                      (long long)f->v);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    r = req(NULL, "POST", sbuf_cstr(&p), "/api/v1/evaluations/%lld/predictions", (long long)f->ev);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    sbuf_free(&b);
+    sbuf_free(&p);
+    json_decref(wait_eval(f->ev, NULL, "succeeded"));
+    json_t *ev = get_json("/api/v1/evaluations/%lld", f->ev, NULL);
+    json_t *st1 = json_object_get(json_object_get(ev, "summary"), "stats"),
+           *st2 = json_object_get(ref, "stats");
+    cr_assert_eq(json_array_size(st1), nstats);
+    cr_assert_eq(json_array_size(st2), nstats);
+    for (size_t i = 0; i < nstats; i++) {
+        double a = json_number_value(json_array_get(st1, i)),
+               v = json_number_value(json_array_get(st2, i));
+        cr_assert(fabs(a - v) < 1e-12, "stat %zu: %.17g vs the reference %.17g", i, a, v);
+    }
+    return ev;
+}
+
+/* A rectangle mask on the 64x48 images: columns 40..49, rows 5..24, as
+ * column-major counts: 40 * 48 + 5 = 1925 zeros, then 10 columns of 20 ones
+ * with 28 zeros between them, then 3072 - 1925 - 200 - 252 = 695 zeros. */
+#define RECT_COUNTS                                                                                \
+    "[1925,20,28,20,28,20,28,20,28,20,28,20,28,20,28,20,28,20,28,20,695]"
+/* The left 30 columns: 30 * 48 = 1440 ones, then 34 * 48 = 1632 zeros. */
+#define LEFT_COUNTS "[0,1440,1632]"
+
+Test(evaluation, segmentation_matches_the_reference)
+{
+    fixture f;
+    setup(&f, "segmentation");
+    /* ground truth: polygons (one of two rings), a mask, a crowd mask;
+     * predictions: polygons, a mask equal to its ground truth, a box (taken
+     * as its rectangle, as COCO's loadRes does for a result with only a
+     * bbox), a detection inside the crowd region (ignored), a wrong label,
+     * a background false positive */
+    static const geo_case c[] = {
+        {0, "cat", "\"kind\":\"polygon\",\"rings\":[[2,2,22,2,22,22,2,22]]",
+         "\"segmentation\":[[2,2,22,2,22,22,2,22]]", -1},
+        {0, "dog", "\"kind\":\"polygon\",\"rings\":[[30,10,45,10,45,25,30,25],[50,30,60,30,60,40]]",
+         "\"segmentation\":[[30,10,45,10,45,25,30,25],[50,30,60,30,60,40]]", -1},
+        {1, "cat", "\"kind\":\"mask\",\"rle\":{\"size\":[48,64],\"counts\":" RECT_COUNTS "}",
+         "\"segmentation\":{\"size\":[48,64],\"counts\":" RECT_COUNTS "}", -1},
+        {2, "dog", "\"kind\":\"polygon\",\"points\":[5,5,25,5,15,25]",
+         "\"segmentation\":[[5,5,25,5,15,25]]", -1},
+        {3, "cat",
+         "\"kind\":\"mask\",\"iscrowd\":true,\"rle\":{\"size\":[48,64],\"counts\":" LEFT_COUNTS "}",
+         "\"iscrowd\":1,\"segmentation\":{\"size\":[48,64],\"counts\":" LEFT_COUNTS "}", -1},
+        {5, "cat", "\"kind\":\"polygon\",\"points\":[40,20,60,20,60,40,40,40]",
+         "\"segmentation\":[[40,20,60,20,60,40,40,40]]", -1},
+        {0, "cat", "\"kind\":\"polygon\",\"points\":[2,2,22,2,22,20,2,20]",
+         "\"segmentation\":[[2,2,22,2,22,20,2,20]]", .9},
+        {0, "dog", "\"kind\":\"box\",\"box\":[30,10,15,15]",
+         "\"segmentation\":[[30,10,30,25,45,25,45,10]]", .8},
+        {0, "cat", "\"kind\":\"polygon\",\"points\":[40,30,50,30,50,40,40,40]",
+         "\"segmentation\":[[40,30,50,30,50,40,40,40]]", .6},
+        {1, "cat", "\"kind\":\"mask\",\"rle\":{\"size\":[48,64],\"counts\":" RECT_COUNTS "}",
+         "\"segmentation\":{\"size\":[48,64],\"counts\":" RECT_COUNTS "}", .7},
+        {2, "cat", "\"kind\":\"polygon\",\"points\":[5,5,25,5,15,25]",
+         "\"segmentation\":[[5,5,25,5,15,25]]", .95},
+        {3, "cat", "\"kind\":\"polygon\",\"points\":[5,5,20,5,20,20,5,20]",
+         "\"segmentation\":[[5,5,20,5,20,20,5,20]]", .5},
+        {5, "dog", "\"kind\":\"polygon\",\"points\":[40,20,60,20,60,40,40,40]",
+         "\"segmentation\":[[40,20,60,20,60,40,40,40]]", .3},
+    };
+    size_t n = sizeof c / sizeof *c;
+    json_t *ref = reference_of(&f, "segm", c, n, 0, "");
+    json_t *ev = run_geo_case(&f, c, n, 12, ref);
+    /* and the numbers are not trivial: some AP between 0 and 1 */
+    double map = json_number_value(json_array_get(json_object_get(ref, "stats"), 0));
+    cr_assert(map > 0 && map < 1, "mAP %g", map);
+    json_t *sum = json_object_get(ev, "summary");
+    cr_assert_eq(jint(sum, "ground_truths"), 6);
+    cr_assert_eq(jint(sum, "predictions"), 7);
+    /* img3: the detection inside the crowd region is ignored, not a false
+     * positive */
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/evaluations/%%lld/images/%lld", (long long)f.assets[3]);
+    json_t *img = get_json(path, f.ev, NULL);
+    cr_assert_eq(jint(img, "fp"), 0, "%s", json_dumps(img, 0));
+    bool ignored = false;
+    json_t *ms = json_object_get(img, "matches");
+    for (size_t i = 0; i < json_array_size(ms); i++)
+        ignored |= strcmp(jstr(json_array_get(ms, i), "kind"), "ignored") == 0;
+    cr_assert(ignored, "%s", json_dumps(ms, 0));
+    json_decref(img);
+    json_decref(ev);
+    json_decref(ref);
+}
+
+Test(evaluation, keypoints_match_the_reference)
+{
+    fixture f;
+    setup(&f, "keypoints");
+    int64_t person = new_label(f.v, "{\"name\":\"person\",\"keypoints\":[\"a\",\"b\",\"c\"]}");
+    /* three vertices: not COCO's 17, so every sigma is 0.07 (given to the
+     * reference as the category's sigmas). Ground truth with explicit
+     * areas; its box is the enclosing box of its labelled keypoints (the
+     * reference file says the same). img2's person has no labelled keypoint:
+     * COCO ignores it (num_keypoints 0), and the detection on it too. */
+    static const geo_case c[] = {
+        {0, "person", "\"kind\":\"keypoints\",\"area\":400,\"keypoints\":[10,10,2,20,10,2,15,20,2]",
+         "\"area\":400,\"bbox\":[10,10,10,10],\"num_keypoints\":3,"
+         "\"keypoints\":[10,10,2,20,10,2,15,20,2]",
+         -1},
+        {0, "person", "\"kind\":\"keypoints\",\"area\":300,\"keypoints\":[40,10,2,50,10,1,45,20,2]",
+         "\"area\":300,\"bbox\":[40,10,10,10],\"num_keypoints\":3,"
+         "\"keypoints\":[40,10,2,50,10,1,45,20,2]",
+         -1},
+        {1, "person", "\"kind\":\"keypoints\",\"area\":500,\"keypoints\":[10,10,2,0,0,0,20,30,2]",
+         "\"area\":500,\"bbox\":[10,10,10,20],\"num_keypoints\":2,"
+         "\"keypoints\":[10,10,2,0,0,0,20,30,2]",
+         -1},
+        {2, "person", "\"kind\":\"keypoints\",\"area\":200,\"keypoints\":[0,0,0,0,0,0,0,0,0]",
+         "\"area\":200,\"bbox\":[0,0,0,0],\"num_keypoints\":0,\"keypoints\":[0,0,0,0,0,0,0,0,0]",
+         -1},
+        {0, "person", "\"kind\":\"keypoints\",\"keypoints\":[11,10,1,20,11,1,15,21,1]",
+         "\"keypoints\":[11,10,1,20,11,1,15,21,1]", .9},
+        {0, "person", "\"kind\":\"keypoints\",\"keypoints\":[41,11,1,49,10,1,45,22,1]",
+         "\"keypoints\":[41,11,1,49,10,1,45,22,1]", .8},
+        {0, "person", "\"kind\":\"keypoints\",\"keypoints\":[30,30,1,35,35,1,32,40,1]",
+         "\"keypoints\":[30,30,1,35,35,1,32,40,1]", .4},
+        {1, "person", "\"kind\":\"keypoints\",\"keypoints\":[12,12,1,5,5,1,22,33,1]",
+         "\"keypoints\":[12,12,1,5,5,1,22,33,1]", .7},
+        {2, "person", "\"kind\":\"keypoints\",\"keypoints\":[5,5,1,10,10,1,7,15,1]",
+         "\"keypoints\":[5,5,1,10,10,1,7,15,1]", .6},
+        {3, "person", "\"kind\":\"keypoints\",\"keypoints\":[1,1,1,2,2,1,3,3,1]",
+         "\"keypoints\":[1,1,1,2,2,1,3,3,1]", .5},
+    };
+    size_t n = sizeof c / sizeof *c;
+    json_t *ref = reference_of(&f, "keypoints", c, n, person, ",\"sigmas\":[0.07,0.07,0.07]");
+    json_t *ev = run_geo_case(&f, c, n, 10, ref);
+    double map = json_number_value(json_array_get(json_object_get(ref, "stats"), 0));
+    cr_assert(map > 0 && map < 1, "mAP %g", map);
+    cr_assert_eq(jint(json_object_get(ev, "summary"), "ground_truths"), 4);
+    json_decref(ev);
+    json_decref(ref);
 }
 
 Test(evaluation, isolation_and_roles)
