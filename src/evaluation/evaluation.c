@@ -160,9 +160,16 @@ int evaluation_create(db_conn *c, int64_t org, int64_t experiment, json_t *body,
         return -1;
     if (name && name_check("evaluation name", name, EVAL_NAME_MAX, e))
         return -1;
-    for (const char *p = prefix; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            return err_set(e, ERR_INVALID, "field 'metric_prefix' has a control character");
+    /* the prefix starts the names of the metrics a run logs: they must be
+     * valid metric names, checked here rather than after a run */
+    char probe[EVAL_PREFIX_MAX + 8];
+    snprintf(probe, sizeof probe, "%smAP", prefix);
+    err ne;
+    if (name_check("metric name", probe, EXP_METRIC_NAME_MAX, &ne))
+        return err_set(e, ERR_INVALID,
+                       "field 'metric_prefix' starts the name of each metric a run logs "
+                       "(as in eval/mAP), and with it %s; use e.g. \"eval/val/\"",
+                       ne.msg);
     if (exp_check(c, org, experiment, e))
         return -1;
     char vtask[16];

@@ -852,6 +852,51 @@ Test(evaluation, keypoints_match_the_reference)
     json_decref(ref);
 }
 
+Test(evaluation, metric_prefix_keeps_series_apart)
+{
+    fixture f;
+    setup(&f, "detection");
+    annotate_detection(&f);
+    predict_detection(&f);
+    /* a second evaluation of the same experiment, logging under eval/test/ */
+    char body[200];
+    snprintf(body, sizeof body,
+             "{\"dataset_version_id\":%lld,\"name\":\"second\",\"metric_prefix\":\"eval/test/\"}",
+             (long long)f.v);
+    api_resp *r = req(NULL, "POST", body, "/api/v1/experiments/%lld/evaluations", (long long)f.exp);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    cr_assert_str_eq(jstr(r->json, "metric_prefix"), "eval/test/");
+    fixture g = f;
+    g.ev = jint(r->json, "id");
+    api_free(r);
+    predict_detection(&g);
+    json_decref(wait_eval(f.ev, NULL, "succeeded"));
+    json_decref(wait_eval(g.ev, NULL, "succeeded"));
+    json_t *m = get_json("/api/v1/experiments/%lld/metrics", f.exp, NULL);
+    json_t *items = json_is_array(m) ? m : json_object_get(m, "items");
+    int plain = 0, test = 0;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const char *name = jstr(json_array_get(items, i), "name");
+        plain += strcmp(name, "eval/mAP") == 0;
+        test += strcmp(name, "eval/test/mAP") == 0;
+    }
+    cr_assert(plain == 1 && test == 1, "%s", json_dumps(m, 0));
+    json_decref(m);
+    /* a prefix that would make invalid metric names is refused when the
+     * evaluation is created, not after a run */
+    static const char *const bad[] = {" eval/", "eval\\u0001/", "eval\\u007f"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(body, sizeof body, "{\"dataset_version_id\":%lld,\"metric_prefix\":\"%s\"}",
+                 (long long)f.v, bad[i]);
+        r = req(NULL, "POST", body, "/api/v1/experiments/%lld/evaluations", (long long)f.exp);
+        cr_assert_eq(r->status, 400, "%s: %s", bad[i], r->body.p);
+        cr_assert_not_null(strstr(api_error_message(r), "field 'metric_prefix'"), "%s",
+                           r->body.p);
+        cr_assert_not_null(strstr(api_error_message(r), "metric name"), "%s", r->body.p);
+        api_free(r);
+    }
+}
+
 Test(evaluation, isolation_and_roles)
 {
     fixture f;
