@@ -184,7 +184,7 @@ test('the image grid filters by false positives, misses and label', async () => 
   await page.getByLabel('Missed (FN)', { exact: true }).selectOption('1');
   await page.getByTestId('ev-total').getByText('3 images').waitFor();
   await page.getByLabel('Label', { exact: true }).selectOption('dog');
-  await page.getByTestId('ev-total').getByText('1 images').waitFor();
+  await page.getByTestId('ev-total').getByText('1 image', { exact: true }).waitFor();
   assert.match(page.url(), /has_fn=1/);
   await screenshot('filtered');
 });

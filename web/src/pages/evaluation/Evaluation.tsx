@@ -32,7 +32,7 @@ import { setQuery, useLocation } from '../../lib/router';
 import { currentMe } from '../../lib/session';
 import { colorOf, type Experiment } from '../../lib/tracking';
 import type { Job } from '../../lib/types';
-import { DET_STAT_LABELS, KP_STAT_LABELS, metric, type CellPage, type Confusion, type EvalImage, type Evaluation, type ImagesPage, type PrCurves } from './evaluation';
+import { count, DET_STAT_LABELS, KP_STAT_LABELS, metric, type CellPage, type Confusion, type EvalImage, type Evaluation, type ImagesPage, type PrCurves } from './evaluation';
 import { ImageView } from './ImageView';
 import '../projects/projects.css';
 import './evaluation.css';
@@ -94,7 +94,7 @@ export function EvaluationPage({ params }: { params: Record<string, string> }) {
                 <StateBadge state={e.status} />
               </span>
               <span>
-                {e.task} on {e.dataset} / {e.dataset_version} · {e.predictions.toLocaleString('en-US')} predictions on {e.predicted_assets.toLocaleString('en-US')} images
+                {e.task} on {e.dataset} / {e.dataset_version} · {count(e.predictions, 'prediction')} on {count(e.predicted_assets, 'image')}
                 {e.evaluated_at ? ` · evaluated ${formatTime(e.evaluated_at)}` : ''}
               </span>
               {e.stale && <span class="tag">predictions changed since</span>}
@@ -190,7 +190,7 @@ function Summary({ e }: { e: Evaluation }) {
           <>
             <p>
               At IoU ≥ {d.iou_thr} and score ≥ {d.score_thr}: <strong>{d.tp.toLocaleString('en-US')}</strong> true positives, <strong>{d.fp.toLocaleString('en-US')}</strong> false
-              positives, <strong>{d.fn.toLocaleString('en-US')}</strong> missed ground truths, over {s.images.toLocaleString('en-US')} images.
+              positives, <strong>{d.fn.toLocaleString('en-US')}</strong> missed ground truths, over {count(s.images, 'image')}.
             </p>
             <BarList caption="Error types" labels={errs.map(([k]) => k)} values={errs.map(([, v]) => v)} />
             <p class="muted">Types after TIDE: each false positive gets the first that fits (background, duplicate, localization, classification, both); missed counts the false negatives no error points at.</p>
@@ -347,7 +347,7 @@ function CellImages({ id, row, col }: { id: number; row: number; col: number }) 
     <div class="ev-cell" data-testid="ev-cell">
       <div class="card-title-row">
         <h3>
-          Truth {p.row_label}, predicted {p.col_label}: {p.count.toLocaleString('en-US')} in {p.assets.toLocaleString('en-US')} images
+          Truth {p.row_label}, predicted {p.col_label}: {p.count.toLocaleString('en-US')} in {count(p.assets, 'image')}
           {p.truncated ? ' (the 1,000 with the most are kept)' : ''}
         </h3>
         <button type="button" class="button button-small" onClick={() => setQuery({ cell: null })}>
@@ -423,7 +423,7 @@ function ImagesCard({ id, e }: { id: number; e: Evaluation }) {
       <div class="card-title-row">
         <h2 id="ev-img">Images</h2>
         <span class="muted" data-testid="ev-total">
-          {page.data?.total !== undefined ? `${page.data.total.toLocaleString('en-US')} images` : ''}
+          {page.data?.total !== undefined ? count(page.data.total, 'image') : ''}
         </span>
       </div>
       <div class="filters" role="group" aria-label="Image filters">

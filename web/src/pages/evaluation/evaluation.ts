@@ -188,6 +188,11 @@ export function metric(v: number | null | undefined, digits = 3): string {
   return v.toFixed(digits);
 }
 
+/** "1 image", "2,000 images": a count with its noun. */
+export function count(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function evalHref(pid: number | string, e: { id: number; experiment_id: number }, query?: string): string {
   return `/projects/${pid}/experiments/${e.experiment_id}/evaluations/${e.id}${query ? `?${query}` : ''}`;
 }
