@@ -29,6 +29,7 @@ export interface Route {
 /* big sections load on first use (lib/lazy.tsx): their own chunk */
 const DatalakePage = lazyPage<PageProps>(() => import('./pages/datalake/Datalake').then((m) => m.DatalakePage));
 const ItemPage = lazyPage<PageProps>(() => import('./pages/datalake/Item').then((m) => m.ItemPage));
+const EvaluationPage = lazyPage<PageProps>(() => import('./pages/evaluation/Evaluation').then((m) => m.EvaluationPage));
 
 export const ROUTES: Route[] = [
   { path: '/', component: HomePage },
@@ -38,6 +39,7 @@ export const ROUTES: Route[] = [
   { path: '/projects', component: ProjectsPage },
   { path: '/projects/:id', component: ProjectPage },
   { path: '/projects/:pid/compare', component: ComparePage },
+  { path: '/projects/:pid/experiments/:xid/evaluations/:id', component: EvaluationPage },
   { path: '/projects/:pid/experiments/:id/:tab?', component: ExperimentPage },
   { path: '/models', component: ModelsPage },
   { path: '/deployments', component: DeploymentsPage },
