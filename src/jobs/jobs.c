@@ -285,6 +285,7 @@ struct jobs_runner {
     const job_kind *kinds;
     jobs_config cfg;
     char name[96];
+    char self[24]; /* "/i<random hex>/": in every lease token this runner hands out */
     pthread_t threads[MAX_WORKERS];
     int nthreads;
     pthread_t heartbeat;
@@ -309,22 +310,30 @@ static int claim(jobs_runner *r, db_conn *c, int slot, job_ctx *j, err *e)
 {
     int64_t now = time_now_ms();
     char token[160];
-    snprintf(token, sizeof token, "%s/t%d/%llx", r->name, slot, (unsigned long long)rand_u64());
+    snprintf(token, sizeof token, "%s%st%d/%llx", r->name, r->self, slot,
+             (unsigned long long)rand_u64());
+    /* A lease that expired while this runner still holds the job is not a dead
+     * worker: on SQLite a long write transaction (an import) blocks the
+     * heartbeat's renewal, and the job must not start a second time here. */
+    char mine[40];
+    snprintf(mine, sizeof mine, "%%%s%%", r->self);
     const char *sql =
         db_conn_driver(c) == DB_POSTGRES
             ? "UPDATE job SET state = 'running', attempts = attempts + 1, lease_until = $1,"
               " worker = $2, started_at = COALESCE(started_at, $3), cancel_requested = cancel_requested"
               " WHERE id = (SELECT id FROM job WHERE (state = 'queued' AND run_after <= $3)"
-              " OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts)"
+              " OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts"
+              " AND worker NOT LIKE $4)"
               " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
               " RETURNING id, org_id, kind, payload, attempts, max_attempts, created_by, cancel_requested"
             : "UPDATE job SET state = 'running', attempts = attempts + 1, lease_until = $1,"
               " worker = $2, started_at = COALESCE(started_at, $3)"
               " WHERE id = (SELECT id FROM job WHERE (state = 'queued' AND run_after <= $3)"
-              " OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts)"
+              " OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts"
+              " AND worker NOT LIKE $4)"
               " ORDER BY id LIMIT 1)"
               " RETURNING id, org_id, kind, payload, attempts, max_attempts, created_by, cancel_requested";
-    db_stmt *s = db_query(c, e, sql, DBI(now + r->cfg.lease_ms), DBT(token), DBI(now));
+    db_stmt *s = db_query(c, e, sql, DBI(now + r->cfg.lease_ms), DBT(token), DBI(now), DBT(mine));
     if (!s)
         return -1;
     int rc = db_step(s, e);
@@ -517,6 +526,8 @@ static void *heartbeat_main(void *p)
 {
     jobs_runner *r = p;
     int64_t last_reap = 0;
+    char mine[40]; /* jobs this runner holds are alive, whatever their lease says */
+    snprintf(mine, sizeof mine, "%%%s%%", r->self);
     int tick = r->cfg.lease_ms / 3;
     if (tick < 50)
         tick = 50;
@@ -568,8 +579,9 @@ static void *heartbeat_main(void *p)
             db_run(c, &e,
                    "UPDATE job SET state = 'failed', finished_at = $1, lease_until = NULL,"
                    " error = 'the worker running it stopped responding and no attempts are left'"
-                   " WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
-                   DBI(now));
+                   " WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts"
+                   " AND worker NOT LIKE $2",
+                   DBI(now), DBT(mine));
         }
         db_put(c);
     }
@@ -601,6 +613,7 @@ jobs_runner *jobs_runner_start(db *d, void *app, const job_kind *kinds, const jo
         gethostname(host, sizeof host - 1);
         snprintf(r->name, sizeof r->name, "%s:%d", host, (int)getpid());
     }
+    snprintf(r->self, sizeof r->self, "/i%llx/", (unsigned long long)(rand_u64() & 0xffffffffffffULL));
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     for (int i = 0; i < r->cfg.threads; i++) {

@@ -33,6 +33,7 @@ const DatasetsPage = lazyPage<PageProps>(() => import('./pages/datasets').then((
 const DatasetPage = lazyPage<PageProps>(() => import('./pages/datasets').then((m) => m.DatasetPage));
 const VersionPage = lazyPage<PageProps>(() => import('./pages/datasets').then((m) => m.VersionPage));
 const AnnotatePage = lazyPage<PageProps>(() => import('./pages/annotate/Annotate').then((m) => m.AnnotatePage));
+const EvaluationPage = lazyPage<PageProps>(() => import('./pages/evaluation/Evaluation').then((m) => m.EvaluationPage));
 
 export const ROUTES: Route[] = [
   { path: '/', component: HomePage },
@@ -45,6 +46,7 @@ export const ROUTES: Route[] = [
   { path: '/projects', component: ProjectsPage },
   { path: '/projects/:id', component: ProjectPage },
   { path: '/projects/:pid/compare', component: ComparePage },
+  { path: '/projects/:pid/experiments/:xid/evaluations/:id', component: EvaluationPage },
   { path: '/projects/:pid/experiments/:id/:tab?', component: ExperimentPage },
   { path: '/models', component: ModelsPage },
   { path: '/deployments', component: DeploymentsPage },
