@@ -28,6 +28,7 @@ const db_migration app_migrations[] = {
      exp_schema_v1},
     {50, "registry: models, versions, files, aliases", registry_schema_v50},
     {51, "deployments: predictions, rollups, alerts", deploy_schema_v51},
+    {61, "jobs: worker requirements (job.requires, job_require)", jobs_schema_v61},
     {70, "webhooks: endpoints and deliveries", webhook_schema_v70},
 };
 
