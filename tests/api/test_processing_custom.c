@@ -136,14 +136,6 @@ static char *tmpdir(void)
     return d;
 }
 
-static bool log_has(int64_t job, const char *needle)
-{
-    api_resp *r = req(NULL, "GET", NULL, "/api/v1/jobs/%lld/log?limit=10000", (long long)job);
-    bool found = r->body.p && strstr(r->body.p, needle);
-    api_free(r);
-    return found;
-}
-
 static void wait_log(int64_t job, const char *needle)
 {
     for (int i = 0; i < 400; i++) {

@@ -130,4 +130,12 @@ static inline int64_t lake_count(int64_t lake, const char *q)
     return n;
 }
 
+static inline bool log_has(int64_t job, const char *needle)
+{
+    api_resp *r = req(NULL, "GET", NULL, "/api/v1/jobs/%lld/log?limit=10000", (long long)job);
+    bool found = r->body.p && strstr(r->body.p, needle);
+    api_free(r);
+    return found;
+}
+
 #endif
