@@ -168,14 +168,21 @@ static void stdout_output(custom *k, json_t *doc)
     err e;
     err_clear(&e);
     int rc = 0;
-    const char *type = json_string_value(json_object_get(doc, "type"));
-    const char *local = json_string_value(json_object_get(doc, "local"));
+    char type[32] = "?", local_buf[1024] = "";
+    if (json_string_value(json_object_get(doc, "type")))
+        snprintf(type, sizeof type, "%s", json_string_value(json_object_get(doc, "type")));
+    const char *local = NULL;
+    if (json_string_value(json_object_get(doc, "local"))) {
+        /* copied: the document's "local" is replaced by the upload's sha256 */
+        snprintf(local_buf, sizeof local_buf, "%s", json_string_value(json_object_get(doc, "local")));
+        local = local_buf;
+    }
     char sha[65];
     if (local) {
         rc = upload_local(k, local, sha, &e);
         if (rc == 0) {
             json_object_set_new(doc, "sha256", json_string(sha));
-            if (type && strcmp(type, "data") == 0 && !json_object_get(doc, "filename")) {
+            if (strcmp(type, "data") == 0 && !json_object_get(doc, "filename")) {
                 const char *bn = strrchr(local, '/');
                 json_object_set_new(doc, "filename", json_string(bn ? bn + 1 : local));
             }
@@ -211,8 +218,8 @@ static void stdout_output(custom *k, json_t *doc)
         log_line(k, line);
     } else {
         char line[200];
-        snprintf(line, sizeof line, "output staged: %s%s%s", type ? type : "?",
-                 local ? " " : "", local ? local : "");
+        snprintf(line, sizeof line, "output staged: %s%s%.150s", type, local ? " " : "",
+                 local ? local : "");
         job_log(k->j, "%s", line);
     }
 }
