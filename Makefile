@@ -13,7 +13,7 @@ CLANG ?= clang
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 PKGS := libmicrohttpd jansson yajl sqlite3 libpq libcurl vips libturbojpeg libexif libarchive \
-        libargon2 libsodium libcrypto libpng libwebp expat
+        libargon2 libsodium libcrypto libpng libwebp expat zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lopenblas -lgomp -lpthread -lm
 
@@ -103,7 +103,7 @@ $(BUILD)/test-api: $(TEST_API_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libcvops.a
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS) $(LDFLAGS) $^ $(PKG_LIBS) -lcriterion -o $@
 
-check-unit: $(BUILD)/test-unit
+check-unit: $(BUILD)/test-unit $(BUILD)/cvops
 	tests/with-services $(BUILD)/test-unit -j$(JOBS) --short-filename
 
 check-api-sqlite: $(BUILD)/cvops $(BUILD)/test-api

@@ -29,6 +29,7 @@ static const cli_cmd commands[] = {
      "experiments: create, list, show, log, output, compare, artifacts, delete"},
     {"version", cmd_version, "print the version"},
     {"eval", cmd_eval, "evaluate predictions against ground truth (COCO, classification)"},
+    {"nn", cmd_nn, "train and measure models locally (developer)"},
     {NULL, NULL, NULL},
 };
 

@@ -65,5 +65,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_nn(int argc, char **argv); /* developer: local training engine (src/cli/nn.c) */
 
 #endif

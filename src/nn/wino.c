@@ -1,0 +1,386 @@
+/*
+ * wino.c - Winograd convolution for inference: 3x3 kernels, stride 1,
+ * F(4x4, 3x3) or F(2x2, 3x3) (Lavin & Gray 2015).
+ *
+ * oneDNN 2.6 has Winograd kernels only for AVX-512; on AVX2 machines its
+ * direct 3x3 convolution is the best it has. Winograd F(4x4, 3x3) needs
+ * 36 multiplications per 16 outputs instead of 144, which is what batch-1
+ * inference of a ResNet needs to reach its latency goal.
+ *
+ * For a chunk of output tiles (m x m outputs, alpha = m + 2):
+ *   V[xi][t][c] = (B^T d B)[xi]                    input transform
+ *   M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k]    alpha^2 GEMMs
+ *   y = A^T M A + bias (+ residual) (activation)   output transform
+ * all in AVX2 (GCC vector extensions and intrinsics) inside one OpenMP
+ * region. U = G g G^T is computed once per weight version and stored
+ * packed in panels of 16 output channels, so the GEMM kernel (6 x 16
+ * register tile, 12 accumulators) streams it without repacking: with
+ * batch-1 maps of 16 tiles, oneDNN's matmul spent most of its time
+ * packing. Tiles are processed in chunks whose V and M fit in the cache
+ * (and bound the memory whatever the batch). Source and destination are
+ * nChw8c; C and K multiples of 8.
+ *
+ * Accuracy: F(4x4) in float32 is a few 1e-6 relative off the direct
+ * convolution (tests compare the two); training keeps the direct one.
+ */
+#include <immintrin.h>
+#include <omp.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn_impl.h"
+
+struct nn_wino {
+    int m, a;            /* output tile size, input tile size (m + 2) */
+    int N, C, H, W, K, OH, OW, ph, pw;
+    int Kp;              /* K rounded up to 16 (GEMM panels) */
+    int th, tw;          /* tiles per image */
+    int64_t T, Tc;       /* tiles in all, per chunk */
+    const float *U;      /* [xi][Kp/16][C][16] packed transformed weights (derived.c) */
+    float *V;            /* [xi][Tc][C], nbuf of them */
+    float *M;            /* [xi][Tc][Kp], nbuf of them */
+    int nbuf;            /* threads that can work on chunks of their own */
+};
+
+static bool g_wino_on = true;
+void nn_set_winograd(bool on) { g_wino_on = on; }
+
+bool nn_wino_usable(void)
+{
+    static int ok = -1;
+    if (ok < 0) {
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return g_wino_on && ok;
+}
+
+int nn_wino_tile_of(const nn_wino *w) { return w->m; }
+
+void nn_wino_free(nn_wino *w)
+{
+    if (!w)
+        return;
+    free(w->V);
+    free(w->M);
+    free(w);
+}
+
+nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, int ph, int pw,
+                     err *e)
+{
+    nn_wino *w = calloc(1, sizeof *w);
+    if (!w) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    *w = (nn_wino){.m = m, .a = m + 2, .N = N, .C = C, .H = H, .W = W, .K = K, .OH = OH,
+                   .OW = OW, .ph = ph, .pw = pw};
+    w->th = (OH + m - 1) / m;
+    w->tw = (OW + m - 1) / m;
+    w->T = (int64_t)N * w->th * w->tw;
+    w->Kp = (K + 15) / 16 * 16;
+    int A = w->a * w->a;
+    /* V and M of a chunk within ~2 MB, at least 16 tiles */
+    int64_t tc = (int64_t)(2 << 20) / ((int64_t)A * (C + w->Kp) * 4);
+    if (tc < 16)
+        tc = 16;
+    w->Tc = w->T < tc ? w->T : tc;
+    /* with enough chunks, each thread takes whole chunks (no barriers):
+     * one set of buffers per thread */
+    int64_t chunks = (w->T + w->Tc - 1) / w->Tc;
+    int nt = omp_get_max_threads();
+    w->nbuf = nt > 1 && chunks >= 2 * nt ? nt : 1;
+    w->V = nn_alloc((size_t)w->nbuf * (size_t)A * (size_t)w->Tc * (size_t)C * sizeof(float));
+    w->M = nn_alloc((size_t)w->nbuf * (size_t)A * (size_t)w->Tc * (size_t)w->Kp * sizeof(float));
+    if (!w->V || !w->M) {
+        err_set(e, ERR_INTERNAL, "out of memory for Winograd buffers");
+        nn_wino_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+size_t nn_wino_weights_size(int m, int C, int K)
+{
+    return (size_t)(m + 2) * (size_t)(m + 2) * (size_t)C * (size_t)((K + 15) / 16 * 16) *
+           sizeof(float);
+}
+
+/* U[xi][c][k] = (G g G^T)[xi] for the plain K x C x 3 x 3 weights, packed
+ * as [xi][k / 16][c][k % 16] (padding columns zero). */
+void nn_wino_transform(int m, int C, int K, const float *wt, float *Uout)
+{
+    static const double G4[6][3] = {{0.25, 0, 0},
+                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                    {0, 0, 1}};
+    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    int a = m + 2, Kp = (K + 15) / 16 * 16;
+    const double(*G)[3] = m == 4 ? G4 : G2;
+    memset(Uout, 0, nn_wino_weights_size(m, C, K));
+#pragma omp parallel for schedule(static) if (K * C > 4096)
+    for (int k = 0; k < K; k++) {
+        for (int c = 0; c < C; c++) {
+            const float *g = wt + ((size_t)k * (size_t)C + (size_t)c) * 9;
+            double t[6][3];
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < 3; j++)
+                    t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++) {
+                    double u = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+                    /* packed: [xi][k / 16][c][k % 16] */
+                    size_t xi = (size_t)(i * a + j);
+                    Uout[((xi * (size_t)(Kp / 16) + (size_t)(k / 16)) * (size_t)C +
+                          (size_t)c) * 16 + (size_t)(k % 16)] = (float)u;
+                }
+        }
+    }
+}
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static inline v8 ld(const float *p) { return *(const v8u *)p; }
+AVX2 static inline void st(float *p, v8 v) { *(v8u *)p = v; }
+
+/* 1-D input transforms B^T d over `a` vectors with stride s. */
+AVX2 static inline void bt4(v8 *d, int s)
+{
+    v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+    d[0] = 4 * d0 - 5 * d2 + d4;
+    d[s] = -4 * d1 - 4 * d2 + d3 + d4;
+    d[2 * s] = 4 * d1 - 4 * d2 - d3 + d4;
+    d[3 * s] = -2 * d1 - d2 + 2 * d3 + d4;
+    d[4 * s] = 2 * d1 - d2 - 2 * d3 + d4;
+    d[5 * s] = 4 * d1 - 5 * d3 + d5;
+}
+
+AVX2 static inline void bt2(v8 *d, int s)
+{
+    v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
+    d[0] = d0 - d2;
+    d[s] = d1 + d2;
+    d[2 * s] = d2 - d1;
+    d[3 * s] = d1 - d3;
+}
+
+/* Work items [lo, hi) of a chunk's input transform: (tile, channel block). */
+AVX2 static void input_transform(const nn_wino *w, float *V, const float *src, int64_t t0,
+                                 int64_t lo, int64_t hi)
+{
+    int a = w->a, m = w->m, CB = w->C / 8, H = w->H, W = w->W;
+    int64_t Tc = w->Tc;
+    size_t C = (size_t)w->C;
+    for (int64_t it = lo; it < hi; it++) {
+        int64_t tl = it / CB;
+        int cb = (int)(it % CB);
+        v8 d[36];
+        int64_t t = t0 + tl;
+        if (t >= w->T) {
+            for (int i = 0; i < a * a; i++)
+                d[i] = (v8){0};
+        } else {
+            int n = (int)(t / (w->th * w->tw)), r = (int)(t % (w->th * w->tw));
+            int y0 = (r / w->tw) * m - w->ph, x0 = (r % w->tw) * m - w->pw;
+            const float *base =
+                src + ((size_t)n * (size_t)CB + (size_t)cb) * (size_t)H * (size_t)W * 8;
+            for (int i = 0; i < a; i++) {
+                int y = y0 + i;
+                for (int j = 0; j < a; j++) {
+                    int x = x0 + j;
+                    d[i * a + j] = (y >= 0 && y < H && x >= 0 && x < W)
+                                       ? ld(base + ((size_t)y * (size_t)W + (size_t)x) * 8)
+                                       : (v8){0};
+                }
+            }
+            for (int j = 0; j < a; j++) /* columns */
+                (a == 6 ? bt4 : bt2)(d + j, a);
+            for (int i = 0; i < a; i++) /* rows */
+                (a == 6 ? bt4 : bt2)(d + i * a, 1);
+        }
+        for (int xi = 0; xi < a * a; xi++)
+            st(V + ((size_t)xi * (size_t)Tc + (size_t)tl) * C + (size_t)cb * 8, d[xi]);
+    }
+}
+
+AVX2 static inline v8 sigm(v8 x)
+{
+    v8 r;
+    for (int l = 0; l < 8; l++)
+        r[l] = 1.0f / (1.0f + expf(-x[l]));
+    return r;
+}
+
+/* Work items [lo, hi) of a chunk's output transform: (tile, channel block). */
+AVX2 static void output_transform(const nn_wino *w, const float *M, float *dst, const float *res,
+                                  const float *bias, int act, float alpha, int64_t t0,
+                                  int64_t lo, int64_t hi)
+{
+    int a = w->a, m = w->m, KB = w->K / 8, OH = w->OH, OW = w->OW;
+    int64_t Tc = w->Tc;
+    size_t K = (size_t)w->Kp;
+    for (int64_t it = lo; it < hi; it++) {
+        int64_t tl = it / KB;
+        int kb = (int)(it % KB);
+        {
+            v8 q[36], o[16];
+            for (int xi = 0; xi < a * a; xi++)
+                q[xi] = ld(M + ((size_t)xi * (size_t)Tc + (size_t)tl) * K + (size_t)kb * 8);
+            /* A^T q A: columns then rows */
+            v8 t[4][6];
+            for (int j = 0; j < a; j++) {
+                if (a == 6) {
+                    v8 m0 = q[j], m1 = q[6 + j], m2 = q[12 + j], m3 = q[18 + j], m4 = q[24 + j],
+                       m5 = q[30 + j];
+                    t[0][j] = m0 + m1 + m2 + m3 + m4;
+                    t[1][j] = m1 - m2 + 2 * m3 - 2 * m4;
+                    t[2][j] = m1 + m2 + 4 * m3 + 4 * m4;
+                    t[3][j] = m1 - m2 + 8 * m3 - 8 * m4 + m5;
+                } else {
+                    v8 m0 = q[j], m1 = q[4 + j], m2 = q[8 + j], m3 = q[12 + j];
+                    t[0][j] = m0 + m1 + m2;
+                    t[1][j] = m1 - m2 - m3;
+                }
+            }
+            v8 b = bias ? ld(bias + (size_t)kb * 8) : (v8){0};
+            for (int i = 0; i < m; i++) {
+                v8 *r = t[i];
+                if (a == 6) {
+                    o[i * 4 + 0] = r[0] + r[1] + r[2] + r[3] + r[4] + b;
+                    o[i * 4 + 1] = r[1] - r[2] + 2 * r[3] - 2 * r[4] + b;
+                    o[i * 4 + 2] = r[1] + r[2] + 4 * r[3] + 4 * r[4] + b;
+                    o[i * 4 + 3] = r[1] - r[2] + 8 * r[3] - 8 * r[4] + r[5] + b;
+                } else {
+                    o[i * 4 + 0] = r[0] + r[1] + r[2] + b;
+                    o[i * 4 + 1] = r[1] - r[2] - r[3] + b;
+                }
+            }
+            int64_t tt = t0 + tl;
+            int n = (int)(tt / (w->th * w->tw)), rr = (int)(tt % (w->th * w->tw));
+            int y0 = (rr / w->tw) * m, x0 = (rr % w->tw) * m;
+            size_t plane = ((size_t)n * (size_t)KB + (size_t)kb) * (size_t)OH * (size_t)OW * 8;
+            for (int i = 0; i < m && y0 + i < OH; i++) {
+                for (int j = 0; j < m && x0 + j < OW; j++) {
+                    size_t off = plane + ((size_t)(y0 + i) * (size_t)OW + (size_t)(x0 + j)) * 8;
+                    v8 v = o[i * 4 + j];
+                    if (res)
+                        v += ld(res + off);
+                    if (act == 1) { /* relu / leaky relu: max(v, alpha v), alpha in [0, 1] */
+                        v = __builtin_ia32_maxps256(v, v * alpha);
+                    } else if (act == 2) { /* silu */
+                        v = v * sigm(v);
+                    } else if (act == 3) {
+                        v = sigm(v);
+                    }
+                    st(dst + off, v);
+                }
+            }
+        }
+    }
+}
+
+/* C[r][0..15] = sum_k A[r][k] B[k][0..15] for ROWS rows; B is a packed
+ * panel (K x 16), A and C row-major with strides lda, ldc. */
+#define GEMM_KERNEL(ROWS)                                                                         \
+    AVX2 static void kern##ROWS(const float *A, size_t lda, const float *B, int K, float *C,      \
+                                size_t ldc)                                                       \
+    {                                                                                             \
+        __m256 acc[ROWS][2];                                                                      \
+        _Pragma("GCC unroll 6") for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] =            \
+            _mm256_setzero_ps();                                                                  \
+        for (int k = 0; k < K; k++) {                                                             \
+            __m256 b0 = _mm256_load_ps(B + (size_t)k * 16);                                       \
+            __m256 b1 = _mm256_load_ps(B + (size_t)k * 16 + 8);                                   \
+            _Pragma("GCC unroll 6") for (int r = 0; r < ROWS; r++) {                              \
+                __m256 av = _mm256_broadcast_ss(A + (size_t)r * lda + (size_t)k);                 \
+                acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);                                   \
+                acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);                                   \
+            }                                                                                     \
+        }                                                                                         \
+        _Pragma("GCC unroll 6") for (int r = 0; r < ROWS; r++) {                                  \
+            _mm256_storeu_ps(C + (size_t)r * ldc, acc[r][0]);                                     \
+            _mm256_storeu_ps(C + (size_t)r * ldc + 8, acc[r][1]);                                 \
+        }                                                                                         \
+    }
+GEMM_KERNEL(6)
+GEMM_KERNEL(5)
+GEMM_KERNEL(4)
+GEMM_KERNEL(3)
+GEMM_KERNEL(2)
+GEMM_KERNEL(1)
+
+/* Work items [lo, hi) of a chunk's GEMMs M[xi] = V[xi] U[xi]: (xi, 16-column panel). */
+AVX2 static void gemms(const nn_wino *w, const float *Vc, float *Mc, int64_t lo, int64_t hi)
+{
+    int P = w->Kp / 16, C = w->C;
+    int64_t Tc = w->Tc;
+    size_t ldv = (size_t)C, ldm = (size_t)w->Kp;
+    for (int64_t it = lo; it < hi; it++) {
+        int xi = (int)(it / P), pn = (int)(it % P);
+        const float *U = w->U + ((size_t)xi * (size_t)P + (size_t)pn) * (size_t)C * 16;
+        const float *V = Vc + (size_t)xi * (size_t)Tc * ldv;
+        float *M = Mc + (size_t)xi * (size_t)Tc * ldm + (size_t)pn * 16;
+        int64_t r = 0;
+        for (; r + 6 <= Tc; r += 6)
+            kern6(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm);
+        switch (Tc - r) {
+        case 5: kern5(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        case 4: kern4(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        case 3: kern3(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        case 2: kern2(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        case 1: kern1(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
+        default: break;
+        }
+    }
+}
+
+static inline int64_t share(int64_t n, int t, int nt) { return n * t / nt; }
+
+int nn_wino_run(nn_wino *w, const float *U, const float *src, float *dst, const float *res,
+                const float *bias, int act, float alpha, err *e)
+{
+    (void)e;
+    w->U = U;
+    int64_t chunks = (w->T + w->Tc - 1) / w->Tc;
+    int64_t nin = w->Tc * (w->C / 8), ngemm = (int64_t)w->a * w->a * (w->Kp / 16);
+    size_t vsz = (size_t)w->a * (size_t)w->a * (size_t)w->Tc * (size_t)w->C;
+    size_t msz = (size_t)w->a * (size_t)w->a * (size_t)w->Tc * (size_t)w->Kp;
+    if (w->nbuf > 1 && omp_get_max_threads() <= w->nbuf) {
+        /* many chunks: each thread takes whole chunks, no barrier at all (on a
+         * busy machine every barrier waits for a descheduled thread) */
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t c = 0; c < chunks; c++) {
+            int t = omp_get_thread_num();
+            float *V = w->V + (size_t)t * vsz, *M = w->M + (size_t)t * msz;
+            int64_t t0 = c * w->Tc, nt = w->T - t0 < w->Tc ? w->T - t0 : w->Tc;
+            input_transform(w, V, src, t0, 0, nin);
+            gemms(w, V, M, 0, ngemm);
+            output_transform(w, M, dst, res, bias, act, alpha, t0, 0, nt * (w->K / 8));
+        }
+        return 0;
+    }
+    /* few chunks (batch-1 inference): all threads on each chunk, phase by phase */
+#pragma omp parallel
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        for (int64_t t0 = 0; t0 < w->T; t0 += w->Tc) {
+            int64_t nt = w->T - t0 < w->Tc ? w->T - t0 : w->Tc;
+            input_transform(w, w->V, src, t0, share(nin, t, n), share(nin, t + 1, n));
+#pragma omp barrier
+            gemms(w, w->V, w->M, share(ngemm, t, n), share(ngemm, t + 1, n));
+#pragma omp barrier
+            int64_t nout = nt * (w->K / 8);
+            output_transform(w, w->M, dst, res, bias, act, alpha, t0, share(nout, t, n),
+                             share(nout, t + 1, n));
+#pragma omp barrier
+        }
+    }
+    return 0;
+}
