@@ -149,22 +149,42 @@ static const char resize_manifest[] =
     "'resources':{'threads':1,'timeout_s':86400},"
     "'outputs':['data','dataset-version']}";
 
-/* Model-based built-ins (pre-annotation with a detection model, auto-tagging
- * with a classification model) join this table when the inference engine
- * lands: a manifest with target 'dataset-version' or 'datalake', a
- * 'model_version' parameter, and a run function. */
+static const char autotag_manifest[] =
+    "{'name':'autotag','target':'datalake',"
+    "'description':'Auto-tagging with a classification model of the registry (a cvops "
+    "checkpoint): the top class of each image becomes a tag when its probability is at least "
+    "threshold. On a datalake: datalake tags; on a dataset version: asset tags. Written in one "
+    "transaction at the end.',"
+    "'targets':['datalake','dataset-version'],"
+    "'parameters':["
+    "{'name':'model_version','type':'integer','required':true,'min':1,'description':'id of the "
+    "model version (GET /api/v1/models/{id}/versions)'},"
+    "{'name':'threshold','type':'number','default':0.5,'min':0,'max':1,'description':'smallest "
+    "probability of the top class for its tag to be given'},"
+    "{'name':'prefix','type':'string','max_length':64,'default':'','description':'put before "
+    "each class name to make the tag (e.g. auto-)'},"
+    "{'name':'file','type':'string','max_length':512,'description':'the checkpoint among the "
+    "version files (default: its only .safetensors file)'},"
+    QUERY_PARAM("query: tag only these items or assets") "],"
+    "'resources':{'threads':1,'timeout_s':86400},"
+    "'outputs':['tags']}";
+
+/* Pre-annotation with a detection model joins this table when there is a
+ * detector to run: a manifest with target 'dataset-version', a
+ * 'model_version' parameter, and a run function writing annotations. */
 const proc_builtin proc_builtins[] = {
     {"augment", augment_manifest, proc_augment},
     {"dedup", dedup_manifest, proc_dedup},
     {"split", split_manifest, proc_split},
     {"tile", tile_manifest, proc_tile},
     {"resize", resize_manifest, proc_resize},
+    {"autotag", autotag_manifest, proc_autotag},
     {NULL, NULL, NULL},
 };
 
 const char *const proc_builtin_kinds[] = {"processing.augment", "processing.dedup",
                                           "processing.split", "processing.tile",
-                                          "processing.resize", NULL};
+                                          "processing.resize", "processing.autotag", NULL};
 
 const proc_builtin *proc_builtin_find(const char *name)
 {

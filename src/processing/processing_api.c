@@ -364,6 +364,7 @@ const job_kind processing_job_kinds[] = {
     {"processing.split", builtin_job, "stratified split", false, 2},
     {"processing.tile", builtin_job, "tiling of large images", false, 2},
     {"processing.resize", builtin_job, "resize / convert into a new version", false, 2},
+    {"processing.autotag", builtin_job, "auto-tagging with a classification model", false, 2},
     {NULL, NULL, NULL, false, 0},
 };
 

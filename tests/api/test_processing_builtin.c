@@ -6,6 +6,9 @@
  * versions have scaled boxes and reuse images that already fit. Also the
  * catalog, parameter checks and the "no outputs on failure" rule.
  */
+#include <unistd.h>
+
+#include "nn/nn.h"
 #include "test_processing_util.h"
 
 static void init(void)
@@ -506,4 +509,154 @@ Test(processing, failed_builtin_writes_nothing)
                        jstr(j, "error"));
     json_decref(j);
     cr_assert_eq(lake_count(lake, ""), before, "no augmented image may stay in the datalake");
+}
+
+/* --- autotag -------------------------------------------------------------------------------- */
+
+/* A classifier whose answer is known: global average pooling then a linear
+ * layer scoring "red" as 5 * (R - B) and "blue" as 5 * (B - R) on the
+ * normalised channels. A saturated red or blue image is its class with a
+ * probability near 1; a grey one is 0.5 / 0.5. Saved as a checkpoint,
+ * uploaded; returns its sha256 (static storage). */
+static const char *red_blue_checkpoint(void)
+{
+    err e;
+    cr_assert_eq(nn_init(1, &e), 0, "%s", e.msg);
+    const char *arch =
+        "{\"format\":\"cvops-nn/1\",\"name\":\"red-blue\",\"input\":{\"channels\":3,\"height\":16,"
+        "\"width\":16,\"mean\":[0.5,0.5,0.5],\"std\":[0.25,0.25,0.25]},\"nodes\":["
+        "{\"name\":\"gap\",\"op\":\"gap\"},{\"name\":\"fc\",\"op\":\"linear\",\"out\":2}]}";
+    nn_model *m = nn_model_new(arch, 1, &e);
+    cr_assert_not_null(m, "%s", e.msg);
+    const float w[6] = {5, 0, -5, -5, 0, 5}, b[2] = {0, 0};
+    cr_assert_eq(nn_model_param_set(m, "fc.weight", w, 6, &e), 0, "%s", e.msg);
+    cr_assert_eq(nn_model_param_set(m, "fc.bias", b, 2, &e), 0, "%s", e.msg);
+    const char *labels[2] = {"red", "blue"};
+    cr_assert_eq(nn_model_set_labels(m, labels, 2, &e), 0, "%s", e.msg);
+    char path[] = "/tmp/cvops-autotag-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(nn_model_save(m, path, NULL, &e), 0, "%s", e.msg);
+    nn_model_free(m);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    unlink(path);
+    return upload_file(buf, n);
+}
+
+/* A model with one version holding these files; returns the version id. */
+static int64_t model_version_with(const char *files)
+{
+    char body[700];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", api_unique("autotag-"));
+    api_resp *r = req(NULL, "POST", body, "/api/v1/models");
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t model = jint(r->json, "id");
+    api_free(r);
+    snprintf(body, sizeof body, "{\"framework\":\"cvops\",\"files\":%s}", files);
+    r = req(NULL, "POST", body, "/api/v1/models/%lld/versions", (long long)model);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t id = jint(r->json, "id");
+    api_free(r);
+    return id;
+}
+
+static int64_t flat_image(int64_t lake, const char *name, uint8_t r, uint8_t g, uint8_t b)
+{
+    uint8_t px[24 * 18 * 3];
+    for (size_t i = 0; i < sizeof px; i += 3) {
+        px[i] = r;
+        px[i + 1] = g;
+        px[i + 2] = b;
+    }
+    tbytes png = t_encode(px, 24, 18, 3, ".png", 0);
+    int64_t id = put_image(lake, &png, name);
+    tb_free(&png);
+    return id;
+}
+
+Test(processing, autotag_tags_the_top_class_above_the_threshold, .timeout = 120)
+{
+    char files[300];
+    snprintf(files, sizeof files, "[{\"path\":\"model.safetensors\",\"sha256\":\"%s\"}]",
+             red_blue_checkpoint());
+    int64_t mv = model_version_with(files);
+    int64_t lake = new_lake();
+    flat_image(lake, "red1.png", 230, 20, 20);
+    flat_image(lake, "red2.png", 200, 60, 40);
+    flat_image(lake, "blue1.png", 10, 40, 240);
+    flat_image(lake, "grey.png", 128, 128, 128);
+    char body[400];
+    snprintf(body, sizeof body,
+             "{\"on\":\"datalake:%lld\",\"params\":{\"model_version\":%lld,\"threshold\":0.6,"
+             "\"prefix\":\"auto-\"}}",
+             (long long)lake, (long long)mv);
+    json_t *j = wait_state(NULL, launch(NULL, "autotag", body), "succeeded", 60);
+    json_t *res = json_object_get(j, "result");
+    cr_assert_eq(jint(res, "images"), 4, "%s", json_dumps(res, 0));
+    cr_assert_eq(jint(res, "tagged"), 3);
+    cr_assert_eq(jint(res, "below_threshold"), 1, "grey is 0.5 / 0.5");
+    json_decref(j);
+    cr_assert_eq(lake_count(lake, "tag = auto-red"), 2);
+    cr_assert_eq(lake_count(lake, "tag = auto-red and filename ~ \"red*\""), 2);
+    cr_assert_eq(lake_count(lake, "tag = auto-blue and filename = \"blue1.png\""), 1);
+    cr_assert_eq(lake_count(lake, "tag = null"), 1, "the grey image stays untagged");
+
+    /* on a dataset version: asset tags, only the assets the query picks */
+    int64_t ds = new_dataset(NULL, lake);
+    int64_t v = new_version(ds, "v1", "classification");
+    api_resp *r = req(NULL, "POST", "{\"q\":\"\"}", "/api/v1/dataset-versions/%lld/assets", (long long)v);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    snprintf(body, sizeof body,
+             "{\"on\":\"dataset-version:%lld\",\"query\":\"data.filename != \\\"red2.png\\\"\","
+             "\"params\":{\"model_version\":%lld,\"threshold\":0.4}}",
+             (long long)v, (long long)mv);
+    j = wait_state(NULL, launch(NULL, "autotag", body), "succeeded", 60);
+    cr_assert_eq(jint(json_object_get(j, "result"), "images"), 3);
+    json_decref(j);
+    cr_assert_eq(count_assets(v, "data.filename = \"red2.png\" and exists tag"), 0,
+                 "red2.png was not picked by the query");
+    cr_assert_eq(count_assets(v, "tag = red and data.filename = \"red1.png\""), 1);
+    cr_assert_eq(count_assets(v, "tag = blue and data.filename = \"blue1.png\""), 1);
+    cr_assert_eq(count_assets(v, "tag in (red, blue)"), 3, "grey's top class (0.5) is above 0.4");
+    cr_assert_eq(lake_count(lake, "tag in (red, blue)"), 0, "asset tags, not datalake tags");
+}
+
+Test(processing, autotag_refuses_a_version_without_a_checkpoint)
+{
+    int64_t lake = new_lake();
+    flat_image(lake, "red.png", 230, 20, 20);
+    char files[300];
+    snprintf(files, sizeof files, "[{\"path\":\"model.onnx\",\"sha256\":\"%s\"}]",
+             upload_file("not a model", 11));
+    int64_t mv = model_version_with(files);
+    char body[300];
+    snprintf(body, sizeof body, "{\"on\":\"datalake:%lld\",\"params\":{\"model_version\":%lld}}",
+             (long long)lake, (long long)mv);
+    json_t *j = wait_state(NULL, launch(NULL, "autotag", body), "failed", 60);
+    cr_assert_not_null(strstr(jstr(j, "error"), "has no .safetensors file"), "%s", jstr(j, "error"));
+    json_decref(j);
+    /* a file that is not a checkpoint */
+    snprintf(body, sizeof body,
+             "{\"on\":\"datalake:%lld\",\"params\":{\"model_version\":%lld,\"file\":\"model.onnx\"}}",
+             (long long)lake, (long long)mv);
+    j = wait_state(NULL, launch(NULL, "autotag", body), "failed", 60);
+    cr_assert_not_null(strstr(jstr(j, "error"), "cannot be used as a classifier"), "%s",
+                       jstr(j, "error"));
+    json_decref(j);
+    /* a version that does not exist; model_version is required */
+    snprintf(body, sizeof body, "{\"on\":\"datalake:%lld\",\"params\":{\"model_version\":999999}}",
+             (long long)lake);
+    json_decref(wait_state(NULL, launch(NULL, "autotag", body), "failed", 60));
+    snprintf(body, sizeof body, "{\"on\":\"datalake:%lld\"}", (long long)lake);
+    api_resp *r = req(NULL, "POST", body, "/api/v1/processings/autotag/run");
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert_not_null(strstr(r->body.p, "model_version"), "%s", r->body.p);
+    api_free(r);
+    cr_assert_eq(lake_count(lake, "exists tag"), 0, "nothing was tagged");
 }
