@@ -653,7 +653,10 @@ Test(processing, autotag_refuses_a_version_without_a_checkpoint)
     /* a version that does not exist; model_version is required */
     snprintf(body, sizeof body, "{\"on\":\"datalake:%lld\",\"params\":{\"model_version\":999999}}",
              (long long)lake);
-    json_decref(wait_state(NULL, launch(NULL, "autotag", body), "failed", 60));
+    j = wait_state(NULL, launch(NULL, "autotag", body), "failed", 60);
+    cr_assert_not_null(strstr(jstr(j, "error"), "model version 999999 does not exist"), "%s",
+                       jstr(j, "error"));
+    json_decref(j);
     snprintf(body, sizeof body, "{\"on\":\"datalake:%lld\"}", (long long)lake);
     api_resp *r = req(NULL, "POST", body, "/api/v1/processings/autotag/run");
     cr_assert_eq(r->status, 400, "%s", r->body.p);
