@@ -173,8 +173,8 @@ read -r wall job < <(run dedup "datalake:$hl" "max_distance=4")
 found=$(js 'd["result"].get("groups_total", "?")' <"$work/last.json" 2>/dev/null || echo "?")
 read -r ref_ms within < <("$work/processing_ref" "$work/hashes.txt" 4)
 pairs=$(awk -v n="$rows" 'BEGIN {printf "%.0f", n * (n - 1) / 2}')
-mine=$(awk -v p="$pairs" -v ms="$job" 'BEGIN { if (ms > 0) printf "%.0f", p / ms / 1000; else print "-" }')
-ref=$(awk -v p="$pairs" -v ms="$ref_ms" 'BEGIN { if (ms > 0) printf "%.0f", p / ms / 1000; else print "-" }')
+mine=$(awk -v p="$pairs" -v ms="$job" 'BEGIN { if (ms > 0) printf "%.1f", p / ms / 1000; else print "-" }')
+ref=$(awk -v p="$pairs" -v ms="$ref_ms" 'BEGIN { if (ms > 0) printf "%.1f", p / ms / 1000; else print "-" }')
 row "dedup, whole job, on $rows pHashes: M pairs/s (groups $found of $((rows / 10)))" "$wall" "$job" "$mine" "$ref" "$(ratio "$mine" "$ref")"
 
 # --- custom runs ------------------------------------------------------------------------------

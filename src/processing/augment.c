@@ -35,13 +35,19 @@ json_t *proc_asset_shapes(json_t *asset, const char **status)
 
 int proc_decode(proc_run_ctx *x, json_t *asset, sbuf *bytes, image_pixels *px, err *e)
 {
+    return proc_decode_at(x, asset, bytes, 0, px, e);
+}
+
+int proc_decode_at(proc_run_ctx *x, json_t *asset, sbuf *bytes, uint32_t min_side,
+                   image_pixels *px, err *e)
+{
     const char *sha = json_string_value(json_object_get(asset, "sha256"));
     if (!sha)
         return err_set(e, ERR_INTERNAL, "asset without content");
     if (proc_blob_bytes(x->env, sha, bytes, e))
         return -1;
     image_limits lim = {.max_pixels = x->env->max_pixels};
-    image_decode_opts o = {.channels = 3, .limits = &lim};
+    image_decode_opts o = {.channels = 3, .target_side = min_side, .limits = &lim};
     if (image_decode(bytes->p, bytes->len, &o, px, e))
         return err_prefix(e, "asset %lld ('%s'): ",
                           (long long)json_integer_value(json_object_get(asset, "id")),

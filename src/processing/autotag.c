@@ -35,6 +35,7 @@ typedef struct at {
     proc_run_ctx *x;
     nn_predictor *p;
     double threshold;
+    uint32_t side; /* the longest side of the model's input */
     at_label *labels;
     int nlabels;
     int64_t seen, tagged, below, failed;
@@ -83,7 +84,9 @@ static int at_model_file(json_t *version, const char *want, const char **sha, er
 static int at_labels_init(at *a, json_t *version, const char *prefix, err *e)
 {
     const nn_model *m = nn_predictor_model(a->p);
-    int k = nn_model_classes(m);
+    int k = nn_model_classes(m), ic = 0, ih = 0, iw = 0;
+    nn_model_input(m, &ic, &ih, &iw);
+    a->side = (uint32_t)(ih > iw ? ih : iw);
     if (k < 2 || k > AT_LABELS_MAX)
         return err_set(e, ERR_INVALID, "the model has %d output classes; autotag needs a "
                                        "classifier with 2 to %d",
@@ -123,7 +126,9 @@ static int at_image(at *a, int64_t id, const char *sha, const char *filename, er
     err ie;
     err_clear(&ie);
     image_limits lim = {.max_pixels = a->x->env->max_pixels};
-    image_decode_opts o = {.channels = 3, .limits = &lim};
+    /* decoded at the cheapest size still covering the model's input (JPEG
+     * DCT scaling); the engine resizes it to the input exactly */
+    image_decode_opts o = {.channels = 3, .target_side = a->side, .limits = &lim};
     if (!sha || proc_blob_bytes(a->x->env, sha, &bytes, &ie) ||
         image_decode(bytes.p, bytes.len, &o, &px, &ie)) {
         /* an unreadable image is reported and skipped, not fatal */

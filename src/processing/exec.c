@@ -248,6 +248,7 @@ int proc_exec(const proc_exec_opts *o, const proc_exec_cb *cb, proc_exec_result 
     int64_t deadline = o->timeout_ms > 0 ? t0 + o->timeout_ms * 1000000 : 0;
     int64_t term_at = 0, exited_at = 0, last_tick = t0;
     bool exited = false;
+    int idle_ms = 1; /* both pipes closed, the process not gone yet: 1, 2, 4... ms up to tick */
     for (;;) {
         struct pollfd pf[2];
         int np = 0, map[2];
@@ -260,7 +261,11 @@ int proc_exec(const proc_exec_opts *o, const proc_exec_cb *cb, proc_exec_result 
             break;
         int wait_ms = tick;
         if (np == 0) {
-            struct timespec ts = {0, (long)wait_ms * 1000000};
+            /* the pipes usually close just before the process becomes a
+             * zombie: look again soon rather than a whole tick later */
+            wait_ms = idle_ms < tick ? idle_ms : tick;
+            idle_ms *= 2;
+            struct timespec ts = {wait_ms / 1000, (long)(wait_ms % 1000) * 1000000};
             nanosleep(&ts, NULL);
         } else if (poll(pf, (nfds_t)np, wait_ms) > 0) {
             for (int k = 0; k < np; k++)

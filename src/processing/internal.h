@@ -301,6 +301,11 @@ int proc_autotag(proc_run_ctx *x, err *e);
 json_t *proc_asset_shapes(json_t *asset, const char **status);
 /* Decodes an item's original to RGB. */
 int proc_decode(proc_run_ctx *x, json_t *asset, sbuf *bytes, image_pixels *px, err *e);
+/* The same, decoded straight at a smaller size when the format allows (JPEG DCT
+ * scaling, shrink-on-load): the cheapest size whose longest side is at least
+ * min_side (0: full size; never larger than the image). */
+int proc_decode_at(proc_run_ctx *x, json_t *asset, sbuf *bytes, uint32_t min_side,
+                   image_pixels *px, err *e);
 /* "photo.jpg" -> "photo_SUFFIX.EXT" into out. */
 void proc_derived_name(const char *filename, const char *suffix, const char *ext, char *out,
                        size_t n);

@@ -240,7 +240,10 @@ static int resize_one(void *ctx, json_t *asset, err *e)
         z->reused++;
     } else {
         image_pixels src, out;
-        rc = proc_decode(x, asset, &z->bytes, &src, e);
+        /* shrinking: decoded at the cheapest size still at least as large
+         * (JPEG DCT scaling), then area-averaged to the exact size */
+        uint32_t at = scale < 1 ? (nw > nh ? nw : nh) : 0;
+        rc = proc_decode_at(x, asset, &z->bytes, at, &src, e);
         if (rc == 0) {
             rc = pix_resize(&src, nw, nh, &out, e);
             image_pixels_free(&src);
