@@ -969,6 +969,36 @@ void job_progress(job_ctx *j, double fraction, const char *fmt, ...)
     db_put(c);
 }
 
+/* Lines as job_log writes them, in one transaction (a command's output
+ * relayed in batches: one commit per batch, not per line). */
+void job_log_lines(job_ctx *j, const char *const *lines, int n)
+{
+    if (n <= 0 || j->log_seq >= JOB_LOG_MAX_LINES)
+        return;
+    err e;
+    db_conn *c = db_get(j->r->d, &e);
+    if (!c)
+        return;
+    bool tx = db_begin(c, &e) == 0;
+    for (int i = 0; i < n && j->log_seq < JOB_LOG_MAX_LINES; i++) {
+        char line[JOB_LOG_LINE_MAX + 1];
+        snprintf(line, sizeof line, "%s", lines[i] ? lines[i] : "");
+        if (!utf8_valid(line, strlen(line))) {
+            for (char *p = line; *p; p++)
+                if ((unsigned char)*p >= 0x80)
+                    *p = '?';
+        }
+        j->log_seq++;
+        if (j->log_seq == JOB_LOG_MAX_LINES)
+            snprintf(line, sizeof line, "(log truncated at %d lines)", JOB_LOG_MAX_LINES);
+        db_run(c, &e, "INSERT INTO job_log (job_id, seq, at, line) VALUES ($1, $2, $3, $4)",
+               DBI(j->id), DBI(j->log_seq), DBI(time_now_ms()), DBT(line));
+    }
+    if (tx && db_commit(c, &e) != 0)
+        db_rollback(c);
+    db_put(c);
+}
+
 void job_log(job_ctx *j, const char *fmt, ...)
 {
     if (j->log_seq >= JOB_LOG_MAX_LINES)

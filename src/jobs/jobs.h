@@ -147,6 +147,8 @@ db *job_db(const job_ctx *j);
 /* Progress in [0,1] and a short message; written at most every 250 ms. */
 void job_progress(job_ctx *j, double fraction, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void job_log(job_ctx *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Several lines at once, in one transaction (same limits as job_log). */
+void job_log_lines(job_ctx *j, const char *const *lines, int n);
 /* True once the job was canceled, its lease was lost, or the worker is
  * shutting down: the handler should return (its return value is ignored). */
 bool job_should_stop(job_ctx *j);

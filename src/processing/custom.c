@@ -38,6 +38,7 @@
 #include "processing/internal.h"
 
 #define LAST_LINES 20
+#define PENDING_MAX 256 /* log lines kept before they are written in one transaction */
 
 typedef struct custom {
     job_ctx *j;
@@ -52,7 +53,21 @@ typedef struct custom {
     json_t *reported;
     bool limit_hit;
     int64_t ticks;
+    char *pending[PENDING_MAX]; /* log lines not written yet (flush_log) */
+    int npending;
 } custom;
+
+/* Writes the pending log lines in one transaction. Called when the batch is
+ * full, every tick, before the worker logs anything of its own, and at the end. */
+static void flush_log(custom *k)
+{
+    if (!k->npending)
+        return;
+    job_log_lines(k->j, (const char *const *)k->pending, k->npending);
+    for (int i = 0; i < k->npending; i++)
+        free(k->pending[i]);
+    k->npending = 0;
+}
 
 static void remember(custom *k, const char *line)
 {
@@ -75,7 +90,12 @@ static json_t *last_lines(custom *k)
 
 static void log_line(custom *k, const char *text)
 {
-    job_log(k->j, "%s", text);
+    char *copy = strdup(text);
+    if (copy) {
+        k->pending[k->npending++] = copy;
+        if (k->npending == PENDING_MAX)
+            flush_log(k);
+    }
     remember(k, text);
 }
 
@@ -220,7 +240,7 @@ static void stdout_output(custom *k, json_t *doc)
         char line[200];
         snprintf(line, sizeof line, "output staged: %s%s%.150s", type, local ? " " : "",
                  local ? local : "");
-        job_log(k->j, "%s", line);
+        log_line(k, line);
     }
 }
 
@@ -305,7 +325,9 @@ static void on_tick(void *ctx)
 {
     custom *k = ctx;
     k->ticks++;
+    flush_log(k);
     relay(k);
+    flush_log(k);
 }
 
 static bool on_should_stop(void *ctx)
@@ -556,6 +578,7 @@ int proc_custom_run(job_ctx *j, const proc_env *env, err *e)
     if ((rc = proc_exec(&o, &cb, &res, e)) != 0)
         goto done;
     relay(&k);
+    flush_log(&k);
     char why[400];
     if (job_should_stop(j)) {
         rc = err_set(e, ERR_UNAVAILABLE, "stopped (canceled, or the worker is shutting down); the "
@@ -628,6 +651,7 @@ done:
     if (c)
         auth_job_tokens_revoke(c, run.job, &re);
     db_put(c);
+    flush_log(&k);
     rm_tree(k.workdir);
     sv_free(&env_v);
     sv_free(&argv_v);

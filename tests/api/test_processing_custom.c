@@ -259,6 +259,44 @@ Test(custom, hello_example_speaks_the_line_protocol)
     json_decref(item);
 }
 
+/* Output lines are written to the log in batches: every line arrives, in
+ * order, before the worker's closing line. */
+Test(custom, every_output_line_reaches_the_log_in_order)
+{
+    const char *name = define_sh("datalake",
+                                 "i=0; while [ $i -lt 700 ]; do echo \"n $i\"; i=$((i+1)); done\n"
+                                 "echo tail >&2\n",
+                                 NULL);
+    int64_t job = run_on(name, "datalake", new_lake(), NULL);
+    json_decref(wait_state(NULL, job, "succeeded", 60));
+    api_resp *r = req(NULL, "GET", NULL, "/api/v1/jobs/%lld/log?limit=1000", (long long)job);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    json_t *items = json_object_get(r->json, "items");
+    int next = 0;
+    int64_t seq = 0;
+    bool tail = false, succeeded = false;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i);
+        cr_assert_gt(jint(it, "seq"), seq, "sequence numbers grow");
+        seq = jint(it, "seq");
+        const char *line = jstr(it, "line");
+        int v;
+        if (sscanf(line, "n %d", &v) == 1) {
+            cr_assert_eq(v, next, "line %d came where %d was expected", v, next);
+            cr_assert(!succeeded);
+            next++;
+        } else if (strcmp(line, "tail") == 0) {
+            cr_assert_eq(next, 700, "stderr's last line after stdout's (the command wrote it last)");
+            tail = true;
+        } else if (strstr(line, "the command succeeded")) {
+            succeeded = true;
+        }
+    }
+    api_free(r);
+    cr_assert_eq(next, 700, "all 700 lines are in the log");
+    cr_assert(tail && succeeded);
+}
+
 Test(custom, crash_fails_with_last_lines_and_leaves_no_outputs)
 {
     tbytes png = small_png(1);
