@@ -13,8 +13,9 @@
 #     once per copy; tile vs `vips dzsave --depth one` (512-pixel steps, 64
 #     pixels of overlap each side = 640-pixel tiles, JPEG Q92); the vips
 #     tools only read and write files, cvops also stores and indexes
-#     everything. split vs the dataset API's own split call on the same
-#     version (the processing wraps it in a job), as milliseconds
+#     everything. split, as milliseconds: `cvops processing run split
+#     --wait` from launch to done (a CLI process, the queue, polling) vs the
+#     dataset API's own split call on the same version through curl
 #   - dedup over ROWS items (BENCH_PROC_ROWS, default 20000) whose pHashes
 #     are written straight into the store, every 10th a near-copy (2 bits
 #     flipped) of the one before: the whole job vs bench/processing_ref.c,
@@ -135,8 +136,8 @@ for spec in "augment|copies=2" "resize|max_side=512" "tile|tile_size=640" "split
     tile) ref_ms=$(timed bash -c 'vips_each dzsave') ;;
     split) ref_ms=$(timed api POST /api/v1/dataset-versions/$v/split '{"seed":1}') ;;
   esac
-  if [ "$name" = split ]; then # a time: the job vs the same split through the API
-    row "split ($params), ms: the job vs POST .../split" "$wall" "$job" "$job" "${ref_ms:--}" "$(ratio "$job" "${ref_ms:-0}")"
+  if [ "$name" = split ]; then # times: through a job (CLI launch -> done) vs the direct call
+    row "split ($params), ms: launched, to done vs POST .../split" "$wall" "$job" "$wall" "${ref_ms:--}" "$(ratio "$wall" "${ref_ms:-0}")"
     continue
   fi
   ref=$( [ -n "$ref_ms" ] && rate "$n" "$ref_ms" || echo "-")
