@@ -72,5 +72,6 @@ int cmd_model(int argc, char **argv);
 int cmd_project(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
 int cmd_evaluation(int argc, char **argv);
+int cmd_processing(int argc, char **argv);
 
 #endif
