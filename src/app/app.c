@@ -16,8 +16,11 @@
 #include "base/util.h"
 #include "base/version.h"
 #include "datalake/datalake.h"
+#include "deploy/deploy.h"
 #include "experiment/experiment.h"
 #include "image/image.h"
+#include "nn/nn.h"
+#include "training/training.h"
 
 static const http_route *const route_tables[] = {system_routes,     auth_routes,
                                                   jobs_routes,       files_routes,
@@ -25,7 +28,8 @@ static const http_route *const route_tables[] = {system_routes,     auth_routes,
                                                   webhook_routes,    experiment_routes,
                                                   tracking_routes,   registry_routes,
                                                   deploy_routes,     evaluation_routes,
-                                                  processing_routes,
+                                                  processing_routes, training_routes,
+                                                  deploy_predict_routes,
                                                   NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
@@ -33,7 +37,8 @@ const http_route *const *app_route_tables(void) { return route_tables; }
 /* Every module's job kinds, concatenated once into one NULL-terminated table. */
 static const job_kind *const kind_tables[] = {system_job_kinds,     datalake_job_kinds,
                                               webhook_job_kinds,    dataset_job_kinds,
-                                              evaluation_job_kinds, processing_job_kinds, NULL};
+                                              evaluation_job_kinds, processing_job_kinds,
+                                              training_job_kinds,   NULL};
 static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
@@ -65,6 +70,8 @@ int app_open(app *a, const app_config *cfg, err *e)
     memset(a, 0, sizeof *a);
     a->cfg = *cfg;
     if (image_lib_init(e) != 0)
+        return -1;
+    if (nn_init(cfg->nn_threads, e) != 0) /* training jobs and the predict endpoint */
         return -1;
     app_config *c = &a->cfg;
     if (!c->data_dir)
@@ -124,8 +131,10 @@ void app_close(app *a)
     a->openapi = NULL;
 }
 
-/* Sample data for a new store: the photos Debian ships (darknet's), as a
- * job so the server answers at once. */
+/* Sample data for a new store, as jobs so the server answers at once: the
+ * photos Debian ships (darknet's), and a Fashion-MNIST classification
+ * dataset with a project "getting-started" whose experiment is ready to
+ * launch (src/training/sample.c). */
 static int submit_sample_data(app *a, err *e)
 {
     static const char *dirs[] = {"/usr/share/darknet/data"};
@@ -147,6 +156,11 @@ static int submit_sample_data(app *a, err *e)
     free(text);
     if (rc == 0)
         printf("Sample data: importing the sample photos into datalake 'default' (job %lld).\n",
+               (long long)job);
+    training_sample_opts so = {.train = 2400, .val = 300, .test = 300};
+    if (rc == 0 && (rc = training_sample_submit(c, org, user, &so, &job, e)) == 0)
+        printf("Sample data: 3000 Fashion-MNIST images into dataset 'fashion-mnist' (job %lld); "
+               "project 'getting-started' gets an experiment ready to launch.\n",
                (long long)job);
 out:
     db_put(c);
@@ -267,9 +281,12 @@ int app_serve(app *a, err *e)
     log_info("received %s; finishing in-flight requests and releasing jobs",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(a->http, 10000);
+    /* jobs first: a training job writes its last metric points through the committer */
+    jobs_runner_stop(a->jobs, 10000);
     exp_committer_stop(a->exp_committer);
     a->exp_committer = NULL;
-    jobs_runner_stop(a->jobs, 10000);
+    deploy_serve_stop();
+    training_models_clear();
     http_server_free(a->http);
     a->http = NULL;
     a->jobs = NULL;

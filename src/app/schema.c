@@ -17,6 +17,7 @@
 #include "processing/processing.h"
 #include "deploy/deploy.h"
 #include "registry/registry.h"
+#include "training/training.h"
 #include "webhook/webhook.h"
 
 const db_migration app_migrations[] = {
@@ -28,6 +29,7 @@ const db_migration app_migrations[] = {
      dataset_schema_v20},
     {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
      exp_schema_v1},
+    {35, "training: runs of experiments on the platform's trainer", training_schema_v35},
     {40, "evaluations: evaluations, predictions, per-class, per-image and confusion results",
      evaluation_schema_v40},
     {50, "registry: models, versions, files, aliases", registry_schema_v50},

@@ -14,6 +14,7 @@ typedef struct {
     const char *data, *db, *blobs, *listen, *port_file, *spool, *log_level, *name, *labels,
         *api_url;
     int64_t workers, http_threads, lease_s, poll_ms, max_upload, max_json, db_pool, max_pixels;
+    int64_t nn_threads;
     bool secure_cookies, sample_data, hooks_private;
 } serve_opts;
 
@@ -49,6 +50,7 @@ static int run(int argc, char **argv, bool worker)
         {"name", 0, OPT_STR, &o.name, "NAME", "worker name shown on jobs (host:pid)"},
         {"labels", 0, OPT_STR, &o.labels, "LIST", "what the workers offer: gpu,docker,mem=16G (cpus and mem are added from the machine; $CVOPS_LABELS)"},
         {"api-url", 0, OPT_STR, &o.api_url, "URL", "the API as commands run by these workers reach it (serve: its own address; $CVOPS_API_URL)"},
+        {"nn-threads", 0, OPT_INT, &o.nn_threads, "N", "compute threads of training jobs and predictions (all cores)"},
         {"log-level", 0, OPT_STR, &o.log_level, "LEVEL", "debug, info, warn, error (info)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
@@ -108,6 +110,7 @@ static int run(int argc, char **argv, bool worker)
         .api_url = env_or(o.api_url, "CVOPS_API_URL"),
         .sample_data = o.sample_data,
         .webhooks_allow_private = o.hooks_private,
+        .nn_threads = (int)o.nn_threads,
     };
     app a;
     err e;
