@@ -79,6 +79,10 @@ json_t *evaluation_coco_items(json_t *results, char *why, size_t wn)
             }
         }
         json_array_append_new(json_object_get(it, "shapes"), s);
+        /* the result is done with: freed now (its geometry lives on in the
+         * shape) so that the results and the items are not both whole in
+         * memory at once */
+        json_array_set_new(results, i, json_null());
     }
     json_decref(index);
     return items;

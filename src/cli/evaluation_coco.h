@@ -17,7 +17,10 @@
  * else "bbox" -> box; "category_id" becomes "label_id". Geometry is passed on
  * as is (the server checks it). NULL with a message naming the result
  * ("results[3]: ...") in why when results is not an array or a result lacks
- * an integer image_id / category_id, a numeric score, or any geometry. */
+ * an integer image_id / category_id, a numeric score, or any geometry.
+ * Consumes results: each result converted is replaced by null (what it
+ * shares with its shape stays), which keeps the peak memory of a large file
+ * down. */
 json_t *evaluation_coco_items(json_t *results, char *why, size_t wn);
 
 #endif

@@ -121,3 +121,26 @@ Test(evaluation_coco, malformed_results_are_named)
             "\"score\":0.5}]",
             "results[0]: has no bbox, segmentation or keypoints (a COCO result needs one)");
 }
+
+Test(evaluation_coco, results_are_consumed_and_the_geometry_kept)
+{
+    /* each converted result is released (replaced by null) while the shape
+     * keeps its geometry: the box array is the same JSON value */
+    json_t *doc = json_loads("[{\"image_id\":1,\"category_id\":2,\"bbox\":[1,2,3,4],\"score\":0.5},"
+                             " {\"image_id\":1,\"category_id\":2,\"bbox\":[5,6,7,8],\"score\":0.25}]",
+                             0, NULL);
+    cr_assert_not_null(doc);
+    json_t *box = json_incref(json_object_get(json_array_get(doc, 1), "bbox"));
+    char why[200] = "";
+    json_t *items = evaluation_coco_items(doc, why, sizeof why);
+    cr_assert_not_null(items, "%s", why);
+    cr_assert_eq(json_array_size(doc), 2);
+    cr_assert(json_is_null(json_array_get(doc, 0)));
+    cr_assert(json_is_null(json_array_get(doc, 1)));
+    json_t *s = json_array_get(json_object_get(json_array_get(items, 0), "shapes"), 1);
+    cr_assert_eq(json_object_get(s, "box"), box);
+    cr_assert_eq(json_real_value(json_object_get(s, "score")), 0.25);
+    json_decref(box);
+    json_decref(items);
+    json_decref(doc);
+}
