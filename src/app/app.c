@@ -27,16 +27,18 @@ static const http_route *const route_tables[] = {system_routes,     auth_routes,
                                                   datalake_routes,   dataset_routes,
                                                   webhook_routes,    experiment_routes,
                                                   tracking_routes,   registry_routes,
-                                                  deploy_routes,     training_routes,
+                                                  deploy_routes,     evaluation_routes,
+                                                  processing_routes, training_routes,
                                                   deploy_predict_routes,
                                                   NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
 /* Every module's job kinds, concatenated once into one NULL-terminated table. */
-static const job_kind *const kind_tables[] = {system_job_kinds,  datalake_job_kinds,
-                                              webhook_job_kinds, dataset_job_kinds,
-                                              training_job_kinds, NULL};
+static const job_kind *const kind_tables[] = {system_job_kinds,     datalake_job_kinds,
+                                              webhook_job_kinds,    dataset_job_kinds,
+                                              evaluation_job_kinds, processing_job_kinds,
+                                              training_job_kinds,   NULL};
 static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
@@ -215,6 +217,7 @@ static jobs_runner *start_workers(app *a, err *e)
                       .lease_ms = a->cfg.lease_ms,
                       .poll_ms = a->cfg.poll_ms,
                       .name = a->cfg.worker_name,
+                      .labels = a->cfg.worker_labels,
                       .on_end = app_job_ended};
     return jobs_runner_start(a->db, a, app_job_kinds(), &jc, e);
 }
@@ -241,6 +244,19 @@ int app_serve(app *a, err *e)
         return -1;
     if (http_server_start(a->http, e) != 0)
         return -1;
+    int port0 = http_server_port(a->http);
+    if (a->cfg.api_url) {
+        snprintf(a->api_url, sizeof a->api_url, "%s", a->cfg.api_url);
+    } else {
+        /* commands started by our own workers reach us on the loopback when
+         * we listen on every address */
+        const char *lc = strrchr(a->cfg.listen, ':');
+        int hl = (int)(lc - a->cfg.listen);
+        bool any = hl == 0 || (hl == 7 && strncmp(a->cfg.listen, "0.0.0.0", 7) == 0) ||
+                   (hl == 4 && strncmp(a->cfg.listen, "[::]", 4) == 0);
+        snprintf(a->api_url, sizeof a->api_url, "http://%.*s:%d", any ? 9 : hl,
+                 any ? "127.0.0.1" : a->cfg.listen, port0);
+    }
     a->jobs = start_workers(a, e);
     if (!a->jobs)
         return -1;
@@ -284,11 +300,14 @@ int app_work(app *a, err *e)
     block_signals(&set);
     if (a->cfg.workers <= 0)
         a->cfg.workers = 2;
+    if (a->cfg.api_url)
+        snprintf(a->api_url, sizeof a->api_url, "%s", a->cfg.api_url);
     a->jobs = start_workers(a, e);
     if (!a->jobs)
         return -1;
-    printf("cvops %s worker running %d job thread(s) (database: %s, blobs: %s)\n", CVOPS_VERSION,
-           a->cfg.workers, db_driver_name(a->db), blob_driver_name(a->blobs));
+    printf("cvops %s worker running %d job thread(s) (database: %s, blobs: %s, labels: %s, API: %s)\n",
+           CVOPS_VERSION, a->cfg.workers, db_driver_name(a->db), blob_driver_name(a->blobs),
+           jobs_runner_labels(a->jobs), a->api_url[0] ? a->api_url : "none (--api-url)");
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);

@@ -241,7 +241,7 @@ Test(jobs, two_worker_processes_run_each_job_once, .timeout = 120)
     pid_t w2 = start_worker(db, blobs, dir, "w2", "5");
     int64_t ids[40];
     for (int i = 0; i < 40; i++)
-        ids[i] = submit(tok, url, "{\"ms\":60,\"steps\":2}", 3);
+        ids[i] = submit(tok, url, "{\"ms\":200,\"steps\":2}", 3); /* long enough for both to start */
     int by_w1 = 0, by_w2 = 0;
     for (int i = 0; i < 40; i++) {
         int64_t deadline = time_mono_ns() + 60000000000LL;
