@@ -27,6 +27,8 @@ static const cli_cmd commands[] = {
     {"project", cmd_project, "experiment projects: create, list, show"},
     {"experiment", cmd_experiment,
      "experiments: create, list, show, log, output, compare, artifacts, delete"},
+    {"evaluation", cmd_evaluation,
+     "evaluations of an experiment: create, predictions, run, show, images"},
     {"version", cmd_version, "print the version"},
     {"eval", cmd_eval, "evaluate predictions against ground truth (COCO, classification)"},
     {"nn", cmd_nn, "train and measure models locally (developer)"},

@@ -24,15 +24,16 @@ static const http_route *const route_tables[] = {system_routes,     auth_routes,
                                                   datalake_routes,   dataset_routes,
                                                   webhook_routes,    experiment_routes,
                                                   tracking_routes,   registry_routes,
-                                                  deploy_routes,     processing_routes,
+                                                  deploy_routes,     evaluation_routes,
+                                                  processing_routes,
                                                   NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
 /* Every module's job kinds, concatenated once into one NULL-terminated table. */
-static const job_kind *const kind_tables[] = {system_job_kinds,  datalake_job_kinds,
-                                              webhook_job_kinds, dataset_job_kinds,
-                                              processing_job_kinds, NULL};
+static const job_kind *const kind_tables[] = {system_job_kinds,     datalake_job_kinds,
+                                              webhook_job_kinds,    dataset_job_kinds,
+                                              evaluation_job_kinds, processing_job_kinds, NULL};
 static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 

@@ -81,11 +81,13 @@ extern const http_route registry_routes[];
 extern const http_route deploy_routes[];
 extern const http_route experiment_routes[];
 extern const http_route tracking_routes[];
+extern const http_route evaluation_routes[];
 extern const http_route processing_routes[];
 extern const job_kind system_job_kinds[];
 extern const job_kind datalake_job_kinds[];
 extern const job_kind webhook_job_kinds[];
 extern const job_kind dataset_job_kinds[];
+extern const job_kind evaluation_job_kinds[];
 extern const job_kind processing_job_kinds[];
 /* Called by the job workers when a job ends (webhook/webhook_api.c). */
 void app_job_ended(void *app, int64_t org, int64_t job, const char *kind, const char *state);

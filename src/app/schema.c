@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "datalake/datalake.h"
 #include "dataset/dataset.h"
+#include "evaluation/evaluation.h"
 #include "experiment/experiment.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
@@ -27,6 +28,8 @@ const db_migration app_migrations[] = {
      dataset_schema_v20},
     {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
      exp_schema_v1},
+    {40, "evaluations: evaluations, predictions, per-class, per-image and confusion results",
+     evaluation_schema_v40},
     {50, "registry: models, versions, files, aliases", registry_schema_v50},
     {51, "deployments: predictions, rollups, alerts", deploy_schema_v51},
     {60, "processings: definitions, runs, staged outputs and files, reports", proc_schema_v60},

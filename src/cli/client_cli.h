@@ -71,6 +71,7 @@ int cmd_dataset(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_project(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
+int cmd_evaluation(int argc, char **argv);
 int cmd_processing(int argc, char **argv);
 
 #endif

@@ -454,6 +454,7 @@ struct jobs_runner {
     const job_kind *kinds;
     jobs_config cfg;
     char name[96];
+    char self[24]; /* "/i<random hex>/": in every lease token this runner hands out */
     pthread_t threads[MAX_WORKERS];
     int nthreads;
     pthread_t heartbeat;
@@ -489,10 +490,11 @@ static char *claim_sql_build(const jobs_runner *r, bool pg)
     if (pg)
         sbuf_puts(&b, ", cancel_requested = cancel_requested");
     sbuf_puts(&b, " WHERE id = (SELECT id FROM job WHERE ((state = 'queued' AND run_after <= $3)"
-                  " OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts))"
+                  " OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts"
+                  " AND worker NOT LIKE $4))"
                   " AND (requires IS NULL OR NOT EXISTS (SELECT 1 FROM job_require r"
                   " WHERE r.job_id = job.id AND NOT (1 = 0");
-    for (int i = 0, p = 4; i < r->nlabels; i++) {
+    for (int i = 0, p = 5; i < r->nlabels; i++) {
         const jobs_label *l = &r->labels[i];
         if (l->has_num) {
             sbuf_printf(&b, " OR (r.name = $%d AND r.text_value IS NULL AND (r.min_value IS NULL"
@@ -520,14 +522,21 @@ static int claim(jobs_runner *r, db_conn *c, int slot, job_ctx *j, err *e)
 {
     int64_t now = time_now_ms();
     char token[160];
-    snprintf(token, sizeof token, "%s/t%d/%llx", r->name, slot, (unsigned long long)rand_u64());
+    snprintf(token, sizeof token, "%s%st%d/%llx", r->name, r->self, slot,
+             (unsigned long long)rand_u64());
+    /* A lease that expired while this runner still holds the job is not a dead
+     * worker: on SQLite a long write transaction (an import) blocks the
+     * heartbeat's renewal, and the job must not start a second time here. */
+    char mine[40];
+    snprintf(mine, sizeof mine, "%%%s%%", r->self);
     db_stmt *s = db_prepare(c, r->claim_sql, e);
     if (!s)
         return -1;
     db_bind(s, 1, DBI(now + r->cfg.lease_ms));
     db_bind(s, 2, DBT(token));
     db_bind(s, 3, DBI(now));
-    for (int i = 0, p = 4; i < r->nlabels; i++) {
+    db_bind(s, 4, DBT(mine));
+    for (int i = 0, p = 5; i < r->nlabels; i++) {
         db_bind(s, p++, DBT(r->labels[i].name));
         if (r->labels[i].has_num)
             db_bind(s, p++, DBD(r->labels[i].num));
@@ -724,6 +733,8 @@ static void *heartbeat_main(void *p)
 {
     jobs_runner *r = p;
     int64_t last_reap = 0;
+    char mine[40]; /* jobs this runner holds are alive, whatever their lease says */
+    snprintf(mine, sizeof mine, "%%%s%%", r->self);
     int tick = r->cfg.lease_ms / 3;
     if (tick < 50)
         tick = 50;
@@ -775,8 +786,9 @@ static void *heartbeat_main(void *p)
             db_run(c, &e,
                    "UPDATE job SET state = 'failed', finished_at = $1, lease_until = NULL,"
                    " error = 'the worker running it stopped responding and no attempts are left'"
-                   " WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
-                   DBI(now));
+                   " WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts"
+                   " AND worker NOT LIKE $2",
+                   DBI(now), DBT(mine));
         }
         db_put(c);
     }
@@ -836,6 +848,7 @@ jobs_runner *jobs_runner_start(db *d, void *app, const job_kind *kinds, const jo
         gethostname(host, sizeof host - 1);
         snprintf(r->name, sizeof r->name, "%s:%d", host, (int)getpid());
     }
+    snprintf(r->self, sizeof r->self, "/i%llx/", (unsigned long long)(rand_u64() & 0xffffffffffffULL));
     if (jobs_labels_parse(cfg->labels, r->labels, JOBS_LABELS_MAX - 2, &r->nlabels, e) != 0) {
         err_prefix(e, "worker labels: ");
         free(r);

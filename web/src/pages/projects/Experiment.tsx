@@ -10,6 +10,7 @@
  *   logs       tables, bars, heatmaps, confusion matrices, images by step, label maps
  *   output     the run's text output, followed live (long poll)
  *   artifacts  files with size and SHA-256, to download
+ *   evaluations  the experiment's evaluations (pages/evaluation/)
  */
 import { useMemo, useState } from 'preact/hooks';
 import { PageHeader, StateBadge } from '../../components/Bits';
@@ -23,6 +24,7 @@ import { can } from '../../lib/roles';
 import { navigate } from '../../lib/router';
 import { currentMe } from '../../lib/session';
 import { expActive, expHref, formatValue, paramText, type Experiment, type Project } from '../../lib/tracking';
+import { EvaluationsTab } from '../evaluation/EvaluationsTab';
 import { ArtifactsTab } from './ExperimentArtifacts';
 import { LogsTab } from './ExperimentLogs';
 import { MetricsTab } from './ExperimentMetrics';
@@ -35,6 +37,7 @@ const TABS = [
   { id: 'logs', label: 'Logs' },
   { id: 'output', label: 'Output' },
   { id: 'artifacts', label: 'Artifacts' },
+  { id: 'evaluations', label: 'Evaluations' },
 ];
 
 export function ExperimentPage({ params }: { params: Record<string, string> }) {
@@ -138,6 +141,7 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
       {e && tab === 'logs' && <LogsTab e={e} tick={tick} />}
       {e && tab === 'output' && <OutputTab e={e} />}
       {e && tab === 'artifacts' && <ArtifactsTab e={e} tick={tick} />}
+      {e && tab === 'evaluations' && <EvaluationsTab e={e} />}
       {e && !TABS.some((t) => t.id === tab) && (
         <p>
           There is no tab <code>{tab}</code>. <a href={expHref(e)}>Go to the overview.</a>
