@@ -8,7 +8,8 @@
 #     reference: the same generator uploading images of the same kind with
 #     PUT /api/v1/files (the blob store alone), same run, so the ratio is the
 #     prediction record's cost; also with sample_rate 1 (every image stored in
-#     the datalake). Every prediction is counted back through the API.
+#     the datalake, thumbnail included; N/5 reports). Every prediction is
+#     counted back through the API (and every stored image with sample_rate 1).
 #   - dashboards over 1,000,000 stored predictions (BENCH_ROWS): the server is
 #     stopped, 1M prediction rows spread over the last 30 days and their
 #     rollups (minute, hour, day; labels) are bulk-inserted with the sqlite3
@@ -16,9 +17,9 @@
 #     resolution hour and day over the whole range, minute over the default
 #     last 24 hours, and the first page of GET .../predictions?status=...,
 #     median of 15 curl runs each; floor 200 ms; reference: the same SQL run by
-#     the sqlite3 shell (per query: a shell running it 50 times, minus a shell
-#     that only opens the database, divided by 50). The metrics' total count
-#     must be 1,000,000.
+#     the sqlite3 shell (per query: a shell running it R times, about 100 ms,
+#     at most 50, minus a shell that only opens the database, divided by R).
+#     The metrics' total count must be 1,000,000.
 # Medians of RUNS runs (default 3) for the ingest.
 # The machine's 2 cores are shared: the generator runs on them too.
 set -uo pipefail
@@ -26,6 +27,7 @@ build=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 runs=${RUNS:-3}
 n=${BENCH_PREDICTIONS:-5000}
+n_stored=$((n / 5)) # sample_rate 1 (thumbnails) is slower: fewer reports
 rows=${BENCH_ROWS:-1000000}
 conns=8
 work=$(mktemp -d /tmp/cvops-bench-deploy.XXXXXX)
@@ -76,20 +78,21 @@ for i in $(seq "$runs"); do
   read -r rate size p50 p99 < <("$work/load" "$BASE" "$TOKEN" - "$n" "$conns" $((seed++)) files) || exit 1
   files+=("$rate"); files_cpu+=("$(cpu_us $(($(server_cpu) - c0)) "$n")"); files_size=$size
   for rate_kind in 0 1; do
+    k=$n; [ "$rate_kind" = 1 ] && k=$n_stored
     dep=$(new_deployment "bench-$i-$rate_kind" "$rate_kind") || exit 1
     c0=$(server_cpu)
-    read -r rate size p50 p99 < <("$work/load" "$BASE" "$TOKEN" "$dep" "$n" "$conns" $((seed++)) predictions) || exit 1
-    cpu=$(cpu_us $(($(server_cpu) - c0)) "$n")
+    read -r rate size p50 p99 < <("$work/load" "$BASE" "$TOKEN" "$dep" "$k" "$conns" $((seed++)) predictions) || exit 1
+    cpu=$(cpu_us $(($(server_cpu) - c0)) "$k")
     got=$(api GET "/api/v1/deployments/$dep" | jget 'd["predictions"]')
     total=$(api GET "/api/v1/deployments/$dep/metrics?resolution=minute&from=0" | jget 'd["totals"]["count"]')
-    if [ "$got" != "$n" ] || [ "$total" != "$n" ]; then
-      echo "ingest: $got predictions stored, $total counted in the rollups, of $n sent" >&2; exit 1
+    if [ "$got" != "$k" ] || [ "$total" != "$k" ]; then
+      echo "ingest: $got predictions stored, $total counted in the rollups, of $k sent" >&2; exit 1
     fi
     if [ "$rate_kind" = 0 ]; then
       preds+=("$rate"); preds_cpu+=("$cpu"); preds_size=$size; preds_p50+=("$p50"); preds_p99+=("$p99")
     else
       kept=$(api GET "/api/v1/datalakes/$(api GET "/api/v1/deployments/$dep" | jget 'd["datalake_id"]')/data/count?q=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("tag = \"deployment-'"$dep"'\""))')" | jget 'd["count"]')
-      if [ "$kept" != "$n" ]; then echo "ingest: $kept of $n images in the datalake with sample_rate 1" >&2; exit 1; fi
+      if [ "$kept" != "$k" ]; then echo "ingest: $kept of $k images in the datalake with sample_rate 1" >&2; exit 1; fi
       stored+=("$rate"); stored_cpu+=("$cpu")
     fi
   done
@@ -117,7 +120,7 @@ echo "generating $rows predictions and their rollups..." >&2
 g0=$(date +%s%N)
 {
   cat <<SQL
-PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;
+PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $rows),
 v AS (SELECT i, $t0 + i * $step AS at,
@@ -150,19 +153,32 @@ SQL
   lcols=""; lsums=""; scols=""; ssums=""
   for b in $(seq 0 13); do lcols+=", l$b"; lsums+=", SUM(lb = $b)"; done
   for b in $(seq 0 9); do scols+=", s$b"; ssums+=", SUM(sb = $b)"; done
-  for r in minute:60000 hour:3600000 day:86400000; do
-    res=${r%%:*}; ms=${r#*:}
-    cat <<SQL
+  # minute rollups from the rows; hour and day ones add up the minute ones
+  cat <<SQL
 INSERT INTO deployment_rollup (deployment_id, res, bucket, n, errors, objects, latency_sum, score_sum,
                                shadow_n, agree$lcols$scols)
-SELECT $DEP, '$res', bucket, COUNT(*), SUM(error), SUM(objects), SUM(latency_ms), SUM(score), 0, 0$lsums$ssums
-FROM (SELECT at - at % $ms AS bucket, error, objects, latency_ms, COALESCE(top_score, 0) AS score,
+SELECT $DEP, 'minute', bucket, COUNT(*), SUM(error), SUM(objects), SUM(latency_ms), SUM(score), 0, 0$lsums$ssums
+FROM (SELECT at - at % 60000 AS bucket, error, objects, latency_ms, COALESCE(top_score, 0) AS score,
              $lat_case AS lb, MIN(MAX(CAST(COALESCE(top_score, 0) * 10 AS INTEGER), 0), 9) AS sb
       FROM prediction WHERE deployment_id = $DEP)
 GROUP BY bucket;
 INSERT INTO deployment_rollup_label (deployment_id, res, bucket, label, n)
-SELECT $DEP, '$res', at - at % $ms, top_label, COUNT(*) FROM prediction
+SELECT $DEP, 'minute', at - at % 60000, top_label, COUNT(*) FROM prediction
 WHERE deployment_id = $DEP AND top_label IS NOT NULL GROUP BY 3, 4;
+SQL
+  rsums=""
+  for c in ${lcols//,/ } ${scols//,/ }; do rsums+=", SUM($c)"; done
+  for r in hour:3600000 day:86400000; do
+    res=${r%%:*}; ms=${r#*:}
+    cat <<SQL
+INSERT INTO deployment_rollup (deployment_id, res, bucket, n, errors, objects, latency_sum, score_sum,
+                               shadow_n, agree$lcols$scols)
+SELECT $DEP, '$res', bucket - bucket % $ms, SUM(n), SUM(errors), SUM(objects), SUM(latency_sum),
+       SUM(score_sum), 0, 0$rsums
+FROM deployment_rollup WHERE deployment_id = $DEP AND res = 'minute' GROUP BY 3;
+INSERT INTO deployment_rollup_label (deployment_id, res, bucket, label, n)
+SELECT $DEP, '$res', bucket - bucket % $ms, label, SUM(n) FROM deployment_rollup_label
+WHERE deployment_id = $DEP AND res = 'minute' GROUP BY 3, 4;
 SQL
   done
   echo "COMMIT;"
@@ -195,26 +211,43 @@ l_reviewed=$(get_time "/api/v1/deployments/$DEP/predictions?status=reviewed")
 dep_get=$(get_time "/api/v1/deployments/$DEP")
 stop_server
 
-# the same SQL in the sqlite3 shell
+# the same SQL in the sqlite3 shell, with the parameters bound as the server binds them
+ORG=$(sqlite3 "$d/cvops.db" "SELECT org_id FROM deployment WHERE id = $DEP")
 cols="bucket, n, errors, objects, latency_sum, score_sum, shadow_n, agree$(for b in $(seq 0 13); do printf ', l%d' "$b"; done)$(for b in $(seq 0 9); do printf ', s%d' "$b"; done)"
-metrics_sql() { # RES FROM TO
-  echo "SELECT id, org_id, datalake_id, champion_version_id, shadow_version_id, mode, sample_rate, min_score FROM deployment WHERE id = $DEP AND org_id = 1;"
-  echo "SELECT $cols FROM deployment_rollup WHERE deployment_id = $DEP AND res = '$1' AND bucket >= $2 AND bucket < $3 ORDER BY bucket;"
-  echo "SELECT label, SUM(n) FROM deployment_rollup_label WHERE deployment_id = $DEP AND res = '$1' AND bucket >= $2 AND bucket < $3 GROUP BY label ORDER BY 2 DESC, label LIMIT 100;"
+params() { # VALUES... -> shell commands binding $1, $2, ... as the server does
+  local k=1
+  echo ".parameter init"
+  for v in "$@"; do echo ".parameter set \$$k $v"; k=$((k + 1)); done
+}
+metrics_sql() { # RES FROM TO: deploy_get_info, the rollup series, the labels
+  params "$DEP" "$ORG"
+  echo "SELECT id, org_id, datalake_id, champion_version_id, shadow_version_id, mode, sample_rate, min_score FROM deployment WHERE id = \$1 AND org_id = \$2;"
+  params "$DEP" "'$1'" "$2" "$3"
+  echo "SELECT $cols FROM deployment_rollup WHERE deployment_id = \$1 AND res = \$2 AND bucket >= \$3 AND bucket < \$4 ORDER BY bucket;"
+  echo "SELECT label, SUM(n) FROM deployment_rollup_label WHERE deployment_id = \$1 AND res = \$2 AND bucket >= \$3 AND bucket < \$4 GROUP BY label ORDER BY 2 DESC, label LIMIT 100;"
 }
 pred_cols="p.id, p.deployment_id, p.sha256, p.data_id, p.champion_version_id, p.shadow_version_id, p.output, p.shadow_output, p.top_label, p.top_score, p.objects, p.latency_ms, p.at, p.source, p.error, p.features, p.status, p.review, p.reviewed_by, p.reviewed_at"
-list_sql() { # STATUS
-  echo "SELECT $pred_cols FROM prediction p WHERE p.deployment_id = $DEP AND p.id < 9223372036854775807 AND ('$1' = '' OR p.status = '$1') AND ('' = '' OR p.top_label = '') AND COALESCE(p.top_score, 0) >= 0 AND COALESCE(p.top_score, 0) <= 1 AND p.at >= 0 AND p.at < 9223372036854775807 ORDER BY p.id DESC LIMIT 51;"
+list_sql() { # STATUS: deploy_get_info, the first page (limit 50 + 1)
+  params "$DEP" "$ORG"
+  echo "SELECT id, org_id, datalake_id, champion_version_id, shadow_version_id, mode, sample_rate, min_score FROM deployment WHERE id = \$1 AND org_id = \$2;"
+  params "$DEP" 9223372036854775807 "'$1'" "''" 0.0 1.0 0 9223372036854775807 51
+  echo "SELECT $pred_cols FROM prediction p WHERE p.deployment_id = \$1 AND p.id < \$2 AND (\$3 = '' OR p.status = \$3) AND (\$4 = '' OR p.top_label = \$4) AND COALESCE(p.top_score, 0) >= \$5 AND COALESCE(p.top_score, 0) <= \$6 AND p.at >= \$7 AND p.at < \$8 ORDER BY p.id DESC LIMIT \$9;"
 }
 ref_time() { # SQL on stdin -> median ms of 15 (a shell running it R times, minus an empty shell, / R)
-  local q reps=50; q=$(cat)
-  for _ in $(seq $reps); do echo "$q"; done >"$work/ref.sql"
+  local q reps a b c est; q=$(cat)
   echo "SELECT COUNT(*) FROM deployment;" >"$work/empty.sql"
+  echo "$q" >"$work/ref.sql"
+  a=$(date +%s%N); sqlite3 "$d/cvops.db" <"$work/ref.sql" >/dev/null
+  b=$(date +%s%N); sqlite3 "$d/cvops.db" <"$work/empty.sql" >/dev/null
+  c=$(date +%s%N)
+  # R: about 100 ms of queries per shell, 1 to 50
+  reps=$(awk -v q=$((b - a)) -v e=$((c - b)) 'BEGIN {v = (q - e) / 1e6; r = v > 2 ? int(100 / v) : 50; print (r < 1 ? 1 : r > 50 ? 50 : r)}')
+  for _ in $(seq "$reps"); do echo "$q"; done >"$work/ref.sql"
   for i in $(seq 15); do
     a=$(date +%s%N); sqlite3 "$d/cvops.db" <"$work/ref.sql" >/dev/null
     b=$(date +%s%N); sqlite3 "$d/cvops.db" <"$work/empty.sql" >/dev/null
     c=$(date +%s%N)
-    awk -v q=$((b - a)) -v e=$((c - b)) -v r=$reps 'BEGIN {v = (q - e) / r / 1e6; printf "%.3f\n", (v > 0.001 ? v : 0.001)}'
+    awk -v q=$((b - a)) -v e=$((c - b)) -v r="$reps" 'BEGIN {v = (q - e) / r / 1e6; printf "%.3f\n", (v > 0.001 ? v : 0.001)}'
   done | median
 }
 r_hour=$(metrics_sql hour 0 "$far" | ref_time)
@@ -222,7 +255,7 @@ r_day=$(metrics_sql day 0 "$far" | ref_time)
 r_minute=$(metrics_sql minute $((now_ms - 86400000)) $((now_ms + 60000)) | ref_time)
 r_review=$(list_sql to_review | ref_time)
 r_reviewed=$(list_sql reviewed | ref_time)
-r_dep=$(echo "SELECT (SELECT COUNT(*) FROM prediction p WHERE p.deployment_id = $DEP), (SELECT COUNT(*) FROM deployment_alert a WHERE a.deployment_id = $DEP AND a.state = 'firing');" | ref_time)
+r_dep=$({ params "$DEP" "$ORG"; echo "SELECT d.id, d.name, d.description, d.mode, d.champion_version_id, d.shadow_version_id, d.datalake_id, d.sample_rate, d.min_score, d.created_at, (SELECT COUNT(*) FROM prediction p WHERE p.deployment_id = d.id), (SELECT COUNT(*) FROM deployment_alert a WHERE a.deployment_id = d.id AND a.state = 'firing') FROM deployment d WHERE d.id = \$1 AND d.org_id = \$2;"; } | ref_time)
 
 row() { printf '%-72s %10s %10s %8s\n' "$@"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
@@ -233,7 +266,7 @@ row "  reference: PUT /api/v1/files of the same kind of images (files/s)" "" "" 
 row "  floor: 2,000 predictions/s" "$preds_m" "2000" "$(ratio "$preds_m" 2000)"
 row "  per report: ${preds_size} B body; latency p50 / p99 (ms)" "$p50_m" "$p99_m" ""
 row "  server CPU per request (us): prediction vs file upload" "$preds_cpu_m" "$files_cpu_m" "$(ratio "$preds_cpu_m" "$files_cpu_m")"
-row "  with sample_rate 1, every image into the datalake (predictions/s)" "$stored_m" "$files_m" "$(ratio "$stored_m" "$files_m")"
+row "  sample_rate 1, every image into the datalake, $n_stored reports (pred/s)" "$stored_m" "$files_m" "$(ratio "$stored_m" "$files_m")"
 row "    server CPU per request (us)" "$stored_cpu_m" "$files_cpu_m" "$(ratio "$stored_cpu_m" "$files_cpu_m")"
 row "  all $n predictions of each run counted back (GET deployment, metrics)" "yes" "" ""
 row "$rows stored predictions (totals: $total_hour), generated in ${gen_s} s" "" "" ""
