@@ -17,8 +17,8 @@
 #     resolution hour and day over the whole range, minute over the default
 #     last 24 hours, and the first page of GET .../predictions?status=...,
 #     median of 15 curl runs each; floor 200 ms; reference: the same SQL run by
-#     the sqlite3 shell (per query: a shell running it R times, about 100 ms,
-#     at most 50, minus a shell that only opens the database, divided by R).
+#     the sqlite3 shell, bound parameters (per query: the shell's .timer summed
+#     over R runs in one shell, R for about 100 ms, at most 50; median of 15).
 #     The metrics' total count must be 1,000,000.
 # Medians of RUNS runs (default 3) for the ingest.
 # The machine's 2 cores are shared: the generator runs on them too.
@@ -233,22 +233,18 @@ list_sql() { # STATUS: deploy_get_info, the first page (limit 50 + 1)
   params "$DEP" 9223372036854775807 "'$1'" "''" 0.0 1.0 0 9223372036854775807 51
   echo "SELECT $pred_cols FROM prediction p WHERE p.deployment_id = \$1 AND p.id < \$2 AND (\$3 = '' OR p.status = \$3) AND (\$4 = '' OR p.top_label = \$4) AND COALESCE(p.top_score, 0) >= \$5 AND COALESCE(p.top_score, 0) <= \$6 AND p.at >= \$7 AND p.at < \$8 ORDER BY p.id DESC LIMIT \$9;"
 }
-ref_time() { # SQL on stdin -> median ms of 15 (a shell running it R times, minus an empty shell, / R)
-  local q reps a b c est; q=$(cat)
-  echo "SELECT COUNT(*) FROM deployment;" >"$work/empty.sql"
-  echo "$q" >"$work/ref.sql"
-  a=$(date +%s%N); sqlite3 "$d/cvops.db" <"$work/ref.sql" >/dev/null
-  b=$(date +%s%N); sqlite3 "$d/cvops.db" <"$work/empty.sql" >/dev/null
-  c=$(date +%s%N)
+ref_time() { # SQL on stdin -> median ms of 15 shells, each running it R times (sum of .timer)
+  local q reps est; q=$(cat)
+  # the shell's .timer gives each statement's wall time in whole ms of the clock; summed over
+  # R runs that is unbiased (a 0.3 ms query crosses a ms tick 3 times in 10)
+  run() { # REPS -> ms per run
+    { echo ".output /dev/null"; echo ".timer on"; for _ in $(seq "$1"); do echo "$q"; done; } >"$work/ref.sql"
+    sqlite3 "$d/cvops.db" <"$work/ref.sql" | awk -v r="$1" '/^Run Time: real/ {s += $4} END {printf "%.3f\n", s * 1000 / r}'
+  }
+  est=$(run 1)
   # R: about 100 ms of queries per shell, 1 to 50
-  reps=$(awk -v q=$((b - a)) -v e=$((c - b)) 'BEGIN {v = (q - e) / 1e6; r = v > 2 ? int(100 / v) : 50; print (r < 1 ? 1 : r > 50 ? 50 : r)}')
-  for _ in $(seq "$reps"); do echo "$q"; done >"$work/ref.sql"
-  for i in $(seq 15); do
-    a=$(date +%s%N); sqlite3 "$d/cvops.db" <"$work/ref.sql" >/dev/null
-    b=$(date +%s%N); sqlite3 "$d/cvops.db" <"$work/empty.sql" >/dev/null
-    c=$(date +%s%N)
-    awk -v q=$((b - a)) -v e=$((c - b)) -v r="$reps" 'BEGIN {v = (q - e) / r / 1e6; printf "%.3f\n", (v > 0.001 ? v : 0.001)}'
-  done | median
+  reps=$(awk -v v="$est" 'BEGIN {r = v > 2 ? int(100 / v) : 50; print (r < 1 ? 1 : r > 50 ? 50 : r)}')
+  for _ in $(seq 15); do run "$reps"; done | median
 }
 r_hour=$(metrics_sql hour 0 "$far" | ref_time)
 r_day=$(metrics_sql day 0 "$far" | ref_time)
