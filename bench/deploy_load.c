@@ -49,7 +49,10 @@ static void put(buf *b, const void *s, size_t n)
     b->p[b->len] = 0;
 }
 
-static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
 
 static uint64_t rng(uint64_t *s)
 {
@@ -93,14 +96,16 @@ static const char *labels[] = {"car", "person", "bicycle", "truck", "dog"};
 static void field(buf *b, const char *name, const char *value)
 {
     char h[160];
-    snprintf(h, sizeof h, "--cvopsLoadB\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n", name);
+    snprintf(h, sizeof h, "--cvopsLoadB\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n",
+             name);
     puts_(b, h);
     puts_(b, value);
     puts_(b, "\r\n");
 }
 
 /* The multipart body of prediction i. */
-static void prediction_body(buf *b, const unsigned char *jpeg, unsigned long n, uint64_t seed, int i)
+static void prediction_body(buf *b, const unsigned char *jpeg, unsigned long n, uint64_t seed,
+                            int i)
 {
     uint64_t s = seed * 1000003ULL + (uint64_t)i + 7;
     rng(&s);
@@ -110,17 +115,19 @@ static void prediction_body(buf *b, const unsigned char *jpeg, unsigned long n, 
     for (int j = 0; j < nbox; j++)
         k += snprintf(pred + k, sizeof pred - (size_t)k,
                       "%s{\"x\":%d,\"y\":%d,\"w\":%d,\"h\":%d,\"label\":\"%s\",\"score\":%.3f}",
-                      j ? "," : "", (int)(rng(&s) % 32), (int)(rng(&s) % 32), 4 + (int)(rng(&s) % 28),
-                      4 + (int)(rng(&s) % 28), labels[rng(&s) % 5], 0.3 + (double)(rng(&s) % 700) / 1000);
+                      j ? "," : "", (int)(rng(&s) % 32), (int)(rng(&s) % 32),
+                      4 + (int)(rng(&s) % 28), 4 + (int)(rng(&s) % 28), labels[rng(&s) % 5],
+                      0.3 + (double)(rng(&s) % 700) / 1000);
     snprintf(pred + k, sizeof pred - (size_t)k, "]}");
     snprintf(lat, sizeof lat, "%.1f", 2 + (double)(rng(&s) % 780) / 10);
     field(b, "predictions", pred);
     field(b, "latency_ms", lat);
     char h[200];
-    snprintf(h, sizeof h,
-             "--cvopsLoadB\r\nContent-Disposition: form-data; name=\"image\"; filename=\"cam%d.jpg\"\r\n"
-             "Content-Type: image/jpeg\r\n\r\n",
-             i);
+    snprintf(
+        h, sizeof h,
+        "--cvopsLoadB\r\nContent-Disposition: form-data; name=\"image\"; filename=\"cam%d.jpg\"\r\n"
+        "Content-Type: image/jpeg\r\n\r\n",
+        i);
     puts_(b, h);
     put(b, jpeg, n);
     puts_(b, "\r\n--cvopsLoadB--\r\n");
@@ -158,20 +165,19 @@ static void *worker(void *arg)
     char auth[300];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
     struct curl_slist *hdr = curl_slist_append(NULL, auth);
-    hdr = curl_slist_append(hdr, files_mode ? "Content-Type: application/octet-stream"
-                                            : "Content-Type: multipart/form-data; boundary=cvopsLoadB");
+    hdr = curl_slist_append(hdr, files_mode
+                                     ? "Content-Type: application/octet-stream"
+                                     : "Content-Type: multipart/form-data; boundary=cvopsLoadB");
     hdr = curl_slist_append(hdr, "Expect:");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    if (files_mode)
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+    if (files_mode) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
     char answer[512];
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, answer);
     for (;;) {
         int i = atomic_fetch_add(&next_body, 1);
-        if (i >= nbodies)
-            break;
+        if (i >= nbodies) break;
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, bodies[i]);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)lens[i]);
         long status = 0;
@@ -179,8 +185,7 @@ static void *worker(void *arg)
         double t0 = now();
         CURLcode cc = curl_easy_perform(h);
         took[i] = now() - t0;
-        if (cc == CURLE_OK)
-            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (cc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         if (status != 201) {
             if (atomic_fetch_add(&failures, 1) == 0)
                 fprintf(stderr, "deploy_load: request %d: %s, HTTP %ld %s\n", i,
