@@ -120,8 +120,15 @@ static int deps_delete(http_req *r)
 
 /* --- reported predictions (monitor mode) ------------------------------------ */
 
+/* The reported image is kept in memory up to PRED_MEM_MAX bytes: most are
+ * small and most are not sampled into the datalake, so they never touch the
+ * blob store (a temporary file per report cost a third of the ingest). A
+ * larger one, or one that is sampled, goes through a blob writer. */
+#define PRED_MEM_MAX (8u << 20)
+
 typedef struct {
-    blob_writer *w;
+    sbuf mem;
+    blob_writer *w; /* set once the image outgrew mem */
     int files;
 } pred_up;
 
@@ -130,12 +137,12 @@ static void pred_cleanup(void *p)
     pred_up *u = p;
     if (u->w)
         blob_writer_abort(u->w);
+    sbuf_free(&u->mem);
 }
 
 static int pred_part(http_req *r, const http_part *p, bool begin)
 {
     pred_up *u = r->ctx;
-    err e;
     if (!u) {
         u = arena_zalloc(r->arena, sizeof *u);
         r->ctx = u;
@@ -146,9 +153,6 @@ static int pred_part(http_req *r, const http_part *p, bool begin)
     if (u->files++)
         return http_fail(r, ERR_INVALID, "send one image per prediction (field 'image')"), -1;
     (void)p;
-    u->w = blob_writer_new(APP(r)->blobs, &e);
-    if (!u->w)
-        return http_fail_err(r, &e), -1;
     return 0;
 }
 
@@ -156,8 +160,18 @@ static int pred_data(http_req *r, const char *data, size_t n)
 {
     pred_up *u = r->ctx;
     err e;
-    if (!u || !u->w)
+    if (!u || !u->files)
         return http_fail(r, ERR_INTERNAL, "upload data outside a file"), -1;
+    if (!u->w && u->mem.len + n <= PRED_MEM_MAX) {
+        sbuf_put(&u->mem, data, n);
+        return 0;
+    }
+    if (!u->w) {
+        u->w = blob_writer_new(APP(r)->blobs, &e);
+        if (!u->w || blob_writer_write(u->w, u->mem.p, u->mem.len, &e))
+            return http_fail_err(r, &e), -1;
+        sbuf_free(&u->mem);
+    }
     if (blob_writer_write(u->w, data, n, &e))
         return http_fail_err(r, &e), -1;
     return 0;
@@ -198,7 +212,7 @@ static int predictions_report(http_req *r)
     int64_t id;
     if (http_param_id(r, "id", &id))
         return 0;
-    if (!u || !u->w || blob_writer_size(u->w) == 0)
+    if (!u || (u->w ? blob_writer_size(u->w) : (int64_t)u->mem.len) == 0)
         return http_fail(r, ERR_INVALID,
                          "send the image: multipart field 'image' (with text fields 'predictions', "
                          "'latency_ms', 'timestamp'), or the raw image with ?predictions=...");
@@ -255,20 +269,32 @@ static int predictions_report(http_req *r)
     blob_writer *w = u->w;
     u->w = NULL;
     char sha[65];
-    blob_writer_digest(w, sha);
     deploy_features f;
-    int64_t size = blob_writer_size(w);
-    int fd = open(blob_writer_path(w), O_RDONLY | O_CLOEXEC);
-    void *map = fd >= 0 ? mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    if (fd >= 0)
-        close(fd);
-    int rc = map == MAP_FAILED ? err_set(&e, ERR_IO, "cannot read the upload back")
+    int rc;
+    if (w) {
+        blob_writer_digest(w, sha);
+        int64_t size = blob_writer_size(w);
+        int fd = open(blob_writer_path(w), O_RDONLY | O_CLOEXEC);
+        void *map = fd >= 0 ? mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+        if (fd >= 0)
+            close(fd);
+        rc = map == MAP_FAILED ? err_set(&e, ERR_IO, "cannot read the upload back")
                                : deploy_features_of(map, (size_t)size, &f, &e);
-    if (map != MAP_FAILED)
-        munmap(map, (size_t)size);
+        if (map != MAP_FAILED)
+            munmap(map, (size_t)size);
+    } else {
+        sha256_hex(u->mem.p, u->mem.len, sha);
+        rc = deploy_features_of(u->mem.p, u->mem.len, &f, &e);
+    }
     int64_t data_id = 0;
     bool stored = false;
-    if (rc == 0 && d.datalake_id && (double)(rand_u64() % 1000000) / 1e6 < d.sample_rate) {
+    bool sampled = rc == 0 && d.datalake_id &&
+                   (double)(rand_u64() % 1000000) / 1e6 < d.sample_rate;
+    if (sampled && !w &&
+        ((w = blob_writer_new(APP(r)->blobs, &e)) == NULL ||
+         blob_writer_write(w, u->mem.p, u->mem.len, &e) != 0))
+        rc = -1;
+    if (rc == 0 && sampled) {
         datalake_item it;
         datalake_limits lim = {.max_pixels = APP(r)->cfg.max_pixels};
         rc = datalake_prepare(APP(r)->blobs, w, &lim, &it, &e);

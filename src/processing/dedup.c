@@ -7,7 +7,7 @@
  *        (the most pixels, the oldest or the newest); the others are tagged
  *        (datalake, or dataset version with action=tag) or left out of a
  *        new version (fork of the input without them). The comparison is
- *        all pairs: n^2/2 XOR+popcounts, about a second for 50 000 images.
+ *        all pairs: n^2/2 XOR+popcounts (bench/processing.sh measures it).
  *        The result lists the groups (up to 1000) with their distances.
  * split  The dataset module's stratified splitter, on the input in place or
  *        on a fork of it named new_version, in one transaction.

@@ -84,6 +84,18 @@ Test(deploy, reported_predictions_and_refusals)
     cr_assert_eq(jint(f, "width"), 64);
     cr_assert_gt(jnum(f, "brightness"), 0);
     cr_assert_not_null(json_object_get(r->json, "data_id"));
+    /* the sampled image is in the datalake, byte for byte, under the digest recorded */
+    tbytes sent = t_photo_jpeg(64, 48, 1, 80);
+    char sha[65], opath[100];
+    sha256_hex(sent.p, sent.n, sha);
+    cr_assert_str_eq(jstr(r->json, "sha256"), sha);
+    snprintf(opath, sizeof opath, "/api/v1/data/%lld/original", (long long)jint(r->json, "data_id"));
+    api_free(r);
+    r = api_admin("GET", opath, NULL);
+    cr_assert_eq(r->status, 200);
+    cr_assert_eq(r->body.len, sent.n);
+    cr_assert_eq(memcmp(r->body.p, sent.p, sent.n), 0);
+    tb_free(&sent);
     api_free(r);
     r = report(dep, 1, "{\"classes\":[{\"label\":\"car\",\"score\":0.8}]}", 5, NULL);
     cr_assert_eq(r->status, 409, "the same image twice: %s", r->body.p);
