@@ -200,6 +200,16 @@ db_conn *app_db(http_req *r)
     return c;
 }
 
+int app_reply_deleted(http_req *r, int64_t n)
+{
+    jw w;
+    http_json_begin(r, 200, &w);
+    jw_obj(&w);
+    jw_kint(&w, "deleted", n);
+    jw_obj_end(&w);
+    return 0;
+}
+
 /* Blocks SIGINT/SIGTERM in every thread created after this call, so that
  * the main thread receives them with sigwait. */
 static void block_signals(sigset_t *set)

@@ -112,5 +112,7 @@ int app_send_blob(http_req *r, const char *sha, int64_t size, const char *type,
 
 /* Helpers for handlers: a connection for this request, or answers 503. */
 db_conn *app_db(http_req *r);
+/* 200 {"deleted": n}: the answer of a DELETE (an id, or how many went). */
+int app_reply_deleted(http_req *r, int64_t n);
 
 #endif

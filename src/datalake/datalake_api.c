@@ -121,12 +121,7 @@ static int lakes_delete(http_req *r)
     db_put(c);
     if (rc)
         return http_fail_err(r, &e);
-    jw w;
-    http_json_begin(r, 200, &w);
-    jw_obj(&w);
-    jw_kint(&w, "deleted", id);
-    jw_obj_end(&w);
-    return 0;
+    return app_reply_deleted(r, id);
 }
 
 /* --- upload -------------------------------------------------------------------- */
@@ -496,12 +491,7 @@ static int data_delete_bulk(http_req *r)
     db_put(c);
     if (rc)
         return http_fail_err(r, &e);
-    jw w;
-    http_json_begin(r, 200, &w);
-    jw_obj(&w);
-    jw_kint(&w, "deleted", n);
-    jw_obj_end(&w);
-    return 0;
+    return app_reply_deleted(r, n);
 }
 
 static int string_list(json_t *arr, const char *field, const char **out, int max, int *n, err *e)
@@ -669,12 +659,7 @@ static int data_delete(http_req *r)
     db_put(c);
     if (rc)
         return http_fail_err(r, &e);
-    jw w;
-    http_json_begin(r, 200, &w);
-    jw_obj(&w);
-    jw_kint(&w, "deleted", n);
-    jw_obj_end(&w);
-    return 0;
+    return app_reply_deleted(r, n);
 }
 
 static int data_original(http_req *r)

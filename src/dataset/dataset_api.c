@@ -34,14 +34,7 @@ static int read_by_id(http_req *r, const char *param, id_writer fn)
     return rc ? http_fail_err(r, &e) : 0;
 }
 
-static void deleted(http_req *r, int64_t id)
-{
-    jw w;
-    http_json_begin(r, 200, &w);
-    jw_obj(&w);
-    jw_kint(&w, "deleted", id);
-    jw_obj_end(&w);
-}
+static void deleted(http_req *r, int64_t id) { app_reply_deleted(r, id); }
 
 static int body_check(http_req *r, const char *const *fields, err *e)
 {

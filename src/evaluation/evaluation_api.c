@@ -81,12 +81,7 @@ static int del(http_req *r)
     db_put(c);
     if (rc)
         return http_fail_err(r, &e);
-    jw w;
-    http_json_begin(r, 200, &w);
-    jw_obj(&w);
-    jw_kint(&w, "deleted", id);
-    jw_obj_end(&w);
-    return 0;
+    return app_reply_deleted(r, id);
 }
 
 static int predictions_put(http_req *r)

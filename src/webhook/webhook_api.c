@@ -144,12 +144,7 @@ static int hooks_delete(http_req *r)
     db_put(c);
     if (rc)
         return http_fail_err(r, &e);
-    jw w;
-    http_json_begin(r, 200, &w);
-    jw_obj(&w);
-    jw_kint(&w, "deleted", id);
-    jw_obj_end(&w);
-    return 0;
+    return app_reply_deleted(r, id);
 }
 
 static int hooks_test(http_req *r)
