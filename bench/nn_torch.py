@@ -114,13 +114,15 @@ class Graph(nn.Module):
 
 
 def median_times(fn, warm, runs):
-    ts = []
+    """(median wall seconds, median process CPU seconds) per call"""
+    ts, cs = [], []
     for i in range(warm + runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         if i >= warm:
             ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+            cs.append(time.process_time() - c)
+    return statistics.median(ts), statistics.median(cs)
 
 
 def train_bench(model, x, y, steps):
@@ -153,14 +155,15 @@ def main():
         model = ResNet18(3, 10)
         x = torch.randn(a.batch, 3, a.size, a.size)
         y = torch.randint(0, 10, (a.batch,))
-        ts = train_bench(model, x, y, a.steps)
+        ts, tsc = train_bench(model, x, y, a.steps)
         model.eval()
         with torch.no_grad():
-            tf = median_times(lambda: model(x), 3, a.steps)
+            tf, tfc = median_times(lambda: model(x), 3, a.steps)
             x1 = torch.randn(1, 3, a.infer_size, a.infer_size)
-            ti = median_times(lambda: model(x1), 3, a.infer_runs)
+            ti, tic = median_times(lambda: model(x1), 3, a.infer_runs)
         out.update(train_step_ms=ts * 1e3, train_img_s=a.batch / ts, fwd_ms=tf * 1e3,
-                   fwd_img_s=a.batch / tf, infer_ms=ti * 1e3)
+                   fwd_img_s=a.batch / tf, infer_ms=ti * 1e3, train_cpu_ms=tsc * 1e3,
+                   fwd_cpu_ms=tfc * 1e3, infer_cpu_ms=tic * 1e3)
     else:
         with open(a.arch) as f:
             arch = json.load(f)
@@ -168,8 +171,8 @@ def main():
         inp = arch["input"]
         x = torch.randn(a.batch, inp["channels"], inp["height"], inp["width"])
         y = torch.randint(0, 10, (a.batch,))
-        ts = train_bench(model, x, y, a.steps)
-        out.update(train_step_ms=ts * 1e3, train_img_s=a.batch / ts)
+        ts, tsc = train_bench(model, x, y, a.steps)
+        out.update(train_step_ms=ts * 1e3, train_img_s=a.batch / ts, train_cpu_ms=tsc * 1e3)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     json.dump(out, sys.stdout)
     print()

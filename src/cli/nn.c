@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "base/util.h"
 #include "cli/cli.h"
@@ -389,6 +390,13 @@ static int cmp_dbl(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_dbl);
@@ -416,7 +424,8 @@ static int nn_bench_cmd(int argc, char **argv)
         {0}};
     int n = cli_parse(argc, argv, opts, "cvops nn bench [options]",
                       "Training and inference speed on synthetic data: per-step times of SGD "
-                      "training, forward passes, and batch-1 inference latency; medians.");
+                      "training, forward passes, and batch-1 inference latency; medians of wall "
+                      "time (and, with --json, of process CPU time).");
     if (n < 0)
         return n == -2 ? EXIT_OK : EXIT_USAGE;
     if (steps < 1 || steps > 10000 || batch < 1 || infer_runs < 1 || infer_runs > 10000) {
@@ -433,9 +442,10 @@ static int nn_bench_cmd(int argc, char **argv)
     char *at = NULL;
     sbuf prof = SBUF_INIT;
     double *ts = calloc((size_t)(steps > infer_runs ? steps : infer_runs), sizeof *ts);
+    double *cs = calloc((size_t)(steps > infer_runs ? steps : infer_runs), sizeof *cs);
     nn_arch_opts ao = arch_opts();
     nn_set_winograd(!no_wino);
-    if (!ts || nn_init((int)threads, &e) < 0 || !(at = arch_text(arch, &ao, &e)) ||
+    if (!ts || !cs || nn_init((int)threads, &e) < 0 || !(at = arch_text(arch, &ao, &e)) ||
         !(m = nn_model_new(at, 1, &e)) || !(s = nn_session_new(m, &e)))
         goto out;
     nn_optim_cfg oc = {.kind = NN_SGD, .momentum = 0.9f, .weight_decay = 1e-4f};
@@ -460,14 +470,17 @@ static int nn_bench_cmd(int argc, char **argv)
     double loss = 0;
     for (int64_t i = 0; i < warm + steps; i++) {
         int64_t t0 = time_mono_ns();
+        double c0 = cpu_s();
         const nn_tensor *y = nn_forward(s, x, true, &e);
         if (!y || nn_loss_softmax_ce(y, labels, 0, dy, &loss, &e) < 0 ||
             nn_backward(s, dy, &e) < 0 || nn_optim_step(o, 0.01f, NULL, &e) < 0)
             goto out;
-        if (i >= warm)
+        if (i >= warm) {
             ts[i - warm] = (double)(time_mono_ns() - t0) / 1e9;
+            cs[i - warm] = cpu_s() - c0;
+        }
     }
-    double train_step = median(ts, (int)steps);
+    double train_step = median(ts, (int)steps), train_cpu = median(cs, (int)steps);
     if (profile) { /* a few more steps, timed node by node */
         nn_session_profile(s, true, &e);
         for (int i = 0; i < 3; i++)
@@ -481,13 +494,16 @@ static int nn_bench_cmd(int argc, char **argv)
     }
     for (int64_t i = 0; i < warm + steps; i++) {
         int64_t t0 = time_mono_ns();
+        double c0 = cpu_s();
         if (!nn_forward(s, x, false, &e))
             goto out;
-        if (i >= warm)
+        if (i >= warm) {
             ts[i - warm] = (double)(time_mono_ns() - t0) / 1e9;
+            cs[i - warm] = cpu_s() - c0;
+        }
     }
-    double fwd = median(ts, (int)steps);
-    double infer = 0;
+    double fwd = median(ts, (int)steps), fwd_cpu = median(cs, (int)steps);
+    double infer = 0, infer_cpu = 0;
     if (infer_size > 0) {
         x1 = nn_tensor_new(1, ic, (int)infer_size, (int)infer_size);
         if (!x1) {
@@ -498,12 +514,16 @@ static int nn_bench_cmd(int argc, char **argv)
             x1->data[i] = (float)nn_rng_normal(&r);
         for (int64_t i = 0; i < 3 + infer_runs; i++) {
             int64_t t0 = time_mono_ns();
+            double c0 = cpu_s();
             if (!nn_forward(s, x1, false, &e))
                 goto out;
-            if (i >= 3)
+            if (i >= 3) {
                 ts[i - 3] = (double)(time_mono_ns() - t0) / 1e9;
+                cs[i - 3] = cpu_s() - c0;
+            }
         }
         infer = median(ts, (int)infer_runs);
+        infer_cpu = median(cs, (int)infer_runs);
         if (profile) {
             nn_session_free(s);
             if (!(s = nn_session_new(m, &e)) || !nn_forward(s, x1, false, &e) ||
@@ -519,10 +539,12 @@ static int nn_bench_cmd(int argc, char **argv)
     if (json)
         printf("{\"arch\":\"%s\",\"size\":%d,\"batch\":%lld,\"threads\":%d,\"params\":%zu,"
                "\"train_step_ms\":%.2f,\"train_img_s\":%.1f,\"fwd_ms\":%.2f,\"fwd_img_s\":%.1f,"
-               "\"infer_size\":%lld,\"infer_ms\":%.2f,\"final_loss\":%.4f,\"peak_rss_mb\":%ld}\n",
+               "\"infer_size\":%lld,\"infer_ms\":%.2f,\"train_cpu_ms\":%.2f,\"fwd_cpu_ms\":%.2f,"
+               "\"infer_cpu_ms\":%.2f,\"final_loss\":%.4f,\"peak_rss_mb\":%ld}\n",
                arch, ih, (long long)batch, nn_threads(), nn_model_param_count(m),
                train_step * 1e3, (double)batch / train_step, fwd * 1e3, (double)batch / fwd,
-               (long long)infer_size, infer * 1e3, loss, peak_rss_mb());
+               (long long)infer_size, infer * 1e3, train_cpu * 1e3, fwd_cpu * 1e3,
+               infer_cpu * 1e3, loss, peak_rss_mb());
     else
         printf("%s %dx%d, batch %lld, %d threads, %zu parameters\n"
                "  train step   %8.2f ms  %8.1f img/s\n"
@@ -539,6 +561,7 @@ out:
         fprintf(stderr, "error: %s\n", e.msg);
     sbuf_free(&prof);
     free(ts);
+    free(cs);
     free(at);
     free(labels);
     nn_tensor_free(x);

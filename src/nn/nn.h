@@ -1,12 +1,14 @@
 /*
  * nn.h - the neural-network engine: train and run image classifiers on the
- * CPU with oneDNN (convolutions, normalisation, pooling, activations) and
- * OpenBLAS (fully connected layers).
+ * CPU with oneDNN (convolutions, pooling, activations), OpenBLAS (fully
+ * connected layers, convolutions on tiny maps) and our own kernels (batch
+ * normalisation, Winograd convolutions, element-wise layers).
  *
  * The pieces, from the bottom up:
  *
  *   nn_init       process setup: one oneDNN engine, the thread count of
- *                 OpenMP (oneDNN) and of OpenBLAS. Call once, from main.
+ *                 OpenMP (oneDNN, our loops; OpenBLAS runs one thread per
+ *                 OpenMP thread). Call once, from main.
  *   nn_tensor     a plain NCHW float32 buffer; what crosses the API.
  *   nn_model      an architecture (a graph of named nodes, described as JSON,
  *                 see docs/nn.md) plus its parameters. Built-in families
@@ -57,9 +59,10 @@
 
 /* --- process setup ------------------------------------------------------ */
 
-/* Creates the oneDNN CPU engine and sets the number of compute threads of
- * oneDNN (OpenMP) and OpenBLAS. threads <= 0 means one per core. Calling
- * again only changes the thread count. */
+/* Creates the oneDNN CPU engine and sets the number of compute threads
+ * (OpenMP, used by oneDNN and our kernels; OpenBLAS is set to one thread and
+ * large GEMMs are split over the OpenMP threads). threads <= 0 means one per
+ * core. Calling again only changes the thread count. */
 int nn_init(int threads, err *e);
 int nn_threads(void);
 /* Inference convolutions (3x3, stride 1) use our Winograd kernels where

@@ -104,7 +104,10 @@ def _error_of(status, data):
         return CvopsError(status, "", "the server answered HTTP %d" % status)
 
 
-class Client:
+from .ops import Ops  # noqa: E402
+
+
+class Client(Ops):
     """A client of one cvops server. Thread-safe: each thread gets its own
     keep-alive connection.
 
