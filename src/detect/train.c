@@ -30,6 +30,7 @@
 #include "base/util.h"
 #include "detect/detect_impl.h"
 #include "eval/eval.h"
+#include "nn/nn_impl.h" /* nn_model_param: a parameter's size */
 
 void det_train_cfg_default(det_train_cfg *c, const nn_model *m)
 {
@@ -60,78 +61,45 @@ void det_train_cfg_default(det_train_cfg *c, const nn_model *m)
     c->log_every = 20;
 }
 
-/* --- weights from a safetensors file ------------------------------------------------ */
+/* --- weights from a checkpoint ------------------------------------------------------ */
 
-/* Sets every tensor of the file (F32, plain layout) into m's parameter of
- * the same name. */
+/* Copies every parameter of the checkpoint at path (loaded and checked by
+ * nn_model_load) into m's parameter of the same name: the file must hold a
+ * detector of m's architecture. */
 static int load_weights(nn_model *m, const char *path, err *e)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(e, ERR_NOT_FOUND, "cannot open %s", path);
-    uint8_t hl[8];
-    int rc = 0;
-    char *hdr = NULL;
+    nn_model *src = nn_model_load(path, NULL, e);
+    if (!src)
+        return -1;
+    const char **names;
+    int count, rc = 0;
     float *buf = NULL;
-    json_t *j = NULL;
-    if (fread(hl, 1, 8, f) != 8) {
-        rc = err_set(e, ERR_UNPROCESSABLE, "%s: not a safetensors file", path);
-        goto out;
-    }
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--)
-        n = n << 8 | hl[i];
-    if (n == 0 || n > NN_MAX_HEADER_BYTES || !(hdr = malloc(n + 1)) || fread(hdr, 1, n, f) != n) {
-        rc = err_set(e, ERR_UNPROCESSABLE, "%s: bad header", path);
-        goto out;
-    }
-    hdr[n] = 0;
-    json_error_t je;
-    if (!(j = json_loads(hdr, 0, &je)) || !json_is_object(j)) {
-        rc = err_set(e, ERR_UNPROCESSABLE, "%s: header is not JSON", path);
-        goto out;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(j, key, v)
-    {
-        if (strcmp(key, "__metadata__") == 0)
-            continue;
-        json_t *off = json_object_get(v, "data_offsets");
-        json_t *dt = json_object_get(v, "dtype");
-        if (!json_is_array(off) || json_array_size(off) != 2 || !json_is_string(dt) ||
-            strcmp(json_string_value(dt), "F32") != 0) {
-            rc = err_set(e, ERR_UNPROCESSABLE, "%s: tensor %s is not F32", path, key);
+    size_t cap = 0;
+    nn_model_param_names(src, &names, &count);
+    for (int i = 0; i < count && rc == 0; i++) {
+        const nn_param *mp = nn_model_param(m, names[i]);
+        size_t n = mp ? mp->numel : 0;
+        if (n == 0) {
+            rc = err_set(e, ERR_UNPROCESSABLE,
+                         "%s: parameter %s is not in this detector (another architecture?)",
+                         path, names[i]);
             break;
         }
-        json_int_t a = json_integer_value(json_array_get(off, 0));
-        json_int_t b = json_integer_value(json_array_get(off, 1));
-        if (a < 0 || b < a || (b - a) % 4) {
-            rc = err_set(e, ERR_UNPROCESSABLE, "%s: tensor %s: bad offsets", path, key);
-            break;
+        if (n > cap) {
+            float *nb = realloc(buf, n * sizeof *nb);
+            if (!nb) {
+                rc = err_set(e, ERR_INTERNAL, "out of memory");
+                break;
+            }
+            buf = nb;
+            cap = n;
         }
-        size_t cnt = (size_t)(b - a) / 4;
-        float *nb = realloc(buf, cnt ? cnt * 4 : 4);
-        if (!nb) {
-            rc = err_set(e, ERR_INTERNAL, "out of memory");
-            break;
-        }
-        buf = nb;
-        if (fseek(f, (long)(8 + n + (uint64_t)a), SEEK_SET) != 0 ||
-            fread(buf, 4, cnt, f) != cnt) {
-            rc = err_set(e, ERR_UNPROCESSABLE, "%s: tensor %s is cut short", path, key);
-            break;
-        }
-        if (nn_model_param_set(m, key, buf, cnt, e) < 0) {
+        if (nn_model_param_get(src, names[i], buf, n, e) < 0 ||
+            nn_model_param_set(m, names[i], buf, n, e) < 0)
             rc = err_prefix(e, "%s", path);
-            break;
-        }
     }
-out:
-    json_decref(j);
-    free(hdr);
     free(buf);
-    fclose(f);
+    nn_model_free(src);
     return rc;
 }
 
@@ -174,10 +142,21 @@ static int load_state(const char *dir, run_state *rs, err *e)
     json_t *j = json_load_file(path, 0, &je);
     if (!j)
         return err_set(e, ERR_NOT_FOUND, "cannot resume: %s: %s", path, je.text);
-    rs->epochs_done = (int)json_integer_value(json_object_get(j, "epochs_done"));
-    rs->step = json_integer_value(json_object_get(j, "step"));
-    rs->elapsed_s = json_number_value(json_object_get(j, "elapsed_s"));
-    rs->best_map = json_number_value(json_object_get(j, "best_map"));
+    json_t *ed = json_object_get(j, "epochs_done"), *st = json_object_get(j, "step");
+    json_t *el = json_object_get(j, "elapsed_s"), *bm = json_object_get(j, "best_map");
+    if (!json_is_integer(ed) || !json_is_integer(st) || !json_is_number(el) ||
+        !json_is_number(bm) || json_integer_value(ed) < 0 || json_integer_value(ed) > 1000000 ||
+        json_integer_value(st) < 0) {
+        json_decref(j);
+        return err_set(e, ERR_UNPROCESSABLE,
+                       "cannot resume: %s is damaged (it needs epochs_done, step, elapsed_s and "
+                       "best_map); start a new run in another directory",
+                       path);
+    }
+    rs->epochs_done = (int)json_integer_value(ed);
+    rs->step = json_integer_value(st);
+    rs->elapsed_s = json_number_value(el);
+    rs->best_map = json_number_value(bm);
     json_decref(j);
     return 0;
 }

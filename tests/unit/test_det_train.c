@@ -191,3 +191,91 @@ Test(det_train, model_sizes_and_input_sides, .init = setup)
     cr_assert_null(det_model_new(&ao, NULL, 1, &e));
     cr_assert(strstr(e.msg, "nano"), "%s", e.msg);
 }
+
+static void quick_cfg(det_train_cfg *c, const nn_model *m, int epochs)
+{
+    det_train_cfg_default(c, m);
+    c->epochs = epochs;
+    c->batch = 2;
+    c->sched.lr = 0.005f;
+    c->sched.warmup = 2;
+    c->ema_decay = 0;
+    c->aug = (det_aug){.out_w = S, .out_h = S, .min_side = 2, .min_visible = 0.1f};
+    c->val_every = 1000;
+}
+
+static nn_model *tiny_model(void)
+{
+    err e;
+    det_arch_opts ao = {.size = "nano", .classes = 2, .in_w = S, .in_h = S};
+    nn_model *m = det_model_new(&ao, det_synth_class_names, 3, &e);
+    cr_assert(m, "%s", e.msg);
+    return m;
+}
+
+static float param0(const nn_model *m, const char *name, size_t n)
+{
+    float *v = malloc(n * sizeof *v);
+    err e;
+    cr_assert_eq(nn_model_param_get(m, name, v, n, &e), 0, "%s", e.msg);
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += fabs(v[i]);
+    free(v);
+    return (float)s;
+}
+
+Test(det_train, resume_continues_where_the_run_stopped, .init = setup, .timeout = 120)
+{
+    tiny_set *t = malloc(sizeof *t);
+    cr_assert(t);
+    make_set(t, 2);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/ckpt", test_tmpdir());
+    err e;
+    det_train_stats st;
+    det_train_cfg c;
+    /* 4 epochs straight */
+    nn_model *a = tiny_model();
+    quick_cfg(&c, a, 4);
+    cr_assert_eq(det_train_run(a, &c, tiny_fetch, t, NIMG, NULL, NULL, 0, &st, &e), 0, "%s", e.msg);
+    cr_assert_eq(st.step, 8);
+    /* 2 epochs with checkpoints, then resumed to 4 by a new model */
+    nn_model *b = tiny_model();
+    quick_cfg(&c, b, 2);
+    c.sched.total = 8; /* the schedule of the 4-epoch run */
+    c.ckpt_dir = dir;
+    cr_assert_eq(det_train_run(b, &c, tiny_fetch, t, NIMG, NULL, NULL, 0, &st, &e), 0, "%s", e.msg);
+    nn_model_free(b);
+    nn_model *r = tiny_model();
+    quick_cfg(&c, r, 4);
+    c.ckpt_dir = dir;
+    c.resume = true;
+    cr_assert_eq(det_train_run(r, &c, tiny_fetch, t, NIMG, NULL, NULL, 0, &st, &e), 0, "%s", e.msg);
+    cr_assert_eq(st.step, 8, "resumed at step 4, ran 4 more: %lld", (long long)st.step);
+    cr_assert_eq(st.epoch, 3);
+    /* the same weights as the straight run (same batches, same optimizer state) */
+    const char *names[] = {"stem.weight", "stem_bn.running_mean", "head0.cls.weight",
+                           "head0.box.bias"};
+    size_t sizes[] = {16 * 3 * 3 * 3, 16, 2 * 64, 4};
+    for (int i = 0; i < 4; i++) {
+        float va = param0(a, names[i], sizes[i]), vr = param0(r, names[i], sizes[i]);
+        cr_assert(va > 0);
+        cr_assert_float_eq(va, vr, 1e-4 * fabsf(va), "%s: %g straight, %g resumed", names[i], va,
+                           vr);
+    }
+    nn_model_free(r);
+    /* a damaged state is refused with the reason */
+    char path[600];
+    snprintf(path, sizeof path, "%s/state.json", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("{\"epochs_done\": \"two\"}", f);
+    fclose(f);
+    r = tiny_model();
+    cr_assert_eq(det_train_run(r, &c, tiny_fetch, t, NIMG, NULL, NULL, 0, &st, &e), -1);
+    cr_assert(strstr(e.msg, "damaged"), "%s", e.msg);
+    nn_model_free(r);
+    nn_model_free(a);
+    free(t);
+}
