@@ -119,15 +119,31 @@ det_synth *det_synth_new(const det_synth_opts *o, err *e)
         d.quality = 90;
     if (!o || !o->photos_dir)
         d.photos_dir = "/usr/share/darknet/data";
-    if (d.w < 32 || d.h < 32 || d.w > 4096 || d.h > 4096 || d.classes < 1 ||
-        d.classes > DET_SYNTH_CLASSES || d.min_objects < 0 || d.max_objects < d.min_objects ||
-        d.max_objects > 64 || d.max_side < d.min_side || d.min_side < 4 ||
-        d.max_side > (float)(d.w < d.h ? d.w : d.h) || d.quality < 1 || d.quality > 100) {
+    const char *bad = NULL;
+    char why[160];
+    int side = d.w < d.h ? d.w : d.h;
+    if (d.w < 32 || d.h < 32 || d.w > 4096 || d.h > 4096)
+        snprintf(why, sizeof why, "image size %dx%d: sides must be 32 to 4096 px", d.w, d.h),
+            bad = why;
+    else if (d.classes < 1 || d.classes > DET_SYNTH_CLASSES)
+        snprintf(why, sizeof why, "%d classes: use 1 to %d", d.classes, DET_SYNTH_CLASSES),
+            bad = why;
+    else if (d.min_objects < 0 || d.max_objects < d.min_objects || d.max_objects > 64)
+        snprintf(why, sizeof why,
+                 "objects per image %d to %d: the range must be within 0 to 64, min <= max",
+                 d.min_objects, d.max_objects),
+            bad = why;
+    else if (d.min_side < 4 || d.max_side < d.min_side || d.max_side > (float)side)
+        snprintf(why, sizeof why,
+                 "object sides %g to %g px: the range must be within 4 px and the image side "
+                 "(%d px), min <= max",
+                 (double)d.min_side, (double)d.max_side, side),
+            bad = why;
+    else if (d.quality < 1 || d.quality > 100)
+        snprintf(why, sizeof why, "JPEG quality %d: use 1 to 100", d.quality), bad = why;
+    if (bad) {
         free(s);
-        err_set(e, ERR_INVALID,
-                "synthetic images: 32-4096 px sides, 1-%d classes, 0-64 objects, object sides "
-                "from 4 px to the image side, JPEG quality 1-100",
-                DET_SYNTH_CLASSES);
+        err_set(e, ERR_INVALID, "synthetic images: %s", bad);
         return NULL;
     }
     s->o = d;
