@@ -185,30 +185,64 @@ det_dataset *det_dataset_open_coco(const char *json_path, const char *images_dir
     free(ids);
     free(remap);
     free(names);
-    /* group boxes by image: sort (image id, box index) pairs */
+    /* group boxes by image, images in file order (whatever their ids):
+     * image ids sorted for lookup, then (image index, box index) pairs */
     det_box *sorted = malloc((size_t)(d->nbox ? d->nbox : 1) * sizeof *sorted);
     pair *pr = malloc((size_t)(d->nbox ? d->nbox : 1) * sizeof *pr);
-    if (!sorted || !pr) {
+    pair *byid = malloc((size_t)d->nimg * sizeof *byid);
+    if (!sorted || !pr || !byid) {
         free(sorted);
         free(pr);
+        free(byid);
         det_dataset_free(d);
         err_set(e, ERR_INTERNAL, "out of memory");
         return NULL;
     }
-    for (int64_t i = 0; i < d->nbox; i++)
-        pr[i] = (pair){d->box_img[i], i};
+    for (int64_t i = 0; i < d->nimg; i++)
+        byid[i] = (pair){d->img[i].id, i};
+    qsort(byid, (size_t)d->nimg, sizeof *byid, cmp_pair);
+    const char *bad = NULL;
+    int64_t bad_id = 0;
+    for (int64_t i = 1; i < d->nimg && !bad; i++)
+        if (byid[i].img == byid[i - 1].img) {
+            bad = "appears twice among the images";
+            bad_id = byid[i].img;
+        }
+    for (int64_t i = 0; i < d->nbox && !bad; i++) {
+        pair key = {d->box_img[i], -1};
+        int64_t lo = 0, hi = d->nimg; /* first byid >= key */
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (cmp_pair(&byid[mid], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == d->nimg || byid[lo].img != key.img) {
+            bad = "has annotations but is not among the images";
+            bad_id = key.img;
+        } else {
+            pr[i] = (pair){byid[lo].i, i};
+        }
+    }
+    free(byid);
+    if (bad) {
+        err_set(e, ERR_UNPROCESSABLE, "%s: image id %lld %s", json_path, (long long)bad_id, bad);
+        free(pr);
+        free(sorted);
+        det_dataset_free(d);
+        return NULL;
+    }
     qsort(pr, (size_t)d->nbox, sizeof *pr, cmp_pair);
     int64_t j = 0;
     for (int64_t i = 0; i < d->nimg; i++) {
         ds_image *im = &d->img[i];
-        while (j < d->nbox && pr[j].img < im->id)
-            j++;
         im->first = j;
-        while (j < d->nbox && pr[j].img == im->id)
+        while (j < d->nbox && pr[j].img == i)
             j++;
         im->n = j - im->first;
         if (im->n > DET_MAX_BOXES) {
-            err_set(e, ERR_TOO_LARGE, "image %lld has %lld boxes (at most %d)",
+            err_set(e, ERR_TOO_LARGE, "%s: image %lld has %lld boxes (at most %d)", json_path,
                     (long long)im->id, (long long)im->n, DET_MAX_BOXES);
             free(pr);
             free(sorted);

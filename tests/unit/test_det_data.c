@@ -109,6 +109,40 @@ Test(det_data, bad_dataset_files_are_refused_with_the_reason, .init = setup)
     det_dataset *d = det_dataset_open_coco(js, test_tmpdir(), &e);
     cr_assert_null(d, "a box of image 7, which is not in the file, is accepted");
     cr_assert(strstr(e.msg, "7"), "%s", e.msg);
+    /* images out of id order: each keeps its own boxes */
+    write_text(js, "{\"images\": [{\"id\": 9, \"file_name\": \"a.jpg\", \"width\": 50, "
+                   "\"height\": 50}, {\"id\": 2, \"file_name\": \"b.jpg\", \"width\": 50, "
+                   "\"height\": 50}], \"categories\": [{\"id\": 5, \"name\": \"b\"}, "
+                   "{\"id\": 1, \"name\": \"a\"}], \"annotations\": ["
+                   "{\"id\": 1, \"image_id\": 2, \"category_id\": 1, \"bbox\": [1, 1, 2, 2]},"
+                   "{\"id\": 2, \"image_id\": 9, \"category_id\": 5, \"bbox\": [3, 3, 4, 4]},"
+                   "{\"id\": 3, \"image_id\": 9, \"category_id\": 1, \"bbox\": [5, 5, 6, 6]}]}");
+    d = det_dataset_open_coco(js, test_tmpdir(), &e);
+    cr_assert(d, "%s", e.msg);
+    {
+        int64_t id;
+        const char *file;
+        int w, h, n;
+        const det_box *b;
+        det_dataset_image(d, 0, &id, &file, &w, &h, &b, &n);
+        cr_assert_eq(id, 9);
+        cr_assert_eq(n, 2, "image 9 has 2 boxes, got %d", n);
+        cr_assert_float_eq(b[0].x, 3, 1e-6);
+        cr_assert_eq(b[0].cls, 1, "category 5 is the second class");
+        cr_assert_eq(b[1].cls, 0);
+        det_dataset_image(d, 1, &id, &file, &w, &h, &b, &n);
+        cr_assert_eq(id, 2);
+        cr_assert_eq(n, 1);
+        cr_assert_float_eq(b[0].x, 1, 1e-6);
+    }
+    det_dataset_free(d);
+    /* the same image id twice */
+    write_text(js, "{\"images\": [{\"id\": 3, \"file_name\": \"a.jpg\", \"width\": 50, "
+                   "\"height\": 50}, {\"id\": 3, \"file_name\": \"b.jpg\", \"width\": 50, "
+                   "\"height\": 50}], \"categories\": [{\"id\": 1, \"name\": \"a\"}], "
+                   "\"annotations\": []}");
+    cr_assert_null(det_dataset_open_coco(js, test_tmpdir(), &e));
+    cr_assert(strstr(e.msg, "3"), "%s", e.msg);
     /* a missing image file: fetch says which */
     write_text(js, "{\"images\": [{\"id\": 1, \"file_name\": \"nothere.jpg\", \"width\": 10, "
                    "\"height\": 10}], \"categories\": [{\"id\": 1, \"name\": \"a\"}], "
