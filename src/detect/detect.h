@@ -2,7 +2,7 @@
  * detect.h - object detection on top of the nn engine: a single-stage,
  * anchor-free detector of the YOLO family, its training and inference, and
  * a synthetic detection dataset generator. A library: no HTTP, no
- * database, nothing printed. docs/detect.md has the long version.
+ * database, nothing printed. docs/detection.md has the long version.
  *
  * The pieces:
  *
