@@ -37,10 +37,8 @@ static int write_file(const char *path, const void *data, size_t n, err *e)
 {
     FILE *f = fopen(path, "wb");
     bool ok = f && fwrite(data, 1, n, f) == n;
-    if (f && fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        return err_set(e, ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (f && fclose(f) != 0) ok = false;
+    if (!ok) return err_set(e, ERR_IO, "cannot write %s: %s", path, strerror(errno));
     return 0;
 }
 
@@ -60,8 +58,7 @@ static int synth_preview(const det_synth *s, const det_synth_opts *o, uint64_t s
     }
     for (int i = 0; i < g * g && rc == 0; i++) {
         int nb;
-        if ((rc = det_synth_image(s, seed, i, rgb, boxes, 64, &nb, e)) < 0)
-            break;
+        if ((rc = det_synth_image(s, seed, i, rgb, boxes, 64, &nb, e)) < 0) break;
         det_draw(rgb, W, H, (size_t)W * 3, boxes, nb, det_synth_class_names, DET_SYNTH_CLASSES);
         for (int y = 0; y < H; y++)
             memcpy(m + ((size_t)(i / g) * (size_t)H + (size_t)y) * stride +
@@ -118,8 +115,7 @@ static int synth_cmd(int argc, char **argv)
                        "--test, the splits go to OUT/train, OUT/val, OUT/test, each seeded on "
                        "its own. Import with: cvops dataset import --format coco --images "
                        "OUT/images OUT/annotations.json");
-    if (np < 0)
-        return np == -2 ? EXIT_OK : EXIT_USAGE;
+    if (np < 0) return np == -2 ? EXIT_OK : EXIT_USAGE;
     if (np != 1 && !(np == 0 && preview)) {
         fprintf(stderr, "error: name one output directory\n");
         return EXIT_USAGE;
@@ -144,16 +140,14 @@ static int synth_cmd(int argc, char **argv)
                          .quality = (int)quality};
     err e;
     det_synth *s = det_synth_new(&so, &e);
-    if (!s)
-        return fail(&e);
+    if (!s) return fail(&e);
     if (preview) {
         uint64_t sd = nval > 0 || ntest > 0 ? (uint64_t)seed * 1000003u : (uint64_t)seed;
         int r = synth_preview(s, &so, sd, preview, &e);
         det_synth_free(s);
         return r < 0 ? fail(&e) : EXIT_OK;
     }
-    if (threads <= 0)
-        threads = 2;
+    if (threads <= 0) threads = 2;
     const char *out = argv[1];
     struct {
         const char *name;
@@ -164,8 +158,7 @@ static int synth_cmd(int argc, char **argv)
     int64_t total = 0;
     int rc = EXIT_OK;
     for (int i = 0; i < (split ? 3 : 1); i++) {
-        if (parts[i].n == 0)
-            continue;
+        if (parts[i].n == 0) continue;
         char dir[4096];
         if (split)
             snprintf(dir, sizeof dir, "%s/%s", out, parts[i].name);
@@ -183,8 +176,7 @@ static int synth_cmd(int argc, char **argv)
         total += parts[i].n;
     }
     if (rc == EXIT_OK)
-        printf("%lld images in %.1f s\n", (long long)total,
-               (double)(time_mono_ns() - t0) / 1e9);
+        printf("%lld images in %.1f s\n", (long long)total, (double)(time_mono_ns() - t0) / 1e9);
     det_synth_free(s);
     return rc;
 }
@@ -239,8 +231,7 @@ static det_dataset *open_split(const char *dir, const char *split, bool required
 static int read_image(const char *path, image_pixels *px, err *e)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(e, ERR_NOT_FOUND, "cannot open %s: %s", path, strerror(errno));
+    if (!f) return err_set(e, ERR_NOT_FOUND, "cannot open %s: %s", path, strerror(errno));
     uint8_t *buf = NULL;
     long len = 0;
     int rc = 0;
@@ -250,8 +241,7 @@ static int read_image(const char *path, image_pixels *px, err *e)
     fclose(f);
     if (rc == 0) {
         image_decode_opts op = {.channels = 3};
-        if (image_decode(buf, (size_t)len, &op, px, e) < 0)
-            rc = err_prefix(e, "%s", path);
+        if (image_decode(buf, (size_t)len, &op, px, e) < 0) rc = err_prefix(e, "%s", path);
     }
     free(buf);
     return rc;
@@ -262,10 +252,12 @@ static int read_image(const char *path, image_pixels *px, err *e)
 static const char *o_size = "nano", *o_act = NULL;
 static int64_t o_input = 320, o_classes = 8;
 
-#define DET_ARCH_OPTS                                                                             \
-    {"size", 0, OPT_STR, &o_size, "NAME", "detector size: nano (default) or small"},              \
-        {"input", 0, OPT_INT, &o_input, "PX", "input side, a multiple of 32 (default 320)"},      \
-        {"act", 0, OPT_STR, &o_act, "NAME", "silu (default), relu or leaky_relu"}
+#define DET_ARCH_OPTS                                                                              \
+    {"size", 0, OPT_STR, &o_size, "NAME", "detector size: nano (default) or small"},               \
+        {"input", 0, OPT_INT, &o_input, "PX", "input side, a multiple of 32 (default 320)"},       \
+    {                                                                                              \
+        "act", 0, OPT_STR, &o_act, "NAME", "silu (default), relu or leaky_relu"                    \
+    }
 
 static det_arch_opts arch_opts(int classes)
 {
@@ -278,13 +270,11 @@ static det_arch_opts arch_opts(int classes)
 
 static int arch_cmd(int argc, char **argv)
 {
-    cli_opt opts[] = {DET_ARCH_OPTS,
-                      {"classes", 0, OPT_INT, &o_classes, "K", "classes (default 8)"},
-                      {0}};
+    cli_opt opts[] = {
+        DET_ARCH_OPTS, {"classes", 0, OPT_INT, &o_classes, "K", "classes (default 8)"}, {0}};
     int n = cli_parse(argc, argv, opts, "cvops detect arch [options]",
                       "Print the detector's architecture (an nn graph, JSON).");
-    if (n < 0)
-        return n == -2 ? EXIT_OK : EXIT_USAGE;
+    if (n < 0) return n == -2 ? EXIT_OK : EXIT_USAGE;
     sbuf b = SBUF_INIT;
     err e;
     det_arch_opts ao = arch_opts((int)o_classes);
@@ -310,16 +300,16 @@ static int on_progress(void *ud, const det_train_stats *st, bool epoch_end)
         printf("{\"epoch\":%lld,\"step\":%lld,\"steps_total\":%lld,\"loss\":%.5f,\"box_loss\":%.5f,"
                "\"cls_loss\":%.5f,\"lr\":%.6g,\"images_per_s\":%.2f,\"elapsed_s\":%.1f,"
                "\"threads\":%d,\"mosaic\":%s",
-               (long long)st->epoch + 1, (long long)st->step, (long long)st->steps_total,
-               st->loss, st->box_loss, st->cls_loss, st->lr, st->images_per_s, st->elapsed_s,
-               st->threads, st->mosaic ? "true" : "false");
+               (long long)st->epoch + 1, (long long)st->step, (long long)st->steps_total, st->loss,
+               st->box_loss, st->cls_loss, st->lr, st->images_per_s, st->elapsed_s, st->threads,
+               st->mosaic ? "true" : "false");
         if (epoch_end && st->has_val)
             printf(",\"val_map\":%.5f,\"val_map50\":%.5f,\"val_map75\":%.5f,\"val_ar100\":%.5f,"
                    "\"val_s\":%.1f",
                    st->val.map, st->val.map50, st->val.map75, st->val.ar100, st->val_s);
         printf("%s}\n", epoch_end ? ",\"epoch_end\":true" : "");
     } else if (epoch_end) {
-        printf("epoch %3lld  loss %.4f (box %.4f cls %.4f)  %s%.1f img/s  %.0f s", 
+        printf("epoch %3lld  loss %.4f (box %.4f cls %.4f)  %s%.1f img/s  %.0f s",
                (long long)st->epoch + 1, st->loss, st->box_loss, st->cls_loss,
                st->mosaic ? "" : "no mosaic  ", st->images_per_s, st->elapsed_s);
         if (st->has_val)
@@ -382,8 +372,7 @@ static int train_cmd(int argc, char **argv)
     int n = cli_parse(argc, argv, opts, "cvops detect train --data DIR [options]",
                       "Train the object detector locally on a COCO dataset directory and "
                       "report mAP on its validation split after each epoch.");
-    if (n < 0)
-        return n == -2 ? EXIT_OK : EXIT_USAGE;
+    if (n < 0) return n == -2 ? EXIT_OK : EXIT_USAGE;
     if (!data) {
         fprintf(stderr, "error: --data DIR is required\n");
         return EXIT_USAGE;
@@ -401,29 +390,28 @@ static int train_cmd(int argc, char **argv)
     const char *const *names;
     int K = det_dataset_classes(tr, &names);
     det_arch_opts ao = arch_opts(K);
-    if (!(m = det_model_new(&ao, names, (uint64_t)seed, &e)))
-        goto out;
+    if (!(m = det_model_new(&ao, names, (uint64_t)seed, &e))) goto out;
     det_train_cfg c;
     det_train_cfg_default(&c, m);
     c.epochs = (int)epochs;
     c.batch = (int)batch;
     c.seed = (uint64_t)seed;
     if (strcmp(optim, "sgd") == 0) {
-        c.optim = (nn_optim_cfg){.kind = NN_SGD, .momentum = 0.937f, .nesterov = true,
-                                 .weight_decay = 5e-4f, .clip_norm = 10.0f};
+        c.optim = (nn_optim_cfg){.kind = NN_SGD,
+                                 .momentum = 0.937f,
+                                 .nesterov = true,
+                                 .weight_decay = 5e-4f,
+                                 .clip_norm = 10.0f};
         c.sched.lr = 0.01f;
     } else if (strcmp(optim, "adamw") != 0) {
         fprintf(stderr, "error: --optim is adamw or sgd\n");
         rc = EXIT_USAGE;
         goto out;
     }
-    if (lr > 0)
-        c.sched.lr = (float)lr;
+    if (lr > 0) c.sched.lr = (float)lr;
     c.sched.min_lr = c.sched.lr * 0.01f;
-    if (wd >= 0)
-        c.optim.weight_decay = (float)wd;
-    if (warmup >= 0)
-        c.sched.warmup = warmup;
+    if (wd >= 0) c.optim.weight_decay = (float)wd;
+    if (warmup >= 0) c.sched.warmup = warmup;
     c.ema_decay = (float)ema;
     c.aug.mosaic = (float)mosaic;
     c.aug.scale = (float)scale;
@@ -434,8 +422,7 @@ static int train_cmd(int argc, char **argv)
     c.loss.iou = strcmp(iou, "giou") == 0 ? DET_IOU_GIOU : DET_IOU_CIOU;
     c.max_seconds = budget;
     c.sched_by_time = budget > 0;
-    if (budget > 0 && close_mosaic < 0)
-        c.close_mosaic = 0; /* the time fraction decides */
+    if (budget > 0 && close_mosaic < 0) c.close_mosaic = 0; /* the time fraction decides */
     c.auto_threads = auto_threads;
     c.workers = (int)workers;
     c.val_every = (int)val_every;
@@ -445,8 +432,7 @@ static int train_cmd(int argc, char **argv)
     c.progress = on_progress;
     c.progress_ud = &pc;
     int64_t ntrain = det_dataset_count(tr);
-    if (max_train > 0 && max_train < ntrain)
-        ntrain = max_train;
+    if (max_train > 0 && max_train < ntrain) ntrain = max_train;
     if (!json)
         printf("%s detector, %d classes, %lld training images, %lld validation, %zu parameters, "
                "%d threads\n",
@@ -471,8 +457,7 @@ static int train_cmd(int argc, char **argv)
                (long long)st.step, st.elapsed_s, wall, st.val.map, st.val.map50);
     rc = EXIT_OK;
 out:
-    if (rc != EXIT_OK && e.code != ERR_NONE)
-        rc = fail(&e);
+    if (rc != EXIT_OK && e.code != ERR_NONE) rc = fail(&e);
     nn_model_free(m);
     det_dataset_free(tr);
     det_dataset_free(va);
@@ -501,8 +486,7 @@ static int predict_cmd(int argc, char **argv)
     int n = cli_parse(argc, argv, opts, "cvops detect predict MODEL IMAGE... [options]",
                       "Detect objects: prints label, score and the box (x y w h in image "
                       "pixels), best first.");
-    if (n < 0)
-        return n == -2 ? EXIT_OK : EXIT_USAGE;
+    if (n < 0) return n == -2 ? EXIT_OK : EXIT_USAGE;
     if (n < 2) {
         fprintf(stderr, "error: name a model and at least one image\n");
         return EXIT_USAGE;
@@ -513,11 +497,14 @@ static int predict_cmd(int argc, char **argv)
     }
     err e;
     det_predictor *p = NULL;
-    if (nn_init((int)threads, &e) < 0 || !(p = det_predictor_open(argv[1], 1, &e)))
-        return fail(&e);
+    if (nn_init((int)threads, &e) < 0 || !(p = det_predictor_open(argv[1], 1, &e))) return fail(&e);
     const nn_model *m = det_predictor_model(p);
-    det_predict_opts po = {.conf = (float)conf, .iou = (float)iou, .max_det = (int)max_det,
-                           .size = (int)size, .rect = rect, .agnostic = agnostic};
+    det_predict_opts po = {.conf = (float)conf,
+                           .iou = (float)iou,
+                           .max_det = (int)max_det,
+                           .size = (int)size,
+                           .rect = rect,
+                           .agnostic = agnostic};
     int rc = EXIT_OK;
     for (int i = 2; i <= n && rc == EXIT_OK; i++) {
         image_pixels px = {0};
@@ -586,8 +573,7 @@ static int predict_cmd(int argc, char **argv)
                 rc = fail(&e);
             } else {
                 free(jpg);
-                if (!json)
-                    printf("drew %d boxes into %s\n", nb, draw);
+                if (!json) printf("drew %d boxes into %s\n", nb, draw);
             }
         }
         free(bx);
@@ -605,20 +591,18 @@ static int eval_cmd(int argc, char **argv)
     double conf = 0.001, iou = 0.7;
     int64_t threads = 0, batch = 16, workers = 1;
     bool json = false;
-    cli_opt opts[] = {
-        {"data", 'd', OPT_STR, &data, "DIR", "dataset directory (as for train)"},
-        {"split", 0, OPT_STR, &split, "NAME", "which split (default val)"},
-        {"conf", 0, OPT_DBL, &conf, "X", "score threshold (default 0.001)"},
-        {"iou", 0, OPT_DBL, &iou, "X", "NMS IoU threshold (default 0.7)"},
-        {"batch", 'b', OPT_INT, &batch, "N", "batch (default 16)"},
-        {"workers", 'w', OPT_INT, &workers, "N", "loader threads (default 1)"},
-        {"threads", 't', OPT_INT, &threads, "N", "compute threads"},
-        {"json", 0, OPT_FLAG, &json, NULL, "print the evaluation as JSON"},
-        {0}};
+    cli_opt opts[] = {{"data", 'd', OPT_STR, &data, "DIR", "dataset directory (as for train)"},
+                      {"split", 0, OPT_STR, &split, "NAME", "which split (default val)"},
+                      {"conf", 0, OPT_DBL, &conf, "X", "score threshold (default 0.001)"},
+                      {"iou", 0, OPT_DBL, &iou, "X", "NMS IoU threshold (default 0.7)"},
+                      {"batch", 'b', OPT_INT, &batch, "N", "batch (default 16)"},
+                      {"workers", 'w', OPT_INT, &workers, "N", "loader threads (default 1)"},
+                      {"threads", 't', OPT_INT, &threads, "N", "compute threads"},
+                      {"json", 0, OPT_FLAG, &json, NULL, "print the evaluation as JSON"},
+                      {0}};
     int n = cli_parse(argc, argv, opts, "cvops detect eval MODEL --data DIR [options]",
                       "COCO mAP of a detector on a dataset split (src/eval).");
-    if (n < 0)
-        return n == -2 ? EXIT_OK : EXIT_USAGE;
+    if (n < 0) return n == -2 ? EXIT_OK : EXIT_USAGE;
     if (n != 1 || !data) {
         fprintf(stderr, "error: name a model and --data DIR\n");
         return EXIT_USAGE;
@@ -653,8 +637,7 @@ static int eval_cmd(int argc, char **argv)
     sbuf_free(&b);
     rc = EXIT_OK;
 out:
-    if (rc != EXIT_OK)
-        rc = fail(&e);
+    if (rc != EXIT_OK) rc = fail(&e);
     eval_coco_free(ev);
     nn_model_free(m);
     det_dataset_free(d);
@@ -723,8 +706,7 @@ static int bench_cmd(int argc, char **argv)
     int n = cli_parse(argc, argv, opts, "cvops detect bench [options]",
                       "Training step (forward, loss with assignment, backward, AdamW step) and "
                       "batch-1 inference (letterbox, forward, decode, NMS) times; medians.");
-    if (n < 0)
-        return n == -2 ? EXIT_OK : EXIT_USAGE;
+    if (n < 0) return n == -2 ? EXIT_OK : EXIT_USAGE;
     if (steps < 1 || steps > 10000 || batch < 1 || infer_runs < 1 || per < 0 || per > 100) {
         fprintf(stderr, "error: steps, batch and runs must be positive\n");
         return EXIT_USAGE;
@@ -744,16 +726,15 @@ static int bench_cmd(int argc, char **argv)
     double *tf = calloc((size_t)(steps > infer_runs ? steps : infer_runs), sizeof *tf);
     double *tc = calloc((size_t)(steps > infer_runs ? steps : infer_runs), sizeof *tc);
     det_arch_opts ao = arch_opts(K);
-    if (!ts || !tf || !tc || nn_init((int)threads, &e) < 0 || !(m = det_model_new(&ao, NULL, 1, &e)) ||
-        !(s = nn_session_new(m, &e)))
+    if (!ts || !tf || !tc || nn_init((int)threads, &e) < 0 ||
+        !(m = det_model_new(&ao, NULL, 1, &e)) || !(s = nn_session_new(m, &e)))
         goto out;
-    nn_optim_cfg oc = {.kind = NN_ADAMW, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                       .weight_decay = 0.05f};
+    nn_optim_cfg oc = {
+        .kind = NN_ADAMW, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.05f};
     det_head h;
     det_loss_cfg lc;
     det_loss_cfg_default(&lc);
-    if (!(o = nn_optim_new(m, &oc, &e)) || det_head_of(m, &h, &e) < 0)
-        goto out;
+    if (!(o = nn_optim_new(m, &oc, &e)) || det_head_of(m, &h, &e) < 0) goto out;
     int S = (int)o_input;
     x = nn_tensor_new((int)batch, 3, S, S);
     boxes = malloc((size_t)(batch * per + 1) * sizeof *boxes);
@@ -769,18 +750,15 @@ static int bench_cmd(int argc, char **argv)
         int64_t t0 = time_mono_ns();
         double c0 = cpu_s();
         const nn_tensor *y = nn_forward(s, x, true, &e);
-        if (!y)
-            goto out;
+        if (!y) goto out;
         if (!dy && !(dy = nn_tensor_new(y->n, y->c, y->h, y->w))) {
             err_set(&e, ERR_INTERNAL, "out of memory");
             goto out;
         }
         int64_t tl = time_mono_ns();
-        if (det_loss(&lc, &h, y, boxes, first, dy, &lo, &e) < 0)
-            goto out;
+        if (det_loss(&lc, &h, y, boxes, first, dy, &lo, &e) < 0) goto out;
         double lms = (double)(time_mono_ns() - tl) / 1e6;
-        if (nn_backward(s, dy, &e) < 0 || nn_optim_step(o, 1e-4f, NULL, &e) < 0)
-            goto out;
+        if (nn_backward(s, dy, &e) < 0 || nn_optim_step(o, 1e-4f, NULL, &e) < 0) goto out;
         if (i >= warm) {
             ts[i - warm] = (double)(time_mono_ns() - t0) / 1e9;
             tf[i - warm] = lms;
@@ -794,15 +772,15 @@ static int bench_cmd(int argc, char **argv)
         nn_session_profile(s, true, &e);
         for (int i = 0; i < 3; i++) {
             const nn_tensor *y = nn_forward(s, x, true, &e);
-            if (!y || nn_backward(s, dy, &e) < 0)
-                goto out;
+            if (!y || nn_backward(s, dy, &e) < 0) goto out;
         }
         sbuf_printf(&prof, "training, 3 steps:\n");
         nn_session_profile_report(s, &prof);
         /* inference (batch 1, fused plan) on a fresh session */
         nn_session *si = nn_session_new(m, &e);
         nn_tensor *x1 = nn_tensor_new(1, 3, S, S);
-        bool ok = si && x1 && nn_forward(si, x1, false, &e) && nn_session_profile(si, true, &e) == 0;
+        bool ok =
+            si && x1 && nn_forward(si, x1, false, &e) && nn_session_profile(si, true, &e) == 0;
         for (int i = 0; ok && i < 10; i++)
             ok = nn_forward(si, x1, false, &e) != NULL;
         if (ok) {
@@ -811,8 +789,7 @@ static int bench_cmd(int argc, char **argv)
         }
         nn_tensor_free(x1);
         nn_session_free(si);
-        if (!ok)
-            goto out;
+        if (!ok) goto out;
     }
     nn_session_free(s);
     s = NULL;
@@ -827,8 +804,7 @@ static int bench_cmd(int argc, char **argv)
         m2 = nn_model_new(sbuf_cstr(&ab), 1, &e);
         sbuf_free(&ab);
     }
-    if (!m2 || !(p = det_predictor_new(m2, 1, &e)))
-        goto out;
+    if (!m2 || !(p = det_predictor_new(m2, 1, &e))) goto out;
     img = malloc((size_t)S * (size_t)S * 3);
     if (!img) {
         err_set(&e, ERR_INTERNAL, "out of memory");
@@ -843,8 +819,7 @@ static int bench_cmd(int argc, char **argv)
         int nb;
         int64_t t0 = time_mono_ns();
         double c0 = cpu_s();
-        if (det_predict(p, &im, &po, &bx, &nb, &e) < 0)
-            goto out;
+        if (det_predict(p, &im, &po, &bx, &nb, &e) < 0) goto out;
         free(bx);
         if (i >= 3) {
             ts[i - 3] = (double)(time_mono_ns() - t0) / 1e9;
@@ -857,23 +832,21 @@ static int bench_cmd(int argc, char **argv)
         printf("{\"size\":\"%s\",\"input\":%d,\"batch\":%lld,\"threads\":%d,\"params\":%zu,"
                "\"train_step_ms\":%.2f,\"train_img_s\":%.2f,\"train_cpu_ms\":%.2f,\"loss_ms\":%.2f,"
                "\"infer_ms\":%.2f,\"infer_cpu_ms\":%.2f,\"final_loss\":%.4f,\"peak_rss_mb\":%ld}\n",
-               o_size, S, (long long)batch, nn_threads(), nn_model_param_count(m),
-               train_step * 1e3, (double)batch / train_step, train_cpu * 1e3, loss_ms, infer * 1e3,
-               infer_cpu * 1e3, lo.total, peak_rss_mb());
+               o_size, S, (long long)batch, nn_threads(), nn_model_param_count(m), train_step * 1e3,
+               (double)batch / train_step, train_cpu * 1e3, loss_ms, infer * 1e3, infer_cpu * 1e3,
+               lo.total, peak_rss_mb());
     else
         printf("%s detector %dx%d, batch %lld, %d threads, %zu parameters\n"
                "  train step   %8.2f ms  %8.2f img/s  (loss + assignment %.2f ms; CPU %.2f ms)\n"
                "  infer        %8.2f ms  (batch 1, letterbox + forward + NMS, median of %lld; "
                "CPU %.2f ms)\n",
                o_size, S, S, (long long)batch, nn_threads(), nn_model_param_count(m),
-               train_step * 1e3, (double)batch / train_step, loss_ms, train_cpu * 1e3,
-               infer * 1e3, (long long)infer_runs, infer_cpu * 1e3);
-    if (profile)
-        fputs(sbuf_cstr(&prof), stderr);
+               train_step * 1e3, (double)batch / train_step, loss_ms, train_cpu * 1e3, infer * 1e3,
+               (long long)infer_runs, infer_cpu * 1e3);
+    if (profile) fputs(sbuf_cstr(&prof), stderr);
     rc = EXIT_OK;
 out:
-    if (rc != EXIT_OK)
-        fprintf(stderr, "error: %s\n", e.msg);
+    if (rc != EXIT_OK) fprintf(stderr, "error: %s\n", e.msg);
     sbuf_free(&prof);
     free(ts);
     free(tf);

@@ -39,8 +39,7 @@ static void node(gen *g, const char *name, const char *op, const char *input)
     jw_obj(&g->w);
     jw_kstr(&g->w, "name", name);
     jw_kstr(&g->w, "op", op);
-    if (input)
-        jw_kstr(&g->w, "input", input);
+    if (input) jw_kstr(&g->w, "input", input);
 }
 
 static void inputs(gen *g, const char *const *in, int n)
@@ -60,8 +59,7 @@ static void cbs(gen *g, const char *name, const char *input, int c, int k, int s
     node(g, name, "conv", input);
     jw_kint(&g->w, "out", c);
     jw_kint(&g->w, "kernel", k);
-    if (stride != 1)
-        jw_kint(&g->w, "stride", stride);
+    if (stride != 1) jw_kint(&g->w, "stride", stride);
     jw_kbool(&g->w, "bias", false);
     jw_obj_end(&g->w);
     snprintf(n, sizeof n, "%s_bn", name);
@@ -71,8 +69,7 @@ static void cbs(gen *g, const char *name, const char *input, int c, int k, int s
     jw_obj_end(&g->w);
     snprintf(out, NN_NAME_MAX, "%s_act", name);
     node(g, out, g->act, NULL);
-    if (strcmp(g->act, "leaky_relu") == 0)
-        jw_kdbl(&g->w, "alpha", 0.1);
+    if (strcmp(g->act, "leaky_relu") == 0) jw_kdbl(&g->w, "alpha", 0.1);
     jw_obj_end(&g->w);
 }
 
@@ -153,8 +150,8 @@ int det_arch(const det_arch_opts *o, sbuf *out, err *e)
         return err_set(e, ERR_INVALID, "unknown detector size '%s' (nano or small)", size);
     }
     if (o->classes < 1 || o->classes > DET_MAX_CLASSES)
-        return err_set(e, ERR_INVALID, "a detector needs 1 to %d classes, got %d",
-                       DET_MAX_CLASSES, o->classes);
+        return err_set(e, ERR_INVALID, "a detector needs 1 to %d classes, got %d", DET_MAX_CLASSES,
+                       o->classes);
     int iw = o->in_w ? o->in_w : 320, ih = o->in_h ? o->in_h : 320;
     if (iw % DET_STRIDE || ih % DET_STRIDE || iw < DET_STRIDE || ih < DET_STRIDE ||
         iw > DET_MAX_SIDE || ih > DET_MAX_SIDE)
@@ -237,7 +234,7 @@ int det_arch(const det_arch_opts *o, sbuf *out, err *e)
     c2f(&g, "out5", "pcat5", chan(1024, width), reps(3, depth), false, o5);
     /* decoupled heads */
     int c3 = chan(256, width);
-    int hb = c3 / 2 < 32 ? 32 : c3 / 2;        /* box branch width */
+    int hb = c3 / 2 < 32 ? 32 : c3 / 2;                       /* box branch width */
     int hc = c3 < K ? (K < 128 ? (K + 7) / 8 * 8 : 128) : c3; /* class branch width */
     const char *lv[DET_LEVELS] = {o3, o4, o5};
     char heads[DET_LEVELS][NN_NAME_MAX];
@@ -279,8 +276,7 @@ int det_arch(const det_arch_opts *o, sbuf *out, err *e)
     jw_obj_end(&g.w);
     jw_arr_end(&g.w);
     jw_obj_end(&g.w);
-    if (sbuf_failed(out))
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (sbuf_failed(out)) return err_set(e, ERR_INTERNAL, "out of memory");
     return 0;
 }
 
@@ -289,8 +285,7 @@ int det_head_of(const nn_model *m, det_head *h, err *e)
     int c = nn_model_classes(m);
     if (c < 3 * 5 || c % 3 || c / 3 - 4 > DET_MAX_CLASSES)
         return err_set(e, ERR_INVALID,
-                       "the model's output has %d channels; a detector has 3 x (4 + classes)",
-                       c);
+                       "the model's output has %d channels; a detector has 3 x (4 + classes)", c);
     h->classes = c / 3 - 4;
     h->nlevels = DET_LEVELS;
     for (int l = 0; l < DET_LEVELS; l++)
@@ -307,8 +302,7 @@ nn_model *det_model_new(const det_arch_opts *o, const char *const *labels, uint6
     }
     nn_model *m = nn_model_new(sbuf_cstr(&b), seed, e);
     sbuf_free(&b);
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     /* class prior 1%: the loss starts near the background's, not at log 2
      * per cell and class */
     float prior = logf(0.01f / 0.99f);

@@ -36,8 +36,7 @@ typedef struct cand {
 static int by_metric(const void *pa, const void *pb)
 {
     const cand *x = pa, *y = pb;
-    if (x->t != y->t)
-        return x->t > y->t ? -1 : 1;
+    if (x->t != y->t) return x->t > y->t ? -1 : 1;
     return (x->a > y->a) - (x->a < y->a);
 }
 
@@ -45,21 +44,19 @@ static float iou_xyxy(const float *p, const det_box *g)
 {
     float ix = fminf(p[2], g->x + g->w) - fmaxf(p[0], g->x);
     float iy = fminf(p[3], g->y + g->h) - fmaxf(p[1], g->y);
-    if (ix <= 0 || iy <= 0)
-        return 0;
+    if (ix <= 0 || iy <= 0) return 0;
     float inter = ix * iy;
     float u = (p[2] - p[0]) * (p[3] - p[1]) + g->w * g->h - inter;
     return u > 0 ? inter / u : 0;
 }
 
 int det_assign(const det_loss_cfg *c, int ncells, int classes, const float *anchors,
-               const float *pred, const float *scores, const det_box *gts, int ngt,
-               det_target *tgt, err *e)
+               const float *pred, const float *scores, const det_box *gts, int ngt, det_target *tgt,
+               err *e)
 {
     for (int a = 0; a < ncells; a++)
         tgt[a] = (det_target){-1, 0};
-    if (ngt == 0)
-        return 0;
+    if (ngt == 0) return 0;
     int topk = c->topk > 0 ? c->topk : 10;
     float *best_iou = malloc((size_t)ncells * sizeof *best_iou);
     float *metric = malloc((size_t)ncells * sizeof *metric);
@@ -105,8 +102,7 @@ int det_assign(const det_loss_cfg *c, int ncells, int classes, const float *anch
                     ba = a;
                 }
             }
-            if (ba >= 0)
-                cs[nc++].a = ba;
+            if (ba >= 0) cs[nc++].a = ba;
         }
         for (int i = 0; i < nc; i++) {
             int a = cs[i].a;
@@ -128,17 +124,13 @@ int det_assign(const det_loss_cfg *c, int ncells, int classes, const float *anch
     }
     for (int a = 0; a < ncells; a++) {
         int g = tgt[a].gt;
-        if (g < 0)
-            continue;
-        if (metric[a] > gmax_t[g])
-            gmax_t[g] = metric[a];
-        if (best_iou[a] > gmax_iou[g])
-            gmax_iou[g] = best_iou[a];
+        if (g < 0) continue;
+        if (metric[a] > gmax_t[g]) gmax_t[g] = metric[a];
+        if (best_iou[a] > gmax_iou[g]) gmax_iou[g] = best_iou[a];
     }
     for (int a = 0; a < ncells; a++) {
         int g = tgt[a].gt;
-        if (g >= 0)
-            tgt[a].weight = metric[a] * gmax_iou[g] / (gmax_t[g] + 1e-9f);
+        if (g >= 0) tgt[a].weight = metric[a] * gmax_iou[g] / (gmax_t[g] + 1e-9f);
     }
     free(best_iou);
     free(metric);

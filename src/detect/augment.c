@@ -47,7 +47,10 @@ void det_aug_default(det_aug *a, int w, int h)
                    .min_visible = 0.1f};
 }
 
-static double uni(nn_rng *r, double lo, double hi) { return lo + (hi - lo) * nn_rng_uniform(r); }
+static double uni(nn_rng *r, double lo, double hi)
+{
+    return lo + (hi - lo) * nn_rng_uniform(r);
+}
 
 void det_rgb_to_hsv(float r, float g, float b, float *h, float *s, float *v)
 {
@@ -66,8 +69,7 @@ void det_rgb_to_hsv(float r, float g, float b, float *h, float *s, float *v)
     else
         hh = 4 + (r - g) / d;
     hh *= 60;
-    if (hh < 0)
-        hh += 360;
+    if (hh < 0) hh += 360;
     *h = hh;
 }
 
@@ -78,12 +80,30 @@ void det_hsv_to_rgb(float h, float s, float v, float *r, float *g, float *b)
     float m = v - c, rr = 0, gg = 0, bb = 0;
     int i = (int)hp;
     switch (i % 6) {
-    case 0: rr = c; gg = x; break;
-    case 1: rr = x; gg = c; break;
-    case 2: gg = c; bb = x; break;
-    case 3: gg = x; bb = c; break;
-    case 4: rr = x; bb = c; break;
-    default: rr = c; bb = x; break;
+    case 0:
+        rr = c;
+        gg = x;
+        break;
+    case 1:
+        rr = x;
+        gg = c;
+        break;
+    case 2:
+        gg = c;
+        bb = x;
+        break;
+    case 3:
+        gg = x;
+        bb = c;
+        break;
+    case 4:
+        rr = x;
+        bb = c;
+        break;
+    default:
+        rr = c;
+        bb = x;
+        break;
     }
     *r = rr + m;
     *g = gg + m;
@@ -92,17 +112,14 @@ void det_hsv_to_rgb(float h, float s, float v, float *r, float *g, float *b)
 
 static void hsv_jitter(uint8_t *p, size_t npix, float dh, float gs, float gv)
 {
-    if (dh == 0 && gs == 1 && gv == 1)
-        return;
+    if (dh == 0 && gs == 1 && gv == 1) return;
     float shift = dh * 360.0f;
     for (size_t i = 0; i < npix; i++, p += 3) {
         float h, s, v, r, g, b;
         det_rgb_to_hsv(p[0], p[1], p[2], &h, &s, &v);
         h += shift;
-        if (h < 0)
-            h += 360;
-        if (h >= 360)
-            h -= 360;
+        if (h < 0) h += 360;
+        if (h >= 360) h -= 360;
         s = fminf(s * gs, 1.0f);
         v = fminf(v * gv, 255.0f);
         det_hsv_to_rgb(h, s, v, &r, &g, &b);
@@ -114,8 +131,8 @@ static void hsv_jitter(uint8_t *p, size_t npix, float dh, float gs, float gv)
 
 typedef struct tile {
     const det_src *s;
-    float crop[4];   /* source pixels shown */
-    double map[4];   /* out = map[0] * x + map[1], map[2] * y + map[3] */
+    float crop[4]; /* source pixels shown */
+    double map[4]; /* out = map[0] * x + map[1], map[2] * y + map[3] */
 } tile;
 
 int det_augment(const det_aug *a, const det_src *src, int nsrc, uint64_t seed, uint8_t *dst,
@@ -123,8 +140,7 @@ int det_augment(const det_aug *a, const det_src *src, int nsrc, uint64_t seed, u
 {
     *nout = 0;
     int W = a->out_w, H = a->out_h;
-    if (W < 1 || H < 1)
-        return err_set(e, ERR_INVALID, "augmentation output size %dx%d", W, H);
+    if (W < 1 || H < 1) return err_set(e, ERR_INVALID, "augmentation output size %dx%d", W, H);
     if (nsrc != 1 && nsrc != 4)
         return err_set(e, ERR_INVALID, "augmentation takes 1 or 4 images, not %d", nsrc);
     for (int k = 0; k < nsrc; k++) {
@@ -205,8 +221,7 @@ int det_augment(const det_aug *a, const det_src *src, int nsrc, uint64_t seed, u
             double full = (double)b->w * b->h * fabs(m[0] * m[2]);
             double x1 = fmax(b->x, cr[0]), y1 = fmax(b->y, cr[1]);
             double x2 = fmin(b->x + b->w, cr[2]), y2 = fmin(b->y + b->h, cr[3]);
-            if (x2 <= x1 || y2 <= y1)
-                continue;
+            if (x2 <= x1 || y2 <= y1) continue;
             double X1 = m[0] * x1 + m[1], X2 = m[0] * x2 + m[1];
             double Y1 = m[2] * y1 + m[3], Y2 = m[2] * y2 + m[3];
             if (X1 > X2) {
@@ -219,12 +234,9 @@ int det_augment(const det_aug *a, const det_src *src, int nsrc, uint64_t seed, u
             X2 = fmin(X2, W);
             Y2 = fmin(Y2, H);
             double bw = X2 - X1, bh = Y2 - Y1;
-            if (bw <= min_side || bh <= min_side)
-                continue;
-            if (full > 0 && bw * bh < a->min_visible * full)
-                continue;
-            if (bw / bh > 20 || bh / bw > 20)
-                continue;
+            if (bw <= min_side || bh <= min_side) continue;
+            if (full > 0 && bw * bh < a->min_visible * full) continue;
+            if (bw / bh > 20 || bh / bw > 20) continue;
             if (n == max_out)
                 return err_set(e, ERR_TOO_LARGE, "more than %d boxes in one augmented image",
                                max_out);

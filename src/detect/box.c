@@ -16,8 +16,7 @@ float det_iou(const det_box *a, const det_box *b)
 {
     float ix = fminf(a->x + a->w, b->x + b->w) - fmaxf(a->x, b->x);
     float iy = fminf(a->y + a->h, b->y + b->h) - fmaxf(a->y, b->y);
-    if (ix <= 0 || iy <= 0)
-        return 0;
+    if (ix <= 0 || iy <= 0) return 0;
     float inter = ix * iy;
     float u = a->w * a->h + b->w * b->h - inter;
     return u > 0 ? inter / u : 0;
@@ -38,14 +37,10 @@ double det_iou_xyxy(det_iou_kind k, const double a[4], const double b[4], double
     /* d inter, d union with respect to a[0..3] */
     double di[4] = {0, 0, 0, 0}, du[4];
     if (overlap) {
-        if (a[0] >= b[0])
-            di[0] = -ih;
-        if (a[2] <= b[2])
-            di[2] = ih;
-        if (a[1] >= b[1])
-            di[1] = -iw;
-        if (a[3] <= b[3])
-            di[3] = iw;
+        if (a[0] >= b[0]) di[0] = -ih;
+        if (a[2] <= b[2]) di[2] = ih;
+        if (a[1] >= b[1]) di[1] = -iw;
+        if (a[3] <= b[3]) di[3] = iw;
     }
     double da[4] = {-ha, -wa, ha, wa}; /* d (wa * ha) */
     double g[4];
@@ -81,8 +76,7 @@ double det_iou_xyxy(det_iou_kind k, const double a[4], const double b[4], double
             double q = wa * wa + (ha + EPS) * (ha + EPS);
             double dta_dw = (ha + EPS) / q, dta_dh = -wa / q;
             double dv_dta = -2 * kv * (tb - ta);
-            double dv[4] = {-dv_dta * dta_dw, -dv_dta * dta_dh, dv_dta * dta_dw,
-                            dv_dta * dta_dh};
+            double dv[4] = {-dv_dta * dta_dw, -dv_dta * dta_dh, dv_dta * dta_dw, dv_dta * dta_dh};
             for (int j = 0; j < 4; j++) {
                 double dc2 = 2 * cw * dcw[j] + 2 * ch * dch[j];
                 g[j] -= (drho[j] * c2 - rho2 * dc2) / (c2 * c2);
@@ -90,8 +84,7 @@ double det_iou_xyxy(det_iou_kind k, const double a[4], const double b[4], double
             }
         }
     }
-    if (grad)
-        memcpy(grad, g, sizeof g);
+    if (grad) memcpy(grad, g, sizeof g);
     return r;
 }
 
@@ -161,8 +154,7 @@ static int push(boxvec *bv, const det_box *b)
     if (bv->n == bv->cap) {
         int nc = bv->cap ? bv->cap * 2 : 256;
         det_box *nv = realloc(bv->v, (size_t)nc * sizeof *nv);
-        if (!nv)
-            return -1;
+        if (!nv) return -1;
         bv->v = nv;
         bv->cap = nc;
     }
@@ -179,8 +171,7 @@ int det_decode(const det_head *h, const nn_tensor *y, int b, float conf, bool mu
         return err_set(e, ERR_INVALID, "output has %d channels, expected %d", y->c,
                        h->nlevels * (4 + h->classes));
     det_cells c;
-    if (det_cells_init(&c, h, y->h, y->w, e) < 0)
-        return -1;
+    if (det_cells_init(&c, h, y->h, y->w, e) < 0) return -1;
     boxvec bv = {0};
     /* sigmoid(z) >= conf  <=>  z >= logit(conf) */
     float zmin = conf <= 0 ? -INFINITY : conf >= 1 ? INFINITY : logf(conf / (1 - conf));
@@ -192,16 +183,14 @@ int det_decode(const det_head *h, const nn_tensor *y, int b, float conf, bool mu
         bool have_box = false;
         for (int j = 0; j < K; j++) {
             float z = *nn_tensor_at(y, b, base + j, c.gy[k], c.gx[k]);
-            if (z < zmin)
-                continue;
+            if (z < zmin) continue;
             if (multi_label) {
                 if (!have_box) {
                     det_cell_box(&c, h, y, b, k, bx);
                     have_box = true;
                 }
                 det_box d = {bx[0], bx[1], bx[2] - bx[0], bx[3] - bx[1], j, det_sigmoid(z)};
-                if (push(&bv, &d) < 0)
-                    goto oom;
+                if (push(&bv, &d) < 0) goto oom;
             } else if (z > bz) {
                 best = j;
                 bz = z;
@@ -210,8 +199,7 @@ int det_decode(const det_head *h, const nn_tensor *y, int b, float conf, bool mu
         if (best >= 0) {
             det_cell_box(&c, h, y, b, k, bx);
             det_box d = {bx[0], bx[1], bx[2] - bx[0], bx[3] - bx[1], best, det_sigmoid(bz)};
-            if (push(&bv, &d) < 0)
-                goto oom;
+            if (push(&bv, &d) < 0) goto oom;
         }
     }
     det_cells_free(&c);
@@ -236,18 +224,15 @@ typedef struct nms_item {
 static int cmp_item(const void *pa, const void *pb)
 {
     const nms_item *a = pa, *b = pb;
-    if (a->b.score != b->b.score)
-        return a->b.score > b->b.score ? -1 : 1;
+    if (a->b.score != b->b.score) return a->b.score > b->b.score ? -1 : 1;
     return (a->i > b->i) - (a->i < b->i);
 }
 
 int det_nms(det_box *boxes, int n, float iou_thr, int max_det, bool class_agnostic)
 {
-    if (n <= 0)
-        return 0;
+    if (n <= 0) return 0;
     nms_item *it = malloc((size_t)n * sizeof *it);
-    if (!it)
-        return -1;
+    if (!it) return -1;
     for (int i = 0; i < n; i++)
         it[i] = (nms_item){boxes[i], i};
     qsort(it, (size_t)n, sizeof *it, cmp_item);
@@ -256,8 +241,7 @@ int det_nms(det_box *boxes, int n, float iou_thr, int max_det, bool class_agnost
         const det_box *b = &it[i].b;
         bool keep = true;
         for (int j = 0; j < kept; j++) {
-            if (!class_agnostic && boxes[j].cls != b->cls)
-                continue;
+            if (!class_agnostic && boxes[j].cls != b->cls) continue;
             if (det_iou(&boxes[j], b) > iou_thr) {
                 keep = false;
                 break;
@@ -265,8 +249,7 @@ int det_nms(det_box *boxes, int n, float iou_thr, int max_det, bool class_agnost
         }
         if (keep) {
             boxes[kept++] = *b;
-            if (max_det > 0 && kept == max_det)
-                break;
+            if (max_det > 0 && kept == max_det) break;
         }
     }
     free(it);

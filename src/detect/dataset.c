@@ -41,13 +41,10 @@ static int on_cat(void *ctx, const fmt_category *c, err *e)
     if (d->ncat >= DET_MAX_CLASSES)
         return err_set(e, ERR_TOO_LARGE, "more than %d categories", DET_MAX_CLASSES);
     int64_t *ni = realloc(d->cat_id, (size_t)(d->ncat + 1) * sizeof *ni);
-    if (ni)
-        d->cat_id = ni;
+    if (ni) d->cat_id = ni;
     char **nn = realloc(d->cat_name, (size_t)(d->ncat + 1) * sizeof *nn);
-    if (nn)
-        d->cat_name = nn;
-    if (!ni || !nn)
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (nn) d->cat_name = nn;
+    if (!ni || !nn) return err_set(e, ERR_INTERNAL, "out of memory");
     d->cat_id[d->ncat] = c->id;
     d->cat_name[d->ncat] = strdup(c->name ? c->name : "");
     d->ncat++;
@@ -60,8 +57,7 @@ static int on_img(void *ctx, const fmt_image *im, err *e)
     if (d->nimg == d->capimg) {
         int64_t nc = d->capimg ? d->capimg * 2 : 1024;
         ds_image *p = realloc(d->img, (size_t)nc * sizeof *p);
-        if (!p)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (!p) return err_set(e, ERR_INTERNAL, "out of memory");
         d->img = p;
         d->capimg = nc;
     }
@@ -72,29 +68,24 @@ static int on_img(void *ctx, const fmt_image *im, err *e)
 static int on_shape(void *ctx, const fmt_shape *s, err *e)
 {
     det_dataset *d = ctx;
-    if (!s->has_bbox || s->iscrowd || s->bbox[2] <= 0 || s->bbox[3] <= 0)
-        return 0;
+    if (!s->has_bbox || s->iscrowd || s->bbox[2] <= 0 || s->bbox[3] <= 0) return 0;
     if (d->nbox == d->capbox) {
         int64_t nc = d->capbox ? d->capbox * 2 : 4096;
         det_box *p = realloc(d->box, (size_t)nc * sizeof *p);
-        if (p)
-            d->box = p;
+        if (p) d->box = p;
         int64_t *q = realloc(d->box_img, (size_t)nc * sizeof *q);
-        if (q)
-            d->box_img = q;
-        if (!p || !q)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (q) d->box_img = q;
+        if (!p || !q) return err_set(e, ERR_INTERNAL, "out of memory");
         d->capbox = nc;
     }
     int cls = -1;
     for (int k = 0; k < d->ncat; k++)
-        if (d->cat_id[k] == s->category_id)
-            cls = k;
+        if (d->cat_id[k] == s->category_id) cls = k;
     if (cls < 0)
-        return err_set(e, ERR_INVALID, "annotation %lld: unknown category %lld",
-                       (long long)s->id, (long long)s->category_id);
-    d->box[d->nbox] = (det_box){(float)s->bbox[0], (float)s->bbox[1], (float)s->bbox[2],
-                                (float)s->bbox[3], cls, 1.0f};
+        return err_set(e, ERR_INVALID, "annotation %lld: unknown category %lld", (long long)s->id,
+                       (long long)s->category_id);
+    d->box[d->nbox] = (det_box){
+        (float)s->bbox[0], (float)s->bbox[1], (float)s->bbox[2], (float)s->bbox[3], cls, 1.0f};
     d->box_img[d->nbox] = s->image_id;
     d->nbox++;
     return 0;
@@ -113,15 +104,13 @@ typedef struct pair {
 static int cmp_pair(const void *a, const void *b)
 {
     const pair *x = a, *y = b;
-    if (x->img != y->img)
-        return (x->img > y->img) - (x->img < y->img);
+    if (x->img != y->img) return (x->img > y->img) - (x->img < y->img);
     return (x->i > y->i) - (x->i < y->i);
 }
 
 void det_dataset_free(det_dataset *d)
 {
-    if (!d)
-        return;
+    if (!d) return;
     for (int k = 0; k < d->ncat; k++)
         free(d->cat_name[k]);
     for (int64_t i = 0; i < d->nimg; i++)
@@ -260,12 +249,14 @@ det_dataset *det_dataset_open_coco(const char *json_path, const char *images_dir
     return d;
 }
 
-int64_t det_dataset_count(const det_dataset *d) { return d->nimg; }
+int64_t det_dataset_count(const det_dataset *d)
+{
+    return d->nimg;
+}
 
 int det_dataset_classes(const det_dataset *d, const char *const **names)
 {
-    if (names)
-        *names = (const char *const *)d->cat_name;
+    if (names) *names = (const char *const *)d->cat_name;
     return d->ncat;
 }
 
@@ -273,18 +264,12 @@ void det_dataset_image(const det_dataset *d, int64_t i, int64_t *id, const char 
                        int *h, const det_box **boxes, int *n)
 {
     const ds_image *im = &d->img[i];
-    if (id)
-        *id = im->id;
-    if (file)
-        *file = im->file;
-    if (w)
-        *w = im->w;
-    if (h)
-        *h = im->h;
-    if (boxes)
-        *boxes = d->box + im->first;
-    if (n)
-        *n = (int)im->n;
+    if (id) *id = im->id;
+    if (file) *file = im->file;
+    if (w) *w = im->w;
+    if (h) *h = im->h;
+    if (boxes) *boxes = d->box + im->first;
+    if (n) *n = (int)im->n;
 }
 
 int det_dataset_fetch(void *ud, int64_t index, det_sample *out, err *e)
@@ -297,8 +282,7 @@ int det_dataset_fetch(void *ud, int64_t index, det_sample *out, err *e)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", d->dir, im->file);
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(e, ERR_NOT_FOUND, "cannot open %s", path);
+    if (!f) return err_set(e, ERR_NOT_FOUND, "cannot open %s", path);
     uint8_t *buf = NULL;
     long len = 0;
     int rc = 0;
@@ -309,12 +293,10 @@ int det_dataset_fetch(void *ud, int64_t index, det_sample *out, err *e)
     image_pixels px = {0};
     if (rc == 0) {
         image_decode_opts op = {.channels = 3};
-        if (image_decode(buf, (size_t)len, &op, &px, e) < 0)
-            rc = err_prefix(e, "%s", path);
+        if (image_decode(buf, (size_t)len, &op, &px, e) < 0) rc = err_prefix(e, "%s", path);
     }
     free(buf);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     uint8_t *dst = det_sample_image(out, (int)px.width, (int)px.height, 3);
     det_box *b = det_sample_boxes(out, (int)im->n);
     if (!dst || (!b && im->n > 0)) {

@@ -58,10 +58,10 @@
 /* --- limits ------------------------------------------------------------- */
 
 #define DET_MAX_CLASSES 1000
-#define DET_MAX_BOXES 1000   /* ground-truth boxes per image (more are an error) */
+#define DET_MAX_BOXES 1000 /* ground-truth boxes per image (more are an error) */
 #define DET_LEVELS 3
-#define DET_STRIDE 32        /* input sides must be multiples of this */
-#define DET_MAX_SIDE 2048    /* network input side */
+#define DET_STRIDE 32     /* input sides must be multiples of this */
+#define DET_MAX_SIDE 2048 /* network input side */
 #define DET_FORMAT "cvops-det/1"
 
 /* --- boxes ---------------------------------------------------------------- */
@@ -102,8 +102,7 @@ int det_head_of(const nn_model *m, det_head *h, err *e);
 /* A new detector: the architecture built and initialised (box and class
  * convolutions start at zero, class biases at the prior log(0.01/0.99)),
  * labels set. */
-nn_model *det_model_new(const det_arch_opts *o, const char *const *labels, uint64_t seed,
-                        err *e);
+nn_model *det_model_new(const det_arch_opts *o, const char *const *labels, uint64_t seed, err *e);
 
 /* --- decoding and NMS --------------------------------------------------------- */
 
@@ -140,16 +139,16 @@ void det_lb_unmap(const det_lb *lb, int w, int h, det_box *boxes, int n);
 /* --- augmentation ---------------------------------------------------------------- */
 
 typedef struct det_aug {
-    int out_w, out_h;     /* output (multiples of 32) */
-    float mosaic;         /* probability of a 2x2 mosaic of 4 samples */
-    float scale;          /* zoom uniform in [1 - scale, 1 + scale] */
-    float translate;      /* shift uniform in +-translate x the output size */
-    float hflip;          /* probability */
+    int out_w, out_h;          /* output (multiples of 32) */
+    float mosaic;              /* probability of a 2x2 mosaic of 4 samples */
+    float scale;               /* zoom uniform in [1 - scale, 1 + scale] */
+    float translate;           /* shift uniform in +-translate x the output size */
+    float hflip;               /* probability */
     float hsv_h, hsv_s, hsv_v; /* gains: hue +-h (fraction of the circle), s and v x [1-g, 1+g] */
-    float min_side;       /* boxes narrower or lower than this after the transform are
-                             dropped (default 2 px) */
-    float min_visible;    /* and those keeping less than this fraction of their
-                             transformed area inside the output (default 0.1) */
+    float min_side;            /* boxes narrower or lower than this after the transform are
+                                  dropped (default 2 px) */
+    float min_visible;         /* and those keeping less than this fraction of their
+                                  transformed area inside the output (default 0.1) */
 } det_aug;
 
 /* Default training augmentation for an input size (mosaic 1, scale 0.5,
@@ -196,14 +195,14 @@ typedef struct det_loader_cfg {
     bool shuffle;
     bool drop_last;
     uint64_t seed;
-    det_aug aug;        /* random augmentation (train) */
-    bool letterbox;     /* no augmentation: letterbox only (evaluation) */
-    int workers;        /* default 1 */
-    int prefetch;       /* default 2 */
+    det_aug aug;    /* random augmentation (train) */
+    bool letterbox; /* no augmentation: letterbox only (evaluation) */
+    int workers;    /* default 1 */
+    int prefetch;   /* default 2 */
 } det_loader_cfg;
 
 typedef struct det_batch {
-    nn_tensor *x;       /* n x 3 x H x W, pixel / 255 */
+    nn_tensor *x; /* n x 3 x H x W, pixel / 255 */
     int n;
     int64_t *index;     /* sample indices */
     det_box *boxes;     /* all boxes, image after image, in input pixels */
@@ -229,21 +228,21 @@ typedef enum { DET_IOU_CIOU = 0, DET_IOU_GIOU, DET_IOU_IOU } det_iou_kind;
 typedef enum { DET_CLS_BCE = 0, DET_CLS_FOCAL } det_cls_kind;
 
 typedef struct det_loss_cfg {
-    det_iou_kind iou;    /* box loss 1 - CIoU (default) or 1 - GIoU */
-    det_cls_kind cls;    /* BCE (default) or quality focal loss (gamma) */
-    float gamma;         /* focal (default 2) */
-    float box_gain;      /* default 7.5 */
-    float cls_gain;      /* default 0.5 */
-    int topk;            /* assignment: candidates per box (default 10) */
-    float alpha, beta;   /* assignment metric score^alpha * IoU^beta (0.5, 6) */
+    det_iou_kind iou;  /* box loss 1 - CIoU (default) or 1 - GIoU */
+    det_cls_kind cls;  /* BCE (default) or quality focal loss (gamma) */
+    float gamma;       /* focal (default 2) */
+    float box_gain;    /* default 7.5 */
+    float cls_gain;    /* default 0.5 */
+    int topk;          /* assignment: candidates per box (default 10) */
+    float alpha, beta; /* assignment metric score^alpha * IoU^beta (0.5, 6) */
 } det_loss_cfg;
 
 void det_loss_cfg_default(det_loss_cfg *c);
 
 /* What the assignment gives each cell of one image. */
 typedef struct det_target {
-    int gt;        /* index of the assigned box, -1 for background */
-    float weight;  /* normalised alignment: the class target and the box weight */
+    int gt;       /* index of the assigned box, -1 for background */
+    float weight; /* normalised alignment: the class target and the box weight */
 } det_target;
 
 /* Task-aligned assignment for one image. pred: the decoded boxes of every
@@ -251,8 +250,8 @@ typedef struct det_target {
  * (cells x K); anchors: cell centres (x, y); gts: boxes in input pixels.
  * Fills tgt[cells]. Deterministic (ties go to the lower cell index). */
 int det_assign(const det_loss_cfg *c, int ncells, int classes, const float *anchors,
-               const float *pred, const float *scores, const det_box *gts, int ngt,
-               det_target *tgt, err *e);
+               const float *pred, const float *scores, const det_box *gts, int ngt, det_target *tgt,
+               err *e);
 
 typedef struct det_loss_out {
     double total, box, cls; /* total = box_gain * box + cls_gain * cls */
@@ -281,35 +280,35 @@ typedef struct det_metrics {
 typedef struct det_train_stats {
     int64_t epoch, step, steps_total; /* epoch is 0-based */
     int epochs;
-    double loss, box_loss, cls_loss;  /* means over the epoch so far */
+    double loss, box_loss, cls_loss; /* means over the epoch so far */
     double lr;
     double images_per_s;
-    double elapsed_s;                 /* training time, this run and those resumed */
+    double elapsed_s; /* training time, this run and those resumed */
     int threads;
-    bool mosaic;                      /* this epoch used mosaic */
-    bool has_val;                     /* val holds this epoch's validation */
+    bool mosaic;  /* this epoch used mosaic */
+    bool has_val; /* val holds this epoch's validation */
     det_metrics val;
-    double val_s;                     /* seconds the validation took */
+    double val_s; /* seconds the validation took */
 } det_train_stats;
 
 typedef struct det_train_cfg {
     int epochs;
-    int batch;                /* default 16 */
+    int batch; /* default 16 */
     nn_optim_cfg optim;
-    nn_sched sched;           /* total is filled in when 0 */
-    float ema_decay;          /* 0: none */
+    nn_sched sched;  /* total is filled in when 0 */
+    float ema_decay; /* 0: none */
     uint64_t seed;
-    det_aug aug;              /* training augmentation (zero: det_aug_default) */
-    int close_mosaic;         /* epochs at the end without mosaic (default 0) */
-    float close_mosaic_frac;  /* with max_seconds: the last fraction of the time budget */
-    det_loss_cfg loss;        /* zero: det_loss_cfg_default */
+    det_aug aug;             /* training augmentation (zero: det_aug_default) */
+    int close_mosaic;        /* epochs at the end without mosaic (default 0) */
+    float close_mosaic_frac; /* with max_seconds: the last fraction of the time budget */
+    det_loss_cfg loss;       /* zero: det_loss_cfg_default */
     int workers;
-    double max_seconds;       /* time budget (0: none) */
-    bool sched_by_time;       /* the schedule runs over the time budget */
-    bool auto_threads;        /* as nn_train_cfg */
-    int val_every;            /* epochs between validations (default 1; the last always) */
-    float val_conf, val_iou;  /* validation thresholds (default 0.001, 0.7) */
-    int val_max_det;          /* default 300 */
+    double max_seconds;      /* time budget (0: none) */
+    bool sched_by_time;      /* the schedule runs over the time budget */
+    bool auto_threads;       /* as nn_train_cfg */
+    int val_every;           /* epochs between validations (default 1; the last always) */
+    float val_conf, val_iou; /* validation thresholds (default 0.001, 0.7) */
+    int val_max_det;         /* default 300 */
     /* Checkpoints: after each epoch into ckpt_dir (NULL: none):
      *   last.safetensors        the weights to use (the EMA when there is one)
      *   best.safetensors        the best validation mAP so far
@@ -319,10 +318,10 @@ typedef struct det_train_cfg {
      * resume: continue from ckpt_dir's state (the next epoch). */
     const char *ckpt_dir;
     bool resume;
-    const char *extra_json;   /* stored in the checkpoints' metadata too (NULL: none) */
+    const char *extra_json; /* stored in the checkpoints' metadata too (NULL: none) */
     int (*progress)(void *ud, const det_train_stats *st, bool epoch_end);
     void *progress_ud;
-    int log_every;            /* steps (default 20) */
+    int log_every; /* steps (default 20) */
 } det_train_cfg;
 
 /* Default hyper-parameters (AdamW 0.002, wd 0.05, warmup 100 steps, cosine
@@ -331,9 +330,9 @@ void det_train_cfg_default(det_train_cfg *c, const nn_model *m);
 
 /* Trains m. The validation source (val_count 0: none) is letterboxed; its
  * boxes are in image pixels. *final receives the last statistics. */
-int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetch,
-                  void *train_ud, int64_t train_count, det_fetch_fn val_fetch, void *val_ud,
-                  int64_t val_count, det_train_stats *final, err *e);
+int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetch, void *train_ud,
+                  int64_t train_count, det_fetch_fn val_fetch, void *val_ud, int64_t val_count,
+                  det_train_stats *final, err *e);
 
 /* mAP of a model on a source (letterboxed to the model's input size);
  * with eval_out, the COCO evaluation itself is handed over (free it with
@@ -348,12 +347,12 @@ int det_evaluate(nn_model *m, det_fetch_fn fetch, void *ud, int64_t count, int b
 typedef struct det_predictor det_predictor;
 
 typedef struct det_predict_opts {
-    float conf;      /* score threshold (default 0.25) */
-    float iou;       /* NMS IoU threshold (default 0.7) */
-    int max_det;     /* default 300 */
-    int size;        /* input side (default: the model's nominal width) */
-    bool rect;       /* pad to a multiple of 32 instead of a square */
-    bool agnostic;   /* class-agnostic NMS */
+    float conf;    /* score threshold (default 0.25) */
+    float iou;     /* NMS IoU threshold (default 0.7) */
+    int max_det;   /* default 300 */
+    int size;      /* input side (default: the model's nominal width) */
+    bool rect;     /* pad to a multiple of 32 instead of a square */
+    bool agnostic; /* class-agnostic NMS */
 } det_predict_opts;
 
 /* Takes ownership of m. Thread-safe: each call borrows a session. */
@@ -372,10 +371,11 @@ void det_draw(uint8_t *rgb, int w, int h, size_t stride, const det_box *boxes, i
               const char *const *labels, int nlabels);
 /* A stroke font for drawing text (digits, capitals, lower case drawn as
  * capitals, a few signs): draws s at (x, y) (top-left), glyph height px. */
-void det_draw_text(uint8_t *rgb, int w, int h, size_t stride, int x, int y, int px,
-                   const char *s, const uint8_t color[3]);
+void det_draw_text(uint8_t *rgb, int w, int h, size_t stride, int x, int y, int px, const char *s,
+                   const uint8_t color[3]);
 
-/* --- datasets on disk ---------------------------------------------------------------------------- */
+/* --- datasets on disk ----------------------------------------------------------------------------
+ */
 
 /* A COCO file and its image folder loaded for training (boxes in memory,
  * images decoded on fetch). Categories become classes 0..K-1 in id order. */
@@ -389,7 +389,8 @@ int det_dataset_fetch(void *d, int64_t index, det_sample *out, err *e); /* a det
 void det_dataset_image(const det_dataset *d, int64_t i, int64_t *id, const char **file, int *w,
                        int *h, const det_box **boxes, int *n);
 
-/* --- the synthetic dataset --------------------------------------------------------------------- */
+/* --- the synthetic dataset ---------------------------------------------------------------------
+ */
 
 #define DET_SYNTH_CLASSES 8
 
@@ -398,13 +399,13 @@ void det_dataset_image(const det_dataset *d, int64_t i, int64_t *id, const char 
 extern const char *const det_synth_class_names[DET_SYNTH_CLASSES];
 
 typedef struct det_synth_opts {
-    int w, h;            /* default 320 x 320 */
-    int classes;         /* 1..DET_SYNTH_CLASSES (default 8) */
+    int w, h;                     /* default 320 x 320 */
+    int classes;                  /* 1..DET_SYNTH_CLASSES (default 8) */
     int min_objects, max_objects; /* per image (default 1..8) */
     float min_side, max_side;     /* object size in px (default 16..112) */
     const char *photos_dir;       /* JPEG backgrounds (default /usr/share/darknet/data; NULL or
                                      missing: procedural textures only) */
-    int quality;         /* JPEG quality (default 90) */
+    int quality;                  /* JPEG quality (default 90) */
 } det_synth_opts;
 
 typedef struct det_synth det_synth;
@@ -416,8 +417,8 @@ void det_synth_free(det_synth *s);
 /* Image `index` of the set seeded by `seed`: w x h x 3 RGB pixels into rgb
  * (w * 3 bytes per row) and its boxes (at most max_boxes). A pure function
  * of (options, photos, seed, index). */
-int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *rgb,
-                    det_box *boxes, int max_boxes, int *nboxes, err *e);
+int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *rgb, det_box *boxes,
+                    int max_boxes, int *nboxes, err *e);
 
 /* Writes n images (JPEG) under out_dir/images/ and out_dir/annotations.json
  * (COCO, through src/formats) with file names <prefix>NNNNNN.jpg;

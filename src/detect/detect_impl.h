@@ -17,8 +17,8 @@
  * values sit in the output grid (stride 8): row gy, column gx. */
 typedef struct det_cells {
     int n;
-    int gh, gw;      /* the output grid (H/8 x W/8) */
-    float *xy;       /* n x 2 centres */
+    int gh, gw; /* the output grid (H/8 x W/8) */
+    float *xy;  /* n x 2 centres */
     int *level;
     int *gy, *gx;
     float *stride;
@@ -36,10 +36,8 @@ static inline void det_cell_box(const det_cells *c, const det_head *h, const nn_
     float d[4];
     for (int j = 0; j < 4; j++) {
         float r = *nn_tensor_at(y, b, base + j, c->gy[k], c->gx[k]);
-        if (r > DET_REG_CLAMP)
-            r = DET_REG_CLAMP;
-        if (r < -DET_REG_CLAMP)
-            r = -DET_REG_CLAMP;
+        if (r > DET_REG_CLAMP) r = DET_REG_CLAMP;
+        if (r < -DET_REG_CLAMP) r = -DET_REG_CLAMP;
         d[j] = expf(r) * s;
     }
     box[0] = c->xy[2 * k] - d[0];
@@ -48,7 +46,10 @@ static inline void det_cell_box(const det_cells *c, const det_head *h, const nn_
     box[3] = c->xy[2 * k + 1] + d[3];
 }
 
-static inline float det_sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
+static inline float det_sigmoid(float z)
+{
+    return 1.0f / (1.0f + expf(-z));
+}
 
 /* Draws the crop [x0, y0, x1, y1) of src (1, 3 or 4 channels) through the
  * map out_x = map[0] * x + map[1], out_y = map[2] * y + map[3] (negative
@@ -79,8 +80,8 @@ int det_loss_eval(const det_loss_cfg *c, const det_head *h, const nn_tensor *y,
                   nn_tensor *dy, det_loss_out *out, err *e);
 
 /* det_evaluate on an existing session of m (the training loop's). */
-int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void *ud,
-                     int64_t count, int batch, float conf, float iou, int max_det, int workers,
-                     det_metrics *out, struct eval_coco **eval_out, err *e);
+int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void *ud, int64_t count,
+                     int batch, float conf, float iou, int max_det, int workers, det_metrics *out,
+                     struct eval_coco **eval_out, err *e);
 
 #endif

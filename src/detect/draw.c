@@ -71,10 +71,8 @@ int det_glyph_segments(char ch, float seg[][4], int max)
     char c = (char)toupper((unsigned char)ch);
     const char *s = NULL;
     for (size_t i = 0; i < sizeof glyphs / sizeof glyphs[0]; i++)
-        if (glyphs[i].c == c)
-            s = glyphs[i].s;
-    if (!s)
-        return 0;
+        if (glyphs[i].c == c) s = glyphs[i].s;
+    if (!s) return 0;
     int n = 0;
     float px = 0, py = 0;
     bool have = false;
@@ -125,14 +123,10 @@ static void thick_line(uint8_t *rgb, int w, int h, size_t stride, float x0, floa
     float s[4] = {x0, y0, x1, y1};
     int bx0 = (int)floorf(fminf(x0, x1) - r - 1), bx1 = (int)ceilf(fmaxf(x0, x1) + r + 1);
     int by0 = (int)floorf(fminf(y0, y1) - r - 1), by1 = (int)ceilf(fmaxf(y0, y1) + r + 1);
-    if (bx0 < 0)
-        bx0 = 0;
-    if (by0 < 0)
-        by0 = 0;
-    if (bx1 > w)
-        bx1 = w;
-    if (by1 > h)
-        by1 = h;
+    if (bx0 < 0) bx0 = 0;
+    if (by0 < 0) by0 = 0;
+    if (bx1 > w) bx1 = w;
+    if (by1 > h) by1 = h;
     float r2 = r * r;
     for (int y = by0; y < by1; y++)
         for (int x = bx0; x < bx1; x++) {
@@ -141,16 +135,15 @@ static void thick_line(uint8_t *rgb, int w, int h, size_t stride, float x0, floa
                 for (int sx = 0; sx < 2; sx++)
                     cov += det_seg_dist2((float)x + 0.25f + 0.5f * (float)sx,
                                          (float)y + 0.25f + 0.5f * (float)sy, s) <= r2;
-            if (!cov)
-                continue;
+            if (!cov) continue;
             uint8_t *p = rgb + (size_t)y * stride + (size_t)x * 3;
             for (int k = 0; k < 3; k++)
                 p[k] = (uint8_t)((p[k] * (4 - cov) + col[k] * cov + 2) / 4);
         }
 }
 
-void det_draw_text(uint8_t *rgb, int w, int h, size_t stride, int x, int y, int px,
-                   const char *s, const uint8_t color[3])
+void det_draw_text(uint8_t *rgb, int w, int h, size_t stride, int x, int y, int px, const char *s,
+                   const uint8_t color[3])
 {
     float u = (float)px / 6.0f, r = fmaxf(0.6f, (float)px / 14.0f);
     float cx = (float)x + r;
@@ -167,14 +160,10 @@ void det_draw_text(uint8_t *rgb, int w, int h, size_t stride, int x, int y, int 
 static void fill_rect(uint8_t *rgb, int w, int h, size_t stride, int x0, int y0, int x1, int y1,
                       const uint8_t c[3])
 {
-    if (x0 < 0)
-        x0 = 0;
-    if (y0 < 0)
-        y0 = 0;
-    if (x1 > w)
-        x1 = w;
-    if (y1 > h)
-        y1 = h;
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > w) x1 = w;
+    if (y1 > h) y1 = h;
     for (int y = y0; y < y1; y++)
         for (int x = x0; x < x1; x++)
             memcpy(rgb + (size_t)y * stride + (size_t)x * 3, c, 3);
@@ -207,9 +196,8 @@ void det_draw(uint8_t *rgb, int w, int h, size_t stride, const det_box *boxes, i
         fill_rect(rgb, w, h, stride, x0, y0, x0 + t, y1, c);
         fill_rect(rgb, w, h, stride, x1 - t, y0, x1, y1, c);
         char text[96];
-        const char *name = b->cls >= 0 && b->cls < nlabels && labels && labels[b->cls]
-                               ? labels[b->cls]
-                               : NULL;
+        const char *name =
+            b->cls >= 0 && b->cls < nlabels && labels && labels[b->cls] ? labels[b->cls] : NULL;
         if (name)
             snprintf(text, sizeof text, "%.60s %.2f", name, (double)b->score);
         else

@@ -17,9 +17,9 @@
 #include "detect/detect_impl.h"
 
 typedef struct taps {
-    int n;        /* taps per output pixel */
-    int *idx;     /* count x n source indices */
-    float *w;     /* count x n weights */
+    int n;    /* taps per output pixel */
+    int *idx; /* count x n source indices */
+    float *w; /* count x n weights */
 } taps;
 
 /* Filter taps along one axis for output pixels [o0, o1): source edge
@@ -32,8 +32,7 @@ static int make_taps(taps *t, int o0, int o1, double a, double b, int src_len)
     t->n = n;
     t->idx = malloc((size_t)count * (size_t)n * sizeof *t->idx);
     t->w = malloc((size_t)count * (size_t)n * sizeof *t->w);
-    if (!t->idx || !t->w)
-        return -1;
+    if (!t->idx || !t->w) return -1;
     for (int o = o0; o < o1; o++) {
         int *ix = t->idx + (size_t)(o - o0) * (size_t)n;
         float *wt = t->w + (size_t)(o - o0) * (size_t)n;
@@ -93,18 +92,15 @@ static void out_range(double s0, double s1, double a, double b, int len, int *o0
     }
     /* centre o + 0.5 in [e0, e1) */
     int lo = (int)ceil(e0 - 0.5), hi = (int)ceil(e1 - 0.5);
-    if (lo < 0)
-        lo = 0;
-    if (hi > len)
-        hi = len;
-    if (hi < lo)
-        hi = lo;
+    if (lo < 0) lo = 0;
+    if (hi > len) hi = len;
+    if (hi < lo) hi = lo;
     *o0 = lo;
     *o1 = hi;
 }
 
-int det_blit(const nn_image *src, const float crop[4], const double map[4], uint8_t *dst,
-             int dw, int dh, int rect[4])
+int det_blit(const nn_image *src, const float crop[4], const double map[4], uint8_t *dst, int dw,
+             int dh, int rect[4])
 {
     int x0, x1, y0, y1;
     out_range(crop[0], crop[2], map[0], map[1], dw, &x0, &x1);
@@ -115,8 +111,7 @@ int det_blit(const nn_image *src, const float crop[4], const double map[4], uint
         rect[2] = x1;
         rect[3] = y1;
     }
-    if (x1 <= x0 || y1 <= y0)
-        return 0;
+    if (x1 <= x0 || y1 <= y0) return 0;
     taps tx = {0}, ty = {0};
     int nx = x1 - x0;
     float *row = malloc((size_t)nx * 3 * sizeof *row);
@@ -136,13 +131,11 @@ int det_blit(const nn_image *src, const float crop[4], const double map[4], uint
             const float *wx = tx.w + (size_t)x * (size_t)tx.n;
             float acc[3] = {0, 0, 0};
             for (int j = 0; j < ty.n; j++) {
-                if (wy[j] == 0)
-                    continue;
+                if (wy[j] == 0) continue;
                 const uint8_t *sr = src->data + (size_t)iy[j] * src->stride;
                 float ra[3] = {0, 0, 0};
                 for (int i = 0; i < tx.n; i++) {
-                    if (wx[i] == 0)
-                        continue;
+                    if (wx[i] == 0) continue;
                     const uint8_t *p = sr + (size_t)ix[i] * (size_t)c;
                     if (c >= 3) {
                         ra[0] += wx[i] * p[0];
@@ -152,8 +145,7 @@ int det_blit(const nn_image *src, const float crop[4], const double map[4], uint
                         ra[0] += wx[i] * p[0];
                     }
                 }
-                if (c < 3)
-                    ra[1] = ra[2] = ra[0];
+                if (c < 3) ra[1] = ra[2] = ra[0];
                 for (int k = 0; k < 3; k++)
                     acc[k] += wy[j] * ra[k];
             }
@@ -178,10 +170,8 @@ void det_lb_fit(int w, int h, int out_w, int out_h, bool rect, det_lb *lb)
 {
     float s = fminf((float)out_w / (float)w, (float)out_h / (float)h);
     int nw = (int)lroundf((float)w * s), nh = (int)lroundf((float)h * s);
-    if (nw < 1)
-        nw = 1;
-    if (nh < 1)
-        nh = 1;
+    if (nw < 1) nw = 1;
+    if (nh < 1) nh = 1;
     if (rect) {
         out_w = (nw + DET_STRIDE - 1) / DET_STRIDE * DET_STRIDE;
         out_h = (nh + DET_STRIDE - 1) / DET_STRIDE * DET_STRIDE;
@@ -210,7 +200,8 @@ void det_lb_unmap(const det_lb *lb, int w, int h, det_box *boxes, int n)
     for (int i = 0; i < n; i++) {
         det_box *b = &boxes[i];
         float x1 = (b->x - lb->pad_x) / lb->scale, y1 = (b->y - lb->pad_y) / lb->scale;
-        float x2 = (b->x + b->w - lb->pad_x) / lb->scale, y2 = (b->y + b->h - lb->pad_y) / lb->scale;
+        float x2 = (b->x + b->w - lb->pad_x) / lb->scale,
+              y2 = (b->y + b->h - lb->pad_y) / lb->scale;
         x1 = fminf(fmaxf(x1, 0), (float)w);
         x2 = fminf(fmaxf(x2, 0), (float)w);
         y1 = fminf(fmaxf(y1, 0), (float)h);

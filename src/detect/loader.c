@@ -50,13 +50,11 @@ struct det_loader {
 
 uint8_t *det_sample_image(det_sample *s, int w, int h, int c)
 {
-    if (w < 1 || h < 1 || c < 1 || c > 4 || w > NN_MAX_DIM || h > NN_MAX_DIM)
-        return NULL;
+    if (w < 1 || h < 1 || c < 1 || c > 4 || w > NN_MAX_DIM || h > NN_MAX_DIM) return NULL;
     size_t need = (size_t)w * (size_t)h * (size_t)c;
     if (need > s->cap) {
         uint8_t *p = realloc(s->buf, need);
-        if (!p)
-            return NULL;
+        if (!p) return NULL;
         s->buf = p;
         s->cap = need;
     }
@@ -66,12 +64,10 @@ uint8_t *det_sample_image(det_sample *s, int w, int h, int c)
 
 det_box *det_sample_boxes(det_sample *s, int n)
 {
-    if (n < 0 || n > DET_MAX_BOXES)
-        return NULL;
+    if (n < 0 || n > DET_MAX_BOXES) return NULL;
     if (n > s->box_cap) {
         det_box *p = realloc(s->boxes, (size_t)n * sizeof *p);
-        if (!p)
-            return NULL;
+        if (!p) return NULL;
         s->boxes = p;
         s->box_cap = n;
     }
@@ -81,8 +77,7 @@ det_box *det_sample_boxes(det_sample *s, int n)
 
 static int64_t batch_count(const det_loader_cfg *c)
 {
-    if (c->drop_last && c->count >= c->batch)
-        return c->count / c->batch;
+    if (c->drop_last && c->count >= c->batch) return c->count / c->batch;
     return (c->count + c->batch - 1) / c->batch;
 }
 
@@ -107,8 +102,7 @@ static int fetch_one(det_loader *l, int64_t idx, det_sample *s, err *e)
 {
     memset(&s->img, 0, sizeof s->img);
     s->n = 0;
-    if (l->fetch(l->ud, idx, s, e) < 0)
-        return err_prefix(e, "sample %lld", (long long)idx);
+    if (l->fetch(l->ud, idx, s, e) < 0) return err_prefix(e, "sample %lld", (long long)idx);
     if (!s->img.data || s->img.w < 1 || s->img.h < 1)
         return err_set(e, ERR_INTERNAL, "sample %lld: the fetch callback gave no image",
                        (long long)idx);
@@ -126,8 +120,7 @@ static int put_boxes(slot *sl, int at, const det_box *b, int n)
         while (nc < at + n)
             nc *= 2;
         det_box *p = realloc(sl->b.boxes, (size_t)nc * sizeof *p);
-        if (!p)
-            return -1;
+        if (!p) return -1;
         sl->b.boxes = p;
         sl->box_cap = nc;
     }
@@ -135,8 +128,7 @@ static int put_boxes(slot *sl, int at, const det_box *b, int n)
     return 0;
 }
 
-static int fill(det_loader *l, slot *sl, int64_t k, int64_t epoch, float mosaic, wstate *w,
-                err *e)
+static int fill(det_loader *l, slot *sl, int64_t k, int64_t epoch, float mosaic, wstate *w, err *e)
 {
     const det_loader_cfg *c = &l->cfg;
     int W = c->aug.out_w, H = c->aug.out_h;
@@ -153,8 +145,7 @@ static int fill(det_loader *l, slot *sl, int64_t k, int64_t epoch, float mosaic,
         uint64_t seed = nn_sample_seed(c->seed, epoch, idx);
         int got = 0;
         if (c->letterbox) {
-            if (fetch_one(l, idx, &w->smp[0], e) < 0)
-                return -1;
+            if (fetch_one(l, idx, &w->smp[0], e) < 0) return -1;
             det_sample *s = &w->smp[0];
             det_lb *lb = &sl->b.lb[i];
             det_lb_fit(s->img.w, s->img.h, W, H, false, lb);
@@ -164,8 +155,7 @@ static int fill(det_loader *l, slot *sl, int64_t k, int64_t epoch, float mosaic,
             sl->b.img_h[i] = s->img.h;
             if (s->n > w->box_cap) {
                 det_box *p = realloc(w->boxes, (size_t)s->n * sizeof *p);
-                if (!p)
-                    return err_set(e, ERR_INTERNAL, "out of memory");
+                if (!p) return err_set(e, ERR_INTERNAL, "out of memory");
                 w->boxes = p;
                 w->box_cap = s->n;
             }
@@ -188,20 +178,17 @@ static int fill(det_loader *l, slot *sl, int64_t k, int64_t epoch, float mosaic,
             /* draw the mosaic coin the way det_augment will, to skip three
              * fetches when it says no */
             nn_rng_seed(&r, seed);
-            if (ns == 4 && !(nn_rng_uniform(&r) < mosaic))
-                ns = 1;
+            if (ns == 4 && !(nn_rng_uniform(&r) < mosaic)) ns = 1;
             det_src src[4];
             int total = 0;
             for (int j = 0; j < ns; j++) {
-                if (fetch_one(l, ids[j], &w->smp[j], e) < 0)
-                    return -1;
+                if (fetch_one(l, ids[j], &w->smp[j], e) < 0) return -1;
                 src[j] = (det_src){w->smp[j].img, w->smp[j].boxes, w->smp[j].n};
                 total += w->smp[j].n;
             }
             if (total > w->box_cap) {
                 det_box *p = realloc(w->boxes, (size_t)total * sizeof *p);
-                if (!p)
-                    return err_set(e, ERR_INTERNAL, "out of memory");
+                if (!p) return err_set(e, ERR_INTERNAL, "out of memory");
                 w->boxes = p;
                 w->box_cap = total;
             }
@@ -216,8 +203,7 @@ static int fill(det_loader *l, slot *sl, int64_t k, int64_t epoch, float mosaic,
             x[2 * plane + p] = w->img[3 * p + 2] * (1.0f / 255);
         }
         sl->b.first[i] = nb;
-        if (put_boxes(sl, nb, w->boxes, got) < 0)
-            return err_set(e, ERR_INTERNAL, "out of memory");
+        if (put_boxes(sl, nb, w->boxes, got) < 0) return err_set(e, ERR_INTERNAL, "out of memory");
         nb += got;
         sl->b.index[i] = idx;
     }
@@ -273,8 +259,7 @@ static void *worker(void *arg)
 
 void det_loader_free(det_loader *l)
 {
-    if (!l)
-        return;
+    if (!l) return;
     pthread_mutex_lock(&l->mu);
     l->shutdown = true;
     pthread_cond_broadcast(&l->cv);
@@ -302,10 +287,8 @@ void det_loader_free(det_loader *l)
 det_loader *det_loader_new(const det_loader_cfg *cfg, det_fetch_fn fetch, void *ud, err *e)
 {
     det_loader_cfg c = *cfg;
-    if (c.workers <= 0)
-        c.workers = 1;
-    if (c.prefetch <= 0)
-        c.prefetch = c.workers + 1;
+    if (c.workers <= 0) c.workers = 1;
+    if (c.prefetch <= 0) c.prefetch = c.workers + 1;
     if (c.count < 1 || c.batch < 1 || c.batch > 4096 || c.workers > 64 || c.prefetch > 64 ||
         !fetch) {
         err_set(e, ERR_INVALID,
@@ -316,8 +299,8 @@ det_loader *det_loader_new(const det_loader_cfg *cfg, det_fetch_fn fetch, void *
     int W = c.aug.out_w, H = c.aug.out_h;
     if (W < DET_STRIDE || H < DET_STRIDE || W > DET_MAX_SIDE || H > DET_MAX_SIDE ||
         W % DET_STRIDE || H % DET_STRIDE) {
-        err_set(e, ERR_INVALID, "loader: input %dx%d; sides must be multiples of %d up to %d", W,
-                H, DET_STRIDE, DET_MAX_SIDE);
+        err_set(e, ERR_INVALID, "loader: input %dx%d; sides must be multiples of %d up to %d", W, H,
+                DET_STRIDE, DET_MAX_SIDE);
         return NULL;
     }
     det_loader *l = calloc(1, sizeof *l);
@@ -334,8 +317,7 @@ det_loader *det_loader_new(const det_loader_cfg *cfg, det_fetch_fn fetch, void *
     l->nbatches = batch_count(&c);
     l->slots = calloc((size_t)c.prefetch, sizeof *l->slots);
     l->threads = calloc((size_t)c.workers, sizeof *l->threads);
-    if (c.shuffle)
-        l->perm = malloc((size_t)c.count * sizeof *l->perm);
+    if (c.shuffle) l->perm = malloc((size_t)c.count * sizeof *l->perm);
     if (!l->slots || !l->threads || (c.shuffle && !l->perm)) {
         err_set(e, ERR_INTERNAL, "out of memory");
         det_loader_free(l);
@@ -378,8 +360,7 @@ int det_loader_start(det_loader *l, int64_t epoch, float mosaic, err *e)
     l->next_claim = l->next_out = 0;
     l->failed = false;
     for (int i = 0; i < l->nslots; i++)
-        if (l->slots[i].state == SLOT_READY)
-            l->slots[i].state = SLOT_FREE;
+        if (l->slots[i].state == SLOT_READY) l->slots[i].state = SLOT_FREE;
     if (l->perm) {
         for (int64_t i = 0; i < l->cfg.count; i++)
             l->perm[i] = i;
@@ -413,8 +394,7 @@ int det_loader_next(det_loader *l, det_batch **b, err *e)
     while (!l->failed && !(sl->state == SLOT_READY && sl->idx == l->next_out))
         pthread_cond_wait(&l->cv, &l->mu);
     if (l->failed) {
-        if (e)
-            *e = l->error;
+        if (e) *e = l->error;
         pthread_mutex_unlock(&l->mu);
         return -1;
     }
@@ -429,10 +409,12 @@ void det_loader_release(det_loader *l, det_batch *b)
 {
     pthread_mutex_lock(&l->mu);
     for (int i = 0; i < l->nslots; i++)
-        if (&l->slots[i].b == b)
-            l->slots[i].state = SLOT_FREE;
+        if (&l->slots[i].b == b) l->slots[i].state = SLOT_FREE;
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&l->mu);
 }
 
-int64_t det_loader_batches(const det_loader *l) { return l->nbatches; }
+int64_t det_loader_batches(const det_loader *l)
+{
+    return l->nbatches;
+}

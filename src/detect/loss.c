@@ -51,8 +51,7 @@ int det_loss_targets(const det_loss_cfg *c, const det_head *h, const nn_tensor *
         return err_set(e, ERR_INVALID, "output has %d channels, expected %d", y->c,
                        h->nlevels * (4 + K));
     det_cells cl;
-    if (det_cells_init(&cl, h, y->h, y->w, e) < 0)
-        return -1;
+    if (det_cells_init(&cl, h, y->h, y->w, e) < 0) return -1;
     int A = cl.n;
     float *pred = malloc((size_t)A * 4 * sizeof *pred);
     float *prob = malloc((size_t)A * (size_t)K * sizeof *prob);
@@ -83,8 +82,7 @@ int det_loss_targets(const det_loss_cfg *c, const det_head *h, const nn_tensor *
                 (*positives)++;
             }
     }
-    if (*S < 1)
-        *S = 1;
+    if (*S < 1) *S = 1;
 out:
     free(pred);
     free(prob);
@@ -100,11 +98,9 @@ int det_loss_eval(const det_loss_cfg *c, const det_head *h, const nn_tensor *y,
     if (dy && (dy->n != y->n || dy->c != y->c || dy->h != y->h || dy->w != y->w))
         return err_set(e, ERR_INVALID, "gradient tensor shape differs from the output's");
     det_cells cl;
-    if (det_cells_init(&cl, h, y->h, y->w, e) < 0)
-        return -1;
+    if (det_cells_init(&cl, h, y->h, y->w, e) < 0) return -1;
     int A = cl.n;
-    if (dy)
-        memset(dy->data, 0, nn_tensor_numel(dy) * sizeof(float));
+    if (dy) memset(dy->data, 0, nn_tensor_numel(dy) * sizeof(float));
     double lcls = 0, lbox = 0;
     float gc = (float)(c->cls_gain / S), gb = (float)(c->box_gain / S);
     for (int b = 0; b < N; b++) {
@@ -129,11 +125,9 @@ int det_loss_eval(const det_loss_cfg *c, const det_head *h, const nn_tensor *y,
                     l *= m;
                 }
                 lcls += l;
-                if (dy)
-                    *nn_tensor_at(dy, b, base + 4 + j, gy, gx) = g * gc;
+                if (dy) *nn_tensor_at(dy, b, base + 4 + j, gy, gx) = g * gc;
             }
-            if (tc < 0)
-                continue;
+            if (tc < 0) continue;
             const det_box *gt = &gts[t[a].gt];
             float s = cl.stride[a];
             double d[4], pb[4], gbx[4] = {gt->x, gt->y, gt->x + gt->w, gt->y + gt->h};
@@ -141,7 +135,9 @@ int det_loss_eval(const det_loss_cfg *c, const det_head *h, const nn_tensor *y,
             for (int j = 0; j < 4; j++) {
                 float v = *nn_tensor_at(y, b, base + j, gy, gx);
                 clamped[j] = v > DET_REG_CLAMP || v < -DET_REG_CLAMP;
-                float r = v > DET_REG_CLAMP ? DET_REG_CLAMP : v < -DET_REG_CLAMP ? -DET_REG_CLAMP : v;
+                float r = v > DET_REG_CLAMP    ? DET_REG_CLAMP
+                          : v < -DET_REG_CLAMP ? -DET_REG_CLAMP
+                                               : v;
                 d[j] = (double)expf(r) * s;
             }
             double ax = cl.xy[2 * a], ay = cl.xy[2 * a + 1];
@@ -178,13 +174,11 @@ int det_loss(const det_loss_cfg *c, const det_head *h, const nn_tensor *y, const
         A += (size_t)(y->h / u) * (size_t)(y->w / u);
     }
     det_target *tgt = malloc((size_t)y->n * A * sizeof *tgt);
-    if (!tgt)
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (!tgt) return err_set(e, ERR_INTERNAL, "out of memory");
     double S;
     int pos;
     int rc = det_loss_targets(c, h, y, boxes, first, tgt, &S, &pos, e);
-    if (rc == 0)
-        rc = det_loss_eval(c, h, y, boxes, first, tgt, S, dy, out, e);
+    if (rc == 0) rc = det_loss_eval(c, h, y, boxes, first, tgt, S, dy, out, e);
     out->positives = pos;
     free(tgt);
     return rc;

@@ -34,10 +34,8 @@ det_predictor *det_predictor_new(nn_model *m, int max_sessions, err *e)
         nn_model_free(m);
         return NULL;
     }
-    if (max_sessions <= 0)
-        max_sessions = 1;
-    if (max_sessions > 256)
-        max_sessions = 256;
+    if (max_sessions <= 0) max_sessions = 1;
+    if (max_sessions > 256) max_sessions = 256;
     det_predictor *p = calloc(1, sizeof *p);
     if (p) {
         p->pool = calloc((size_t)max_sessions, sizeof *p->pool);
@@ -64,15 +62,13 @@ det_predictor *det_predictor_new(nn_model *m, int max_sessions, err *e)
 det_predictor *det_predictor_open(const char *path, int max_sessions, err *e)
 {
     nn_model *m = nn_model_load(path, NULL, e);
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     return det_predictor_new(m, max_sessions, e);
 }
 
 void det_predictor_free(det_predictor *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     for (int i = 0; i < p->created; i++)
         nn_session_free(p->pool[i]);
     free(p->pool);
@@ -83,7 +79,10 @@ void det_predictor_free(det_predictor *p)
     free(p);
 }
 
-const nn_model *det_predictor_model(const det_predictor *p) { return p->m; }
+const nn_model *det_predictor_model(const det_predictor *p)
+{
+    return p->m;
+}
 
 static nn_session *borrow(det_predictor *p, err *e)
 {
@@ -133,8 +132,7 @@ static int postprocess(const det_head *h, const nn_tensor *y, int b, float conf,
 {
     det_box *c;
     int nc;
-    if (det_decode(h, y, b, conf, false, &c, &nc, e) < 0)
-        return -1;
+    if (det_decode(h, y, b, conf, false, &c, &nc, e) < 0) return -1;
     if (nc > MAX_NMS) {
         qsort(c, (size_t)nc, sizeof *c, cmp_score);
         nc = MAX_NMS;
@@ -166,20 +164,16 @@ int det_predict(det_predictor *p, const nn_image *img, const det_predict_opts *o
     *out = NULL;
     *n = 0;
     det_predict_opts d = o ? *o : (det_predict_opts){0};
-    if (!(d.conf > 0))
-        d.conf = 0.25f;
-    if (!(d.iou > 0))
-        d.iou = 0.7f;
-    if (d.max_det <= 0)
-        d.max_det = 300;
+    if (!(d.conf > 0)) d.conf = 0.25f;
+    if (!(d.iou > 0)) d.iou = 0.7f;
+    if (d.max_det <= 0) d.max_det = 300;
     int ic, ih, iw;
     nn_model_input(p->m, &ic, &ih, &iw);
     int size = d.size > 0 ? d.size : iw;
     if (size % DET_STRIDE || size < DET_STRIDE || size > DET_MAX_SIDE)
-        return err_set(e, ERR_INVALID, "input size %d: a multiple of %d up to %d", size,
-                       DET_STRIDE, DET_MAX_SIDE);
-    if (img->w < 1 || img->h < 1)
-        return err_set(e, ERR_INVALID, "empty image");
+        return err_set(e, ERR_INVALID, "input size %d: a multiple of %d up to %d", size, DET_STRIDE,
+                       DET_MAX_SIDE);
+    if (img->w < 1 || img->h < 1) return err_set(e, ERR_INVALID, "empty image");
     det_lb lb;
     det_lb_fit(img->w, img->h, d.size > 0 ? size : iw, d.size > 0 ? size : ih, d.rect, &lb);
     uint8_t *rgb = malloc((size_t)lb.out_w * (size_t)lb.out_h * 3);
@@ -190,11 +184,9 @@ int det_predict(det_predictor *p, const nn_image *img, const det_predict_opts *o
         err_set(e, ERR_INTERNAL, "out of memory");
         goto done;
     }
-    if (det_lb_apply(img, &lb, rgb, e) < 0)
-        goto done;
+    if (det_lb_apply(img, &lb, rgb, e) < 0) goto done;
     to_tensor(rgb, x, 0);
-    if (!(s = borrow(p, e)))
-        goto done;
+    if (!(s = borrow(p, e))) goto done;
     const nn_tensor *y = nn_forward(s, x, false, e);
     if (y && postprocess(&p->h, y, 0, d.conf, d.iou, d.max_det, d.agnostic, out, n, e) == 0) {
         det_lb_unmap(&lb, img->w, img->h, *out, *n);
@@ -209,22 +201,17 @@ done:
 
 /* --- evaluation --------------------------------------------------------------------- */
 
-int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void *ud,
-                     int64_t count, int batch, float conf, float iou, int max_det, int workers,
-                     det_metrics *out, eval_coco **eval_out, err *e)
+int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void *ud, int64_t count,
+                     int batch, float conf, float iou, int max_det, int workers, det_metrics *out,
+                     eval_coco **eval_out, err *e)
 {
     memset(out, 0, sizeof *out);
     det_head h;
-    if (det_head_of(m, &h, e) < 0)
-        return -1;
-    if (count < 1)
-        return err_set(e, ERR_INVALID, "nothing to evaluate: no images");
-    if (!(conf > 0))
-        conf = 0.001f;
-    if (!(iou > 0))
-        iou = 0.7f;
-    if (max_det <= 0)
-        max_det = 300;
+    if (det_head_of(m, &h, e) < 0) return -1;
+    if (count < 1) return err_set(e, ERR_INVALID, "nothing to evaluate: no images");
+    if (!(conf > 0)) conf = 0.001f;
+    if (!(iou > 0)) iou = 0.7f;
+    if (max_det <= 0) max_det = 300;
     int ic, ih, iw;
     nn_model_input(m, &ic, &ih, &iw);
     det_loader_cfg lc = {.count = count,
@@ -235,8 +222,7 @@ int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void 
     lc.aug.out_w = iw;
     lc.aug.out_h = ih;
     det_loader *l = det_loader_new(&lc, fetch, ud, e);
-    if (!l)
-        return -1;
+    if (!l) return -1;
     eval_coco *ev = eval_coco_new(EVAL_BBOX);
     int rc = -1;
     if (!ev) {
@@ -250,11 +236,9 @@ int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void 
             snprintf(buf, sizeof buf, "class %d", k);
             nm = buf;
         }
-        if (eval_coco_add_category(ev, k + 1, nm, e) < 0)
-            goto out;
+        if (eval_coco_add_category(ev, k + 1, nm, e) < 0) goto out;
     }
-    if (det_loader_start(l, 0, 0, e) < 0)
-        goto out;
+    if (det_loader_start(l, 0, 0, e) < 0) goto out;
     det_batch *b;
     int r;
     int64_t gt_id = 1;
@@ -282,8 +266,8 @@ int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void 
             }
             det_box *d;
             int nd;
-            if (!fail && (fail = postprocess(&h, y, i, conf, iou, max_det, false, &d, &nd, e)) ==
-                             0) {
+            if (!fail &&
+                (fail = postprocess(&h, y, i, conf, iou, max_det, false, &d, &nd, e)) == 0) {
                 det_lb_unmap(&b->lb[i], b->img_w[i], b->img_h[i], d, nd);
                 for (int j = 0; j < nd && !fail; j++) {
                     eval_ann a = {.image_id = id,
@@ -297,11 +281,9 @@ int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void 
             }
         }
         det_loader_release(l, b);
-        if (fail)
-            goto out;
+        if (fail) goto out;
     }
-    if (r < 0 || eval_coco_run(ev, NULL, e) < 0)
-        goto out;
+    if (r < 0 || eval_coco_run(ev, NULL, e) < 0) goto out;
     int ns;
     const double *st = eval_coco_stats(ev, &ns);
     out->map = st[0];
@@ -324,8 +306,7 @@ int det_evaluate(nn_model *m, det_fetch_fn fetch, void *ud, int64_t count, int b
                  err *e)
 {
     nn_session *s = nn_session_new(m, e);
-    if (!s)
-        return -1;
+    if (!s) return -1;
     int rc = det_eval_session(s, m, fetch, ud, count, batch, conf, iou, max_det, workers, out,
                               eval_out, e);
     nn_session_free(s);

@@ -56,8 +56,7 @@ static int cmp_str(const void *a, const void *b)
 static int load_photos(det_synth *s, const char *dir, err *e)
 {
     DIR *d = opendir(dir);
-    if (!d)
-        return 0; /* no photos: procedural backgrounds only */
+    if (!d) return 0; /* no photos: procedural backgrounds only */
     char *names[MAX_PHOTOS];
     int n = 0;
     struct dirent *de;
@@ -81,11 +80,9 @@ static int load_photos(det_synth *s, const char *dir, err *e)
             fread(buf, 1, (size_t)len, f) == (size_t)len) {
             image_decode_opts op = {.channels = 3, .target_side = 1024};
             err de2;
-            if (image_decode(buf, (size_t)len, &op, &s->photo[s->nphotos], &de2) == 0)
-                s->nphotos++;
+            if (image_decode(buf, (size_t)len, &op, &s->photo[s->nphotos], &de2) == 0) s->nphotos++;
         }
-        if (f)
-            fclose(f);
+        if (f) fclose(f);
         free(buf);
         free(names[i]);
     }
@@ -101,24 +98,15 @@ det_synth *det_synth_new(const det_synth_opts *o, err *e)
         return NULL;
     }
     det_synth_opts d = o ? *o : (det_synth_opts){0};
-    if (!d.w)
-        d.w = 320;
-    if (!d.h)
-        d.h = 320;
-    if (!d.classes)
-        d.classes = DET_SYNTH_CLASSES;
-    if (!d.min_objects)
-        d.min_objects = 1;
-    if (!d.max_objects)
-        d.max_objects = 8;
-    if (!(d.min_side > 0))
-        d.min_side = 16;
-    if (!(d.max_side > 0))
-        d.max_side = 112;
-    if (!d.quality)
-        d.quality = 90;
-    if (!o || !o->photos_dir)
-        d.photos_dir = "/usr/share/darknet/data";
+    if (!d.w) d.w = 320;
+    if (!d.h) d.h = 320;
+    if (!d.classes) d.classes = DET_SYNTH_CLASSES;
+    if (!d.min_objects) d.min_objects = 1;
+    if (!d.max_objects) d.max_objects = 8;
+    if (!(d.min_side > 0)) d.min_side = 16;
+    if (!(d.max_side > 0)) d.max_side = 112;
+    if (!d.quality) d.quality = 90;
+    if (!o || !o->photos_dir) d.photos_dir = "/usr/share/darknet/data";
     const char *bad = NULL;
     char why[160];
     int side = d.w < d.h ? d.w : d.h;
@@ -156,8 +144,7 @@ det_synth *det_synth_new(const det_synth_opts *o, err *e)
 
 void det_synth_free(det_synth *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     for (int i = 0; i < s->nphotos; i++)
         image_pixels_free(&s->photo[i]);
     free(s);
@@ -165,8 +152,14 @@ void det_synth_free(det_synth *s)
 
 /* --- randomness ------------------------------------------------------------------ */
 
-static float U(nn_rng *r, float lo, float hi) { return lo + (hi - lo) * nn_rng_uniform(r); }
-static int I(nn_rng *r, int n) { return (int)(nn_rng_next(r) % (uint64_t)n); }
+static float U(nn_rng *r, float lo, float hi)
+{
+    return lo + (hi - lo) * nn_rng_uniform(r);
+}
+static int I(nn_rng *r, int n)
+{
+    return (int)(nn_rng_next(r) % (uint64_t)n);
+}
 
 /* value noise: a hashed lattice, smoothly interpolated */
 static float lattice(uint32_t seed, int x, int y)
@@ -242,9 +235,9 @@ static void bg_procedural(const det_synth *s, nn_rng *r, uint8_t *rgb)
     float pamp = U(r, 0.1f, 0.4f);
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
-            float t = (((float)x - W / 2.0f) * ca + ((float)y - H / 2.0f) * sa) /
-                          (float)(W > H ? W : H) +
-                      0.5f;
+            float t =
+                (((float)x - W / 2.0f) * ca + ((float)y - H / 2.0f) * sa) / (float)(W > H ? W : H) +
+                0.5f;
             t = fminf(fmaxf(t, 0), 1);
             float n = 0, amp = 0.5f, f = freq;
             for (int o = 0; o < 4; o++) {
@@ -282,7 +275,7 @@ typedef struct obj {
     int npoly;
     float seg[16][4];
     int nseg;
-    float stroke2;                /* glyph stroke radius squared (local units) */
+    float stroke2; /* glyph stroke radius squared (local units) */
 } obj;
 
 static bool in_poly(const float (*p)[2], int n, float u, float v)
@@ -301,20 +294,23 @@ static bool inside(const obj *o, float x, float y)
 {
     float dx = x - o->cx, dy = y - o->cy;
     float u = (dx * o->cs + dy * o->sn) / o->hx, v = (-dx * o->sn + dy * o->cs) / o->hy;
-    if (u < -1 || u > 1 || v < -1 || v > 1)
-        return false;
+    if (u < -1 || u > 1 || v < -1 || v > 1) return false;
     float r2 = u * u + v * v;
     switch (o->cls) {
-    case 0: return r2 <= 1;
-    case 5: return r2 <= 1 && r2 >= 0.52f * 0.52f;
-    case 2: return true;
-    case 4: return (fabsf(u) <= 0.3f) || (fabsf(v) <= 0.3f);
+    case 0:
+        return r2 <= 1;
+    case 5:
+        return r2 <= 1 && r2 >= 0.52f * 0.52f;
+    case 2:
+        return true;
+    case 4:
+        return (fabsf(u) <= 0.3f) || (fabsf(v) <= 0.3f);
     case 1:
-    case 3: return in_poly((const float (*)[2])o->poly, o->npoly, u, v);
+    case 3:
+        return in_poly((const float(*)[2])o->poly, o->npoly, u, v);
     default:
         for (int i = 0; i < o->nseg; i++)
-            if (det_seg_dist2(u, v, o->seg[i]) <= o->stroke2)
-                return true;
+            if (det_seg_dist2(u, v, o->seg[i]) <= o->stroke2) return true;
         return false;
     }
 }
@@ -365,8 +361,7 @@ static void obj_init(obj *o, int cls, float cx, float cy, float side, float stre
 }
 
 /* Coverage (0..16) of the object over its rectangle clipped to the image. */
-static void coverage(const obj *o, int W, int H, uint8_t *cov, int *rx0, int *ry0, int *rw,
-                     int *rh)
+static void coverage(const obj *o, int W, int H, uint8_t *cov, int *rx0, int *ry0, int *rw, int *rh)
 {
     int x0 = o->x0 < 0 ? 0 : o->x0, y0 = o->y0 < 0 ? 0 : o->y0;
     int x1 = o->x1 > W ? W : o->x1, y1 = o->y1 > H ? H : o->y1;
@@ -408,15 +403,14 @@ static void line(uint8_t *rgb, int W, int H, float x0, float y0, float x1, float
                 for (int sx = 0; sx < 4; sx++)
                     c += det_seg_dist2((float)x + 0.125f + 0.25f * (float)sx,
                                        (float)y + 0.125f + 0.25f * (float)sy, s) <= rad * rad;
-            if (c)
-                blend(rgb + ((size_t)y * (size_t)W + (size_t)x) * 3, col, c);
+            if (c) blend(rgb + ((size_t)y * (size_t)W + (size_t)x) * 3, col, c);
         }
 }
 
 #define MAX_OBJ 64
 
-int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *rgb,
-                    det_box *boxes, int max_boxes, int *nboxes, err *e)
+int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *rgb, det_box *boxes,
+                    int max_boxes, int *nboxes, err *e)
 {
     const det_synth_opts *o = &s->o;
     int W = o->w, H = o->h;
@@ -472,13 +466,13 @@ int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *r
             for (int y = 0; y < rh; y++)
                 for (int x = 0; x < rw; x++)
                     if (cov[(size_t)y * (size_t)rw + (size_t)x] >= 8) {
-                        const uint8_t *p = rgb + ((size_t)(ry0 + y) * (size_t)W + (size_t)(rx0 + x)) * 3;
+                        const uint8_t *p =
+                            rgb + ((size_t)(ry0 + y) * (size_t)W + (size_t)(rx0 + x)) * 3;
                         for (int q = 0; q < 3; q++)
                             mean[q] += p[q];
                         cnt++;
                     }
-            if (cnt < 12)
-                continue;
+            if (cnt < 12) continue;
             for (int q = 0; q < 3; q++)
                 mean[q] /= cnt;
             for (int tries = 0; tries < 12; tries++) {
@@ -486,8 +480,7 @@ int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *r
                 double d = 0;
                 for (int q = 0; q < 3; q++)
                     d += (c1[q] - mean[q]) * (c1[q] - mean[q]);
-                if (d > 110.0 * 110.0)
-                    break;
+                if (d > 110.0 * 110.0) break;
             }
             for (int q = 0; q < 3; q++)
                 c2[q] = fminf(255, fmaxf(0, c1[q] + U(&r, -70, 70)));
@@ -497,22 +490,18 @@ int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *r
                 for (int x = 0; x < rw; x++)
                     if (cov[(size_t)y * (size_t)rw + (size_t)x] >= 8) {
                         int16_t ow = owner[(size_t)(ry0 + y) * (size_t)W + (size_t)(rx0 + x)];
-                        if (ow >= 0)
-                            hidden[ow]++;
+                        if (ow >= 0) hidden[ow]++;
                     }
             bool ok = true;
             for (int j = 0; j < nobj; j++)
-                if (vis[j] - hidden[j] < (int)(0.6f * (float)full[j]))
-                    ok = false;
-            if (!ok)
-                continue;
+                if (vis[j] - hidden[j] < (int)(0.6f * (float)full[j])) ok = false;
+            if (!ok) continue;
             /* draw */
             float sc = cosf(stripe_a), ss = sinf(stripe_a);
             for (int y = 0; y < rh; y++)
                 for (int x = 0; x < rw; x++) {
                     int cv = cov[(size_t)y * (size_t)rw + (size_t)x];
-                    if (!cv)
-                        continue;
+                    if (!cv) continue;
                     float col[3];
                     float px = (float)(rx0 + x), py = (float)(ry0 + y);
                     float t = 0;
@@ -530,8 +519,7 @@ int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *r
                     size_t pi = (size_t)(ry0 + y) * (size_t)W + (size_t)(rx0 + x);
                     blend(rgb + pi * 3, col, cv);
                     if (cv >= 8) {
-                        if (owner[pi] >= 0)
-                            vis[owner[pi]]--;
+                        if (owner[pi] >= 0) vis[owner[pi]]--;
                         owner[pi] = (int16_t)nobj;
                     }
                 }
@@ -562,29 +550,27 @@ int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *r
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int ow = owner[(size_t)y * (size_t)W + (size_t)x];
-            if (ow < 0)
-                continue;
+            if (ow < 0) continue;
             cntp[ow]++;
-            if (x < bx0[ow])
-                bx0[ow] = x;
-            if (x > bx1[ow])
-                bx1[ow] = x;
-            if (y < by0[ow])
-                by0[ow] = y;
-            if (y > by1[ow])
-                by1[ow] = y;
+            if (x < bx0[ow]) bx0[ow] = x;
+            if (x > bx1[ow]) bx1[ow] = x;
+            if (y < by0[ow]) by0[ow] = y;
+            if (y > by1[ow]) by1[ow] = y;
         }
     int nb = 0;
     for (int j = 0; j < nobj; j++) {
-        if (cntp[j] < 12)
-            continue;
+        if (cntp[j] < 12) continue;
         if (nb == max_boxes) {
             free(owner);
             free(cov);
             return err_set(e, ERR_TOO_LARGE, "more than %d boxes", max_boxes);
         }
-        boxes[nb++] = (det_box){(float)bx0[j], (float)by0[j], (float)(bx1[j] - bx0[j] + 1),
-                                (float)(by1[j] - by0[j] + 1), cls[j], 1.0f};
+        boxes[nb++] = (det_box){(float)bx0[j],
+                                (float)by0[j],
+                                (float)(bx1[j] - bx0[j] + 1),
+                                (float)(by1[j] - by0[j] + 1),
+                                cls[j],
+                                1.0f};
     }
     *nboxes = nb;
     free(owner);
@@ -636,8 +622,7 @@ int det_synth_write(const det_synth *s, uint64_t seed, int64_t n, const char *ou
         return err_set(e, ERR_INVALID, "image count %lld (0 to 1,000,000)", (long long)n);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/images", out_dir);
-    if (mkdirs(dir, e) < 0)
-        return -1;
+    if (mkdirs(dir, e) < 0) return -1;
     int W = s->o.w, H = s->o.h;
     gen_item *items = calloc(CHUNK, sizeof *items);
     int64_t *first = calloc((size_t)n + 1, sizeof *first);
@@ -648,8 +633,7 @@ int det_synth_write(const det_synth *s, uint64_t seed, int64_t n, const char *ou
         rc = err_set(e, ERR_INTERNAL, "out of memory");
         goto out;
     }
-    if (threads < 1)
-        threads = 1;
+    if (threads < 1) threads = 1;
     for (int64_t base = 0; base < n && rc == 0; base += CHUNK) {
         int cnt = (int)(n - base < CHUNK ? n - base : CHUNK);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
@@ -680,8 +664,7 @@ int det_synth_write(const det_synth *s, uint64_t seed, int64_t n, const char *ou
             snprintf(path, sizeof path, "%s/%s", dir, fname);
             FILE *f = fopen(path, "wb");
             bool ok = f && fwrite(it->jpeg, 1, it->len, f) == it->len;
-            if (f && fclose(f) != 0)
-                ok = false;
+            if (f && fclose(f) != 0) ok = false;
             if (!ok) {
                 rc = err_set(e, ERR_IO, "cannot write %s: %s", path, strerror(errno));
                 break;

@@ -45,8 +45,11 @@ void det_train_cfg_default(det_train_cfg *c, const nn_model *m)
                               .eps = 1e-8f,
                               .weight_decay = 0.05f,
                               .clip_norm = 10.0f};
-    c->sched = (nn_sched){.kind = NN_SCHED_COSINE, .lr = 0.002f, .warmup = 100,
-                          .warmup_from = 0.01f, .min_lr = 0.00002f};
+    c->sched = (nn_sched){.kind = NN_SCHED_COSINE,
+                          .lr = 0.002f,
+                          .warmup = 100,
+                          .warmup_from = 0.01f,
+                          .min_lr = 0.00002f};
     c->ema_decay = 0.999f;
     c->seed = 1;
     det_aug_default(&c->aug, iw, ih);
@@ -69,8 +72,7 @@ void det_train_cfg_default(det_train_cfg *c, const nn_model *m)
 static int load_weights(nn_model *m, const char *path, err *e)
 {
     nn_model *src = nn_model_load(path, NULL, e);
-    if (!src)
-        return -1;
+    if (!src) return -1;
     const char **names;
     int count, rc = 0;
     float *buf = NULL;
@@ -81,8 +83,8 @@ static int load_weights(nn_model *m, const char *path, err *e)
         size_t n = mp ? mp->numel : 0;
         if (n == 0) {
             rc = err_set(e, ERR_UNPROCESSABLE,
-                         "%s: parameter %s is not in this detector (another architecture?)",
-                         path, names[i]);
+                         "%s: parameter %s is not in this detector (another architecture?)", path,
+                         names[i]);
             break;
         }
         if (n > cap) {
@@ -123,10 +125,10 @@ static int save_state(const char *dir, const run_state *rs, err *e)
     path_in(path, sizeof path, dir, "state.json");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f)
-        return err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    fprintf(f, "{\"format\":\"%s-state\",\"epochs_done\":%d,\"step\":%lld,\"elapsed_s\":%.3f,"
-               "\"best_map\":%.6f}\n",
+    if (!f) return err_set(e, ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f,
+            "{\"format\":\"%s-state\",\"epochs_done\":%d,\"step\":%lld,\"elapsed_s\":%.3f,"
+            "\"best_map\":%.6f}\n",
             DET_FORMAT, rs->epochs_done, (long long)rs->step, rs->elapsed_s, rs->best_map);
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
@@ -140,8 +142,7 @@ static int load_state(const char *dir, run_state *rs, err *e)
     path_in(path, sizeof path, dir, "state.json");
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
-    if (!j)
-        return err_set(e, ERR_NOT_FOUND, "cannot resume: %s: %s", path, je.text);
+    if (!j) return err_set(e, ERR_NOT_FOUND, "cannot resume: %s: %s", path, je.text);
     json_t *ed = json_object_get(j, "epochs_done"), *st = json_object_get(j, "step");
     json_t *el = json_object_get(j, "elapsed_s"), *bm = json_object_get(j, "best_map");
     if (!json_is_integer(ed) || !json_is_integer(st) || !json_is_number(el) ||
@@ -166,14 +167,13 @@ static char *ckpt_extra(const nn_model *m, const det_train_cfg *c)
 {
     det_head h;
     err e;
-    if (det_head_of(m, &h, &e) < 0)
-        return NULL;
+    if (det_head_of(m, &h, &e) < 0) return NULL;
     sbuf b = SBUF_INIT;
-    sbuf_printf(&b, "{\"detector\":{\"format\":\"%s\",\"classes\":%d,\"strides\":[8,16,32],"
-                    "\"box\":\"ltrb-exp\",\"input\":\"rgb/255\"}",
+    sbuf_printf(&b,
+                "{\"detector\":{\"format\":\"%s\",\"classes\":%d,\"strides\":[8,16,32],"
+                "\"box\":\"ltrb-exp\",\"input\":\"rgb/255\"}",
                 DET_FORMAT, h.classes);
-    if (c->extra_json && c->extra_json[0])
-        sbuf_printf(&b, ",\"train\":%s", c->extra_json);
+    if (c->extra_json && c->extra_json[0]) sbuf_printf(&b, ",\"train\":%s", c->extra_json);
     sbuf_puts(&b, "}");
     return sbuf_detach(&b, NULL);
 }
@@ -185,25 +185,20 @@ static int save_ckpt(nn_model *m, nn_optim *o, nn_ema *ema, const det_train_cfg 
     char *extra = ckpt_extra(m, c);
     int rc = 0;
     path_in(path, sizeof path, c->ckpt_dir, "state.safetensors");
-    if (nn_model_save(m, path, extra, e) < 0)
-        rc = -1;
+    if (nn_model_save(m, path, extra, e) < 0) rc = -1;
     path_in(path, sizeof path, c->ckpt_dir, "optim.safetensors");
-    if (rc == 0 && nn_optim_save(o, path, e) < 0)
-        rc = -1;
+    if (rc == 0 && nn_optim_save(o, path, e) < 0) rc = -1;
     if (rc == 0) {
-        if (ema)
-            nn_ema_swap(ema);
+        if (ema) nn_ema_swap(ema);
         path_in(path, sizeof path, c->ckpt_dir, "last.safetensors");
         rc = nn_model_save(m, path, extra, e);
         if (rc == 0 && best) {
             path_in(bpath, sizeof bpath, c->ckpt_dir, "best.safetensors");
             rc = nn_model_save(m, bpath, extra, e);
         }
-        if (ema)
-            nn_ema_swap(ema);
+        if (ema) nn_ema_swap(ema);
     }
-    if (rc == 0)
-        rc = save_state(c->ckpt_dir, rs, e);
+    if (rc == 0) rc = save_state(c->ckpt_dir, rs, e);
     free(extra);
     return rc;
 }
@@ -223,8 +218,7 @@ static double median(double *v, int n)
 
 static double lr_at(const det_train_cfg *c, const nn_sched *sched, int64_t step, double elapsed)
 {
-    if (!(c->sched_by_time && c->max_seconds > 0))
-        return nn_lr_at(sched, step);
+    if (!(c->sched_by_time && c->max_seconds > 0)) return nn_lr_at(sched, step);
     double f = elapsed / c->max_seconds;
     nn_sched ts = *sched;
     ts.warmup = 0;
@@ -234,18 +228,18 @@ static double lr_at(const det_train_cfg *c, const nn_sched *sched, int64_t step,
                        : 0;
     double lr = nn_lr_at(&ts, (int64_t)(f > 1 ? 1e6 : f * 1e6));
     if (sched->warmup > 0 && step < sched->warmup)
-        lr *= sched->warmup_from + (1.0 - sched->warmup_from) * (double)step / (double)sched->warmup;
+        lr *=
+            sched->warmup_from + (1.0 - sched->warmup_from) * (double)step / (double)sched->warmup;
     return lr;
 }
 
-int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetch,
-                  void *train_ud, int64_t train_count, det_fetch_fn val_fetch, void *val_ud,
-                  int64_t val_count, det_train_stats *final, err *e)
+int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetch, void *train_ud,
+                  int64_t train_count, det_fetch_fn val_fetch, void *val_ud, int64_t val_count,
+                  det_train_stats *final, err *e)
 {
     det_train_cfg c = *cfg;
     det_head h;
-    if (det_head_of(m, &h, e) < 0)
-        return -1;
+    if (det_head_of(m, &h, e) < 0) return -1;
     if (c.epochs < 1 || c.batch < 1 || train_count < 1)
         return err_set(e, ERR_INVALID, "training needs at least one epoch, batch and image");
     int ic, ih, iw;
@@ -261,16 +255,11 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
             c.aug.out_h = ih;
         }
     }
-    if (c.loss.box_gain == 0 && c.loss.cls_gain == 0)
-        det_loss_cfg_default(&c.loss);
-    if (c.log_every <= 0)
-        c.log_every = 20;
-    if (c.val_conf <= 0)
-        c.val_conf = 0.001f;
-    if (c.val_iou <= 0)
-        c.val_iou = 0.7f;
-    if (c.val_max_det <= 0)
-        c.val_max_det = 300;
+    if (c.loss.box_gain == 0 && c.loss.cls_gain == 0) det_loss_cfg_default(&c.loss);
+    if (c.log_every <= 0) c.log_every = 20;
+    if (c.val_conf <= 0) c.val_conf = 0.001f;
+    if (c.val_iou <= 0) c.val_iou = 0.7f;
+    if (c.val_max_det <= 0) c.val_max_det = 300;
     if (c.ckpt_dir && mkdir(c.ckpt_dir, 0755) < 0 && errno != EEXIST)
         return err_set(e, ERR_IO, "cannot create %s: %s", c.ckpt_dir, strerror(errno));
 
@@ -296,18 +285,15 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
             err_set(e, ERR_INVALID, "resuming needs the checkpoint directory");
             goto out;
         }
-        if (load_state(c.ckpt_dir, &rs, e) < 0)
-            goto out;
+        if (load_state(c.ckpt_dir, &rs, e) < 0) goto out;
         /* the EMA's averages first (nn_ema_new copies the current weights),
          * then the raw weights */
         if (c.ema_decay > 0) {
             path_in(path, sizeof path, c.ckpt_dir, "last.safetensors");
-            if (load_weights(m, path, e) < 0 || !(ema = nn_ema_new(m, c.ema_decay, e)))
-                goto out;
+            if (load_weights(m, path, e) < 0 || !(ema = nn_ema_new(m, c.ema_decay, e))) goto out;
         }
         path_in(path, sizeof path, c.ckpt_dir, "state.safetensors");
-        if (load_weights(m, path, e) < 0)
-            goto out;
+        if (load_weights(m, path, e) < 0) goto out;
     } else if (c.ema_decay > 0 && !(ema = nn_ema_new(m, c.ema_decay, e))) {
         goto out;
     }
@@ -316,16 +302,14 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
         goto out;
     if (c.resume) {
         path_in(path, sizeof path, c.ckpt_dir, "optim.safetensors");
-        if (nn_optim_load(opt, path, e) < 0)
-            goto out;
+        if (nn_optim_load(opt, path, e) < 0) goto out;
     }
     nn_session_seed(s, c.seed);
     nn_sched sched = c.sched;
     int64_t per_epoch = det_loader_batches(tl);
     st.steps_total = per_epoch * c.epochs;
     st.epochs = c.epochs;
-    if (sched.total == 0)
-        sched.total = st.steps_total;
+    if (sched.total == 0) sched.total = st.steps_total;
     st.step = rs.step;
     double train_s = rs.elapsed_s;
     bool stop = false;
@@ -337,8 +321,7 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
                      train_s >= (1 - c.close_mosaic_frac) * c.max_seconds);
         float mosaic = late ? 0 : c.aug.mosaic;
         st.mosaic = mosaic > 0;
-        if (det_loader_start(tl, ep, mosaic, e) < 0)
-            goto out;
+        if (det_loader_start(tl, ep, mosaic, e) < 0) goto out;
         double lsum = 0, bsum = 0, csum = 0;
         int64_t seen = 0, nb = 0;
         int64_t t_ep = time_mono_ns();
@@ -368,16 +351,14 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
             int lr_ = det_loss(&c.loss, &h, y, b->boxes, b->first, dy, &lo, e);
             int n = b->n;
             det_loader_release(tl, b);
-            if (lr_ < 0 || nn_backward(s, dy, e) < 0)
-                goto out;
+            if (lr_ < 0 || nn_backward(s, dy, e) < 0) goto out;
             double el = train_s + (double)(time_mono_ns() - t_ep) / 1e9;
             st.lr = lr_at(&c, &sched, st.step, el);
             if (nn_optim_step(opt, (float)st.lr, NULL, e) < 0) {
                 err_prefix(e, "epoch %d, step %lld", ep + 1, (long long)st.step);
                 goto out;
             }
-            if (ema)
-                nn_ema_update(ema);
+            if (ema) nn_ema_update(ema);
             if (probing) {
                 double dt = (double)(time_mono_ns() - t_step) / 1e9;
                 if (in_epoch >= 1 && in_epoch <= 7)
@@ -387,8 +368,7 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
                 if (in_epoch == 7) {
                     nn_session_set_threads(s, alt);
                 } else if (in_epoch == 15) {
-                    if (median(tb, nbt) >= median(ta, na))
-                        nn_session_set_threads(s, cur);
+                    if (median(tb, nbt) >= median(ta, na)) nn_session_set_threads(s, cur);
                     probing = 0;
                 }
             }
@@ -415,20 +395,17 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
                 break;
             }
         }
-        if (r < 0)
-            goto out;
+        if (r < 0) goto out;
         train_s += (double)(time_mono_ns() - t_ep) / 1e9;
         st.elapsed_s = train_s;
         bool last = stop || ep == c.epochs - 1;
         if (val_count > 0 && val_fetch &&
             (last || (c.val_every > 0 && (ep + 1) % c.val_every == 0))) {
             int64_t t_val = time_mono_ns();
-            if (ema)
-                nn_ema_swap(ema);
+            if (ema) nn_ema_swap(ema);
             int er = det_eval_session(s, m, val_fetch, val_ud, val_count, c.batch, c.val_conf,
                                       c.val_iou, c.val_max_det, c.workers, &st.val, NULL, e);
-            if (ema)
-                nn_ema_swap(ema);
+            if (ema) nn_ema_swap(ema);
             if (er < 0) {
                 err_prefix(e, "validation after epoch %d", ep + 1);
                 goto out;
@@ -438,27 +415,23 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
         }
         /* an epoch cut short by the callback is done again on resume (the
          * time budget's cut is the end of the run) */
-        bool cut = stop && in_epoch < per_epoch && !(c.max_seconds > 0 && st.elapsed_s >= c.max_seconds);
+        bool cut =
+            stop && in_epoch < per_epoch && !(c.max_seconds > 0 && st.elapsed_s >= c.max_seconds);
         rs.epochs_done = cut ? ep : ep + 1;
         rs.step = st.step;
         rs.elapsed_s = train_s;
         bool best = st.has_val && st.val.map > rs.best_map;
-        if (best)
-            rs.best_map = st.val.map;
-        if (c.ckpt_dir && save_ckpt(m, opt, ema, &c, &rs, best, e) < 0)
-            goto out;
-        if (c.progress && c.progress(c.progress_ud, &st, true))
-            stop = true;
+        if (best) rs.best_map = st.val.map;
+        if (c.ckpt_dir && save_ckpt(m, opt, ema, &c, &rs, best, e) < 0) goto out;
+        if (c.progress && c.progress(c.progress_ud, &st, true)) stop = true;
     }
     rc = 0;
 out:
     if (ema) {
-        if (rc == 0)
-            nn_ema_swap(ema); /* the model ends with the averaged weights */
+        if (rc == 0) nn_ema_swap(ema); /* the model ends with the averaged weights */
         nn_ema_free(ema);
     }
-    if (final)
-        *final = st;
+    if (final) *final = st;
     nn_tensor_free(dy);
     det_loader_free(tl);
     nn_optim_free(opt);

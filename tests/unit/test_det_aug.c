@@ -62,8 +62,7 @@ static void make_scene(scene *s)
 static bool is_colour(const uint8_t *p, const uint8_t c[3])
 {
     for (int i = 0; i < 3; i++)
-        if (abs((int)p[i] - (int)c[i]) > 12)
-            return false;
+        if (abs((int)p[i] - (int)c[i]) > 12) return false;
     return true;
 }
 
@@ -95,17 +94,16 @@ static int check_boxes(const uint8_t *dst, int w, int h, const det_box *out, int
                 }
         const det_box *b = NULL;
         for (int i = 0; i < n; i++)
-            if (out[i].cls == id)
-                b = &out[i];
+            if (out[i].cls == id) b = &out[i];
         if (!b) {
             /* dropped: at most a sliver of it may show */
             cr_assert(count == 0 || x1 - x0 <= 2 + TOL || y1 - y0 <= 2 + TOL || count <= 400,
-                      "%s: object %d shows %d px (%.0f,%.0f)-(%.0f,%.0f) but has no box", what,
-                      id, count, x0, y0, x1, y1);
+                      "%s: object %d shows %d px (%.0f,%.0f)-(%.0f,%.0f) but has no box", what, id,
+                      count, x0, y0, x1, y1);
             continue;
         }
-        cr_assert(count > 0, "%s: box %d (%.1f %.1f %.1f %.1f) shows none of its object", what,
-                  id, b->x, b->y, b->w, b->h);
+        cr_assert(count > 0, "%s: box %d (%.1f %.1f %.1f %.1f) shows none of its object", what, id,
+                  b->x, b->y, b->w, b->h);
         cr_assert(fabs(x0 - b->x) <= TOL && fabs(y0 - b->y) <= TOL &&
                       fabs(x1 - (b->x + b->w)) <= TOL && fabs(y1 - (b->y + b->h)) <= TOL,
                   "%s: object %d: box (%.1f,%.1f)-(%.1f,%.1f) but its pixels span "
@@ -149,8 +147,7 @@ static void run_case(const aug_case *c, scene *s, int seeds, int *total_boxes)
                      0);
         cr_assert_eq(n2, n);
         cr_assert(memcmp(out, out2, (size_t)n * sizeof *out) == 0, "%s: not deterministic", what);
-        cr_assert(memcmp(dst, dst2, (size_t)W * (size_t)H * 3) == 0, "%s: not deterministic",
-                  what);
+        cr_assert(memcmp(dst, dst2, (size_t)W * (size_t)H * 3) == 0, "%s: not deterministic", what);
         /* HSV jitter on top: the same boxes, other colours */
         det_aug hsv = c->a;
         hsv.hsv_h = 0.015f;
@@ -289,8 +286,12 @@ Test(det_aug, letterbox_round_trip)
         det_box mapped[OBJ_PER_SRC], back[OBJ_PER_SRC];
         for (int i = 0; i < OBJ_PER_SRC; i++) {
             det_box b = s->boxes[0][i];
-            mapped[i] = (det_box){b.x * lb.scale + lb.pad_x, b.y * lb.scale + lb.pad_y,
-                                  b.w * lb.scale, b.h * lb.scale, b.cls, 1};
+            mapped[i] = (det_box){b.x * lb.scale + lb.pad_x,
+                                  b.y * lb.scale + lb.pad_y,
+                                  b.w * lb.scale,
+                                  b.h * lb.scale,
+                                  b.cls,
+                                  1};
         }
         check_boxes(d, lb.out_w, lb.out_h, mapped, OBJ_PER_SRC, OBJ_PER_SRC, "letterbox");
         memcpy(back, mapped, sizeof back);

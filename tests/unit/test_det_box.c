@@ -63,8 +63,7 @@ Test(det_box, iou_family_gradients_match_finite_differences)
                 a[j] = keep;
                 double fd = (fp - fm) / (2 * h);
                 /* CIoU's alpha is a constant in the gradient by design */
-                if (k == DET_IOU_CIOU)
-                    continue;
+                if (k == DET_IOU_CIOU) continue;
                 cr_assert(fabs(fd - g[j]) < 1e-5, "case %zu kind %d coord %d: %g vs %g", c, k, j,
                           g[j], fd);
             }

@@ -23,14 +23,12 @@ static void find_cvops(void)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        cr_skip_test("no /proc/self/exe");
+    if (n <= 0) cr_skip_test("no /proc/self/exe");
     self[n] = 0;
     char *slash = strrchr(self, '/');
     *slash = 0;
     snprintf(cvops, sizeof cvops, "%s/cvops", self);
-    if (access(cvops, X_OK) != 0)
-        cr_skip_test("%s not built", cvops);
+    if (access(cvops, X_OK) != 0) cr_skip_test("%s not built", cvops);
 }
 
 /* Runs a shell command; returns the exit status, stdout + stderr in *out. */
@@ -48,8 +46,7 @@ static int run(char **out, const char *fmt, ...)
     char *buf = malloc(cap);
     while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
         n += got;
-        if (n + 1 == cap)
-            buf = realloc(buf, cap *= 2);
+        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
     }
     buf[n] = 0;
     int st = pclose(p);
@@ -61,13 +58,15 @@ Test(det_cli, synth_detect_is_deterministic_and_importable, .init = find_cvops)
 {
     const char *d = test_tmpdir();
     char *out;
-    int rc = run(&out, "%s demo synth-detect --n 6 --seed 5 --size 96 --max-side 48 --no-photos "
-                       "--threads 1 %s/a",
+    int rc = run(&out,
+                 "%s demo synth-detect --n 6 --seed 5 --size 96 --max-side 48 --no-photos "
+                 "--threads 1 %s/a",
                  cvops, d);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
-    rc = run(&out, "%s demo synth-detect --n 6 --seed 5 --size 96 --max-side 48 --no-photos "
-                   "--threads 3 %s/b",
+    rc = run(&out,
+             "%s demo synth-detect --n 6 --seed 5 --size 96 --max-side 48 --no-photos "
+             "--threads 3 %s/b",
              cvops, d);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
@@ -100,20 +99,23 @@ Test(det_cli, train_then_predict_and_draw, .init = find_cvops, .timeout = 300)
 {
     const char *d = test_tmpdir();
     char *out;
-    int rc = run(&out, "%s demo synth-detect --n 8 --val 4 --seed 2 --size 64 --min-side 16 "
-                       "--max-side 40 --max-objects 2 --classes 3 --no-photos %s/ds",
+    int rc = run(&out,
+                 "%s demo synth-detect --n 8 --val 4 --seed 2 --size 64 --min-side 16 "
+                 "--max-side 40 --max-objects 2 --classes 3 --no-photos %s/ds",
                  cvops, d);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
-    rc = run(&out, "%s detect train --data %s/ds --input 64 --epochs 2 --batch 4 --threads 1 "
-                   "--json --out %s/m.safetensors",
+    rc = run(&out,
+             "%s detect train --data %s/ds --input 64 --epochs 2 --batch 4 --threads 1 "
+             "--json --out %s/m.safetensors",
              cvops, d, d);
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "\"final\":true"), "%s", out);
     cr_assert(strstr(out, "\"val_map50\""), "%s", out);
     free(out);
-    rc = run(&out, "%s detect predict %s/m.safetensors %s/ds/val/images/val_000001.jpg --conf 0.01 "
-                   "--threads 1 --json --draw %s/drawn.jpg",
+    rc = run(&out,
+             "%s detect predict %s/m.safetensors %s/ds/val/images/val_000001.jpg --conf 0.01 "
+             "--threads 1 --json --draw %s/drawn.jpg",
              cvops, d, d, d);
     cr_assert_eq(rc, 0, "%s", out);
     json_error_t je;

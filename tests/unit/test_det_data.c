@@ -61,7 +61,8 @@ Test(det_data, synthetic_set_round_trips_through_coco, .init = setup)
         for (int j = 0; j < n; j++) {
             cr_assert_eq(got[j].cls, want[j].cls);
             cr_assert(fabsf(got[j].x - want[j].x) < 0.01f && fabsf(got[j].w - want[j].w) < 0.01f &&
-                          fabsf(got[j].y - want[j].y) < 0.01f && fabsf(got[j].h - want[j].h) < 0.01f,
+                          fabsf(got[j].y - want[j].y) < 0.01f &&
+                          fabsf(got[j].h - want[j].h) < 0.01f,
                       "image %lld box %d moved", (long long)i, j);
         }
         /* the fetch decodes the JPEG: close to the generated pixels */
@@ -168,8 +169,7 @@ static int mem_fetch(void *ud, int64_t index, det_sample *out, err *e)
     mem_set *m = ud;
     out->img = (nn_image){96, 64, 3, 96 * 3, m->px[index]};
     det_box *b = det_sample_boxes(out, m->n[index]);
-    if (!b && m->n[index])
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (!b && m->n[index]) return err_set(e, ERR_INTERNAL, "out of memory");
     memcpy(b, m->boxes[index], (size_t)m->n[index] * sizeof *b);
     out->n = m->n[index];
     return 0;
@@ -208,9 +208,9 @@ Test(det_data, loader_batches_do_not_depend_on_workers, .init = setup)
                 fnb[k] = nb;
             } else {
                 cr_assert_eq(b->x->n, first[k]->n);
-                cr_assert(memcmp(first[k]->data, b->x->data,
-                                 nn_tensor_numel(b->x) * sizeof(float)) == 0,
-                          "batch %d differs with %d workers", k, workers);
+                cr_assert(
+                    memcmp(first[k]->data, b->x->data, nn_tensor_numel(b->x) * sizeof(float)) == 0,
+                    "batch %d differs with %d workers", k, workers);
                 cr_assert_eq(nb, fnb[k]);
                 cr_assert(memcmp(fb[k], b->boxes, (size_t)nb * sizeof *fb[k]) == 0);
             }

@@ -14,7 +14,7 @@
 #include "detect/detect.h"
 #include "testutil.h"
 
-#define S 64      /* input side: tiny, so the test stays fast */
+#define S 64 /* input side: tiny, so the test stays fast */
 #define NIMG 4
 #define MAXB 8
 
@@ -29,8 +29,7 @@ static int tiny_fetch(void *ud, int64_t index, det_sample *out, err *e)
     tiny_set *t = ud;
     out->img = (nn_image){S, S, 3, S * 3, t->px[index]};
     det_box *b = det_sample_boxes(out, t->n[index]);
-    if (!b && t->n[index] > 0)
-        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (!b && t->n[index] > 0) return err_set(e, ERR_INTERNAL, "out of memory");
     memcpy(b, t->boxes[index], (size_t)t->n[index] * sizeof *b);
     out->n = t->n[index];
     return 0;
@@ -38,8 +37,14 @@ static int tiny_fetch(void *ud, int64_t index, det_sample *out, err *e)
 
 static void make_set(tiny_set *t, int classes)
 {
-    det_synth_opts so = {.w = S, .h = S, .classes = classes, .min_objects = 1, .max_objects = 2,
-                         .min_side = 16, .max_side = 40, .photos_dir = ""};
+    det_synth_opts so = {.w = S,
+                         .h = S,
+                         .classes = classes,
+                         .min_objects = 1,
+                         .max_objects = 2,
+                         .min_side = 16,
+                         .max_side = 40,
+                         .photos_dir = ""};
     err e;
     det_synth *s = det_synth_new(&so, &e);
     cr_assert(s, "%s", e.msg);
