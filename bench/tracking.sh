@@ -30,12 +30,12 @@ auth=(-H "Authorization: Bearer $TOKEN")
 cc -O2 -o "$work/ref" "$here/tracking_ref.c" -lsqlite3 -lm || exit 1
 cc -O2 -o "$work/load" "$here/tracking_load.c" -lcurl -lpthread -lm || exit 1
 
-start_server() { # DIR
-  local dir=$1
+start_server() { # DIR [SERVE OPTIONS...]
+  local dir=$1; shift
   mkdir -p "$dir"
   rm -f "$dir/port"
   CVOPS_BOOTSTRAP_TOKEN=$TOKEN "$build/cvops" serve --data "$dir" --listen 127.0.0.1:0 \
-    --port-file "$dir/port" --log-level warn --workers 0 >"$dir/server.log" 2>&1 &
+    --port-file "$dir/port" --log-level warn --workers 0 "$@" >"$dir/server.log" 2>&1 &
   SPID=$!; pids+=("$SPID")
   for _ in $(seq 400); do [ -s "$dir/port" ] && break; sleep 0.01; done
   PORT=$(cat "$dir/port")
@@ -118,6 +118,17 @@ single_cpu_m=$(printf '%s\n' "${single_cpu[@]}" | median)
 health_m=$(printf '%s\n' "${health[@]}" | median)
 health_cpu_m=$(printf '%s\n' "${health_cpu[@]}" | median)
 single_pts=$(count_points "$e")
+# the same with the epoll pool of 2 threads instead of a thread per connection
+stop_server
+start_server "$work/s" --http-threads 2
+pool=()
+for i in $(seq "$runs"); do
+  read -r r u < <(wrk_cpu -t2 -c64 -d"${SECS:-5}" -s "$work/single.lua" "$BASE")
+  pool+=("$r")
+done
+pool_m=$(printf '%s\n' "${pool[@]}" | median)
+stop_server
+start_server "$work/s"
 
 # --- the Python client ------------------------------------------------------------
 py=()
@@ -200,7 +211,8 @@ row "batched logging, packed columns (points/s; ${packed_size} B per 10k)" "$pac
 row "  reference: raw batched SQLite INSERTs of the same rows" "" "" ""
 row "  floors: 500,000 points/s and 0.5x the reference" "" "" ""
 row "single-point requests, wrk -t2 -c64 (req/s; floor 10,000)" "$single_m" "10000" "$(ratio "$single_m" 10000)"
-row "  points stored by those requests" "$single_pts" "" ""
+row "  the same, --http-threads 2 (epoll pool; req/s)" "$pool_m" "10000" "$(ratio "$pool_m" 10000)"
+row "  points stored by the thread-per-connection runs" "$single_pts" "" ""
 row "  server CPU per request (us): single point vs GET /api/v1/health" "$single_cpu_m" "$health_cpu_m" "$(ratio "$single_cpu_m" "$health_cpu_m")"
 row "  GET /api/v1/health in the same conditions (req/s)" "$health_m" "" ""
 row "Python: 1,000,000 log_metric calls, the loop, wall (s; floor 5)" "$py_m" "5" "$(ratio 5 "$py_m")"

@@ -138,6 +138,36 @@ cvops_code cvops_metric(cvops_metrics *m, const char *name, double value, int64_
 cvops_code cvops_metrics_flush(cvops_metrics *m);
 cvops_code cvops_metrics_free(cvops_metrics *m);
 
+/* --- inside a processing ---------------------------------------------------------- */
+
+/* What the worker gives a custom processing's command in its environment
+ * (docs/processings.md). The strings point into the environment. */
+typedef struct cvops_job_env {
+    int64_t job_id;          /* CVOPS_JOB_ID: the job, and the run's id */
+    const char *url;         /* CVOPS_URL ("" when the worker has no --api-url) */
+    const char *token;       /* CVOPS_TOKEN: limited to this job and its input */
+    const char *input_json;  /* CVOPS_INPUT: {"kind", "id", ...} */
+    const char *params_json; /* CVOPS_PARAMS */
+    const char *workdir;     /* CVOPS_WORKDIR */
+} cvops_job_env;
+
+/* Reads the environment; CVOPS_E_INVALID when not run as a processing. */
+cvops_code cvops_job_env_read(cvops_job_env *env);
+/* A client for the job's API and token (NULL when out of memory). */
+cvops_client *cvops_job_client(const cvops_job_env *env);
+/* Progress in [0, 1] with a short message; shown on the job. */
+cvops_code cvops_job_progress(cvops_client *c, int64_t job_id, double fraction,
+                              const char *message);
+/* Lines for the job's log. */
+cvops_code cvops_job_log(cvops_client *c, int64_t job_id, const char *const *lines, size_t n);
+/* Uploads a file for the run's outputs; sha_out gets its SHA-256. Counted
+ * against the run's output limit (CVOPS_E_TOO_LARGE past it). */
+cvops_code cvops_job_upload(cvops_client *c, int64_t job_id, const char *file, char sha_out[65]);
+/* Stages an output document (data, tags, annotations, dataset-version,
+ * model-version); written when the run succeeds, dropped otherwise. */
+cvops_code cvops_job_output(cvops_client *c, int64_t job_id, const char *doc_json,
+                            char **json_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,22 +16,29 @@
 #include "base/util.h"
 #include "base/version.h"
 #include "datalake/datalake.h"
+#include "deploy/deploy.h"
 #include "experiment/experiment.h"
 #include "image/image.h"
+#include "nn/nn.h"
+#include "training/training.h"
 
 static const http_route *const route_tables[] = {system_routes,     auth_routes,
                                                   jobs_routes,       files_routes,
                                                   datalake_routes,   dataset_routes,
                                                   webhook_routes,    experiment_routes,
                                                   tracking_routes,   registry_routes,
-                                                  deploy_routes,
+                                                  deploy_routes,     evaluation_routes,
+                                                  processing_routes, training_routes,
+                                                  deploy_predict_routes,
                                                   NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
 
 /* Every module's job kinds, concatenated once into one NULL-terminated table. */
-static const job_kind *const kind_tables[] = {system_job_kinds, datalake_job_kinds,
-                                              webhook_job_kinds, dataset_job_kinds, NULL};
+static const job_kind *const kind_tables[] = {system_job_kinds,     datalake_job_kinds,
+                                              webhook_job_kinds,    dataset_job_kinds,
+                                              evaluation_job_kinds, processing_job_kinds,
+                                              training_job_kinds,   NULL};
 static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
@@ -63,6 +70,8 @@ int app_open(app *a, const app_config *cfg, err *e)
     memset(a, 0, sizeof *a);
     a->cfg = *cfg;
     if (image_lib_init(e) != 0)
+        return -1;
+    if (nn_init(cfg->nn_threads, e) != 0) /* training jobs and the predict endpoint */
         return -1;
     app_config *c = &a->cfg;
     if (!c->data_dir)
@@ -122,8 +131,10 @@ void app_close(app *a)
     a->openapi = NULL;
 }
 
-/* Sample data for a new store: the photos Debian ships (darknet's), as a
- * job so the server answers at once. */
+/* Sample data for a new store, as jobs so the server answers at once: the
+ * photos Debian ships (darknet's), and a Fashion-MNIST classification
+ * dataset with a project "getting-started" whose experiment is ready to
+ * launch (src/training/sample.c). */
 static int submit_sample_data(app *a, err *e)
 {
     static const char *dirs[] = {"/usr/share/darknet/data"};
@@ -145,6 +156,11 @@ static int submit_sample_data(app *a, err *e)
     free(text);
     if (rc == 0)
         printf("Sample data: importing the sample photos into datalake 'default' (job %lld).\n",
+               (long long)job);
+    training_sample_opts so = {.train = 2400, .val = 300, .test = 300};
+    if (rc == 0 && (rc = training_sample_submit(c, org, user, &so, &job, e)) == 0)
+        printf("Sample data: 3000 Fashion-MNIST images into dataset 'fashion-mnist' (job %lld); "
+               "project 'getting-started' gets an experiment ready to launch.\n",
                (long long)job);
 out:
     db_put(c);
@@ -201,6 +217,7 @@ static jobs_runner *start_workers(app *a, err *e)
                       .lease_ms = a->cfg.lease_ms,
                       .poll_ms = a->cfg.poll_ms,
                       .name = a->cfg.worker_name,
+                      .labels = a->cfg.worker_labels,
                       .on_end = app_job_ended};
     return jobs_runner_start(a->db, a, app_job_kinds(), &jc, e);
 }
@@ -227,6 +244,19 @@ int app_serve(app *a, err *e)
         return -1;
     if (http_server_start(a->http, e) != 0)
         return -1;
+    int port0 = http_server_port(a->http);
+    if (a->cfg.api_url) {
+        snprintf(a->api_url, sizeof a->api_url, "%s", a->cfg.api_url);
+    } else {
+        /* commands started by our own workers reach us on the loopback when
+         * we listen on every address */
+        const char *lc = strrchr(a->cfg.listen, ':');
+        int hl = (int)(lc - a->cfg.listen);
+        bool any = hl == 0 || (hl == 7 && strncmp(a->cfg.listen, "0.0.0.0", 7) == 0) ||
+                   (hl == 4 && strncmp(a->cfg.listen, "[::]", 4) == 0);
+        snprintf(a->api_url, sizeof a->api_url, "http://%.*s:%d", any ? 9 : hl,
+                 any ? "127.0.0.1" : a->cfg.listen, port0);
+    }
     a->jobs = start_workers(a, e);
     if (!a->jobs)
         return -1;
@@ -251,9 +281,12 @@ int app_serve(app *a, err *e)
     log_info("received %s; finishing in-flight requests and releasing jobs",
              sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(a->http, 10000);
+    /* jobs first: a training job writes its last metric points through the committer */
+    jobs_runner_stop(a->jobs, 10000);
     exp_committer_stop(a->exp_committer);
     a->exp_committer = NULL;
-    jobs_runner_stop(a->jobs, 10000);
+    deploy_serve_stop();
+    training_models_clear();
     http_server_free(a->http);
     a->http = NULL;
     a->jobs = NULL;
@@ -267,11 +300,14 @@ int app_work(app *a, err *e)
     block_signals(&set);
     if (a->cfg.workers <= 0)
         a->cfg.workers = 2;
+    if (a->cfg.api_url)
+        snprintf(a->api_url, sizeof a->api_url, "%s", a->cfg.api_url);
     a->jobs = start_workers(a, e);
     if (!a->jobs)
         return -1;
-    printf("cvops %s worker running %d job thread(s) (database: %s, blobs: %s)\n", CVOPS_VERSION,
-           a->cfg.workers, db_driver_name(a->db), blob_driver_name(a->blobs));
+    printf("cvops %s worker running %d job thread(s) (database: %s, blobs: %s, labels: %s, API: %s)\n",
+           CVOPS_VERSION, a->cfg.workers, db_driver_name(a->db), blob_driver_name(a->blobs),
+           jobs_runner_labels(a->jobs), a->api_url[0] ? a->api_url : "none (--api-url)");
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);

@@ -38,8 +38,12 @@ typedef struct app_config {
     int64_t session_ttl_ms;/* default 7 days */
     bool secure_cookies;   /* mark cookies Secure (behind HTTPS) */
     const char *worker_name;
+    const char *worker_labels; /* "gpu,docker,mem=16G": what this process's workers offer */
+    const char *api_url;   /* how commands run by this process's workers reach the API
+                              (serve: its own listen address when not given) */
     bool sample_data;      /* on a new store, fill the datalake with sample images */
     bool webhooks_allow_private; /* let webhooks reach loopback/private addresses */
+    int nn_threads;        /* compute threads of training and inference; 0: all cores */
 } app_config;
 
 typedef struct app {
@@ -51,6 +55,7 @@ typedef struct app {
     jobs_runner *jobs;
     struct exp_committer *exp_committer; /* group commit of metric batches (serve only) */
     char *openapi; /* generated once */
+    char api_url[256]; /* resolved: cfg.api_url, or serve's own address; "" if unknown */
 } app;
 
 #define APP(r) ((app *)(r)->app)
@@ -77,10 +82,17 @@ extern const http_route registry_routes[];
 extern const http_route deploy_routes[];
 extern const http_route experiment_routes[];
 extern const http_route tracking_routes[];
+extern const http_route evaluation_routes[];
+extern const http_route processing_routes[];
+extern const http_route training_routes[];
+extern const http_route deploy_predict_routes[];
 extern const job_kind system_job_kinds[];
 extern const job_kind datalake_job_kinds[];
 extern const job_kind webhook_job_kinds[];
 extern const job_kind dataset_job_kinds[];
+extern const job_kind evaluation_job_kinds[];
+extern const job_kind processing_job_kinds[];
+extern const job_kind training_job_kinds[];
 /* Called by the job workers when a job ends (webhook/webhook_api.c). */
 void app_job_ended(void *app, int64_t org, int64_t job, const char *kind, const char *state);
 

@@ -10,11 +10,14 @@
 #include "auth/auth.h"
 #include "datalake/datalake.h"
 #include "dataset/dataset.h"
+#include "evaluation/evaluation.h"
 #include "experiment/experiment.h"
 #include "files/files.h"
 #include "jobs/jobs.h"
+#include "processing/processing.h"
 #include "deploy/deploy.h"
 #include "registry/registry.h"
+#include "training/training.h"
 #include "webhook/webhook.h"
 
 const db_migration app_migrations[] = {
@@ -26,8 +29,14 @@ const db_migration app_migrations[] = {
      dataset_schema_v20},
     {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
      exp_schema_v1},
+    {35, "training: runs of experiments on the platform's trainer", training_schema_v35},
+    {40, "evaluations: evaluations, predictions, per-class, per-image and confusion results",
+     evaluation_schema_v40},
     {50, "registry: models, versions, files, aliases", registry_schema_v50},
     {51, "deployments: predictions, rollups, alerts", deploy_schema_v51},
+    {60, "processings: definitions, runs, staged outputs and files, reports", proc_schema_v60},
+    {61, "jobs: worker requirements (job.requires, job_require)", jobs_schema_v61},
+    {62, "auth: job-scoped tokens (api_token.job_id, token_grant)", auth_schema_v62},
     {70, "webhooks: endpoints and deliveries", webhook_schema_v70},
 };
 

@@ -72,9 +72,9 @@ const http_route system_routes[] = {
     {HTTP_GET, "/api/v1/health", health, PERM_PUBLIC, BODY_NONE, NULL,
      "Liveness; with ?deep=1 also checks the database", "system", NULL,
      "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"}}}", 0},
-    {HTTP_GET, "/api/v1/openapi.json", openapi, PERM_PUBLIC, BODY_NONE, NULL,
+    {HTTP_GET, "/api/v1/openapi.json", openapi, PERM_AUTH, BODY_NONE, NULL,
      "This API's OpenAPI 3 description", "system", NULL, NULL, 0},
-    {HTTP_GET, "/metrics", metrics, PERM_PUBLIC, BODY_NONE, NULL,
+    {HTTP_GET, "/metrics", metrics, PERM_AUTH, BODY_NONE, NULL,
      "Prometheus metrics: requests by route and status, latency, jobs by state", "system", NULL,
      NULL, 0},
     {0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, 0},
@@ -171,19 +171,37 @@ char *app_openapi(const http_server *s)
 
 /* A diagnostic job: sleeps `ms` milliseconds in `steps` steps (logging
  * each when `log_steps`); fails its first `fail_times` attempts (retryably
- * if `retryable`).
+ * if `retryable`); first holds a write transaction open for `hold_write_ms`
+ * (what a long import does: on SQLite it blocks every other writer, the
+ * lease renewal included).
  * Used to test the queue end to end and to measure it. */
 static int sleep_job(job_ctx *j, err *e)
 {
     json_t *p = job_payload(j);
-    int64_t ms = 0, steps = 10, fail_times = 0;
+    int64_t ms = 0, steps = 10, fail_times = 0, hold = 0;
     bool retryable = true, log_steps = false;
     if (jv_bool(p, "log_steps", JV_OPTIONAL, &log_steps, e) ||
         jv_i64(p, "ms", JV_OPTIONAL, 0, 3600000, &ms, e) ||
         jv_i64(p, "steps", JV_OPTIONAL, 1, 10000, &steps, e) ||
         jv_i64(p, "fail_times", JV_OPTIONAL, 0, 100, &fail_times, e) ||
-        jv_bool(p, "retryable", JV_OPTIONAL, &retryable, e))
+        jv_bool(p, "retryable", JV_OPTIONAL, &retryable, e) ||
+        jv_i64(p, "hold_write_ms", JV_OPTIONAL, 0, 60000, &hold, e))
         return -1;
+    if (hold > 0) {
+        db_conn *c = db_get(job_db(j), e);
+        if (!c)
+            return -1;
+        if (db_begin(c, e)) {
+            db_put(c);
+            return -1;
+        }
+        struct timespec ts = {hold / 1000, (hold % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        int rc = db_commit(c, e);
+        db_put(c);
+        if (rc)
+            return -1;
+    }
     if (job_attempt(j) <= fail_times)
         return err_set(e, retryable ? ERR_UNAVAILABLE : ERR_INVALID,
                        "planned failure %d of %lld", job_attempt(j), (long long)fail_times);

@@ -32,6 +32,13 @@ const char auth_schema_v1[] =
     " secret_hash TEXT NOT NULL UNIQUE, csrf TEXT NOT NULL, created_at BIGINT NOT NULL,"
     " expires_at BIGINT NOT NULL, ended_at BIGINT);";
 
+const char auth_schema_v62[] =
+    "ALTER TABLE api_token ADD COLUMN job_id BIGINT;"
+    "CREATE INDEX api_token_job ON api_token (job_id);"
+    "CREATE TABLE token_grant (token_id BIGINT NOT NULL REFERENCES api_token(id) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL, ref_id BIGINT NOT NULL, access INTEGER NOT NULL,"
+    " PRIMARY KEY (token_id, kind, ref_id));";
+
 /* --- roles ------------------------------------------------------------- */
 
 static const bool role_table[ROLE__COUNT][PERM__COUNT] = {
@@ -210,6 +217,58 @@ static void secret_hash(const char *secret, unsigned char out[32], char hex[65])
     hex_encode(out, 32, hex);
 }
 
+/* The grants of a job-scoped token, only while its job runs. */
+static int load_grants(db_conn *c, auth_identity *id, err *e)
+{
+    db_stmt *s = db_query(c, e,
+                          "SELECT g.kind, g.ref_id, g.access FROM token_grant g"
+                          " JOIN job j ON j.id = $2 AND j.state = 'running' AND j.org_id = $3"
+                          " WHERE g.token_id = $1 ORDER BY g.kind, g.ref_id",
+                          DBI(id->token_id), DBI(id->scope_job), DBI(id->org_id));
+    if (!s)
+        return -1;
+    int rc;
+    id->ngrants = 0;
+    while ((rc = db_step(s, e)) == DB_ROW && id->ngrants < AUTH_GRANTS_MAX) {
+        auth_grant *g = &id->grants[id->ngrants++];
+        snprintf(g->kind, sizeof g->kind, "%s", db_col_text(s, 0));
+        g->id = db_col_i64(s, 1);
+        g->access = (int)db_col_i64(s, 2);
+    }
+    while (rc == DB_ROW)
+        rc = db_step(s, e);
+    db_done(s);
+    if (rc < 0)
+        return -1;
+    if (id->ngrants == 0)
+        return err_set(e, ERR_UNAUTHORIZED,
+                       "this token belonged to job %lld, which is no longer running; job tokens "
+                       "stop working when their job ends",
+                       (long long)id->scope_job);
+    return 0;
+}
+
+bool auth_scope_allows(const auth_identity *id, const char *kind, int64_t ref, int access)
+{
+    if (!id->scope_job)
+        return true;
+    for (int i = 0; i < id->ngrants; i++)
+        if (id->grants[i].id == ref && id->grants[i].access >= access &&
+            strcmp(id->grants[i].kind, kind) == 0)
+            return true;
+    return false;
+}
+
+bool auth_scope_has_kind(const auth_identity *id, const char *kind, int access)
+{
+    if (!id->scope_job)
+        return true;
+    for (int i = 0; i < id->ngrants; i++)
+        if (id->grants[i].access >= access && strcmp(id->grants[i].kind, kind) == 0)
+            return true;
+    return false;
+}
+
 int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identity *out, err *e)
 {
     size_t n = token ? strlen(token) : 0;
@@ -235,7 +294,7 @@ int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identit
         return -1;
     db_stmt *s = db_query(c, e,
                           "SELECT t.id, t.user_id, t.org_id, t.expires_at, t.revoked_at, u.username,"
-                          " u.disabled, m.role FROM api_token t JOIN app_user u ON u.id = t.user_id"
+                          " u.disabled, m.role, t.job_id FROM api_token t JOIN app_user u ON u.id = t.user_id"
                           " LEFT JOIN membership m ON m.user_id = t.user_id AND m.org_id = t.org_id"
                           " WHERE t.secret_hash = $1",
                           DBT(hex));
@@ -265,6 +324,7 @@ int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identit
     snprintf(id.username, sizeof id.username, "%s", db_col_text(s, 5));
     bool disabled = db_col_i64(s, 6) != 0;
     id.role = db_col_null(s, 7) ? ROLE_NONE : auth_role_parse(db_col_text(s, 7));
+    id.scope_job = db_col_null(s, 8) ? 0 : db_col_i64(s, 8);
     db_done(s);
     int result = 0;
     if (revoked)
@@ -277,10 +337,14 @@ int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identit
         result = err_set(e, ERR_UNAUTHORIZED,
                          "user '%s' is no longer a member of this token's organization",
                          id.username);
+    if (result == 0 && id.scope_job)
+        result = load_grants(c, &id, e);
     if (result == 0) {
         db_run(c, e, "UPDATE api_token SET last_used_at = $1 WHERE id = $2", DBI(now),
                DBI(id.token_id));
-        cache_put(cache, token, false, &id, expires);
+        /* a job's token is checked every time: it must stop with its job */
+        if (!id.scope_job)
+            cache_put(cache, token, false, &id, expires);
         *out = id;
     }
     db_put(c);
@@ -676,6 +740,51 @@ int auth_token_create(db_conn *c, int64_t user_id, int64_t org_id, const char *n
     return 0;
 }
 
+int auth_token_create_scoped(db_conn *c, int64_t user_id, int64_t org_id, int64_t job_id,
+                             int64_t expires_at, const auth_grant *grants, int ngrants,
+                             char *token_out, size_t out_size, int64_t *token_id, err *e)
+{
+    if (job_id <= 0 || ngrants <= 0 || ngrants > AUTH_GRANTS_MAX || expires_at <= 0)
+        return err_set(e, ERR_INTERNAL, "a job token needs a job, 1 to %d grants and an expiry",
+                       AUTH_GRANTS_MAX);
+    char name[48];
+    snprintf(name, sizeof name, "job %lld", (long long)job_id);
+    bool own_tx = !db_in_tx(c);
+    if (own_tx && db_begin(c, e))
+        return -1;
+    int64_t id;
+    if (auth_token_create(c, user_id, org_id, name, expires_at, token_out, out_size, &id, e) ||
+        db_run(c, e, "UPDATE api_token SET job_id = $1 WHERE id = $2", DBI(job_id), DBI(id)) < 0)
+        goto fail;
+    for (int i = 0; i < ngrants; i++) {
+        if (grants[i].access != AUTH_ACCESS_READ && grants[i].access != AUTH_ACCESS_WRITE) {
+            err_set(e, ERR_INTERNAL, "grant %d: unknown access %d", i, grants[i].access);
+            goto fail;
+        }
+        if (db_run(c, e,
+                   "INSERT INTO token_grant (token_id, kind, ref_id, access) VALUES ($1, $2, $3, $4)"
+                   " ON CONFLICT (token_id, kind, ref_id) DO UPDATE SET access = excluded.access",
+                   DBI(id), DBT(grants[i].kind), DBI(grants[i].id), DBI(grants[i].access)) < 0)
+            goto fail;
+    }
+    if (own_tx && db_commit(c, e))
+        return -1;
+    if (token_id)
+        *token_id = id;
+    return 0;
+fail:
+    if (own_tx)
+        db_rollback(c);
+    return -1;
+}
+
+int auth_job_tokens_revoke(db_conn *c, int64_t job_id, err *e)
+{
+    return db_run(c, e,
+                  "UPDATE api_token SET revoked_at = $1 WHERE job_id = $2 AND revoked_at IS NULL",
+                  DBI(time_now_ms()), DBI(job_id)) < 0 ? -1 : 0;
+}
+
 int auth_token_revoke(db_conn *c, int64_t user_id, int64_t token_id, err *e)
 {
     int64_t n = db_run(c, e,
@@ -771,7 +880,8 @@ int auth_list_tokens(db_conn *c, int64_t user_id, jw *w, err *e)
     db_stmt *s = db_query(c, e,
                           "SELECT t.id, t.name, t.prefix, t.org_id, o.name, t.created_at,"
                           " t.expires_at, t.last_used_at, t.revoked_at FROM api_token t"
-                          " JOIN org o ON o.id = t.org_id WHERE t.user_id = $1 ORDER BY t.id",
+                          " JOIN org o ON o.id = t.org_id WHERE t.user_id = $1 AND t.job_id IS NULL"
+                          " ORDER BY t.id",
                           DBI(user_id));
     if (!s)
         return -1;

@@ -25,6 +25,15 @@
  * write must echo in the X-CSRF-Token header. Passwords are hashed with
  * argon2id (19 MiB, 2 passes: the OWASP baseline).
  *
+ * Job-scoped tokens. A processing's command gets a token that is a real
+ * token row tied to its job (api_token.job_id) with a short list of grants:
+ * (kind, id, access) such as ("job", 42, write), ("dataset-version", 12,
+ * read). Such a token only works while its job is running and before it
+ * expires, is never cached (every request checks the database, so it stops
+ * the moment the job ends), and may only call the routes the HTTP hook
+ * lists for scoped tokens, on resources its grants name
+ * (auth_scope_allows); anything else answers 403.
+ *
  * Resolving a credential costs a hash and, at most every few seconds per
  * credential, a database lookup: a small cache keeps recent identities.
  * Revoking a token or changing a role clears this process's cache at once;
@@ -57,11 +66,25 @@ int auth_password_hash(const char *pw, char *out, size_t out_size, err *e);
 bool auth_password_verify(const char *encoded, const char *pw);
 
 /* --- identities and the cache ---------------------------------------------- */
+#define AUTH_GRANTS_MAX 8
+enum { AUTH_ACCESS_READ = 1, AUTH_ACCESS_WRITE = 2 };
+
+/* One thing a job-scoped token may reach: kind is "job", "datalake",
+ * "dataset-version", "model-version" or "experiment"; write implies read. */
+typedef struct auth_grant {
+    char kind[24];
+    int64_t id;
+    int access;
+} auth_grant;
+
 typedef struct auth_identity {
     int64_t user_id, org_id, token_id, session_id;
     auth_role role;
     char username[AUTH_NAME_MAX + 1];
     char csrf[48]; /* sessions only */
+    int64_t scope_job; /* a job-scoped token: its job; 0 for a full credential */
+    int ngrants;
+    auth_grant grants[AUTH_GRANTS_MAX];
 } auth_identity;
 
 typedef struct auth_cache auth_cache;
@@ -106,6 +129,18 @@ int auth_token_create(db_conn *c, int64_t user_id, int64_t org_id, const char *n
 int auth_token_import(db_conn *c, int64_t user_id, int64_t org_id, const char *name,
                       const char *secret, err *e);
 int auth_token_revoke(db_conn *c, int64_t user_id, int64_t token_id, err *e);
+/* A token for one job of org, acting as user, limited to grants, expiring
+ * at expires_at (and anyway when the job stops running). */
+int auth_token_create_scoped(db_conn *c, int64_t user_id, int64_t org_id, int64_t job_id,
+                             int64_t expires_at, const auth_grant *grants, int ngrants,
+                             char *token_out, size_t out_size, int64_t *token_id, err *e);
+/* Revokes every token of a job (when it ends). */
+int auth_job_tokens_revoke(db_conn *c, int64_t job_id, err *e);
+/* Full credentials may reach anything of their organization; scoped ones
+ * what a grant names with at least that access. */
+bool auth_scope_allows(const auth_identity *id, const char *kind, int64_t ref, int access);
+/* Any grant of this kind with at least that access. */
+bool auth_scope_has_kind(const auth_identity *id, const char *kind, int access);
 int auth_session_create(db_conn *c, int64_t user_id, int64_t org_id, int64_t ttl_ms,
                         char *cookie_out, size_t cookie_size, char *csrf_out, size_t csrf_size,
                         err *e);
@@ -135,5 +170,6 @@ int auth_bootstrap(db *d, const char *password, const char *token, auth_bootstra
 
 /* Schema (migration text) for the tables this module owns. */
 extern const char auth_schema_v1[];
+extern const char auth_schema_v62[]; /* job-scoped tokens */
 
 #endif

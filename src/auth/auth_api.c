@@ -27,6 +27,170 @@ static const char *bearer(http_req *r)
     return h;
 }
 
+/* --- job-scoped tokens ---------------------------------------------------------
+ *
+ * The routes a job's token may call, and which grant each needs: the job's
+ * own run (progress, log, files, outputs), reading its inputs, and for a
+ * training launched from an experiment, tracking that experiment. A route
+ * names the kind of its {id}; "data" and "asset" are reached through the
+ * datalake or dataset version that holds them. Everything else answers 403,
+ * and so does a listed route on a resource no grant names. */
+
+enum { SCOPE_DIRECT, SCOPE_DATA, SCOPE_ASSET, SCOPE_ANY_OF_KIND };
+
+typedef struct scoped_route {
+    int method;
+    const char *pattern;
+    const char *kind; /* the grant kind of {id} */
+    int how;
+    int access;
+} scoped_route;
+
+#define R_ AUTH_ACCESS_READ
+#define W_ AUTH_ACCESS_WRITE
+static const scoped_route scoped_routes[] = {
+    {HTTP_GET, "/api/v1/processing-runs/{id}", "job", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/processing-runs/{id}/outputs", "job", SCOPE_DIRECT, R_},
+    {HTTP_POST, "/api/v1/processing-runs/{id}/outputs", "job", SCOPE_DIRECT, W_},
+    {HTTP_POST, "/api/v1/processing-runs/{id}/progress", "job", SCOPE_DIRECT, W_},
+    {HTTP_POST, "/api/v1/processing-runs/{id}/log", "job", SCOPE_DIRECT, W_},
+    {HTTP_PUT, "/api/v1/processing-runs/{id}/files", "job", SCOPE_DIRECT, W_},
+    {HTTP_GET, "/api/v1/jobs/{id}", "job", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/datalakes/{id}", "datalake", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/datalakes/{id}/data", "datalake", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/datalakes/{id}/data/count", "datalake", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/datalakes/{id}/tags", "datalake", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/datalakes/{id}/stats", "datalake", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/data/{id}", "data", SCOPE_DATA, R_},
+    {HTTP_GET, "/api/v1/data/{id}/original", "data", SCOPE_DATA, R_},
+    {HTTP_GET, "/api/v1/data/{id}/thumbnail", "data", SCOPE_DATA, R_},
+    {HTTP_GET, "/api/v1/dataset-versions/{id}", "dataset-version", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/dataset-versions/{id}/assets", "dataset-version", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/dataset-versions/{id}/assets/count", "dataset-version", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/dataset-versions/{id}/labels", "dataset-version", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/dataset-versions/{id}/tags", "dataset-version", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/dataset-versions/{id}/stats", "dataset-version", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/assets/{id}", "asset", SCOPE_ASSET, R_},
+    {HTTP_GET, "/api/v1/assets/{id}/annotation", "asset", SCOPE_ASSET, R_},
+    {HTTP_GET, "/api/v1/model-versions/{id}", "model-version", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/model-versions/{id}/file", "model-version", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/experiments/{id}", "experiment", SCOPE_DIRECT, R_},
+    {HTTP_PATCH, "/api/v1/experiments/{id}", "experiment", SCOPE_DIRECT, W_},
+    {HTTP_POST, "/api/v1/experiments/{id}/params", "experiment", SCOPE_DIRECT, W_},
+    {HTTP_GET, "/api/v1/experiments/{id}/points", "experiment", SCOPE_DIRECT, R_},
+    {HTTP_POST, "/api/v1/experiments/{id}/points", "experiment", SCOPE_DIRECT, W_},
+    {HTTP_GET, "/api/v1/experiments/{id}/metrics", "experiment", SCOPE_DIRECT, R_},
+    {HTTP_GET, "/api/v1/experiments/{id}/logs", "experiment", SCOPE_DIRECT, R_},
+    {HTTP_POST, "/api/v1/experiments/{id}/logs", "experiment", SCOPE_DIRECT, W_},
+    {HTTP_GET, "/api/v1/experiments/{id}/output", "experiment", SCOPE_DIRECT, R_},
+    {HTTP_POST, "/api/v1/experiments/{id}/output", "experiment", SCOPE_DIRECT, W_},
+    {HTTP_GET, "/api/v1/experiments/{id}/artifacts", "experiment", SCOPE_DIRECT, R_},
+    {HTTP_PUT, "/api/v1/experiments/{id}/artifacts", "experiment", SCOPE_DIRECT, W_},
+    {HTTP_GET, "/api/v1/experiments/{id}/artifacts/file", "experiment", SCOPE_DIRECT, R_},
+    /* images logged by a training (log_image uploads the file first) */
+    {HTTP_PUT, "/api/v1/files", "experiment", SCOPE_ANY_OF_KIND, W_},
+};
+#undef R_
+#undef W_
+
+static void scope_describe(const auth_identity *id, char *out, size_t n)
+{
+    size_t k = 0;
+    out[0] = 0;
+    for (int i = 0; i < id->ngrants && k < n; i++) {
+        if (strcmp(id->grants[i].kind, "job") == 0)
+            continue;
+        int w = snprintf(out + k, n - k, "%s%s %lld", k ? ", " : "", id->grants[i].kind,
+                         (long long)id->grants[i].id);
+        if (w < 0)
+            break;
+        k += (size_t)w;
+    }
+    if (!out[0])
+        snprintf(out, n, "none");
+}
+
+/* The datalake or dataset version a data item / asset belongs to lets a
+ * job token reach it. */
+static bool scope_data_ok(db_conn *c, const auth_identity *id, int64_t data_id)
+{
+    err e;
+    int64_t lake = 0;
+    if (db_one_i64(c, &e, &lake,
+                   "SELECT d.datalake_id FROM data d JOIN datalake l ON l.id = d.datalake_id"
+                   " WHERE d.id = $1 AND l.org_id = $2",
+                   DBI(data_id), DBI(id->org_id)) != 0)
+        return false;
+    if (auth_scope_allows(id, "datalake", lake, AUTH_ACCESS_READ))
+        return true;
+    for (int i = 0; i < id->ngrants; i++) {
+        if (strcmp(id->grants[i].kind, "dataset-version") != 0)
+            continue;
+        int64_t n = 0;
+        if (db_one_i64(c, &e, &n,
+                       "SELECT COUNT(*) FROM asset WHERE version_id = $1 AND data_id = $2",
+                       DBI(id->grants[i].id), DBI(data_id)) == 0 && n > 0)
+            return true;
+    }
+    return false;
+}
+
+static bool scope_asset_ok(db_conn *c, const auth_identity *id, int64_t asset_id)
+{
+    err e;
+    int64_t version = 0;
+    if (db_one_i64(c, &e, &version, "SELECT version_id FROM asset WHERE id = $1", DBI(asset_id)))
+        return false;
+    return auth_scope_allows(id, "dataset-version", version, AUTH_ACCESS_READ);
+}
+
+static int scope_check(http_req *r, const auth_identity *id, err *e)
+{
+    char what[200];
+    scope_describe(id, what, sizeof what);
+    const scoped_route *sr = NULL;
+    for (size_t i = 0; i < sizeof scoped_routes / sizeof *scoped_routes && r->route; i++)
+        if ((int)r->method == scoped_routes[i].method &&
+            strcmp(r->route->pattern, scoped_routes[i].pattern) == 0)
+            sr = &scoped_routes[i];
+    if (!sr)
+        return err_set(e, ERR_FORBIDDEN,
+                       "this token belongs to job %lld and may only reach its run "
+                       "(/api/v1/processing-runs/%lld/...) and its inputs (%s); %s %s is outside "
+                       "its scope",
+                       (long long)id->scope_job, (long long)id->scope_job, what, r->method_name,
+                       r->route ? r->route->pattern : r->path);
+    if (sr->how == SCOPE_ANY_OF_KIND) {
+        if (auth_scope_has_kind(id, sr->kind, sr->access))
+            return 0;
+        return err_set(e, ERR_FORBIDDEN, "this token of job %lld has no %s it may write to; "
+                                         "%s %s is outside its scope",
+                       (long long)id->scope_job, sr->kind, r->method_name, r->route->pattern);
+    }
+    const char *idtext = http_param(r, "id");
+    int64_t ref = 0;
+    err pe;
+    if (!idtext || parse_i64("id", idtext, 1, INT64_MAX, &ref, &pe) != 0)
+        return err_set(e, ERR_NOT_FOUND, "no such resource");
+    bool ok;
+    if (sr->how == SCOPE_DIRECT) {
+        ok = auth_scope_allows(id, sr->kind, ref, sr->access);
+    } else {
+        db_conn *c = db_get(APP(r)->db, e);
+        if (!c)
+            return -1;
+        ok = sr->how == SCOPE_DATA ? scope_data_ok(c, id, ref) : scope_asset_ok(c, id, ref);
+        db_put(c);
+    }
+    if (!ok)
+        return err_set(e, ERR_FORBIDDEN,
+                       "%s %lld is not among the inputs and outputs of job %lld, which this "
+                       "token is limited to (%s%s)",
+                       sr->kind, (long long)ref, (long long)id->scope_job, what,
+                       sr->access == AUTH_ACCESS_WRITE ? "; writable: its run and experiment" : "");
+    return 0;
+}
+
 int auth_http_hook(http_req *r, int perm, err *e)
 {
     app *a = APP(r);
@@ -55,6 +219,8 @@ int auth_http_hook(http_req *r, int perm, err *e)
                        "this endpoint needs authentication: send 'Authorization: Bearer <token>' "
                        "(create a token with 'cvops tokens create') or log in");
     }
+    if (id.scope_job && scope_check(r, &id, e) != 0)
+        return -1;
     if (!auth_role_allows(id.role, (auth_perm)perm))
         return err_set(e, ERR_FORBIDDEN,
                        "your role '%s' does not allow this; it needs the '%s' permission (%s)",

@@ -71,5 +71,11 @@ int cmd_dataset(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_project(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
+int cmd_evaluation(int argc, char **argv);
+int cmd_processing(int argc, char **argv);
+int cmd_predict(int argc, char **argv); /* src/cli/predict.c */
+/* `cvops experiment launch|cancel` (src/cli/launch.c) */
+int cli_experiment_launch(int argc, char **argv);
+int cli_experiment_cancel(int argc, char **argv);
 
 #endif

@@ -905,6 +905,8 @@ int cmd_experiment(int argc, char **argv)
         {"compare", exp_compare_cmd, "compare experiments"},
         {"artifacts", exp_artifacts_cmd, "list, upload or download artifacts"},
         {"delete", exp_delete_cmd, "delete an experiment"},
+        {"launch", cli_experiment_launch, "train it on the platform's trainer, with a progress bar"},
+        {"cancel", cli_experiment_cancel, "cancel its platform training"},
         {NULL, NULL, NULL},
     };
     return cli_dispatch("cvops experiment", argc, argv, sub);

@@ -11,8 +11,10 @@
 #include "cli/cli.h"
 
 typedef struct {
-    const char *data, *db, *blobs, *listen, *port_file, *spool, *log_level, *name;
+    const char *data, *db, *blobs, *listen, *port_file, *spool, *log_level, *name, *labels,
+        *api_url;
     int64_t workers, http_threads, lease_s, poll_ms, max_upload, max_json, db_pool, max_pixels;
+    int64_t nn_threads;
     bool secure_cookies, sample_data, hooks_private;
 } serve_opts;
 
@@ -46,6 +48,9 @@ static int run(int argc, char **argv, bool worker)
         {"sample-data", 0, OPT_FLAG, &o.sample_data, NULL, "on a new store, add sample images (make run does)"},
         {"webhooks-allow-private", 0, OPT_FLAG, &o.hooks_private, NULL, "let webhooks call loopback and private addresses"},
         {"name", 0, OPT_STR, &o.name, "NAME", "worker name shown on jobs (host:pid)"},
+        {"labels", 0, OPT_STR, &o.labels, "LIST", "what the workers offer: gpu,docker,mem=16G (cpus and mem are added from the machine; $CVOPS_LABELS)"},
+        {"api-url", 0, OPT_STR, &o.api_url, "URL", "the API as commands run by these workers reach it (serve: its own address; $CVOPS_API_URL)"},
+        {"nn-threads", 0, OPT_INT, &o.nn_threads, "N", "compute threads of training jobs and predictions (all cores)"},
         {"log-level", 0, OPT_STR, &o.log_level, "LEVEL", "debug, info, warn, error (info)"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
@@ -101,8 +106,11 @@ static int run(int argc, char **argv, bool worker)
         .max_pixels = (uint64_t)(o.max_pixels > 0 ? o.max_pixels : 0),
         .secure_cookies = o.secure_cookies,
         .worker_name = o.name,
+        .worker_labels = env_or(o.labels, "CVOPS_LABELS"),
+        .api_url = env_or(o.api_url, "CVOPS_API_URL"),
         .sample_data = o.sample_data,
         .webhooks_allow_private = o.hooks_private,
+        .nn_threads = (int)o.nn_threads,
     };
     app a;
     err e;

@@ -612,3 +612,191 @@ int dataset_assets_count(db_conn *c, int64_t org, int64_t version, const char *q
     sbuf_free(&sql);
     return rc;
 }
+
+/* --- autocomplete -------------------------------------------------------------------------- */
+
+static void suggest(jw *w, const char *text, const char *kind, const char *help)
+{
+    jw_obj(w);
+    jw_kstr(w, "text", text);
+    jw_kstr(w, "kind", kind);
+    if (help)
+        jw_kstr(w, "help", help);
+    jw_obj_end(w);
+}
+
+/* Values from a one-column query ($1 = id, $2 = LIKE pattern), quoted as query strings. */
+static int suggest_rows(db_conn *c, jw *w, const char *sql, int64_t id, const char *like, err *e)
+{
+    db_stmt *s = db_query(c, e, sql, DBI(id), DBT(like));
+    if (!s)
+        return -1;
+    int rc;
+    sbuf q = SBUF_INIT;
+    while ((rc = db_step(s, e)) == DB_ROW) {
+        const char *v = db_col_text(s, 0);
+        if (!v)
+            continue;
+        sbuf_reset(&q);
+        sbuf_json_str(&q, v, strlen(v));
+        suggest(w, sbuf_cstr(&q), "value", NULL);
+    }
+    sbuf_free(&q);
+    db_done(s);
+    return rc < 0 ? -1 : 0;
+}
+
+int dataset_assets_autocomplete(db_conn *c, int64_t org, int64_t version, const char *q,
+                                size_t cursor, jw *w, err *e)
+{
+    ds_version v;
+    if (ds_version_get(c, org, version, &v, e))
+        return -1;
+    const query_schema *schema = dataset_asset_schema();
+    size_t len = strlen(q);
+    if (cursor > len)
+        cursor = len;
+    query_completion comp;
+    if (query_complete(q, len, cursor, schema, &comp, e) != 0) {
+        if (e->code == ERR_NONE)
+            e->code = ERR_INVALID;
+        return -1;
+    }
+    /* the typed prefix as a LIKE pattern, with % and _ escaped */
+    char like[300];
+    size_t k = 0;
+    for (const char *p = comp.prefix; *p && k < sizeof like - 3; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            like[k++] = '\\';
+        like[k++] = *p;
+    }
+    like[k++] = '%';
+    like[k] = 0;
+    jw_obj(w);
+    jw_key(w, "expect");
+    jw_arr(w);
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } ex[] = {{QUERY_EXPECT_FIELD, "field"},
+              {QUERY_EXPECT_KEY, "key"},
+              {QUERY_EXPECT_OPERATOR, "operator"},
+              {QUERY_EXPECT_VALUE, "value"},
+              {QUERY_EXPECT_CONNECTIVE, "connective"}};
+    for (size_t i = 0; i < ARRAY_LEN(ex); i++)
+        if (comp.expect & ex[i].bit)
+            jw_str(w, ex[i].name);
+    jw_arr_end(w);
+    jw_kint(w, "replace_from", (int64_t)comp.replace_from);
+    jw_kint(w, "replace_to", (int64_t)comp.replace_to);
+    jw_key(w, "suggestions");
+    jw_arr(w);
+    int rc = 0;
+    if (comp.expect & QUERY_EXPECT_FIELD) {
+        const char *names[MAX_FIELDS];
+        size_t n = query_suggest_fields(schema, comp.prefix, names, MAX_FIELDS);
+        for (size_t i = 0; i < n && i < MAX_FIELDS; i++) {
+            const query_field *f = query_schema_find(schema, names[i], strlen(names[i]));
+            suggest(w, names[i], "field", f ? f->help : NULL);
+        }
+        if (str_has_prefix("not", comp.prefix))
+            suggest(w, "not", "keyword", NULL);
+    }
+    if (comp.expect & QUERY_EXPECT_KEY && comp.field && strcmp(comp.field->name, "data.meta") == 0)
+        rc = suggest_rows(c, w,
+                          "SELECT key FROM datalake_meta_key WHERE datalake_id = $1 AND key LIKE $2"
+                          " ESCAPE '\\' ORDER BY key LIMIT 50",
+                          v.lake, like, e);
+    if (comp.expect & QUERY_EXPECT_OPERATOR && comp.operators)
+        for (const char *const *o = comp.operators; *o; o++)
+            suggest(w, *o, "operator", NULL);
+    if (rc == 0 && comp.expect & QUERY_EXPECT_VALUE && comp.field) {
+        const char *f = comp.field->name;
+        if (strcmp(f, "tag") == 0)
+            rc = suggest_rows(c, w,
+                              "SELECT DISTINCT name FROM asset_tag WHERE version_id = $1 AND name LIKE $2"
+                              " ESCAPE '\\' ORDER BY name LIMIT 50",
+                              version, like, e);
+        else if (strcmp(f, "label") == 0)
+            rc = suggest_rows(c, w,
+                              "SELECT name FROM label WHERE version_id = $1 AND name LIKE $2 ESCAPE '\\'"
+                              " ORDER BY name LIMIT 50",
+                              version, like, e);
+        else if (strcmp(f, "author") == 0)
+            rc = suggest_rows(c, w,
+                              "SELECT DISTINCT u.username FROM annotation an JOIN app_user u ON"
+                              " u.id = an.author WHERE an.version_id = $1 AND u.username LIKE $2"
+                              " ESCAPE '\\' ORDER BY 1 LIMIT 50",
+                              version, like, e);
+        else if (strcmp(f, "data.tag") == 0)
+            rc = suggest_rows(c, w,
+                              "SELECT name FROM tag WHERE datalake_id = $1 AND name LIKE $2 ESCAPE '\\'"
+                              " ORDER BY name LIMIT 50",
+                              v.lake, like, e);
+        else if (strcmp(f, "status") == 0) {
+            static const char *const sts[] = {"pending", "accepted", "rejected", "skipped", "null"};
+            for (size_t i = 0; i < ARRAY_LEN(sts); i++)
+                if (str_has_prefix(sts[i], comp.prefix))
+                    suggest(w, sts[i], "value", NULL);
+        }
+    }
+    if (comp.expect & QUERY_EXPECT_CONNECTIVE) {
+        suggest(w, "and", "keyword", NULL);
+        suggest(w, "or", "keyword", NULL);
+    }
+    jw_arr_end(w);
+    jw_obj_end(w);
+    return rc;
+}
+
+/* --- the versions that use a datalake item ---------------------------------------------------- */
+
+int dataset_versions_of_data(db_conn *c, int64_t org, int64_t data, jw *w, err *e)
+{
+    int64_t one;
+    if (db_one_i64(c, e, &one,
+                   "SELECT 1 FROM data d JOIN datalake l ON l.id = d.datalake_id"
+                   " WHERE d.id = $1 AND l.org_id = $2",
+                   DBI(data), DBI(org))) {
+        if (e->code == ERR_NOT_FOUND)
+            err_set(e, ERR_NOT_FOUND, "no datalake item %lld in this organization", (long long)data);
+        return -1;
+    }
+    db_stmt *s = db_query(c, e,
+                          "SELECT ds.id, ds.name, v.id, v.name, v.locked, a.id, an.status,"
+                          " COALESCE(an.shape_count, 0) FROM asset a"
+                          " JOIN dataset_version v ON v.id = a.version_id"
+                          " JOIN dataset ds ON ds.id = v.dataset_id"
+                          " LEFT JOIN annotation an ON an.asset_id = a.id"
+                          " WHERE a.data_id = $1 AND ds.org_id = $2 ORDER BY ds.name, v.id LIMIT $3",
+                          DBI(data), DBI(org), DBI(DATASET_USES_MAX));
+    if (!s)
+        return -1;
+    jw_obj(w);
+    jw_key(w, "items");
+    jw_arr(w);
+    int rc;
+    while ((rc = db_step(s, e)) == DB_ROW) {
+        jw_obj(w);
+        jw_kint(w, "dataset_id", db_col_i64(s, 0));
+        jw_kstr(w, "dataset", db_col_text(s, 1));
+        jw_kint(w, "version_id", db_col_i64(s, 2));
+        jw_kstr(w, "version", db_col_text(s, 3));
+        jw_kbool(w, "locked", db_col_i64(s, 4) != 0);
+        jw_kint(w, "asset_id", db_col_i64(s, 5));
+        if (db_col_null(s, 6)) {
+            jw_key(w, "status");
+            jw_null(w);
+        } else {
+            jw_kstr(w, "status", db_col_text(s, 6));
+        }
+        jw_kint(w, "objects", db_col_i64(s, 7));
+        jw_obj_end(w);
+    }
+    db_done(s);
+    jw_arr_end(w);
+    jw_key(w, "next_cursor");
+    jw_null(w);
+    jw_obj_end(w);
+    return rc < 0 ? -1 : 0;
+}

@@ -118,6 +118,19 @@ int dataset_assets_list(db_conn *c, int64_t org, int64_t version, const dataset_
 int dataset_assets_count(db_conn *c, int64_t org, int64_t version, const char *q, int64_t *n,
                          err *e);
 int dataset_asset_write(db_conn *c, int64_t org, int64_t asset, jw *w, err *e);
+
+/* What may come at byte `cursor` of a partial asset query: fields (the
+ * version's own and data.*), operators, and values from the version (its
+ * asset tags, labels, annotation authors) and its datalake (tags, metadata
+ * keys). The answer has the datalake autocomplete's shape. */
+int dataset_assets_autocomplete(db_conn *c, int64_t org, int64_t version, const char *q,
+                                size_t cursor, jw *w, err *e);
+
+/* The versions holding datalake item `data` (of org), with the asset's id
+ * and annotation status: {"items": [...], "next_cursor": null}, at most
+ * DATASET_USES_MAX rows, ordered by dataset name and version. */
+#define DATASET_USES_MAX 1000
+int dataset_versions_of_data(db_conn *c, int64_t org, int64_t data, jw *w, err *e);
 int dataset_asset_tag(db_conn *c, int64_t org, int64_t version, json_t *ids, const char *q,
                       const char *const *add, int nadd, const char *const *remove, int nremove,
                       int64_t *changed, err *e);

@@ -444,6 +444,31 @@ static int tags_bulk(http_req *r)
 static int tags_list(http_req *r) { return read_by_id(r, "id", dataset_asset_tags); }
 static int asset_get(http_req *r) { return read_by_id(r, "id", dataset_asset_write); }
 
+static int assets_autocomplete(http_req *r)
+{
+    int64_t id, cursor;
+    if (http_param_id(r, "id", &id))
+        return 0;
+    const char *q = http_query(r, "q");
+    if (!q)
+        q = "";
+    if (strlen(q) > QUERY_DEFAULT_MAX_LEN)
+        return http_fail(r, ERR_INVALID, "the query is longer than %d bytes", QUERY_DEFAULT_MAX_LEN);
+    if (http_query_i64(r, "cursor", (int64_t)strlen(q), 0, (int64_t)strlen(q), &cursor))
+        return 0;
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    err e;
+    jw w;
+    http_json_begin(r, 200, &w);
+    int rc = dataset_assets_autocomplete(c, r->who.org_id, id, q, (size_t)cursor, &w, &e);
+    db_put(c);
+    return rc ? http_fail_err(r, &e) : 0;
+}
+
+static int data_versions(http_req *r) { return read_by_id(r, "id", dataset_versions_of_data); }
+
 /* --- labels ------------------------------------------------------------------------------------ */
 
 static int labels_list(http_req *r) { return read_by_id(r, "id", dataset_labels_list); }
@@ -733,6 +758,12 @@ const http_route dataset_routes[] = {
      NULL, "Remove assets (and their annotations) by 'ids' or an asset query 'q'", T},
     {HTTP_GET, "/api/v1/dataset-versions/{id}/assets/count", assets_count, PERM_READ, BODY_NONE,
      NULL, "Count assets matching ?q=", T},
+    {HTTP_GET, "/api/v1/dataset-versions/{id}/autocomplete", assets_autocomplete, PERM_READ,
+     BODY_NONE, NULL,
+     "Suggestions for a partial asset query at byte ?cursor= (fields, operators, tags, labels, statuses)",
+     T},
+    {HTTP_GET, "/api/v1/data/{id}/dataset-versions", data_versions, PERM_READ, BODY_NONE, NULL,
+     "The dataset versions holding a datalake item, with the asset and its annotation status", T},
     {HTTP_POST, "/api/v1/dataset-versions/{id}/tags", tags_bulk, PERM_WRITE, BODY_JSON, NULL,
      "Add and remove version-scoped asset tags on assets chosen by 'ids' or 'q'", T},
     {HTTP_GET, "/api/v1/dataset-versions/{id}/tags", tags_list, PERM_READ, BODY_NONE, NULL,

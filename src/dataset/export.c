@@ -47,6 +47,10 @@ typedef struct exporter {
     ds_imap name_of;   /* asset id -> offset of its file name in name_buf */
     sbuf name_buf;
     int64_t nassets, nshapes, total;
+    /* shapes the format cannot hold (COCO: classes, polylines, points), by
+     * kind, with the writer's reason for the first one */
+    int64_t skipped[DS_MASK + 1];
+    char skip_why[DS_MASK + 1][160];
 } exporter;
 
 /* One page of assets, in id order after `after`. */
@@ -317,6 +321,16 @@ static int write_shapes(exporter *x, err *e)
             fmt_shape fs;
             row_shape(s, &fs, &scratch);
             if (fmt_write_shape(x->w, &fs, e)) {
+                int k = (int)fs.kind;
+                if (e->code == ERR_UNSUPPORTED && k >= 1 && k <= DS_MASK) {
+                    /* left out and reported: a polyline does not stop a COCO export */
+                    if (x->skipped[k]++ == 0) {
+                        const char *m = strstr(e->msg, ": ");
+                        snprintf(x->skip_why[k], sizeof x->skip_why[k], "%s", m ? m + 2 : e->msg);
+                    }
+                    err_clear(e);
+                    continue;
+                }
                 st = -1;
                 break;
             }
@@ -408,6 +422,7 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     if (fmt_format_parse(format, &f, e))
         return -1;
     exporter x = {0};
+    json_t *skipped = NULL;
     x.job = j;
     x.env = env;
     x.org = job_org(j);
@@ -471,6 +486,13 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     job_log(j, "wrote %lld images and %lld shapes as %s in %.2f s (%.2f s CPU)", (long long)x.nassets,
             (long long)x.nshapes, format, (double)(time_mono_ns() - t0) / 1e9,
             (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9);
+    skipped = json_object();
+    for (int k = 1; k <= DS_MASK; k++)
+        if (x.skipped[k]) {
+            job_log(j, "left out %lld %s shape%s: %s", (long long)x.skipped[k], ds_kind_name(k),
+                    x.skipped[k] == 1 ? "" : "s", x.skip_why[k]);
+            json_object_set_new(skipped, ds_kind_name(k), json_integer((json_int_t)x.skipped[k]));
+        }
     /* package */
     char single[4400], name[600];
     const char *kind = archive ? archive : "tar";
@@ -492,14 +514,16 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     blob_ref ref;
     if (store_file(&x, path, &ref, e))
         goto out;
-    job_set_result(j, json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:b}", "file", ref.sha, "size",
+    job_set_result(j, json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:b, s:o}", "file", ref.sha, "size",
                                 (json_int_t)ref.size, "filename", name, "format", format, "images",
                                 (json_int_t)x.nassets, "shapes", (json_int_t)x.nshapes,
-                                "with_images", images));
+                                "with_images", images, "skipped", skipped));
+    skipped = NULL;
     job_progress(j, 1, "exported %lld images and %lld shapes", (long long)x.nassets,
                  (long long)x.nshapes);
     rc = 0;
 out:
+    json_decref(skipped);
     if (tmp[0])
         ds_rmtree(tmp);
     if (have_qs)

@@ -123,6 +123,10 @@ int deploy_alerts(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e);
 int deploy_alerts_check(db_conn *c, int64_t org, int64_t deployment, int64_t now_ms,
                         int64_t *fired, int *nfired, int max, err *e);
 
+/* Serve mode (predict_api.c): stops the thread that runs shadow models
+ * after the answers (what is still queued is dropped). */
+void deploy_serve_stop(void);
+
 extern const char deploy_schema_v51[];
 
 #endif

@@ -45,6 +45,7 @@ void eval_detail_free(eval_detail *d)
     free(d->confusion);
     free(d->matches);
     free(d->image_first);
+    free(d->cm_hits);
     memset(d, 0, sizeof *d);
 }
 
@@ -95,6 +96,19 @@ static int push_match(eval_detail *out, size_t *cap, const eval_match *m)
     return 0;
 }
 
+static int push_hit(eval_detail *out, size_t *cap, size_t im, size_t row, size_t col)
+{
+    if (out->ncm_hits == *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        eval_cm_hit *p = realloc(out->cm_hits, c * sizeof *p);
+        if (!p) return -1;
+        out->cm_hits = p;
+        *cap = c;
+    }
+    out->cm_hits[out->ncm_hits++] = (eval_cm_hit){im, (uint32_t)row, (uint32_t)col};
+    return 0;
+}
+
 static int cmp_dt_score(const void *a, const void *b, void *arg)
 {
     const eval_coco *ev = arg;
@@ -110,7 +124,7 @@ static bool gt_regular(const eval_coco *ev, const ann *g)
 
 /* One image: fills confusion, matches, error counts. */
 static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_detail_opts *o,
-                    img_work *w, eval_detail *out, size_t *mcap, err *e)
+                    img_work *w, eval_detail *out, size_t *mcap, size_t *hcap, err *e)
 {
     const size_t K = ev->ncat;
     w->ng = w->nd = 0;
@@ -185,16 +199,29 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
             bi = v;
             best = (long)g;
         }
+        size_t row = K + 1;
         if (best >= 0) {
             w->cmused[best] = 1;
-            out->confusion[(size_t)ev->gts[w->g[best]].cat * (K + 1) + (size_t)da->cat]++;
+            row = (size_t)ev->gts[w->g[best]].cat;
         } else if (!crowd_hit) {
-            out->confusion[K * (K + 1) + (size_t)da->cat]++;
+            row = K;
+        }
+        if (row <= K) {
+            out->confusion[row * (K + 1) + (size_t)da->cat]++;
+            if (push_hit(out, hcap, im, row, (size_t)da->cat)) {
+                rc = err_set(e, ERR_INTERNAL, "out of memory");
+                goto out;
+            }
         }
     }
     for (size_t g = 0; g < ng; g++)
-        if (!w->cmused[g] && !ev->gts[w->g[g]].iscrowd)
+        if (!w->cmused[g] && !ev->gts[w->g[g]].iscrowd) {
             out->confusion[(size_t)ev->gts[w->g[g]].cat * (K + 1) + K]++;
+            if (push_hit(out, hcap, im, (size_t)ev->gts[w->g[g]].cat, K)) {
+                rc = err_set(e, ERR_INTERNAL, "out of memory");
+                goto out;
+            }
+        }
 
     /* same-category matching, the reference's rule at one threshold */
     for (size_t d = 0; d < nd; d++) {
@@ -249,16 +276,21 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
             }
             if (all < o->bg_thr) {
                 out->bkg++;
+                rec.error = EVAL_ERR_BACKGROUND;
             } else if (dupe) {
                 out->dupe++;
+                rec.error = EVAL_ERR_DUPLICATE;
             } else if (same_g >= 0 && same >= o->bg_thr) {
                 out->loc++;
+                rec.error = EVAL_ERR_LOCALIZATION;
                 w->gaimed[same_g] = 1;
             } else if (other_g >= 0 && other >= o->iou_thr) {
                 out->cls++;
+                rec.error = EVAL_ERR_CLASSIFICATION;
                 w->gaimed[other_g] = 1;
             } else {
                 out->both++;
+                rec.error = EVAL_ERR_BOTH;
                 if (other_g >= 0) w->gaimed[other_g] = 1;
             }
         }
@@ -270,8 +302,11 @@ static int do_image(eval_coco *ev, size_t im, size_t p0, size_t p1, const eval_d
     for (size_t g = 0; g < ng; g++) {
         const ann *ga = &ev->gts[w->g[g]];
         if (w->gused[g] || !gt_regular(ev, ga)) continue;
-        if (!w->gaimed[g]) out->missed++;
         eval_match rec = {im, -1, gt_x(ev, ga)->id, ev->cats[ga->cat].id, 0, 0, EVAL_MATCH_FN};
+        if (!w->gaimed[g]) {
+            out->missed++;
+            rec.error = EVAL_ERR_MISSED;
+        }
         if (push_match(out, mcap, &rec)) {
             rc = err_set(e, ERR_INTERNAL, "out of memory");
             goto out;
@@ -307,19 +342,26 @@ int eval_coco_detail(eval_coco *ev, const eval_detail_opts *o, eval_detail *out,
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
     img_work w = {0};
-    size_t mcap = 0, pi = 0;
+    size_t mcap = 0, hcap = 0, pi = 0;
     int rc = 0;
     for (size_t im = 0; im < ev->nimg && rc == 0; im++) {
         out->image_first[im] = out->nmatches;
         size_t p0 = pi;
         while (pi < ev->npairs && ev->pairs[pi].img == im)
             pi++;
-        if (pi > p0) rc = do_image(ev, im, p0, pi, o, &w, out, &mcap, e);
+        if (pi > p0) rc = do_image(ev, im, p0, pi, o, &w, out, &mcap, &hcap, e);
     }
     out->image_first[ev->nimg] = out->nmatches;
     work_free(&w);
     if (rc) eval_detail_free(out);
     return rc;
+}
+
+const char *eval_error_kind_name(eval_error_kind k)
+{
+    static const char *const names[] = {"",     "background", "duplicate", "localization",
+                                         "classification", "both", "missed"};
+    return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
 }
 
 const char *eval_match_kind_name(eval_match_kind k)

@@ -206,6 +206,18 @@ typedef enum {
     EVAL_MATCH_FN,      /* ground truth not matched (dt = -1) */
 } eval_match_kind;
 
+/* The TIDE-style type of a false positive, or MISSED for a false negative
+ * that no localization / classification / both error points at. */
+typedef enum {
+    EVAL_ERR_NONE = 0,
+    EVAL_ERR_BACKGROUND,
+    EVAL_ERR_DUPLICATE,
+    EVAL_ERR_LOCALIZATION,
+    EVAL_ERR_CLASSIFICATION,
+    EVAL_ERR_BOTH,
+    EVAL_ERR_MISSED,
+} eval_error_kind;
+
 typedef struct eval_match {
     size_t image;  /* image index (increasing id order) */
     int64_t dt;    /* detection index in insertion order, -1 for FN */
@@ -214,7 +226,15 @@ typedef struct eval_match {
     double iou; /* IoU with the matched (FN: 0) */
     double score;
     eval_match_kind kind;
+    eval_error_kind error; /* FP: its type; FN: MISSED or NONE; else NONE */
 } eval_match;
+
+/* One increment of the confusion matrix and the image it came from, so a
+ * cell can list its images. */
+typedef struct eval_cm_hit {
+    size_t image; /* image index */
+    uint32_t row, col;
+} eval_cm_hit;
 
 typedef struct eval_detail {
     /* Confusion matrix (K+1)x(K+1), rows = ground-truth category, columns =
@@ -228,12 +248,18 @@ typedef struct eval_detail {
     size_t *image_first; /* matches of image i: [image_first[i], image_first[i+1]) */
     /* TIDE-style error counts (see docs/eval.md). */
     uint64_t tp, cls, loc, both, dupe, bkg, missed;
+    /* Every confusion increment with its image, in image order (the
+     * matrix is their sum). */
+    eval_cm_hit *cm_hits;
+    size_t ncm_hits;
 } eval_detail;
 
 /* Computes the extras (needs no prior run). Free with eval_detail_free. */
 int eval_coco_detail(eval_coco *ev, const eval_detail_opts *o, eval_detail *out, err *e);
 void eval_detail_free(eval_detail *d);
 const char *eval_match_kind_name(eval_match_kind k); /* "tp", "fp", "ignored", "fn" */
+/* "", "background", "duplicate", "localization", "classification", "both", "missed" */
+const char *eval_error_kind_name(eval_error_kind k);
 /* Writes {"iou_thr", "score_thr", "labels", "confusion", "errors"} and, with
  * matches, "images": [{"image_id", "matches": [{"dt", "gt_id",
  * "category_id", "iou", "score", "kind"}]}] (images without records left

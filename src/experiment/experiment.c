@@ -469,6 +469,78 @@ int exp_dataset_remove(db_conn *c, int64_t org, int64_t id, const char *alias, e
     return 0;
 }
 
+int exp_run_info(db_conn *c, int64_t org, int64_t id, char *status, size_t status_size,
+                 json_t **params, json_t **datasets, err *e)
+{
+    *params = NULL;
+    *datasets = NULL;
+    db_stmt *s = db_query(c, e, "SELECT status FROM experiment WHERE id = $1 AND org_id = $2",
+                          DBI(id), DBI(org));
+    if (!s)
+        return -1;
+    int rc = db_step(s, e);
+    if (rc == DB_ROW)
+        snprintf(status, status_size, "%s", db_col_text(s, 0));
+    db_done(s);
+    if (rc != DB_ROW)
+        return rc < 0 ? -1
+                      : err_set(e, ERR_NOT_FOUND, "experiment %lld does not exist in this organization",
+                                (long long)id);
+    json_t *p = json_object(), *d = json_object();
+    s = db_query(c, e, "SELECT name, value FROM experiment_param WHERE experiment_id = $1", DBI(id));
+    while (s && (rc = db_step(s, e)) == DB_ROW) {
+        json_t *v = json_loads(db_col_text(s, 1), JSON_DECODE_ANY, NULL);
+        if (v)
+            json_object_set_new(p, db_col_text(s, 0), v);
+    }
+    db_done(s);
+    if (!s || rc < 0)
+        goto fail;
+    s = db_query(c, e,
+                 "SELECT alias, dataset_version_id FROM experiment_dataset WHERE experiment_id = $1",
+                 DBI(id));
+    while (s && (rc = db_step(s, e)) == DB_ROW)
+        json_object_set_new(d, db_col_text(s, 0), json_integer(db_col_i64(s, 1)));
+    db_done(s);
+    if (!s || rc < 0)
+        goto fail;
+    *params = p;
+    *datasets = d;
+    return 0;
+fail:
+    json_decref(p);
+    json_decref(d);
+    return -1;
+}
+
+int exp_queue_run(db_conn *c, int64_t org, int64_t id, err *e)
+{
+    int64_t now = time_now_ms();
+    int64_t n = db_run(c, e,
+                       "UPDATE experiment SET status = 'queued', finished_at = NULL, queued_at = $1,"
+                       " updated_at = $1 WHERE id = $2 AND org_id = $3"
+                       " AND status IN ('created', 'canceled', 'failed')",
+                       DBI(now), DBI(id), DBI(org));
+    if (n < 0)
+        return -1;
+    if (n == 1)
+        return 0;
+    char status[16] = "";
+    json_t *p, *d;
+    if (exp_run_info(c, org, id, status, sizeof status, &p, &d, e) != 0)
+        return -1;
+    json_decref(p);
+    json_decref(d);
+    if (strcmp(status, "succeeded") == 0)
+        return err_set(e, ERR_CONFLICT,
+                       "experiment %lld has already succeeded; create a new experiment to train "
+                       "again",
+                       (long long)id);
+    return err_set(e, ERR_CONFLICT,
+                   "experiment %lld is %s; wait for it to finish or cancel it first", (long long)id,
+                   status);
+}
+
 /* --- the full record ----------------------------------------------------------- */
 
 #define EXP_COLS                                                                                   \

@@ -116,6 +116,17 @@ int exp_params_set(db_conn *c, int64_t org, int64_t id, json_t *params, err *e);
 int exp_dataset_set(db_conn *c, int64_t org, int64_t id, const char *alias, int64_t version,
                     err *e);
 int exp_dataset_remove(db_conn *c, int64_t org, int64_t id, const char *alias, err *e);
+/* For the platform's trainer (src/training): the experiment's status
+ * (at least 16 bytes), its parameters as one object (new reference) and
+ * its dataset versions by alias ({alias: version id}, new reference). */
+int exp_run_info(db_conn *c, int64_t org, int64_t id, char *status, size_t status_size,
+                 json_t **params, json_t **datasets, err *e);
+/* Moves an experiment to queued for a platform training run: from created,
+ * or, resuming, from canceled or failed (its end time is cleared: the only
+ * way a finished experiment runs again; a succeeded one stays finished).
+ * ERR_CONFLICT naming the status otherwise. Opens no transaction of its
+ * own, so it joins the caller's. */
+int exp_queue_run(db_conn *c, int64_t org, int64_t id, err *e);
 
 typedef struct exp_list_query {
     int64_t project;

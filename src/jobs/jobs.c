@@ -3,6 +3,8 @@
  */
 #include "jobs/jobs.h"
 
+#include <ctype.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -28,6 +30,12 @@ const char jobs_schema_v1[] =
     "CREATE TABLE job_log (job_id BIGINT NOT NULL REFERENCES job(id) ON DELETE CASCADE,"
     " seq INTEGER NOT NULL, at BIGINT NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job_id, seq));";
 
+const char jobs_schema_v61[] =
+    "ALTER TABLE job ADD COLUMN requires TEXT;"
+    "CREATE TABLE job_require (job_id BIGINT NOT NULL REFERENCES job(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL, min_value DOUBLE PRECISION, text_value TEXT,"
+    " PRIMARY KEY (job_id, name));";
+
 static const char *const states[] = {"queued", "running", "succeeded", "failed", "canceled"};
 
 bool jobs_state_valid(const char *s)
@@ -36,6 +44,166 @@ bool jobs_state_valid(const char *s)
         if (strcmp(s, states[i]) == 0)
             return true;
     return false;
+}
+
+/* --- labels and requirements ---------------------------------------------- */
+
+static bool label_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > JOBS_LABEL_NAME_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* "16G" -> 17179869184; false if not a number. */
+static bool label_number(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !isfinite(v))
+        return false;
+    double mul = 1;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': mul = 1024.0; break;
+        case 'm': case 'M': mul = 1024.0 * 1024; break;
+        case 'g': case 'G': mul = 1024.0 * 1024 * 1024; break;
+        case 't': case 'T': mul = 1024.0 * 1024 * 1024 * 1024; break;
+        default: return false;
+        }
+        end++;
+        if (*end == 'i' || *end == 'B')
+            end++;
+        if (*end == 'B')
+            end++;
+        if (*end)
+            return false;
+    }
+    *out = v * mul;
+    return true;
+}
+
+int jobs_labels_parse(const char *text, jobs_label *out, int max, int *n, err *e)
+{
+    *n = 0;
+    if (!text)
+        return 0;
+    if (strlen(text) > JOBS_REQUIRES_MAX)
+        return err_set(e, ERR_TOO_LARGE, "a label list must be at most %d bytes", JOBS_REQUIRES_MAX);
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        const char *end = p;
+        while (*end && *end != ',')
+            end++;
+        const char *stop = end;
+        while (stop > p && stop[-1] == ' ')
+            stop--;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        size_t nlen = (size_t)((eq ? eq : stop) - p);
+        if (!label_name_ok(p, nlen))
+            return err_set(e, ERR_INVALID,
+                           "label '%.*s' is not valid: a name is 1 to %d characters a-z, 0-9, "
+                           "'_', '.' or '-' starting with a letter, optionally '=value' "
+                           "(e.g. gpu, docker, mem=16G)",
+                           (int)(stop - p) > 80 ? 80 : (int)(stop - p), p, JOBS_LABEL_NAME_MAX);
+        if (*n >= max)
+            return err_set(e, ERR_TOO_LARGE, "at most %d labels", max);
+        jobs_label *l = &out[*n];
+        memset(l, 0, sizeof *l);
+        memcpy(l->name, p, nlen);
+        for (int i = 0; i < *n; i++)
+            if (strcmp(out[i].name, l->name) == 0)
+                return err_set(e, ERR_INVALID, "label '%s' is given twice", l->name);
+        if (eq) {
+            size_t vlen = (size_t)(stop - eq - 1);
+            if (vlen == 0 || vlen > JOBS_LABEL_VALUE_MAX)
+                return err_set(e, ERR_INVALID, "label '%s': the value after '=' must be 1 to %d "
+                                               "characters", l->name, JOBS_LABEL_VALUE_MAX);
+            char v[JOBS_LABEL_VALUE_MAX + 1];
+            memcpy(v, eq + 1, vlen);
+            v[vlen] = 0;
+            for (size_t i = 0; i < vlen; i++)
+                if ((unsigned char)v[i] <= ' ' || v[i] == '\'' || v[i] == '"')
+                    return err_set(e, ERR_INVALID, "label '%s': the value must not contain "
+                                                   "spaces or quotes", l->name);
+            if (label_number(v, &l->num))
+                l->has_num = true;
+            else
+                snprintf(l->text, sizeof l->text, "%s", v);
+        }
+        (*n)++;
+        p = end;
+    }
+    return 0;
+}
+
+bool jobs_labels_satisfy(const jobs_label *have, int nhave, const jobs_label *req, int nreq)
+{
+    for (int i = 0; i < nreq; i++) {
+        bool ok = false;
+        for (int k = 0; k < nhave && !ok; k++) {
+            if (strcmp(have[k].name, req[i].name) != 0)
+                continue;
+            if (req[i].has_num)
+                ok = have[k].has_num && have[k].num >= req[i].num;
+            else if (req[i].text[0])
+                ok = strcmp(have[k].text, req[i].text) == 0;
+            else
+                ok = true;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static void labels_format(const jobs_label *l, int n, char *out, size_t size)
+{
+    size_t k = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && k < size; i++) {
+        int w;
+        if (l[i].has_num)
+            w = snprintf(out + k, size - k, "%s%s=%.15g", i ? "," : "", l[i].name, l[i].num);
+        else if (l[i].text[0])
+            w = snprintf(out + k, size - k, "%s%s=%s", i ? "," : "", l[i].name, l[i].text);
+        else
+            w = snprintf(out + k, size - k, "%s%s", i ? "," : "", l[i].name);
+        if (w < 0)
+            break;
+        k += (size_t)w;
+    }
+}
+
+int jobs_set_requires(db_conn *c, int64_t job_id, const char *requires, err *e)
+{
+    jobs_label req[JOBS_LABELS_MAX];
+    int n = 0;
+    if (jobs_labels_parse(requires, req, JOBS_LABELS_MAX, &n, e))
+        return err_prefix(e, "requires: ");
+    if (n == 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (db_run(c, e,
+                   "INSERT INTO job_require (job_id, name, min_value, text_value) VALUES ($1, $2, $3, $4)",
+                   DBI(job_id), DBT(req[i].name), req[i].has_num ? DBD(req[i].num) : DBNULL,
+                   DBT(req[i].text[0] ? req[i].text : NULL)) < 0)
+            return -1;
+    char text[JOBS_REQUIRES_MAX + 64];
+    snprintf(text, sizeof text, "%s", requires);
+    char msg[JOBS_REQUIRES_MAX + 100];
+    snprintf(msg, sizeof msg, "waiting for a worker with labels %s", text);
+    return db_run(c, e, "UPDATE job SET requires = $1, message = $2 WHERE id = $3 AND state = 'queued'",
+                  DBT(text), DBT(msg), DBI(job_id)) < 0 ? -1 : 0;
 }
 
 /* --- queue operations ---------------------------------------------------- */
@@ -117,7 +285,7 @@ int jobs_retry(db_conn *c, int64_t org_id, int64_t id, err *e)
 
 #define JOB_COLS                                                                                   \
     "id, kind, state, progress, message, error, attempts, max_attempts, created_by, created_at,"  \
-    " started_at, finished_at, cancel_requested, payload, result, worker, run_after"
+    " started_at, finished_at, cancel_requested, payload, result, worker, run_after, requires"
 
 static void ts_field(jw *w, const char *k, db_stmt *s, int col)
 {
@@ -165,6 +333,7 @@ static void write_job(jw *w, db_stmt *s)
     json_field(w, "result", s, 14);
     jw_kstr(w, "worker", db_col_text(s, 15));
     ts_field(w, "run_after", s, 16);
+    jw_kstr(w, "requires", db_col_text(s, 17));
     jw_obj_end(w);
 }
 
@@ -285,6 +454,7 @@ struct jobs_runner {
     const job_kind *kinds;
     jobs_config cfg;
     char name[96];
+    char self[24]; /* "/i<random hex>/": in every lease token this runner hands out */
     pthread_t threads[MAX_WORKERS];
     int nthreads;
     pthread_t heartbeat;
@@ -294,6 +464,10 @@ struct jobs_runner {
     bool poked;
     job_ctx *active[MAX_WORKERS];
     _Atomic int busy;
+    jobs_label labels[JOBS_LABELS_MAX];
+    int nlabels;
+    char labels_text[JOBS_LABELS_MAX * 48];
+    char *claim_sql; /* the claim statement for these labels */
 };
 
 static const job_kind *find_kind(jobs_runner *r, const char *name)
@@ -304,29 +478,71 @@ static const job_kind *find_kind(jobs_runner *r, const char *name)
     return NULL;
 }
 
+/* The claim statement of a runner: the oldest runnable job whose
+ * requirements this worker's labels meet. Each label becomes one condition
+ * a requirement row may satisfy (no NULL parameters, so no three-valued
+ * surprises); a job with a requirement no label satisfies is skipped. */
+static char *claim_sql_build(const jobs_runner *r, bool pg)
+{
+    sbuf b = {0};
+    sbuf_puts(&b, "UPDATE job SET state = 'running', attempts = attempts + 1, lease_until = $1,"
+                  " worker = $2, started_at = COALESCE(started_at, $3)");
+    if (pg)
+        sbuf_puts(&b, ", cancel_requested = cancel_requested");
+    sbuf_puts(&b, " WHERE id = (SELECT id FROM job WHERE ((state = 'queued' AND run_after <= $3)"
+                  " OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts"
+                  " AND worker NOT LIKE $4))"
+                  " AND (requires IS NULL OR NOT EXISTS (SELECT 1 FROM job_require r"
+                  " WHERE r.job_id = job.id AND NOT (1 = 0");
+    for (int i = 0, p = 5; i < r->nlabels; i++) {
+        const jobs_label *l = &r->labels[i];
+        if (l->has_num) {
+            sbuf_printf(&b, " OR (r.name = $%d AND r.text_value IS NULL AND (r.min_value IS NULL"
+                            " OR r.min_value <= $%d))", p, p + 1);
+            p += 2;
+        } else if (l->text[0]) {
+            sbuf_printf(&b, " OR (r.name = $%d AND r.min_value IS NULL AND (r.text_value IS NULL"
+                            " OR r.text_value = $%d))", p, p + 1);
+            p += 2;
+        } else {
+            sbuf_printf(&b, " OR (r.name = $%d AND r.min_value IS NULL AND r.text_value IS NULL)", p);
+            p += 1;
+        }
+    }
+    sbuf_puts(&b, "))) ORDER BY id LIMIT 1");
+    if (pg)
+        sbuf_puts(&b, " FOR UPDATE SKIP LOCKED");
+    sbuf_puts(&b, ") RETURNING id, org_id, kind, payload, attempts, max_attempts, created_by,"
+                  " cancel_requested");
+    return sbuf_detach(&b, NULL);
+}
+
 /* Claims the next runnable job. 1 = claimed, 0 = none, -1 = error. */
 static int claim(jobs_runner *r, db_conn *c, int slot, job_ctx *j, err *e)
 {
     int64_t now = time_now_ms();
     char token[160];
-    snprintf(token, sizeof token, "%s/t%d/%llx", r->name, slot, (unsigned long long)rand_u64());
-    const char *sql =
-        db_conn_driver(c) == DB_POSTGRES
-            ? "UPDATE job SET state = 'running', attempts = attempts + 1, lease_until = $1,"
-              " worker = $2, started_at = COALESCE(started_at, $3), cancel_requested = cancel_requested"
-              " WHERE id = (SELECT id FROM job WHERE (state = 'queued' AND run_after <= $3)"
-              " OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts)"
-              " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-              " RETURNING id, org_id, kind, payload, attempts, max_attempts, created_by, cancel_requested"
-            : "UPDATE job SET state = 'running', attempts = attempts + 1, lease_until = $1,"
-              " worker = $2, started_at = COALESCE(started_at, $3)"
-              " WHERE id = (SELECT id FROM job WHERE (state = 'queued' AND run_after <= $3)"
-              " OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts)"
-              " ORDER BY id LIMIT 1)"
-              " RETURNING id, org_id, kind, payload, attempts, max_attempts, created_by, cancel_requested";
-    db_stmt *s = db_query(c, e, sql, DBI(now + r->cfg.lease_ms), DBT(token), DBI(now));
+    snprintf(token, sizeof token, "%s%st%d/%llx", r->name, r->self, slot,
+             (unsigned long long)rand_u64());
+    /* A lease that expired while this runner still holds the job is not a dead
+     * worker: on SQLite a long write transaction (an import) blocks the
+     * heartbeat's renewal, and the job must not start a second time here. */
+    char mine[40];
+    snprintf(mine, sizeof mine, "%%%s%%", r->self);
+    db_stmt *s = db_prepare(c, r->claim_sql, e);
     if (!s)
         return -1;
+    db_bind(s, 1, DBI(now + r->cfg.lease_ms));
+    db_bind(s, 2, DBT(token));
+    db_bind(s, 3, DBI(now));
+    db_bind(s, 4, DBT(mine));
+    for (int i = 0, p = 5; i < r->nlabels; i++) {
+        db_bind(s, p++, DBT(r->labels[i].name));
+        if (r->labels[i].has_num)
+            db_bind(s, p++, DBD(r->labels[i].num));
+        else if (r->labels[i].text[0])
+            db_bind(s, p++, DBT(r->labels[i].text));
+    }
     int rc = db_step(s, e);
     if (rc == DB_ROW) {
         memset(j, 0, sizeof *j);
@@ -517,6 +733,8 @@ static void *heartbeat_main(void *p)
 {
     jobs_runner *r = p;
     int64_t last_reap = 0;
+    char mine[40]; /* jobs this runner holds are alive, whatever their lease says */
+    snprintf(mine, sizeof mine, "%%%s%%", r->self);
     int tick = r->cfg.lease_ms / 3;
     if (tick < 50)
         tick = 50;
@@ -568,13 +786,42 @@ static void *heartbeat_main(void *p)
             db_run(c, &e,
                    "UPDATE job SET state = 'failed', finished_at = $1, lease_until = NULL,"
                    " error = 'the worker running it stopped responding and no attempts are left'"
-                   " WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
-                   DBI(now));
+                   " WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts"
+                   " AND worker NOT LIKE $2",
+                   DBI(now), DBT(mine));
         }
         db_put(c);
     }
     return NULL;
 }
+
+/* cpus and mem of this machine, unless the configured labels give them. */
+static void machine_labels(jobs_runner *r)
+{
+    bool has_cpus = false, has_mem = false;
+    for (int i = 0; i < r->nlabels; i++) {
+        has_cpus |= strcmp(r->labels[i].name, "cpus") == 0;
+        has_mem |= strcmp(r->labels[i].name, "mem") == 0;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (!has_cpus && ncpu > 0) {
+        jobs_label *l = &r->labels[r->nlabels++];
+        memset(l, 0, sizeof *l);
+        snprintf(l->name, sizeof l->name, "cpus");
+        l->has_num = true;
+        l->num = (double)ncpu;
+    }
+    if (!has_mem && pages > 0 && psize > 0) {
+        jobs_label *l = &r->labels[r->nlabels++];
+        memset(l, 0, sizeof *l);
+        snprintf(l->name, sizeof l->name, "mem");
+        l->has_num = true;
+        l->num = (double)pages * (double)psize;
+    }
+}
+
+const char *jobs_runner_labels(const jobs_runner *r) { return r ? r->labels_text : ""; }
 
 jobs_runner *jobs_runner_start(db *d, void *app, const job_kind *kinds, const jobs_config *cfg,
                                err *e)
@@ -600,6 +847,21 @@ jobs_runner *jobs_runner_start(db *d, void *app, const job_kind *kinds, const jo
         char host[64] = "host";
         gethostname(host, sizeof host - 1);
         snprintf(r->name, sizeof r->name, "%s:%d", host, (int)getpid());
+    }
+    snprintf(r->self, sizeof r->self, "/i%llx/", (unsigned long long)(rand_u64() & 0xffffffffffffULL));
+    if (jobs_labels_parse(cfg->labels, r->labels, JOBS_LABELS_MAX - 2, &r->nlabels, e) != 0) {
+        err_prefix(e, "worker labels: ");
+        free(r);
+        return NULL;
+    }
+    machine_labels(r);
+    labels_format(r->labels, r->nlabels, r->labels_text, sizeof r->labels_text);
+    r->cfg.labels = r->labels_text;
+    r->claim_sql = claim_sql_build(r, db_driver(d) == DB_POSTGRES);
+    if (!r->claim_sql) {
+        free(r);
+        err_set(e, ERR_INTERNAL, "out of memory");
+        return NULL;
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
@@ -668,6 +930,7 @@ void jobs_runner_stop(jobs_runner *r, int grace_ms)
         pthread_join(r->heartbeat, NULL);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
+    free(r->claim_sql);
     free(r);
 }
 
@@ -716,6 +979,36 @@ void job_progress(job_ctx *j, double fraction, const char *fmt, ...)
         return;
     db_run(c, &e, "UPDATE job SET progress = $1, message = $2 WHERE id = $3 AND worker = $4",
            DBD(fraction), DBT(msg), DBI(j->id), DBT(j->token));
+    db_put(c);
+}
+
+/* Lines as job_log writes them, in one transaction (a command's output
+ * relayed in batches: one commit per batch, not per line). */
+void job_log_lines(job_ctx *j, const char *const *lines, int n)
+{
+    if (n <= 0 || j->log_seq >= JOB_LOG_MAX_LINES)
+        return;
+    err e;
+    db_conn *c = db_get(j->r->d, &e);
+    if (!c)
+        return;
+    bool tx = db_begin(c, &e) == 0;
+    for (int i = 0; i < n && j->log_seq < JOB_LOG_MAX_LINES; i++) {
+        char line[JOB_LOG_LINE_MAX + 1];
+        snprintf(line, sizeof line, "%s", lines[i] ? lines[i] : "");
+        if (!utf8_valid(line, strlen(line))) {
+            for (char *p = line; *p; p++)
+                if ((unsigned char)*p >= 0x80)
+                    *p = '?';
+        }
+        j->log_seq++;
+        if (j->log_seq == JOB_LOG_MAX_LINES)
+            snprintf(line, sizeof line, "(log truncated at %d lines)", JOB_LOG_MAX_LINES);
+        db_run(c, &e, "INSERT INTO job_log (job_id, seq, at, line) VALUES ($1, $2, $3, $4)",
+               DBI(j->id), DBI(j->log_seq), DBI(time_now_ms()), DBT(line));
+    }
+    if (tx && db_commit(c, &e) != 0)
+        db_rollback(c);
     db_put(c);
 }
 

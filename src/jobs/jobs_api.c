@@ -68,16 +68,23 @@ static int jobs_index(http_req *r)
 
 static int jobs_create(http_req *r)
 {
-    static const char *const fields[] = {"kind", "payload", "max_attempts", NULL};
+    static const char *const fields[] = {"kind", "payload", "max_attempts", "requires", NULL};
     err e;
-    const char *kind = NULL;
+    const char *kind = NULL, *requires = NULL;
     json_t *payload = NULL;
     int64_t max_attempts = 3;
     if (jv_is_obj(r->json, &e) || jv_only(r->json, fields, &e) ||
         jv_str(r->json, "kind", JV_REQUIRED, 64, &kind, &e) ||
         jv_obj(r->json, "payload", JV_OPTIONAL, &payload, &e) ||
-        jv_i64(r->json, "max_attempts", JV_OPTIONAL, 1, 20, &max_attempts, &e))
+        jv_i64(r->json, "max_attempts", JV_OPTIONAL, 1, 20, &max_attempts, &e) ||
+        jv_str(r->json, "requires", JV_OPTIONAL, JOBS_REQUIRES_MAX, &requires, &e))
         return http_fail_err(r, &e);
+    jobs_label req[JOBS_LABELS_MAX];
+    int nreq = 0;
+    if (jobs_labels_parse(requires, req, JOBS_LABELS_MAX, &nreq, &e)) {
+        err_prefix(&e, "requires: ");
+        return http_fail_err(r, &e);
+    }
     const job_kind *k = NULL;
     for (const job_kind *x = app_job_kinds(); x->name; x++)
         if (strcmp(x->name, kind) == 0)
@@ -92,8 +99,16 @@ static int jobs_create(http_req *r)
         return 0;
     char *pj = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
     int64_t id;
-    int rc = jobs_submit(c, r->who.org_id, kind, pj ? pj : "{}", r->who.user_id,
+    int rc = db_begin(c, &e);
+    if (rc == 0)
+        rc = jobs_submit(c, r->who.org_id, kind, pj ? pj : "{}", r->who.user_id,
                          (int)max_attempts, &id, &e);
+    if (rc == 0)
+        rc = jobs_set_requires(c, id, requires, &e);
+    if (rc == 0)
+        rc = db_commit(c, &e);
+    else if (db_in_tx(c))
+        db_rollback(c);
     free(pj);
     if (rc == 0) {
         jobs_runner_poke(APP(r)->jobs);
@@ -181,7 +196,7 @@ const http_route jobs_routes[] = {
      "List jobs, newest first (?state=&kind=&limit=&cursor=)", "jobs", NULL, NULL, 0},
     {HTTP_POST, "/api/v1/jobs", jobs_create, PERM_ADMIN, BODY_JSON, NULL,
      "Submit a diagnostic job (kinds marked user-creatable, e.g. system.sleep)", "jobs",
-     "{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\"},\"payload\":{\"type\":\"object\"},\"max_attempts\":{\"type\":\"integer\"}}}",
+     "{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\"},\"payload\":{\"type\":\"object\"},\"max_attempts\":{\"type\":\"integer\"},\"requires\":{\"type\":\"string\",\"description\":\"worker labels the job needs: gpu,mem=16G\"}}}",
      JOB_SCHEMA, 0},
     {HTTP_GET, "/api/v1/jobs/{id}", jobs_get, PERM_READ, BODY_NONE, NULL,
      "One job with its progress and result", "jobs", NULL, JOB_SCHEMA, 0},

@@ -16,6 +16,7 @@
  * values from its tables).
  */
 #include <string.h>
+#include <strings.h>
 
 #include "base/util.h"
 #include "query/internal.h"
@@ -47,6 +48,57 @@ static void set_prefix(query_completion *c, const char *s, size_t n)
     c->prefix[n] = 0;
 }
 
+/* Whether some field's name starts with s[0..n) (case-insensitive). */
+static bool begins_a_field(const query_schema *schema, const char *s, size_t n)
+{
+    for (size_t i = 0; i < schema->nfields; i++)
+        if (strlen(schema->fields[i].name) >= n && strncasecmp(schema->fields[i].name, s, n) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * A qualified field name being typed: "data.wi" or "data." lexes as IDENT
+ * DOT [IDENT], which the parser would read as the field "data" and a key.
+ * When "data" is no field but "data.wi" begins one (the dataset schema's
+ * data.width), the words from "data" to the cursor are one partial field
+ * name: they become the prefix and are taken out of the token stream.
+ */
+static bool qualified_partial(const query_schema *schema, const char *copy, const char *text,
+                              size_t len, size_t cursor, lexed *lx, query_completion *out)
+{
+    if (lx->n < 3)
+        return false;
+    tok *t = lx->t;
+    size_t last = lx->n - 2, dot, head;
+    if (t[last].kind == T_IDENT && t[last].end == cursor && last >= 2 && t[last - 1].kind == T_DOT &&
+        t[last - 1].end == t[last].pos)
+        dot = last - 1;
+    else if (t[last].kind == T_DOT && t[last].end == cursor)
+        dot = last;
+    else
+        return false;
+    if (dot < 1 || t[dot - 1].kind != T_IDENT || t[dot - 1].end != t[dot].pos || t[dot - 1].kw != KW_NONE)
+        return false;
+    head = dot - 1;
+    if (query_schema_find(schema, copy + t[head].pos, t[head].end - t[head].pos))
+        return false; /* a JSON field and its key (meta.weather) */
+    size_t from = t[head].pos;
+    if (!begins_a_field(schema, copy + from, cursor - from))
+        return false;
+    out->replace_from = from;
+    set_prefix(out, copy + from, cursor - from);
+    size_t end = cursor;
+    while (end < len && word_char((unsigned char)text[end]))
+        end++;
+    out->replace_to = end;
+    memset(&t[head], 0, sizeof t[head]);
+    t[head].kind = T_EOF;
+    t[head].pos = t[head].end = from;
+    lx->n = head + 1;
+    return true;
+}
+
 int query_complete(const char *text, size_t len, size_t cursor, const query_schema *schema,
                    query_completion *out, err *e)
 {
@@ -72,7 +124,9 @@ int query_complete(const char *text, size_t len, size_t cursor, const query_sche
         arena_free(a);
         return -1;
     }
-    if (lx.n >= 2) {
+    if (qualified_partial(schema, copy, text, len, cursor, &lx, out)) {
+        /* taken: "data.wi" is one partial field name */
+    } else if (lx.n >= 2) {
         tok *last = &lx.t[lx.n - 2];
         bool partial = last->end == cursor &&
                        (last->kind == T_IDENT || last->kind == T_NUMBER ||

@@ -120,7 +120,7 @@ void db_put(db_conn *c)
 {
     if (!c)
         return;
-    if (c->in_tx)
+    while (c->in_tx)
         db_rollback(c);
     db *d = c->d;
     if (c->broken) {
@@ -202,32 +202,66 @@ int db_exec_schema(db_conn *c, const char *sql, err *e)
     return rc;
 }
 
+/* A db_begin inside an open transaction opens a savepoint instead, so a
+ * function that writes "in one transaction" can be called from a caller
+ * that wants several of them in one bigger transaction (a processing
+ * writing a new version, its data and its annotations): the inner commit
+ * releases the savepoint, the inner rollback undoes only the inner part,
+ * and nothing is durable before the outermost commit. */
 int db_begin(db_conn *c, err *e)
 {
-    if (c->in_tx)
-        return err_set(e, ERR_INTERNAL, "transaction already open on this connection");
+    if (c->in_tx) {
+        char sql[48];
+        snprintf(sql, sizeof sql, "SAVEPOINT cvops_sp%d", c->tx_depth);
+        if (db_exec(c, sql, e) != 0)
+            return -1;
+        c->tx_depth++;
+        return 0;
+    }
     if (db_exec(c, c->d->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", e) != 0)
         return -1;
     c->in_tx = true;
+    c->tx_depth = 1;
     return 0;
 }
 
 int db_commit(db_conn *c, err *e)
 {
+    if (c->in_tx && c->tx_depth > 1) {
+        char sql[48];
+        snprintf(sql, sizeof sql, "RELEASE SAVEPOINT cvops_sp%d", c->tx_depth - 1);
+        if (db_exec(c, sql, e) != 0) {
+            db_rollback(c);
+            return -1;
+        }
+        c->tx_depth--;
+        return 0;
+    }
     int rc = db_exec(c, "COMMIT", e);
     if (rc != 0) {
         db_rollback(c);
         return -1;
     }
     c->in_tx = false;
+    c->tx_depth = 0;
     return 0;
 }
 
 void db_rollback(db_conn *c)
 {
     err ignore;
+    if (c->in_tx && c->tx_depth > 1) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT cvops_sp%d; RELEASE SAVEPOINT cvops_sp%d",
+                 c->tx_depth - 1, c->tx_depth - 1);
+        if (c->d->ops->exec(c, sql, &ignore) == 0) {
+            c->tx_depth--;
+            return;
+        }
+    }
     c->d->ops->exec(c, "ROLLBACK", &ignore);
     c->in_tx = false;
+    c->tx_depth = 0;
 }
 
 bool db_in_tx(const db_conn *c) { return c->in_tx; }

@@ -62,7 +62,12 @@ int db_exec(db_conn *c, const char *sql, err *e);
 int db_exec_schema(db_conn *c, const char *sql, err *e);
 
 /* Transactions. db_begin takes the write lock at once on SQLite
- * (BEGIN IMMEDIATE), so two writers never deadlock on an upgrade. */
+ * (BEGIN IMMEDIATE), so two writers never deadlock on an upgrade. Inside
+ * an open transaction, db_begin opens a savepoint: the matching
+ * db_commit releases it and db_rollback undoes only what followed it, so
+ * functions that write in their own transaction compose into a larger one
+ * (nothing is durable before the outermost commit). db_put rolls back
+ * everything still open. */
 int db_begin(db_conn *c, err *e);
 int db_commit(db_conn *c, err *e);
 void db_rollback(db_conn *c);

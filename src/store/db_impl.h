@@ -46,6 +46,7 @@ struct db_conn {
     db *d;
     db_conn *next_free;
     bool in_tx;
+    int tx_depth;     /* 1: a transaction; more: nested savepoints */
     bool last_unique; /* last error was a unique violation */
     bool broken;      /* connection lost: closed instead of pooled */
     unsigned stmt_seq;  /* for PostgreSQL statement names */

@@ -7,6 +7,7 @@
  * and foreign keys on. `$N` parameters are SQLite named parameters; at
  * prepare time we map N to SQLite's own index.
  */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,16 @@ static void fn_hamming(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_int(ctx, __builtin_popcountll(x));
 }
 
+/* SQLite's memory statistics take a process-wide mutex on every allocation;
+ * with one connection per thread that mutex is the only thing the threads share,
+ * and it showed as futex contention under concurrent requests. Turned off once,
+ * before the library initialises (a later call is refused and harmless). */
+static void sq_global_config(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
 static int sq_connect(db *d, db_conn **out, err *e)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sq_global_config);
     sq_conn *c = calloc(1, sizeof *c);
     if (!c)
         return err_set(e, ERR_INTERNAL, "out of memory");

@@ -97,6 +97,21 @@ Test(auth, tokens_are_shown_once_and_revocable)
     r = api_tok(second, "GET", "/api/v1/me", NULL);
     cr_assert_eq(r->status, 200);
     api_free(r);
+    /* its use is recorded: the listing shows when it was last used */
+    r = api_tok(tok, "GET", "/api/v1/tokens", NULL);
+    cr_assert_eq(r->status, 200);
+    bool seen = false;
+    for (size_t i = 0; i < json_array_size(json_object_get(r->json, "items")); i++) {
+        json_t *t = json_array_get(json_object_get(r->json, "items"), i);
+        if (json_integer_value(json_object_get(t, "id")) != id)
+            continue;
+        seen = true;
+        const char *used = json_string_value(json_object_get(t, "last_used_at"));
+        cr_assert_not_null(used, "a used token shows last_used_at: %s", r->body.p);
+        cr_assert(strncmp(used, "20", 2) == 0, "last_used_at is an ISO time: %s", used);
+    }
+    cr_assert(seen);
+    api_free(r);
     char path[64];
     snprintf(path, sizeof path, "/api/v1/tokens/%lld", (long long)id);
     /* someone else (even an admin) cannot revoke my token */

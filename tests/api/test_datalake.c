@@ -124,7 +124,49 @@ Test(datalake, upload_reads_the_image_and_serves_original_and_thumbnail)
     cr_assert_eq(info.height, 192);
     char *etag = api_header(r, "ETag");
     cr_assert_not_null(etag);
+    api_free(r);
+    /* a browser that has it asks again with its ETag: 304, no body */
+    char inm[200];
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+    const char *h304[] = {inm, NULL};
+    api_opts o = {.token = api_admin_token(), .headers = h304};
+    r = api_do("GET", path, &o);
+    cr_assert_eq(r->status, 304);
+    cr_assert_eq(r->body.len, 0);
+    api_free(r);
     free(etag);
+
+    /* the original: a byte range, the name to save it under, a download */
+    snprintf(path, sizeof path, "/api/v1/data/%lld/original", (long long)id);
+    const char *hr[] = {"Range: bytes=100-199", NULL};
+    o = (api_opts){.token = api_admin_token(), .headers = hr};
+    r = api_do("GET", path, &o);
+    cr_assert_eq(r->status, 206);
+    cr_assert_eq(r->body.len, 100);
+    cr_assert_eq(memcmp(r->body.p, jpg.p + 100, 100), 0);
+    char *cr = api_header(r, "Content-Range");
+    char want[64];
+    snprintf(want, sizeof want, "bytes 100-199/%zu", jpg.n);
+    cr_assert_str_eq(cr, want);
+    free(cr);
+    char *cd = api_header(r, "Content-Disposition");
+    cr_assert_str_eq(cd, "inline; filename=\"a b.jpg\"");
+    free(cd);
+    api_free(r);
+    const char *bad_range[] = {"Range: bytes=99999999-", NULL};
+    o.headers = bad_range;
+    r = api_do("GET", path, &o);
+    cr_assert_eq(r->status, 416);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/data/%lld/original?download=1", (long long)id);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200);
+    cr_assert_eq(r->body.len, jpg.n);
+    cd = api_header(r, "Content-Disposition");
+    cr_assert_not_null(cd);
+    cr_assert(strncmp(cd, "attachment", 10) == 0, "%s", cd);
+    cr_assert_not_null(strstr(cd, "a b.jpg"), "%s", cd);
+    free(cd);
     api_free(r);
     tb_free(&jpg);
 }
@@ -575,7 +617,10 @@ Test(datalake, other_organizations_see_nothing)
 
 /* --- CLI upload ------------------------------------------------------------------ */
 
-static int run_cli(const char *const *args, char *out, size_t n, int sig_after_ms)
+
+/* Runs the CLI; interrupt_lake > 0: sends SIGINT as soon as that datalake
+ * holds an item (the first upload landed). */
+static int run_cli(const char *const *args, char *out, size_t n, int64_t interrupt_lake)
 {
     int pfd[2];
     cr_assert_eq(pipe(pfd), 0);
@@ -595,8 +640,9 @@ static int run_cli(const char *const *args, char *out, size_t n, int sig_after_m
         _exit(127);
     }
     close(pfd[1]);
-    if (sig_after_ms) {
-        usleep((useconds_t)sig_after_ms * 1000);
+    if (interrupt_lake > 0) {
+        for (int i = 0; i < 3000 && count(interrupt_lake, "") < 1; i++)
+            usleep(5000);
         kill(pid, SIGINT);
     }
     size_t got = 0;
@@ -616,7 +662,7 @@ Test(datalake, cli_upload_summary_and_rerun_after_interruption, .timeout = 120)
     snprintf(dir, sizeof dir, "/tmp/cvops-upl.XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     for (int i = 0; i < 40; i++) {
-        tbytes j = t_photo_jpeg(320, 240, 5000 + (uint64_t)i, 80);
+        tbytes j = t_photo_jpeg(1280, 720, 5000 + (uint64_t)i, 90);
         char p[128];
         snprintf(p, sizeof p, "%s/img%02d.jpg", dir, i);
         FILE *f = fopen(p, "wb");
@@ -641,12 +687,12 @@ Test(datalake, cli_upload_summary_and_rerun_after_interruption, .timeout = 120)
     /* first run, interrupted early */
     const char *args1[] = {"datalake", "upload", dir, "--datalake", lakename, "--server", url,
                            "--token", tok, "--jobs", "1", "--tag", "cli", NULL};
-    int rc = run_cli(args1, out, sizeof out, 400);
+    int rc = run_cli(args1, out, sizeof out, lake);
     int64_t after_first = count(lake, "");
-    if (rc == 130) {
-        cr_assert_not_null(strstr(out, "interrupted"), "%s", out);
-        cr_assert_lt(after_first, 40);
-    }
+    cr_assert_eq(rc, 130, "an interrupted upload exits with 130: %s", out);
+    cr_assert_not_null(strstr(out, "interrupted"), "%s", out);
+    cr_assert_gt(after_first, 0);
+    cr_assert_lt(after_first, 40, "interrupted after the first upload, not at the end");
     /* second run finishes the job: the first run's images are "already there" */
     const char *args2[] = {"datalake", "upload", dir, "--datalake", lakename, "--server", url,
                            "--token", tok, "--jobs", "3", "--tag", "cli", "--json", NULL};

@@ -606,6 +606,76 @@ Test(dataset, datalake_delete_refused_while_a_locked_version_uses_the_item)
     cr_assert_eq(count_assets(f.v, ""), 2);
 }
 
+/* The item page lists the versions using an image; the version page's search box completes. */
+Test(dataset, versions_of_an_item_and_autocomplete)
+{
+    fixture f;
+    setup(&f, 2);
+    cr_assert_eq(st(annotate(NULL, f.assets[0],
+                             "{\"shapes\":[{\"kind\":\"box\",\"label\":\"cat\",\"box\":[1,2,3,4]}],"
+                             "\"status\":\"accepted\"}")),
+                 200);
+    api_resp *r = req(NULL, "POST", "{\"name\":\"v2\",\"annotations\":false}",
+                      "/api/v1/dataset-versions/%lld/fork", (long long)f.v);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t v2 = jint(r->json, "id");
+    api_free(r);
+    r = req(NULL, "GET", NULL, "/api/v1/data/%lld/dataset-versions", (long long)f.data[0]);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    json_t *items = json_object_get(r->json, "items");
+    cr_assert_eq(json_array_size(items), 2);
+    json_t *a = json_array_get(items, 0), *b = json_array_get(items, 1);
+    cr_assert_eq(jint(a, "version_id"), f.v);
+    cr_assert_str_eq(jstr(a, "version"), "v1");
+    cr_assert_eq(jint(a, "dataset_id"), f.ds);
+    cr_assert_eq(jint(a, "asset_id"), f.assets[0]);
+    cr_assert_str_eq(jstr(a, "status"), "accepted");
+    cr_assert_eq(jint(a, "objects"), 1);
+    cr_assert(json_is_false(json_object_get(a, "locked")));
+    cr_assert_eq(jint(b, "version_id"), v2);
+    cr_assert(json_is_null(json_object_get(b, "status")), "not annotated in the fork");
+    cr_assert(json_is_null(json_object_get(r->json, "next_cursor")));
+    api_free(r);
+    r = req(NULL, "GET", NULL, "/api/v1/data/%lld/dataset-versions", (long long)999999999);
+    cr_assert_eq(r->status, 404);
+    cr_assert_str_eq(api_error_message(r), "no datalake item 999999999 in this organization");
+    api_free(r);
+
+    /* autocomplete: fields, labels, asset tags, statuses; byte offsets like the datalake's */
+    char body[200];
+    snprintf(body, sizeof body, "{\"ids\":[%lld],\"add\":[\"train\"]}", (long long)f.assets[1]);
+    cr_assert_eq(st(req(NULL, "POST", body, "/api/v1/dataset-versions/%lld/tags", (long long)f.v)), 200);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/autocomplete?q=la", (long long)f.v);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_str_eq(jstr(json_array_get(json_object_get(r->json, "suggestions"), 0), "text"), "label");
+    cr_assert_eq(jint(r->json, "replace_from"), 0);
+    cr_assert_eq(jint(r->json, "replace_to"), 2);
+    api_free(r);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/autocomplete?q=label%%20%%3D%%20", (long long)f.v);
+    json_t *sg = json_object_get(r->json, "suggestions");
+    cr_assert_eq(json_array_size(sg), 3, "%s", r->body.p);
+    cr_assert_str_eq(jstr(json_array_get(sg, 0), "text"), "\"cat\"");
+    cr_assert_str_eq(jstr(json_array_get(sg, 0), "kind"), "value");
+    api_free(r);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/autocomplete?q=tag%%20%%3D%%20tr", (long long)f.v);
+    sg = json_object_get(r->json, "suggestions");
+    cr_assert_eq(json_array_size(sg), 1, "%s", r->body.p);
+    cr_assert_str_eq(jstr(json_array_get(sg, 0), "text"), "\"train\"");
+    cr_assert_eq(jint(r->json, "replace_from"), 6);
+    api_free(r);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/autocomplete?q=status%%20%%3D%%20a", (long long)f.v);
+    sg = json_object_get(r->json, "suggestions");
+    cr_assert_eq(json_array_size(sg), 1, "%s", r->body.p);
+    cr_assert_str_eq(jstr(json_array_get(sg, 0), "text"), "accepted");
+    api_free(r);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/autocomplete?q=data.wi", (long long)f.v);
+    cr_assert_str_eq(jstr(json_array_get(json_object_get(r->json, "suggestions"), 0), "text"), "data.width");
+    api_free(r);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/autocomplete?q=colour%%20%%3D%%20", (long long)f.v);
+    cr_assert_eq(r->status, 400, "an unknown field before the cursor is the query's error");
+    api_free(r);
+}
+
 Test(dataset, organizations_are_isolated)
 {
     fixture f;
@@ -653,6 +723,8 @@ Test(dataset, organizations_are_isolated)
         {"GET", "/api/v1/assets/%lld/annotation", f.assets[0], NULL},
         {"PUT", "/api/v1/assets/%lld/annotation", f.assets[0], "{\"shapes\":[]}"},
         {"GET", "/api/v1/assets/%lld/annotation/revisions", f.assets[0], NULL},
+        {"GET", "/api/v1/dataset-versions/%lld/autocomplete?q=label%%20%%3D%%20", f.v, NULL},
+        {"GET", "/api/v1/data/%lld/dataset-versions", f.data[0], NULL},
     };
     for (size_t i = 0; i < sizeof probes / sizeof *probes; i++) {
         r = req(otok, probes[i].method, probes[i].body, probes[i].fmt, (long long)probes[i].id);

@@ -408,6 +408,51 @@ Test(dataset_io, coco_round_trip)
     sbuf_free(&t);
 }
 
+/* Shapes a format cannot hold (COCO: classes, polylines, points) are left out of the export and
+ * counted in its result and log; the rest is written. */
+Test(dataset_io, export_leaves_out_what_the_format_cannot_hold)
+{
+    int64_t assets[2];
+    int64_t v = shared_version(2, assets);
+    new_label(v, "{\"name\":\"cat\"}");
+    cr_assert_eq(st(annotate(NULL, assets[0],
+                             "{\"shapes\":[{\"kind\":\"box\",\"label\":\"cat\",\"box\":[1,1,4,4]},"
+                             "{\"kind\":\"polyline\",\"label\":\"cat\",\"points\":[1,1,5,5,6,1]},"
+                             "{\"kind\":\"polyline\",\"label\":\"cat\",\"points\":[0,0,2,2]},"
+                             "{\"kind\":\"class\",\"label\":\"cat\"}]}")),
+                 200);
+    cr_assert_eq(st(annotate(NULL, assets[1], "{\"shapes\":[{\"kind\":\"point\",\"label\":\"cat\",\"point\":[3,3]}]}")),
+                 200);
+    api_resp *r = req(NULL, "POST", "{\"format\":\"coco\"}", "/api/v1/dataset-versions/%lld/export", (long long)v);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    int64_t job = jint(r->json, "id");
+    api_free(r);
+    json_t *j = api_wait_job(api_admin_token(), job, 60);
+    cr_assert_str_eq(jstr(j, "state"), "succeeded", "%s", jstr(j, "error"));
+    json_t *res = json_object_get(j, "result");
+    cr_assert_eq(jint(res, "shapes"), 1);
+    json_t *sk = json_object_get(res, "skipped");
+    cr_assert_eq(jint(sk, "polyline"), 2);
+    cr_assert_eq(jint(sk, "class"), 1);
+    cr_assert_eq(jint(sk, "point"), 1);
+    cr_assert_eq(json_object_size(sk), 3);
+    json_decref(j);
+    r = req(NULL, "GET", NULL, "/api/v1/jobs/%lld/log", (long long)job);
+    cr_assert_not_null(strstr(r->body.p, "left out 2 polyline shapes: COCO has no polylines"), "%s", r->body.p);
+    cr_assert_not_null(strstr(r->body.p, "left out 1 class shape: COCO has no image-level class labels"), "%s", r->body.p);
+    api_free(r);
+    /* nothing left out: an empty object */
+    int64_t assets2[1];
+    int64_t v2 = shared_version(1, assets2);
+    r = req(NULL, "POST", "{\"format\":\"coco\"}", "/api/v1/dataset-versions/%lld/export", (long long)v2);
+    job = jint(r->json, "id");
+    api_free(r);
+    j = api_wait_job(api_admin_token(), job, 60);
+    cr_assert_str_eq(jstr(j, "state"), "succeeded", "%s", jstr(j, "error"));
+    cr_assert_eq(json_object_size(json_object_get(json_object_get(j, "result"), "skipped")), 0);
+    json_decref(j);
+}
+
 static json_t *problems_of(json_t *job) { return json_object_get(json_object_get(job, "result"), "problems"); }
 
 /* True if a problem's "where: message" contains every needle: a problem

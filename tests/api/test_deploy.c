@@ -194,23 +194,43 @@ Test(deploy, review_submit_and_events)
     api_free(r);
 }
 
-Test(deploy, alerts_fire_once_and_clear)
+static int count_deliveries(int64_t hook, const char *event)
 {
-    int64_t dep = new_deployment(",\"sample_rate\":0");
+    char path[100];
+    snprintf(path, sizeof path, "/api/v1/webhooks/%lld/deliveries?limit=100", (long long)hook);
+    api_resp *r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    json_t *items = json_is_array(r->json) ? r->json : json_object_get(r->json, "items");
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(items); i++)
+        n += strcmp(jstr(json_array_get(items, i), "event"), event) == 0;
+    api_free(r);
+    return n;
+}
+
+/* Alerts: a latency rule fires on slow predictions; a score rule fires once
+ * (one alert.fired delivery however often it is checked while firing),
+ * clears when the metric comes back, and fires again on the next breach.
+ * The only test that makes alerts fire: webhooks see every alert of the
+ * organization, so the deliveries counted here are all its own. */
+Test(deploy, alert_fires_once_clears_and_fires_again)
+{
+    /* a latency rule: checked before any prediction it is ok, then fires */
+    int64_t slow = new_deployment(",\"sample_rate\":0");
     char path[160];
-    snprintf(path, sizeof path, "/api/v1/deployments/%lld/alerts", (long long)dep);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/alerts", (long long)slow);
     api_resp *r = api_admin("POST", path, "{\"name\":\"slow\",\"metric\":\"latency_p99\",\"op\":\">\",\"threshold\":500,\"window_minutes\":5}");
     cr_assert_eq(r->status, 200, "%s", r->body.p);
     api_free(r);
     r = api_admin("POST", path, "{\"name\":\"x\",\"metric\":\"vibes\",\"threshold\":1}");
     cr_assert_eq(r->status, 400);
     api_free(r);
-    snprintf(path, sizeof path, "/api/v1/deployments/%lld/alerts/check", (long long)dep);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/alerts/check", (long long)slow);
     r = api_admin("POST", path, NULL);
     cr_assert_str_eq(jstr(json_array_get(json_object_get(r->json, "items"), 0), "state"), "ok");
     api_free(r);
     for (int i = 0; i < 3; i++) {
-        api_resp *p = report(dep, 3000 + (uint64_t)i, "{\"classes\":[{\"label\":\"a\"}]}", 2000, NULL);
+        api_resp *p = report(slow, 3000 + (uint64_t)i, "{\"classes\":[{\"label\":\"a\"}]}", 2000, NULL);
         api_free(p);
     }
     r = api_admin("POST", path, NULL);
@@ -218,8 +238,63 @@ Test(deploy, alerts_fire_once_and_clear)
     cr_assert_str_eq(jstr(a, "state"), "firing");
     cr_assert_gt(jnum(a, "last_value"), 500);
     api_free(r);
-    snprintf(path, sizeof path, "/api/v1/deployments/%lld", (long long)dep);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld", (long long)slow);
     r = api_admin("GET", path, NULL);
     cr_assert_eq(jint(r->json, "alerts_firing"), 1);
+    api_free(r);
+
+    /* the hook exists from here on: the latency alert above fired before it */
+    r = api_admin("POST", "/api/v1/webhooks",
+                  "{\"url\":\"https://hooks.example/alerts\",\"secret\":\"0123456789abcdef\",\"events\":[\"alert.fired\"]}");
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t hook = jint(r->json, "id");
+    api_free(r);
+    int64_t dep = new_deployment(",\"sample_rate\":0");
+    char check[160];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/alerts", (long long)dep);
+    r = api_admin("POST", path, "{\"name\":\"unsure\",\"metric\":\"score_mean\",\"op\":\"<\",\"threshold\":0.5,\"window_minutes\":5}");
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    snprintf(check, sizeof check, "/api/v1/deployments/%lld/alerts/check", (long long)dep);
+
+    r = report(dep, 4001, "{\"classes\":[{\"label\":\"a\",\"score\":0.1}]}", 5, NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    api_free(r);
+    for (int i = 0; i < 3; i++) { /* checked three times while firing */
+        r = api_admin("POST", check, NULL);
+        a = json_array_get(json_object_get(r->json, "items"), 0);
+        cr_assert_str_eq(jstr(a, "state"), "firing", "%s", r->body.p);
+        cr_assert_float_eq(jnum(a, "last_value"), 0.1, 1e-9);
+        api_free(r);
+    }
+    cr_assert_eq(count_deliveries(hook, "alert.fired"), 1, "fired once, not once per check");
+
+    /* two confident predictions: the mean is (0.1 + 0.9 + 0.9) / 3 > 0.5 */
+    for (int i = 0; i < 2; i++) {
+        r = report(dep, 4002 + (uint64_t)i, "{\"classes\":[{\"label\":\"a\",\"score\":0.9}]}", 5, NULL);
+        api_free(r);
+    }
+    r = api_admin("POST", check, NULL);
+    a = json_array_get(json_object_get(r->json, "items"), 0);
+    cr_assert_str_eq(jstr(a, "state"), "ok", "%s", r->body.p);
+    cr_assert_float_eq(jnum(a, "last_value"), 1.9 / 3, 1e-9);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld", (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(jint(r->json, "alerts_firing"), 0);
+    api_free(r);
+    cr_assert_eq(count_deliveries(hook, "alert.fired"), 1, "clearing is not a firing");
+
+    /* a new breach fires again */
+    for (int i = 0; i < 4; i++) {
+        r = report(dep, 4010 + (uint64_t)i, "{\"classes\":[{\"label\":\"a\",\"score\":0.05}]}", 5, NULL);
+        api_free(r);
+    }
+    r = api_admin("POST", check, NULL);
+    cr_assert_str_eq(jstr(json_array_get(json_object_get(r->json, "items"), 0), "state"), "firing");
+    api_free(r);
+    cr_assert_eq(count_deliveries(hook, "alert.fired"), 2);
+    snprintf(path, sizeof path, "/api/v1/webhooks/%lld", (long long)hook);
+    r = api_admin("DELETE", path, NULL);
     api_free(r);
 }

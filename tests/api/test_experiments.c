@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "base/util.h"
+#include "cvops/client.h"
 
 static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 static int64_t jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
@@ -1124,4 +1125,71 @@ Test(experiments, command_line)
     snprintf(path, sizeof path, "%s/sub", dir);
     rmdir(path);
     rmdir(dir);
+}
+
+/* The C client's typed log calls (include/cvops/client.h) against the
+ * server: a table, a confusion matrix and an image arrive as the REST logs,
+ * with the cells, the counts and the uploaded image's digest; a wrong shape
+ * is refused with the server's message. */
+Test(experiments, c_client_logs_table_matrix_image)
+{
+    int64_t p = mk_project(api_admin_token());
+    int64_t e = mk_exp(p, NULL);
+    cvops_client *c = cvops_client_new(getenv("CVOPS_TEST_URL"), api_admin_token());
+    cr_assert_not_null(c);
+
+    const char *cols[] = {"file", "score"};
+    const char *cells[] = {"a.jpg", "0.5", "b \"q\".jpg", "0.25"};
+    cr_assert_eq(cvops_experiment_log_table(c, e, "worst", cols, 2, cells, 2), CVOPS_OK, "%s",
+                 cvops_client_errmsg(c));
+    const char *labels[] = {"cat", "dog", "bird"};
+    const double m[] = {5, 1, 0, 2, 7, 1, 0, 0, 9};
+    cr_assert_eq(cvops_experiment_log_confusion_matrix(c, e, "cm", 4, labels, 3, m), CVOPS_OK,
+                 "%s", cvops_client_errmsg(c));
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+                                        'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0};
+    char file[] = "/tmp/cvops-api-img-XXXXXX";
+    int fd = mkstemp(file);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, png, sizeof png), (ssize_t)sizeof png);
+    close(fd);
+    cr_assert_eq(cvops_experiment_log_image(c, e, "sample", 2, file, "first"), CVOPS_OK, "%s",
+                 cvops_client_errmsg(c));
+    /* a text file is not an image: refused, nothing logged */
+    FILE *f = fopen(file, "w");
+    fputs("not an image", f);
+    fclose(f);
+    cr_assert_neq(cvops_experiment_log_image(c, e, "sample", 3, file, NULL), CVOPS_OK);
+    cr_assert(strlen(cvops_client_errmsg(c)) > 10);
+    unlink(file);
+    /* a log needs a name: the server's message comes back, nothing is logged */
+    cr_assert_eq(cvops_experiment_log_confusion_matrix(c, e, "", 1, labels, 2, m), CVOPS_E_INVALID);
+    cr_assert_not_null(strstr(cvops_client_errmsg(c), "name"), "%s", cvops_client_errmsg(c));
+    cvops_client_free(c);
+
+    api_resp *r = req("GET", NULL, "/api/v1/experiments/%lld/logs?name=worst", (long long)e);
+    json_t *d = json_object_get(json_array_get(json_object_get(r->json, "items"), 0), "data");
+    cr_assert_eq(json_array_size(json_object_get(d, "rows")), 2, "%s", r->body.p);
+    cr_assert_str_eq(json_string_value(json_array_get(json_array_get(json_object_get(d, "rows"), 1), 0)),
+                     "b \"q\".jpg");
+    api_free(r);
+    r = req("GET", NULL, "/api/v1/experiments/%lld/logs?name=cm", (long long)e);
+    json_t *it = json_array_get(json_object_get(r->json, "items"), 0);
+    cr_assert_eq(jint(it, "step"), 4);
+    d = json_object_get(it, "data");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(d, "labels"), 2)), "bird");
+    cr_assert_eq(json_number_value(json_array_get(json_array_get(json_object_get(d, "matrix"), 1), 1)), 7);
+    cr_assert_eq(json_number_value(json_array_get(json_array_get(json_object_get(d, "matrix"), 2), 2)), 9);
+    api_free(r);
+    r = req("GET", NULL, "/api/v1/experiments/%lld/logs?kind=image", (long long)e);
+    cr_assert_eq(json_array_size(json_object_get(r->json, "items")), 1, "%s", r->body.p);
+    it = json_array_get(json_object_get(r->json, "items"), 0);
+    cr_assert_eq(jint(it, "step"), 2);
+    d = json_object_get(it, "data");
+    cr_assert_eq(strlen(jstr(d, "sha256")), 64);
+    cr_assert_str_eq(jstr(d, "caption"), "first");
+    api_free(r);
+    r = req("GET", NULL, "/api/v1/experiments/%lld/logs", (long long)e);
+    cr_assert_eq(json_array_size(json_object_get(r->json, "items")), 3, "%s", r->body.p);
+    api_free(r);
 }

@@ -384,3 +384,36 @@ Test(jobs, graceful_shutdown_finishes_requests_and_releases_jobs, .timeout = 120
     kill(srv, SIGTERM);
     waitpid(srv, &st, 0);
 }
+
+/* A job that holds a write transaction longer than its lease and than
+ * SQLite's busy timeout (10 s; a long import does) is not started again by
+ * the worker still running it: on SQLite the lease renewal waits behind the
+ * transaction, the lease runs out, and the other worker threads' claims,
+ * retried after their busy timeout, saw an expired lease. Before the fix
+ * this job ran 3 times. */
+Test(jobs, long_write_transaction_does_not_rerun_the_job, .timeout = 60)
+{
+    char db[300], blobs[300], dir[200], url[100];
+    api_fresh_store(db, sizeof db, blobs, sizeof blobs, dir, sizeof dir);
+    const char *tok = "cvops_private_token_for_lease_test";
+    const char *extra[] = {"--workers", "4", "--lease-seconds", "1", "--poll-ms", "20", NULL};
+    pid_t srv = api_start_server(db, blobs, dir, tok, extra, url, sizeof url);
+    int64_t id = submit(tok, url, "{\"hold_write_ms\":11500,\"ms\":10,\"steps\":1}", 3);
+    int64_t deadline = time_mono_ns() + 30000000000LL;
+    json_t *j;
+    for (;;) {
+        j = get_job(tok, url, id);
+        if (strcmp(jstr(j, "state"), "succeeded") == 0)
+            break;
+        cr_assert(strcmp(jstr(j, "state"), "failed") != 0, "job failed: %s", jstr(j, "error"));
+        json_decref(j);
+        cr_assert_lt(time_mono_ns(), deadline, "the job did not finish");
+        usleep(100000);
+    }
+    cr_assert_eq(jint(j, "attempts"), 1, "the job ran %lld times", (long long)jint(j, "attempts"));
+    json_decref(j);
+    cr_assert_eq(count_lines(tok, url, id, "started on"), 1);
+    kill(srv, SIGTERM);
+    int st;
+    waitpid(srv, &st, 0);
+}

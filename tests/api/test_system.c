@@ -29,6 +29,9 @@ Test(system, health_needs_no_auth)
 Test(system, openapi_describes_every_route)
 {
     api_resp *r = api_do("GET", "/api/v1/openapi.json", NULL);
+    cr_assert_eq(r->status, 401, "only health and login answer without credentials");
+    api_free(r);
+    r = api_admin("GET", "/api/v1/openapi.json", NULL);
     cr_assert_eq(r->status, 200);
     cr_assert_str_eq(json_string_value(json_object_get(r->json, "openapi")), "3.0.3");
     json_t *paths = json_object_get(r->json, "paths");
@@ -83,6 +86,9 @@ Test(system, metrics_count_requests_and_jobs)
     api_resp *r = api_do("GET", "/api/v1/health", NULL);
     api_free(r);
     r = api_do("GET", "/metrics", NULL);
+    cr_assert_eq(r->status, 401, "metrics need a token (Prometheus: authorization.credentials)");
+    api_free(r);
+    r = api_admin("GET", "/metrics", NULL);
     cr_assert_eq(r->status, 200);
     cr_assert_not_null(strstr(r->body.p, "cvops_http_requests_total{method=\"GET\",route=\"/api/v1/health\",status=\"200\"}"));
     cr_assert_not_null(strstr(r->body.p, "cvops_http_request_duration_seconds_bucket{route=\"/api/v1/health\",le=\"+Inf\"}"));

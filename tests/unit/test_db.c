@@ -122,6 +122,58 @@ ParameterizedTest(db_driver_kind *k, db, transactions)
     db_close(d);
 }
 
+ParameterizedTestParameters(db, nested_transactions) {
+    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
+    return cr_make_param_array(db_driver_kind, kinds, 2);
+}
+
+/* db_begin inside a transaction is a savepoint: an inner rollback undoes
+ * only the inner part (also after a failed statement), an inner commit is
+ * not durable until the outer one, and db_put rolls back every level. */
+ParameterizedTest(db_driver_kind *k, db, nested_transactions)
+{
+    db *d = open_migrated(*k);
+    err e;
+    db_conn *c = db_get(d, &e);
+    int64_t n = -1;
+    cr_assert_eq(db_begin(c, &e), 0, "%s", e.msg);
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("outer")), 1);
+    cr_assert_eq(db_begin(c, &e), 0, "%s", e.msg);
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("inner1")), 1);
+    cr_assert_eq(db_commit(c, &e), 0, "%s", e.msg);
+    cr_assert(db_in_tx(c), "an inner commit leaves the outer transaction open");
+    cr_assert_eq(db_begin(c, &e), 0, "%s", e.msg);
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("inner2")), 1);
+    /* a failing statement (unique violation) inside the savepoint */
+    cr_assert_lt(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("outer")), 0);
+    db_rollback(c);
+    cr_assert(db_in_tx(c), "an inner rollback leaves the outer transaction open");
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("after")), 1, "%s",
+                 e.msg);
+    /* not visible to another connection before the outer commit */
+    db_conn *c2 = db_get(d, &e);
+    cr_assert_eq(db_one_i64(c2, &e, &n, "SELECT COUNT(*) FROM item"), 0, "%s", e.msg);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(db_commit(c, &e), 0, "%s", e.msg);
+    cr_assert(!db_in_tx(c));
+    cr_assert_eq(db_one_i64(c2, &e, &n, "SELECT COUNT(*) FROM item"), 0);
+    cr_assert_eq(n, 3, "outer, inner1 and after are kept; inner2 was rolled back");
+    cr_assert_eq(db_one_i64(c2, &e, &n, "SELECT COUNT(*) FROM item WHERE name = 'inner2'"), 0);
+    cr_assert_eq(n, 0);
+    db_put(c2);
+    /* db_put with two levels open rolls back both */
+    cr_assert_eq(db_begin(c, &e), 0);
+    cr_assert_eq(db_begin(c, &e), 0);
+    cr_assert_eq(db_run(c, &e, "INSERT INTO item (name) VALUES ($1)", DBT("dropped")), 1);
+    db_put(c);
+    c = db_get(d, &e);
+    cr_assert(!db_in_tx(c));
+    cr_assert_eq(db_one_i64(c, &e, &n, "SELECT COUNT(*) FROM item"), 0);
+    cr_assert_eq(n, 3);
+    db_put(c);
+    db_close(d);
+}
+
 ParameterizedTestParameters(db, nested_statement_use) {
     static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
     return cr_make_param_array(db_driver_kind, kinds, 2);

@@ -612,6 +612,21 @@ Test(eval_coco, detail_confusion_and_errors)
     cr_assert_float_eq(d.matches[4].iou, 1.0 / 3, 1e-12);
     cr_assert_eq(d.matches[5].kind, EVAL_MATCH_FN);
     cr_assert_eq(d.image_first[1], 7);
+    /* each false positive carries its type; the matrix is the sum of its hits */
+    cr_assert_eq(d.matches[0].error, EVAL_ERR_NONE);
+    cr_assert_eq(d.matches[1].error, EVAL_ERR_DUPLICATE);
+    cr_assert_eq(d.matches[2].error, EVAL_ERR_CLASSIFICATION);
+    cr_assert_eq(d.matches[3].error, EVAL_ERR_BACKGROUND);
+    cr_assert_eq(d.matches[4].error, EVAL_ERR_LOCALIZATION);
+    cr_assert_str_eq(eval_error_kind_name(d.matches[4].error), "localization");
+    uint64_t sum[9] = {0};
+    cr_assert_eq(d.ncm_hits, 6);
+    for (size_t i = 0; i < d.ncm_hits; i++) {
+        cr_assert_eq(d.cm_hits[i].image, 0);
+        sum[d.cm_hits[i].row * 3 + d.cm_hits[i].col]++;
+    }
+    for (int i = 0; i < 9; i++)
+        cr_assert_eq(sum[i], cm[i], "cell %d", i);
     eval_detail_free(&d);
     eval_coco_free(ev);
 }

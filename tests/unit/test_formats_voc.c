@@ -121,6 +121,23 @@ Test(formats_voc, problems_name_the_file)
         {"<annotation><filename>a.jpg</filename><size><width>10</width><height>10</height></size>"
          "<object><name>a</name><difficult>2</difficult></object></annotation>",
          "Annotations/x.xml", "<difficult> must be 0 or 1, got '2'"},
+        /* numbers that are not numbers, or not sizes */
+        {"<annotation><filename>a.jpg</filename><size><width>10</width><height>10</height></size>"
+         "<object><name>a</name><bndbox><xmin>nan</xmin><ymin>1</ymin><xmax>3</xmax><ymax>5</ymax>"
+         "</bndbox></object></annotation>",
+         "Annotations/x.xml", "<xmin> must be a number, got 'nan'"},
+        {"<annotation><filename>a.jpg</filename><size><width>10</width><height>10</height></size>"
+         "<object><name>a</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>inf</xmax><ymax>5</ymax>"
+         "</bndbox></object></annotation>",
+         "Annotations/x.xml", "<xmax> must be a number, got 'inf'"},
+        {"<annotation><filename>a.jpg</filename><size><width>10</width><height>10</height></size>"
+         "<object><name>a</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>1e999</xmax><ymax>5</ymax>"
+         "</bndbox></object></annotation>",
+         "Annotations/x.xml", "<xmax> must be a number, got '1e999'"},
+        {"<annotation><filename>a.jpg</filename><size><width>-5</width><height>10</height></size></annotation>",
+         "Annotations/x.xml", "<width> must be a whole number between 0 and 1000000, got '-5'"},
+        {"<annotation><filename>a.jpg</filename><size><width>10</width><height>2000000</height></size></annotation>",
+         "Annotations/x.xml", "<height> must be a whole number between 0 and 1000000, got '2000000'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *d = t_tmpdir();

@@ -516,6 +516,47 @@ Test(query_complete, what_comes_next)
     cr_assert_str_eq(e.msg, "unknown field 'colour' at column 1");
 }
 
+/* Qualified field names (the dataset schema's data.width) complete as one word. */
+Test(query_complete, qualified_names)
+{
+    static const query_field qf[] = {
+        {"label", QUERY_TEXT, "l.name", NULL, NULL, NULL, NULL},
+        {"data.width", QUERY_INT, "d.width", NULL, NULL, NULL, NULL},
+        {"data.meta", QUERY_JSON, "d.meta", NULL, NULL, NULL, NULL},
+    };
+    static const query_schema qs = {qf, 3};
+    query_completion c;
+    err e = {0};
+    const char *q = "label = a and data.wi";
+    cr_assert_eq(query_complete(q, strlen(q), strlen(q), &qs, &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(c.expect, QUERY_EXPECT_FIELD);
+    cr_assert_str_eq(c.prefix, "data.wi");
+    cr_assert_eq(c.replace_from, 14);
+    cr_assert_eq(c.replace_to, strlen(q));
+    q = "data.";
+    cr_assert_eq(query_complete(q, strlen(q), strlen(q), &qs, &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(c.expect, QUERY_EXPECT_FIELD);
+    cr_assert_str_eq(c.prefix, "data.");
+    cr_assert_eq(c.replace_from, 0);
+    /* the cursor inside the word: the whole qualified word is replaced */
+    q = "data.wid > 3";
+    cr_assert_eq(query_complete(q, strlen(q), 7, &qs, &c, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(c.prefix, "data.wi");
+    cr_assert_eq(c.replace_to, 8);
+    /* a qualified JSON field still completes its keys */
+    q = "data.meta.wea";
+    cr_assert_eq(query_complete(q, strlen(q), strlen(q), &qs, &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(c.expect, QUERY_EXPECT_KEY);
+    cr_assert_str_eq(c.field->name, "data.meta");
+    cr_assert_str_eq(c.prefix, "wea");
+    q = "data.width ";
+    cr_assert_eq(query_complete(q, strlen(q), strlen(q), &qs, &c, &e), 0, "%s", e.msg);
+    cr_assert_eq(c.expect, QUERY_EXPECT_OPERATOR);
+    /* what begins no field stays an error */
+    q = "nothing.wi";
+    cr_assert_eq(query_complete(q, strlen(q), strlen(q), &qs, &c, &e), -1);
+}
+
 /* --- execution: the same queries on SQLite and PostgreSQL ------------------------------ */
 
 typedef struct row {

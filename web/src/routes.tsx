@@ -9,7 +9,7 @@ import { GridDemoPage } from './pages/GridDemo';
 import { HomePage } from './pages/Home';
 import { JobPage } from './pages/Job';
 import { JobsPage } from './pages/Jobs';
-import { DatasetsPage, DeploymentsPage, ModelsPage } from './pages/Placeholder';
+import { DeploymentsPage, ModelsPage } from './pages/Placeholder';
 import { ComparePage } from './pages/projects/Compare';
 import { ExperimentPage } from './pages/projects/Experiment';
 import { ProjectPage } from './pages/projects/Project';
@@ -29,15 +29,24 @@ export interface Route {
 /* big sections load on first use (lib/lazy.tsx): their own chunk */
 const DatalakePage = lazyPage<PageProps>(() => import('./pages/datalake/Datalake').then((m) => m.DatalakePage));
 const ItemPage = lazyPage<PageProps>(() => import('./pages/datalake/Item').then((m) => m.ItemPage));
+const DatasetsPage = lazyPage<PageProps>(() => import('./pages/datasets').then((m) => m.DatasetsPage));
+const DatasetPage = lazyPage<PageProps>(() => import('./pages/datasets').then((m) => m.DatasetPage));
+const VersionPage = lazyPage<PageProps>(() => import('./pages/datasets').then((m) => m.VersionPage));
+const AnnotatePage = lazyPage<PageProps>(() => import('./pages/annotate/Annotate').then((m) => m.AnnotatePage));
+const EvaluationPage = lazyPage<PageProps>(() => import('./pages/evaluation/Evaluation').then((m) => m.EvaluationPage));
 
 export const ROUTES: Route[] = [
   { path: '/', component: HomePage },
   { path: '/datalake', component: DatalakePage },
   { path: '/datalake/data/:id', component: ItemPage },
   { path: '/datasets', component: DatasetsPage },
+  { path: '/datasets/:id', component: DatasetPage },
+  { path: '/datasets/:did/versions/:vid', component: VersionPage },
+  { path: '/datasets/:did/versions/:vid/annotate/:aid', component: AnnotatePage },
   { path: '/projects', component: ProjectsPage },
   { path: '/projects/:id', component: ProjectPage },
   { path: '/projects/:pid/compare', component: ComparePage },
+  { path: '/projects/:pid/experiments/:xid/evaluations/:id', component: EvaluationPage },
   { path: '/projects/:pid/experiments/:id/:tab?', component: ExperimentPage },
   { path: '/models', component: ModelsPage },
   { path: '/deployments', component: DeploymentsPage },

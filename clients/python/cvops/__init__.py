@@ -9,7 +9,8 @@
 """
 
 from .client import Client, CvopsError, Project
+from .evaluation import Evaluation
 from .tracking import Experiment, flatten_params
 
-__all__ = ["Client", "CvopsError", "Project", "Experiment", "flatten_params"]
+__all__ = ["Client", "CvopsError", "Project", "Experiment", "Evaluation", "flatten_params"]
 __version__ = "0.1.0"

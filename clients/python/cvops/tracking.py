@@ -421,6 +421,32 @@ class Experiment:
 
     # --- parameters, datasets ------------------------------------------------------
 
+    def create_evaluation(self, dataset_version_id, name=None, task=None, metric_prefix=None):
+        """A new evaluation of this experiment on a dataset version (task:
+        detection, segmentation, keypoints, classification; default the
+        version's)."""
+        from .evaluation import Evaluation
+        body = {"dataset_version_id": dataset_version_id}
+        for k, v in (("name", name), ("task", task), ("metric_prefix", metric_prefix)):
+            if v is not None:
+                body[k] = v
+        return Evaluation(self.client, self.client.request(
+            "POST", "/api/v1/experiments/%d/evaluations" % self.id, body))
+
+    def log_predictions(self, dataset_version_id, predictions, name=None, task=None):
+        """Creates an evaluation and uploads predictions ({asset_id: [shapes]}
+        or [{"asset_id", "shapes"}]); returns it, not yet run."""
+        ev = self.create_evaluation(dataset_version_id, name=name, task=task)
+        ev.log_predictions(predictions)
+        return ev
+
+    def evaluate(self, dataset_version_id, predictions, name=None, task=None, **run_options):
+        """log_predictions() then run(): returns the evaluation with its
+        summary; its numbers are also logged as metrics (eval/mAP, ...)."""
+        ev = self.log_predictions(dataset_version_id, predictions, name=name, task=task)
+        ev.run(**run_options)
+        return ev
+
     def log_params(self, params):
         """Sets parameters (nested dicts are flattened to "a.b")."""
         self.data = self.client.request("POST", "/api/v1/experiments/%d/params" % self.id,

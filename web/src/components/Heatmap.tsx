@@ -20,6 +20,8 @@ export interface HeatmapProps {
   columnTitle?: string;
   /** Offer "counts / % of row" (confusion matrices). */
   normalizable?: boolean;
+  /** Makes cells buttons (click, Enter, Space): called with the row and column. */
+  onCell?: (row: number, col: number) => void;
 }
 
 function fmt(v: number): string {
@@ -104,6 +106,19 @@ export function Heatmap(p: HeatmapProps) {
                       data-row={rl}
                       data-col={p.columns[c]}
                       onMouseEnter={() => setHot(describe(r, c))}
+                      {...(p.onCell
+                        ? {
+                            role: 'button',
+                            tabIndex: 0,
+                            onClick: () => p.onCell?.(r, c),
+                            onKeyDown: (ev: KeyboardEvent) => {
+                              if (ev.key === 'Enter' || ev.key === ' ') {
+                                ev.preventDefault();
+                                p.onCell?.(r, c);
+                              }
+                            },
+                          }
+                        : {})}
                     >
                       <span class={big ? 'sr-only' : undefined}>{text}</span>
                     </td>

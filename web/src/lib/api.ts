@@ -132,14 +132,14 @@ export interface UploadHandle<T> {
 }
 
 /**
- * POSTs `body` as is (`application/octet-stream`) to `path?query`, calling
+ * POSTs (or PUTs) `body` as is (`application/octet-stream`) to `path?query`, calling
  * onProgress(bytesSent) as it goes. Resolves with the JSON answer; rejects
  * with ApiError (the API's message), or an AbortError after abort().
  */
-export function uploadBody<T>(path: string, query: Query, body: Blob, onProgress?: (sent: number) => void): UploadHandle<T> {
+export function uploadBody<T>(path: string, query: Query, body: Blob, onProgress?: (sent: number) => void, method: 'POST' | 'PUT' = 'POST'): UploadHandle<T> {
   const xhr = new XMLHttpRequest();
   const done = new Promise<T>((resolve, reject) => {
-    xhr.open('POST', withQuery(API + path, query));
+    xhr.open(method, withQuery(API + path, query));
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.setRequestHeader('Content-Type', 'application/octet-stream');
     if (csrfToken) xhr.setRequestHeader('X-CSRF-Token', csrfToken);

@@ -24,7 +24,18 @@ export function lazyPage<P extends object>(load: () => Promise<FunctionComponent
       let live = true;
       const t = window.setTimeout(() => live && setState('slow'), 150);
       get().then(
-        (c) => live && setC(() => c),
+        (c) => {
+          if (!live) return;
+          setC(() => c);
+          /* the shell moved focus to the page's heading before there was one: do it now,
+             unless the user has since gone into the page or a menu or dialog */
+          window.requestAnimationFrame(() => {
+            const a = document.activeElement;
+            const main = document.getElementById('main');
+            const busy = a && a !== document.body && a !== main && (main?.contains(a) || a.closest('dialog, [role=menu]'));
+            if (!busy) document.querySelector<HTMLElement>('main .page-title')?.focus({ preventScroll: true });
+          });
+        },
         () => live && setState('failed'),
       );
       return () => {

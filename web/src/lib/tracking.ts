@@ -75,6 +75,27 @@ export interface Experiment extends ExperimentBase {
   metrics: MetricInfo[];
 }
 
+/** A training run on the platform's trainer (GET /experiments/{id}/training). */
+export interface TrainingRun {
+  id: number;
+  state: ExpStatus;
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps_total: number;
+  val_acc: number | null;
+  best_val_acc: number | null;
+  eval_split: string | null;
+  eval_accuracy: number | null;
+  message: string | null;
+}
+
+export interface TrainingView {
+  experiment_id: number;
+  runs: TrainingRun[];
+  current: TrainingRun | null;
+}
+
 /** GET /experiments/{id}/points. */
 export interface SeriesView {
   name: string;

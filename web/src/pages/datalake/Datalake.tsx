@@ -38,6 +38,7 @@ import { droppedFiles, uploads, type PickedFile } from '../../lib/upload';
 import { FilePickers } from './FilePickers';
 import { browseFor, NONE, primeCount, type Browse, type Selection } from './browse';
 import { TagDialog } from './TagDialog';
+import { CreateVersionDialog } from '../datasets/CreateVersionDialog';
 import { UploadDialog } from './UploadDialog';
 
 const SYNTAX_EXAMPLES = [
@@ -142,6 +143,7 @@ function LakeBrowser(props: BrowserProps) {
   useEffect(() => setSelState(browse.sel), [browse]);
   const [uploadOpen, setUploadOpen] = useState(false);
   const [tagMode, setTagMode] = useState<'add' | 'remove' | null>(null);
+  const [dsvOpen, setDsvOpen] = useState(false);
   const [dragging, setDragging] = useState(false);
   const dragDepth = useRef(0);
   const search = useRef<HTMLInputElement | null>(null);
@@ -482,19 +484,9 @@ function LakeBrowser(props: BrowserProps) {
             <button type="button" class="button button-small button-danger-quiet" disabled={!selCount} onClick={removeSelected}>
               Delete…
             </button>
-            <button
-              type="button"
-              class="button button-small"
-              aria-disabled="true"
-              aria-describedby="dsv-soon"
-              title="Arrives with datasets: building dataset versions from the selection or the query comes with the datasets API."
-              onClick={() => toast('Creating a dataset version arrives with datasets.')}
-            >
-              Create dataset version
+            <button type="button" class="button button-small" disabled={!selCount && !count} title="Put the selection (or, with none, every image matching the query) into a dataset version" onClick={() => setDsvOpen(true)}>
+              Create dataset version…
             </button>
-            <span id="dsv-soon" class="sr-only">
-              Not available yet: arrives with datasets.
-            </span>
           </>
         )}
       </div>
@@ -535,6 +527,21 @@ function LakeBrowser(props: BrowserProps) {
           onDone={afterTags}
         />
       )}
+      {dsvOpen && (
+        <CreateVersionDialog
+          lake={lake}
+          describe={
+            selCount && !sel.all
+              ? `${selCount.toLocaleString()} selected image${selCount === 1 ? '' : 's'}`
+              : q
+                ? `all ${(count ?? 0).toLocaleString()} images matching “${q}”`
+                : `all ${(count ?? 0).toLocaleString()} images of “${lake.name}”`
+          }
+          selector={selCount && !sel.all ? { data_ids: [...sel.ids] } : { q }}
+          onClose={() => setDsvOpen(false)}
+          onDone={(v) => navigate(`/datasets/${v.dataset_id}/versions/${v.id}`)}
+        />
+      )}
       {props.newLakeDialog}
     </div>
   );
@@ -554,7 +561,11 @@ function WalkProgress({ browse }: { browse: Browse }) {
 /** Re-renders when the page cache changes. */
 function useCacheVersion(browse: Browse) {
   const [, setV] = useState(0);
-  useEffect(() => browse.cache.subscribe(() => setV(browse.cache.version)), [browse]);
+  useEffect(() => {
+    const un = browse.cache.subscribe(() => setV(browse.cache.version));
+    setV(browse.cache.version); /* a change before this effect ran (a quick count) */
+    return un;
+  }, [browse]);
 }
 
 /** Tags on the loaded selected items (for "Untag"): name -> how many of them carry it. */

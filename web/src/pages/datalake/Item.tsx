@@ -1,8 +1,9 @@
 /*
  * Item.tsx - /datalake/data/:id: one image with everything known about it:
  * dimensions and file facts, camera and the whole EXIF, custom metadata
- * (editable), tags (add, remove), the dataset versions that use it (when
- * datasets arrive), and similar images by perceptual hash.
+ * (editable), tags (add, remove), the dataset versions that use it (with
+ * its annotation status there, a link to annotate it), and similar images
+ * by perceptual hash.
  *
  * Opened from the datalake page, it steps through the same search:
  * Previous/Next (or the left and right arrow keys) use the kept page cache
@@ -16,6 +17,7 @@ import { ErrorBox } from '../../components/Table';
 import { toast } from '../../components/Toasts';
 import { errorMessage } from '../../lib/api';
 import { cameraName, items, lakes, parseTags } from '../../lib/datalake';
+import { versionsUsing } from '../../lib/datasets';
 import { formatBytes, formatCameraTime, formatTime } from '../../lib/format';
 import { useLoad } from '../../lib/hooks';
 import { can } from '../../lib/roles';
@@ -114,12 +116,7 @@ export function ItemPage({ params }: { params: Record<string, string> }) {
             <Facts d={d} canWrite={canWrite} onChange={changed} />
             <Tags d={d} canWrite={canWrite} onChange={changed} />
             <Meta d={d} canWrite={canWrite} onChange={changed} />
-            <section class="card" aria-labelledby="dsv-title">
-              <h2 id="dsv-title">Dataset versions</h2>
-              <p class="muted" data-testid="dataset-versions">
-                Arrives with datasets: the dataset versions that use this image will be listed here.
-              </p>
-            </section>
+            <VersionsUsing id={d.id} />
             <Exif d={d} />
           </div>
         </div>
@@ -434,6 +431,38 @@ function Exif({ d }: { d: DataDetail }) {
         </>
       ) : (
         <p class="muted">This image carries no EXIF.</p>
+      )}
+    </section>
+  );
+}
+
+/** The dataset versions holding this image (GET /data/{id}/dataset-versions). */
+function VersionsUsing({ id }: { id: number }) {
+  const uses = useLoad((signal) => versionsUsing(id, signal), [id]);
+  return (
+    <section class="card" aria-labelledby="dsv-title">
+      <h2 id="dsv-title">Dataset versions</h2>
+      {uses.error && <ErrorBox message={uses.error} onRetry={uses.reload} />}
+      {uses.data && uses.data.length === 0 && <p class="muted">No dataset version uses this image. Select it on the Datalake page and choose “Create dataset version”.</p>}
+      {uses.data && uses.data.length > 0 && (
+        <ul class="item-versions" data-testid="dataset-versions">
+          {uses.data.map((u) => (
+            <li key={u.asset_id}>
+              <a href={`/datasets/${u.dataset_id}/versions/${u.version_id}`}>
+                {u.dataset} / {u.version}
+              </a>
+              {u.locked && <span class="badge badge-inline">locked</span>}
+              <span class="muted">
+                {' '}
+                · {u.status ?? 'not annotated'}
+                {u.objects ? ` · ${u.objects} object${u.objects === 1 ? '' : 's'}` : ''}
+              </span>{' '}
+              <a href={`/datasets/${u.dataset_id}/versions/${u.version_id}/annotate/${u.asset_id}`} class="button-tiny">
+                {u.locked ? 'view' : 'annotate'}
+              </a>
+            </li>
+          ))}
+        </ul>
       )}
     </section>
   );

@@ -10,6 +10,12 @@
  *   logs       tables, bars, heatmaps, confusion matrices, images by step, label maps
  *   output     the run's text output, followed live (long poll)
  *   artifacts  files with size and SHA-256, to download
+ *   evaluations  the experiment's evaluations (pages/evaluation/)
+ *
+ * An experiment with a train dataset can be trained on the platform's
+ * trainer from here (docs/training.md): Launch training (its parameters),
+ * Cancel training while it runs, Resume after a cancel or a failure; the
+ * current run's epoch and validation accuracy show next to the status.
  */
 import { useMemo, useState } from 'preact/hooks';
 import { PageHeader, StateBadge } from '../../components/Bits';
@@ -22,7 +28,8 @@ import { useInterval, useLoad } from '../../lib/hooks';
 import { can } from '../../lib/roles';
 import { navigate } from '../../lib/router';
 import { currentMe } from '../../lib/session';
-import { expActive, expHref, formatValue, paramText, type Experiment, type Project } from '../../lib/tracking';
+import { expActive, expHref, formatValue, paramText, type Experiment, type Project, type TrainingRun, type TrainingView } from '../../lib/tracking';
+import { EvaluationsTab } from '../evaluation/EvaluationsTab';
 import { ArtifactsTab } from './ExperimentArtifacts';
 import { LogsTab } from './ExperimentLogs';
 import { MetricsTab } from './ExperimentMetrics';
@@ -35,6 +42,7 @@ const TABS = [
   { id: 'logs', label: 'Logs' },
   { id: 'output', label: 'Output' },
   { id: 'artifacts', label: 'Artifacts' },
+  { id: 'evaluations', label: 'Evaluations' },
 ];
 
 export function ExperimentPage({ params }: { params: Record<string, string> }) {
@@ -44,6 +52,11 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
   const exp = useLoad((signal) => api.get<Experiment>(`/experiments/${id}`, undefined, signal), [id]);
   const project = useLoad((signal) => api.get<Project>(`/projects/${params.pid}`, undefined, signal), [params.pid]);
   const e = exp.data;
+  const trainable = !!e && e.datasets.train !== undefined;
+  const training = useLoad(
+    (signal) => (trainable ? api.get<TrainingView>(`/experiments/${id}/training`, undefined, signal) : Promise.resolve(undefined)),
+    [id, trainable],
+  );
   const [tick, setTick] = useState(0);
   useInterval(
     () =>
@@ -51,13 +64,14 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
         (x) => {
           exp.setData(x);
           setTick((t) => t + 1);
+          if (x.datasets.train !== undefined) training.reload();
         },
         () => {
           /* next tick */
         },
       ),
     2000,
-    !!e && expActive(e.status),
+    !!e && (expActive(e.status) || (!!training.data?.current && expActive(training.data.current.state))),
   );
 
   const crumbs = [
@@ -71,6 +85,11 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
         <ErrorBox message={exp.error} onRetry={exp.reload} />
       </div>
     );
+
+  const trainingChanged = (v: TrainingView) => {
+    training.setData(v);
+    exp.reload();
+  };
 
   const remove = async () => {
     if (!e) return;
@@ -104,6 +123,7 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
               <span>
                 {e.started_at ? `started ${formatTime(e.started_at)}` : `created ${formatTime(e.created_at)}`} · {jobDuration(e.started_at, e.finished_at)}
               </span>
+              {training.data?.current && <RunProgress run={training.data.current} />}
               {e.tags.map((t) => (
                 <a key={t} class="tag" href={`/projects/${e.project_id}?tag=${encodeURIComponent(t)}`}>
                   {t}
@@ -117,9 +137,12 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
         actions={
           e &&
           can(me?.role, 'write') && (
-            <button type="button" class="button button-danger-quiet" onClick={remove}>
-              Delete
-            </button>
+            <>
+              {trainable && <TrainingButtons e={e} run={training.data?.current ?? null} onChange={trainingChanged} />}
+              <button type="button" class="button button-danger-quiet" onClick={remove}>
+                Delete
+              </button>
+            </>
           )
         }
       />
@@ -138,6 +161,7 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
       {e && tab === 'logs' && <LogsTab e={e} tick={tick} />}
       {e && tab === 'output' && <OutputTab e={e} />}
       {e && tab === 'artifacts' && <ArtifactsTab e={e} tick={tick} />}
+      {e && tab === 'evaluations' && <EvaluationsTab e={e} />}
       {e && !TABS.some((t) => t.id === tab) && (
         <p>
           There is no tab <code>{tab}</code>. <a href={expHref(e)}>Go to the overview.</a>
@@ -145,6 +169,50 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
       )}
     </div>
   );
+}
+
+/** Launch, cancel or resume the experiment's training on the platform's trainer. */
+function TrainingButtons({ e, run, onChange }: { e: Experiment; run: TrainingRun | null; onChange: (v: TrainingView) => void }) {
+  const [busy, setBusy] = useState(false);
+  const act = async (path: string, body: unknown, done: string) => {
+    setBusy(true);
+    try {
+      const v = await api.post<TrainingView>(`/experiments/${e.id}/${path}`, body);
+      toast(done, { kind: 'success' });
+      onChange(v);
+    } catch (err) {
+      toast(errorMessage(err), { kind: 'error' });
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (run && expActive(run.state))
+    return (
+      <button type="button" class="button" disabled={busy} onClick={() => act('cancel', undefined, 'Training canceled; it stops after its current step.')}>
+        Cancel training
+      </button>
+    );
+  if (run && run.state === 'succeeded') return null;
+  const resumable = !!run && (run.state === 'canceled' || run.state === 'failed') && run.epoch > 0;
+  return (
+    <>
+      {resumable && (
+        <button type="button" class="button" disabled={busy} onClick={() => act('launch', { resume: true }, `Training resumes from epoch ${run.epoch}.`)}>
+          Resume training
+        </button>
+      )}
+      <button type="button" class="button button-primary" disabled={busy} onClick={() => act('launch', {}, 'Training launched on the platform\'s trainer.')}>
+        {run ? 'Launch again' : 'Launch training'}
+      </button>
+    </>
+  );
+}
+
+function RunProgress({ run }: { run: TrainingRun }) {
+  const parts = [`training ${run.state}`, `epoch ${run.epoch}/${run.epochs}`];
+  if (run.val_acc !== null && run.val_acc !== undefined && run.val_acc >= 0) parts.push(`val acc ${run.val_acc.toFixed(3)}`);
+  if (run.eval_accuracy !== null && run.eval_accuracy !== undefined) parts.push(`${run.eval_split} acc ${run.eval_accuracy.toFixed(3)}`);
+  return <span data-testid="training-progress">{parts.join(' · ')}</span>;
 }
 
 function Overview({ e }: { e: Experiment }) {
