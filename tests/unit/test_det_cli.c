@@ -95,7 +95,7 @@ Test(det_cli, synth_detect_is_deterministic_and_importable, .init = find_cvops)
     cr_assert_eq(access(path, R_OK), 0, "no %s", path);
 }
 
-Test(det_cli, train_then_predict_and_draw, .init = find_cvops, .timeout = 300)
+Test(det_cli, train_then_predict_and_draw, .init = find_cvops)
 {
     const char *d = test_tmpdir();
     char *out;

@@ -60,7 +60,7 @@ static void setup(void)
     cr_assert_eq(nn_init(1, &e), 0);
 }
 
-Test(det_train, tiny_detector_overfits_four_images, .init = setup, .timeout = 240)
+Test(det_train, tiny_detector_overfits_four_images, .init = setup)
 {
     const int K = 2;
     tiny_set *t = malloc(sizeof *t);
@@ -230,7 +230,7 @@ static float param0(const nn_model *m, const char *name, size_t n)
     return (float)s;
 }
 
-Test(det_train, resume_continues_where_the_run_stopped, .init = setup, .timeout = 120)
+Test(det_train, resume_continues_where_the_run_stopped, .init = setup)
 {
     tiny_set *t = malloc(sizeof *t);
     cr_assert(t);
