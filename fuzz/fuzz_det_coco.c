@@ -5,7 +5,6 @@
  * usable by training without further checks: every box inside its image
  * with a positive size and a class in range.
  */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
