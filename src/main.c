@@ -33,6 +33,8 @@ static const cli_cmd commands[] = {
     {"version", cmd_version, "print the version"},
     {"eval", cmd_eval, "evaluate predictions against ground truth (COCO, classification)"},
     {"nn", cmd_nn, "train and measure models locally (developer)"},
+    {"detect", cmd_detect, "object detector: train, predict, eval, bench locally (developer)"},
+    {"demo", cmd_demo, "demo data: synth-detect (a synthetic detection dataset)"},
     {NULL, NULL, NULL},
 };
 

@@ -66,5 +66,7 @@ int cmd_worker(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_nn(int argc, char **argv); /* developer: local training engine (src/cli/nn.c) */
+int cmd_detect(int argc, char **argv); /* developer: object detector (src/cli/detect.c) */
+int cmd_demo(int argc, char **argv);   /* demo data: synth-detect (src/cli/detect.c) */
 
 #endif
