@@ -9,11 +9,6 @@
 
 #include "cli/client_cli.h"
 
-#define PARSE(usage, desc)                                                                         \
-    int npos = cli_parse(argc, argv, opts, usage, desc);                                           \
-    if (npos < 0)                                                                                  \
-        return npos == -2 ? EXIT_OK : EXIT_USAGE;
-
 static int need_args(int npos, int want, const char *usage)
 {
     if (npos != want) {

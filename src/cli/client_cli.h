@@ -35,6 +35,13 @@ int cli_exit_code(cvops_code code);
 
 /* Calls the API and parses the answer; on failure prints and returns NULL
  * with *rc set to the exit code. */
+/* Parses a subcommand's options (a cli_opt array named opts in scope) and
+ * declares npos; --help returns EXIT_OK, a usage error EXIT_USAGE. */
+#define PARSE(usage, desc)                                                                         \
+    int npos = cli_parse(argc, argv, opts, usage, desc);                                           \
+    if (npos < 0)                                                                                  \
+        return npos == -2 ? EXIT_OK : EXIT_USAGE;
+
 json_t *cli_call(cvops_client *cl, const char *method, const char *path, json_t *body, int *rc);
 
 /* URL-escapes s for a query string (malloc'd), or NULL when s is NULL. */

@@ -24,11 +24,6 @@
 #include "base/util.h"
 #include "cli/client_cli.h"
 
-#define PARSE(usage, desc)                                                                         \
-    int npos = cli_parse(argc, argv, opts, usage, desc);                                           \
-    if (npos < 0)                                                                                  \
-        return npos == -2 ? EXIT_OK : EXIT_USAGE;
-
 /* Finds the datalake named name (creating "default" on first use). */
 static int lake_id(cvops_client *cl, const char *name, bool create_default, int64_t *id)
 {

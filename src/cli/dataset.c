@@ -33,11 +33,6 @@
 
 #include "cli/dataset_validate.h"
 
-#define PARSE(usage, desc)                                                                         \
-    int npos = cli_parse(argc, argv, opts, usage, desc);                                           \
-    if (npos < 0)                                                                                  \
-        return npos == -2 ? EXIT_OK : EXIT_USAGE;
-
 /* --- names to ids ---------------------------------------------------------------------- */
 
 static int find_in(cvops_client *cl, const char *path, const char *name, const char *what,

@@ -28,11 +28,6 @@
 #include "cli/client_cli.h"
 #include "cli/evaluation_coco.h"
 
-#define PARSE(usage, desc)                                                                         \
-    int npos = cli_parse(argc, argv, opts, usage, desc);                                           \
-    if (npos < 0)                                                                                  \
-        return npos == -2 ? EXIT_OK : EXIT_USAGE;
-
 #define CHUNK_IMAGES 5000
 #define CHUNK_SHAPES 50000
 

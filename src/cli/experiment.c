@@ -22,11 +22,6 @@
 #include "base/buf.h"
 #include "cli/client_cli.h"
 
-#define PARSE(usage, desc)                                                                         \
-    int npos = cli_parse(argc, argv, opts, usage, desc);                                           \
-    if (npos < 0)                                                                                  \
-        return npos == -2 ? EXIT_OK : EXIT_USAGE;
-
 static bool is_id(const char *s)
 {
     if (!s || !*s)

@@ -7,11 +7,6 @@
 
 #include "cli/client_cli.h"
 
-#define PARSE(usage, desc)                                                                         \
-    int npos = cli_parse(argc, argv, opts, usage, desc);                                           \
-    if (npos < 0)                                                                                  \
-        return npos == -2 ? EXIT_OK : EXIT_USAGE;
-
 /* A model given by name or id -> its id. */
 static int model_id(cvops_client *cl, const char *ref, int64_t *id)
 {

@@ -18,11 +18,6 @@
 
 #include "cli/client_cli.h"
 
-#define PARSE(usage, desc)                                                                         \
-    int npos = cli_parse(argc, argv, opts, usage, desc);                                           \
-    if (npos < 0)                                                                                  \
-        return npos == -2 ? EXIT_OK : EXIT_USAGE;
-
 static const cli_col proc_cols[] = {{"name", "NAME"},
                                     {"version", "VERSION"},
                                     {"kind", "KIND"},
