@@ -1323,15 +1323,6 @@ int datalake_stats(db_conn *c, int64_t lake, jw *w, err *e)
     return 0;
 }
 
-static void suggest(jw *w, const char *text, const char *kind, const char *help)
-{
-    jw_obj(w);
-    jw_kstr(w, "text", text);
-    jw_kstr(w, "kind", kind);
-    if (help)
-        jw_kstr(w, "help", help);
-    jw_obj_end(w);
-}
 
 /* Values from a one-column query with $1 = lake, $2 = prefix pattern, $3 = key. */
 static int suggest_rows(db_conn *c, jw *w, const char *sql, int64_t lake, const char *like,
@@ -1352,10 +1343,10 @@ static int suggest_rows(db_conn *c, jw *w, const char *sql, int64_t lake, const 
         if (quote) {
             sbuf q = SBUF_INIT;
             sbuf_json_str(&q, v, strlen(v));
-            suggest(w, sbuf_cstr(&q), kind, NULL);
+            query_complete_json_suggest(w, sbuf_cstr(&q), kind, NULL);
             sbuf_free(&q);
         } else {
-            suggest(w, v, kind, NULL);
+            query_complete_json_suggest(w, v, kind, NULL);
         }
     }
     db_done(s);
@@ -1364,55 +1355,11 @@ static int suggest_rows(db_conn *c, jw *w, const char *sql, int64_t lake, const 
 
 int datalake_autocomplete(db_conn *c, int64_t lake, const char *q, size_t cursor, jw *w, err *e)
 {
-    size_t len = strlen(q);
-    if (cursor > len)
-        cursor = len;
     query_completion comp;
-    if (query_complete(q, len, cursor, &data_schema, &comp, e) != 0) {
-        if (e->code == ERR_NONE)
-            e->code = ERR_INVALID;
-        return -1;
-    }
-    /* prefix for LIKE, with % and _ escaped */
     char like[300];
-    size_t k = 0;
-    for (const char *p = comp.prefix; *p && k < sizeof like - 3; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            like[k++] = '\\';
-        like[k++] = *p;
-    }
-    like[k++] = '%';
-    like[k] = 0;
-    jw_obj(w);
-    jw_key(w, "expect");
-    jw_arr(w);
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } ex[] = {{QUERY_EXPECT_FIELD, "field"},
-              {QUERY_EXPECT_KEY, "key"},
-              {QUERY_EXPECT_OPERATOR, "operator"},
-              {QUERY_EXPECT_VALUE, "value"},
-              {QUERY_EXPECT_CONNECTIVE, "connective"}};
-    for (size_t i = 0; i < sizeof ex / sizeof *ex; i++)
-        if (comp.expect & ex[i].bit)
-            jw_str(w, ex[i].name);
-    jw_arr_end(w);
-    jw_kint(w, "replace_from", (int64_t)comp.replace_from);
-    jw_kint(w, "replace_to", (int64_t)comp.replace_to);
-    jw_key(w, "suggestions");
-    jw_arr(w);
+    if (query_complete_json_begin(w, q, cursor, &data_schema, &comp, like, sizeof like, e))
+        return -1;
     int rc = 0;
-    if (comp.expect & QUERY_EXPECT_FIELD) {
-        const char *names[64];
-        size_t n = query_suggest_fields(&data_schema, comp.prefix, names, 64);
-        for (size_t i = 0; i < n && i < 64; i++) {
-            const query_field *f = query_schema_find(&data_schema, names[i], strlen(names[i]));
-            suggest(w, names[i], "field", f ? f->help : NULL);
-        }
-        if (str_has_prefix("not", comp.prefix))
-            suggest(w, "not", "keyword", NULL);
-    }
     if (comp.expect & QUERY_EXPECT_KEY && comp.field) {
         if (strcmp(comp.field->name, "meta") == 0) {
             rc = suggest_rows(c, w,
@@ -1426,12 +1373,10 @@ int datalake_autocomplete(db_conn *c, int64_t lake, const char *q, size_t cursor
                                               "whitebalance", "latitude", "longitude", "altitude"};
             for (size_t i = 0; i < sizeof exif_keys / sizeof *exif_keys; i++)
                 if (str_has_prefix(exif_keys[i], comp.prefix))
-                    suggest(w, exif_keys[i], "key", NULL);
+                    query_complete_json_suggest(w, exif_keys[i], "key", NULL);
         }
     }
-    if (comp.expect & QUERY_EXPECT_OPERATOR && comp.operators)
-        for (const char *const *o = comp.operators; *o; o++)
-            suggest(w, *o, "operator", NULL);
+    query_complete_json_operators(w, &comp);
     if (rc == 0 && comp.expect & QUERY_EXPECT_VALUE && comp.field) {
         const char *f = comp.field->name;
         if (strcmp(f, "tag") == 0)
@@ -1447,7 +1392,7 @@ int datalake_autocomplete(db_conn *c, int64_t lake, const char *q, size_t cursor
         else if (strcmp(f, "format") == 0) {
             static const char *fm[] = {"\"jpeg\"", "\"png\"", "\"webp\"", "\"tiff\"", "\"bmp\""};
             for (size_t i = 0; i < 5; i++)
-                suggest(w, fm[i], "value", NULL);
+                query_complete_json_suggest(w, fm[i], "value", NULL);
         } else if (strcmp(f, "meta") == 0 && comp.key[0])
             rc = suggest_rows(c, w,
                               is_pg(c)
@@ -1460,11 +1405,6 @@ int datalake_autocomplete(db_conn *c, int64_t lake, const char *q, size_t cursor
                                     " ESCAPE '\\' LIMIT 20",
                               lake, like, comp.key, true, "value", e);
     }
-    if (comp.expect & QUERY_EXPECT_CONNECTIVE) {
-        suggest(w, "and", "keyword", NULL);
-        suggest(w, "or", "keyword", NULL);
-    }
-    jw_arr_end(w);
-    jw_obj_end(w);
+    query_complete_json_end(w, &comp);
     return rc;
 }

@@ -615,15 +615,6 @@ int dataset_assets_count(db_conn *c, int64_t org, int64_t version, const char *q
 
 /* --- autocomplete -------------------------------------------------------------------------- */
 
-static void suggest(jw *w, const char *text, const char *kind, const char *help)
-{
-    jw_obj(w);
-    jw_kstr(w, "text", text);
-    jw_kstr(w, "kind", kind);
-    if (help)
-        jw_kstr(w, "help", help);
-    jw_obj_end(w);
-}
 
 /* Values from a one-column query ($1 = id, $2 = LIKE pattern), quoted as query strings. */
 static int suggest_rows(db_conn *c, jw *w, const char *sql, int64_t id, const char *like, err *e)
@@ -639,7 +630,7 @@ static int suggest_rows(db_conn *c, jw *w, const char *sql, int64_t id, const ch
             continue;
         sbuf_reset(&q);
         sbuf_json_str(&q, v, strlen(v));
-        suggest(w, sbuf_cstr(&q), "value", NULL);
+        query_complete_json_suggest(w, sbuf_cstr(&q), "value", NULL);
     }
     sbuf_free(&q);
     db_done(s);
@@ -652,64 +643,17 @@ int dataset_assets_autocomplete(db_conn *c, int64_t org, int64_t version, const 
     ds_version v;
     if (ds_version_get(c, org, version, &v, e))
         return -1;
-    const query_schema *schema = dataset_asset_schema();
-    size_t len = strlen(q);
-    if (cursor > len)
-        cursor = len;
     query_completion comp;
-    if (query_complete(q, len, cursor, schema, &comp, e) != 0) {
-        if (e->code == ERR_NONE)
-            e->code = ERR_INVALID;
-        return -1;
-    }
-    /* the typed prefix as a LIKE pattern, with % and _ escaped */
     char like[300];
-    size_t k = 0;
-    for (const char *p = comp.prefix; *p && k < sizeof like - 3; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            like[k++] = '\\';
-        like[k++] = *p;
-    }
-    like[k++] = '%';
-    like[k] = 0;
-    jw_obj(w);
-    jw_key(w, "expect");
-    jw_arr(w);
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } ex[] = {{QUERY_EXPECT_FIELD, "field"},
-              {QUERY_EXPECT_KEY, "key"},
-              {QUERY_EXPECT_OPERATOR, "operator"},
-              {QUERY_EXPECT_VALUE, "value"},
-              {QUERY_EXPECT_CONNECTIVE, "connective"}};
-    for (size_t i = 0; i < ARRAY_LEN(ex); i++)
-        if (comp.expect & ex[i].bit)
-            jw_str(w, ex[i].name);
-    jw_arr_end(w);
-    jw_kint(w, "replace_from", (int64_t)comp.replace_from);
-    jw_kint(w, "replace_to", (int64_t)comp.replace_to);
-    jw_key(w, "suggestions");
-    jw_arr(w);
+    if (query_complete_json_begin(w, q, cursor, dataset_asset_schema(), &comp, like, sizeof like, e))
+        return -1;
     int rc = 0;
-    if (comp.expect & QUERY_EXPECT_FIELD) {
-        const char *names[MAX_FIELDS];
-        size_t n = query_suggest_fields(schema, comp.prefix, names, MAX_FIELDS);
-        for (size_t i = 0; i < n && i < MAX_FIELDS; i++) {
-            const query_field *f = query_schema_find(schema, names[i], strlen(names[i]));
-            suggest(w, names[i], "field", f ? f->help : NULL);
-        }
-        if (str_has_prefix("not", comp.prefix))
-            suggest(w, "not", "keyword", NULL);
-    }
     if (comp.expect & QUERY_EXPECT_KEY && comp.field && strcmp(comp.field->name, "data.meta") == 0)
         rc = suggest_rows(c, w,
                           "SELECT key FROM datalake_meta_key WHERE datalake_id = $1 AND key LIKE $2"
                           " ESCAPE '\\' ORDER BY key LIMIT 50",
                           v.lake, like, e);
-    if (comp.expect & QUERY_EXPECT_OPERATOR && comp.operators)
-        for (const char *const *o = comp.operators; *o; o++)
-            suggest(w, *o, "operator", NULL);
+    query_complete_json_operators(w, &comp);
     if (rc == 0 && comp.expect & QUERY_EXPECT_VALUE && comp.field) {
         const char *f = comp.field->name;
         if (strcmp(f, "tag") == 0)
@@ -737,15 +681,10 @@ int dataset_assets_autocomplete(db_conn *c, int64_t org, int64_t version, const 
             static const char *const sts[] = {"pending", "accepted", "rejected", "skipped", "null"};
             for (size_t i = 0; i < ARRAY_LEN(sts); i++)
                 if (str_has_prefix(sts[i], comp.prefix))
-                    suggest(w, sts[i], "value", NULL);
+                    query_complete_json_suggest(w, sts[i], "value", NULL);
         }
     }
-    if (comp.expect & QUERY_EXPECT_CONNECTIVE) {
-        suggest(w, "and", "keyword", NULL);
-        suggest(w, "or", "keyword", NULL);
-    }
-    jw_arr_end(w);
-    jw_obj_end(w);
+    query_complete_json_end(w, &comp);
     return rc;
 }
 

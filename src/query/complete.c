@@ -162,3 +162,83 @@ int query_complete(const char *text, size_t len, size_t cursor, const query_sche
     }
     return 0;
 }
+
+/* --- the JSON answer ------------------------------------------------------------- */
+
+void query_complete_json_suggest(jw *w, const char *text, const char *kind, const char *help)
+{
+    jw_obj(w);
+    jw_kstr(w, "text", text);
+    jw_kstr(w, "kind", kind);
+    if (help)
+        jw_kstr(w, "help", help);
+    jw_obj_end(w);
+}
+
+int query_complete_json_begin(jw *w, const char *q, size_t cursor, const query_schema *schema,
+                              query_completion *comp, char *like, size_t like_size, err *e)
+{
+    size_t len = strlen(q);
+    if (cursor > len)
+        cursor = len;
+    if (query_complete(q, len, cursor, schema, comp, e) != 0) {
+        if (e->code == ERR_NONE)
+            e->code = ERR_INVALID;
+        return -1;
+    }
+    size_t k = 0;
+    for (const char *p = comp->prefix; *p && k + 3 < like_size; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            like[k++] = '\\';
+        like[k++] = *p;
+    }
+    like[k++] = '%';
+    like[k] = 0;
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } ex[] = {{QUERY_EXPECT_FIELD, "field"},
+              {QUERY_EXPECT_KEY, "key"},
+              {QUERY_EXPECT_OPERATOR, "operator"},
+              {QUERY_EXPECT_VALUE, "value"},
+              {QUERY_EXPECT_CONNECTIVE, "connective"}};
+    jw_obj(w);
+    jw_key(w, "expect");
+    jw_arr(w);
+    for (size_t i = 0; i < sizeof ex / sizeof *ex; i++)
+        if (comp->expect & ex[i].bit)
+            jw_str(w, ex[i].name);
+    jw_arr_end(w);
+    jw_kint(w, "replace_from", (int64_t)comp->replace_from);
+    jw_kint(w, "replace_to", (int64_t)comp->replace_to);
+    jw_key(w, "suggestions");
+    jw_arr(w);
+    if (comp->expect & QUERY_EXPECT_FIELD) {
+        const char *names[128];
+        size_t n = query_suggest_fields(schema, comp->prefix, names, 128);
+        for (size_t i = 0; i < n && i < 128; i++) {
+            const query_field *f = query_schema_find(schema, names[i], strlen(names[i]));
+            query_complete_json_suggest(w, names[i], "field", f ? f->help : NULL);
+        }
+        if (str_has_prefix("not", comp->prefix))
+            query_complete_json_suggest(w, "not", "keyword", NULL);
+    }
+    return 0;
+}
+
+void query_complete_json_operators(jw *w, const query_completion *comp)
+{
+    if (comp->expect & QUERY_EXPECT_OPERATOR && comp->operators)
+        for (const char *const *o = comp->operators; *o; o++)
+            query_complete_json_suggest(w, *o, "operator", NULL);
+}
+
+void query_complete_json_end(jw *w, const query_completion *comp)
+{
+    if (comp->expect & QUERY_EXPECT_CONNECTIVE) {
+        query_complete_json_suggest(w, "and", "keyword", NULL);
+        query_complete_json_suggest(w, "or", "keyword", NULL);
+    }
+    jw_arr_end(w);
+    jw_obj_end(w);
+}

@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "base/buf.h"
 #include "base/err.h"
 
 typedef enum query_type {
@@ -235,5 +236,19 @@ int query_complete(const char *text, size_t len, size_t cursor, const query_sche
  * fills up to max names, returns how many matched. */
 size_t query_suggest_fields(const query_schema *s, const char *prefix, const char **names,
                             size_t max);
+
+/* The autocomplete answer, shared by every module that searches with the
+ * language: {"expect": [...], "replace_from", "replace_to", "suggestions":
+ * [{"text", "kind", "help"}...]}. query_complete_json_begin completes q at
+ * cursor (ERR_INVALID on an error before it), writes the object up to the
+ * suggestions with the fields (and "not") that fit, and gives the typed
+ * prefix as a LIKE pattern (%, _ and \ escaped, ESCAPE '\'). The module
+ * then adds its keys, query_complete_json_operators, its values, and
+ * query_complete_json_end closes with the connectives. */
+int query_complete_json_begin(jw *w, const char *q, size_t cursor, const query_schema *schema,
+                              query_completion *comp, char *like, size_t like_size, err *e);
+void query_complete_json_suggest(jw *w, const char *text, const char *kind, const char *help);
+void query_complete_json_operators(jw *w, const query_completion *comp);
+void query_complete_json_end(jw *w, const query_completion *comp);
 
 #endif
