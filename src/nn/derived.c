@@ -112,13 +112,17 @@ const nn_derived *nn_derived_get(nn_model *m, int node, int bn, int kind,
             d->w = nn_alloc(wbytes);
             d->b = bias ? nn_alloc((size_t)nd->out * sizeof(float)) : NULL;
         }
-        nn_derived **grow = m->ndv == m->capdv
-                                ? realloc(m->dv, (size_t)(m->capdv ? m->capdv * 2 : 16) *
-                                                     sizeof *m->dv)
-                                : m->dv;
-        if (grow && grow != m->dv) {
-            m->dv = grow;
-            m->capdv = m->capdv ? m->capdv * 2 : 16;
+        /* room for one more entry; realloc may grow the array in place, so the
+         * capacity follows the call, not a change of address (it did not, and
+         * entries were then written past the array) */
+        nn_derived **grow = m->dv;
+        if (m->ndv == m->capdv) {
+            int cap = m->capdv ? m->capdv * 2 : 16;
+            grow = realloc(m->dv, (size_t)cap * sizeof *m->dv);
+            if (grow) {
+                m->dv = grow;
+                m->capdv = cap;
+            }
         }
         int rc = (!plain || !d || !d->w || (bias && !d->b) || !grow)
                      ? err_set(e, ERR_INTERNAL, "out of memory for inference weights")
