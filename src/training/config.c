@@ -48,7 +48,7 @@ static const char *const top_fields[] = {
     "input_size",   "channels",     "epochs",     "batch_size",   "optimizer",   "lr",
     "weight_decay", "momentum",     "nesterov",   "schedule",     "warmup_steps", "label_smoothing",
     "ema",          "clip_norm",    "augmentation", "seed",       "resume",      "max_seconds",
-    "time_budget",
+    "time_budget",  "base_model_version_id",
     "threads",      "auto_threads", "loader_workers", "log_every", "cache_mb",    NULL};
 static const char *const aug_fields[] = {"hflip",    "vflip",      "pad",        "rotate",
                                          "crop",     "brightness", "contrast",   "saturation",
@@ -173,6 +173,7 @@ int training_cfg_apply(training_cfg *c, json_t *d, err *e)
         jv_dbl(d, "clip_norm", JV_OPTIONAL, 0, 1e6, &c->clip_norm, e) ||
         jv_i64(d, "seed", JV_OPTIONAL, 0, INT64_MAX, &seed, e) ||
         jv_bool(d, "resume", JV_OPTIONAL, &c->resume, e) ||
+        jv_i64(d, "base_model_version_id", JV_OPTIONAL, 0, INT64_MAX, &c->base_model, e) ||
         jv_dbl(d, "max_seconds", JV_OPTIONAL, 0, 30 * 86400, &c->max_seconds, e) ||
         jv_dbl(d, "time_budget", JV_OPTIONAL, 0, 30 * 86400, &c->time_budget, e) ||
         get_int(d, "threads", 0, 256, &c->threads, e) ||
@@ -264,6 +265,8 @@ json_t *training_cfg_json(const training_cfg *c)
     json_object_set_new(o, "augmentation", aug);
     json_object_set_new(o, "seed", json_integer(c->seed));
     json_object_set_new(o, "resume", json_boolean(c->resume));
+    if (c->base_model)
+        json_object_set_new(o, "base_model_version_id", json_integer(c->base_model));
     json_object_set_new(o, "max_seconds", json_real(c->max_seconds));
     json_object_set_new(o, "time_budget", json_real(c->time_budget));
     json_object_set_new(o, "threads", json_integer(c->threads));

@@ -121,6 +121,51 @@ static int64_t extra_int(json_t *x, const char *k)
     return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (int64_t)json_real_value(v) : -1;
 }
 
+/* The model from a registry version's weights (base_model_version_id): its
+ * architecture, input and normalisation come with it; its labels must be
+ * the train dataset's classes in the same order, since the last layer is
+ * kept as it is. */
+static int base_model(train_ctx *t, err *e)
+{
+    char file[1200];
+    snprintf(file, sizeof file, "%s-base.safetensors", t->tmp_prefix);
+    db_conn *c = db_get(t->env->db, e);
+    if (!c)
+        return -1;
+    int rc = training_model_fetch(c, t->env->blobs, t->log.org, t->cfg.base_model, file, e);
+    db_put(c);
+    if (rc)
+        return err_prefix(e, "base model version %lld: ", (long long)t->cfg.base_model);
+    char *extra = NULL;
+    nn_model *m = nn_model_load(file, &extra, e);
+    unlink(file);
+    free(extra);
+    if (!m)
+        return err_prefix(e, "base model version %lld: ", (long long)t->cfg.base_model);
+    int k = nn_model_classes(m);
+    bool same = k == t->data.nclasses;
+    for (int i = 0; same && i < k; i++) {
+        const char *l = nn_model_label(m, i);
+        same = l && strcmp(l, t->data.classes[i]) == 0;
+    }
+    if (!same) {
+        nn_model_free(m);
+        return err_set(e, ERR_UNPROCESSABLE,
+                       "base model version %lld predicts %d classes that are not the train "
+                       "dataset's %d classes in the same order; train without a base model or "
+                       "use a dataset with the model's labels",
+                       (long long)t->cfg.base_model, k, t->data.nclasses);
+    }
+    t->model = m;
+    int ch, h, w;
+    nn_model_input(m, &ch, &h, &w);
+    t->cfg.channels = ch;
+    t->cfg.input_size = h;
+    tlog_output(&t->log, "starting from the weights of model version %lld",
+                (long long)t->cfg.base_model);
+    return 0;
+}
+
 /* The model: resumed from the experiment's last checkpoint, or new. */
 static int prepare_model(train_ctx *t, bool resume_any, err *e)
 {
@@ -189,6 +234,8 @@ static int prepare_model(train_ctx *t, bool resume_any, err *e)
                            "is missing); launch without resume");
         }
     }
+    if (t->cfg.base_model)
+        return base_model(t, e);
     float mean[4], sd[4];
     if (t->cfg.arch_json) {
         for (int i = 0; i < 4; i++)

@@ -145,6 +145,20 @@ int training_launch(db_conn *c, int64_t org, int64_t user, int64_t experiment, j
                 (long long)experiment, (long long)experiment);
         goto out;
     }
+    if (cfg.base_model) { /* the base model's weights must exist before a job waits for them */
+        int64_t x;
+        if (db_one_i64(c, e, &x,
+                       "SELECT f.version_id FROM model_file f JOIN model_version v ON v.id = f.version_id"
+                       " JOIN model m ON m.id = v.model_id WHERE f.version_id = $1 AND m.org_id = $2"
+                       " AND f.path LIKE '%.safetensors' LIMIT 1",
+                       DBI(cfg.base_model), DBI(org)) != 0) {
+            err_set(e, ERR_INVALID,
+                    "field 'base_model_version_id': model version %lld does not exist in this "
+                    "organization or has no cvops checkpoint (.safetensors)",
+                    (long long)cfg.base_model);
+            goto out;
+        }
+    }
     if (cfg.arch_json) { /* a custom graph must at least parse and build */
         nn_model *m = nn_model_new(cfg.arch_json, 1, e);
         if (!m) {

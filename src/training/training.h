@@ -90,6 +90,7 @@ typedef struct training_cfg {
     training_aug aug;
     int64_t seed;
     bool resume;          /* continue from checkpoints/last.* */
+    int64_t base_model;   /* registry model version whose weights start the run (0: none) */
     double max_seconds;   /* stop training after this long (0: no limit) */
     double time_budget;   /* train this long with the schedule spread over the time
                              (warmup stays in steps); epochs is then an upper bound */
@@ -178,6 +179,11 @@ typedef struct training_model training_model;
 int training_model_acquire(db_conn *c, blob_store *bs, const char *spool_dir, int64_t org,
                            int64_t version, training_model **out, err *e);
 void training_model_release(training_model *m);
+/* Writes the cvops checkpoint of a registry model version (the file
+ * training_model_acquire would load) to `path`: the weights a run started
+ * from a base model begins with. */
+int training_model_fetch(db_conn *c, blob_store *bs, int64_t org, int64_t version,
+                         const char *path, err *e);
 nn_predictor *training_model_predictor(training_model *m);
 /* Drops every cached predictor not in use (tests, shutdown). */
 void training_models_clear(void);
