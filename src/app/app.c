@@ -29,7 +29,7 @@ static const http_route *const route_tables[] = {system_routes,     auth_routes,
                                                   tracking_routes,   registry_routes,
                                                   deploy_routes,     evaluation_routes,
                                                   processing_routes, training_routes,
-                                                  deploy_predict_routes,
+                                                  deploy_predict_routes, deploy_pipeline_routes,
                                                   NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
@@ -38,7 +38,8 @@ const http_route *const *app_route_tables(void) { return route_tables; }
 static const job_kind *const kind_tables[] = {system_job_kinds,     datalake_job_kinds,
                                               webhook_job_kinds,    dataset_job_kinds,
                                               evaluation_job_kinds, processing_job_kinds,
-                                              training_job_kinds,   NULL};
+                                              training_job_kinds,   deploy_job_kinds,
+                                              NULL};
 static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 

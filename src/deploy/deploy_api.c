@@ -16,6 +16,7 @@
 #include "base/util.h"
 #include "datalake/datalake.h"
 #include "deploy/deploy.h"
+#include "deploy/pipeline.h"
 #include "image/image.h"
 #include "webhook/webhook.h"
 
@@ -450,6 +451,17 @@ static int submit(http_req *r)
     if (!c)
         return 0;
     int rc = deploy_submit(c, r->who.org_id, id, json_object_get(r->json, "ids"), &n, &e);
+    int64_t fed = 0, skipped = 0, ct_job = 0;
+    err fe;
+    int frc = 0;
+    /* the feedback loop: submitted reviews into the pipeline's dataset. A
+     * failure there does not undo the submission: the reviews stay
+     * submitted and not fed back, and the next submit feeds them. */
+    if (rc == 0)
+        frc = deploy_pipeline_feedback(c, r->who.org_id, r->who.user_id, id, &fed, &skipped,
+                                       &ct_job, &fe);
+    if (rc == 0 && ct_job)
+        jobs_runner_poke(APP(r)->jobs);
     if (rc == 0 && n > 0) {
         char payload[120];
         snprintf(payload, sizeof payload, "{\"deployment_id\":%lld,\"submitted\":%lld}", (long long)id,
@@ -463,6 +475,15 @@ static int submit(http_req *r)
     http_json_begin(r, 200, &w);
     jw_obj(&w);
     jw_kint(&w, "submitted", n);
+    jw_kint(&w, "fed_back", fed);
+    jw_kint(&w, "skipped", skipped);
+    if (frc)
+        jw_kstr(&w, "feedback_error", fe.msg);
+    jw_key(&w, "training_job_id");
+    if (ct_job)
+        jw_int(&w, ct_job);
+    else
+        jw_null(&w);
     jw_obj_end(&w);
     return 0;
 }
