@@ -125,7 +125,7 @@ int deploy_pipeline_set(db_conn *c, int64_t org, int64_t deployment, json_t *bod
                        "deployment stores its images in datalake %lld; attach a version of a "
                        "dataset of that datalake",
                        (long long)fb, (long long)lake, (long long)d.datalake_id);
-    for (size_t i = 0; i < jv_size(tags); i++) {
+    for (size_t i = 0; i < json_array_size(tags); i++) {
         json_t *t = json_array_get(tags, i);
         if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 64)
             return err_set(e, ERR_INVALID, "feedback_tags[%zu] must be a tag name (1 to 64 characters)", i);

@@ -97,9 +97,13 @@ static int cd_job(job_ctx *j, err *e)
     db_conn *c = db_get(a->db, e);
     if (!c)
         return -1;
+    char spool[1024];
+    if (a->cfg.spool_dir)
+        snprintf(spool, sizeof spool, "%s", a->cfg.spool_dir);
+    else
+        snprintf(spool, sizeof spool, "%s/tmp", a->cfg.data_dir ? a->cfg.data_dir : ".");
     json_t *events = json_array();
-    int rc = deploy_pipeline_cd(c, a->blobs, a->cfg.spool_dir, job_org(j), json_integer_value(run),
-                                events, e);
+    int rc = deploy_pipeline_cd(c, a->blobs, spool, job_org(j), json_integer_value(run), events, e);
     size_t i;
     json_t *ev;
     int hooks = 0;

@@ -1,0 +1,437 @@
+/*
+ * API tests of a deployment's pipeline: configuration and its refusals,
+ * and the whole loop end to end on generated data: train a tiny classifier
+ * (horizontal vs vertical stripes), publish, deploy, predict on 100 new
+ * images, review 30 with scripted corrections (the true class), submit; the
+ * feedback loop adds them to the dataset version as accepted annotations;
+ * continuous training starts from the champion and finishes a short
+ * experiment; continuous deployment makes it the shadow; new predictions
+ * carry shadow outputs. Then a run by hand with the "champion" policy and
+ * an impossible margin leaves the new version a candidate with the reason.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_dataset_util.h"
+
+static void init(void)
+{
+    err e;
+    cr_assert_eq(image_lib_init(&e), 0, "%s", e.msg);
+}
+TestSuite(pipeline, .init = init, .timeout = 300);
+
+/* A 24x24 gray PNG: stripes along rows (cls 0, "h") or columns (cls 1, "v"),
+ * random phase and noise from the seed. */
+static tbytes stripes(int cls, uint64_t seed)
+{
+    enum { W = 24 };
+    uint8_t px[W * W];
+    uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    int phase = (int)(t_rand(&s) % 6);
+    for (int y = 0; y < W; y++)
+        for (int x = 0; x < W; x++) {
+            int k = cls == 0 ? y : x;
+            int v = ((k + phase) / 3) % 2 ? 200 : 60;
+            v += (int)(t_rand(&s) % 41) - 20;
+            px[y * W + x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    return t_encode(px, W, W, 1, ".png", 0);
+}
+
+static const char *const CLS[2] = {"h", "v"};
+
+/* Uploads n images (class i % 2) named <prefix><i>.png; ids[i]. */
+static void upload_stripes(int64_t lake, int n, const char *prefix, uint64_t seed, int64_t *ids)
+{
+    sbuf body = SBUF_INIT;
+    for (int i = 0; i < n; i++) {
+        tbytes b = stripes(i % 2, seed + (uint64_t)i);
+        sbuf_printf(&body, "--BB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s%d.png\"\r\n\r\n",
+                    prefix, i);
+        sbuf_put(&body, b.p, b.n);
+        sbuf_puts(&body, "\r\n");
+        tb_free(&b);
+    }
+    sbuf_puts(&body, "--BB--\r\n");
+    char path[120];
+    snprintf(path, sizeof path, "/api/v1/datalakes/%lld/data/batch", (long long)lake);
+    api_opts o = {.token = api_admin_token(), .body = body.p, .body_len = body.len,
+                  .content_type = "multipart/form-data; boundary=BB"};
+    api_resp *r = api_do("POST", path, &o);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    json_t *res = json_object_get(r->json, "results");
+    for (int i = 0; i < n; i++)
+        ids[i] = 0;
+    for (size_t k = 0; k < json_array_size(res); k++) {
+        json_t *x = json_array_get(res, k);
+        int i = atoi(jstr(x, "filename") + strlen(prefix));
+        if (strcmp(jstr(x, "status"), "created") == 0 && i >= 0 && i < n)
+            ids[i] = jint(x, "id");
+    }
+    for (int i = 0; i < n; i++)
+        cr_assert_gt(ids[i], 0, "%s%d.png was not stored: %s", prefix, i, r->body.p);
+    api_free(r);
+    sbuf_free(&body);
+}
+
+static json_t *get_json(const char *fmt, int64_t id)
+{
+    api_resp *r = req(NULL, "GET", NULL, fmt, (long long)id);
+    cr_assert_eq(r->status, 200, "%s: %s", fmt, r->body.p);
+    json_t *j = json_incref(r->json);
+    api_free(r);
+    return j;
+}
+
+typedef struct world {
+    int64_t lake, version, project, experiment, champion, deployment;
+} world;
+
+static const char *TINY = "\"architecture\":\"cnn\",\"depth\":2,\"width\":0.25,\"batch_size\":16,"
+                          "\"loader_workers\":1,\"lr\":0.005";
+
+/* 64 annotated images (48 train, 8 val, 8 test), a tiny classifier trained
+ * on them and published, a serving deployment storing every image in the
+ * same datalake. */
+static world make_world(void)
+{
+    world w = {0};
+    enum { N = 64 };
+    int64_t data[N];
+    w.lake = new_lake();
+    upload_stripes(w.lake, N, "train", 1000, data);
+    int64_t ds = new_dataset(NULL, w.lake);
+    w.version = new_version(ds, "v1", "classification");
+    new_label(w.version, "{\"name\":\"h\"}");
+    new_label(w.version, "{\"name\":\"v\"}");
+    sbuf b = SBUF_INIT;
+    sbuf_puts(&b, "{\"data_ids\":[");
+    for (int i = 0; i < N; i++)
+        sbuf_printf(&b, "%s%lld", i ? "," : "", (long long)data[i]);
+    sbuf_puts(&b, "]}");
+    cr_assert_eq(st(req(NULL, "POST", b.p, "/api/v1/dataset-versions/%lld/assets", (long long)w.version)), 200);
+    b.len = 0;
+    sbuf_puts(&b, "{\"mode\":\"replace\",\"annotations\":[");
+    for (int i = 0; i < N; i++)
+        sbuf_printf(&b, "%s{\"data_id\":%lld,\"status\":\"accepted\",\"shapes\":[{\"kind\":\"class\",\"label\":\"%s\"}]}",
+                    i ? "," : "", (long long)data[i], CLS[i % 2]);
+    sbuf_puts(&b, "]}");
+    api_resp *r = req(NULL, "POST", b.p, "/api/v1/dataset-versions/%lld/annotations", (long long)w.version);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    /* splits by tag: the assets are in data id order */
+    int64_t assets[N];
+    list_assets(w.version, N, assets);
+    const char *split[3] = {"train", "val", "test"};
+    int from[4] = {0, 48, 56, 64};
+    for (int s = 0; s < 3; s++) {
+        b.len = 0;
+        sbuf_printf(&b, "{\"add\":[\"%s\"],\"ids\":[", split[s]);
+        for (int i = from[s]; i < from[s + 1]; i++)
+            sbuf_printf(&b, "%s%lld", i > from[s] ? "," : "", (long long)assets[i]);
+        sbuf_puts(&b, "]}");
+        r = req(NULL, "POST", b.p, "/api/v1/dataset-versions/%lld/tags", (long long)w.version);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        api_free(r);
+    }
+    sbuf_free(&b);
+
+    char body[600];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", api_unique("ct-"));
+    r = api_admin("POST", "/api/v1/projects", body);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    w.project = jint(r->json, "id");
+    api_free(r);
+    snprintf(body, sizeof body, "{\"name\":\"first\",\"datasets\":{\"train\":%lld}}", (long long)w.version);
+    r = req(NULL, "POST", body, "/api/v1/projects/%lld/experiments", (long long)w.project);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    w.experiment = jint(r->json, "id");
+    api_free(r);
+    snprintf(body, sizeof body, "{%s,\"epochs\":3}", TINY);
+    r = req(NULL, "POST", body, "/api/v1/experiments/%lld/launch", (long long)w.experiment);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    int64_t job = jint(json_object_get(r->json, "current"), "job_id");
+    api_free(r);
+    json_t *j = api_wait_job(api_admin_token(), job, 200);
+    cr_assert_str_eq(jstr(j, "state"), "succeeded", "%s", jstr(j, "error"));
+    json_decref(j);
+    snprintf(body, sizeof body, "{\"model\":\"%s\"}", api_unique("stripes-"));
+    r = req(NULL, "POST", body, "/api/v1/experiments/%lld/publish", (long long)w.experiment);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    w.champion = jint(r->json, "id");
+    api_free(r);
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"mode\":\"serve\",\"champion_version_id\":%lld,\"datalake_id\":%lld,"
+             "\"sample_rate\":1}",
+             api_unique("loop-"), (long long)w.champion, (long long)w.lake);
+    r = api_admin("POST", "/api/v1/deployments", body);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    w.deployment = jint(r->json, "id");
+    api_free(r);
+    return w;
+}
+
+static api_resp *predict(int64_t dep, const tbytes *img)
+{
+    char path[120];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predict", (long long)dep);
+    api_opts o = {.token = api_admin_token(), .body = img->p, .body_len = img->n,
+                  .content_type = "application/octet-stream"};
+    return api_do("POST", path, &o);
+}
+
+static api_resp *put_pipeline(int64_t dep, const char *body)
+{
+    return req(NULL, "PUT", body, "/api/v1/deployments/%lld/pipeline", (long long)dep);
+}
+
+/* Polls the newest pipeline run until it leaves training/published. */
+static json_t *wait_run(int64_t dep, double timeout_s)
+{
+    for (int i = 0; i < (int)(timeout_s * 10); i++) {
+        json_t *runs = get_json("/api/v1/deployments/%lld/pipeline/runs", dep);
+        json_t *run = json_array_get(json_object_get(runs, "items"), 0);
+        const char *s = run ? jstr(run, "state") : "";
+        if (run && strcmp(s, "training") != 0 && strcmp(s, "published") != 0) {
+            json_incref(run);
+            json_decref(runs);
+            return run;
+        }
+        json_decref(runs);
+        usleep(100000);
+    }
+    cr_assert_fail("the pipeline run did not finish within %g s", timeout_s);
+    return NULL;
+}
+
+Test(pipeline, configuration_is_checked)
+{
+    world w = {0};
+    w.lake = new_lake();
+    int64_t ds = new_dataset(NULL, w.lake);
+    w.version = new_version(ds, "v1", "classification");
+    char body[400];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", api_unique("cfg-"));
+    api_resp *r = api_admin("POST", "/api/v1/deployments", body);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t dep = jint(r->json, "id");
+    api_free(r);
+    /* no pipeline yet */
+    r = req(NULL, "GET", NULL, "/api/v1/deployments/%lld/pipeline", (long long)dep);
+    cr_assert_eq(r->status, 404, "%s", r->body.p);
+    cr_assert(strstr(api_error_message(r), "PUT"), "%s", api_error_message(r));
+    api_free(r);
+    /* the deployment's datalake is "default", the version's is another */
+    snprintf(body, sizeof body, "{\"datasets\":{\"train\":%lld}}", (long long)w.version);
+    r = put_pipeline(dep, body);
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert(strstr(api_error_message(r), "datalake"), "%s", api_error_message(r));
+    api_free(r);
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"datalake_id\":%lld}", api_unique("cfg-"), (long long)w.lake);
+    r = api_admin("POST", "/api/v1/deployments", body);
+    dep = jint(r->json, "id");
+    api_free(r);
+    const char *bad[] = {
+        "{}",
+        "{\"datasets\":{\"test\":1}}",
+        "{\"datasets\":{\"train\":999999999}}",
+        "{\"datasets\":{\"train\":%lld},\"policy\":\"yolo\"}",
+        "{\"datasets\":{\"train\":%lld},\"metric\":\"loss\"}",
+        "{\"datasets\":{\"train\":%lld},\"reviews_to_train\":5}",
+        "{\"datasets\":{\"train\":%lld},\"params\":{\"epochs\":0}}",
+        "{\"datasets\":{\"train\":%lld},\"feedback_tags\":[\"\"]}",
+        "{\"datasets\":{\"train\":%lld},\"color\":1}",
+    };
+    const char *why[] = {"datasets", "train", "does not exist", "policy", "metric", "project_id",
+                         "epochs", "feedback_tags", "color"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(body, sizeof body, bad[i], (long long)w.version);
+        r = put_pipeline(dep, body);
+        cr_assert_eq(r->status, 400, "%s: %ld %s", body, r->status, r->body.p);
+        cr_assert(strstr(api_error_message(r), why[i]), "%s: %s", body, api_error_message(r));
+        api_free(r);
+    }
+    /* a good one, then read back with its defaults */
+    snprintf(body, sizeof body, "{\"datasets\":{\"train\":%lld},\"policy\":\"shadow\"}", (long long)w.version);
+    r = put_pipeline(dep, body);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_eq(jint(r->json, "feedback_version_id"), w.version);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(r->json, "feedback_tags"), 0)), "train");
+    cr_assert_str_eq(jstr(r->json, "policy"), "shadow");
+    cr_assert_str_eq(jstr(r->json, "metric"), "accuracy");
+    cr_assert_eq(jint(r->json, "reviews_to_train"), 0);
+    api_free(r);
+    /* a run by hand needs a champion and a project */
+    r = req(NULL, "POST", NULL, "/api/v1/deployments/%lld/pipeline/runs", (long long)dep);
+    cr_assert_eq(r->status, 422, "%s", r->body.p);
+    api_free(r);
+}
+
+Test(pipeline, feedback_ct_cd_shadow_end_to_end)
+{
+    world w = make_world();
+    char body[800];
+    snprintf(body, sizeof body,
+             "{\"datasets\":{\"train\":%lld},\"project_id\":%lld,\"params\":{%s,\"epochs\":1},"
+             "\"reviews_to_train\":30,\"policy\":\"shadow\",\"feedback_tags\":[\"train\",\"feedback\"]}",
+             (long long)w.version, (long long)w.project, TINY);
+    api_resp *r = put_pipeline(w.deployment, body);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+
+    /* 100 predictions on new images */
+    enum { P = 100, R = 30 };
+    int64_t pred[P];
+    int truth[P], wrong = 0;
+    for (int i = 0; i < P; i++) {
+        truth[i] = (i * 7 + 3) % 2;
+        tbytes img = stripes(truth[i], 50000 + (uint64_t)i);
+        r = predict(w.deployment, &img);
+        tb_free(&img);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        pred[i] = jint(r->json, "prediction_id");
+        cr_assert(json_is_true(json_object_get(r->json, "image_stored")), "%s", r->body.p);
+        const char *top = jstr(json_array_get(json_object_get(r->json, "classes"), 0), "label");
+        cr_assert_not_null(top);
+        if (i < R && strcmp(top, CLS[truth[i]]) != 0)
+            wrong++;
+        api_free(r);
+    }
+    /* review 30: the scripted correction is the true class */
+    for (int i = 0; i < R; i++) {
+        snprintf(body, sizeof body, "{\"output\":{\"classes\":[{\"label\":\"%s\",\"score\":1}]}}",
+                 CLS[truth[i]]);
+        r = req(NULL, "PUT", body, "/api/v1/predictions/%lld/review", (long long)pred[i]);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        api_free(r);
+    }
+    r = req(NULL, "POST", "{}", "/api/v1/deployments/%lld/submit", (long long)w.deployment);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_eq(jint(r->json, "submitted"), R);
+    cr_assert_eq(jint(r->json, "fed_back"), R, "%s", r->body.p);
+    cr_assert_eq(jint(r->json, "skipped"), 0);
+    int64_t ct_job = jint(r->json, "training_job_id");
+    cr_assert_gt(ct_job, 0, "continuous training did not start: %s", r->body.p);
+    api_free(r);
+
+    /* the feedback: 30 more assets, tagged, with the corrected class */
+    cr_assert_eq(count_assets(w.version, ""), 64 + R);
+    cr_assert_eq(count_assets(w.version, "tag = feedback"), R);
+    cr_assert_eq(count_assets(w.version, "tag = train"), 48 + R);
+    json_t *pj = get_json("/api/v1/predictions/%lld", pred[0]);
+    int64_t data0 = jint(pj, "data_id");
+    json_decref(pj);
+    cr_assert_gt(data0, 0);
+    json_t *vs = get_json("/api/v1/data/%lld/dataset-versions", data0);
+    int64_t asset0 = 0;
+    size_t k;
+    json_t *x;
+    json_array_foreach(json_object_get(vs, "items"), k, x) if (jint(x, "version_id") == w.version ||
+                                                                jint(x, "dataset_version_id") == w.version)
+        asset0 = jint(x, "asset_id");
+    json_decref(vs);
+    cr_assert_gt(asset0, 0, "the first reviewed image is not an asset of the version");
+    json_t *an = get_json("/api/v1/assets/%lld/annotation", asset0);
+    cr_assert_str_eq(jstr(an, "status"), "accepted");
+    json_t *sh = json_array_get(json_object_get(an, "shapes"), 0);
+    cr_assert_str_eq(jstr(sh, "kind"), "class");
+    cr_assert_str_eq(jstr(sh, "label"), CLS[truth[0]]);
+    json_decref(an);
+    json_t *pl = get_json("/api/v1/deployments/%lld/pipeline", w.deployment);
+    cr_assert_eq(jint(pl, "fed_back"), R);
+    cr_assert_eq(jint(pl, "pending_reviews"), 0);
+    json_decref(pl);
+    /* a second submit has nothing new to feed */
+    r = req(NULL, "POST", "{}", "/api/v1/deployments/%lld/submit", (long long)w.deployment);
+    cr_assert_eq(jint(r->json, "fed_back"), 0, "%s", r->body.p);
+    api_free(r);
+
+    /* CT: the experiment from the champion's weights; CD: the shadow */
+    json_t *j = api_wait_job(api_admin_token(), ct_job, 200);
+    cr_assert_str_eq(jstr(j, "state"), "succeeded", "%s", jstr(j, "error"));
+    json_decref(j);
+    json_t *run = wait_run(w.deployment, 60);
+    cr_assert_str_eq(jstr(run, "state"), "shadow", "%s", jstr(run, "reason"));
+    cr_assert_eq(jint(run, "reviews"), R);
+    cr_assert_eq(jint(run, "base_version_id"), w.champion);
+    int64_t exp = jint(run, "experiment_id"), v2 = jint(run, "version_id");
+    cr_assert_gt(v2, 0);
+    cr_assert_neq(v2, w.champion);
+    json_decref(run);
+    json_t *ej = get_json("/api/v1/experiments/%lld", exp);
+    cr_assert_eq(jint(ej, "project_id"), w.project);
+    cr_assert_eq(jint(json_object_get(ej, "params"), "base_model_version_id"), w.champion);
+    json_decref(ej);
+    json_t *out = get_json("/api/v1/experiments/%lld/output?limit=1000", exp);
+    bool from_base = false;
+    json_array_foreach(json_object_get(out, "items"), k, x) from_base |=
+        strstr(jstr(x, "line"), "starting from the weights of model version") != NULL;
+    json_decref(out);
+    cr_assert(from_base, "the CT experiment did not start from the champion's weights");
+    json_t *tr = get_json("/api/v1/experiments/%lld/training", exp);
+    cr_assert_eq(jint(json_object_get(tr, "current"), "train_images"), 48 + R);
+    json_decref(tr);
+    json_t *dj = get_json("/api/v1/deployments/%lld", w.deployment);
+    cr_assert_eq(jint(dj, "shadow_version_id"), v2, "%s", json_dumps(dj, 0));
+    cr_assert_eq(jint(dj, "champion_version_id"), w.champion);
+    json_decref(dj);
+
+    /* new predictions carry the shadow's output */
+    tbytes img = stripes(1, 90001);
+    r = predict(w.deployment, &img);
+    tb_free(&img);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    int64_t pid = jint(r->json, "prediction_id");
+    api_free(r);
+    json_t *shadow = NULL;
+    for (int i = 0; i < 200 && !shadow; i++) {
+        json_t *p = get_json("/api/v1/predictions/%lld", pid);
+        json_t *so = json_object_get(p, "shadow_output");
+        if (json_is_object(so))
+            shadow = json_incref(so);
+        else
+            usleep(50000);
+        json_decref(p);
+    }
+    cr_assert_not_null(shadow, "the shadow's output never appeared");
+    cr_assert_eq(json_array_size(json_object_get(shadow, "classes")), 2);
+    json_decref(shadow);
+    cr_log_info("pipeline: %d of the 30 reviewed predictions were corrected", wrong);
+
+    /* policy champion with a margin no model can reach: a candidate, with the reason */
+    snprintf(body, sizeof body,
+             "{\"datasets\":{\"train\":%lld},\"project_id\":%lld,\"params\":{%s,\"epochs\":1},"
+             "\"policy\":\"champion\",\"margin\":1}",
+             (long long)w.version, (long long)w.project, TINY);
+    r = put_pipeline(w.deployment, body);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    r = req(NULL, "POST", NULL, "/api/v1/deployments/%lld/pipeline/runs", (long long)w.deployment);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    int64_t job2 = jint(r->json, "job_id");
+    api_free(r);
+    j = api_wait_job(api_admin_token(), job2, 200);
+    json_decref(j);
+    run = wait_run(w.deployment, 60);
+    cr_assert_str_eq(jstr(run, "state"), "candidate", "%s", jstr(run, "reason"));
+    cr_assert_eq(jint(run, "test_images"), 8);
+    double cv = json_number_value(json_object_get(run, "candidate_value"));
+    double chv = json_number_value(json_object_get(run, "champion_value"));
+    cr_assert(cv >= 0 && cv <= 1 && chv >= 0 && chv <= 1, "%g %g", cv, chv);
+    cr_assert(strstr(jstr(run, "reason"), "does not beat"), "%s", jstr(run, "reason"));
+    int64_t v3 = jint(run, "version_id");
+    json_decref(run);
+    json_t *vj = get_json("/api/v1/model-versions/%lld", v3);
+    cr_assert_str_eq(jstr(vj, "status"), "candidate");
+    cr_assert(strstr(jstr(vj, "status_reason"), "does not beat"), "%s", jstr(vj, "status_reason"));
+    json_decref(vj);
+    dj = get_json("/api/v1/deployments/%lld", w.deployment);
+    cr_assert_eq(jint(dj, "champion_version_id"), w.champion);
+    json_decref(dj);
+}
