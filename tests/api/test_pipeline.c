@@ -435,3 +435,111 @@ Test(pipeline, feedback_ct_cd_shadow_end_to_end)
     cr_assert_eq(jint(dj, "champion_version_id"), w.champion);
     json_decref(dj);
 }
+
+/* A w x h gray PNG of bright noise: nothing like the stripes. */
+static tbytes odd_image(int w, int h, uint64_t seed)
+{
+    uint8_t *px = malloc((size_t)w * (size_t)h);
+    uint64_t s = seed * 2862933555777941757ULL + 3037000493ULL;
+    for (int i = 0; i < w * h; i++)
+        px[i] = (uint8_t)(200 + t_rand(&s) % 56);
+    tbytes b = t_encode(px, w, h, 1, ".png", 0);
+    free(px);
+    return b;
+}
+
+static int64_t count_preds(int64_t dep, const char *filter)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/deployments/%%lld/predictions?limit=1000&%s", filter);
+    json_t *j = get_json(path, dep);
+    int64_t n = (int64_t)json_array_size(json_object_get(j, "items"));
+    json_decref(j);
+    return n;
+}
+
+Test(pipeline, drift_and_outliers)
+{
+    world w = make_world();
+    enum { M = 20 };
+    for (int i = 0; i < 2 * M; i++) {
+        tbytes img = i < M ? stripes(i % 2, 70000 + (uint64_t)i) : odd_image(40, 20, (uint64_t)i);
+        api_resp *r = predict(w.deployment, &img);
+        tb_free(&img);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        api_free(r);
+    }
+    json_t *d = get_json("/api/v1/deployments/%lld/drift", w.deployment);
+    json_t *ref = json_object_get(d, "reference");
+    cr_assert_eq(jint(ref, "dataset_version_id"), w.version, "the champion's training version");
+    cr_assert_eq(jint(ref, "images"), 48, "the assets tagged train");
+    cr_assert_eq(jint(json_object_get(d, "window"), "predictions"), 2 * M);
+    json_t *f = json_object_get(d, "features");
+    /* widths: the reference is all 24; half of production is 40: D = 0.5 exactly */
+    double ksw = json_number_value(json_object_get(json_object_get(f, "width"), "ks"));
+    cr_assert_float_eq(ksw, 0.5, 1e-9, "%s", json_dumps(f, 0));
+    double ksa = json_number_value(json_object_get(json_object_get(f, "aspect"), "ks"));
+    cr_assert_float_eq(ksa, 0.5, 1e-9);
+    /* brightness: the noise images are brighter than every stripes image */
+    double ksb = json_number_value(json_object_get(json_object_get(f, "brightness"), "ks"));
+    cr_assert_geq(ksb, 0.5, "%s", json_dumps(f, 0));
+    double pw = json_number_value(json_object_get(json_object_get(f, "width"), "p_value"));
+    cr_assert_lt(pw, 0.01);
+    /* labels: two, frequencies summing to 1 on each side */
+    json_t *labels = json_object_get(d, "labels");
+    cr_assert_eq(json_array_size(json_object_get(labels, "items")), 2, "%s", json_dumps(labels, 0));
+    double sr = 0, sp = 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(labels, "items"), i, x)
+    {
+        sr += json_number_value(json_object_get(x, "reference"));
+        sp += json_number_value(json_object_get(x, "production"));
+    }
+    cr_assert_float_eq(sr, 1, 1e-9);
+    cr_assert_float_eq(sp, 1, 1e-9);
+    double ksl = json_number_value(json_object_get(labels, "ks"));
+    cr_assert(ksl >= 0 && ksl <= 1);
+    /* outliers: every prediction scored (images stored); the noise ones stand out */
+    json_t *o = json_object_get(d, "outliers");
+    cr_assert_eq(jint(o, "scored"), 2 * M, "%s", json_dumps(o, 0));
+    cr_assert_geq(jint(o, "out_of_range"), M, "%s", json_dumps(o, 0));
+    int64_t outliers = jint(o, "outliers");
+    json_decref(d);
+    int64_t odd_out = 0, normal_out = 0;
+    json_t *list = get_json("/api/v1/deployments/%lld/predictions?limit=1000&outlier=1", w.deployment);
+    json_array_foreach(json_object_get(list, "items"), i, x)
+    {
+        int64_t wd = jint(json_object_get(x, "features"), "width");
+        odd_out += wd == 40;
+        normal_out += wd == 24;
+    }
+    json_decref(list);
+    cr_assert_eq(odd_out + normal_out, outliers);
+    cr_log_info("drift: %lld of %d noise images and %lld of %d stripes images flagged outliers",
+                (long long)odd_out, M, (long long)normal_out, M);
+    cr_assert_geq(odd_out, M / 2, "noise images flagged: %lld of %d", (long long)odd_out, M);
+    cr_assert_leq(normal_out, M / 4, "stripes images flagged: %lld of %d", (long long)normal_out, M);
+    /* out of range: every noise image (width 40 and brighter than all) */
+    cr_assert_geq(count_preds(w.deployment, "out_of_range=1"), M);
+    cr_assert_eq(count_preds(w.deployment, "outlier=0") + count_preds(w.deployment, "outlier=1"), 2 * M);
+    api_resp *r = req(NULL, "GET", NULL, "/api/v1/deployments/%lld/predictions?outlier=2", (long long)w.deployment);
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    api_free(r);
+    /* a second call reuses the reference and the stored scores */
+    d = get_json("/api/v1/deployments/%lld/drift", w.deployment);
+    cr_assert_eq(jint(json_object_get(d, "outliers"), "outliers"), outliers);
+    json_decref(d);
+    /* an alert on the outlier rate fires */
+    r = req(NULL, "POST",
+            "{\"name\":\"outliers\",\"metric\":\"outlier_rate\",\"op\":\">\",\"threshold\":0.1,"
+            "\"window_minutes\":60}",
+            "/api/v1/deployments/%lld/alerts", (long long)w.deployment);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    r = req(NULL, "POST", NULL, "/api/v1/deployments/%lld/alerts/check", (long long)w.deployment);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_str_eq(jstr(json_array_get(json_object_get(r->json, "items"), 0), "state"), "firing",
+                     "%s", r->body.p);
+    api_free(r);
+}
