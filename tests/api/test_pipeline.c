@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test_dataset_util.h"
@@ -209,6 +210,22 @@ static json_t *wait_run(int64_t dep, double timeout_s)
     return NULL;
 }
 
+/* Runs `cvops ARGS --server URL --token T`; its stdout (static) and exit status. */
+static const char *cli(int *status, const char *args)
+{
+    static char out[65536];
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "'%s' %s --server '%s' --token '%s' 2>&1", getenv("CVOPS_TEST_BIN"),
+             args, getenv("CVOPS_TEST_URL"), api_admin_token());
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return out;
+}
+
 Test(pipeline, configuration_is_checked)
 {
     world w = {0};
@@ -267,6 +284,34 @@ Test(pipeline, configuration_is_checked)
     cr_assert_str_eq(jstr(r->json, "metric"), "accuracy");
     cr_assert_eq(jint(r->json, "reviews_to_train"), 0);
     api_free(r);
+    /* the CLI: set, show, runs */
+    char args[300];
+    int status;
+    snprintf(args, sizeof args,
+             "deployment pipeline set %lld --train %lld --policy manual --reviews 0 --feedback-tag fb "
+             "--params '{\"epochs\":2}' --json",
+             (long long)dep, (long long)w.version);
+    const char *out = cli(&status, args);
+    cr_assert_eq(status, 0, "%s", out);
+    json_t *cj = json_loads(out, 0, NULL);
+    cr_assert_not_null(cj, "%s", out);
+    cr_assert_str_eq(jstr(cj, "policy"), "manual");
+    cr_assert_eq(jint(json_object_get(cj, "params"), "epochs"), 2);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(cj, "feedback_tags"), 0)), "fb");
+    json_decref(cj);
+    snprintf(args, sizeof args, "deployment pipeline show %lld", (long long)dep);
+    out = cli(&status, args);
+    cr_assert_eq(status, 0, "%s", out);
+    cr_assert(strstr(out, "manual"), "%s", out);
+    snprintf(args, sizeof args, "deployment pipeline set %lld --policy yolo --train %lld", (long long)dep,
+             (long long)w.version);
+    out = cli(&status, args);
+    cr_assert_neq(status, 0, "%s", out);
+    cr_assert(strstr(out, "policy"), "%s", out);
+    snprintf(args, sizeof args, "deployment pipeline runs %lld --json", (long long)dep);
+    out = cli(&status, args);
+    cr_assert_eq(status, 0, "%s", out);
+    cr_assert(strstr(out, "\"items\": []") || strstr(out, "\"items\":[]"), "%s", out);
     /* a run by hand needs a champion and a project */
     r = req(NULL, "POST", NULL, "/api/v1/deployments/%lld/pipeline/runs", (long long)dep);
     cr_assert_eq(r->status, 422, "%s", r->body.p);
@@ -526,6 +571,12 @@ Test(pipeline, drift_and_outliers)
     api_resp *r = req(NULL, "GET", NULL, "/api/v1/deployments/%lld/predictions?outlier=2", (long long)w.deployment);
     cr_assert_eq(r->status, 400, "%s", r->body.p);
     api_free(r);
+    int status;
+    char args[200];
+    snprintf(args, sizeof args, "deployment drift %lld", (long long)w.deployment);
+    const char *out = cli(&status, args);
+    cr_assert_eq(status, 0, "%s", out);
+    cr_assert(strstr(out, "brightness") && strstr(out, "outliers:"), "%s", out);
     /* a second call reuses the reference and the stored scores */
     d = get_json("/api/v1/deployments/%lld/drift", w.deployment);
     cr_assert_eq(jint(json_object_get(d, "outliers"), "outliers"), outliers);
