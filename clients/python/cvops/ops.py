@@ -147,11 +147,53 @@ class Ops:
                                                   "to": end})))
 
     def predictions(self, deployment_id, status=None, label=None, min_score=None,
-                    max_score=None, limit=100):
+                    max_score=None, limit=100, outlier=None, out_of_range=None):
+        """outlier / out_of_range: True or False to filter on the drift flags
+        (scored by deployment_drift)."""
+        flag = lambda v: None if v is None else int(bool(v))  # noqa: E731
         return self.request("GET", "/api/v1/deployments/%d/predictions%s"
                             % (deployment_id, _q({"status": status, "label": label,
                                                   "min_score": min_score,
-                                                  "max_score": max_score, "limit": limit})))["items"]
+                                                  "max_score": max_score, "limit": limit,
+                                                  "outlier": flag(outlier),
+                                                  "out_of_range": flag(out_of_range)})))["items"]
+
+    def deployment_drift(self, deployment_id, start=None, end=None, dataset_version_id=None,
+                         outlier_percentile=None, limit=None):
+        """Kolmogorov-Smirnov drift per image feature and over the predicted
+        labels against the training dataset version, and outlier scores."""
+        return self.request("GET", "/api/v1/deployments/%d/drift%s"
+                            % (deployment_id, _q({"from": start, "to": end,
+                                                  "dataset_version_id": dataset_version_id,
+                                                  "outlier_percentile": outlier_percentile,
+                                                  "limit": limit})))
+
+    # --- pipeline: feedback, continuous training and deployment ---------------
+
+    def deployment_pipeline(self, deployment_id):
+        return self.request("GET", "/api/v1/deployments/%d/pipeline" % deployment_id)
+
+    def set_deployment_pipeline(self, deployment_id, datasets, project_id=None, params=None,
+                                reviews_to_train=None, policy=None, metric=None, margin=None,
+                                feedback_version_id=None, feedback_tags=None):
+        """datasets: {"train": version id, "test": version id}; policy:
+        "champion", "shadow" or "manual"."""
+        body = {"datasets": datasets}
+        for k, v in (("project_id", project_id), ("params", params),
+                     ("reviews_to_train", reviews_to_train), ("policy", policy),
+                     ("metric", metric), ("margin", margin),
+                     ("feedback_version_id", feedback_version_id),
+                     ("feedback_tags", None if feedback_tags is None else list(feedback_tags))):
+            if v is not None:
+                body[k] = v
+        return self.request("PUT", "/api/v1/deployments/%d/pipeline" % deployment_id, body)
+
+    def pipeline_runs(self, deployment_id):
+        return self.request("GET", "/api/v1/deployments/%d/pipeline/runs" % deployment_id)["items"]
+
+    def start_pipeline_run(self, deployment_id):
+        """Starts a continuous-training run now: {"pipeline_run_id", "job_id"}."""
+        return self.request("POST", "/api/v1/deployments/%d/pipeline/runs" % deployment_id)
 
     def review(self, prediction_id, output):
         return self.request("PUT", "/api/v1/predictions/%d/review" % prediction_id,

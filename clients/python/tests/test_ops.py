@@ -65,6 +65,21 @@ class OpsTest(unittest.TestCase):
         self.assertEqual(self.c.submit_reviews(d["id"])["submitted"], 1)
         self.assertEqual(len(self.c.predictions(d["id"], status="submitted")), 1)
 
+    def test_pipeline_calls(self):
+        d = self.c.create_deployment("py-pipe-" + uuid.uuid4().hex[:8])
+        with self.assertRaises(CvopsError) as cm:
+            self.c.deployment_pipeline(d["id"])
+        self.assertEqual(cm.exception.status, 404)
+        with self.assertRaises(CvopsError) as cm:
+            self.c.set_deployment_pipeline(d["id"], {"train": 999999999})
+        self.assertEqual(cm.exception.status, 400)
+        self.assertIn("does not exist", cm.exception.message)
+        self.assertEqual(self.c.pipeline_runs(d["id"]), [])
+        with self.assertRaises(CvopsError) as cm:  # no champion: nothing to drift against
+            self.c.deployment_drift(d["id"])
+        self.assertEqual(cm.exception.status, 422)
+        self.assertEqual(self.c.predictions(d["id"], outlier=True), [])
+
 
 if __name__ == "__main__":
     unittest.main()
