@@ -67,46 +67,69 @@ static int version_lake(db_conn *c, int64_t org, int64_t version, int64_t *lake,
 
 /* --- configuration ------------------------------------------------------------ */
 
-int deploy_pipeline_set(db_conn *c, int64_t org, int64_t deployment, json_t *body, err *e)
+int deploy_pipeline_parse(json_t *body, deploy_pipeline_body *b, err *e)
 {
     static const char *const fields[] = {"datasets", "feedback_version_id", "feedback_tags",
                                          "project_id", "params", "reviews_to_train", "policy",
                                          "metric", "margin", NULL};
-    json_t *datasets = NULL, *tags = NULL, *params = NULL;
-    int64_t fb = 0, project = 0, n = 0;
-    const char *policy = "manual", *metric = "accuracy";
-    double margin = 0;
+    memset(b, 0, sizeof *b);
+    b->policy = "manual";
+    b->metric = "accuracy";
     if (jv_is_obj(body, e) || jv_only(body, fields, e) ||
-        jv_obj(body, "datasets", JV_REQUIRED, &datasets, e) ||
-        jv_i64(body, "feedback_version_id", JV_OPTIONAL, 1, INT64_MAX, &fb, e) ||
-        jv_arr(body, "feedback_tags", JV_OPTIONAL, DATASET_TAGS_MAX, &tags, e) ||
-        jv_i64(body, "project_id", JV_OPTIONAL, 1, INT64_MAX, &project, e) ||
-        jv_obj(body, "params", JV_OPTIONAL, &params, e) ||
-        jv_i64(body, "reviews_to_train", JV_OPTIONAL, 0, 1000000, &n, e) ||
-        jv_str(body, "policy", JV_OPTIONAL, 16, &policy, e) ||
-        jv_str(body, "metric", JV_OPTIONAL, 16, &metric, e) ||
-        jv_dbl(body, "margin", JV_OPTIONAL, -1, 1, &margin, e))
+        jv_obj(body, "datasets", JV_REQUIRED, &b->datasets, e) ||
+        jv_i64(body, "feedback_version_id", JV_OPTIONAL, 1, INT64_MAX, &b->feedback, e) ||
+        jv_arr(body, "feedback_tags", JV_OPTIONAL, DATASET_TAGS_MAX, &b->tags, e) ||
+        jv_i64(body, "project_id", JV_OPTIONAL, 1, INT64_MAX, &b->project, e) ||
+        jv_obj(body, "params", JV_OPTIONAL, &b->params, e) ||
+        jv_i64(body, "reviews_to_train", JV_OPTIONAL, 0, 1000000, &b->reviews, e) ||
+        jv_str(body, "policy", JV_OPTIONAL, 16, &b->policy, e) ||
+        jv_str(body, "metric", JV_OPTIONAL, 16, &b->metric, e) ||
+        jv_dbl(body, "margin", JV_OPTIONAL, -1, 1, &b->margin, e))
         return -1;
-    if (!one_of(policy, policies))
+    if (!one_of(b->policy, policies))
         return err_set(e, ERR_INVALID,
                        "policy must be champion (deploy as champion when it beats the champion by "
                        "the margin), shadow (deploy as shadow) or manual (wait for a person)");
-    if (!one_of(metric, metrics))
+    if (!one_of(b->metric, metrics))
         return err_set(e, ERR_INVALID, "metric must be accuracy or macro_f1");
+    if (!json_is_integer(json_object_get(b->datasets, "train")))
+        return err_set(e, ERR_INVALID,
+                       "datasets must name the train dataset version: {\"train\": 12, \"test\": 13}");
+    const char *alias;
+    json_t *v;
+    json_object_foreach(b->datasets, alias, v) if (!json_is_integer(v) || json_integer_value(v) < 1)
+        return err_set(e, ERR_INVALID, "datasets.%.64s must be a dataset version id", alias);
+    for (size_t i = 0; i < json_array_size(b->tags); i++) {
+        json_t *t = json_array_get(b->tags, i);
+        if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 64)
+            return err_set(e, ERR_INVALID, "feedback_tags[%zu] must be a tag name (1 to 64 characters)", i);
+    }
+    /* the parameters must be ones a launch accepts */
+    training_cfg cfg;
+    training_cfg_init(&cfg);
+    int rc = training_cfg_apply(&cfg, b->params, e);
+    training_cfg_free(&cfg);
+    return rc ? err_prefix(e, "params: ") : 0;
+}
+
+int deploy_pipeline_set(db_conn *c, int64_t org, int64_t deployment, json_t *body, err *e)
+{
+    deploy_pipeline_body b;
+    if (deploy_pipeline_parse(body, &b, e))
+        return -1;
+    json_t *datasets = b.datasets, *tags = b.tags, *params = b.params;
+    int64_t fb = b.feedback, project = b.project, n = b.reviews;
+    const char *policy = b.policy, *metric = b.metric;
+    double margin = b.margin;
     deploy_info d;
     if (deploy_get_info(c, org, deployment, &d, e))
         return -1;
     json_t *train = json_object_get(datasets, "train");
-    if (!json_is_integer(train))
-        return err_set(e, ERR_INVALID,
-                       "datasets must name the train dataset version: {\"train\": 12, \"test\": 13}");
     const char *alias;
     json_t *v;
     json_object_foreach(datasets, alias, v)
     {
         int64_t lake;
-        if (!json_is_integer(v) || json_integer_value(v) < 1)
-            return err_set(e, ERR_INVALID, "datasets.%s must be a dataset version id", alias);
         if (version_lake(c, org, json_integer_value(v), &lake, e))
             return err_set(e, ERR_INVALID, "datasets.%s: dataset version %lld does not exist in "
                                            "this organization",
@@ -125,11 +148,6 @@ int deploy_pipeline_set(db_conn *c, int64_t org, int64_t deployment, json_t *bod
                        "deployment stores its images in datalake %lld; attach a version of a "
                        "dataset of that datalake",
                        (long long)fb, (long long)lake, (long long)d.datalake_id);
-    for (size_t i = 0; i < json_array_size(tags); i++) {
-        json_t *t = json_array_get(tags, i);
-        if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 64)
-            return err_set(e, ERR_INVALID, "feedback_tags[%zu] must be a tag name (1 to 64 characters)", i);
-    }
     if (project) {
         int64_t x;
         if (db_one_i64(c, e, &x, "SELECT id FROM project WHERE id = $1 AND org_id = $2", DBI(project), DBI(org)))
@@ -139,13 +157,7 @@ int deploy_pipeline_set(db_conn *c, int64_t org, int64_t deployment, json_t *bod
         return err_set(e, ERR_INVALID, "continuous training (reviews_to_train > 0) needs the "
                                        "project_id its experiments go to");
     }
-    /* the parameters must be ones a launch accepts */
-    training_cfg cfg;
-    training_cfg_init(&cfg);
-    int rc = training_cfg_apply(&cfg, params, e);
-    training_cfg_free(&cfg);
-    if (rc)
-        return err_prefix(e, "params: ");
+    int rc;
     char *ds = json_dumps(datasets, JSON_COMPACT | JSON_SORT_KEYS);
     json_t *deftags = tags ? NULL : json_pack("[s]", "train");
     char *tg = json_dumps(tags ? tags : deftags, JSON_COMPACT);
@@ -314,8 +326,7 @@ int deploy_pipeline_runs(db_conn *c, int64_t org, int64_t deployment, jw *w, err
 
 /* --- feedback ------------------------------------------------------------------- */
 
-/* The shapes of a review: the top class, and the boxes. */
-static json_t *review_shapes(const char *review, json_t *labels)
+json_t *deploy_pipeline_review_shapes(const char *review, json_t *labels)
 {
     json_t *doc = json_loads(review ? review : "{}", 0, NULL), *shapes = json_array();
     json_t *classes = json_object_get(doc, "classes"), *boxes = json_object_get(doc, "boxes");
@@ -414,7 +425,7 @@ static int feed(db_conn *c, int64_t org, int64_t user, int64_t deployment, pipe_
         json_array_append_new(ids, json_integer(data));
         json_array_append_new(with_data, json_pack("[I, I]", (json_int_t)pid, (json_int_t)data));
         json_array_append_new(annots, json_pack("{s:I, s:o, s:s}", "data_id", (json_int_t)data, "shapes",
-                                                review_shapes(db_col_text(s, 2), labels), "status",
+                                                deploy_pipeline_review_shapes(db_col_text(s, 2), labels), "status",
                                                 "accepted"));
     }
     db_done(s);

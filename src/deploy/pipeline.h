@@ -47,6 +47,20 @@
 #define PIPELINE_FEEDBACK_MAX 10000 /* submitted predictions taken per call */
 #define PIPELINE_EVAL_MAX 20000     /* test images of a CD comparison */
 
+/* The request body of PUT .../pipeline, checked without the database
+ * (types, enums, tags, training parameters); borrowed from body. */
+typedef struct deploy_pipeline_body {
+    json_t *datasets, *tags, *params;
+    int64_t feedback, project, reviews;
+    const char *policy, *metric;
+    double margin;
+} deploy_pipeline_body;
+int deploy_pipeline_parse(json_t *body, deploy_pipeline_body *out, err *e);
+/* The dataset shapes of a stored review ({classes, boxes}): the top class
+ * (highest score; no score counts as 1) as a class shape, every box as a
+ * box; the labels used are set in `labels` (an object). New reference. */
+json_t *deploy_pipeline_review_shapes(const char *review, json_t *labels);
+
 int deploy_pipeline_set(db_conn *c, int64_t org, int64_t deployment, json_t *body, err *e);
 int deploy_pipeline_write(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e);
 int deploy_pipeline_runs(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e);
