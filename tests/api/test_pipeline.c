@@ -594,3 +594,86 @@ Test(pipeline, drift_and_outliers)
                      "%s", r->body.p);
     api_free(r);
 }
+
+/* Monitor mode: one reported prediction of a generated photo; its id. */
+static int64_t report(int64_t dep, uint64_t seed, const char *label)
+{
+    tbytes img = t_photo_jpeg(48, 40, seed, 85);
+    sbuf b = SBUF_INIT;
+    sbuf_printf(&b, "--cvopsB\r\nContent-Disposition: form-data; name=\"predictions\"\r\n\r\n"
+                    "{\"classes\":[{\"label\":\"%s\",\"score\":0.8}]}\r\n", label);
+    sbuf_puts(&b, "--cvopsB\r\nContent-Disposition: form-data; name=\"image\"; filename=\"c.jpg\"\r\n\r\n");
+    sbuf_put(&b, img.p, img.n);
+    sbuf_puts(&b, "\r\n--cvopsB--\r\n");
+    char path[100];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions", (long long)dep);
+    api_opts o = {.token = api_admin_token(), .body = b.p, .body_len = b.len,
+                  .content_type = "multipart/form-data; boundary=cvopsB"};
+    api_resp *r = api_do("POST", path, &o);
+    sbuf_free(&b);
+    tb_free(&img);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t id = jint(r->json, "id");
+    api_free(r);
+    return id;
+}
+
+Test(pipeline, locked_version_is_forked_and_unstored_images_are_skipped)
+{
+    int64_t lake = new_lake(), ds = new_dataset(NULL, lake), v1 = new_version(ds, "v1", "classification");
+    new_label(v1, "{\"name\":\"cat\"}");
+    cr_assert_eq(st(req(NULL, "POST", NULL, "/api/v1/dataset-versions/%lld/lock", (long long)v1)), 200);
+    char body[300];
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"datalake_id\":%lld,\"sample_rate\":1}",
+             api_unique("fb-"), (long long)lake);
+    api_resp *r = api_admin("POST", "/api/v1/deployments", body);
+    int64_t dep = jint(r->json, "id");
+    api_free(r);
+    snprintf(body, sizeof body, "{\"datasets\":{\"train\":%lld,\"test\":%lld}}", (long long)v1, (long long)v1);
+    r = put_pipeline(dep, body);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    int64_t p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = report(dep, 300 + (uint64_t)i, "cat");
+    /* reviews: one keeps cat, one corrects to dog (a label v1 does not have) */
+    const char *rv[2] = {"cat", "dog"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof body, "{\"output\":{\"classes\":[{\"label\":\"%s\"}]}}", rv[i]);
+        cr_assert_eq(st(req(NULL, "PUT", body, "/api/v1/predictions/%lld/review", (long long)p[i])), 200);
+    }
+    r = req(NULL, "POST", "{}", "/api/v1/deployments/%lld/submit", (long long)dep);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_eq(jint(r->json, "fed_back"), 2, "%s", r->body.p);
+    cr_assert(json_is_null(json_object_get(r->json, "training_job_id")));
+    api_free(r);
+    /* the locked version is untouched; the pipeline moved to a fork holding the reviews */
+    cr_assert_eq(count_assets(v1, ""), 0);
+    json_t *pl = get_json("/api/v1/deployments/%lld/pipeline", dep);
+    int64_t fork = jint(pl, "feedback_version_id");
+    cr_assert_neq(fork, v1);
+    cr_assert_eq(jint(json_object_get(pl, "datasets"), "train"), fork);
+    cr_assert_eq(jint(json_object_get(pl, "datasets"), "test"), fork);
+    cr_assert(strstr(jstr(pl, "note"), "locked"), "%s", jstr(pl, "note"));
+    json_decref(pl);
+    json_t *fv = get_json("/api/v1/dataset-versions/%lld", fork);
+    cr_assert_eq(jint(fv, "parent_id"), v1, "%s", json_dumps(fv, 0));
+    json_decref(fv);
+    cr_assert_eq(count_assets(fork, ""), 2);
+    cr_assert_eq(count_assets(fork, "label = dog"), 1);
+    cr_assert_eq(count_assets(fork, "label = cat and tag = train"), 1);
+    /* an image that was not stored cannot be fed back: skipped with the reason */
+    cr_assert_eq(st(req(NULL, "PATCH", "{\"sample_rate\":0}", "/api/v1/deployments/%lld", (long long)dep)), 200);
+    int64_t q = report(dep, 400, "cat");
+    cr_assert_eq(st(req(NULL, "PUT", "{\"output\":{\"classes\":[{\"label\":\"cat\"}]}}",
+                        "/api/v1/predictions/%lld/review", (long long)q)), 200);
+    r = req(NULL, "POST", "{}", "/api/v1/deployments/%lld/submit", (long long)dep);
+    cr_assert_eq(jint(r->json, "fed_back"), 0, "%s", r->body.p);
+    cr_assert_eq(jint(r->json, "skipped"), 1, "%s", r->body.p);
+    api_free(r);
+    pl = get_json("/api/v1/deployments/%lld/pipeline", dep);
+    cr_assert_eq(jint(pl, "fed_back"), 2);
+    cr_assert_eq(jint(pl, "skipped"), 1);
+    json_decref(pl);
+    cr_assert_eq(count_assets(fork, ""), 2);
+}
