@@ -318,8 +318,25 @@ Test(pipeline, configuration_is_checked)
     api_free(r);
 }
 
+static int count_deliveries(int64_t hook, const char *event)
+{
+    json_t *j = get_json("/api/v1/webhooks/%lld/deliveries?limit=100", hook);
+    json_t *items = json_is_array(j) ? j : json_object_get(j, "items");
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(items); i++)
+        n += strcmp(jstr(json_array_get(items, i), "event"), event) == 0;
+    json_decref(j);
+    return n;
+}
+
 Test(pipeline, feedback_ct_cd_shadow_end_to_end)
 {
+    api_resp *hr = api_admin("POST", "/api/v1/webhooks",
+                             "{\"url\":\"https://hooks.example/cd\",\"secret\":\"0123456789abcdef\","
+                             "\"events\":[\"deployment.model_changed\",\"model_version.published\"]}");
+    cr_assert_eq(hr->status, 201, "%s", hr->body.p);
+    int64_t hook = jint(hr->json, "id");
+    api_free(hr);
     world w = make_world();
     char body[800];
     snprintf(body, sizeof body,
@@ -426,6 +443,11 @@ Test(pipeline, feedback_ct_cd_shadow_end_to_end)
     cr_assert_eq(jint(dj, "shadow_version_id"), v2, "%s", json_dumps(dj, 0));
     cr_assert_eq(jint(dj, "champion_version_id"), w.champion);
     json_decref(dj);
+
+    /* CD announced the new version and the shadow change */
+    cr_assert_geq(count_deliveries(hook, "deployment.model_changed"), 1);
+    cr_assert_geq(count_deliveries(hook, "model_version.published"), 2, "the first version and CD's");
+    cr_assert_eq(st(req(NULL, "DELETE", NULL, "/api/v1/webhooks/%lld", (long long)hook)), 200);
 
     /* new predictions carry the shadow's output */
     tbytes img = stripes(1, 90001);
