@@ -254,6 +254,7 @@ typedef struct reference {
     double *knn_sorted;    /* images */
     float *emb;            /* images x dim */
     json_t *labels;        /* {label: count} */
+    char why[300];         /* dim 0: why there are no embeddings */
 } reference;
 
 static void ref_free(reference *r)
@@ -361,10 +362,12 @@ static int ref_load(db_conn *c, int64_t dep, int64_t version, int64_t model, int
         r->knn_sorted = malloc((n ? n : 1) * sizeof(double));
         for (size_t k = 0; ok && k < n; k++)
             r->knn_sorted[k] = json_number_value(json_array_get(kn, k));
-        r->emb = malloc(blen ? blen : 1);
+        r->emb = blen ? malloc(blen) : NULL;
         if (ok && blen)
             memcpy(r->emb, b, blen);
         r->labels = json_incref(json_object_get(d, "labels"));
+        snprintf(r->why, sizeof r->why, "%s",
+                 json_string_value(json_object_get(d, "why")) ? json_string_value(json_object_get(d, "why")) : "");
         json_decref(d);
         *found = ok;
         if (!ok)
@@ -416,9 +419,13 @@ static int ref_build(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, i
                        (long long)version, n);
     }
     embedder x;
-    if (embedder_init(&x, nn_predictor_model(p), e)) {
-        json_decref(shas);
-        return -1;
+    bool have_x = false;
+    if (p) {
+        err xe;
+        if (embedder_init(&x, nn_predictor_model(p), &xe) == 0)
+            have_x = true;
+        else
+            snprintf(r->why, sizeof r->why, "%s", xe.msg);
     }
     for (int i = 0; i < NFEAT; i++) {
         r->feat[i] = malloc(n * sizeof(double));
@@ -434,20 +441,23 @@ static int ref_build(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, i
         float *v = NULL;
         size_t dim = 0;
         if (blob_read(bs, sha, 0, -1, sink_buf, &img, e) || deploy_features_of(img.p, img.len, &f, e) ||
-            embed(&x, img.p, img.len, &v, &dim, e)) {
+            (have_x && embed(&x, img.p, img.len, &v, &dim, e))) {
             rc = err_prefix(e, "reference image %.12s: ", sha);
             break;
         }
-        if (!r->emb) {
+        if (!have_x) {
+            /* features only */
+        } else if (!r->emb) {
             r->dim = dim;
             r->emb = malloc(n * dim * sizeof(float));
         }
-        if (dim != r->dim) {
+        if (have_x && dim != r->dim) {
             free(v);
             rc = err_set(e, ERR_INTERNAL, "embeddings of different sizes");
             break;
         }
-        memcpy(r->emb + i * dim, v, dim * sizeof(float));
+        if (have_x)
+            memcpy(r->emb + i * dim, v, dim * sizeof(float));
         free(v);
         double fv[NFEAT];
         feats_of(&f, fv);
@@ -458,7 +468,8 @@ static int ref_build(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, i
         }
     }
     sbuf_free(&img);
-    embedder_free(&x);
+    if (have_x)
+        embedder_free(&x);
     json_decref(shas);
     if (rc) {
         ref_free(r);
@@ -467,7 +478,7 @@ static int ref_build(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, i
     r->images = (int64_t)n;
     r->knn_sorted = malloc(n * sizeof(double));
     for (size_t i = 0; i < n; i++)
-        r->knn_sorted[i] = knn(r->emb, n, r->dim, r->emb + i * r->dim, i);
+        r->knn_sorted[i] = r->dim ? knn(r->emb, n, r->dim, r->emb + i * r->dim, i) : 0;
     qsort(r->knn_sorted, n, sizeof(double), cmp_dbl);
     /* stored: features in image order (the KS sorts its own copies) */
     json_t *d = json_object(), *lo = json_array(), *hi = json_array(), *kn = json_array();
@@ -485,6 +496,7 @@ static int ref_build(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, i
     json_object_set_new(d, "hi", hi);
     json_object_set_new(d, "knn", kn);
     json_object_set(d, "labels", r->labels);
+    json_object_set_new(d, "why", json_string(r->why));
     char *text = json_dumps(d, JSON_COMPACT);
     json_decref(d);
     r->built_at = time_now_ms();
@@ -493,7 +505,8 @@ static int ref_build(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, i
                     " assets, images, dim, data, embeddings, built_at) VALUES ($1, $2, $3, $4, $5, $6,"
                     " $7, $8, $9) RETURNING id",
                     DBI(dep), DBI(version), DBI(model), DBI(assets), DBI(r->images), DBI((int64_t)r->dim),
-                    DBT(text), DBB(r->emb, n * r->dim * sizeof(float)), DBI(r->built_at));
+                    DBT(text), r->dim ? DBB(r->emb, n * r->dim * sizeof(float)) : DBNULL,
+                    DBI(r->built_at));
     free(text);
     if (rc)
         ref_free(r);
@@ -547,7 +560,7 @@ static int score_new(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, c
             oor |= w->f[k] < r->lo[k] || w->f[k] > r->hi[k];
         double dist = NAN, pct = NAN;
         bool outlier = false;
-        if (w->sha[0]) {
+        if (w->sha[0] && r->dim && p) {
             if (!have_x) {
                 if (embedder_init(&x, nn_predictor_model(p), e)) {
                     rc = -1;
@@ -594,11 +607,6 @@ int deploy_drift(db_conn *c, blob_store *bs, const char *spool, int64_t org, int
     deploy_info d;
     if (deploy_get_info(c, org, dep, &d, e))
         return -1;
-    if (!d.champion)
-        return err_set(e, ERR_UNPROCESSABLE,
-                       "deployment %lld has no champion model version: drift is measured with its "
-                       "embedding",
-                       (long long)dep);
     int64_t version = q->version, assets = 0;
     if (!version && train_version(c, dep, d.champion, &version, e))
         return -1;
@@ -607,19 +615,27 @@ int deploy_drift(db_conn *c, blob_store *bs, const char *spool, int64_t org, int
                    " JOIN dataset s ON s.id = v.dataset_id WHERE a.version_id = $1 AND s.org_id = $2",
                    DBI(version), DBI(org)))
         return -1;
+    /* the champion's embedding when it is a cvops classifier; else features only */
     training_model *tm = NULL;
-    if (training_model_acquire(c, bs, spool, org, d.champion, &tm, e))
-        return err_prefix(e, "the champion: ");
-    nn_predictor *p = training_model_predictor(tm);
+    char why[300] = "the deployment has no champion model version";
+    if (d.champion) {
+        err me;
+        if (training_model_acquire(c, bs, spool, org, d.champion, &tm, &me))
+            snprintf(why, sizeof why, "the champion cannot be run here: %s", me.msg);
+    }
+    nn_predictor *p = tm ? training_model_predictor(tm) : NULL;
     reference r;
     bool found = false;
     int rc = ref_load(c, dep, version, d.champion, assets, &r, &found, e);
     if (rc == 0 && !found)
         rc = ref_build(c, bs, p, dep, version, d.champion, assets, &r, e);
     if (rc) {
-        training_model_release(tm);
+        if (tm)
+            training_model_release(tm);
         return -1;
     }
+    if (!r.dim && r.why[0])
+        snprintf(why, sizeof why, "%s", r.why);
     /* the window */
     db_stmt *s = db_query(c, e,
                           "SELECT p.id, p.features, p.top_label, dt.sha256, pd.outlier, pd.out_of_range,"
@@ -653,7 +669,8 @@ int deploy_drift(db_conn *c, blob_store *bs, const char *spool, int64_t org, int
     rc = !s || rc < 0 ? -1 : 0;
     if (rc == 0)
         rc = score_new(c, bs, p, dep, &r, q, rows, n, e);
-    training_model_release(tm);
+    if (tm)
+        training_model_release(tm);
     if (rc) {
         free(rows);
         ref_free(&r);
@@ -765,6 +782,9 @@ int deploy_drift(db_conn *c, blob_store *bs, const char *spool, int64_t org, int
     }
     jw_key(w, "outliers");
     jw_obj(w);
+    jw_kbool(w, "available", r.dim > 0);
+    if (!r.dim)
+        jw_kstr(w, "reason", why);
     jw_kdbl(w, "percentile", q->outlier_pct);
     jw_kint(w, "scored", scored);
     jw_kint(w, "outliers", outliers);

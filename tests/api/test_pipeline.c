@@ -702,4 +702,18 @@ Test(pipeline, locked_version_is_forked_and_unstored_images_are_skipped)
     cr_assert_eq(jint(pl, "skipped"), 1);
     json_decref(pl);
     cr_assert_eq(count_assets(fork, ""), 2);
+    /* drift of a monitor deployment (no model here): features and labels only, against the
+     * pipeline's train version */
+    json_t *d = get_json("/api/v1/deployments/%lld/drift", dep);
+    cr_assert_eq(jint(json_object_get(d, "reference"), "dataset_version_id"), fork);
+    cr_assert_eq(jint(json_object_get(d, "reference"), "images"), 2);
+    cr_assert_eq(jint(json_object_get(d, "window"), "predictions"), 4);
+    json_t *wf = json_object_get(json_object_get(d, "features"), "width");
+    cr_assert_float_eq(json_number_value(json_object_get(wf, "ks")), 0, 1e-12, "all 48 wide");
+    cr_assert_eq(jint(wf, "production_n"), 4);
+    json_t *o = json_object_get(d, "outliers");
+    cr_assert(json_is_false(json_object_get(o, "available")), "%s", json_dumps(o, 0));
+    cr_assert(strstr(jstr(o, "reason"), "champion"), "%s", jstr(o, "reason"));
+    cr_assert_eq(jint(o, "scored"), 0);
+    json_decref(d);
 }

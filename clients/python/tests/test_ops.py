@@ -75,7 +75,7 @@ class OpsTest(unittest.TestCase):
         self.assertEqual(cm.exception.status, 400)
         self.assertIn("does not exist", cm.exception.message)
         self.assertEqual(self.c.pipeline_runs(d["id"]), [])
-        with self.assertRaises(CvopsError) as cm:  # no champion: nothing to drift against
+        with self.assertRaises(CvopsError) as cm:  # no training dataset version known
             self.c.deployment_drift(d["id"])
         self.assertEqual(cm.exception.status, 422)
         self.assertEqual(self.c.predictions(d["id"], outlier=True), [])
