@@ -329,6 +329,29 @@ static int count_deliveries(int64_t hook, const char *event)
     return n;
 }
 
+/* Sets the pipeline's policy, starts a run by hand, waits for its decision;
+ * the run's new version. */
+static int64_t run_policy(const world *w, const char *policy, const char *want)
+{
+    char body[800];
+    snprintf(body, sizeof body,
+             "{\"datasets\":{\"train\":%lld},\"project_id\":%lld,\"params\":{%s,\"epochs\":1},%s}",
+             (long long)w->version, (long long)w->project, TINY, policy);
+    api_resp *r = put_pipeline(w->deployment, body);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    r = req(NULL, "POST", NULL, "/api/v1/deployments/%lld/pipeline/runs", (long long)w->deployment);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    int64_t job = jint(r->json, "job_id");
+    api_free(r);
+    json_decref(api_wait_job(api_admin_token(), job, 200));
+    json_t *run = wait_run(w->deployment, 60);
+    cr_assert_str_eq(jstr(run, "state"), want, "%s", jstr(run, "reason"));
+    int64_t v = jint(run, "version_id");
+    json_decref(run);
+    return v;
+}
+
 Test(pipeline, feedback_ct_cd_shadow_end_to_end)
 {
     api_resp *hr = api_admin("POST", "/api/v1/webhooks",
@@ -501,6 +524,29 @@ Test(pipeline, feedback_ct_cd_shadow_end_to_end)
     dj = get_json("/api/v1/deployments/%lld", w.deployment);
     cr_assert_eq(jint(dj, "champion_version_id"), w.champion);
     json_decref(dj);
+
+    /* policy manual: the new version waits for a person */
+    int64_t v4 = run_policy(&w, "\"policy\":\"manual\"", "waiting");
+    vj = get_json("/api/v1/model-versions/%lld", v4);
+    cr_assert_str_eq(jstr(vj, "status"), "candidate");
+    cr_assert(strstr(jstr(vj, "status_reason"), "waits for a person"), "%s", jstr(vj, "status_reason"));
+    json_decref(vj);
+
+    /* policy champion with a margin every model meets (-1): promoted, alias moved, serving */
+    int64_t v5 = run_policy(&w, "\"policy\":\"champion\",\"metric\":\"macro_f1\",\"margin\":-1",
+                            "champion");
+    dj = get_json("/api/v1/deployments/%lld", w.deployment);
+    cr_assert_eq(jint(dj, "champion_version_id"), v5);
+    json_decref(dj);
+    vj = get_json("/api/v1/model-versions/%lld", v5);
+    cr_assert(strstr(json_dumps(json_object_get(vj, "aliases"), 0), "champion"), "%s", json_dumps(vj, 0));
+    json_decref(vj);
+    img = stripes(0, 90002);
+    r = predict(w.deployment, &img);
+    tb_free(&img);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_eq(jint(r->json, "model_version_id"), v5, "%s", r->body.p);
+    api_free(r);
 }
 
 /* A w x h gray PNG of bright noise: nothing like the stripes. */
