@@ -183,6 +183,17 @@ int deploy_pipeline_set(db_conn *c, int64_t org, int64_t deployment, json_t *bod
     return rc;
 }
 
+int deploy_pipeline_delete(db_conn *c, int64_t org, int64_t deployment, err *e)
+{
+    deploy_info d;
+    if (deploy_get_info(c, org, deployment, &d, e))
+        return -1;
+    int64_t n = db_run(c, e, "DELETE FROM deployment_pipeline WHERE deployment_id = $1", DBI(deployment));
+    if (n < 0)
+        return -1;
+    return n ? 0 : err_set(e, ERR_NOT_FOUND, "deployment %lld has no pipeline", (long long)deployment);
+}
+
 typedef struct pipe_cfg {
     json_t *datasets, *tags, *params;
     int64_t feedback, project, n, pending;

@@ -62,6 +62,8 @@ int deploy_pipeline_parse(json_t *body, deploy_pipeline_body *out, err *e);
 json_t *deploy_pipeline_review_shapes(const char *review, json_t *labels);
 
 int deploy_pipeline_set(db_conn *c, int64_t org, int64_t deployment, json_t *body, err *e);
+/* Removes the pipeline (runs and feedback records stay). */
+int deploy_pipeline_delete(db_conn *c, int64_t org, int64_t deployment, err *e);
 int deploy_pipeline_write(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e);
 int deploy_pipeline_runs(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e);
 

@@ -47,6 +47,20 @@ static int pipe_put(http_req *r)
     return rc ? http_fail_err(r, &e) : 0;
 }
 
+static int pipe_delete(http_req *r)
+{
+    int64_t id;
+    if (http_param_id(r, "id", &id))
+        return 0;
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    err e;
+    int rc = deploy_pipeline_delete(c, r->who.org_id, id, &e);
+    db_put(c);
+    return rc ? http_fail_err(r, &e) : app_reply_deleted(r, 1);
+}
+
 static int runs_list(http_req *r)
 {
     int64_t id;
@@ -155,6 +169,9 @@ const http_route deploy_pipeline_routes[] = {
     {HTTP_PUT, "/api/v1/deployments/{id}/pipeline", pipe_put, PERM_WRITE, BODY_JSON, NULL,
      "Configure the pipeline: datasets {alias: version}, feedback_version_id, feedback_tags, "
      "project_id, params, reviews_to_train, policy (champion|shadow|manual), metric, margin",
+     "deployments"},
+    {HTTP_DELETE, "/api/v1/deployments/{id}/pipeline", pipe_delete, PERM_WRITE, BODY_NONE, NULL,
+     "Remove the pipeline: no more feedback, training or deployment (its runs stay listed)",
      "deployments"},
     {HTTP_GET, "/api/v1/deployments/{id}/pipeline/runs", runs_list, PERM_READ, BODY_NONE, NULL,
      "Continuous training and deployment runs, newest first", "deployments"},

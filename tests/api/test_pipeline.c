@@ -318,6 +318,10 @@ Test(pipeline, configuration_is_checked)
     r = req(NULL, "POST", NULL, "/api/v1/deployments/%lld/pipeline/runs", (long long)dep);
     cr_assert_eq(r->status, 422, "%s", r->body.p);
     api_free(r);
+    /* removed: gone, and a second removal says so */
+    cr_assert_eq(st(req(NULL, "DELETE", NULL, "/api/v1/deployments/%lld/pipeline", (long long)dep)), 200);
+    cr_assert_eq(st(req(NULL, "GET", NULL, "/api/v1/deployments/%lld/pipeline", (long long)dep)), 404);
+    cr_assert_eq(st(req(NULL, "DELETE", NULL, "/api/v1/deployments/%lld/pipeline", (long long)dep)), 404);
 }
 
 static int count_deliveries(int64_t hook, const char *event)
