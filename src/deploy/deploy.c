@@ -692,7 +692,10 @@ int deploy_metrics(db_conn *c, int64_t org, int64_t id, const char *resolution, 
 #define PRED_COLS                                                                                  \
     "p.id, p.deployment_id, p.sha256, p.data_id, p.champion_version_id, p.shadow_version_id,"     \
     " p.output, p.shadow_output, p.top_label, p.top_score, p.objects, p.latency_ms, p.at,"        \
-    " p.source, p.error, p.features, p.status, p.review, p.reviewed_by, p.reviewed_at"
+    " p.source, p.error, p.features, p.status, p.review, p.reviewed_by, p.reviewed_at,"        \
+    " (SELECT pd.outlier_pct FROM prediction_drift pd WHERE pd.prediction_id = p.id),"            \
+    " (SELECT pd.outlier FROM prediction_drift pd WHERE pd.prediction_id = p.id),"                \
+    " (SELECT pd.out_of_range FROM prediction_drift pd WHERE pd.prediction_id = p.id)"
 
 static void raw(jw *w, const char *k, db_stmt *s, int col)
 {
@@ -730,6 +733,18 @@ static void write_pred(jw *w, db_stmt *s)
     jw_kstr(w, "status", db_col_text(s, 16));
     raw(w, "review", s, 17);
     opt_int(w, "reviewed_by", s, 18);
+    /* drift scores (drift.h), once GET .../drift has scored the prediction */
+    jw_key(w, "drift");
+    if (db_col_null(s, 21)) {
+        jw_null(w);
+    } else {
+        jw_obj(w);
+        jw_key(w, "outlier_pct");
+        db_col_null(s, 20) ? jw_null(w) : jw_dbl(w, db_col_dbl(s, 20));
+        jw_kbool(w, "outlier", db_col_i64(s, 21) != 0);
+        jw_kbool(w, "out_of_range", db_col_i64(s, 22) != 0);
+        jw_obj_end(w);
+    }
     jw_obj_end(w);
 }
 

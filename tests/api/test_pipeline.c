@@ -635,6 +635,9 @@ Test(pipeline, drift_and_outliers)
     json_t *list = get_json("/api/v1/deployments/%lld/predictions?limit=1000&outlier=1", w.deployment);
     json_array_foreach(json_object_get(list, "items"), i, x)
     {
+        json_t *dr = json_object_get(x, "drift");
+        cr_assert(json_is_true(json_object_get(dr, "outlier")), "%s", json_dumps(x, 0));
+        cr_assert_geq(json_number_value(json_object_get(dr, "outlier_pct")), 99);
         int64_t wd = jint(json_object_get(x, "features"), "width");
         odd_out += wd == 40;
         normal_out += wd == 24;
