@@ -20,6 +20,7 @@
 #include "base/util.h"
 #include "dataset/dataset.h"
 #include "deploy/deploy.h"
+#include "deploy/score.h"
 #include "experiment/experiment.h"
 #include "registry/registry.h"
 #include "training/training.h"
@@ -537,6 +538,77 @@ out:
     return rc;
 }
 
+/* --- supervised metrics ------------------------------------------------------------- */
+
+/* The top class of an output or review text: highest score (none counts as
+ * 1), into out ("" when there is none). */
+static void top_class(const char *text, char *out, size_t n)
+{
+    out[0] = 0;
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    double best = -1;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(doc, "classes"), i, x)
+    {
+        json_t *sc = json_object_get(x, "score"), *l = json_object_get(x, "label");
+        double v = json_is_number(sc) ? json_number_value(sc) : 1;
+        if (json_is_string(l) && v > best) {
+            best = v;
+            snprintf(out, n, "%s", json_string_value(l));
+        }
+    }
+    json_decref(doc);
+}
+
+int deploy_supervised(db_conn *c, int64_t org, int64_t deployment, int64_t from, int64_t to, jw *w,
+                      err *e)
+{
+    deploy_info d;
+    if (deploy_get_info(c, org, deployment, &d, e))
+        return -1;
+    db_stmt *s = db_query(c, e,
+                          "SELECT output, shadow_output, review FROM prediction WHERE deployment_id = $1"
+                          " AND status IN ('reviewed', 'submitted') AND at >= $2 AND at < $3"
+                          " ORDER BY id DESC LIMIT 100000",
+                          DBI(deployment), DBI(from), DBI(to > 0 ? to : INT64_MAX));
+    if (!s)
+        return -1;
+    deploy_score champ = {0}, shadow = {0};
+    int64_t reviews = 0, no_class = 0;
+    int rc;
+    char truth[257], pred[257];
+    while ((rc = db_step(s, e)) == DB_ROW) {
+        reviews++;
+        top_class(db_col_text(s, 2), truth, sizeof truth);
+        if (!truth[0]) {
+            no_class++; /* a review without a class (boxes only) */
+            continue;
+        }
+        top_class(db_col_text(s, 0), pred, sizeof pred);
+        deploy_score_add(&champ, truth, pred);
+        if (!db_col_null(s, 1)) {
+            top_class(db_col_text(s, 1), pred, sizeof pred);
+            deploy_score_add(&shadow, truth, pred);
+        }
+    }
+    db_done(s);
+    if (rc == 0) {
+        jw_obj(w);
+        jw_kint(w, "deployment_id", deployment);
+        jw_kint(w, "reviews", reviews);
+        jw_kint(w, "reviews_without_class", no_class);
+        jw_key(w, "champion");
+        deploy_score_write(&champ, w);
+        jw_key(w, "shadow");
+        deploy_score_write(&shadow, w);
+        jw_obj_end(w);
+    }
+    deploy_score_free(&champ);
+    deploy_score_free(&shadow);
+    return rc < 0 ? -1 : 0;
+}
+
 /* --- continuous training ---------------------------------------------------------- */
 
 static int start_run(db_conn *c, int64_t org, int64_t user, int64_t deployment, pipe_cfg *p,
@@ -675,64 +747,6 @@ typedef struct test_item {
     char label[257];
 } test_item;
 
-typedef struct lab_count {
-    char name[257];
-    int64_t tp, fp, fn;
-} lab_count;
-
-typedef struct scorer {
-    lab_count *l;
-    size_t n, cap;
-    int64_t right, total;
-} scorer;
-
-static lab_count *lab(scorer *s, const char *name)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->l[i].name, name) == 0)
-            return &s->l[i];
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 16;
-        s->l = realloc(s->l, s->cap * sizeof *s->l);
-    }
-    lab_count *x = &s->l[s->n++];
-    memset(x, 0, sizeof *x);
-    snprintf(x->name, sizeof x->name, "%s", name);
-    return x;
-}
-
-static void score_add(scorer *s, const char *truth, const char *pred)
-{
-    s->total++;
-    if (strcmp(truth, pred) == 0) {
-        s->right++;
-        lab(s, truth)->tp++;
-    } else {
-        lab(s, truth)->fn++;
-        lab(s, pred)->fp++;
-    }
-}
-
-static double score_value(const scorer *s, const char *metric)
-{
-    if (s->total == 0)
-        return NAN;
-    if (strcmp(metric, "accuracy") == 0)
-        return (double)s->right / (double)s->total;
-    double sum = 0;
-    size_t k = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        const lab_count *x = &s->l[i];
-        if (x->tp + x->fn == 0)
-            continue; /* a class with no test image: not in the macro average */
-        double pr = x->tp + x->fp ? (double)x->tp / (double)(x->tp + x->fp) : 0;
-        double rc = (double)x->tp / (double)(x->tp + x->fn);
-        sum += pr + rc > 0 ? 2 * pr * rc / (pr + rc) : 0;
-        k++;
-    }
-    return k ? sum / (double)k : NAN;
-}
-
 /* The test images of the pipeline: the "test" dataset version, else the
  * train version's assets tagged test, else tagged val. *where says which. */
 static int test_set(db_conn *c, const pipe_cfg *p, test_item **out, size_t *n, char *where,
@@ -801,7 +815,7 @@ static int compare(db_conn *c, blob_store *bs, const char *spool, int64_t org, c
         training_model_release(mc);
         return err_prefix(e, "the new version %lld: ", (long long)candidate);
     }
-    scorer sc = {0}, sn = {0};
+    deploy_score sc = {0}, sn = {0};
     int rc = 0;
     sbuf img = SBUF_INIT;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -817,16 +831,16 @@ static int compare(db_conn *c, blob_store *bs, const char *spool, int64_t org, c
             rc = err_prefix(e, "test image %.12s: ", items[i].sha);
             break;
         }
-        score_add(&sc, items[i].label, nc ? oc[0].label : "");
-        score_add(&sn, items[i].label, nn ? on[0].label : "");
+        deploy_score_add(&sc, items[i].label, nc ? oc[0].label : "");
+        deploy_score_add(&sn, items[i].label, nn ? on[0].label : "");
     }
     sbuf_free(&img);
     training_model_release(mc);
     training_model_release(mn);
-    *vc = score_value(&sc, metric);
-    *vn = score_value(&sn, metric);
-    free(sc.l);
-    free(sn.l);
+    *vc = deploy_score_value(&sc, metric);
+    *vn = deploy_score_value(&sn, metric);
+    deploy_score_free(&sc);
+    deploy_score_free(&sn);
     return rc;
 }
 

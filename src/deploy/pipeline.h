@@ -67,6 +67,12 @@ int deploy_pipeline_delete(db_conn *c, int64_t org, int64_t deployment, err *e);
 int deploy_pipeline_write(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e);
 int deploy_pipeline_runs(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e);
 
+/* Supervised metrics of the champion's and the shadow's outputs against the
+ * reviews (reviewed and submitted predictions of [from, to)), by top class:
+ * accuracy, macro precision / recall / F1, per class. */
+int deploy_supervised(db_conn *c, int64_t org, int64_t deployment, int64_t from, int64_t to, jw *w,
+                      err *e);
+
 /* Takes the deployment's submitted predictions not yet fed back into the
  * feedback version; starts CT when the threshold is reached (job queued in
  * *ct_job, 0 if none). No pipeline: nothing, 0. */

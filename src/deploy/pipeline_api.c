@@ -100,6 +100,23 @@ static int runs_start(http_req *r)
     return 0;
 }
 
+static int supervised(http_req *r)
+{
+    int64_t id, from, to;
+    if (http_param_id(r, "id", &id) || http_query_i64(r, "from", 0, 0, INT64_MAX, &from) ||
+        http_query_i64(r, "to", 0, 0, INT64_MAX, &to))
+        return 0;
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    err e;
+    jw w;
+    http_json_begin(r, 200, &w);
+    int rc = deploy_supervised(c, r->who.org_id, id, from, to, &w, &e);
+    db_put(c);
+    return rc ? http_fail_err(r, &e) : 0;
+}
+
 /* --- the CD job -------------------------------------------------------------------- */
 
 static int cd_job(job_ctx *j, err *e)
@@ -172,6 +189,10 @@ const http_route deploy_pipeline_routes[] = {
      "deployments"},
     {HTTP_DELETE, "/api/v1/deployments/{id}/pipeline", pipe_delete, PERM_WRITE, BODY_NONE, NULL,
      "Remove the pipeline: no more feedback, training or deployment (its runs stay listed)",
+     "deployments"},
+    {HTTP_GET, "/api/v1/deployments/{id}/supervised", supervised, PERM_READ, BODY_NONE, NULL,
+     "Champion and shadow against the reviews (?from=&to= ms): accuracy, macro precision, "
+     "recall, F1 and per class, by top class",
      "deployments"},
     {HTTP_GET, "/api/v1/deployments/{id}/pipeline/runs", runs_list, PERM_READ, BODY_NONE, NULL,
      "Continuous training and deployment runs, newest first", "deployments"},

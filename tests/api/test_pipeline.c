@@ -417,6 +417,17 @@ Test(pipeline, feedback_ct_cd_shadow_end_to_end)
     cr_assert_gt(ct_job, 0, "continuous training did not start: %s", r->body.p);
     api_free(r);
 
+    /* supervised metrics: the champion against the 30 reviews; no shadow yet */
+    json_t *sv = get_json("/api/v1/deployments/%lld/supervised", w.deployment);
+    cr_assert_eq(jint(sv, "reviews"), R);
+    json_t *sc = json_object_get(sv, "champion");
+    cr_assert_eq(jint(sc, "n"), R);
+    cr_assert_float_eq(json_number_value(json_object_get(sc, "accuracy")), (double)(R - corrected) / R, 1e-9,
+                       "%s", json_dumps(sv, 0));
+    cr_assert_eq(json_array_size(json_object_get(sc, "per_class")), 2);
+    cr_assert_eq(jint(json_object_get(sv, "shadow"), "n"), 0);
+    json_decref(sv);
+
     /* the feedback: 30 more assets, tagged, with the corrected class */
     cr_assert_eq(count_assets(w.version, ""), 64 + R);
     cr_assert_eq(count_assets(w.version, "tag = feedback"), R);

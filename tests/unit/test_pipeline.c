@@ -4,9 +4,11 @@
  * body, good and malformed, and a review turned into dataset shapes.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "deploy/pipeline.h"
+#include "deploy/score.h"
 
 static int parse(const char *text, deploy_pipeline_body *b, err *e)
 {
@@ -102,4 +104,22 @@ Test(pipeline_unit, review_shapes)
     cr_assert_eq(json_array_size(s), 0);
     json_decref(s);
     json_decref(labels);
+}
+
+Test(pipeline_unit, scores_by_hand)
+{
+    /* truth -> prediction: a a, a b, b b, b b, c a
+     * a: tp 1, fn 1, fp 1 -> p 1/2, r 1/2, f1 1/2
+     * b: tp 2, fp 1       -> p 2/3, r 1,   f1 4/5
+     * c: fn 1             -> p 0,   r 0,   f1 0 */
+    deploy_score s = {0};
+    const char *pairs[5][2] = {{"a", "a"}, {"a", "b"}, {"b", "b"}, {"b", "b"}, {"c", "a"}};
+    for (int i = 0; i < 5; i++)
+        deploy_score_add(&s, pairs[i][0], pairs[i][1]);
+    cr_assert_float_eq(deploy_score_value(&s, "accuracy"), 0.6, 1e-12);
+    cr_assert_float_eq(deploy_score_value(&s, "macro_f1"), (0.5 + 0.8 + 0) / 3, 1e-12);
+    cr_assert_float_eq(deploy_score_value(&s, "macro_precision"), (0.5 + 2.0 / 3 + 0) / 3, 1e-12);
+    cr_assert_float_eq(deploy_score_value(&s, "macro_recall"), (0.5 + 1 + 0) / 3, 1e-12);
+    deploy_score_free(&s);
+    cr_assert(isnan(deploy_score_value(&s, "accuracy")), "empty: no value");
 }

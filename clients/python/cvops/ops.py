@@ -168,6 +168,11 @@ class Ops:
                                                   "outlier_percentile": outlier_percentile,
                                                   "limit": limit})))
 
+    def deployment_supervised(self, deployment_id, start=None, end=None):
+        """Champion and shadow against the reviews, by top class."""
+        return self.request("GET", "/api/v1/deployments/%d/supervised%s"
+                            % (deployment_id, _q({"from": start, "to": end})))
+
     # --- pipeline: feedback, continuous training and deployment ---------------
 
     def deployment_pipeline(self, deployment_id):

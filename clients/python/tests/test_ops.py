@@ -64,6 +64,9 @@ class OpsTest(unittest.TestCase):
         self.assertEqual(r["status"], "reviewed")
         self.assertEqual(self.c.submit_reviews(d["id"])["submitted"], 1)
         self.assertEqual(len(self.c.predictions(d["id"], status="submitted")), 1)
+        sv = self.c.deployment_supervised(d["id"])
+        self.assertEqual(sv["reviews"], 1)
+        self.assertEqual(sv["champion"]["accuracy"], 0.0)  # cat predicted, dog reviewed
 
     def test_pipeline_calls(self):
         d = self.c.create_deployment("py-pipe-" + uuid.uuid4().hex[:8])
