@@ -3,6 +3,7 @@
  * their pipeline (feedback, continuous training and deployment).
  *
  *   cvops deployment list | show ID | drift ID [--from MS --to MS --dataset-version V]
+ *   cvops deployment supervised ID
  *   cvops deployment pipeline show ID
  *   cvops deployment pipeline set ID --train V [--test V] [--project P] [--reviews N]
  *         [--policy champion|shadow|manual] [--metric accuracy|macro_f1] [--margin X]
@@ -131,6 +132,45 @@ static int drift(int argc, char **argv)
            100 * json_number_value(json_object_get(o, "rate")),
            json_number_value(json_object_get(o, "percentile")),
            (long long)json_integer_value(json_object_get(o, "out_of_range")));
+    json_decref(j);
+    return EXIT_OK;
+}
+
+static int supervised(int argc, char **argv)
+{
+    cli_conn c = {0};
+    const cli_opt opts[] = {CLI_CONN_OPTS(c), {NULL, 0, 0, NULL, NULL, NULL}};
+    const char *usage = "cvops deployment supervised ID [--json]";
+    PARSE(usage, "Champion and shadow against the reviews: accuracy, macro precision, recall "
+                 "and F1, per class.")
+    int64_t id;
+    int rc = one_id(npos, argv, usage, &id);
+    if (rc)
+        return rc;
+    char path[100];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/supervised", (long long)id);
+    if (c.json)
+        return call_print(&c, "GET", path, NULL, NULL, 0, NULL);
+    cvops_client *cl = cli_connect(&c, true);
+    if (!cl)
+        return EXIT_AUTH;
+    json_t *j = cli_call(cl, "GET", path, NULL, &rc);
+    cvops_client_free(cl);
+    if (!j)
+        return rc;
+    printf("%lld reviews\n%-9s %6s %9s %9s %9s %9s\n",
+           (long long)json_integer_value(json_object_get(j, "reviews")), "MODEL", "N", "ACCURACY",
+           "PRECISION", "RECALL", "F1");
+    const char *who[2] = {"champion", "shadow"};
+    for (int i = 0; i < 2; i++) {
+        json_t *m = json_object_get(j, who[i]);
+        printf("%-9s %6lld %9.4f %9.4f %9.4f %9.4f\n", who[i],
+               (long long)json_integer_value(json_object_get(m, "n")),
+               json_number_value(json_object_get(m, "accuracy")),
+               json_number_value(json_object_get(m, "macro_precision")),
+               json_number_value(json_object_get(m, "macro_recall")),
+               json_number_value(json_object_get(m, "macro_f1")));
+    }
     json_decref(j);
     return EXIT_OK;
 }
@@ -292,6 +332,7 @@ int cmd_deployment(int argc, char **argv)
         {"list", list, "list deployments"},
         {"show", show, "one deployment"},
         {"drift", drift, "drift and outliers against the training dataset version"},
+        {"supervised", supervised, "champion and shadow against the reviews"},
         {"pipeline", pipeline, "feedback, continuous training and deployment"},
         {NULL, NULL, NULL},
     };

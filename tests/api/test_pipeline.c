@@ -427,6 +427,12 @@ Test(pipeline, feedback_ct_cd_shadow_end_to_end)
     cr_assert_eq(json_array_size(json_object_get(sc, "per_class")), 2);
     cr_assert_eq(jint(json_object_get(sv, "shadow"), "n"), 0);
     json_decref(sv);
+    int status;
+    char args[100];
+    snprintf(args, sizeof args, "deployment supervised %lld", (long long)w.deployment);
+    const char *text = cli(&status, args);
+    cr_assert_eq(status, 0, "%s", text);
+    cr_assert(strstr(text, "30 reviews") && strstr(text, "champion"), "%s", text);
 
     /* the feedback: 30 more assets, tagged, with the corrected class */
     cr_assert_eq(count_assets(w.version, ""), 64 + R);
