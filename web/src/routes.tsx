@@ -9,7 +9,7 @@ import { GridDemoPage } from './pages/GridDemo';
 import { HomePage } from './pages/Home';
 import { JobPage } from './pages/Job';
 import { JobsPage } from './pages/Jobs';
-import { DeploymentsPage, ModelsPage } from './pages/Placeholder';
+import { DeploymentsPage } from './pages/Placeholder';
 import { ComparePage } from './pages/projects/Compare';
 import { ExperimentPage } from './pages/projects/Experiment';
 import { ProjectPage } from './pages/projects/Project';
@@ -33,6 +33,9 @@ const DatasetsPage = lazyPage<PageProps>(() => import('./pages/datasets').then((
 const DatasetPage = lazyPage<PageProps>(() => import('./pages/datasets').then((m) => m.DatasetPage));
 const VersionPage = lazyPage<PageProps>(() => import('./pages/datasets').then((m) => m.VersionPage));
 const AnnotatePage = lazyPage<PageProps>(() => import('./pages/annotate/Annotate').then((m) => m.AnnotatePage));
+const ModelsPage = lazyPage<PageProps>(() => import('./pages/models').then((m) => m.ModelsPage));
+const ModelPage = lazyPage<PageProps>(() => import('./pages/models').then((m) => m.ModelPage));
+const ModelVersionPage = lazyPage<PageProps>(() => import('./pages/models').then((m) => m.ModelVersionPage));
 const EvaluationPage = lazyPage<PageProps>(() => import('./pages/evaluation/Evaluation').then((m) => m.EvaluationPage));
 
 export const ROUTES: Route[] = [
@@ -49,6 +52,8 @@ export const ROUTES: Route[] = [
   { path: '/projects/:pid/experiments/:xid/evaluations/:id', component: EvaluationPage },
   { path: '/projects/:pid/experiments/:id/:tab?', component: ExperimentPage },
   { path: '/models', component: ModelsPage },
+  { path: '/models/:id', component: ModelPage },
+  { path: '/models/:id/versions/:ref', component: ModelVersionPage },
   { path: '/deployments', component: DeploymentsPage },
   { path: '/jobs', component: JobsPage },
   { path: '/jobs/:id', component: JobPage },
