@@ -9,7 +9,6 @@ import { GridDemoPage } from './pages/GridDemo';
 import { HomePage } from './pages/Home';
 import { JobPage } from './pages/Job';
 import { JobsPage } from './pages/Jobs';
-import { DeploymentsPage } from './pages/Placeholder';
 import { ComparePage } from './pages/projects/Compare';
 import { ExperimentPage } from './pages/projects/Experiment';
 import { ProjectPage } from './pages/projects/Project';
@@ -36,6 +35,10 @@ const AnnotatePage = lazyPage<PageProps>(() => import('./pages/annotate/Annotate
 const ModelsPage = lazyPage<PageProps>(() => import('./pages/models').then((m) => m.ModelsPage));
 const ModelPage = lazyPage<PageProps>(() => import('./pages/models').then((m) => m.ModelPage));
 const ModelVersionPage = lazyPage<PageProps>(() => import('./pages/models').then((m) => m.ModelVersionPage));
+const DeploymentsPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.DeploymentsPage));
+const DeploymentPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.DeploymentPage));
+const PredictionsPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.PredictionsPage));
+const ReviewPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.ReviewPage));
 const EvaluationPage = lazyPage<PageProps>(() => import('./pages/evaluation/Evaluation').then((m) => m.EvaluationPage));
 
 export const ROUTES: Route[] = [
@@ -55,6 +58,9 @@ export const ROUTES: Route[] = [
   { path: '/models/:id', component: ModelPage },
   { path: '/models/:id/versions/:ref', component: ModelVersionPage },
   { path: '/deployments', component: DeploymentsPage },
+  { path: '/deployments/:id', component: DeploymentPage },
+  { path: '/deployments/:id/predictions', component: PredictionsPage },
+  { path: '/deployments/:did/predictions/:id', component: ReviewPage },
   { path: '/jobs', component: JobsPage },
   { path: '/jobs/:id', component: JobPage },
   { path: '/settings/:tab?', component: SettingsPage },

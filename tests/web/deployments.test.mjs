@@ -1,0 +1,271 @@
+// End-to-end test of the Deployments pages in a real browser, against the
+// server started by tests/web/run. Made through the API: a model with two
+// versions (champion and shadow), a monitor-mode deployment storing every
+// image into a datalake, six reported predictions (generated PNGs, boxes with
+// scores, latencies, shadow outputs: five agree), and two alert rules, one
+// of which fires. The test checks the list, the dashboard (totals, charts,
+// label and score distributions, alerts) at minute, hour and day
+// resolution, the predictions grid and its filters, then reviews one
+// prediction (relabel a box, delete one, draw a new one with the mouse,
+// accept, save, submit), checking what the API recorded. Screenshots go to
+// tests/out/web/deployments-*.png.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { png } from './images.mjs';
+
+const BASE = process.env.CVOPS_WEB_URL;
+const PASSWORD = process.env.CVOPS_WEB_PASSWORD;
+const TOKEN = process.env.CVOPS_WEB_TOKEN;
+const OUT = process.env.CVOPS_WEB_OUT;
+assert.ok(BASE && PASSWORD && TOKEN && OUT, 'run this through tests/web/run');
+const T = 10_000;
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+let browser, page, ids;
+const pageErrors = [];
+let shot = 0;
+
+async function screenshot(name) {
+  shot++;
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: join(OUT, `deployments-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+async function api(method, path, body, headers = {}) {
+  const isBuf = body instanceof Buffer;
+  const res = await fetch(BASE + '/api/v1' + path, {
+    method,
+    headers: { Authorization: `Bearer ${TOKEN}`, ...(body && !isBuf ? { 'Content-Type': 'application/json' } : {}), ...(isBuf ? { 'Content-Type': 'application/octet-stream' } : {}), ...headers },
+    body: body ? (isBuf ? body : JSON.stringify(body)) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, data: text ? JSON.parse(text) : null };
+}
+
+async function ok(method, path, body, want = [200, 201, 202]) {
+  const r = await api(method, path, body);
+  assert.ok(want.includes(r.status), `${method} ${path}: ${r.status} ${JSON.stringify(r.data)}`);
+  return r.data;
+}
+
+async function reportRaw(dep, image, predictions, latency, shadow) {
+  const B = 'cvopsWebB';
+  const parts = [
+    Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="predictions"\r\n\r\n${JSON.stringify(predictions)}\r\n`),
+    Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="latency_ms"\r\n\r\n${latency}\r\n`),
+    Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="source"\r\n\r\ncamera-7\r\n`),
+  ];
+  if (shadow) parts.push(Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="shadow"\r\n\r\n${JSON.stringify(shadow)}\r\n`));
+  parts.push(Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="image"; filename="cam.png"\r\nContent-Type: image/png\r\n\r\n`), image, Buffer.from(`\r\n--${B}--\r\n`));
+  const r = await api('POST', `/deployments/${dep}/predictions`, Buffer.concat(parts), { 'Content-Type': `multipart/form-data; boundary=${B}` });
+  assert.ok(r.status === 200 || r.status === 201, `report: ${r.status} ${JSON.stringify(r.data)}`);
+  return r.data;
+}
+
+const box = (x, y, w, h, label, score) => ({ x, y, w, h, label, score });
+
+async function makeData() {
+  const suffix = Date.now().toString(36);
+  const model = await ok('POST', '/models', { name: `detector-${suffix}`, task_type: 'detection' });
+  const v1 = await ok('POST', `/models/${model.id}/versions`, { labels: ['cat', 'dog'] });
+  const v2 = await ok('POST', `/models/${model.id}/versions`, { labels: ['cat', 'dog'] });
+  const lake = await ok('POST', '/datalakes', { name: `deplake-${suffix}` });
+  const dep = await ok('POST', '/deployments', {
+    name: `gate-camera-${suffix}`,
+    mode: 'monitor',
+    champion_version_id: v1.id,
+    shadow_version_id: v2.id,
+    datalake_id: lake.id,
+    sample_rate: 1,
+    min_score: 0,
+  });
+  await ok('POST', `/deployments/${dep.id}/alerts`, { name: 'slow', metric: 'latency_p99', op: '>', threshold: 100, window_minutes: 60 });
+  await ok('POST', `/deployments/${dep.id}/alerts`, { name: 'flood', metric: 'count', op: '>', threshold: 100000, window_minutes: 60 });
+  const preds = [
+    { boxes: [box(10, 10, 60, 50, 'cat', 0.92), box(90, 30, 40, 40, 'dog', 0.55)] },
+    { boxes: [box(20, 20, 50, 50, 'dog', 0.85)] },
+    { boxes: [box(5, 5, 30, 30, 'cat', 0.35)] },
+    { boxes: [box(40, 40, 70, 60, 'cat', 0.75), box(100, 10, 30, 30, 'cat', 0.6), box(0, 80, 30, 30, 'dog', 0.4)] },
+    { boxes: [box(30, 30, 40, 40, 'dog', 0.95)] },
+    { boxes: [] },
+  ];
+  const made = [];
+  for (let i = 0; i < preds.length; i++) {
+    const shadowTop = i === 1 ? 'cat' : preds[i].boxes[0]?.label;
+    const shadow = shadowTop ? { boxes: [box(10, 10, 50, 50, shadowTop, 0.8)] } : { boxes: [] };
+    made.push(await reportRaw(dep.id, png(160, 120, 900 + i), preds[i], [12, 25, 40, 30, 480, 18][i], shadow));
+  }
+  await ok('POST', `/deployments/${dep.id}/alerts/check`);
+  return { dep: dep.id, name: dep.name, model: model.name, made };
+}
+
+before(async () => {
+  ids = await makeData();
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 }, baseURL: BASE, reducedMotion: 'reduce' });
+  page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto('/');
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: /Welcome/ }).waitFor({ timeout: T });
+});
+
+after(async () => {
+  await browser?.close();
+  assert.deepEqual(pageErrors, [], 'no errors in the page');
+});
+
+test('the list shows the deployment with its champion, shadow, predictions and firing alerts', async () => {
+  await page.getByRole('navigation').getByRole('link', { name: 'Deployments' }).click();
+  await page.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+  const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: ids.name }) });
+  await row.getByRole('link', { name: `${ids.model} v1` }).waitFor();
+  await row.getByRole('link', { name: `${ids.model} v2` }).waitFor();
+  assert.match(await row.textContent(), /monitor/);
+  assert.equal((await row.getByRole('cell').nth(4).textContent()).trim(), '6');
+  assert.match(await row.textContent(), /1 firing/);
+  await screenshot('list');
+});
+
+test('the dashboard: totals, charts, distributions and alerts at minute, hour and day resolution', async () => {
+  await page.getByRole('link', { name: ids.name }).click();
+  await page.getByRole('heading', { name: ids.name, level: 1 }).waitFor();
+  const totals = page.getByLabel('Totals');
+  const total = (name) => totals.locator('div').filter({ has: page.getByText(name, { exact: true }) }).locator('dd');
+  await total('Requests').getByText('6', { exact: true }).waitFor();
+  for (const m of ['Latency p50', 'Latency p95', 'Latency p99', 'Objects per image', 'Champion/shadow agreement']) {
+    assert.notEqual((await total(m).textContent()).trim().replace(' ms', ''), '—', `${m} has a value`);
+  }
+  assert.equal((await total('Objects per image').textContent()).trim(), '1.33', '8 boxes over 6 images');
+  // 5 of the 6 shadows agree (the empty output has no top label on either side)
+  const agreement = (await total('Champion/shadow agreement').textContent()).trim();
+  assert.match(agreement, /%$/);
+  const p99 = Number((await total('Latency p99').textContent()).replace(/[^0-9.]/g, ''));
+  const p50 = Number((await total('Latency p50').textContent()).replace(/[^0-9.]/g, ''));
+  assert.ok(p99 > p50, `p99 ${p99} above p50 ${p50}`);
+  // four charts, each a canvas with data
+  for (const title of ['Requests', 'Latency (ms)', 'Objects per image and mean score', 'Champion/shadow agreement (%)']) {
+    const card = page.locator('section.card').filter({ has: page.getByRole('heading', { name: title, exact: true }) });
+    await card.locator('canvas').first().waitFor();
+  }
+  const latencyCard = page.locator('section.card').filter({ has: page.getByRole('heading', { name: 'Latency (ms)', exact: true }) });
+  for (const s of ['p50', 'p95', 'p99']) await latencyCard.getByText(s, { exact: true }).first().waitFor();
+  // label distribution: cat 5 boxes as top labels? the rollup counts top labels per image
+  const labels = page.getByRole('table', { name: 'Top labels' });
+  const rows = await labels.getByRole('row').allTextContents();
+  assert.ok(rows.some((r) => /^cat\s*\d/.test(r.trim())), `cat among labels: ${rows}`);
+  assert.ok(rows.some((r) => /^dog\s*\d/.test(r.trim())), `dog among labels: ${rows}`);
+  const scoreRows = page.getByRole('table', { name: 'Top scores' }).getByRole('row');
+  assert.equal(await scoreRows.count(), 10, 'ten score bins');
+  const scores = await scoreRows.locator('td.num').allTextContents();
+  const scoreSum = scores.map(Number).reduce((a, b) => a + b, 0);
+  assert.ok(scoreSum >= 5, `the histogram counts the predictions: ${scoreSum}`);
+  // alerts: the firing one first and announced
+  await page.getByRole('alert').filter({ hasText: '1 alert firing: slow' }).waitFor();
+  const rules = await page.getByRole('list', { name: 'Alert rules' }).getByRole('listitem').allTextContents();
+  assert.match(rules[0], /firing\s*slow: latency_p99 > 100/);
+  assert.match(rules[1], /ok\s*flood/);
+  await screenshot('dashboard-minute');
+  for (const res of ['Hour', 'Day']) {
+    await page.getByRole('group', { name: 'Resolution' }).getByRole('button', { name: res }).click();
+    await page.waitForURL(new RegExp(`res=${res.toLowerCase()}`));
+    assert.equal(await page.getByRole('button', { name: res }).getAttribute('aria-pressed'), 'true');
+    await page.getByText(`Per ${res.toLowerCase()}`).waitFor();
+    await total('Requests').getByText('6', { exact: true }).waitFor();
+  }
+  await screenshot('dashboard-day');
+  await page.getByRole('group', { name: 'Resolution' }).getByRole('button', { name: 'Minute' }).click();
+  await page.getByText('Per minute').waitFor();
+});
+
+test('the predictions grid: thumbnails with boxes, filters in the URL', async () => {
+  await page.goto(`/deployments/${ids.dep}/predictions`);
+  const grid = page.getByRole('list', { name: 'Predictions' });
+  await grid.getByRole('listitem').nth(5).waitFor();
+  assert.equal(await grid.getByRole('listitem').count(), 6);
+  // thumbnails loaded (the images were stored: sample_rate 1), boxes drawn over them
+  await page.waitForFunction(() => [...document.querySelectorAll('.pred-thumb img')].filter((i) => i.complete && i.naturalWidth > 0).length === 6);
+  assert.equal(await page.locator('.pred-thumb svg rect').count(), 8, 'every box drawn');
+  await page.getByLabel('Top label').fill('dog');
+  await page.getByLabel('Top label').press('Enter');
+  await page.getByLabel('Top label').blur();
+  await page.waitForURL(/label=dog/);
+  await page.waitForFunction(() => document.querySelectorAll('.pred-cell').length === 2);
+  await page.getByLabel('Min score').fill('0.9');
+  await page.getByLabel('Min score').blur();
+  await page.waitForURL(/min=0.9/);
+  await page.waitForFunction(() => document.querySelectorAll('.pred-cell').length === 1);
+  assert.match(await grid.getByRole('listitem').textContent(), /dog\s*0\.95/);
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('.pred-cell').length === 6);
+  await page.getByLabel('Status').selectOption('submitted');
+  await page.getByText('No prediction matches these filters.').waitFor();
+  await page.getByLabel('Status').selectOption('to_review');
+  await page.waitForFunction(() => document.querySelectorAll('.pred-cell').length === 6);
+  await screenshot('grid');
+});
+
+test('review: relabel, delete, draw a box, accept, save, submit', async () => {
+  const first = ids.made[0].id;
+  await page.goto(`/deployments/${ids.dep}/predictions?status=to_review`);
+  await page.locator(`[data-prediction="${first}"] a`).click();
+  await page.getByRole('heading', { name: `Prediction ${first}`, level: 1 }).waitFor();
+  const boxes = page.getByRole('list', { name: 'Boxes' });
+  await boxes.getByRole('listitem').nth(1).waitFor();
+  assert.equal(await page.getByLabel('Label of box 1').inputValue(), 'cat');
+  assert.equal((await page.getByLabel('Score of box 1').textContent()).trim(), '0.92');
+  await page.waitForFunction(() => document.querySelector('.review-stage img')?.naturalWidth === 160);
+  // relabel box 2 (dog .55) as fox, then delete box 1
+  await page.getByLabel('Label of box 2').fill('fox');
+  await page.getByLabel('Label of box 2').blur();
+  await page.getByRole('button', { name: 'Delete box 1' }).click();
+  assert.equal(await boxes.getByRole('listitem').count(), 1);
+  assert.equal(await page.getByLabel('Label of box 1').inputValue(), 'fox');
+  // draw a box with the mouse from image pixel (20, 60) to (60, 100)
+  await page.getByLabel('Label for new boxes and classes').fill('bird');
+  const svg = page.getByTestId('review-svg');
+  const bb = await svg.boundingBox();
+  const sx = bb.width / 160;
+  const sy = bb.height / 120;
+  await page.mouse.move(bb.x + 20 * sx, bb.y + 60 * sy);
+  await page.mouse.down();
+  await page.mouse.move(bb.x + 40 * sx, bb.y + 80 * sy, { steps: 4 });
+  await page.mouse.move(bb.x + 60 * sx, bb.y + 100 * sy, { steps: 4 });
+  await page.mouse.up();
+  await boxes.getByRole('listitem').nth(1).waitFor();
+  assert.equal(await page.getByLabel('Label of box 2').inputValue(), 'bird');
+  assert.equal((await page.getByLabel('Score of box 2').textContent()).trim(), 'accepted');
+  await page.getByRole('button', { name: 'Accept box 1' }).click();
+  await screenshot('review');
+  await page.getByRole('button', { name: 'Save review' }).click();
+  await page.locator('.page-subtitle .badge').getByText('reviewed').waitFor();
+  const p = await ok('GET', `/predictions/${first}`);
+  assert.equal(p.status, 'reviewed');
+  assert.equal(p.review.boxes.length, 2);
+  const [fox, bird] = p.review.boxes;
+  assert.equal(fox.label, 'fox');
+  assert.ok(fox.score === undefined || fox.score === 1, `accepted: a person's box (score 1 or none) ${JSON.stringify(p.review)}`);
+  assert.deepEqual([fox.x, fox.y, fox.w, fox.h], [90, 30, 40, 40]);
+  assert.equal(bird.label, 'bird');
+  for (const [got, want] of [[bird.x, 20], [bird.y, 60], [bird.w, 40], [bird.h, 40]]) assert.ok(Math.abs(got - want) <= 2, `drawn box ${JSON.stringify(bird)} within 2 px of 20,60,40,40`);
+  assert.equal(p.output.boxes.length, 2, "the champion's output is kept as it was");
+  // reloaded, the saved review is shown as accepted shapes
+  await page.reload();
+  await page.getByLabel('Label of box 2').waitFor();
+  assert.equal(await page.getByLabel('Label of box 1').inputValue(), 'fox');
+  assert.equal((await page.getByLabel('Score of box 1').textContent()).trim(), 'accepted');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await page.getByText('Submitted: a submitted review is final.').waitFor();
+  assert.equal((await ok('GET', `/predictions/${first}`)).status, 'submitted');
+  assert.equal(await page.getByRole('button', { name: 'Save review' }).count(), 0, 'read-only once submitted');
+  // the grid shows it under submitted
+  await page.goto(`/deployments/${ids.dep}/predictions?status=submitted`);
+  await page.locator(`[data-prediction="${first}"]`).waitFor();
+  assert.equal(await page.locator('.pred-cell').count(), 1);
+  assert.match(await page.locator('.pred-cell').textContent(), /submitted/);
+});

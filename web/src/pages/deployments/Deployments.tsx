@@ -1,0 +1,55 @@
+/*
+ * Deployments.tsx - /deployments: every deployment with its mode, champion
+ * and shadow, predictions and firing alerts.
+ */
+import { Empty, PageHeader } from '../../components/Bits';
+import { DataTable, ErrorBox } from '../../components/Table';
+import { deploy, type Deployment } from '../../lib/deploy';
+import { formatTime } from '../../lib/format';
+import { useLoad } from '../../lib/hooks';
+import { VersionRef } from './bits';
+import './deploy.css';
+
+export function DeploymentsPage() {
+  const list = useLoad((s) => deploy.list(s), []);
+  return (
+    <div class="page">
+      <PageHeader title="Deployments" subtitle="Models in production: serving or monitoring, dashboards, alerts and the review of predictions." />
+      {list.error && <ErrorBox message={list.error} onRetry={list.reload} />}
+      {list.data && list.data.length === 0 ? (
+        <Empty title="No deployment yet">
+          <p>
+            Create one with <code>POST /api/v1/deployments</code> (mode <code>serve</code> or <code>monitor</code>, a champion model version) or{' '}
+            <code>cvops</code>; its predictions, dashboard and review then show here.
+          </p>
+        </Empty>
+      ) : (
+        <DataTable<Deployment>
+          caption="Deployments"
+          rows={list.data ?? []}
+          rowKey={(d) => d.id}
+          empty={list.loading ? 'Loading…' : null}
+          columns={[
+            {
+              header: 'Name',
+              cell: (d) => (
+                <a href={`/deployments/${d.id}`} class="strong-link">
+                  {d.name}
+                </a>
+              ),
+            },
+            { header: 'Mode', cell: (d) => d.mode },
+            { header: 'Champion', cell: (d) => <VersionRef id={d.champion_version_id} /> },
+            { header: 'Shadow', cell: (d) => <VersionRef id={d.shadow_version_id} /> },
+            { header: 'Predictions', cell: (d) => d.predictions.toLocaleString('en-US'), class: 'num' },
+            {
+              header: 'Alerts',
+              cell: (d) => (d.alerts_firing ? <span class="badge badge-failed">{d.alerts_firing} firing</span> : <span class="muted">none firing</span>),
+            },
+            { header: 'Created', cell: (d) => formatTime(d.created_at) },
+          ]}
+        />
+      )}
+    </div>
+  );
+}
