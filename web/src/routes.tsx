@@ -39,6 +39,9 @@ const DeploymentsPage = lazyPage<PageProps>(() => import('./pages/deployments').
 const DeploymentPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.DeploymentPage));
 const PredictionsPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.PredictionsPage));
 const ReviewPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.ReviewPage));
+const ProcessingsPage = lazyPage<PageProps>(() => import('./pages/processings').then((m) => m.ProcessingsPage));
+const LaunchPage = lazyPage<PageProps>(() => import('./pages/processings').then((m) => m.LaunchPage));
+const RunPage = lazyPage<PageProps>(() => import('./pages/processings').then((m) => m.RunPage));
 const EvaluationPage = lazyPage<PageProps>(() => import('./pages/evaluation/Evaluation').then((m) => m.EvaluationPage));
 
 export const ROUTES: Route[] = [
@@ -49,6 +52,9 @@ export const ROUTES: Route[] = [
   { path: '/datasets/:id', component: DatasetPage },
   { path: '/datasets/:did/versions/:vid', component: VersionPage },
   { path: '/datasets/:did/versions/:vid/annotate/:aid', component: AnnotatePage },
+  { path: '/processings', component: ProcessingsPage },
+  { path: '/processings/runs/:id', component: RunPage },
+  { path: '/processings/:name/launch', component: LaunchPage },
   { path: '/projects', component: ProjectsPage },
   { path: '/projects/:id', component: ProjectPage },
   { path: '/projects/:pid/compare', component: ComparePage },
