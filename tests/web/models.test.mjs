@@ -6,7 +6,9 @@
 // a version's files (a download checked byte for byte), labels, parameters and
 // lineage links, then moves an alias with the dialog (and sees the API's
 // refusal of a bad alias name), checking each move through the API and in
-// the alias history. Screenshots go to tests/out/web/models-*.png.
+// the alias history; last, publishes an experiment from its page into the
+// model (and sees the API's refusal for one without artifacts).
+// Screenshots go to tests/out/web/models-*.png.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -65,7 +67,8 @@ async function makeData() {
   const sha = (await ok('PUT', '/files', Buffer.from('onnx bytes'))).sha256;
   const v2 = await ok('POST', `/models/${v1.model_id}/versions`, { framework: 'onnx', labels: ['cat', 'dog'], files: [{ path: 'model.onnx', sha256: sha }] });
   await ok('POST', '/models', { name: `other-${suffix}` });
-  return { name, model: v1.model_id, v1: v1.id, v2: v2.id, project: proj.id, exp: exp.id, dataset: ds.id, dv: dv.id, dsName: ds.name, suffix };
+  const empty = await ok('POST', `/projects/${proj.id}/experiments`, { name: 'nothing-saved' });
+  return { name, model: v1.model_id, v1: v1.id, v2: v2.id, project: proj.id, exp: exp.id, empty: empty.id, dataset: ds.id, dv: dv.id, dsName: ds.name, suffix };
 }
 
 before(async () => {
@@ -177,4 +180,28 @@ test('moving an alias with the dialog: atomic, logged, a bad name refused in the
   await page.getByRole('heading', { name: `${ids.name} v1`, level: 1 }).waitFor();
   await page.getByRole('list', { name: 'Aliases of this version' }).getByText('champion → v1').waitFor();
   await screenshot('aliases');
+});
+
+test('publish an experiment from its page: a new version with its lineage; one without artifacts is refused in the API words', async () => {
+  await page.goto(`/projects/${ids.project}/experiments/${ids.empty}`);
+  await page.getByRole('button', { name: 'Publish as model…' }).click();
+  let dlg = page.getByRole('dialog', { name: 'Publish as model' });
+  await dlg.getByLabel('Model', { exact: true }).fill(ids.name);
+  await dlg.getByText(`A new version of ${ids.name} (now 2 versions).`).waitFor();
+  await dlg.getByRole('button', { name: 'Publish' }).click();
+  await dlg.getByRole('alert').getByText(/no artifacts/).waitFor();
+  assert.equal((await ok('GET', `/models/${ids.model}`)).versions, 2, 'nothing published');
+  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  await page.goto(`/projects/${ids.project}/experiments/${ids.exp}`);
+  await page.getByRole('button', { name: 'Publish as model…' }).click();
+  dlg = page.getByRole('dialog', { name: 'Publish as model' });
+  await dlg.getByLabel('Model', { exact: true }).fill(ids.name);
+  await dlg.getByLabel('Labels (optional)').fill('cat, dog');
+  await dlg.getByRole('button', { name: 'Publish' }).click();
+  await page.getByRole('heading', { name: `${ids.name} v3`, level: 1 }).waitFor();
+  const v3 = await ok('GET', `/models/${ids.model}/versions/3`);
+  assert.deepEqual(v3.labels, ['cat', 'dog']);
+  assert.equal(v3.source_experiment_id, ids.exp);
+  await page.getByRole('table', { name: 'Files' }).getByRole('link', { name: 'checkpoints/best.bin' }).waitFor();
+  assert.equal(await page.getByRole('link', { name: 'resnet-run' }).getAttribute('href'), `/projects/${ids.project}/experiments/${ids.exp}`);
 });

@@ -31,7 +31,7 @@ export function ModelsPage() {
       {list.data && list.data.length === 0 && !q ? (
         <Empty title="No model yet">
           <p>
-            Publish an experiment from its page in <a href="/projects">Projects</a> (“Publish as model”), or with{' '}
+            Publish an experiment from its page in <a href="/projects">Projects</a> (“Publish as model…”), or with{' '}
             <code>cvops model publish</code>; upload an external model's files with <code>cvops model create</code>.
           </p>
         </Empty>

@@ -34,6 +34,7 @@ import { ArtifactsTab } from './ExperimentArtifacts';
 import { LogsTab } from './ExperimentLogs';
 import { MetricsTab } from './ExperimentMetrics';
 import { OutputTab } from './ExperimentOutput';
+import { PublishDialog } from './PublishDialog';
 import { TrainingDialog } from './TrainingForm';
 import './projects.css';
 
@@ -59,6 +60,7 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
     [id, trainable],
   );
   const [tick, setTick] = useState(0);
+  const [publishing, setPublishing] = useState(false);
   useInterval(
     () =>
       api.get<Experiment>(`/experiments/${id}`).then(
@@ -140,6 +142,10 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
           can(me?.role, 'write') && (
             <>
               {trainable && <TrainingButtons e={e} run={training.data?.current ?? null} onChange={trainingChanged} />}
+              <button type="button" class="button" onClick={() => setPublishing(true)}>
+                Publish as model…
+              </button>
+              <PublishDialog open={publishing} e={e} onClose={() => setPublishing(false)} />
               <button type="button" class="button button-danger-quiet" onClick={remove}>
                 Delete
               </button>
