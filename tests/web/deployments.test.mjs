@@ -269,3 +269,63 @@ test('review: relabel, delete, draw a box, accept, save, submit', async () => {
   assert.equal(await page.locator('.pred-cell').count(), 1);
   assert.match(await page.locator('.pred-cell').textContent(), /submitted/);
 });
+
+test('create a deployment, change its champion and shadow, add an alert rule', async () => {
+  await page.goto('/deployments');
+  await page.getByRole('button', { name: 'New deployment' }).click();
+  const dlg = page.getByRole('dialog', { name: 'New deployment' });
+  const name = `new-dep-${Date.now().toString(36)}`;
+  await dlg.getByLabel('Name').fill(name);
+  await dlg.getByLabel('Mode').selectOption('monitor');
+  await dlg.getByLabel('Champion').selectOption({ label: `${ids.model} v1` });
+  await dlg.getByLabel('Sampling rate').fill('2');
+  await dlg.getByRole('button', { name: 'Create deployment' }).click();
+  await dlg.getByRole('alert').getByText("sample_rate must be a number from 0 to 1, got '2'.").waitFor();
+  assert.ok(!(await ok('GET', '/deployments')).items.some((d) => d.name === name), 'nothing created');
+  await dlg.getByLabel('Sampling rate').fill('0.5');
+  await dlg.getByRole('button', { name: 'Create deployment' }).click();
+  await page.getByRole('heading', { name, level: 1 }).waitFor();
+  const id = Number(/\/deployments\/(\d+)/.exec(page.url())[1]);
+  let d = await ok('GET', `/deployments/${id}`);
+  assert.equal(d.mode, 'monitor');
+  assert.equal(d.sample_rate, 0.5);
+  assert.equal(d.shadow_version_id, null);
+  const champion1 = d.champion_version_id;
+  assert.ok(champion1);
+  // promote: champion v2, v1 as the shadow
+  await page.getByRole('button', { name: 'Settings…' }).click();
+  const sdlg = page.getByRole('dialog', { name: `Settings of ${name}` });
+  await sdlg.getByLabel('Champion').selectOption({ label: `${ids.model} v2` });
+  await sdlg.getByLabel('Shadow').selectOption({ label: `${ids.model} v1` });
+  await sdlg.getByRole('button', { name: 'Save settings' }).click();
+  await sdlg.waitFor({ state: 'hidden' });
+  const settings = page.locator('section.card').filter({ has: page.getByRole('heading', { name: 'Settings', exact: true }) });
+  await settings.getByRole('link', { name: `${ids.model} v2` }).waitFor();
+  await settings.getByRole('link', { name: `${ids.model} v1` }).waitFor();
+  d = await ok('GET', `/deployments/${id}`);
+  assert.notEqual(d.champion_version_id, champion1);
+  assert.equal(d.shadow_version_id, champion1);
+  // and the shadow removed
+  await page.getByRole('button', { name: 'Settings…' }).click();
+  await sdlg.getByLabel('Shadow').selectOption('');
+  await sdlg.getByRole('button', { name: 'Save settings' }).click();
+  await sdlg.waitFor({ state: 'hidden' });
+  await page.waitForFunction(() => [...document.querySelectorAll('dt')].some((dt) => dt.textContent === 'Shadow' && dt.nextElementSibling?.textContent === 'none'));
+  assert.equal((await ok('GET', `/deployments/${id}`)).shadow_version_id, null);
+  // an alert rule
+  await page.getByRole('button', { name: 'Add alert rule…' }).click();
+  const adlg = page.getByRole('dialog', { name: 'Add an alert rule' });
+  await adlg.getByLabel('Name').fill('errors');
+  await adlg.getByLabel('Metric').selectOption('error_rate');
+  await adlg.getByLabel('Threshold').fill('lots');
+  await adlg.getByRole('button', { name: 'Add rule' }).click();
+  await adlg.getByRole('alert').getByText("threshold must be a number, got 'lots'.").waitFor();
+  await adlg.getByLabel('Threshold').fill('0.5');
+  await adlg.getByRole('button', { name: 'Add rule' }).click();
+  await adlg.waitFor({ state: 'hidden' });
+  await page.getByRole('list', { name: 'Alert rules' }).getByText(/errors: error_rate > 0\.5 over 5 min/).waitFor();
+  const rules = (await ok('GET', `/deployments/${id}/alerts`)).items;
+  assert.equal(rules.length, 1);
+  assert.equal(rules[0].metric, 'error_rate');
+  assert.equal(rules[0].threshold, 0.5);
+});

@@ -130,3 +130,22 @@ export const deploy = {
   review: (id: number, output: Output) => api.put<Prediction>(`/predictions/${id}/review`, { output }),
   submit: (id: number, ids?: number[]) => api.post<{ submitted: number }>(`/deployments/${id}/submit`, ids ? { ids } : {}),
 };
+
+export interface DeploymentBody {
+  name?: string;
+  description?: string;
+  mode?: 'serve' | 'monitor';
+  champion_version_id?: number;
+  shadow_version_id?: number | null;
+  datalake_id?: number;
+  sample_rate?: number;
+  min_score?: number;
+}
+
+export const ALERT_METRICS = ['latency_p99', 'latency_p95', 'error_rate', 'count', 'score_mean'];
+
+export const deployWrite = {
+  create: (body: DeploymentBody) => api.post<Deployment>('/deployments', body),
+  update: (id: number, body: DeploymentBody) => api.patch<Deployment>(`/deployments/${id}`, body),
+  addAlert: (id: number, body: { name: string; metric: string; op: string; threshold: number; window_minutes: number }) => api.post<unknown>(`/deployments/${id}/alerts`, body),
+};

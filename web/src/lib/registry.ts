@@ -78,3 +78,10 @@ export const registry = {
 export function modelFileUrl(versionId: number, path: string): string {
   return withQuery(`${API}/model-versions/${versionId}/file`, { path });
 }
+
+/** Every model's versions as choices ("name vN"), newest model first as the API lists them. */
+export async function allVersionChoices(signal?: AbortSignal): Promise<{ id: number; label: string }[]> {
+  const ms = await registry.models('', signal);
+  const per = await Promise.all(ms.map((m) => registry.versions(m.id, signal).then((vs) => vs.map((v) => ({ id: v.id, label: `${m.name} v${v.version}${v.aliases.length ? ` (${v.aliases.join(', ')})` : ''}` })))));
+  return per.flat();
+}

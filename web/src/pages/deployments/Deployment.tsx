@@ -20,6 +20,7 @@ import { setQuery, useLocation } from '../../lib/router';
 import { currentMe } from '../../lib/session';
 import type { PageProps } from '../../routes';
 import { DeployTabs, fmtNum, fmtPct, VersionRef } from './bits';
+import { AlertDialog, DeploymentDialog } from './dialogs';
 import '../projects/projects.css';
 import './deploy.css';
 
@@ -75,6 +76,9 @@ export function DeploymentPage({ params }: PageProps) {
   const alerts = useLoad((s) => deploy.alerts(id, s), [id, tick]);
   useInterval(() => setTick((t) => t + 1), 15_000);
   const d = dep.data;
+  const [editing, setEditing] = useState(false);
+  const [addingAlert, setAddingAlert] = useState(false);
+  const canWrite = can(me?.role, 'write');
   const checkAlerts = async () => {
     try {
       await deploy.checkAlerts(id);
@@ -90,6 +94,40 @@ export function DeploymentPage({ params }: PageProps) {
         crumbs={[{ href: '/deployments', label: 'Deployments' }]}
         title={d ? d.name : 'Deployment'}
         subtitle={d && `${d.mode === 'serve' ? 'Served by cvops' : 'Monitoring a model served elsewhere'}${d.description ? ' · ' + d.description : ''}`}
+        actions={
+          canWrite &&
+          d && (
+            <>
+              <button type="button" class="button" onClick={() => setAddingAlert(true)}>
+                Add alert rule…
+              </button>
+              <button type="button" class="button" onClick={() => setEditing(true)}>
+                Settings…
+              </button>
+            </>
+          )
+        }
+      />
+      {d && (
+        <DeploymentDialog
+          open={editing}
+          current={d}
+          onClose={() => setEditing(false)}
+          onSaved={(nd) => {
+            setEditing(false);
+            dep.setData(nd);
+            dep.reload();
+          }}
+        />
+      )}
+      <AlertDialog
+        open={addingAlert}
+        deployment={id}
+        onClose={() => setAddingAlert(false)}
+        onSaved={() => {
+          setAddingAlert(false);
+          alerts.reload();
+        }}
       />
       <DeployTabs d={d} current="dashboard" />
       {dep.error && <ErrorBox message={dep.error} onRetry={dep.reload} />}
@@ -118,7 +156,7 @@ export function DeploymentPage({ params }: PageProps) {
               <dd>{d.predictions.toLocaleString('en-US')}</dd>
             </dl>
           </section>
-          <AlertsCard alerts={alerts.data} error={alerts.error} canCheck={can(me?.role, 'write')} onCheck={checkAlerts} />
+          <AlertsCard alerts={alerts.data} error={alerts.error} canCheck={canWrite} onCheck={checkAlerts} />
         </div>
       )}
       <div class="section-bar">
@@ -156,7 +194,7 @@ function AlertsCard({ alerts, error, canCheck, onCheck }: { alerts: Alert[] | un
           {firing.length} alert{firing.length === 1 ? '' : 's'} firing: {firing.map((a) => a.name).join(', ')}
         </div>
       )}
-      {alerts && alerts.length === 0 && <p class="muted">No alert rule. Add one with POST /api/v1/deployments/{'{id}'}/alerts.</p>}
+      {alerts && alerts.length === 0 && <p class="muted">No alert rule yet (“Add alert rule…”).</p>}
       {sorted.length > 0 && (
         <ul class="alert-list" aria-label="Alert rules">
           {sorted.map((a) => (

@@ -2,25 +2,43 @@
  * Deployments.tsx - /deployments: every deployment with its mode, champion
  * and shadow, predictions and firing alerts.
  */
+import { useState } from 'preact/hooks';
 import { Empty, PageHeader } from '../../components/Bits';
 import { DataTable, ErrorBox } from '../../components/Table';
 import { deploy, type Deployment } from '../../lib/deploy';
 import { formatTime } from '../../lib/format';
 import { useLoad } from '../../lib/hooks';
+import { can } from '../../lib/roles';
+import { navigate } from '../../lib/router';
+import { currentMe } from '../../lib/session';
+import { DeploymentDialog } from './dialogs';
 import { VersionRef } from './bits';
 import './deploy.css';
 
 export function DeploymentsPage() {
   const list = useLoad((s) => deploy.list(s), []);
+  const [creating, setCreating] = useState(false);
+  const canWrite = can(currentMe()?.role, 'write');
   return (
     <div class="page">
-      <PageHeader title="Deployments" subtitle="Models in production: serving or monitoring, dashboards, alerts and the review of predictions." />
+      <PageHeader
+        title="Deployments"
+        subtitle="Models in production: serving or monitoring, dashboards, alerts and the review of predictions."
+        actions={
+          canWrite && (
+            <button type="button" class="button button-primary" onClick={() => setCreating(true)}>
+              New deployment
+            </button>
+          )
+        }
+      />
+      <DeploymentDialog open={creating} onClose={() => setCreating(false)} onSaved={(d) => navigate(`/deployments/${d.id}`)} />
       {list.error && <ErrorBox message={list.error} onRetry={list.reload} />}
       {list.data && list.data.length === 0 ? (
         <Empty title="No deployment yet">
           <p>
-            Create one with <code>POST /api/v1/deployments</code> (mode <code>serve</code> or <code>monitor</code>, a champion model version) or{' '}
-            <code>cvops</code>; its predictions, dashboard and review then show here.
+            Create one with “New deployment” (mode <code>serve</code> or <code>monitor</code>, a champion model version) or with{' '}
+            <code>POST /api/v1/deployments</code>; its predictions, dashboard and review then show here.
           </p>
         </Empty>
       ) : (
