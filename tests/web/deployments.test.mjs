@@ -230,12 +230,13 @@ test('review: relabel, delete, draw a box, accept, save, submit', async () => {
   await page.getByLabel('Label for new boxes and classes').fill('bird');
   const svg = page.getByTestId('review-svg');
   const bb = await svg.boundingBox();
-  const sx = bb.width / 160;
-  const sy = bb.height / 120;
-  await page.mouse.move(bb.x + 20 * sx, bb.y + 60 * sy);
+  // the SVG's viewBox is the image (160x120), fitted into its box (preserveAspectRatio meet)
+  const k = Math.min(bb.width / 160, bb.height / 120);
+  const at = (x, y) => [bb.x + (bb.width - 160 * k) / 2 + x * k, bb.y + (bb.height - 120 * k) / 2 + y * k];
+  await page.mouse.move(...at(20, 60));
   await page.mouse.down();
-  await page.mouse.move(bb.x + 40 * sx, bb.y + 80 * sy, { steps: 4 });
-  await page.mouse.move(bb.x + 60 * sx, bb.y + 100 * sy, { steps: 4 });
+  await page.mouse.move(...at(40, 80), { steps: 4 });
+  await page.mouse.move(...at(60, 100), { steps: 4 });
   await page.mouse.up();
   await boxes.getByRole('listitem').nth(1).waitFor();
   assert.equal(await page.getByLabel('Label of box 2').inputValue(), 'bird');

@@ -35,6 +35,7 @@ export function ReviewPage({ params }: PageProps) {
   const id = Number(params.id);
   const loc = useLocation();
   const pred = useLoad((s) => deploy.prediction(id, s), [id]);
+  const dep = useLoad((s) => deploy.get(did, s), [did]);
   const p = pred.data;
   const back = `/deployments/${did}/predictions${loc.query.toString() ? '?' + loc.query.toString() : ''}`;
   return (
@@ -42,7 +43,7 @@ export function ReviewPage({ params }: PageProps) {
       <PageHeader
         crumbs={[
           { href: '/deployments', label: 'Deployments' },
-          { href: `/deployments/${did}`, label: 'Deployment' },
+          { href: `/deployments/${did}`, label: dep.data?.name ?? 'Deployment' },
           { href: back, label: 'Predictions' },
         ]}
         title={`Prediction ${id}`}
@@ -179,7 +180,7 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
     <div class="review">
       <div>
         <div class="review-stage">
-          <div style={{ position: 'relative', display: 'inline-block', lineHeight: 0 }}>
+          <div class="review-frame">
             {p.data_id ? (
               <img
                 src={`/api/v1/data/${p.data_id}/original`}
