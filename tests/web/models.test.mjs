@@ -205,3 +205,20 @@ test('publish an experiment from its page: a new version with its lineage; one w
   await page.getByRole('table', { name: 'Files' }).getByRole('link', { name: 'checkpoints/best.bin' }).waitFor();
   assert.equal(await page.getByRole('link', { name: 'resnet-run' }).getAttribute('href'), `/projects/${ids.project}/experiments/${ids.exp}`);
 });
+
+test('a version status: archived with a reason', async () => {
+  await page.goto(`/models/${ids.model}/versions/2`);
+  await page.getByRole('heading', { name: `${ids.name} v2`, level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Status…' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Status of v2' });
+  assert.equal(await dlg.getByLabel('Status').inputValue(), 'ready');
+  await dlg.getByLabel('Status').selectOption('archived');
+  await dlg.getByLabel('Reason (optional)').fill('superseded by v3');
+  await dlg.getByRole('button', { name: 'Save status' }).click();
+  await dlg.waitFor({ state: 'hidden' });
+  await page.locator('.page-subtitle').getByText('(superseded by v3)').waitFor();
+  assert.equal((await page.locator('.page-subtitle .badge').textContent()).trim(), 'archived');
+  const v = await ok('GET', `/models/${ids.model}/versions/2`);
+  assert.equal(v.status, 'archived');
+  assert.equal(v.status_reason, 'superseded by v3');
+});

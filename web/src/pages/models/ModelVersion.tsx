@@ -18,6 +18,9 @@ import type { ModelVersion as MV } from '../../lib/registry';
 import type { PageProps } from '../../routes';
 import { AliasChips, basename, paramText, VersionStatus } from './bits';
 import { MoveAliasDialog } from './Model';
+import { Dialog } from '../../components/Dialog';
+import { FormError, SelectField, TextField, useForm } from '../../components/Form';
+import { toast } from '../../components/Toasts';
 import './models.css';
 
 export function ModelVersionPage({ params }: PageProps) {
@@ -29,6 +32,7 @@ export function ModelVersionPage({ params }: PageProps) {
   const model = useLoad((s) => registry.model(id, s), [id]);
   const all = useLoad((s) => registry.versions(id, s), [id]);
   const [moving, setMoving] = useState<string | null>(null);
+  const [statusOpen, setStatusOpen] = useState(false);
   const d = v.data;
   const lineageDs = d?.lineage?.datasets ?? {};
   const dsv = useLoad(
@@ -48,9 +52,14 @@ export function ModelVersionPage({ params }: PageProps) {
         actions={
           canWrite &&
           d && (
-            <button type="button" class="button" onClick={() => setMoving('')}>
-              Set an alias…
-            </button>
+            <>
+              <button type="button" class="button" onClick={() => setStatusOpen(true)}>
+                Status…
+              </button>
+              <button type="button" class="button" onClick={() => setMoving('')}>
+                Set an alias…
+              </button>
+            </>
           )
         }
       />
@@ -164,6 +173,19 @@ export function ModelVersionPage({ params }: PageProps) {
               )}
             </section>
           </div>
+          <Dialog open={statusOpen} title={`Status of v${d.version}`} onClose={() => setStatusOpen(false)}>
+            {statusOpen && (
+              <StatusForm
+                v={d}
+                onClose={() => setStatusOpen(false)}
+                onDone={(nv) => {
+                  setStatusOpen(false);
+                  v.setData(nv);
+                  all.reload();
+                }}
+              />
+            )}
+          </Dialog>
           {model.data && all.data && (
             <MoveAliasDialog
               open={moving !== null}
@@ -183,5 +205,37 @@ export function ModelVersionPage({ params }: PageProps) {
         </>
       )}
     </div>
+  );
+}
+
+function StatusForm({ v, onClose, onDone }: { v: MV; onClose: () => void; onDone: (v: MV) => void }) {
+  const form = useForm({ status: v.status, status_reason: v.status_reason ?? '' }, async (x) => {
+    const nv = await registry.updateVersion(v.id, { status: x.status, ...(x.status_reason.trim() ? { status_reason: x.status_reason.trim() } : {}) });
+    toast(`v${v.version} is now ${nv.status}.`, { kind: 'success' });
+    onDone(nv);
+  });
+  return (
+    <form onSubmit={form.onSubmit} noValidate>
+      <SelectField
+        form={form}
+        name="status"
+        label="Status"
+        options={[
+          { value: 'ready', label: 'ready: can be deployed' },
+          { value: 'candidate', label: 'candidate: waiting for a decision' },
+          { value: 'archived', label: 'archived: kept, not to be used' },
+        ]}
+      />
+      <TextField form={form} name="status_reason" label="Reason (optional)" hint="Why, e.g. “mAP 0.61 under the champion's 0.64 on the test set”." />
+      <FormError message={form.formError} />
+      <div class="dialog-actions">
+        <button type="button" class="button" onClick={onClose}>
+          Cancel
+        </button>
+        <button type="submit" class="button button-primary" disabled={form.submitting}>
+          Save status
+        </button>
+      </div>
+    </form>
   );
 }
