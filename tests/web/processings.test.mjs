@@ -219,3 +219,57 @@ test('a picked image of a dataset version goes to the launch form as id in (...)
   assert.equal(await page.getByLabel('Only these (query)').inputValue(), `id in (${m[2]})`);
   assert.equal(await page.getByLabel('Dataset version', { exact: true }).inputValue(), `dataset-version:${ids.v}`);
 });
+
+test('a custom processing: defined from its manifest and a file, listed, launched (its log live), archived', async () => {
+  const name = `echo-${Date.now().toString(36)}`;
+  await page.goto('/processings');
+  await page.getByRole('button', { name: 'New processing…' }).click();
+  const dlg = page.getByRole('dialog', { name: 'New processing' });
+  const manifest = (params) =>
+    JSON.stringify({ name, description: 'Says hello with its parameters.', target: 'datalake', parameters: params, resources: { timeout_s: 60 }, command: ['sh', 'run.sh'] }, null, 2);
+  await dlg.getByLabel('Manifest (JSON)').fill(manifest([{ name: 'count', type: 'integer', min: 5, max: 1 }]));
+  await dlg.getByRole('button', { name: 'Define processing' }).click();
+  await dlg.getByRole('alert').getByText(/min is larger than max/).waitFor();
+  assert.ok(!(await ok('GET', '/processings')).items.some((p) => p.name === name), 'nothing defined');
+  await dlg.getByLabel('Manifest (JSON)').fill('{"name": ');
+  await dlg.getByRole('button', { name: 'Define processing' }).click();
+  await dlg.getByRole('alert').getByText(/^The manifest is not valid JSON/).waitFor();
+  await dlg.getByLabel('Manifest (JSON)').fill(
+    manifest([
+      { name: 'count', type: 'integer', default: 2, min: 1, max: 5, description: 'how many lines' },
+      { name: 'word', type: 'string', default: 'hello', max_length: 20 },
+    ]),
+  );
+  const script = 'set -eu\necho "params: $CVOPS_PARAMS"\necho "::progress 0.5 half way"\necho "::result {\\"ok\\": 1}"\n';
+  await dlg.getByLabel('Files copied into the working directory').setInputFiles({ name: 'run.sh', mimeType: 'text/x-shellscript', buffer: Buffer.from(script) });
+  await dlg.getByRole('button', { name: 'Define processing' }).click();
+  await dlg.waitFor({ state: 'hidden' });
+  const card = page.getByRole('list', { name: 'Catalog' }).getByRole('listitem').filter({ has: page.getByRole('heading', { name, exact: true }) });
+  await card.waitFor();
+  assert.match(await card.textContent(), /custom v1/);
+  assert.match(await card.textContent(), /Says hello with its parameters\./);
+  const def = (await ok('GET', `/processings/${name}`));
+  assert.equal((def.files ?? def.processing?.files ?? []).length, 1, `the script went with it: ${JSON.stringify(def).slice(0, 300)}`);
+  await page.getByRole('link', { name: `Launch ${name}` }).click();
+  await page.getByLabel('Datalake', { exact: true }).selectOption(`datalake:${ids.lake}`);
+  await page.getByLabel('count', { exact: true }).fill('9');
+  await page.getByRole('button', { name: `Launch ${name}` }).click();
+  await page.getByText('count must be 1 to 5, got 9.').waitFor();
+  await page.getByLabel('count', { exact: true }).fill('4');
+  await page.getByLabel('word', { exact: true }).fill('zebra');
+  await page.getByRole('button', { name: `Launch ${name}` }).click();
+  await page.waitForURL(/\/processings\/runs\/\d+$/);
+  await page.locator('.badge').getByText('succeeded').waitFor({ timeout: 60_000 });
+  const log = page.getByRole('log', { name: 'Job log' });
+  await log.getByText(/params: .*"count": ?4.*"word": ?"zebra"/).waitFor();
+  await page.getByText('This run made nothing.').waitFor();
+  await screenshot('custom-run');
+  // archived: gone from the catalog, its run still readable
+  const runUrl = page.url();
+  await page.goto('/processings');
+  await page.getByRole('button', { name: `Archive ${name}` }).click();
+  await page.getByRole('dialog', { name: `Archive ${name}?` }).getByRole('button', { name: 'Archive' }).click();
+  await card.waitFor({ state: 'detached' });
+  await page.goto(runUrl);
+  await page.locator('.badge').getByText('succeeded').waitFor();
+});

@@ -3,7 +3,12 @@
  * organization's custom processings, their targets and descriptions, a
  * Launch link each) and the runs, newest first, with their job's progress.
  */
+import { useState } from 'preact/hooks';
 import { Empty, PageHeader, ProgressCell, StateBadge } from '../../components/Bits';
+import { confirmDialog } from '../../components/Dialog';
+import { toast } from '../../components/Toasts';
+import { api, errorMessage } from '../../lib/api';
+import { DefineDialog } from './Define';
 import { ErrorBox, KeysetTable } from '../../components/Table';
 import { formatTime, jobDuration } from '../../lib/format';
 import { useInterval, useKeysetList, useLoad } from '../../lib/hooks';
@@ -27,12 +32,47 @@ export function ProcessingsPage() {
   const canWrite = can(me?.role, 'write');
   const catalog = useLoad((s) => processings.list(s), []);
   const runs = useKeysetList((cursor, signal) => processings.runs(only, cursor, signal), [only]);
+  const [defining, setDefining] = useState(false);
+  const archive = async (p: Processing) => {
+    const ok = await confirmDialog({
+      title: `Archive ${p.name}?`,
+      message: `Every version of ${p.name} leaves the catalog; its runs stay readable.`,
+      confirmLabel: 'Archive',
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api.del(`/processings/${encodeURIComponent(p.name)}`);
+      toast(`${p.name} archived.`, { kind: 'success' });
+      catalog.reload();
+    } catch (e) {
+      toast(errorMessage(e), { kind: 'error' });
+    }
+  };
   /* refresh the first page while something runs */
   const active = runs.items.some((r) => jobActive(r));
   useInterval(() => runs.reload(), 1500, active);
   return (
     <div class="page">
-      <PageHeader title="Processings" subtitle="Jobs that run over a datalake, a dataset version or a model version and leave new data behind: augmented copies, de-duplication, splits, tiles, resized copies, tags." />
+      <PageHeader
+        title="Processings"
+        subtitle="Jobs that run over a datalake, a dataset version or a model version and leave new data behind: augmented copies, de-duplication, splits, tiles, resized copies, tags."
+        actions={
+          canWrite && (
+            <button type="button" class="button" onClick={() => setDefining(true)}>
+              New processing…
+            </button>
+          )
+        }
+      />
+      <DefineDialog
+        open={defining}
+        onClose={() => setDefining(false)}
+        onDefined={() => {
+          setDefining(false);
+          catalog.reload();
+        }}
+      />
       <section aria-labelledby="catalog-h">
         <h2 id="catalog-h">Catalog</h2>
         {catalog.error && <ErrorBox message={catalog.error} onRetry={catalog.reload} />}
@@ -54,7 +94,7 @@ export function ProcessingsPage() {
           {(catalog.data ?? [])
             .filter((p) => !onKind || p.targets.includes(onKind as Processing['target']))
             .map((p) => (
-              <CatalogCard key={p.name} p={p} canWrite={canWrite} carry={carry} />
+              <CatalogCard key={p.name} p={p} canWrite={canWrite} carry={carry} onArchive={() => archive(p)} />
             ))}
         </ul>
       </section>
@@ -101,7 +141,7 @@ export function ProcessingsPage() {
   );
 }
 
-function CatalogCard({ p, canWrite, carry }: { p: Processing; canWrite: boolean; carry: string }) {
+function CatalogCard({ p, canWrite, carry, onArchive }: { p: Processing; canWrite: boolean; carry: string; onArchive: () => void }) {
   return (
     <li class="card proc-card" aria-labelledby={`proc-${p.name}`}>
       <div class="card-title-row">
@@ -114,9 +154,16 @@ function CatalogCard({ p, canWrite, carry }: { p: Processing; canWrite: boolean;
         {p.outputs?.length ? ` · makes ${p.outputs.join(', ')}` : ''}
       </p>
       {canWrite && (
-        <a class="button button-small" href={`/processings/${encodeURIComponent(p.name)}/launch${carry}`} aria-label={`Launch ${p.name}`}>
-          Launch…
-        </a>
+        <div class="row-actions">
+          <a class="button button-small" href={`/processings/${encodeURIComponent(p.name)}/launch${carry}`} aria-label={`Launch ${p.name}`}>
+            Launch…
+          </a>
+          {!p.builtin && (
+            <button type="button" class="button button-small button-danger-quiet" aria-label={`Archive ${p.name}`} onClick={onArchive}>
+              Archive…
+            </button>
+          )}
+        </div>
       )}
     </li>
   );
