@@ -222,3 +222,19 @@ test('a version status: archived with a reason', async () => {
   assert.equal(v.status, 'archived');
   assert.equal(v.status_reason, 'superseded by v3');
 });
+
+test('Deploy… from a version: the new deployment starts with it as the champion', async () => {
+  await page.goto(`/models/${ids.model}/versions/1`);
+  await page.getByRole('link', { name: 'Deploy…' }).click();
+  const dlg = page.getByRole('dialog', { name: 'New deployment' });
+  await dlg.waitFor();
+  await page.waitForFunction(() => document.querySelector('dialog select[name="champion"]')?.options.length > 1);
+  assert.equal(await dlg.getByLabel('Champion').inputValue(), String(ids.v1));
+  const name = `from-registry-${ids.suffix}`;
+  await dlg.getByLabel('Name').fill(name);
+  await dlg.getByRole('button', { name: 'Create deployment' }).click();
+  await page.getByRole('heading', { name, level: 1 }).waitFor();
+  await page.locator('section.card').filter({ has: page.getByRole('heading', { name: 'Settings', exact: true }) }).getByRole('link', { name: `${ids.name} v1` }).waitFor();
+  const d = (await ok('GET', '/deployments')).items.find((x) => x.name === name);
+  assert.equal(d.champion_version_id, ids.v1);
+});

@@ -9,7 +9,7 @@ import { deploy, type Deployment } from '../../lib/deploy';
 import { formatTime } from '../../lib/format';
 import { useLoad } from '../../lib/hooks';
 import { can } from '../../lib/roles';
-import { navigate } from '../../lib/router';
+import { navigate, setQuery, useLocation } from '../../lib/router';
 import { currentMe } from '../../lib/session';
 import { DeploymentDialog } from './dialogs';
 import { VersionRef } from './bits';
@@ -17,7 +17,14 @@ import './deploy.css';
 
 export function DeploymentsPage() {
   const list = useLoad((s) => deploy.list(s), []);
-  const [creating, setCreating] = useState(false);
+  /* ?new=1&champion=ID: opened from a model version's "Deploy…" */
+  const loc = useLocation();
+  const [creating, setCreatingState] = useState(loc.query.get('new') === '1');
+  const champion = Number(loc.query.get('champion')) || undefined;
+  const setCreating = (v: boolean) => {
+    setCreatingState(v);
+    if (!v && loc.query.get('new')) setQuery({ new: null, champion: null });
+  };
   const canWrite = can(currentMe()?.role, 'write');
   return (
     <div class="page">
@@ -32,7 +39,7 @@ export function DeploymentsPage() {
           )
         }
       />
-      <DeploymentDialog open={creating} onClose={() => setCreating(false)} onSaved={(d) => navigate(`/deployments/${d.id}`)} />
+      <DeploymentDialog open={creating} champion={champion} onClose={() => setCreating(false)} onSaved={(d) => navigate(`/deployments/${d.id}`)} />
       {list.error && <ErrorBox message={list.error} onRetry={list.reload} />}
       {list.data && list.data.length === 0 ? (
         <Empty title="No deployment yet">

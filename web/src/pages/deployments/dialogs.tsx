@@ -19,7 +19,7 @@ function fraction(name: string, v: string, errs: Record<string, string>): number
   return n;
 }
 
-export function DeploymentDialog(props: { open: boolean; current?: Deployment; onClose: () => void; onSaved: (d: Deployment) => void }) {
+export function DeploymentDialog(props: { open: boolean; current?: Deployment; champion?: number; onClose: () => void; onSaved: (d: Deployment) => void }) {
   return (
     <Dialog open={props.open} title={props.current ? `Settings of ${props.current.name}` : 'New deployment'} onClose={props.onClose}>
       {props.open && <DeploymentForm {...props} />}
@@ -27,14 +27,14 @@ export function DeploymentDialog(props: { open: boolean; current?: Deployment; o
   );
 }
 
-function DeploymentForm({ current, onClose, onSaved }: { current?: Deployment; onClose: () => void; onSaved: (d: Deployment) => void }) {
+function DeploymentForm({ current, champion, onClose, onSaved }: { current?: Deployment; champion?: number; onClose: () => void; onSaved: (d: Deployment) => void }) {
   const versions = useLoad((s) => allVersionChoices(s), []);
   const lakeList = useLoad((s) => lakes.list(s), []);
   const form = useForm(
     {
       name: current?.name ?? '',
       mode: current?.mode ?? 'serve',
-      champion: current?.champion_version_id ? String(current.champion_version_id) : '',
+      champion: current?.champion_version_id ? String(current.champion_version_id) : champion ? String(champion) : '',
       shadow: current?.shadow_version_id ? String(current.shadow_version_id) : '',
       datalake: current?.datalake_id ? String(current.datalake_id) : '',
       sample_rate: current ? String(current.sample_rate) : '0.1',

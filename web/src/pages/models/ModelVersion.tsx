@@ -56,6 +56,9 @@ export function ModelVersionPage({ params }: PageProps) {
               <button type="button" class="button" onClick={() => setStatusOpen(true)}>
                 Status…
               </button>
+              <a class="button" href={`/deployments?new=1&champion=${d.id}`}>
+                Deploy…
+              </a>
               <button type="button" class="button" onClick={() => setMoving('')}>
                 Set an alias…
               </button>
