@@ -330,3 +330,66 @@ test('create a deployment, change its champion and shadow, add an alert rule', a
   assert.equal(rules[0].metric, 'error_rate');
   assert.equal(rules[0].threshold, 0.5);
 });
+
+/** A new browser context logged in as a new user with `role`. */
+async function loginAs(username, role) {
+  const password = `${username}-password-1`;
+  const u = await api('POST', '/users', { username, password, role });
+  assert.equal(u.status, 201, JSON.stringify(u.data));
+  const c = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: BASE, reducedMotion: 'reduce' });
+  c.setDefaultTimeout(T);
+  const p = await c.newPage();
+  p.on('pageerror', (e) => pageErrors.push(e.message));
+  await p.goto('/');
+  await p.getByLabel('Username').fill(username);
+  await p.getByLabel('Password').fill(password);
+  await p.getByRole('button', { name: 'Log in' }).click();
+  await p.getByRole('heading', { name: /Welcome/ }).waitFor({ timeout: T });
+  return { c, p };
+}
+
+test('roles: a viewer looks at the operations pages and changes nothing; a labeler reviews but does not manage', async () => {
+  const suffix = Date.now().toString(36);
+  const pred = ids.made[1].id;
+  const v = await loginAs(`opsviewer${suffix}`, 'viewer');
+  const p = v.p;
+  await p.goto('/deployments');
+  await p.getByRole('link', { name: ids.name }).waitFor();
+  assert.equal(await p.getByRole('button', { name: 'New deployment' }).count(), 0);
+  await p.getByRole('link', { name: ids.name }).click();
+  await p.getByRole('heading', { name: ids.name, level: 1 }).waitFor();
+  await p.getByLabel('Totals').waitFor();
+  for (const b of ['Settings…', 'Add alert rule…', 'Check now']) assert.equal(await p.getByRole('button', { name: b }).count(), 0, `no ${b}`);
+  await p.goto(`/deployments/${ids.dep}/predictions`);
+  await p.locator('.pred-cell').first().waitFor();
+  assert.equal(await p.getByRole('button', { name: /Submit/ }).count(), 0);
+  await p.goto(`/deployments/${ids.dep}/predictions/${pred}`);
+  await p.getByLabel('Label of box 1').waitFor();
+  assert.ok(await p.getByLabel('Label of box 1').isDisabled(), 'read-only');
+  assert.equal(await p.getByRole('button', { name: /Save review|Delete box|Accept box/ }).count(), 0);
+  const model = (await ok('GET', '/models')).items.find((m) => m.name === ids.model);
+  await p.goto(`/models/${model.id}`);
+  await p.getByRole('heading', { name: ids.model, level: 1 }).waitFor();
+  assert.equal(await p.getByRole('button', { name: /Move/ }).count(), 0);
+  await p.goto(`/models/${model.id}/versions/1`);
+  await p.getByRole('heading', { name: `${ids.model} v1`, level: 1 }).waitFor();
+  assert.equal(await p.getByRole('button', { name: /Status…|Set an alias…/ }).count(), 0);
+  assert.equal(await p.getByRole('link', { name: 'Deploy…' }).count(), 0);
+  await p.goto('/processings');
+  await p.getByRole('heading', { name: 'augment', exact: true }).waitFor();
+  assert.equal(await p.getByRole('link', { name: /^Launch / }).count(), 0);
+  assert.equal(await p.getByRole('button', { name: 'New processing…' }).count(), 0);
+  await v.c.close();
+  // a labeler reviews: Save review is there, managing is not
+  const l = await loginAs(`opslabeler${suffix}`, 'labeler');
+  await l.p.goto(`/deployments/${ids.dep}/predictions/${pred}`);
+  await l.p.getByRole('button', { name: 'Save review' }).waitFor();
+  await l.p.getByRole('button', { name: 'Accept box 1' }).click();
+  await l.p.getByRole('button', { name: 'Save review' }).click();
+  await l.p.locator('.page-subtitle .badge').getByText('reviewed').waitFor();
+  assert.equal((await ok('GET', `/predictions/${pred}`)).status, 'reviewed');
+  await l.p.goto(`/deployments/${ids.dep}`);
+  await l.p.getByLabel('Totals').waitFor();
+  assert.equal(await l.p.getByRole('button', { name: 'Settings…' }).count(), 0);
+  await l.c.close();
+});
