@@ -154,6 +154,7 @@ function LaunchForm({ p }: { p: Processing }) {
               ))}
             </select>
             {errors.on && <div class="field-error">{errors.on}</div>}
+            {options.error && <div class="field-error">{options.error}</div>}
           </div>
           {kind !== 'model-version' && kind !== 'experiment' && (
             <div class="field">
