@@ -241,9 +241,12 @@ test('review: relabel, delete, draw a box, accept, save, submit', async () => {
   await boxes.getByRole('listitem').nth(1).waitFor();
   assert.equal(await page.getByLabel('Label of box 2').inputValue(), 'bird');
   assert.equal((await page.getByLabel('Score of box 2').textContent()).trim(), 'accepted');
-  await page.getByRole('button', { name: 'Accept box 1' }).click();
+  // keyboard: select box 1, A accepts it, Ctrl+S saves
+  await page.getByLabel('Score of box 1').click();
+  await page.keyboard.press('a');
+  await page.getByLabel('Score of box 1').getByText('accepted').waitFor();
   await screenshot('review');
-  await page.getByRole('button', { name: 'Save review' }).click();
+  await page.keyboard.press('Control+s');
   await page.locator('.page-subtitle .badge').getByText('reviewed').waitFor();
   const p = await ok('GET', `/predictions/${first}`);
   assert.equal(p.status, 'reviewed');

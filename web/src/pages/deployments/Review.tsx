@@ -82,20 +82,37 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
     });
     setDirty(true);
   };
+  const keys = useRef<{ save: () => void; next: () => void }>({ save: () => undefined, next: () => undefined });
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (readOnly || sel === null) return;
+      if (readOnly) return;
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
+        e.preventDefault();
+        keys.current.save();
+        return;
+      }
       const t = e.target as HTMLElement;
-      if (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA') return;
+      if (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA' || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === 'n' || e.key === 'N') {
+        e.preventDefault();
+        keys.current.next();
+        return;
+      }
+      if (sel === null || sel >= doc.boxes.length) return;
       if (e.key === 'Delete' || e.key === 'Backspace') {
         e.preventDefault();
         change((d) => d.boxes.splice(sel, 1));
+        setSel(null);
+      } else if (e.key === 'a' || e.key === 'A') {
+        e.preventDefault();
+        change((d) => (d.boxes[sel].score = null));
+      } else if (e.key === 'Escape') {
         setSel(null);
       }
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [sel, readOnly]);
+  }, [sel, readOnly, doc.boxes.length]);
 
   const toImage = (e: PointerEvent): [number, number] => {
     const s = svg.current!;
@@ -174,6 +191,7 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
       setErr(errorMessage(e));
     }
   };
+  keys.current = { save: () => void save(), next: () => void nextToReview() };
   const [w, h] = size;
   const d = drag && { x: Math.min(drag.x0, drag.x1), y: Math.min(drag.y0, drag.y1), w: Math.abs(drag.x1 - drag.x0), h: Math.abs(drag.y1 - drag.y0) };
   return (
@@ -234,7 +252,7 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
           </div>
         </div>
         <p class="muted">
-          Dashed: predicted (with its score). Solid green: accepted or drawn by a person. {readOnly ? '' : 'Drag on the image to draw a box; click a box to select it; Delete removes it.'}
+          Dashed: predicted (with its score). Solid green: accepted or drawn by a person. {readOnly ? '' : 'Drag on the image to draw a box; click a box to select it. Keys: A accepts the selected box, Delete removes it, Esc unselects, Ctrl+S saves, N opens the next to review.'}
         </p>
       </div>
       <aside class="card">
