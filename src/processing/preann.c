@@ -362,7 +362,7 @@ static int pa_asset(void *ctx, json_t *asset, err *e)
 }
 
 /* The labels the predictions use that the version lacks, created. */
-static int pa_create_labels(pa *a, db_conn *c, json_t **created, err *e)
+static int pa_create_labels(pa *a, db_conn *c, json_t *created, err *e)
 {
     sbuf b = {0};
     jw w;
@@ -401,10 +401,8 @@ static int pa_create_labels(pa *a, db_conn *c, json_t **created, err *e)
             err_prefix(e, "creating the label '%s' of the model's class %d: ", a->labels[k].name, k);
             break;
         }
-        json_array_append_new(*created, json_string(a->labels[k].name));
-        job_log(a->x->job, "created label '%s' (the model's class %d) in the version: it had no "
-                           "label of that name",
-                a->labels[k].name, k);
+        json_array_append_new(created, json_pack("{s:s, s:i}", "name", a->labels[k].name,
+                                                  "class", k));
     }
     json_decref(have);
     return rc;
@@ -480,7 +478,7 @@ static int pa_commit(pa *a, json_t *created, int64_t *written, int64_t *shapes, 
     size_t cap = 0;
     ssize_t len;
     int64_t done = 0;
-    rc = pa_create_labels(a, c, &created, e);
+    rc = pa_create_labels(a, c, created, e);
     if (rc == 0 && fseek(a->spool, 0, SEEK_SET) != 0)
         rc = err_set(e, ERR_IO, "cannot read the spool file back");
     while (rc == 0 && (len = getline(&line, &cap, a->spool)) > 0) {
@@ -608,6 +606,17 @@ int proc_preannotate(proc_run_ctx *x, err *e)
     int64_t written = 0, shapes = 0, raced = 0;
     if (pa_commit(&a, created, &written, &shapes, &raced, e))
         goto out;
+    /* logged after the commit: the job log is written through another
+     * connection, which would wait for this transaction */
+    size_t li;
+    json_t *lj;
+    json_array_foreach(created, li, lj)
+    {
+        job_log(x->job, "created label '%s' (the model's class %lld) in the version: it had no "
+                        "label of that name",
+                json_string_value(json_object_get(lj, "name")),
+                (long long)json_integer_value(json_object_get(lj, "class")));
+    }
     job_log(x->job,
             "%lld images: %lld predicted, %lld pre-annotated with %lld shapes, %lld without "
             "detections, %lld kept (accepted, rejected or skipped), %lld kept (pending with "

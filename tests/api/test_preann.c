@@ -1,0 +1,352 @@
+/*
+ * API tests of pre-annotation (POST /api/v1/dataset-versions/{id}/pre-annotate
+ * and the built-in processing pre-annotate behind it).
+ *
+ * The detector is built here so that its answer is known: a nano detector
+ * at 64 x 64 whose class biases make class 0 ("widget") score
+ * sigmoid(3) = 0.9526 on every cell and class 1 ("ghost") sigmoid(-4) =
+ * 0.018, box convolutions at zero (each cell predicts a box of two strides
+ * around its centre). With score_threshold 0.25 every image gets
+ * max_detections "widget" boxes scoring 0.9526, and "ghost" never shows.
+ * It is saved with the detector metadata a trained checkpoint carries.
+ */
+#include <math.h>
+#include <unistd.h>
+
+#include "detect/detect.h"
+#include "nn/nn.h"
+#include "test_processing_util.h"
+
+static void init(void)
+{
+    err e;
+    cr_assert_eq(image_lib_init(&e), 0, "%s", e.msg);
+}
+
+TestSuite(preann, .init = init);
+
+#define WIDGET_SCORE 0.9526 /* sigmoid(3) */
+
+/* The checkpoint's bytes (malloc'd). */
+static char *known_detector(size_t *n)
+{
+    err e;
+    cr_assert_eq(nn_init(1, &e), 0, "%s", e.msg);
+    det_arch_opts o = {.size = "nano", .classes = 2, .in_w = 64, .in_h = 64};
+    const char *labels[2] = {"widget", "ghost"};
+    nn_model *m = det_model_new(&o, labels, 1, &e);
+    cr_assert_not_null(m, "%s", e.msg);
+    const float bias[2] = {3, -4};
+    for (int l = 0; l < DET_LEVELS; l++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "head%d.cls.bias", l);
+        cr_assert_eq(nn_model_param_set(m, nm, bias, 2, &e), 0, "%s", e.msg);
+    }
+    char path[] = "/tmp/cvops-preann-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(nn_model_save(m, path, "{\"detector\":{\"format\":\"" DET_FORMAT "\"}}", &e), 0,
+                 "%s", e.msg);
+    nn_model_free(m);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len);
+    cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    unlink(path);
+    *n = (size_t)len;
+    return buf;
+}
+
+static const char *detector_sha(void)
+{
+    static char sha[65];
+    if (!sha[0]) {
+        size_t n;
+        char *b = known_detector(&n);
+        snprintf(sha, sizeof sha, "%s", upload_file(b, n));
+        free(b);
+    }
+    return sha;
+}
+
+static int64_t model_version_with(const char *files)
+{
+    char body[700];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", api_unique("preann-"));
+    api_resp *r = req(NULL, "POST", body, "/api/v1/models");
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t model = jint(r->json, "id");
+    api_free(r);
+    snprintf(body, sizeof body, "{\"framework\":\"cvops\",\"files\":%s}", files);
+    r = req(NULL, "POST", body, "/api/v1/models/%lld/versions", (long long)model);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t id = jint(r->json, "id");
+    api_free(r);
+    return id;
+}
+
+/* An experiment whose artifact model.safetensors is the detector (or none). */
+static int64_t experiment_with_detector(bool with_ckpt)
+{
+    char body[200];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", api_unique("preann-proj-"));
+    api_resp *r = req(NULL, "POST", body, "/api/v1/projects");
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t p = jint(r->json, "id");
+    api_free(r);
+    r = req(NULL, "POST", "{}", "/api/v1/projects/%lld/experiments", (long long)p);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t exp = jint(r->json, "id");
+    api_free(r);
+    if (with_ckpt) {
+        size_t n;
+        char *b = known_detector(&n);
+        char path[200];
+        snprintf(path, sizeof path, "/api/v1/experiments/%lld/artifacts?path=model.safetensors",
+                 (long long)exp);
+        api_opts o = {.token = api_admin_token(), .body = b, .body_len = n,
+                      .content_type = "application/octet-stream"};
+        r = api_do("PUT", path, &o);
+        cr_assert(r->status == 201 || r->status == 200, "%s", r->body.p);
+        api_free(r);
+        free(b);
+    }
+    return exp;
+}
+
+/* A detection version of n grey 200 x 150 scenes with the label "obj";
+ * assets[] gets their ids in order. */
+static int64_t scenes(int n, int64_t *assets)
+{
+    int64_t lake = new_lake();
+    int64_t ds = new_dataset(NULL, lake);
+    int64_t v = new_version(ds, "v1", "detection");
+    new_label(v, "{\"name\":\"obj\"}");
+    for (int i = 0; i < n; i++) {
+        uint8_t *px = grey_scene(200, 150, (uint64_t)i + 11);
+        tbytes png = t_encode(px, 200, 150, 3, ".png", 0);
+        char name[32];
+        snprintf(name, sizeof name, "scene%d.png", i);
+        int64_t id = put_image(lake, &png, name);
+        tb_free(&png);
+        free(px);
+        char body[100];
+        snprintf(body, sizeof body, "{\"data_ids\":[%lld]}", (long long)id);
+        api_resp *r = req(NULL, "POST", body, "/api/v1/dataset-versions/%lld/assets", (long long)v);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        api_free(r);
+    }
+    list_assets(v, n, assets);
+    return v;
+}
+
+static json_t *annotation_of(int64_t asset, char **raw)
+{
+    api_resp *r = req(NULL, "GET", NULL, "/api/v1/assets/%lld/annotation", (long long)asset);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    json_t *j = json_incref(r->json);
+    if (raw)
+        *raw = strdup(r->body.p);
+    api_free(r);
+    return j;
+}
+
+static int64_t pre_annotate(int64_t v, const char *body, long want, api_resp **out)
+{
+    api_resp *r = req(NULL, "POST", body, "/api/v1/dataset-versions/%lld/pre-annotate", (long long)v);
+    cr_assert_eq(r->status, want, "%s -> %ld: %s", body, (long)r->status, r->body.p);
+    int64_t id = jint(r->json, "id");
+    if (out)
+        *out = r;
+    else
+        api_free(r);
+    return id;
+}
+
+Test(preann, writes_pending_boxes_with_scores_and_never_touches_reviewed, .timeout = 240)
+{
+    int64_t a[5];
+    int64_t v = scenes(5, a);
+    /* a[1] accepted, a[2] rejected, a[3] pending with a shape, a[4] left out by the query */
+    api_resp *r = annotate(NULL, a[1], "{\"status\":\"accepted\",\"shapes\":[{\"kind\":\"box\","
+                                       "\"label\":\"obj\",\"box\":[10,10,30,20]}]}");
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    r = annotate(NULL, a[2], "{\"status\":\"rejected\",\"shapes\":[]}");
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    r = annotate(NULL, a[3], "{\"status\":\"pending\",\"shapes\":[{\"kind\":\"box\","
+                             "\"label\":\"obj\",\"box\":[50,40,20,20]}]}");
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    char *acc_before, *rej_before, *pend_before;
+    json_decref(annotation_of(a[1], &acc_before));
+    json_decref(annotation_of(a[2], &rej_before));
+    json_decref(annotation_of(a[3], &pend_before));
+
+    int64_t exp = experiment_with_detector(true);
+    char body[400];
+    snprintf(body, sizeof body,
+             "{\"experiment_id\":%lld,\"query\":\"data.filename != \\\"scene4.png\\\"\","
+             "\"score_threshold\":0.25,\"max_detections\":3}",
+             (long long)exp);
+    api_resp *lr;
+    int64_t job = pre_annotate(v, body, 202, &lr);
+    cr_assert_gt(job, 0);
+    cr_assert_str_eq(jstr(json_object_get(lr->json, "processing"), "name"), "pre-annotate", "%s",
+                     lr->body.p);
+    api_free(lr);
+    json_t *j = wait_state(NULL, job, "succeeded", 180);
+    json_t *res = json_object_get(j, "result");
+    char *rt = json_dumps(res, 0);
+    cr_assert_eq(jint(res, "images"), 4, "%s", rt);
+    cr_assert_eq(jint(res, "predicted"), 1, "only a[0] is open: %s", rt);
+    cr_assert_eq(jint(res, "annotated"), 1, "%s", rt);
+    cr_assert_eq(jint(res, "shapes"), 3, "%s", rt);
+    cr_assert_eq(jint(res, "kept_reviewed"), 2, "%s", rt);
+    cr_assert_eq(jint(res, "kept_pending"), 1, "%s", rt);
+    cr_assert_str_eq(jstr(res, "model_kind"), "detector");
+    json_t *created = json_object_get(res, "labels_created");
+    cr_assert_eq(json_array_size(created), 1, "%s", rt);
+    cr_assert_str_eq(jstr(json_array_get(created, 0), "name"), "widget");
+    free(rt);
+    json_decref(j);
+    cr_assert(log_has(job, "created label 'widget'"));
+
+    /* a[0]: three pending boxes of "widget" with their score, inside the image */
+    json_t *an = annotation_of(a[0], NULL);
+    cr_assert_str_eq(jstr(an, "status"), "pending");
+    json_t *shapes = json_object_get(an, "shapes");
+    cr_assert_eq(json_array_size(shapes), 3, "%s", json_dumps(an, 0));
+    for (size_t i = 0; i < 3; i++) {
+        json_t *s = json_array_get(shapes, i);
+        cr_assert_str_eq(jstr(s, "kind"), "box");
+        cr_assert_str_eq(jstr(s, "label"), "widget");
+        double sc = json_number_value(json_object_get(s, "score"));
+        cr_assert(fabs(sc - WIDGET_SCORE) < 2e-3, "score %g", sc);
+        json_t *b = json_object_get(s, "box");
+        double x = json_number_value(json_array_get(b, 0)), y = json_number_value(json_array_get(b, 1));
+        double w = json_number_value(json_array_get(b, 2)), h = json_number_value(json_array_get(b, 3));
+        cr_assert(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= 200.01 && y + h <= 150.01,
+                  "box %g %g %g %g", x, y, w, h);
+    }
+    json_decref(an);
+    /* the others: byte for byte; a[4] (not in the query) still has nothing */
+    char *acc_after, *rej_after, *pend_after;
+    json_decref(annotation_of(a[1], &acc_after));
+    json_decref(annotation_of(a[2], &rej_after));
+    json_decref(annotation_of(a[3], &pend_after));
+    cr_assert_str_eq(acc_after, acc_before);
+    cr_assert_str_eq(rej_after, rej_before);
+    cr_assert_str_eq(pend_after, pend_before);
+    an = annotation_of(a[4], NULL);
+    cr_assert_eq(jint(an, "revision"), 0);
+    cr_assert_eq(json_array_size(json_object_get(an, "shapes")), 0);
+    json_decref(an);
+    cr_assert_eq(count_assets(v, "label = ghost"), 0, "ghost scores 0.018, never written");
+
+    /* a registry model version, replace_pending: a[3] (and a[0]) are replaced,
+     * the accepted and rejected ones still untouched; the label exists now */
+    char files[300];
+    snprintf(files, sizeof files, "[{\"path\":\"weights/det.safetensors\",\"sha256\":\"%s\"}]",
+             detector_sha());
+    int64_t mv = model_version_with(files);
+    snprintf(body, sizeof body,
+             "{\"model_version_id\":%lld,\"replace_pending\":true,\"max_detections\":2}",
+             (long long)mv);
+    j = wait_state(NULL, pre_annotate(v, body, 202, NULL), "succeeded", 180);
+    res = json_object_get(j, "result");
+    rt = json_dumps(res, 0);
+    cr_assert_eq(jint(res, "images"), 5, "%s", rt);
+    cr_assert_eq(jint(res, "annotated"), 3, "a[0], a[3], a[4]: %s", rt);
+    cr_assert_eq(jint(res, "shapes"), 6, "%s", rt);
+    cr_assert_eq(json_array_size(json_object_get(res, "labels_created")), 0, "%s", rt);
+    free(rt);
+    json_decref(j);
+    an = annotation_of(a[3], NULL);
+    cr_assert_str_eq(jstr(an, "status"), "pending");
+    shapes = json_object_get(an, "shapes");
+    cr_assert_eq(json_array_size(shapes), 2);
+    cr_assert_str_eq(jstr(json_array_get(shapes, 0), "label"), "widget");
+    json_decref(an);
+    json_decref(annotation_of(a[1], &pend_after));
+    cr_assert_str_eq(pend_after, acc_before, "accepted stays byte for byte");
+    free(pend_after);
+    json_decref(annotation_of(a[2], &pend_after));
+    cr_assert_str_eq(pend_after, rej_before);
+    free(pend_after);
+    /* the old pending shapes are in the history */
+    r = req(NULL, "GET", NULL, "/api/v1/assets/%lld/annotation/revisions", (long long)a[3]);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_not_null(strstr(r->body.p, "\"obj\""), "%s", r->body.p);
+    api_free(r);
+    free(acc_before);
+    free(rej_before);
+    free(pend_before);
+    free(acc_after);
+    free(rej_after);
+}
+
+Test(preann, refusals_say_what_is_wrong, .timeout = 120)
+{
+    int64_t a[1];
+    int64_t v = scenes(1, a);
+    api_resp *r;
+    pre_annotate(v, "{\"experiment_id\":999999}", 404, &r);
+    cr_assert_not_null(strstr(api_error_message(r), "experiment 999999 does not exist"), "%s",
+                       r->body.p);
+    api_free(r);
+    pre_annotate(v, "{\"model_version_id\":999999}", 404, &r);
+    cr_assert_not_null(strstr(api_error_message(r), "model version 999999 does not exist"), "%s",
+                       r->body.p);
+    api_free(r);
+    pre_annotate(v, "{}", 400, &r);
+    cr_assert_not_null(strstr(api_error_message(r), "give the model: experiment_id"), "%s",
+                       r->body.p);
+    api_free(r);
+    pre_annotate(v, "{\"experiment_id\":1,\"model_version_id\":1}", 400, NULL);
+    pre_annotate(v, "{\"model_version\":1}", 400, NULL); /* unknown field */
+    int64_t exp = experiment_with_detector(false);
+    char body[200];
+    snprintf(body, sizeof body, "{\"experiment_id\":%lld}", (long long)exp);
+    pre_annotate(v, body, 422, &r);
+    cr_assert_not_null(strstr(api_error_message(r), "has no checkpoint artifact"), "%s", r->body.p);
+    api_free(r);
+    char files[300];
+    snprintf(files, sizeof files, "[{\"path\":\"model.safetensors\",\"sha256\":\"%s\"}]",
+             detector_sha());
+    int64_t mv = model_version_with(files);
+    snprintf(body, sizeof body, "{\"model_version_id\":%lld,\"score_threshold\":2}", (long long)mv);
+    pre_annotate(v, body, 400, NULL);
+    pre_annotate(999999, "{\"model_version_id\":1}", 404, NULL);
+    /* a locked version: 409, nothing queued */
+    r = req(NULL, "POST", NULL, "/api/v1/dataset-versions/%lld/lock", (long long)v);
+    cr_assert(r->status == 200 || r->status == 204, "%s", r->body.p);
+    api_free(r);
+    snprintf(body, sizeof body, "{\"model_version_id\":%lld}", (long long)mv);
+    pre_annotate(v, body, 409, &r);
+    cr_assert_not_null(strstr(api_error_message(r), "lock"), "%s", r->body.p);
+    api_free(r);
+    json_t *an = annotation_of(a[0], NULL);
+    cr_assert_eq(jint(an, "revision"), 0);
+    json_decref(an);
+    /* a model version whose file is not a checkpoint: the job fails saying so */
+    r = req(NULL, "DELETE", NULL, "/api/v1/dataset-versions/%lld/lock", (long long)v);
+    api_free(r);
+    snprintf(files, sizeof files, "[{\"path\":\"model.safetensors\",\"sha256\":\"%s\"}]",
+             upload_file("not a model at all", 18));
+    mv = model_version_with(files);
+    snprintf(body, sizeof body, "{\"model_version_id\":%lld}", (long long)mv);
+    json_t *j = wait_state(NULL, pre_annotate(v, body, 202, NULL), "failed", 120);
+    cr_assert_not_null(strstr(jstr(j, "error"), "cannot be used for pre-annotation"), "%s",
+                       jstr(j, "error"));
+    json_decref(j);
+    an = annotation_of(a[0], NULL);
+    cr_assert_eq(jint(an, "revision"), 0, "a failed run writes nothing");
+    json_decref(an);
+}
