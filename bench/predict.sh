@@ -9,8 +9,8 @@
 #     its rollups and image features, no image kept); requests/s, p50 and p99
 #     latency as the clients see them; floor 40 req/s, p99 < 250 ms. Every
 #     answer must be 200 with a boxes array.
-#   - reference, same run: `cvops detect predict MODEL IMAGES...` in one
-#     process (the library alone: decode, letterbox, forward, NMS, one image
+#   - reference, same run: `cvops detect predict --threads 1 MODEL IMAGES...`
+#     in one process on one thread (the library alone: decode, letterbox, forward, NMS, one image
 #     after the other) on the same images repeated to BENCH_REF_IMAGES
 #     (default 64), the model's load taken out (a run on 1 image subtracted);
 #     images/s. The ratio is the endpoint's requests/s over it.
@@ -77,10 +77,16 @@ dep=$(api POST /api/v1/deployments \
   jget 'd["id"]') || exit 1
 # warm-up: the model loads, every session is made
 "$work/load" "$BASE" "$TOKEN" "$dep" 16 "$conns" "${imgs[@]}" >/dev/null || exit 1
-rps=(); p50=(); p99=()
+# server CPU (user + system) from /proc: the cost per request whatever else
+# the machine runs
+server_cpu() { awk '{print $14 + $15}' "/proc/$SPID/stat"; }
+ticks=$(getconf CLK_TCK)
+rps=(); p50=(); p99=(); cpu=()
 for _ in $(seq "$runs"); do
-  read -r r a b boxes < <("$work/load" "$BASE" "$TOKEN" "$dep" "$n" "$conns" "${imgs[@]}") || exit 1
+  c0=$(server_cpu)
+  read -r r a b boxes_m < <("$work/load" "$BASE" "$TOKEN" "$dep" "$n" "$conns" "${imgs[@]}") || exit 1
   rps+=("$r"); p50+=("$a"); p99+=("$b")
+  cpu+=("$(awk -v c=$(($(server_cpu) - c0)) -v t="$ticks" -v n="$n" 'BEGIN {printf "%.1f", c / t * 1000 / n}')")
 done
 got=$(api GET "/api/v1/deployments/$dep" | jget 'd["predictions"]')
 want=$((16 + runs * n))
@@ -91,27 +97,37 @@ kill -TERM "$SPID"; wait "$SPID" 2>/dev/null
 ref_list=()
 while [ "${#ref_list[@]}" -lt "$nref" ]; do ref_list+=("${imgs[@]}"); done
 ref_list=("${ref_list[@]:0:$nref}")
-ref=()
+ref=(); ref_cpu=()
+cpu_of() { awk '{print $1 + $2}' "$1"; } # user + system seconds from /usr/bin/time -f
 for _ in $(seq "$runs"); do
   t0=$(date +%s%N)
-  "$build/cvops" detect predict "$model" "${imgs[0]}" >/dev/null || exit 1
+  /usr/bin/time -f '%U %S' -o "$work/t1" "$build/cvops" detect predict --threads 1 "$model" "${imgs[0]}" >/dev/null || exit 1
   t1=$(date +%s%N)
-  "$build/cvops" detect predict "$model" "${ref_list[@]}" >/dev/null || exit 1
+  /usr/bin/time -f '%U %S' -o "$work/tn" "$build/cvops" detect predict --threads 1 "$model" "${ref_list[@]}" >/dev/null || exit 1
   t2=$(date +%s%N)
   ref+=("$(awk -v one=$((t1 - t0)) -v all=$((t2 - t1)) -v n="$nref" \
     'BEGIN {d = (all - one) / (n - 1); printf "%.1f", (d > 0 ? 1e9 / d : 0)}')")
+  ref_cpu+=("$(awk -v one="$(cpu_of "$work/t1")" -v all="$(cpu_of "$work/tn")" -v n="$nref" \
+    'BEGIN {printf "%.1f", (all - one) * 1000 / (n - 1)}')")
 done
 
 rps_m=$(printf '%s\n' "${rps[@]}" | median)
 p50_m=$(printf '%s\n' "${p50[@]}" | median)
 p99_m=$(printf '%s\n' "${p99[@]}" | median)
 ref_m=$(printf '%s\n' "${ref[@]}" | median)
+cpu_m=$(printf '%s\n' "${cpu[@]}" | median)
+ref_cpu_m=$(printf '%s\n' "${ref_cpu[@]}" | median)
+cores=$(nproc)
+cap() { awk -v c="$1" -v k="$cores" 'BEGIN {printf "%.0f", (c > 0 ? k * 1000 / c : 0)}'; }
 ref_ms=$(awk -v r="$ref_m" 'BEGIN {printf "%.1f", (r > 0 ? 1000 / r : 0)}')
 ratio=$(awk -v a="$rps_m" -v b="$ref_m" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
 ok_rps=$(awk -v a="$rps_m" 'BEGIN {print (a >= 40 ? "yes" : "NO")}')
 ok_p99=$(awk -v a="$p99_m" 'BEGIN {print (a < 250 ? "yes" : "NO")}')
 echo "nano detector 320x320, $conns clients, $n requests x $runs runs (medians); load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-52s %10s %9s %9s %7s %6s\n' "what" "per s" "p50 ms" "p99 ms" "ratio" "floor"
-printf '%-52s %10s %9s %9s %7s %6s\n' "POST /deployments/{id}/predict (8 clients)" "$rps_m" "$p50_m" "$p99_m" "$ratio" "$ok_rps/$ok_p99"
-printf '%-52s %10s %9s %9s %7s %6s\n' "reference: cvops detect predict, 1 process" "$ref_m" "$ref_ms" "-" "1.00" "-"
+printf '%-52s %8s %8s %8s %7s %7s %8s %6s\n' "what" "per s" "p50 ms" "p99 ms" "ratio" "CPU ms" "CPU cap" "floor"
+printf '%-52s %8s %8s %8s %7s %7s %8s %6s\n' "POST /deployments/{id}/predict (8 clients)" "$rps_m" "$p50_m" "$p99_m" "$ratio" "$cpu_m" "$(cap "$cpu_m")" "$ok_rps/$ok_p99"
+printf '%-52s %8s %8s %8s %7s %7s %8s %6s\n' "reference: cvops detect predict, 1 process, 1 thread" "$ref_m" "$ref_ms" "-" "1.00" "$ref_cpu_m" "$(cap "$ref_cpu_m")" "-"
+echo "mean boxes per answer: $boxes_m (the speed does not depend on the weights unless they give thousands of candidates)"
+echo "CPU ms: CPU time (user + system) per request of the server / per image of the reference;"
+echo "CPU cap: what $cores idle cores would sustain at that cost ($cores x 1000 / CPU ms), an estimate, not a measurement"
 echo "floors: >= 40 requests/s and p99 < 250 ms; ratio = endpoint requests/s over the library's images/s"

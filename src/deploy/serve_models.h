@@ -10,8 +10,7 @@
 #include "store/blob.h"
 #include "store/db.h"
 
-#define DEPLOY_DET_CACHE 8    /* detector versions kept per process */
-#define DEPLOY_DET_SESSIONS 4 /* concurrent inferences per detector */
+#define DEPLOY_DET_CACHE 8 /* detector versions kept per process */
 
 typedef struct deploy_det deploy_det;
 

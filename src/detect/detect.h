@@ -434,6 +434,10 @@ int det_synth_write(const det_synth *s, uint64_t seed, int64_t n, const char *ou
  * ERR_UNSUPPORTED ("not a detector checkpoint ..."), so a caller can try it
  * as a classifier instead. */
 det_predictor *det_predictor_load(const char *path, int max_sessions, err *e);
+/* Compute threads of each session (0: nn_init's count), for sessions made
+ * from now on and the idle ones; a server running many requests at once
+ * gives each one thread and as many sessions as cores. */
+void det_predictor_set_threads(det_predictor *p, int threads);
 /* The name of class k (NULL when the checkpoint has none). */
 const char *det_predictor_label(const det_predictor *p, int k);
 int det_predictor_classes(const det_predictor *p);

@@ -560,7 +560,10 @@ int proc_preannotate(proc_run_ctx *x, err *e)
         err_set(e, ERR_IO, "cannot write the model into the spool directory %s", x->env->spool_dir);
         goto out;
     }
-    if (nn_init(x->def.res.threads, e) < 0)
+    /* the engine as the process set it up (nn_init again with its own
+     * count: changing it would change it for the whole process); the
+     * processing's threads go to the detector's session */
+    if (nn_init(nn_threads(), e) < 0)
         goto out;
     err de;
     err_clear(&de);
@@ -575,7 +578,9 @@ int proc_preannotate(proc_run_ctx *x, err *e)
                     desc, de.msg, ce.msg);
             goto out;
         }
-    } else if (!a.det) {
+    } else if (a.det) {
+        det_predictor_set_threads(a.det, x->def.res.threads > 0 ? x->def.res.threads : 1);
+    } else {
         err_set(e, de.code == ERR_INTERNAL ? ERR_INTERNAL : ERR_UNPROCESSABLE,
                 "%s cannot be used for pre-annotation: %s", desc, de.msg);
         goto out;
