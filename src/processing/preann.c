@@ -663,51 +663,66 @@ out:
 
 /* --- the endpoint ---------------------------------------------------------------------------- */
 
-int proc_preannotate_launch(db_conn *c, int64_t org, int64_t user, int64_t version, json_t *req,
-                            int64_t *job, err *e)
+int proc_preann_request(json_t *req, proc_preann_req *r, err *e)
 {
     static const char *const fields[] = {"experiment_id", "model_version_id", "file", "query",
                                          "score_threshold", "nms_threshold", "max_detections",
                                          "replace_pending", NULL};
-    int64_t exp = 0, mv = 0;
-    const char *file = NULL, *q = NULL;
+    memset(r, 0, sizeof *r);
+    r->score = r->nms = -1;
     if (!req)
         return err_set(e, ERR_INVALID, "send a JSON object: {\"experiment_id\" or "
                                        "\"model_version_id\", \"query\", \"score_threshold\", ...}");
     if (jv_is_obj(req, e) || jv_only(req, fields, e) ||
-        jv_i64(req, "experiment_id", JV_OPTIONAL, 1, INT64_MAX, &exp, e) ||
-        jv_i64(req, "model_version_id", JV_OPTIONAL, 1, INT64_MAX, &mv, e) ||
-        jv_str(req, "file", JV_OPTIONAL, 512, &file, e) ||
-        jv_str(req, "query", JV_OPTIONAL, 4000, &q, e))
+        jv_i64(req, "experiment_id", JV_OPTIONAL, 1, INT64_MAX, &r->experiment, e) ||
+        jv_i64(req, "model_version_id", JV_OPTIONAL, 1, INT64_MAX, &r->model_version, e) ||
+        jv_str(req, "file", JV_OPTIONAL, 512, &r->file, e) ||
+        jv_str(req, "query", JV_OPTIONAL, 4000, &r->query, e) ||
+        jv_dbl(req, "score_threshold", JV_OPTIONAL, 0, 1, &r->score, e) ||
+        jv_dbl(req, "nms_threshold", JV_OPTIONAL, 0.05, 1, &r->nms, e) ||
+        jv_i64(req, "max_detections", JV_OPTIONAL, 1, 1000, &r->max_det, e) ||
+        jv_bool(req, "replace_pending", JV_OPTIONAL, &r->replace_pending, e))
         return -1;
-    if (!exp == !mv)
+    if (!r->experiment == !r->model_version)
         return err_set(e, ERR_INVALID, "give the model: experiment_id (its checkpoint artifact) or "
                                        "model_version_id (a registry model version), one of them");
+    if (r->file && !*r->file)
+        r->file = NULL;
+    if (r->query && !*r->query)
+        r->query = NULL;
+    return 0;
+}
+
+int proc_preannotate_launch(db_conn *c, int64_t org, int64_t user, int64_t version, json_t *req,
+                            int64_t *job, err *e)
+{
+    proc_preann_req q;
+    if (proc_preann_request(req, &q, e))
+        return -1;
     if (dataset_version_writable(c, org, version, e))
         return -1;
     char sha[65], desc[600];
-    if (proc_preann_checkpoint(c, org, exp, mv, file && *file ? file : NULL, sha, desc, sizeof desc,
-                               e))
+    if (proc_preann_checkpoint(c, org, q.experiment, q.model_version, q.file, sha, desc,
+                               sizeof desc, e))
         return -1;
     json_t *params = json_object();
-    if (exp)
-        json_object_set_new(params, "experiment", json_integer(exp));
+    if (q.experiment)
+        json_object_set_new(params, "experiment", json_integer(q.experiment));
     else
-        json_object_set_new(params, "model_version", json_integer(mv));
-    static const char *const pass[][2] = {{"file", "file"},
-                                          {"score_threshold", "score_threshold"},
-                                          {"nms_threshold", "nms_threshold"},
-                                          {"max_detections", "max_detections"},
-                                          {"replace_pending", "replace_pending"}};
-    for (size_t i = 0; i < sizeof pass / sizeof *pass; i++) {
-        json_t *v = json_object_get(req, pass[i][0]);
-        if (v && !json_is_null(v))
-            json_object_set(params, pass[i][1], v);
-    }
+        json_object_set_new(params, "model_version", json_integer(q.model_version));
+    if (q.file)
+        json_object_set_new(params, "file", json_string(q.file));
+    if (q.score >= 0)
+        json_object_set_new(params, "score_threshold", json_real(q.score));
+    if (q.nms >= 0)
+        json_object_set_new(params, "nms_threshold", json_real(q.nms));
+    if (q.max_det)
+        json_object_set_new(params, "max_detections", json_integer(q.max_det));
+    json_object_set_new(params, "replace_pending", json_boolean(q.replace_pending));
     json_t *body = json_pack("{s:{s:s, s:I}, s:o}", "on", "kind", "dataset-version", "id",
                              (json_int_t)version, "params", params);
-    if (q && *q)
-        json_object_set_new(body, "query", json_string(q));
+    if (q.query)
+        json_object_set_new(body, "query", json_string(q.query));
     int rc = proc_launch(c, org, user, "pre-annotate", body, job, e);
     json_decref(body);
     return rc;

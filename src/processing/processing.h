@@ -122,6 +122,17 @@ int proc_upload_commit(blob_store *bs, blob_writer *w, uint64_t max_pixels, blob
 
 /* --- pre-annotation (preann.c) ---------------------------------------------------- */
 
+/* The request of POST .../pre-annotate, checked (no database): exactly one
+ * model, thresholds in range, no unknown field. Strings borrow from req;
+ * score / nms are -1 and max_det 0 when not given. */
+typedef struct proc_preann_req {
+    int64_t experiment, model_version, max_det;
+    const char *file, *query;
+    double score, nms;
+    bool replace_pending;
+} proc_preann_req;
+int proc_preann_request(json_t *req, proc_preann_req *r, err *e);
+
 /* POST /api/v1/dataset-versions/{id}/pre-annotate: checks the request
  * ({"experiment_id" | "model_version_id", "file", "query", "score_threshold",
  * "nms_threshold", "max_detections", "replace_pending"}), the version
