@@ -11,6 +11,7 @@
  * It is saved with the detector metadata a trained checkpoint carries.
  */
 #include <math.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test_known_detector.h"
@@ -282,4 +283,96 @@ Test(preann, refusals_say_what_is_wrong, .timeout = 120)
     an = annotation_of(a[0], NULL);
     cr_assert_eq(jint(an, "revision"), 0, "a failed run writes nothing");
     json_decref(an);
+}
+
+/* --- the command line ------------------------------------------------------------------------ */
+
+static int run_cli(const char *const *args, sbuf *out, sbuf *errout)
+{
+    int o[2], e2[2];
+    cr_assert_eq(pipe(o), 0);
+    cr_assert_eq(pipe(e2), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(o[1], 1);
+        dup2(e2[1], 2);
+        close(o[0]);
+        close(e2[0]);
+        int n = 0;
+        while (args[n])
+            n++;
+        char **argv = calloc((size_t)n + 6, sizeof *argv);
+        argv[0] = getenv("CVOPS_TEST_BIN");
+        for (int i = 0; i < n; i++)
+            argv[i + 1] = (char *)args[i];
+        argv[n + 1] = "--server";
+        argv[n + 2] = getenv("CVOPS_TEST_URL");
+        argv[n + 3] = "--token";
+        argv[n + 4] = (char *)api_admin_token();
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(o[1]);
+    close(e2[1]);
+    char buf[4096];
+    ssize_t k;
+    while ((k = read(o[0], buf, sizeof buf)) > 0)
+        sbuf_put(out, buf, (size_t)k);
+    while ((k = read(e2[0], buf, sizeof buf)) > 0)
+        sbuf_put(errout, buf, (size_t)k);
+    close(o[0]);
+    close(e2[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+Test(preann, cli_waits_for_the_job, .timeout = 180)
+{
+    int64_t a[2];
+    int64_t v = scenes(2, a);
+    api_resp *r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld", (long long)v);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    char ds[200];
+    snprintf(ds, sizeof ds, "%s", jstr(r->json, "dataset"));
+    api_free(r);
+    char files[300];
+    snprintf(files, sizeof files, "[{\"path\":\"model.safetensors\",\"sha256\":\"%s\"}]",
+             detector_sha());
+    int64_t mv = model_version_with(files);
+    r = req(NULL, "GET", NULL, "/api/v1/model-versions/%lld", (long long)mv);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    char model[200];
+    snprintf(model, sizeof model, "%s", jstr(r->json, "model"));
+    api_free(r);
+    sbuf out = SBUF_INIT, eo = SBUF_INIT;
+    int rc = run_cli((const char *[]){"dataset", "pre-annotate", "--dataset", ds, "--version", "v1",
+                                      "--model", model, "--model-version", "1", "--score", "0.5",
+                                      "--max-detections", "2", NULL},
+                     &out, &eo);
+    cr_assert_eq(rc, 0, "%s\n%s", sbuf_cstr(&out), sbuf_cstr(&eo));
+    cr_assert_not_null(strstr(sbuf_cstr(&out), "pre-annotated 2 of 2 images with 4 shapes"), "%s",
+                       sbuf_cstr(&out));
+    cr_assert_not_null(strstr(sbuf_cstr(&out), "created label 'widget'"), "%s", sbuf_cstr(&out));
+    json_t *an = annotation_of(a[1], NULL);
+    cr_assert_str_eq(jstr(an, "status"), "pending");
+    cr_assert_eq(json_array_size(json_object_get(an, "shapes")), 2);
+    json_decref(an);
+    sbuf_reset(&out);
+    sbuf_reset(&eo);
+    rc = run_cli((const char *[]){"dataset", "pre-annotate", "--dataset", ds, "--version", "v1",
+                                  "--experiment", "999999", NULL},
+                 &out, &eo);
+    cr_assert_neq(rc, 0);
+    cr_assert_not_null(strstr(sbuf_cstr(&eo), "experiment 999999 does not exist"), "%s",
+                       sbuf_cstr(&eo));
+    sbuf_reset(&eo);
+    rc = run_cli((const char *[]){"dataset", "pre-annotate", "--dataset", ds, "--version", "v1",
+                                  NULL},
+                 &out, &eo);
+    cr_assert_eq(rc, 2, "usage error: %d %s", rc, sbuf_cstr(&eo));
+    cr_assert_not_null(strstr(sbuf_cstr(&eo), "--experiment ID, or --model NAME"), "%s",
+                       sbuf_cstr(&eo));
+    sbuf_free(&out);
+    sbuf_free(&eo);
 }
