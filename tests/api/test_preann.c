@@ -376,3 +376,81 @@ Test(preann, cli_waits_for_the_job, .timeout = 180)
     sbuf_free(&out);
     sbuf_free(&eo);
 }
+
+/* --- a classifier checkpoint: one class shape, its top-1 ------------------------------------- */
+
+/* Global average pooling then a linear layer scoring "red" as 5 (R - B) and
+ * "blue" as 5 (B - R) on the normalised channels (as the autotag test). */
+static const char *red_blue_sha(void)
+{
+    err e;
+    cr_assert_eq(nn_init(1, &e), 0, "%s", e.msg);
+    const char *arch =
+        "{\"format\":\"cvops-nn/1\",\"name\":\"red-blue\",\"input\":{\"channels\":3,\"height\":16,"
+        "\"width\":16,\"mean\":[0.5,0.5,0.5],\"std\":[0.25,0.25,0.25]},\"nodes\":["
+        "{\"name\":\"gap\",\"op\":\"gap\"},{\"name\":\"fc\",\"op\":\"linear\",\"out\":2}]}";
+    nn_model *m = nn_model_new(arch, 1, &e);
+    cr_assert_not_null(m, "%s", e.msg);
+    const float w[6] = {5, 0, -5, -5, 0, 5}, b[2] = {0, 0};
+    cr_assert_eq(nn_model_param_set(m, "fc.weight", w, 6, &e), 0, "%s", e.msg);
+    cr_assert_eq(nn_model_param_set(m, "fc.bias", b, 2, &e), 0, "%s", e.msg);
+    const char *labels[2] = {"red", "blue"};
+    cr_assert_eq(nn_model_set_labels(m, labels, 2, &e), 0, "%s", e.msg);
+    char path[] = "/tmp/cvops-preann-cls-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(nn_model_save(m, path, NULL, &e), 0, "%s", e.msg);
+    nn_model_free(m);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    unlink(path);
+    return upload_file(buf, n);
+}
+
+Test(preann, a_classifier_gives_its_top_class, .timeout = 120)
+{
+    int64_t lake = new_lake();
+    int64_t ds = new_dataset(NULL, lake);
+    int64_t v = new_version(ds, "v1", "classification");
+    const uint8_t colours[3][3] = {{230, 20, 20}, {10, 40, 240}, {128, 128, 128}};
+    const char *names[3] = {"red.png", "blue.png", "grey.png"};
+    for (int i = 0; i < 3; i++) {
+        uint8_t px[24 * 18 * 3];
+        for (size_t k = 0; k < sizeof px; k += 3)
+            memcpy(px + k, colours[i], 3);
+        tbytes png = t_encode(px, 24, 18, 3, ".png", 0);
+        put_image(lake, &png, names[i]);
+        tb_free(&png);
+    }
+    api_resp *r = req(NULL, "POST", "{\"q\":\"\"}", "/api/v1/dataset-versions/%lld/assets", (long long)v);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+    char files[300];
+    snprintf(files, sizeof files, "[{\"path\":\"model.safetensors\",\"sha256\":\"%s\"}]",
+             red_blue_sha());
+    int64_t mv = model_version_with(files);
+    char body[200];
+    snprintf(body, sizeof body, "{\"model_version_id\":%lld,\"score_threshold\":0.6}", (long long)mv);
+    json_t *j = wait_state(NULL, pre_annotate(v, body, 202, NULL), "succeeded", 60);
+    json_t *res = json_object_get(j, "result");
+    cr_assert_str_eq(jstr(res, "model_kind"), "classifier");
+    cr_assert_eq(jint(res, "annotated"), 2, "grey is 0.5 / 0.5, below 0.6: %s", json_dumps(res, 0));
+    json_decref(j);
+    cr_assert_eq(count_assets(v, "label = red and data.filename = \"red.png\""), 1);
+    cr_assert_eq(count_assets(v, "label = blue and data.filename = \"blue.png\""), 1);
+    cr_assert_eq(count_assets(v, "status = pending"), 2);
+    json_t *items = assets_with_shapes(v);
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *shapes = json_object_get(json_array_get(items, i), "shapes");
+        for (size_t k = 0; k < json_array_size(shapes); k++) {
+            json_t *s = json_array_get(shapes, k);
+            cr_assert_str_eq(jstr(s, "kind"), "class");
+            cr_assert_gt(json_number_value(json_object_get(s, "score")), 0.9);
+        }
+    }
+    json_decref(items);
+}
