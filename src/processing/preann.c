@@ -629,6 +629,8 @@ int proc_preannotate(proc_run_ctx *x, err *e)
             (long long)a.seen, (long long)a.predicted, (long long)written, (long long)shapes,
             (long long)a.no_detections, (long long)a.kept_reviewed, (long long)a.kept_pending,
             (long long)raced, (long long)a.failed);
+    job_progress(x->job, 1, "%lld of %lld images pre-annotated with %lld shapes",
+                 (long long)written, (long long)a.seen, (long long)shapes);
     json_object_set_new(x->result, "outputs",
                         json_pack("[{s:s, s:s, s:I, s:I, s:I}]", "type", "annotations", "on",
                                   "dataset-version", "id", (json_int_t)x->run.target_id,
