@@ -403,6 +403,8 @@ static int pa_create_labels(pa *a, db_conn *c, json_t *created, err *e)
         }
         json_array_append_new(created, json_pack("{s:s, s:i}", "name", a->labels[k].name,
                                                   "class", k));
+        /* two classes of one name make one label */
+        json_array_append_new(items, json_pack("{s:s}", "name", a->labels[k].name));
     }
     json_decref(have);
     return rc;
