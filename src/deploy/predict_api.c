@@ -21,7 +21,7 @@
  * training_model_acquire; both are predictors with a pool of sessions. A
  * detector answers "boxes" (x, y, w, h in the original image's pixels,
  * label, score; at least the deployment's min_score, else ?score=, default
- * 0.25; ?iou= NMS threshold in percent, default 60; ?max_det=, default 100)
+ * 0.25; ?iou= NMS threshold, default 0.6; ?max_det=, default 100)
  * and "classes": []. Every
  * prediction is recorded (deploy_record: monitoring rollups, review) before
  * the answer. The shadow model runs after the answer has been sent: the
@@ -362,20 +362,27 @@ static int tags_of(http_req *r, char *store, size_t size, const char **tags, int
 static int predict(http_req *r)
 {
     predict_in *u = state(r);
-    int64_t id, k = 5, iou = 60, max_det = 100;
+    int64_t id, k = 5, max_det = 100;
     if (http_param_id(r, "id", &id) || http_query_i64(r, "top_k", 5, 1, 8, &k) ||
-        http_query_i64(r, "iou", 60, 5, 100, &iou) ||
         http_query_i64(r, "max_det", 100, 1, 1000, &max_det))
         return 0;
-    const char *sq_ = http_query(r, "score");
-    double score = 0;
-    if (sq_) {
+    double score = 0, iou = 0.6;
+    const char *sv = http_query(r, "score"), *iv = http_query(r, "iou");
+    if (sv) {
         char *end;
-        score = strtod(sq_, &end);
-        if (end == sq_ || *end || !(score >= 0 && score <= 1))
+        score = strtod(sv, &end);
+        if (end == sv || *end || !(score >= 0 && score <= 1))
             return http_fail(r, ERR_INVALID, "?score= must be a number from 0 to 1 (the smallest "
                                              "score of a box answered), not '%.40s'",
-                             sq_);
+                             sv);
+    }
+    if (iv) {
+        char *end;
+        iou = strtod(iv, &end);
+        if (end == iv || *end || !(iou >= 0.05 && iou <= 1))
+            return http_fail(r, ERR_INVALID, "?iou= must be a number from 0.05 to 1 (the overlap "
+                                             "above which NMS drops the lower box), not '%.40s'",
+                             iv);
     }
     if (u->img.len == 0)
         return http_fail(r, ERR_INVALID,
@@ -418,7 +425,7 @@ static int predict(http_req *r)
     double latency = 0;
     bool model_failed = false;
     run_opts ro = {.k = (int)k, .min_score = d.min_score > score ? d.min_score : score,
-                   .iou = (double)iou / 100, .max_det = (int)max_det};
+                   .iou = iou, .max_det = (int)max_det};
     int prc = run_model(a, c, r->who.org_id, d.champion, u->img.p, u->img.len, &ro, &out, &latency,
                         &model_failed, &e);
     if (prc != 0 && !model_failed) {
@@ -540,7 +547,7 @@ static int predict(http_req *r)
 const http_route deploy_predict_routes[] = {
     {HTTP_POST, "/api/v1/deployments/{id}/predict", predict, PERM_WRITE, BODY_STREAM, predict_data,
      "Serve mode: the champion's predictions for an image (raw body, or multipart with tag, "
-     "source, metadata fields; ?top_k=1..8 for classifiers, ?score=0..1&iou=5..100 (percent)"
+     "source, metadata fields; ?top_k=1..8 for classifiers, ?score=0..1&iou=0.05..1"
      "&max_det=1..1000 for detectors): classes with scores, boxes (x, y, w, h pixels), "
      "latency_ms; recorded for monitoring; the shadow runs after the answer",
      "deployments", NULL, NULL, PREDICT_MAX_BODY, predict_part},

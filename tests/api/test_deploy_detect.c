@@ -115,6 +115,10 @@ Test(detserve, boxes_in_image_pixels_shared_model_shadow_rollups, .timeout = 180
     r = predict(dep, small.p, small.n, "?score=high");
     cr_assert_eq(r->status, 400, "%s", r->body.p);
     api_free(r);
+    r = predict(dep, small.p, small.n, "?iou=60");
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert_not_null(strstr(r->body.p, "0.05 to 1"), "%s", r->body.p);
+    api_free(r);
 
     /* the shadow's boxes appear on the prediction, after the answer */
     json_t *shadow = NULL;
