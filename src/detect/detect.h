@@ -444,8 +444,9 @@ int det_predictor_classes(const det_predictor *p);
 /* Decodes an encoded image (JPEG, PNG, ... through src/image, oriented as
  * displayed; a JPEG is decoded straight at the smallest DCT-scaled size
  * still covering the network input) and predicts: boxes in the original
- * image's pixels, clipped to it; *img_w, *img_h get its size. max_pixels:
- * the decoder's limit (0: its default). Image problems answer
+ * image's pixels, clipped to it (those left without area dropped);
+ * *img_w, *img_h get its size. max_pixels: the decoder's limit (0: its
+ * default). Image problems answer
  * ERR_UNSUPPORTED / ERR_UNPROCESSABLE / ERR_TOO_LARGE as the decoder does. */
 int det_predict_encoded(det_predictor *p, const void *bytes, size_t n, const det_predict_opts *o,
                         uint64_t max_pixels, det_box **out, int *nout, int *img_w, int *img_h,

@@ -75,8 +75,10 @@ int det_predict_encoded(det_predictor *p, const void *bytes, size_t n, const det
     if (rc == 0) {
         double sx = (double)info.width / px.width, sy = (double)info.height / px.height;
         float W = (float)info.width, H = (float)info.height;
+        int k = 0;
         for (int i = 0; i < *nout; i++) {
-            det_box *b = &(*out)[i];
+            det_box *b = &(*out)[k];
+            *b = (*out)[i];
             float x1 = (float)(b->x * sx), y1 = (float)(b->y * sy);
             float x2 = (float)((b->x + b->w) * sx), y2 = (float)((b->y + b->h) * sy);
             x1 = x1 < 0 ? 0 : x1 > W ? W : x1;
@@ -87,7 +89,11 @@ int det_predict_encoded(det_predictor *p, const void *bytes, size_t n, const det
             b->y = y1;
             b->w = x2 - x1;
             b->h = y2 - y1;
+            /* a box in the letterbox padding clips to nothing: dropped */
+            if (b->w > 1e-3f && b->h > 1e-3f)
+                k++;
         }
+        *nout = k;
     }
     *img_w = (int)info.width;
     *img_h = (int)info.height;

@@ -138,6 +138,16 @@ Test(det_serve, boxes_in_the_original_pixels)
     cr_assert_gt(na, 5);
     check_inside(ba, na, 120, 90);
     free(ba);
+    /* a strip: most of the input is letterbox padding, whose boxes clip to
+     * nothing and are dropped (found by fuzz_preann) */
+    uint8_t *strip = t_photo(300, 12, 4);
+    tbytes sb = t_encode(strip, 300, 12, 3, ".png", 0);
+    cr_assert_eq(det_predict_encoded(p, sb.p, sb.n, &o, 0, &ba, &na, &w, &h, &e), 0, "%s", e.msg);
+    cr_assert_gt(na, 0);
+    check_inside(ba, na, 300, 12);
+    free(ba);
+    tb_free(&sb);
+    free(strip);
     /* not an image; an image over the pixel limit */
     cr_assert_neq(det_predict_encoded(p, "garbage!", 8, &o, 0, &ba, &na, &w, &h, &e), 0);
     cr_assert_null(ba);
