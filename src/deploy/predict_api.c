@@ -83,7 +83,7 @@ static int run_model(app *a, db_conn *c, int64_t org, int64_t version, const voi
     *latency = 0;
     *model_failed = false;
     deploy_det *dm = NULL;
-    if (deploy_det_acquire(c, a->blobs, spool, org, version, &dm, e) != 0)
+    if (deploy_det_acquire(c, a->blobs, spool, org, version, a->cfg.nn_threads, &dm, e) != 0)
         return -1;
     if (dm) {
         det_predictor *p = deploy_det_predictor(dm);

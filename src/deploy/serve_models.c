@@ -3,8 +3,9 @@
  * endpoint, loaded once per process and shared by concurrent requests.
  *
  * Threads: a request runs its forward pass on one thread, and a detector
- * has as many sessions as the process has compute threads (--nn-threads,
- * all cores by default): concurrent requests fill the cores, the others
+ * has as many sessions as the server's compute threads (--nn-threads, all
+ * cores by default; read from the configuration, not nn_threads(), which a
+ * job may have changed): concurrent requests fill the cores, the others
  * wait for a session. Splitting one forward over OpenMP threads instead
  * wasted most of the CPU on a loaded machine (spinning teams, one per
  * request: 0.55 s of CPU per 320x320 image against 0.047 s on one thread).
@@ -94,7 +95,8 @@ static int sink_file(void *ctx, const void *p, size_t n)
 
 /* NULL when not a detector (*not_det) or unreadable (the classifier path
  * then says why). */
-static det_predictor *load(blob_store *bs, const char *spool, const char *sha, bool *not_det)
+static det_predictor *load(blob_store *bs, const char *spool, const char *sha, int sessions,
+                           bool *not_det)
 {
     err e;
     err_clear(&e);
@@ -108,7 +110,7 @@ static det_predictor *load(blob_store *bs, const char *spool, const char *sha, b
     int rc = blob_read(bs, sha, 0, -1, sink_file, f, &e);
     if (fclose(f) != 0)
         rc = -1;
-    det_predictor *p = rc == 0 ? det_predictor_load(path, nn_threads(), &e) : NULL;
+    det_predictor *p = rc == 0 ? det_predictor_load(path, sessions, &e) : NULL;
     unlink(path);
     *not_det = !p && rc == 0 && e.code == ERR_UNSUPPORTED;
     if (p)
@@ -117,8 +119,12 @@ static det_predictor *load(blob_store *bs, const char *spool, const char *sha, b
 }
 
 int deploy_det_acquire(db_conn *c, blob_store *bs, const char *spool_dir, int64_t org,
-                       int64_t version, deploy_det **out, err *e)
+                       int64_t version, int sessions, deploy_det **out, err *e)
 {
+    if (sessions <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        sessions = n > 0 ? (int)n : 1;
+    }
     char sha[65];
     *out = NULL;
     err pe;
@@ -176,7 +182,7 @@ int deploy_det_acquire(db_conn *c, blob_store *bs, const char *spool_dir, int64_
         free(old);
     }
     bool not_det;
-    det_predictor *p = load(bs, spool_dir, sha, &not_det);
+    det_predictor *p = load(bs, spool_dir, sha, sessions, &not_det);
     pthread_mutex_lock(&mu);
     m->loading = false;
     m->pred = p;
