@@ -66,6 +66,38 @@ class Ops:
         return self.request("POST", "/api/v1/datalakes/%d/data%s" % (datalake_id, q), raw=data,
                             headers={"Content-Type": "application/octet-stream"})
 
+    # --- pre-annotation --------------------------------------------------------
+
+    def pre_annotate(self, version_id, experiment_id=None, model_version_id=None, query=None,
+                     score_threshold=None, nms_threshold=None, max_detections=None,
+                     replace_pending=None, file=None, wait=False, timeout=3600.0):
+        """Pre-annotates a dataset version with a trained checkpoint (of an
+        experiment or a registry model version): its predictions become
+        pending annotations with scores; accepted, rejected and skipped ones
+        are never touched. Returns the run (its "id" is the job's); with
+        wait=True, polls the job until it ends and returns the job."""
+        body = {}
+        for k, v in (("experiment_id", experiment_id), ("model_version_id", model_version_id),
+                     ("query", query), ("score_threshold", score_threshold),
+                     ("nms_threshold", nms_threshold), ("max_detections", max_detections),
+                     ("replace_pending", replace_pending), ("file", file)):
+            if v is not None:
+                body[k] = v
+        run = self.request("POST", "/api/v1/dataset-versions/%d/pre-annotate" % version_id, body)
+        if not wait:
+            return run
+        import time
+        from .client import CvopsError
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.request("GET", "/api/v1/jobs/%d" % run["id"])
+            if job.get("state") in ("succeeded", "failed", "canceled"):
+                return job
+            if time.monotonic() > deadline:
+                raise CvopsError(0, "timeout", "job %d still %s after %g s"
+                                 % (run["id"], job.get("state"), timeout))
+            time.sleep(0.2)
+
     # --- registry ------------------------------------------------------------
 
     def models(self, q=None):
