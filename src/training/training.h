@@ -98,7 +98,17 @@ typedef struct training_cfg {
     int loader_workers;   /* image decoding threads (2) */
     int log_every;        /* steps between metric points (1) */
     int64_t cache_mb;     /* memory for decoded images */
+    /* object detection (architecture detector-nano | detector-small) */
+    char task[16];        /* "" (from the train version), classification, detection */
+    double score_thr;     /* final predictions: score threshold (0.25) */
+    double nms_iou;       /* NMS IoU threshold (0.7) */
+    double mosaic;        /* probability of a 4-image mosaic (1) */
+    int close_mosaic;     /* last epochs without mosaic (-1: 15% of the epochs) */
 } training_cfg;
+
+/* Does the configuration train a detector (task detection or a detector
+ * architecture)? */
+bool training_cfg_is_detection(const training_cfg *c);
 
 void training_cfg_init(training_cfg *c);
 void training_cfg_free(training_cfg *c);
