@@ -204,6 +204,9 @@ static int progress(void *ud, const det_train_stats *st, bool epoch_end)
         }
         return 0;
     }
+    if (t->stopped)
+        return 1; /* a cut epoch: no epoch metrics, and the stored checkpoint stays the
+                     previous epoch's (a resume does the epoch again) */
     int64_t ep = st->epoch + 1;
     if (tlog_metric(&t->log, "train/epoch_loss", ep, st->loss, &le) ||
         tlog_metric(&t->log, "train/epoch_box_loss", ep, st->box_loss, &le) ||
@@ -215,8 +218,6 @@ static int progress(void *ud, const det_train_stats *st, bool epoch_end)
                          tlog_metric(&t->log, "val/AR100", ep, st->val.ar100, &le))) ||
         tlog_flush(&t->log, &le))
         job_log(t->job, "metric points lost: %s", le.msg);
-    if (t->stopped)
-        return 1; /* a cut epoch: the stored checkpoint stays the previous epoch's */
     bool best = st->has_val && st->val.map > t->best_val_acc;
     if (best)
         t->best_val_acc = st->val.map;

@@ -460,9 +460,25 @@ int training_job_run(job_ctx *j, const training_env *env, err *e)
     {
         json_t *p2 = json_pack("{s:i, s:i}", "input_size", t->cfg.input_size, "channels",
                                t->cfg.channels);
+        if (t->detection) {
+            json_object_set_new(p2, "task", json_string("detection"));
+            json_object_set_new(p2, "architecture", json_string(t->cfg.arch));
+        }
         db_conn *c = db_get(env->db, e);
         if (c) {
             exp_params_set(c, org, experiment, p2, e);
+            if (t->detection) {
+                /* the label map, for the registry (publishing copies it into the
+                 * model version); too many labels for a parameter: model.json has them */
+                json_t *labels = json_array();
+                for (int i = 0; i < t->data.nclasses; i++)
+                    json_array_append_new(labels, json_string(t->data.classes[i]));
+                json_t *p3 = json_pack("{s:o}", "labels", labels);
+                err le;
+                if (exp_params_set(c, org, experiment, p3, &le) != 0)
+                    job_log(j, "the label map is not a parameter: %s", le.msg);
+                json_decref(p3);
+            }
             json_t *cj = training_cfg_json(&t->cfg);
             char *ct = json_dumps(cj, JSON_COMPACT);
             db_run(c, e, "UPDATE training_run SET config = $1, start_epoch = $2 WHERE id = $3",
