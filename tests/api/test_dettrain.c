@@ -75,7 +75,7 @@ typedef struct fixture {
 static int64_t version_id(const char *ds, const char *name)
 {
     char *out;
-    int rc = cli(&out, "dataset versions -D %s --json", ds);
+    int rc = cli(&out, "dataset versions %s --json", ds);
     cr_assert_eq(rc, 0, "%s", out);
     json_t *j = json_loads(out, 0, NULL);
     cr_assert_not_null(j, "%s", out);
