@@ -349,6 +349,54 @@ Test(dettrain, launch_trains_logs_and_evaluates)
     cr_assert_str_eq(jstr(params, "task"), "detection", "%s", r->body.p);
     cr_assert_str_eq(jstr(params, "architecture"), "detector-nano", "%s", r->body.p);
     api_free(r);
+
+    /* cvops predict EXPERIMENT IMAGE: boxes in image pixels, thresholds, --draw */
+    char *out;
+    int rc = cli(&out, "predict %lld %s/set/test/images/test_000001.jpg --score 0.001 --max-det 5 "
+                       "--draw %s/drawn.jpg",
+                 (long long)exp, f.dir, f.dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert_not_null(strstr(out, "test_000001.jpg  5 box(es) (64x64"), "%s", out);
+    cr_assert(strstr(out, "circle") || strstr(out, "triangle"), "%s", out);
+    free(out);
+    char drawn[120];
+    snprintf(drawn, sizeof drawn, "%s/drawn.jpg", f.dir);
+    FILE *df = fopen(drawn, "rb");
+    cr_assert_not_null(df, "--draw wrote no %s", drawn);
+    unsigned char magic[2] = {0};
+    cr_assert_eq(fread(magic, 1, 2, df), 2);
+    fclose(df);
+    cr_assert(magic[0] == 0xFF && magic[1] == 0xD8, "not a JPEG");
+    /* a score threshold no sigmoid reaches: no box; JSON boxes carry x y w h */
+    rc = cli(&out, "predict --experiment %lld %s/set/test/images/test_000001.jpg --score 1 --json",
+             (long long)exp, f.dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    json_t *pj = json_loads(out, 0, NULL);
+    cr_assert_not_null(pj, "%s", out);
+    cr_assert_eq(json_array_size(json_object_get(pj, "boxes")), 0, "%s", out);
+    cr_assert_eq(jint(pj, "width"), 64);
+    json_decref(pj);
+    free(out);
+    rc = cli(&out, "predict --experiment %lld %s/set/test/images/test_000002.jpg --score 0.001 --json",
+             (long long)exp, f.dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    pj = json_loads(out, 0, NULL);
+    cr_assert_not_null(pj, "%s", out);
+    json_t *b0 = json_array_get(json_object_get(pj, "boxes"), 0);
+    cr_assert_not_null(b0, "%s", out);
+    double bx = json_number_value(json_object_get(b0, "x")), bw = json_number_value(json_object_get(b0, "w"));
+    cr_assert(bx >= 0 && bw > 0 && bx + bw <= 64.01, "%s", out);
+    json_decref(pj);
+    free(out);
+    /* bad thresholds and a model that is neither a file nor an id */
+    rc = cli(&out, "predict %lld %s/set/test/images/test_000001.jpg --score 2", (long long)exp, f.dir);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert_not_null(strstr(out, "--score must be in [0, 1]"), "%s", out);
+    free(out);
+    rc = cli(&out, "predict no-such-model.safetensors %s/set/test/images/test_000001.jpg", f.dir);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert_not_null(strstr(out, "neither a checkpoint file nor an experiment id"), "%s", out);
+    free(out);
     teardown(&f);
 }
 
