@@ -176,6 +176,24 @@ int training_sample_submit(db_conn *c, int64_t org, int64_t user, const training
                            int64_t *job, err *e);
 int training_sample_run(job_ctx *j, const training_env *env, err *e);
 
+/* --- sample data: shapes (object detection) ----------------------------- */
+
+typedef struct training_sample_det_opts {
+    const char *dataset;  /* "shapes" */
+    const char *project;  /* "getting-started" */
+    int64_t images;       /* 200 (80% train, 10% val, 10% test) */
+    int64_t size;         /* image side, a multiple of 32 (256) */
+    int64_t seed;         /* 1 */
+} training_sample_det_opts;
+
+/* Queues the job that draws the synthetic detection images (src/detect's
+ * generator) into the datalake, creates the dataset version (task
+ * detection) with labels, box annotations and splits, and an experiment
+ * ready to launch. ERR_CONFLICT when the dataset exists. */
+int training_sample_det_submit(db_conn *c, int64_t org, int64_t user,
+                               const training_sample_det_opts *o, int64_t *job, err *e);
+int training_sample_det_run(job_ctx *j, const training_env *env, err *e);
+
 /* --- models for inference ------------------------------------------------ */
 
 typedef struct training_model training_model;
