@@ -454,3 +454,55 @@ Test(dettrain, cancel_then_resume)
     json_decref(final_evaluation(exp));
     teardown(&f);
 }
+
+/* The shapes sample (make run seeds it): a detection version with boxes and
+ * split tags, and an experiment that trains on it as it is. */
+Test(dettrain, shapes_sample)
+{
+    char *ds = strdup(api_unique("shapes-"));
+    char *pr = strdup(api_unique("gs-"));
+    char body[300];
+    snprintf(body, sizeof body, "{\"dataset\":\"%s\",\"project\":\"%s\",\"images\":20,\"size\":64}",
+             ds, pr);
+    api_resp *r = api_admin("POST", "/api/v1/samples/shapes", body);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    int64_t job = jint(r->json, "job_id");
+    api_free(r);
+    json_t *j = api_wait_job(api_admin_token(), job, 120);
+    cr_assert_str_eq(jstr(j, "state"), "succeeded", "sample job: %s", jstr(j, "error"));
+    json_t *res = json_object_get(j, "result");
+    int64_t ver = jint(res, "version_id"), exp = jint(res, "experiment_id");
+    cr_assert_eq(jint(res, "images"), 20);
+    cr_assert_gt(jint(res, "boxes"), 19);
+    json_decref(j);
+    /* again: the dataset exists, nothing is added */
+    r = api_admin("POST", "/api/v1/samples/shapes", body);
+    cr_assert_eq(r->status, 409, "%s", r->body.p);
+    cr_assert_not_null(strstr(api_error_message(r), "already exists"));
+    api_free(r);
+    /* bad sizes are refused with the rule */
+    r = api_admin("POST", "/api/v1/samples/shapes", "{\"dataset\":\"x-shapes-bad\",\"size\":100}");
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert_not_null(strstr(api_error_message(r), "multiple of 32"), "%s", r->body.p);
+    api_free(r);
+    json_t *v = get_json("/api/v1/dataset-versions/%lld", ver);
+    cr_assert_str_eq(jstr(v, "task"), "detection");
+    json_decref(v);
+    /* its experiment trains as prepared (a shorter run here) */
+    json_t *e = get_json("/api/v1/experiments/%lld", exp);
+    json_t *params = json_object_get(e, "params");
+    cr_assert_str_eq(jstr(params, "architecture"), "detector-nano", "%s", json_dumps(e, 0));
+    json_decref(e);
+    json_t *run = train(exp, "{\"epochs\":1,\"time_budget\":0,\"batch_size\":8,\"loader_workers\":1}",
+                        "succeeded");
+    cr_assert_eq(jint(run, "train_images"), 16);
+    cr_assert_eq(jint(run, "val_images"), 2);
+    cr_assert_eq(jint(run, "test_images"), 2);
+    cr_assert_eq(jint(run, "classes"), 6);
+    json_decref(run);
+    json_t *ev = final_evaluation(exp);
+    cr_assert_str_eq(jstr(ev, "status"), "succeeded", "%s", json_dumps(ev, 0));
+    json_decref(ev);
+    free(ds);
+    free(pr);
+}
