@@ -17,9 +17,12 @@
  * Everything goes through the datalake, dataset and experiment modules, as
  * an upload and an import would. The same seed gives the same images.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/jsonv.h"
 #include "base/util.h"
@@ -92,6 +95,75 @@ static int add_jpeg(job_ctx *j, const training_env *env, db_conn *c, int64_t lak
     return rc;
 }
 
+#define SHAPES_THREADS 3
+
+typedef struct shapes_ctx {
+    job_ctx *j;
+    const training_env *env;
+    const det_synth *syn;
+    int64_t lake;
+    uint64_t seed;
+    int size;
+    int64_t n;
+    shape_item *items;
+    det_box *boxes;
+    _Atomic int64_t done;
+    _Atomic int finished;
+    _Atomic bool stop;
+} shapes_ctx;
+
+typedef struct shapes_arg {
+    shapes_ctx *c;
+    int index;
+    int rc;
+    err e;
+} shapes_arg;
+
+/* Thread a->index draws and stores images index, index + SHAPES_THREADS... */
+static void *shapes_main(void *p)
+{
+    shapes_arg *a = p;
+    shapes_ctx *sc = a->c;
+    db_conn *c = db_get(sc->env->db, &a->e);
+    uint8_t *rgb = malloc((size_t)sc->size * (size_t)sc->size * 3);
+    if (!c || !rgb) {
+        if (c)
+            err_set(&a->e, ERR_INTERNAL, "out of memory");
+        a->rc = -1;
+        atomic_store(&sc->stop, true);
+    }
+    for (int64_t i = a->index; a->rc == 0 && i < sc->n; i += SHAPES_THREADS) {
+        if (atomic_load(&sc->stop))
+            break;
+        shape_item *it = &sc->items[i];
+        int nb = 0;
+        uint8_t *jpg = NULL;
+        size_t len = 0;
+        char fn[64];
+        snprintf(fn, sizeof fn, "shapes-%05lld.jpg", (long long)i);
+        image_pixels px = {rgb, (uint32_t)sc->size, (uint32_t)sc->size, 3, (size_t)sc->size * 3};
+        if (det_synth_image(sc->syn, sc->seed, i, rgb, sc->boxes + i * SHAPES_MAX_BOXES,
+                            SHAPES_MAX_BOXES, &nb, &a->e) != 0 ||
+            image_encode_jpeg(&px, 90, &jpg, &len, &a->e) != 0 ||
+            add_jpeg(sc->j, sc->env, c, sc->lake, jpg, len, fn, &it->data_id, &a->e) != 0) {
+            err_prefix(&a->e, "%s: ", fn);
+            a->rc = -1;
+            atomic_store(&sc->stop, true);
+        }
+        free(jpg);
+        it->first = (int)(i * SHAPES_MAX_BOXES);
+        it->n = nb;
+        it->split = i % 10 == 8 ? 1 : i % 10 == 9 ? 2 : 0;
+        atomic_fetch_add(&sc->done, 1);
+    }
+    free(rgb);
+    if (c)
+        db_put(c);
+    image_thread_done();
+    atomic_fetch_add(&sc->finished, 1);
+    return NULL;
+}
+
 static int find_project(db_conn *c, int64_t org, int64_t user, const char *name, int64_t *id,
                         err *e)
 {
@@ -131,12 +203,11 @@ int training_sample_det_run(job_ctx *j, const training_env *env, err *e)
         return err_prefix(e, "the shapes generator: ");
     shape_item *items = calloc((size_t)n, sizeof *items);
     det_box *boxes = malloc((size_t)n * SHAPES_MAX_BOXES * sizeof *boxes);
-    uint8_t *rgb = malloc((size_t)size * (size_t)size * 3);
     db_conn *c = db_get(env->db, e);
     json_t *ids = NULL;
     int rc = -1;
     int64_t lake = 0, ds = 0, ver = 0, project = 0, exp = 0, kept = 0, nboxes = 0;
-    if (!items || !boxes || !rgb || !c) {
+    if (!items || !boxes || !c) {
         if (c)
             err_set(e, ERR_INTERNAL, "out of memory");
         goto out;
@@ -162,41 +233,51 @@ int training_sample_det_run(job_ctx *j, const training_env *env, err *e)
         if (lr != 0)
             goto out;
     }
-    /* the images */
-    for (int64_t i = 0; i < n; i++) {
-        int nb = 0;
-        if (det_synth_image(syn, (uint64_t)seed, i, rgb, boxes + i * SHAPES_MAX_BOXES,
-                            SHAPES_MAX_BOXES, &nb, e) != 0)
-            goto out;
-        image_pixels px = {rgb, (uint32_t)size, (uint32_t)size, 3, (size_t)size * 3};
-        uint8_t *jpg = NULL;
-        size_t len = 0;
-        if (image_encode_jpeg(&px, 90, &jpg, &len, e) != 0)
-            goto out;
-        char fn[64];
-        snprintf(fn, sizeof fn, "shapes-%05lld.jpg", (long long)i);
-        int ar = add_jpeg(j, env, c, lake, jpg, len, fn, &items[i].data_id, e);
-        free(jpg);
-        if (ar != 0) {
-            err_prefix(e, "%s: ", fn);
-            goto out;
-        }
-        items[i].first = (int)(i * SHAPES_MAX_BOXES);
-        items[i].n = nb;
-        items[i].split = i % 10 == 8 ? 1 : i % 10 == 9 ? 2 : 0;
-        for (int64_t k = 0; k < i; k++) /* the same picture twice: keep the first */
-            if (items[k].data_id == items[i].data_id && items[k].split >= 0) {
-                items[i].split = -1;
+    /* the images, by SHAPES_THREADS threads (drawing, JPEG, and the
+     * datalake's fsynced files and thumbnail overlap well) */
+    {
+        shapes_ctx sc = {.j = j, .env = env, .syn = syn, .lake = lake, .seed = (uint64_t)seed,
+                         .size = (int)size, .n = n, .items = items, .boxes = boxes};
+        pthread_t th[SHAPES_THREADS];
+        shapes_arg args[SHAPES_THREADS];
+        int started = 0;
+        for (int i = 0; i < SHAPES_THREADS; i++) {
+            args[i] = (shapes_arg){&sc, i, 0, {0}};
+            if (pthread_create(&th[i], NULL, shapes_main, &args[i]) != 0)
                 break;
-            }
-        if ((i & 15) == 0) {
-            job_progress(j, 0.9 * (double)i / (double)n, "%lld of %lld images", (long long)i,
+            started++;
+        }
+        while (atomic_load(&sc.finished) < started) {
+            struct timespec ts = {0, 200 * 1000000};
+            nanosleep(&ts, NULL);
+            int64_t d = atomic_load(&sc.done);
+            job_progress(j, 0.9 * (double)d / (double)n, "%lld of %lld images", (long long)d,
                          (long long)n);
-            if (job_should_stop(j)) {
-                err_set(e, ERR_UNAVAILABLE, "stopped after %lld images", (long long)i);
+            if (job_should_stop(j))
+                atomic_store(&sc.stop, true);
+        }
+        for (int i = 0; i < started; i++)
+            pthread_join(th[i], NULL);
+        for (int i = 0; i < started; i++)
+            if (args[i].rc != 0) {
+                *e = args[i].e;
                 goto out;
             }
+        if (started == 0) {
+            err_set(e, ERR_UNAVAILABLE, "cannot start the image threads; try again");
+            goto out;
         }
+        if (atomic_load(&sc.stop)) {
+            err_set(e, ERR_UNAVAILABLE, "stopped after %lld images", (long long)atomic_load(&sc.done));
+            goto out;
+        }
+        /* the same picture twice: keep the first */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < i; k++)
+                if (items[k].data_id == items[i].data_id && items[k].split >= 0) {
+                    items[i].split = -1;
+                    break;
+                }
     }
     ids = json_array();
     for (int64_t i = 0; i < n; i++)
@@ -305,7 +386,6 @@ out:
         db_put(c);
     free(items);
     free(boxes);
-    free(rgb);
     det_synth_free(syn);
     return rc;
 }
