@@ -64,7 +64,7 @@ static int launch_cmd(int argc, char **argv)
     cli_list sets = {0};
     const cli_opt opts[] = {
         CLI_CONN_OPTS(c),
-        {"arch", 'a', OPT_STR, &arch, "NAME|FILE", "cnn, resnet, mobilenet, or an architecture .json"},
+        {"arch", 'a', OPT_STR, &arch, "NAME|FILE", "cnn, resnet, mobilenet, detector-nano, detector-small, or an architecture .json"},
         {"depth", 0, OPT_INT, &depth, "N", "family depth (resnet 10/18/34, cnn stages)"},
         {"width", 0, OPT_DBL, &width, "X", "width multiplier"},
         {"input-size", 0, OPT_INT, &size, "PX", "input side (default: from the images, at most 224)"},
