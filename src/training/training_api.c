@@ -183,7 +183,11 @@ const job_kind training_job_kinds[] = {
 
 #define LAUNCH_DOC                                                                                 \
     "{\"type\":\"object\",\"properties\":{"                                                        \
-    "\"architecture\":{\"description\":\"cnn, resnet, mobilenet, or an architecture object\"},"   \
+    "\"architecture\":{\"description\":\"cnn, resnet, mobilenet, detector-nano, detector-small, "  \
+    "or an architecture object\"},"                                                                \
+    "\"task\":{\"type\":\"string\",\"enum\":[\"classification\",\"detection\",\"\"]},"          \
+    "\"score_thr\":{\"type\":\"number\"},\"nms_iou\":{\"type\":\"number\"},"                   \
+    "\"mosaic\":{\"type\":\"number\"},\"close_mosaic\":{\"type\":\"integer\"},"                 \
     "\"depth\":{\"type\":\"integer\"},\"width\":{\"type\":\"number\"},"                           \
     "\"stem\":{\"type\":\"string\"},\"activation\":{\"type\":\"string\"},"                        \
     "\"dropout\":{\"type\":\"number\"},\"input_size\":{\"type\":\"integer\"},"                    \
