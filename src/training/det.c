@@ -32,7 +32,7 @@
 #include "evaluation/evaluation.h"
 #include "training/internal.h"
 
-#define DET_EVAL_CONF 0.01f /* predictions stored for the final evaluation */
+#define DET_EVAL_CONF 0.001f /* predictions stored for the final evaluation */
 #define DET_EVAL_MAX_DET 100
 #define DET_EVAL_CHUNK 200 /* assets per predictions upload */
 
