@@ -334,7 +334,7 @@ static int write_model_json(train_ctx *t, err *e)
                           t->cfg.nms_iou, "max_det", 300, "run_id", (json_int_t)t->log.run);
     char f[1300];
     det_path(t, "model.json", f, sizeof f);
-    int rc = json_dump_file(j, f, JSON_INDENT(2));
+    int rc = json_dump_file(j, f, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     json_decref(j);
     if (rc != 0)
         return err_set(e, ERR_IO, "cannot write %s", f);
