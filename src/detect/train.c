@@ -304,6 +304,7 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
         path_in(path, sizeof path, c.ckpt_dir, "optim.safetensors");
         if (nn_optim_load(opt, path, e) < 0) goto out;
     }
+    if (c.threads > 0) nn_session_set_threads(s, c.threads);
     nn_session_seed(s, c.seed);
     nn_sched sched = c.sched;
     int64_t per_epoch = det_loader_batches(tl);

@@ -290,6 +290,7 @@ int train_det_loop(train_ctx *t, err *e)
         dc.max_seconds = cfg->max_seconds;
     }
     dc.auto_threads = cfg->auto_threads && cfg->threads == 0;
+    dc.threads = cfg->threads;
     dc.ckpt_dir = t->det_dir;
     dc.resume = t->start_epoch > 0 || t->start_step > 0;
     char extra[200];

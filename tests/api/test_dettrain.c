@@ -258,7 +258,7 @@ Test(dettrain, launch_trains_logs_and_evaluates)
     api_free(r);
 
     char body[400];
-    snprintf(body, sizeof body, "{%s,\"log_every\":1}", TINY);
+    snprintf(body, sizeof body, "{%s,\"log_every\":1,\"threads\":1}", TINY);
     json_t *run = train(exp, body, "succeeded");
     json_t *cfg = json_object_get(run, "config");
     cr_assert_str_eq(jstr(cfg, "task"), "detection");
@@ -296,6 +296,7 @@ Test(dettrain, launch_trains_logs_and_evaluates)
     for (int i = 0; i < 7; i++)
         cr_assert(has_artifact(exp, arts[i]), "no artifact %s", arts[i]);
     cr_assert(output_has(exp, "val mAP"));
+    cr_assert(output_has(exp, "1 thread(s)"), "threads: 1 is the training session's");
 
     /* model.json says what a deployment needs */
     char path[200];
