@@ -163,6 +163,19 @@ static int submit_sample_data(app *a, err *e)
         printf("Sample data: 3000 Fashion-MNIST images into dataset 'fashion-mnist' (job %lld); "
                "project 'getting-started' gets an experiment ready to launch.\n",
                (long long)job);
+    /* an object detection sample too: 200 synthetic images with boxes (a
+     * dataset of that name already there is left as it is) */
+    training_sample_det_opts sd = {0};
+    if (rc == 0) {
+        err de;
+        if (training_sample_det_submit(c, org, user, &sd, &job, &de) == 0)
+            printf("Sample data: 200 synthetic shapes images with boxes into dataset 'shapes' "
+                   "(job %lld); project 'getting-started' gets a detector experiment ready to "
+                   "launch.\n",
+                   (long long)job);
+        else if (de.code != ERR_CONFLICT)
+            printf("Sample data: no shapes sample: %s\n", de.msg);
+    }
 out:
     db_put(c);
     return rc;

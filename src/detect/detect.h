@@ -306,6 +306,7 @@ typedef struct det_train_cfg {
     double max_seconds;      /* time budget (0: none) */
     bool sched_by_time;      /* the schedule runs over the time budget */
     bool auto_threads;       /* as nn_train_cfg */
+    int threads;             /* compute threads of the training session (0: the process's) */
     int val_every;           /* epochs between validations (default 1; the last always) */
     float val_conf, val_iou; /* validation thresholds (default 0.001, 0.7) */
     int val_max_det;         /* default 300 */

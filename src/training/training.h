@@ -99,7 +99,17 @@ typedef struct training_cfg {
     int loader_workers;   /* image decoding threads (2) */
     int log_every;        /* steps between metric points (1) */
     int64_t cache_mb;     /* memory for decoded images */
+    /* object detection (architecture detector-nano | detector-small) */
+    char task[16];        /* "" (from the train version), classification, detection */
+    double score_thr;     /* final predictions: score threshold (0.25) */
+    double nms_iou;       /* NMS IoU threshold (0.7) */
+    double mosaic;        /* probability of a 4-image mosaic (1) */
+    int close_mosaic;     /* last epochs without mosaic (-1: 15% of the epochs) */
 } training_cfg;
+
+/* Does the configuration train a detector (task detection or a detector
+ * architecture)? */
+bool training_cfg_is_detection(const training_cfg *c);
 
 void training_cfg_init(training_cfg *c);
 void training_cfg_free(training_cfg *c);
@@ -166,6 +176,24 @@ typedef struct training_sample_opts {
 int training_sample_submit(db_conn *c, int64_t org, int64_t user, const training_sample_opts *o,
                            int64_t *job, err *e);
 int training_sample_run(job_ctx *j, const training_env *env, err *e);
+
+/* --- sample data: shapes (object detection) ----------------------------- */
+
+typedef struct training_sample_det_opts {
+    const char *dataset;  /* "shapes" */
+    const char *project;  /* "getting-started" */
+    int64_t images;       /* 200 (80% train, 10% val, 10% test) */
+    int64_t size;         /* image side, a multiple of 32 (256) */
+    int64_t seed;         /* 1 */
+} training_sample_det_opts;
+
+/* Queues the job that draws the synthetic detection images (src/detect's
+ * generator) into the datalake, creates the dataset version (task
+ * detection) with labels, box annotations and splits, and an experiment
+ * ready to launch. ERR_CONFLICT when the dataset exists. */
+int training_sample_det_submit(db_conn *c, int64_t org, int64_t user,
+                               const training_sample_det_opts *o, int64_t *job, err *e);
+int training_sample_det_run(job_ctx *j, const training_env *env, err *e);
 
 /* --- models for inference ------------------------------------------------ */
 
