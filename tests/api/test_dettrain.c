@@ -349,7 +349,38 @@ Test(dettrain, launch_trains_logs_and_evaluates)
     json_t *params = json_object_get(json_object_get(r->json, "lineage"), "params");
     cr_assert_str_eq(jstr(params, "task"), "detection", "%s", r->body.p);
     cr_assert_str_eq(jstr(params, "architecture"), "detector-nano", "%s", r->body.p);
+    int64_t version = jint(r->json, "id");
     api_free(r);
+
+    /* the published version serves: a deployment answers its boxes in the image's pixels */
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"mode\":\"serve\",\"champion_version_id\":%lld}",
+             api_unique("detdeploy"), (long long)version);
+    r = api_admin("POST", "/api/v1/deployments", body);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t dep = jint(r->json, "id");
+    api_free(r);
+    {
+        char img[200];
+        snprintf(img, sizeof img, "%s/set/test/images/test_000002.jpg", f.dir);
+        FILE *fi = fopen(img, "rb");
+        cr_assert_not_null(fi, "%s", img);
+        static unsigned char bytes[1 << 20];
+        size_t n = fread(bytes, 1, sizeof bytes, fi);
+        fclose(fi);
+        snprintf(path, sizeof path, "/api/v1/deployments/%lld/predict?score=0.001", (long long)dep);
+        api_opts o = {.token = api_admin_token(), .body = bytes, .body_len = n,
+                      .content_type = "application/octet-stream"};
+        r = api_do("POST", path, &o);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        json_t *boxes = json_object_get(r->json, "boxes");
+        cr_assert_gt(json_array_size(boxes), 0, "%s", r->body.p);
+        json_t *b = json_array_get(boxes, 0);
+        double bx0 = json_number_value(json_object_get(b, "x")), bw0 = json_number_value(json_object_get(b, "w"));
+        cr_assert(bx0 >= 0 && bw0 > 0 && bx0 + bw0 <= 64.01, "%s", r->body.p);
+        const char *lab = jstr(b, "label");
+        cr_assert(lab && (strcmp(lab, "circle") == 0 || strcmp(lab, "triangle") == 0), "%s", r->body.p);
+        api_free(r);
+    }
 
     /* cvops predict EXPERIMENT IMAGE: boxes in image pixels, thresholds, --draw */
     char *out;
