@@ -13,6 +13,7 @@
 #include "base/jsonv.h"
 #include "base/util.h"
 #include "image/image.h"
+#include "query/query.h"
 
 /* Latency histogram bounds (ms); the last bucket is everything above. */
 static const double lat_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
@@ -748,6 +749,107 @@ static void write_pred(jw *w, db_stmt *s)
     jw_obj_end(w);
 }
 
+/* --- the query language over predictions (docs/query.md, docs/operations.md) --- */
+
+/* label: the top class (or the top box) and every box's label. A tag-like
+ * set per row, so label = "car", label in (...), label ~ "ca*" all test
+ * "any of them". */
+#define LABEL_SET_LITE                                                                             \
+    "EXISTS (SELECT 1 FROM (SELECT p.top_label AS l UNION ALL SELECT json_extract(b.value, '$.label')" \
+    " FROM json_each(p.output, '$.boxes') b) x WHERE {})"
+#define LABEL_SET_PG                                                                               \
+    "EXISTS (SELECT 1 FROM (SELECT p.top_label AS l UNION ALL SELECT b->>'label'"                   \
+    " FROM jsonb_array_elements(COALESCE(p.output->'boxes', '[]'::jsonb)) b) x WHERE {})"
+#define SHADOW_SET_LITE                                                                            \
+    "EXISTS (SELECT 1 FROM (SELECT json_extract(c.value, '$.label') AS l FROM"                     \
+    " json_each(p.shadow_output, '$.classes') c UNION ALL SELECT json_extract(b.value, '$.label')"  \
+    " FROM json_each(p.shadow_output, '$.boxes') b) x WHERE {})"
+#define SHADOW_SET_PG                                                                              \
+    "EXISTS (SELECT 1 FROM (SELECT c->>'label' AS l FROM"                                          \
+    " jsonb_array_elements(COALESCE(p.shadow_output->'classes', '[]'::jsonb)) c UNION ALL"          \
+    " SELECT b->>'label' FROM jsonb_array_elements(COALESCE(p.shadow_output->'boxes', '[]'::jsonb)) b)" \
+    " x WHERE {})"
+
+#define PRED_FIELDS(LABEL_SET, SHADOW_SET)                                                         \
+    {"id", QUERY_INT, "p.id", NULL, NULL, NULL, "the prediction's id"},                             \
+    {"status", QUERY_TEXT, "p.status", NULL, NULL, NULL, "to_review, reviewed or submitted"},      \
+    {"label", QUERY_TAG, LABEL_SET, "x.l", NULL, NULL,                                             \
+     "the champion's top class or any box's label: label = \"car\""},                              \
+    {"score", QUERY_FLOAT, "p.top_score", NULL, NULL, NULL, "the top score, 0..1: score < 0.5"},   \
+    {"created", QUERY_TIME, "p.at", NULL, NULL, NULL, "prediction time; created > \"2026-01-01\""}, \
+    {"time", QUERY_TIME, "p.at", NULL, NULL, NULL, "the same as created"},                         \
+    {"latency", QUERY_FLOAT, "p.latency_ms", NULL, NULL, NULL, "milliseconds: latency > 100"},     \
+    {"objects", QUERY_INT, "p.objects", NULL, NULL, NULL, "boxes kept (detectors)"},               \
+    {"source", QUERY_TEXT, "p.source", NULL, NULL, NULL, "where the image came from"},             \
+    {"error", QUERY_BOOL, "(p.error <> 0)", NULL, NULL, NULL, "the model failed on the image"},    \
+    {"outlier", QUERY_BOOL,                                                                        \
+     "((SELECT pd.outlier FROM prediction_drift pd WHERE pd.prediction_id = p.id) <> 0)", NULL,     \
+     NULL, NULL, "flagged as an outlier by the drift report"},                                     \
+    {"out_of_range", QUERY_BOOL,                                                                   \
+     "((SELECT pd.out_of_range FROM prediction_drift pd WHERE pd.prediction_id = p.id) <> 0)",     \
+     NULL, NULL, NULL, "an image feature outside the training range"},                             \
+    {"outlier_pct", QUERY_FLOAT,                                                                   \
+     "(SELECT pd.outlier_pct FROM prediction_drift pd WHERE pd.prediction_id = p.id)", NULL, NULL,  \
+     NULL, "outlier percentile, 0..100"},                                                          \
+    {"shadow", QUERY_BOOL, "(p.shadow_output IS NOT NULL)", NULL, NULL, NULL,                      \
+     "has a shadow model's output"},                                                               \
+    {"shadow_label", QUERY_TAG, SHADOW_SET, "x.l", NULL, NULL,                                     \
+     "any class or box label of the shadow's output"},                                             \
+    {"agree", QUERY_BOOL,                                                                          \
+     "(p.shadow_output IS NOT NULL AND p.top_label IS NOT NULL AND " SHADOW_TOP_EQ ")", NULL, NULL, \
+     NULL, "the shadow's top label is the champion's"},                                            \
+    {"version", QUERY_INT, "p.champion_version_id", NULL, NULL, NULL, "the champion version id"},  \
+    {"data_id", QUERY_INT, "p.data_id", NULL, NULL, NULL, "the stored image's datalake item"},     \
+    {"sha256", QUERY_TEXT, "p.sha256", NULL, NULL, NULL, "the image's content hash"},              \
+    {"reviewed", QUERY_TIME, "p.reviewed_at", NULL, NULL, NULL, "review time"},                    \
+    {"reviewed_by", QUERY_INT, "p.reviewed_by", NULL, NULL, NULL, "user id of the reviewer"},      \
+    {"submitted", QUERY_TIME, "p.submitted_at", NULL, NULL, NULL, "submission time"},              \
+    {"tag", QUERY_TAG,                                                                             \
+     "p.data_id IN (SELECT dt.data_id FROM data_tag dt JOIN tag t ON t.id = dt.tag_id WHERE {})",   \
+     "t.name", NULL, NULL, "a tag of the stored image: tag = \"night\""},                          \
+    {"meta", QUERY_JSON, "(SELECT dm.meta FROM data dm WHERE dm.id = p.data_id)", NULL, NULL, NULL, \
+     "the image's metadata: meta.camera = \"gate-2\""},
+
+/* agree: the shadow's top (its best class, else its best box) is the
+ * champion's top label, the same rule as the rollups' agreement. */
+#define SHADOW_TOP_EQ SHADOW_TOP_EQ_D
+#define SHADOW_TOP_EQ_D "p.top_label = (" SHADOW_TOP_SQL ")"
+
+#define SHADOW_TOP_SQL SHADOW_TOP_LITE
+#define SHADOW_TOP_LITE                                                                            \
+    "SELECT json_extract(v.value, '$.label') FROM (SELECT value, 0 AS k FROM"                      \
+    " json_each(p.shadow_output, '$.classes') UNION ALL SELECT value, 1 FROM"                       \
+    " json_each(p.shadow_output, '$.boxes')) v ORDER BY v.k, json_extract(v.value, '$.score') DESC" \
+    " LIMIT 1"
+static const query_field pred_fields_lite[] = {PRED_FIELDS(LABEL_SET_LITE, SHADOW_SET_LITE)};
+#undef SHADOW_TOP_SQL
+#define SHADOW_TOP_SQL SHADOW_TOP_PG
+#define SHADOW_TOP_PG                                                                              \
+    "SELECT v.o->>'label' FROM (SELECT o, 0 AS k FROM"                                             \
+    " jsonb_array_elements(COALESCE(p.shadow_output->'classes', '[]'::jsonb)) o UNION ALL SELECT o, 1" \
+    " FROM jsonb_array_elements(COALESCE(p.shadow_output->'boxes', '[]'::jsonb)) o) v"              \
+    " ORDER BY v.k, (v.o->>'score')::float8 DESC LIMIT 1"
+static const query_field pred_fields_pg[] = {PRED_FIELDS(LABEL_SET_PG, SHADOW_SET_PG)};
+
+static const query_schema pred_schema_lite = {pred_fields_lite,
+                                              sizeof pred_fields_lite / sizeof *pred_fields_lite};
+static const query_schema pred_schema_pg = {pred_fields_pg, sizeof pred_fields_pg / sizeof *pred_fields_pg};
+
+const query_schema *deploy_pred_schema(bool postgres)
+{
+    return postgres ? &pred_schema_pg : &pred_schema_lite;
+}
+
+static db_val pred_qparam(const query_param *p)
+{
+    switch (p->type) {
+    case QUERY_P_INT: return DBI(p->i);
+    case QUERY_P_FLOAT: return DBD(p->f);
+    case QUERY_P_TEXT: return DBTN(p->s, p->len);
+    default: return DBNULL;
+    }
+}
+
 int deploy_predictions(db_conn *c, int64_t org, int64_t id, const deploy_pred_query *q, jw *w,
                        err *e)
 {
@@ -757,21 +859,40 @@ int deploy_predictions(db_conn *c, int64_t org, int64_t id, const deploy_pred_qu
     if (q->status && strcmp(q->status, "to_review") && strcmp(q->status, "reviewed") &&
         strcmp(q->status, "submitted"))
         return err_set(e, ERR_INVALID, "status must be to_review, reviewed or submitted");
-    db_stmt *s = db_query(c, e,
-                          "SELECT " PRED_COLS " FROM prediction p WHERE p.deployment_id = $1"
-                          " AND p.id < $2 AND ($3 = '' OR p.status = $3) AND ($4 = '' OR p.top_label = $4)"
-                          " AND COALESCE(p.top_score, 0) >= $5 AND COALESCE(p.top_score, 0) <= $6"
-                          " AND p.at >= $7 AND p.at < $8 AND ($10 < 0 OR EXISTS (SELECT 1 FROM prediction_drift pd"
-                          " WHERE pd.prediction_id = p.id AND pd.outlier = $10)) AND ($11 < 0 OR EXISTS"
-                          " (SELECT 1 FROM prediction_drift pd WHERE pd.prediction_id = p.id"
-                          " AND pd.out_of_range = $11)) ORDER BY p.id DESC LIMIT $9",
-                          DBI(id), DBI(q->before_id > 0 ? q->before_id : INT64_MAX),
-                          DBT(q->status ? q->status : ""), DBT(q->label ? q->label : ""),
-                          DBD(q->min_score), DBD(q->max_score), DBI(q->from),
-                          DBI(q->to > 0 ? q->to : INT64_MAX), DBI(q->limit + 1), DBI(q->outlier),
-                          DBI(q->out_of_range));
-    if (!s)
+    bool pg = db_conn_driver(c) == DB_POSTGRES;
+    query_sql qs = {0};
+    const char *text = q->q ? q->q : "";
+    if (query_to_sql(text, strlen(text), deploy_pred_schema(pg), NULL, pg ? QUERY_POSTGRES : QUERY_SQLITE,
+                     12, &qs, e)) {
+        if (e->code == ERR_NONE)
+            e->code = ERR_INVALID;
+        return err_prefix(e, "q: ");
+    }
+    sbuf sql = SBUF_INIT;
+    sbuf_printf(&sql,
+                "SELECT " PRED_COLS " FROM prediction p WHERE p.deployment_id = $1"
+                " AND p.id < $2 AND ($3 = '' OR p.status = $3) AND ($4 = '' OR p.top_label = $4)"
+                " AND COALESCE(p.top_score, 0) >= $5 AND COALESCE(p.top_score, 0) <= $6"
+                " AND p.at >= $7 AND p.at < $8 AND ($10 < 0 OR EXISTS (SELECT 1 FROM prediction_drift pd"
+                " WHERE pd.prediction_id = p.id AND pd.outlier = $10)) AND ($11 < 0 OR EXISTS"
+                " (SELECT 1 FROM prediction_drift pd WHERE pd.prediction_id = p.id"
+                " AND pd.out_of_range = $11)) AND (%s) ORDER BY p.id DESC LIMIT $9",
+                qs.where);
+    db_stmt *s = db_prepare(c, sbuf_cstr(&sql), e);
+    sbuf_free(&sql);
+    if (!s) {
+        query_sql_free(&qs);
         return -1;
+    }
+    db_val v[] = {DBI(id), DBI(q->before_id > 0 ? q->before_id : INT64_MAX),
+                  DBT(q->status ? q->status : ""), DBT(q->label ? q->label : ""),
+                  DBD(q->min_score), DBD(q->max_score), DBI(q->from),
+                  DBI(q->to > 0 ? q->to : INT64_MAX), DBI(q->limit + 1), DBI(q->outlier),
+                  DBI(q->out_of_range)};
+    for (int i = 0; i < (int)(sizeof v / sizeof *v); i++)
+        db_bind(s, i + 1, v[i]);
+    for (size_t i = 0; i < qs.nparams; i++)
+        db_bind(s, 12 + (int)i, pred_qparam(&qs.params[i]));
     int rc, n = 0;
     int64_t last = 0;
     jw_obj(w);
@@ -792,7 +913,64 @@ int deploy_predictions(db_conn *c, int64_t org, int64_t id, const deploy_pred_qu
         jw_null(w);
     jw_obj_end(w);
     db_done(s);
+    query_sql_free(&qs);
     return rc < 0 ? -1 : 0;
+}
+
+int deploy_pred_autocomplete(db_conn *c, int64_t org, int64_t id, const char *q, size_t cursor,
+                             jw *w, err *e)
+{
+    deploy_info d;
+    if (deploy_get_info(c, org, id, &d, e))
+        return -1;
+    bool pg = db_conn_driver(c) == DB_POSTGRES;
+    query_completion comp;
+    char like[300];
+    if (query_complete_json_begin(w, q, cursor, deploy_pred_schema(pg), &comp, like, sizeof like, e))
+        return -1;
+    query_complete_json_operators(w, &comp);
+    int rc = 0;
+    if (comp.expect & QUERY_EXPECT_VALUE && comp.field) {
+        const char *f = comp.field->name, *sql = NULL;
+        if (strcmp(f, "status") == 0) {
+            static const char *st[] = {"\"to_review\"", "\"reviewed\"", "\"submitted\""};
+            for (size_t i = 0; i < 3; i++)
+                query_complete_json_suggest(w, st[i], "value", NULL);
+        } else if (strcmp(f, "label") == 0) {
+            sql = "SELECT DISTINCT label FROM deployment_rollup_label WHERE deployment_id = $1"
+                  " AND res = 'day' AND label LIKE $2 ESCAPE '\\' ORDER BY label LIMIT 50";
+        } else if (strcmp(f, "source") == 0) {
+            sql = "SELECT DISTINCT source FROM (SELECT source FROM prediction WHERE deployment_id = $1"
+                  " ORDER BY id DESC LIMIT 5000) x WHERE source LIKE $2 ESCAPE '\\' ORDER BY source LIMIT 50";
+        } else if (strcmp(f, "tag") == 0 && d.datalake_id > 0) {
+            sql = "SELECT name FROM tag WHERE datalake_id = (SELECT datalake_id FROM deployment WHERE id = $1)"
+                  " AND name LIKE $2 ESCAPE '\\' ORDER BY name LIMIT 50";
+        }
+        if (sql) {
+            db_stmt *s = db_query(c, e, sql, DBI(id), DBT(like));
+            if (!s)
+                return -1;
+            while ((rc = db_step(s, e)) == DB_ROW) {
+                const char *v = db_col_text(s, 0);
+                if (!v)
+                    continue;
+                sbuf qv = SBUF_INIT;
+                sbuf_putc(&qv, '"');
+                for (const char *p = v; *p; p++) {
+                    if (*p == '"' || *p == '\\')
+                        sbuf_putc(&qv, '\\');
+                    sbuf_putc(&qv, *p);
+                }
+                sbuf_putc(&qv, '"');
+                query_complete_json_suggest(w, sbuf_cstr(&qv), "value", NULL);
+                sbuf_free(&qv);
+            }
+            db_done(s);
+            rc = rc < 0 ? -1 : 0;
+        }
+    }
+    query_complete_json_end(w, &comp);
+    return rc;
 }
 
 int deploy_prediction_write(db_conn *c, int64_t org, int64_t id, jw *w, err *e)

@@ -99,6 +99,7 @@ int deploy_metrics(db_conn *c, int64_t org, int64_t id, const char *resolution, 
                    int64_t to, jw *w, err *e);
 /* Predictions, newest first, filtered; keyset on id. */
 typedef struct deploy_pred_query {
+    const char *q; /* the query language (docs/query.md) over deploy_pred_schema; may be NULL */
     const char *status, *label;
     double min_score, max_score;
     int64_t from, to; /* ms, 0 = open */
@@ -107,6 +108,15 @@ typedef struct deploy_pred_query {
 } deploy_pred_query;
 int deploy_predictions(db_conn *c, int64_t org, int64_t id, const deploy_pred_query *q, jw *w,
                        err *e);
+/* The fields of the query language over predictions (status, label, score,
+ * created, latency, source, tag, meta, outlier, out_of_range, shadow,
+ * agree...), in the SQL of SQLite or PostgreSQL. */
+struct query_schema;
+const struct query_schema *deploy_pred_schema(bool postgres);
+/* Autocomplete of a predictions query at byte offset cursor (the answer of
+ * query_complete_json_*, with status, label, source and tag values). */
+int deploy_pred_autocomplete(db_conn *c, int64_t org, int64_t id, const char *q, size_t cursor,
+                             jw *w, err *e);
 int deploy_prediction_write(db_conn *c, int64_t org, int64_t id, jw *w, err *e);
 /* Review: the corrected output ({classes, boxes}); status to reviewed. */
 int deploy_review(db_conn *c, int64_t org, int64_t user, int64_t prediction, json_t *review,

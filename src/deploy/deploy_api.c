@@ -19,6 +19,7 @@
 #include "deploy/drift.h"
 #include "deploy/pipeline.h"
 #include "image/image.h"
+#include "query/query.h"
 #include "webhook/webhook.h"
 
 static void emit(http_req *r, db_conn *c, const char *event, const char *payload)
@@ -380,7 +381,10 @@ static int preds_list(http_req *r)
         http_query_i64(r, "cursor", 0, 0, INT64_MAX, &cursor) ||
         http_query_i64(r, "from", 0, 0, INT64_MAX, &from) || http_query_i64(r, "to", 0, 0, INT64_MAX, &to))
         return 0;
-    deploy_pred_query q = {.status = http_query(r, "status"), .label = http_query(r, "label"),
+    const char *qtext = http_query(r, "q");
+    if (qtext && strlen(qtext) > QUERY_DEFAULT_MAX_LEN)
+        return http_fail(r, ERR_INVALID, "q: the query is longer than %d bytes", QUERY_DEFAULT_MAX_LEN);
+    deploy_pred_query q = {.q = qtext, .status = http_query(r, "status"), .label = http_query(r, "label"),
                            .min_score = 0, .max_score = 1, .from = from, .to = to, .limit = limit,
                            .before_id = cursor, .outlier = -1, .out_of_range = -1};
     int64_t fl;
@@ -406,6 +410,28 @@ static int preds_list(http_req *r)
     jw w;
     http_json_begin(r, 200, &w);
     int rc = deploy_predictions(c, r->who.org_id, id, &q, &w, &e);
+    db_put(c);
+    return rc ? http_fail_err(r, &e) : 0;
+}
+
+static int preds_autocomplete(http_req *r)
+{
+    const char *q = http_query(r, "q");
+    if (!q)
+        q = "";
+    if (strlen(q) > QUERY_DEFAULT_MAX_LEN)
+        return http_fail(r, ERR_INVALID, "the query is longer than %d bytes", QUERY_DEFAULT_MAX_LEN);
+    int64_t id, cursor;
+    if (http_param_id(r, "id", &id) ||
+        http_query_i64(r, "cursor", (int64_t)strlen(q), 0, (int64_t)strlen(q), &cursor))
+        return 0;
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    err e;
+    jw w;
+    http_json_begin(r, 200, &w);
+    int rc = deploy_pred_autocomplete(c, r->who.org_id, id, q, (size_t)cursor, &w, &e);
     db_put(c);
     return rc ? http_fail_err(r, &e) : 0;
 }
@@ -612,8 +638,13 @@ const http_route deploy_routes[] = {
      "latency_ms, timestamp, shadow, source; the same image twice answers 409",
      "deployments", NULL, NULL, 256LL << 20, pred_part},
     {HTTP_GET, "/api/v1/deployments/{id}/predictions", preds_list, PERM_READ, BODY_NONE, NULL,
-     "Predictions newest first (?status=&label=&min_score=&max_score=&from=&to=&outlier=&"
-     "out_of_range=&limit=&cursor=)",
+     "Predictions newest first: ?q= in the query language (status, label, score, created, latency, "
+     "source, tag, meta, outlier, out_of_range, shadow, agree...; docs/operations.md), and the filters "
+     "?status=&label=&min_score=&max_score=&from=&to=&outlier=&out_of_range=&limit=&cursor=",
+     "deployments"},
+    {HTTP_GET, "/api/v1/deployments/{id}/predictions/autocomplete", preds_autocomplete, PERM_READ,
+     BODY_NONE, NULL,
+     "Autocomplete of a predictions query (?q=&cursor=): expected fields, operators and values",
      "deployments"},
     {HTTP_GET, "/api/v1/deployments/{id}/metrics", metrics, PERM_READ, BODY_NONE, NULL,
      "Dashboard series from rollups (?resolution=minute|hour|day&from=&to= ms): count, errors, "

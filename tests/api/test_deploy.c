@@ -310,3 +310,111 @@ Test(deploy, alert_fires_once_clears_and_fires_again)
     r = api_admin("DELETE", path, NULL);
     api_free(r);
 }
+
+/* GET .../predictions?q=... : the number of predictions matched, or -status. */
+static int pq_count(int64_t dep, const char *q, const char *extra)
+{
+    char *eq = curl_escape_q(q);
+    char path[1200];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions?q=%s%s", (long long)dep, eq,
+             extra ? extra : "");
+    free(eq);
+    api_resp *r = api_admin("GET", path, NULL);
+    int n = r->status == 200 ? (int)json_array_size(json_object_get(r->json, "items")) : -(int)r->status;
+    api_free(r);
+    return n;
+}
+
+Test(deploy, predictions_query_language)
+{
+    int64_t dep = new_deployment(",\"sample_rate\":1");
+    /* 1: a detector output, top box car, a dog box too; the shadow agrees (car) */
+    api_resp *r = report(dep, 7001,
+                         "{\"boxes\":[{\"x\":1,\"y\":2,\"w\":10,\"h\":5,\"label\":\"car\",\"score\":0.9},"
+                         "{\"x\":0,\"y\":0,\"w\":3,\"h\":3,\"label\":\"dog\",\"score\":0.4}]}",
+                         10, "{\"boxes\":[{\"x\":1,\"y\":2,\"w\":10,\"h\":5,\"label\":\"car\",\"score\":0.8}]}");
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    api_free(r);
+    /* 2: a class cat .6, slow; the shadow says dog */
+    r = report(dep, 7002, "{\"classes\":[{\"label\":\"cat\",\"score\":0.6}]}", 200,
+               "{\"classes\":[{\"label\":\"dog\",\"score\":0.7},{\"label\":\"cat\",\"score\":0.2}]}");
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    api_free(r);
+    /* 3: bird .2, no shadow */
+    r = report(dep, 7003, "{\"classes\":[{\"label\":\"bird\",\"score\":0.2}]}", 50, NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    api_free(r);
+    char tag[80];
+    snprintf(tag, sizeof tag, "tag = \"deployment-%lld\"", (long long)dep);
+    struct {
+        const char *q;
+        int n;
+    } cases[] = {
+        {"", 3},
+        {"label = \"dog\"", 1},             /* any box's label, not only the top */
+        {"label = \"car\" and label = \"dog\"", 1},
+        {"label in (\"cat\", \"bird\")", 2},
+        {"label ~ \"c*\"", 2},
+        {"not label = \"dog\"", 2},
+        {"score >= 0.5 and latency < 100", 1},
+        {"score < 0.5", 1},
+        {"latency > 20", 2},
+        {"objects >= 1", 1},
+        {"status = \"to_review\"", 3},
+        {"status = \"reviewed\"", 0},
+        {"created > \"2000-01-01\" and time < \"2999-01-01\"", 3},
+        {"created < \"2000-01-01\"", 0},
+        {"shadow", 2},
+        {"agree", 1},
+        {"shadow and not agree", 1},
+        {"shadow_label = \"dog\"", 1},
+        {"outlier", 0},
+        {"not outlier", 3},
+        {"out_of_range = false", 0}, /* not scored yet: unknown, not false */
+        {"error", 0},
+        {tag, 3},
+        {"tag = \"nope\"", 0},
+        {"exists meta", 0},
+        {"(label = \"cat\" or label = \"bird\") and score > 0.5", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        cr_expect_eq(pq_count(dep, cases[i].q, NULL), cases[i].n, "%s -> %d, expected %d", cases[i].q,
+                     pq_count(dep, cases[i].q, NULL), cases[i].n);
+    /* the old filters still apply, together with q */
+    cr_expect_eq(pq_count(dep, "label ~ \"*\"", "&min_score=0.5"), 2);
+    cr_expect_eq(pq_count(dep, "latency > 20", "&label=cat"), 1);
+    cr_expect_eq(pq_count(dep, "", "&status=to_review&limit=2"), 2);
+    /* errors: 400 with the language's message and position */
+    const char *bad[] = {"labl = \"x\"", "score = \"high\"", "label = ", "created > \"yesterday\"",
+                         "(status = \"x\"", "latency >> 3"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *eq = curl_escape_q(bad[i]);
+        char path[400];
+        snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions?q=%s", (long long)dep, eq);
+        free(eq);
+        r = api_admin("GET", path, NULL);
+        cr_expect_eq(r->status, 400, "%s -> %ld %s", bad[i], r->status, r->body.p);
+        cr_expect(api_error_message(r) && strstr(api_error_message(r), "column"), "%s -> %s", bad[i],
+                  r->body.p);
+        api_free(r);
+    }
+    /* autocomplete: fields, then values */
+    char path[300];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions/autocomplete?q=sta", (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_expect(strstr(r->body.p, "\"status\""), "%s", r->body.p);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions/autocomplete?q=status%%20%%3D%%20",
+             (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_expect(strstr(r->body.p, "to_review"), "%s", r->body.p);
+    api_free(r);
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions/autocomplete?q=label%%20%%3D%%20",
+             (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_expect(strstr(r->body.p, "\\\"bird\\\""), "%s", r->body.p);
+    api_free(r);
+}
