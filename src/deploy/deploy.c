@@ -449,6 +449,47 @@ static void build_rollup(void)
     sbuf_free(&s);
 }
 
+/* The labels a prediction adds to the label distribution: a classifier's
+ * top class; a detector's every box (a label once per box), so the
+ * distribution counts objects, like objects per image. Labels past
+ * LABELS_MAX distinct ones (in a single image) are not counted. */
+#define LABELS_MAX 64
+typedef struct {
+    char label[260];
+    int64_t n;
+} label_count;
+
+static void label_add(label_count *l, int *n, const char *label)
+{
+    if (!label || !label[0])
+        return;
+    for (int k = 0; k < *n; k++)
+        if (strcmp(l[k].label, label) == 0) {
+            l[k].n++;
+            return;
+        }
+    if (*n == LABELS_MAX)
+        return;
+    snprintf(l[*n].label, sizeof l[*n].label, "%s", label);
+    l[(*n)++].n = 1;
+}
+
+static int labels_of(const deploy_prediction *p, label_count *l)
+{
+    int n = 0;
+    json_t *j = p->output ? json_loads(p->output, 0, NULL) : NULL;
+    json_t *boxes = json_object_get(j, "boxes");
+    if (json_array_size(json_object_get(j, "classes")) || !json_array_size(boxes)) {
+        label_add(l, &n, p->top_label); /* the top class (or nothing) */
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(boxes, i, v)
+        label_add(l, &n, json_string_value(json_object_get(v, "label")));
+    json_decref(j);
+    return n;
+}
+
 int deploy_record(db_conn *c, const deploy_info *d, const deploy_prediction *p, int64_t *id,
                   err *e)
 {
@@ -486,19 +527,22 @@ int deploy_record(db_conn *c, const deploy_info *d, const deploy_prediction *p, 
         score_b = NSCORE - 1;
     if (score_b < 0)
         score_b = 0;
+    label_count labs[LABELS_MAX];
+    int nlab = labels_of(p, labs);
     for (size_t r = 0; r < sizeof resolutions / sizeof *resolutions; r++) {
         int64_t bucket = p->at_ms - p->at_ms % resolutions[r].ms;
         if (db_run(c, e, rollup_text, DBI(d->id), DBT(resolutions[r].name), DBI(bucket),
                    DBI(p->error ? 1 : 0), DBI(p->objects), DBD(p->latency_ms), DBD(p->top_score),
                    DBI(lat_bucket(p->latency_ms)), DBI(score_b)) < 0)
             goto fail;
-        if (p->top_label && p->top_label[0] &&
-            db_run(c, e,
-                   "INSERT INTO deployment_rollup_label (deployment_id, res, bucket, label, n)"
-                   " VALUES ($1, $2, $3, $4, 1) ON CONFLICT (deployment_id, res, bucket, label)"
-                   " DO UPDATE SET n = deployment_rollup_label.n + 1",
-                   DBI(d->id), DBT(resolutions[r].name), DBI(bucket), DBT(p->top_label)) < 0)
-            goto fail;
+        for (int k = 0; k < nlab; k++)
+            if (db_run(c, e,
+                       "INSERT INTO deployment_rollup_label (deployment_id, res, bucket, label, n)"
+                       " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (deployment_id, res, bucket, label)"
+                       " DO UPDATE SET n = deployment_rollup_label.n + excluded.n",
+                       DBI(d->id), DBT(resolutions[r].name), DBI(bucket), DBT(labs[k].label),
+                       DBI(labs[k].n)) < 0)
+                goto fail;
     }
     if (p->shadow_output && deploy_record_shadow(c, *id, p->shadow_output, NULL, e))
         goto fail;

@@ -418,3 +418,40 @@ Test(deploy, predictions_query_language)
     cr_expect(strstr(r->body.p, "\\\"bird\\\""), "%s", r->body.p);
     api_free(r);
 }
+
+/* The label distribution of a detector counts every box (objects), not only
+ * the top box; a classifier counts its top class. */
+Test(deploy, detector_label_distribution_counts_boxes)
+{
+    int64_t dep = new_deployment(",\"sample_rate\":0");
+    /* image 1: car .9, car .5, person .7; image 2: person .8; image 3: no box */
+    const char *outs[] = {"{\"boxes\":[{\"x\":1,\"y\":1,\"w\":5,\"h\":5,\"label\":\"car\",\"score\":0.9},"
+                          "{\"x\":9,\"y\":1,\"w\":5,\"h\":5,\"label\":\"car\",\"score\":0.5},"
+                          "{\"x\":1,\"y\":9,\"w\":5,\"h\":5,\"label\":\"person\",\"score\":0.7}]}",
+                          "{\"boxes\":[{\"x\":1,\"y\":1,\"w\":5,\"h\":5,\"label\":\"person\",\"score\":0.8}]}",
+                          "{\"boxes\":[]}"};
+    for (int i = 0; i < 3; i++) {
+        api_resp *r = report(dep, 7100 + (uint64_t)i, outs[i], 5, NULL);
+        cr_assert_eq(r->status, 201, "%s", r->body.p);
+        api_free(r);
+    }
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/metrics?resolution=day", (long long)dep);
+    api_resp *r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    json_t *labels = json_object_get(r->json, "labels");
+    cr_assert_eq(json_array_size(labels), 2, "%s", r->body.p);
+    int64_t car = -1, person = -1;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *l = json_array_get(labels, i);
+        if (strcmp(jstr(l, "label"), "car") == 0)
+            car = jint(l, "count");
+        else if (strcmp(jstr(l, "label"), "person") == 0)
+            person = jint(l, "count");
+    }
+    cr_assert_eq(car, 2, "two car boxes, one of them not the top: %s", r->body.p);
+    cr_assert_eq(person, 2, "%s", r->body.p);
+    cr_assert_float_eq(jnum(json_object_get(r->json, "totals"), "objects_per_image"), 4.0 / 3, 1e-9, "%s",
+                       r->body.p);
+    api_free(r);
+}
