@@ -575,14 +575,37 @@ int deploy_supervised(db_conn *c, int64_t org, int64_t deployment, int64_t from,
     if (!s)
         return -1;
     deploy_score champ = {0}, shadow = {0};
+    deploy_det_score *dchamp = deploy_det_score_new(), *dshadow = deploy_det_score_new();
     int64_t reviews = 0, no_class = 0;
     int rc;
     char truth[257], pred[257];
+    if (!dchamp || !dshadow) {
+        deploy_det_score_free(dchamp);
+        deploy_det_score_free(dshadow);
+        db_done(s);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
     while ((rc = db_step(s, e)) == DB_ROW) {
         reviews++;
         top_class(db_col_text(s, 2), truth, sizeof truth);
         if (!truth[0]) {
-            no_class++; /* a review without a class (boxes only) */
+            /* a review without a class: a detector's, its boxes the truth
+             * (none: an image without objects) */
+            no_class++;
+            json_t *rv = json_loads(db_col_text(s, 2), 0, NULL),
+                   *out = json_loads(db_col_text(s, 0), 0, NULL),
+                   *sh = db_col_null(s, 1) ? NULL : json_loads(db_col_text(s, 1), 0, NULL);
+            json_t *tb = json_object_get(rv, "boxes");
+            int arc = deploy_det_score_add(dchamp, tb, json_object_get(out, "boxes"), e);
+            if (arc == 0 && sh)
+                arc = deploy_det_score_add(dshadow, tb, json_object_get(sh, "boxes"), e);
+            json_decref(rv);
+            json_decref(out);
+            json_decref(sh);
+            if (arc) {
+                rc = -1;
+                break;
+            }
             continue;
         }
         top_class(db_col_text(s, 0), pred, sizeof pred);
@@ -602,10 +625,22 @@ int deploy_supervised(db_conn *c, int64_t org, int64_t deployment, int64_t from,
         deploy_score_write(&champ, w);
         jw_key(w, "shadow");
         deploy_score_write(&shadow, w);
+        /* detectors: the reviews without a class, box against box */
+        jw_key(w, "detection");
+        jw_obj(w);
+        jw_key(w, "champion");
+        if (deploy_det_score_write(dchamp, w, e))
+            rc = -1;
+        jw_key(w, "shadow");
+        if (rc == 0 && deploy_det_score_write(dshadow, w, e))
+            rc = -1;
+        jw_obj_end(w);
         jw_obj_end(w);
     }
     deploy_score_free(&champ);
     deploy_score_free(&shadow);
+    deploy_det_score_free(dchamp);
+    deploy_det_score_free(dshadow);
     return rc < 0 ? -1 : 0;
 }
 

@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "base/err.h"
+
+#include <jansson.h>
 
 typedef struct deploy_score_class {
     char name[257];
@@ -32,5 +35,26 @@ double deploy_score_value(const deploy_score *s, const char *metric);
  *  "per_class": [{"label", "support", "precision", "recall"}]} */
 void deploy_score_write(const deploy_score *s, jw *w);
 void deploy_score_free(deploy_score *s);
+
+/* --- detectors -------------------------------------------------------------------
+ * Boxes of a model against reviewed boxes, through the COCO evaluation
+ * engine (src/eval): per image (one reviewed prediction), the review's
+ * boxes are the ground truth and the model's boxes (x, y, w, h, label,
+ * score) the detections. Gives mAP@0.5, mAP@0.5:0.95, and precision and
+ * recall at IoU 0.5 from the engine's same-category matching (every
+ * detection counts: the deployment's min_score already filtered them). */
+typedef struct deploy_det_score deploy_det_score;
+
+deploy_det_score *deploy_det_score_new(void); /* NULL when out of memory */
+/* Adds one image: truth and pred are JSON arrays of boxes (either may be
+ * NULL or empty: an image with no object, or a model that found none). */
+int deploy_det_score_add(deploy_det_score *s, const json_t *truth, const json_t *pred,
+                         err *e);
+/* Runs the evaluation and writes {"images", "ground_truths", "detections",
+ * "tp", "fp", "fn", "precision", "recall", "map_50", "map_50_95",
+ * "per_class": [{"label", "support", "detections", "ap_50", "ap"}]}
+ * (null where undefined: no image, no ground truth). */
+int deploy_det_score_write(deploy_det_score *s, jw *w, err *e);
+void deploy_det_score_free(deploy_det_score *s);
 
 #endif
