@@ -455,3 +455,65 @@ Test(deploy, detector_label_distribution_counts_boxes)
                        r->body.p);
     api_free(r);
 }
+
+static void review_output(int64_t pred, const char *output)
+{
+    char path[100], body[600];
+    snprintf(path, sizeof path, "/api/v1/predictions/%lld/review", (long long)pred);
+    snprintf(body, sizeof body, "{\"output\":%s}", output);
+    api_resp *r = api_admin("PUT", path, body);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    api_free(r);
+}
+
+/* Supervised metrics of a detector: the champion's and the shadow's boxes
+ * against reviewed boxes (values checkable by hand). */
+Test(deploy, supervised_detector_boxes)
+{
+    int64_t dep = new_deployment(",\"sample_rate\":0");
+    /* image 1: champion finds the car exactly and a ghost person; the shadow
+     * finds the car only */
+    api_resp *r = report(dep, 7201,
+                         "{\"boxes\":[{\"x\":0,\"y\":0,\"w\":10,\"h\":10,\"label\":\"car\",\"score\":0.9},"
+                         "{\"x\":50,\"y\":50,\"w\":10,\"h\":10,\"label\":\"person\",\"score\":0.8}]}",
+                         5, "{\"boxes\":[{\"x\":0,\"y\":0,\"w\":10,\"h\":10,\"label\":\"car\",\"score\":0.6}]}");
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t p1 = jint(r->json, "id");
+    api_free(r);
+    /* image 2: champion misses the car, the shadow finds it at IoU 0.818 */
+    r = report(dep, 7202, "{\"boxes\":[]}", 5,
+               "{\"boxes\":[{\"x\":1,\"y\":0,\"w\":10,\"h\":10,\"label\":\"car\",\"score\":0.5}]}");
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t p2 = jint(r->json, "id");
+    api_free(r);
+    /* image 3: not reviewed, does not count */
+    r = report(dep, 7203, "{\"boxes\":[{\"x\":0,\"y\":0,\"w\":9,\"h\":9,\"label\":\"car\",\"score\":0.5}]}", 5,
+               NULL);
+    api_free(r);
+    review_output(p1, "{\"boxes\":[{\"x\":0,\"y\":0,\"w\":10,\"h\":10,\"label\":\"car\"}]}");
+    review_output(p2, "{\"boxes\":[{\"x\":0,\"y\":0,\"w\":10,\"h\":10,\"label\":\"car\"}]}");
+    char path[120];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/supervised", (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_assert_eq(jint(r->json, "reviews"), 2);
+    json_t *det = json_object_get(r->json, "detection");
+    json_t *ch = json_object_get(det, "champion"), *sh = json_object_get(det, "shadow");
+    cr_assert_not_null(ch, "%s", r->body.p);
+    cr_assert_eq(jint(ch, "images"), 2);
+    cr_assert_eq(jint(ch, "tp"), 1, "%s", r->body.p);
+    cr_assert_eq(jint(ch, "fp"), 1);
+    cr_assert_eq(jint(ch, "fn"), 1);
+    cr_assert_float_eq(jnum(ch, "precision"), 0.5, 1e-9);
+    cr_assert_float_eq(jnum(ch, "recall"), 0.5, 1e-9);
+    /* car: one of two found, first in rank: AP50 = 51/101; person: no truth */
+    cr_assert_float_eq(jnum(ch, "map_50"), 51.0 / 101, 1e-9, "%s", r->body.p);
+    cr_assert_eq(jint(sh, "tp"), 2, "%s", r->body.p);
+    cr_assert_eq(jint(sh, "fp"), 0);
+    cr_assert_float_eq(jnum(sh, "precision"), 1.0, 1e-9);
+    cr_assert_float_eq(jnum(sh, "recall"), 1.0, 1e-9);
+    cr_assert_float_eq(jnum(sh, "map_50"), 1.0, 1e-9);
+    /* at IoU >= .85 only the exact box: 7 thresholds at 1, 3 at 51/101 */
+    cr_assert_float_eq(jnum(sh, "map_50_95"), (7 + 3 * 51.0 / 101) / 10, 1e-9, "%s", r->body.p);
+    api_free(r);
+}
