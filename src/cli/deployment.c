@@ -3,6 +3,7 @@
  * their pipeline (feedback, continuous training and deployment).
  *
  *   cvops deployment list | show ID | drift ID [--from MS --to MS --dataset-version V]
+ *   cvops deployment predictions ID [--query Q] [--status S] [--limit N] [--cursor C]
  *   cvops deployment supervised ID
  *   cvops deployment pipeline show ID
  *   cvops deployment pipeline set ID --train V [--test V] [--project P] [--reviews N]
@@ -136,13 +137,46 @@ static int drift(int argc, char **argv)
     return EXIT_OK;
 }
 
+static int predictions(int argc, char **argv)
+{
+    cli_conn c = {0};
+    const char *query = NULL, *status = NULL;
+    int64_t limit = 50, cursor = 0;
+    const cli_opt opts[] = {
+        CLI_CONN_OPTS(c),
+        {"query", 'q', OPT_STR, &query, "Q",
+         "query language: label = \"car\" and score < 0.5, status, created, latency, source, tag, "
+         "meta.KEY, outlier, out_of_range, shadow, agree... (docs/operations.md)"},
+        {"status", 0, OPT_STR, &status, "S", "to_review, reviewed or submitted"},
+        {"limit", 0, OPT_INT, &limit, "N", "at most N (1..1000, default 50)"},
+        {"cursor", 0, OPT_INT, &cursor, "C", "the next page: the next_cursor of the previous one"},
+        {NULL, 0, 0, NULL, NULL, NULL}};
+    const char *usage = "cvops deployment predictions ID [--query Q] [--status S] [--limit N] [--cursor C]";
+    PARSE(usage, "A deployment's predictions, newest first, filtered with the query language.")
+    int64_t id;
+    int rc = one_id(npos, argv, usage, &id);
+    if (rc)
+        return rc;
+    char *eq = cli_escape(query ? query : ""), *es = cli_escape(status ? status : "");
+    char path[9000];
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions?q=%s&limit=%lld&cursor=%lld%s%s",
+             (long long)id, eq ? eq : "", (long long)limit, (long long)cursor, status ? "&status=" : "",
+             status && es ? es : "");
+    free(eq);
+    free(es);
+    static const cli_col cols[] = {{"id", "ID"},         {"at", "TIME"},         {"status", "STATUS"},
+                                   {"top_label", "LABEL"}, {"top_score", "SCORE"}, {"objects", "OBJECTS"},
+                                   {"latency_ms", "LATENCY_MS"}, {"source", "SOURCE"}};
+    return call_print(&c, "GET", path, NULL, cols, 8, "items");
+}
+
 static int supervised(int argc, char **argv)
 {
     cli_conn c = {0};
     const cli_opt opts[] = {CLI_CONN_OPTS(c), {NULL, 0, 0, NULL, NULL, NULL}};
     const char *usage = "cvops deployment supervised ID [--json]";
     PARSE(usage, "Champion and shadow against the reviews: accuracy, macro precision, recall "
-                 "and F1, per class.")
+                 "and F1, per class; for detectors, precision, recall and mAP box against box.")
     int64_t id;
     int rc = one_id(npos, argv, usage, &id);
     if (rc)
@@ -170,6 +204,21 @@ static int supervised(int argc, char **argv)
                json_number_value(json_object_get(m, "macro_precision")),
                json_number_value(json_object_get(m, "macro_recall")),
                json_number_value(json_object_get(m, "macro_f1")));
+    }
+    json_t *det = json_object_get(j, "detection");
+    if (json_integer_value(json_object_get(json_object_get(det, "champion"), "images")) > 0) {
+        printf("\ndetection: %lld reviewed images\n%-9s %6s %9s %9s %9s %9s\n",
+               (long long)json_integer_value(json_object_get(json_object_get(det, "champion"), "images")),
+               "MODEL", "IMAGES", "PRECISION", "RECALL", "MAP50", "MAP50-95");
+        for (int i = 0; i < 2; i++) {
+            json_t *m = json_object_get(det, who[i]);
+            printf("%-9s %6lld %9.4f %9.4f %9.4f %9.4f\n", who[i],
+                   (long long)json_integer_value(json_object_get(m, "images")),
+                   json_number_value(json_object_get(m, "precision")),
+                   json_number_value(json_object_get(m, "recall")),
+                   json_number_value(json_object_get(m, "map_50")),
+                   json_number_value(json_object_get(m, "map_50_95")));
+        }
     }
     json_decref(j);
     return EXIT_OK;
@@ -332,6 +381,7 @@ int cmd_deployment(int argc, char **argv)
         {"list", list, "list deployments"},
         {"show", show, "one deployment"},
         {"drift", drift, "drift and outliers against the training dataset version"},
+        {"predictions", predictions, "predictions, filtered with the query language"},
         {"supervised", supervised, "champion and shadow against the reviews"},
         {"pipeline", pipeline, "feedback, continuous training and deployment"},
         {NULL, NULL, NULL},

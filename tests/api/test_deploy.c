@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "../unit/image_gen.h"
 #include "api.h"
@@ -16,6 +17,22 @@
 static const char *jstr(json_t *j, const char *k) { return json_string_value(json_object_get(j, k)); }
 static int64_t jint(json_t *j, const char *k) { return json_integer_value(json_object_get(j, k)); }
 static double jnum(json_t *j, const char *k) { return json_number_value(json_object_get(j, k)); }
+
+/* Runs the cvops CLI against the test server: its output and exit status. */
+static const char *cli(int *status, const char *args)
+{
+    static char out[65536];
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "'%s' %s --server '%s' --token '%s' 2>&1", getenv("CVOPS_TEST_BIN"),
+             args, getenv("CVOPS_TEST_URL"), api_admin_token());
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return out;
+}
 
 static void init(void)
 {
@@ -398,6 +415,20 @@ Test(deploy, predictions_query_language)
                   r->body.p);
         api_free(r);
     }
+    /* the CLI passes --query */
+    int st;
+    char args[200];
+    snprintf(args, sizeof args, "deployment predictions %lld --json --query 'label = \"dog\"'",
+             (long long)dep);
+    const char *text = cli(&st, args);
+    cr_assert_eq(st, 0, "%s", text);
+    json_t *cj = json_loads(text, 0, NULL);
+    cr_assert_eq(json_array_size(json_object_get(cj, "items")), 1, "%s", text);
+    json_decref(cj);
+    snprintf(args, sizeof args, "deployment predictions %lld --query 'labl = 1'", (long long)dep);
+    text = cli(&st, args);
+    cr_assert_neq(st, 0, "%s", text);
+    cr_assert(strstr(text, "column 1"), "%s", text);
     /* autocomplete: fields, then values */
     char path[300];
     snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions/autocomplete?q=sta", (long long)dep);
@@ -516,4 +547,11 @@ Test(deploy, supervised_detector_boxes)
     /* at IoU >= .85 only the exact box: 7 thresholds at 1, 3 at 51/101 */
     cr_assert_float_eq(jnum(sh, "map_50_95"), (7 + 3 * 51.0 / 101) / 10, 1e-9, "%s", r->body.p);
     api_free(r);
+    int st;
+    char args[100];
+    snprintf(args, sizeof args, "deployment supervised %lld", (long long)dep);
+    const char *text = cli(&st, args);
+    cr_assert_eq(st, 0, "%s", text);
+    cr_assert(strstr(text, "detection: 2 reviewed images") && strstr(text, "MAP50"), "%s", text);
+    cr_assert(strstr(text, "0.5050"), "champion mAP50 51/101: %s", text);
 }

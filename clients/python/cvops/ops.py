@@ -179,12 +179,14 @@ class Ops:
                                                   "to": end})))
 
     def predictions(self, deployment_id, status=None, label=None, min_score=None,
-                    max_score=None, limit=100, outlier=None, out_of_range=None):
-        """outlier / out_of_range: True or False to filter on the drift flags
+                    max_score=None, limit=100, outlier=None, out_of_range=None, q=None):
+        """q: a query in the query language over predictions, e.g.
+        'label = "car" and score < 0.5 and not agree' (docs/operations.md).
+        outlier / out_of_range: True or False to filter on the drift flags
         (scored by deployment_drift)."""
         flag = lambda v: None if v is None else int(bool(v))  # noqa: E731
         return self.request("GET", "/api/v1/deployments/%d/predictions%s"
-                            % (deployment_id, _q({"status": status, "label": label,
+                            % (deployment_id, _q({"q": q, "status": status, "label": label,
                                                   "min_score": min_score,
                                                   "max_score": max_score, "limit": limit,
                                                   "outlier": flag(outlier),
@@ -201,7 +203,9 @@ class Ops:
                                                   "limit": limit})))
 
     def deployment_supervised(self, deployment_id, start=None, end=None):
-        """Champion and shadow against the reviews, by top class."""
+        """Champion and shadow against the reviews: by top class, and for
+        detectors ("detection") box against box: precision, recall, mAP@0.5
+        and mAP@0.5:0.95."""
         return self.request("GET", "/api/v1/deployments/%d/supervised%s"
                             % (deployment_id, _q({"from": start, "to": end})))
 

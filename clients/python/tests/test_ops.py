@@ -64,6 +64,13 @@ class OpsTest(unittest.TestCase):
         self.assertEqual(r["status"], "reviewed")
         self.assertEqual(self.c.submit_reviews(d["id"])["submitted"], 1)
         self.assertEqual(len(self.c.predictions(d["id"], status="submitted")), 1)
+        # the query language: the same, and a miss, and a parse error with its position
+        self.assertEqual(len(self.c.predictions(d["id"], q='status = "submitted" and label = "cat"')), 1)
+        self.assertEqual(self.c.predictions(d["id"], q='label = "dog"'), [])
+        with self.assertRaises(CvopsError) as cm:
+            self.c.predictions(d["id"], q="scor > 0.5")
+        self.assertEqual(cm.exception.status, 400)
+        self.assertIn("column", cm.exception.message)
         sv = self.c.deployment_supervised(d["id"])
         self.assertEqual(sv["reviews"], 1)
         self.assertEqual(sv["champion"]["accuracy"], 0.0)  # cat predicted, dog reviewed
