@@ -555,3 +555,48 @@ Test(deploy, supervised_detector_boxes)
     cr_assert(strstr(text, "detection: 2 reviewed images") && strstr(text, "MAP50"), "%s", text);
     cr_assert(strstr(text, "0.5050"), "champion mAP50 51/101: %s", text);
 }
+
+/* tag and meta in a predictions query read the stored image's datalake item
+ * (here uploaded first with its metadata, then reported: deduplicated). */
+Test(deploy, predictions_query_tags_and_metadata)
+{
+    char body[200];
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", api_unique("deplake-"));
+    api_resp *r = api_admin("POST", "/api/v1/datalakes", body);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t lake = jint(r->json, "id");
+    api_free(r);
+    tbytes img = t_photo_jpeg(64, 48, 7301, 80);
+    char path[300];
+    snprintf(path, sizeof path,
+             "/api/v1/datalakes/%lld/data?tag=night&meta=%%7B%%22cam%%22%%3A%%22gate-2%%22%%2C%%22n%%22%%3A3%%7D",
+             (long long)lake);
+    api_opts o = {.token = api_admin_token(), .body = img.p, .body_len = img.n,
+                  .content_type = "application/octet-stream"};
+    r = api_do("POST", path, &o);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    api_free(r);
+    tb_free(&img);
+    char extra[100];
+    snprintf(extra, sizeof extra, ",\"sample_rate\":1,\"datalake_id\":%lld", (long long)lake);
+    int64_t dep = new_deployment(extra);
+    r = report(dep, 7301, "{\"classes\":[{\"label\":\"cat\",\"score\":0.6}]}", 5, NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    api_free(r);
+    r = report(dep, 7302, "{\"classes\":[{\"label\":\"cat\",\"score\":0.6}]}", 5, NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    api_free(r);
+    cr_expect_eq(pq_count(dep, "", NULL), 2);
+    cr_expect_eq(pq_count(dep, "meta.cam = \"gate-2\"", NULL), 1);
+    cr_expect_eq(pq_count(dep, "meta.n >= 3", NULL), 1);
+    cr_expect_eq(pq_count(dep, "exists meta.cam", NULL), 1);
+    cr_expect_eq(pq_count(dep, "tag = \"night\"", NULL), 1);
+    cr_expect_eq(pq_count(dep, "not tag = \"night\"", NULL), 1);
+    /* autocomplete offers the datalake's tags */
+    snprintf(path, sizeof path, "/api/v1/deployments/%lld/predictions/autocomplete?q=tag%%20%%3D%%20n",
+             (long long)dep);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    cr_expect(strstr(r->body.p, "night"), "%s", r->body.p);
+    api_free(r);
+}
