@@ -7,6 +7,7 @@
  * parameters: once the schema's own SQL is blanked out, every quote left
  * in the WHERE opens one of the engine's fixed literals.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Blanks every occurrence of the n bytes at p in s. */
 static void blank(char *s, const char *p, size_t n)
 {
-    if (n == 0)
-        return;
+    if (n == 0 || !memchr(p, '\'', n))
+        return; /* only pieces with a quote matter (and ")" alone would eat the rest) */
     for (char *x = s; *x; x++)
         if (strncmp(x, p, n) == 0) {
             memset(x, ' ', n);
@@ -34,8 +35,19 @@ static void check(const query_schema *schema, const char *where)
     char *s = strdup(where);
     if (!s)
         return;
-    for (size_t i = 0; i < schema->nfields; i++) {
-        const query_field *f = &schema->fields[i];
+    /* longest first: a short field's SQL can sit inside a longer one's */
+    bool done[64] = {0};
+    for (size_t n = 0; n < schema->nfields && n < 64; n++) {
+        size_t best = 0, blen = 0;
+        for (size_t i = 0; i < schema->nfields && i < 64; i++) {
+            size_t l = schema->fields[i].sql ? strlen(schema->fields[i].sql) : 0;
+            if (!done[i] && (blen == 0 || l > blen)) {
+                best = i;
+                blen = l ? l : 1;
+            }
+        }
+        done[best] = true;
+        const query_field *f = &schema->fields[best];
         if (f->sql) {
             const char *hole = strstr(f->sql, "{}");
             if (hole) {
