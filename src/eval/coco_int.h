@@ -91,6 +91,8 @@ struct eval_coco {
     eval_params p;
     int K;
     struct acc_entry *acc;               /* per category (acc_start), image order, then rank */
+    uint32_t *acc_bits;                  /* [entry][A] matched / ignored bits (coco.c) */
+    uint32_t *cat_counts;                /* [K][2] regular gts, detections; built on first use */
     size_t *acc_start;                   /* [K + 1] */
     size_t *pair_acc;                    /* [npairs] where a pair's detections go in acc */
     uint32_t *npig;                      /* [npairs][A] regular ground truths */
