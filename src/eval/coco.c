@@ -202,7 +202,6 @@ static void clear_results(eval_coco *ev)
     free(ev->acc_bits);
     free(ev->cat_counts);
     free(ev->acc_start);
-    free(ev->pair_acc);
     free(ev->npig);
     free(ev->precision);
     free(ev->recall);
@@ -214,7 +213,7 @@ static void clear_results(eval_coco *ev)
     ev->acc = NULL;
     ev->acc_bits = NULL;
     ev->cat_counts = NULL;
-    ev->acc_start = ev->pair_acc = NULL;
+    ev->acc_start = NULL;
     ev->npig = NULL;
     ev->precision = ev->recall = ev->scores = NULL;
     ev->ran = false;
@@ -533,6 +532,7 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
     if (h.area < 0 && mask_area >= 0 && (is_gt || !a->has_bbox)) h.area = mask_area;
     h.has_seg = x.seg != NULL;
     h.has_kp = x.nkp > 0;
+    h.zero_id = is_gt && x.id == 0;
     touch(ev);
     (*arr)[*n] = h;
     (*xarr)[*n] = x;
@@ -1251,7 +1251,9 @@ static inline double plain_area(const ann *a)
     return a->area >= 0 ? a->area : a->bbox[2] * a->bbox[3];
 }
 
-static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
+/* Evaluates pair pi; adds its regular ground truths per area range to
+ * npig_cat[category][a] (the calling thread's own counters). */
+static int eval_pair(eval_coco *ev, size_t pi, scratch *s, uint64_t *npig_cat, err *e)
 {
     const eval_params *p = &ev->p;
     pair_rec *pr = &ev->pairs[pi];
@@ -1263,16 +1265,14 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
     size_t maxdet = (size_t)p->max_dets[p->n_maxdets - 1];
     size_t D = pr->nd < maxdet ? pr->nd : maxdet;
     const uint32_t *gi = ev->gidx + pr->g0, *di = ev->didx + pr->d0;
-    acc_entry *out = ev->acc + ev->pair_acc[pi];
-    uint32_t *ob = ev->acc_bits + ev->pair_acc[pi] * (size_t)A;
+    acc_entry *out = ev->acc + pr->acc;
+    uint32_t *ob = ev->acc_bits + (size_t)pr->acc * (size_t)A;
     for (size_t d = 0; d < D; d++)
         out[d] = (acc_entry){ev->dts[di[d]].score, (uint32_t)d, 0};
 
     if (G == 0) {
         /* no ground truth (most pairs): every detection is unmatched, and
          * ignored in the area ranges that exclude it */
-        for (int a = 0; a < A; a++)
-            ev->npig[pi * (size_t)A + (size_t)a] = 0;
         for (size_t d = 0; d < D; d++) {
             const ann *da = &ev->dts[di[d]];
             double ar;
@@ -1316,7 +1316,7 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
             const ann *ga = &ev->gts[gi[g]];
             s->gcrowd[g] = ga->iscrowd;
             s->gbase[g] = ga->iscrowd || (ev->type == EVAL_KEYPOINTS && gt_x(ev, ga)->num_kp == 0);
-            s->gnz[g] = D && gt_x(ev, ga)->id != 0;
+            s->gnz[g] = !ga->zero_id;
         }
         double thr[EVAL_MAX_IOU_THRS];
         for (int t = 0; t < T; t++) /* fmin(thr, 1 - 1e-10) */
@@ -1334,7 +1334,7 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
                 if (!s->gig[g]) s->gord[n0++] = (uint32_t)g;
             for (size_t g = 0, k = n0; g < G; g++)
                 if (s->gig[g]) s->gord[k++] = (uint32_t)g;
-            ev->npig[pi * (size_t)A + (size_t)a] = npig;
+            npig_cat[(size_t)pr->cat * A + (size_t)a] += npig;
             if (G && D) {
                 for (int t = 0; t < T; t++) {
                     memset(s->gtm, 0, G);
@@ -1771,14 +1771,13 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
     const int A = p->n_area;
     ev->K = (int)ev->ncat;
     ev->acc_start = calloc((size_t)ev->K + 2, sizeof *ev->acc_start);
-    ev->pair_acc = malloc((ev->npairs ? ev->npairs : 1) * sizeof *ev->pair_acc);
-    ev->npig = calloc((ev->npairs ? ev->npairs : 1) * A, sizeof *ev->npig);
+    ev->npig = calloc((size_t)(ev->K ? ev->K : 1) * A, sizeof *ev->npig);
     size_t np = (size_t)p->n_iou * p->n_rec * (ev->K ? ev->K : 1) * A * p->n_maxdets;
     size_t nr = (size_t)p->n_iou * (ev->K ? ev->K : 1) * A * p->n_maxdets;
     ev->cprec = malloc(np * sizeof *ev->cprec);
     ev->cscore = malloc(np * sizeof *ev->cscore);
     ev->crec = malloc(nr * sizeof *ev->crec);
-    if (!ev->acc_start || !ev->pair_acc || !ev->npig || !ev->cprec || !ev->cscore || !ev->crec) {
+    if (!ev->acc_start || !ev->npig || !ev->cprec || !ev->cscore || !ev->crec) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
@@ -1804,7 +1803,7 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
         memcpy(pos, ev->acc_start, ((size_t)ev->K + 1) * sizeof *pos);
         for (size_t i = 0; i < ev->npairs; i++) {
             size_t D = ev->pairs[i].nd < maxdet ? ev->pairs[i].nd : maxdet;
-            ev->pair_acc[i] = pos[ev->pairs[i].cat];
+            ev->pairs[i].acc = (uint32_t)pos[ev->pairs[i].cat];
             pos[ev->pairs[i].cat] += D;
         }
         free(pos);
@@ -1820,9 +1819,18 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
         scratch s = {0};
         err le;
         err_clear(&le);
+        /* regular ground truths per (category, area range), this thread's */
+        uint64_t *npig = calloc((size_t)(ev->K ? ev->K : 1) * A, sizeof *npig);
+        if (!npig) {
+#pragma omp critical(eval_fail)
+            if (fail_at == SIZE_MAX) {
+                fail_at = 0;
+                err_set(&first, ERR_INTERNAL, "out of memory");
+            }
+        }
 #pragma omp for schedule(dynamic, 64)
         for (size_t i = 0; i < ev->npairs; i++) {
-            if (eval_pair(ev, i, &s, &le) != 0) {
+            if (npig && eval_pair(ev, i, &s, npig, &le) != 0) {
 #pragma omp critical(eval_fail)
                 if (i < fail_at) {
                     fail_at = i;
@@ -1830,6 +1838,12 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
                 }
             }
         }
+        if (npig) {
+#pragma omp critical(eval_npig)
+            for (size_t i = 0; i < (size_t)(ev->K ? ev->K : 1) * A; i++)
+                ev->npig[i] += npig[i];
+        }
+        free(npig);
         scratch_free(&s);
     }
     if (fail_at != SIZE_MAX) {
@@ -1840,14 +1854,7 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
 
     int64_t t2 = time_mono_ns();
     /* accumulate: categories in parallel */
-    uint64_t *npig_k = calloc((size_t)(ev->K ? ev->K : 1) * A, sizeof *npig_k);
-    if (!npig_k) {
-        clear_results(ev);
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    }
-    for (size_t i = 0; i < ev->npairs; i++)
-        for (int a = 0; a < A; a++)
-            npig_k[(size_t)ev->pairs[i].cat * A + a] += ev->npig[i * A + a];
+    const uint64_t *npig_k = ev->npig;
     int oom = 0;
     double *cprec = ev->cprec, *cscore = ev->cscore, *crec = ev->crec;
 #pragma omp parallel num_threads(nthreads) if (ev->acc_start[ev->K] > PAR_MIN)
@@ -1861,7 +1868,6 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
             }
         acc_free(&s);
     }
-    free(npig_k);
     if (oom) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");

@@ -22,7 +22,8 @@ typedef struct ann {
     uint32_t seq;     /* insertion index: the cold part, error messages */
     int32_t img, cat; /* indices after resolve (sorted id order); -1 = dropped */
     uint8_t iscrowd, has_bbox;
-    uint8_t has_seg, has_kp; /* the cold part has a segmentation / keypoints */
+    uint8_t has_seg : 1, has_kp : 1; /* the cold part has a segmentation / keypoints */
+    uint8_t zero_id : 1; /* a ground truth with id 0 (never a true positive) */
 } ann;
 
 typedef struct ann_x {
@@ -51,6 +52,7 @@ typedef struct pair_rec {
     uint32_t img, cat;
     uint32_t g0, ng; /* range in gidx */
     uint32_t d0, nd; /* range in didx (sorted by score after evaluation) */
+    uint32_t acc;    /* where its kept detections go in acc (set by eval_coco_run) */
 } pair_rec;
 
 typedef struct idmap {
@@ -94,8 +96,7 @@ struct eval_coco {
     uint32_t *acc_bits;                  /* [entry][A] matched / ignored bits (coco.c) */
     uint32_t *cat_counts;                /* [K][2] regular gts, detections; built on first use */
     size_t *acc_start;                   /* [K + 1] */
-    size_t *pair_acc;                    /* [npairs] where a pair's detections go in acc */
-    uint32_t *npig;                      /* [npairs][A] regular ground truths */
+    uint64_t *npig;                      /* [K][A] regular ground truths */
     double *cprec, *cscore, *crec;       /* [k][a][m][t][r], recall [k][a][m][t] */
     double *precision, *recall, *scores; /* reference layout, built on first use */
     double stats[12];
