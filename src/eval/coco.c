@@ -189,6 +189,8 @@ static void clear_resolved(eval_coco *ev)
     idmap_free(&ev->catmap);
     free(ev->gidx);
     free(ev->didx);
+    free(ev->drec);
+    ev->drec = NULL;
     free(ev->pairs);
     ev->gidx = ev->didx = NULL;
     ev->pairs = NULL;
@@ -593,6 +595,19 @@ int eval_coco_add_dt(eval_coco *ev, const eval_ann *a, err *e)
 
 /* --- resolve ---------------------------------------------------------------- */
 
+/* bbox and keypoints: the geometry comes from the hot part alone (the
+ * first case of coco_geom), no need to build it. */
+static inline bool geom_plain(const eval_coco *ev, const ann *a, bool is_gt)
+{
+    return ev->type != EVAL_SEGM && a->has_bbox && (a->area >= 0 || !is_gt || !a->has_seg);
+}
+
+static inline double plain_area(const ann *a)
+{
+    return a->area >= 0 ? a->area : a->bbox[2] * a->bbox[3];
+}
+
+
 static int cmp_img(const void *a, const void *b)
 {
     int64_t x = ((const img_rec *)a)->id, y = ((const img_rec *)b)->id;
@@ -710,6 +725,45 @@ static uint64_t *radix_words(uint64_t *a, uint64_t *b, size_t n, int lo, int bit
     return src;
 }
 
+/* The same for detection records (the key in the word's high half). */
+static dsrec *radix_recs(dsrec *a, dsrec *b, size_t n, int lo, int bits, int nth,
+                         size_t (*hist)[2048])
+{
+    dsrec *src = a, *dst = b;
+    for (int shift = lo; shift < lo + bits; shift += 11) {
+#pragma omp parallel num_threads(nth)
+        {
+            int me = 0, team = 1;
+#ifdef _OPENMP
+            me = omp_get_thread_num();
+            team = omp_get_num_threads();
+#endif
+            size_t lo_i = n * (size_t)me / (size_t)team, hi_i = n * ((size_t)me + 1) / (size_t)team;
+            size_t *h = hist[me];
+            memset(h, 0, sizeof hist[0]);
+            for (size_t i = lo_i; i < hi_i; i++)
+                h[(src[i].w >> shift) & 2047]++;
+#pragma omp barrier
+#pragma omp single
+            {
+                size_t sum = 0;
+                for (int d = 0; d < 2048; d++)
+                    for (int t = 0; t < team; t++) {
+                        size_t c = hist[t][d];
+                        hist[t][d] = sum;
+                        sum += c;
+                    }
+            }
+            for (size_t i = lo_i; i < hi_i; i++)
+                dst[h[(src[i].w >> shift) & 2047]++] = src[i];
+        }
+        dsrec *t = src;
+        src = dst;
+        dst = t;
+    }
+    return src;
+}
+
 typedef struct keyidx {
     uint64_t key;
     uint32_t idx;
@@ -734,7 +788,8 @@ static int cmp_keyidx(const void *a, const void *b)
  * index.
  */
 static int resolve_anns(eval_coco *ev, ann **arr, size_t n, size_t cap, bool is_gt,
-                        uint32_t **idx_out, uint64_t **keys_out, size_t *nkept, err *e)
+                        uint32_t **idx_out, uint64_t **keys_out, dsrec **recs_out, size_t *nkept,
+                        err *e)
 {
     ann *as = *arr;
     const uint64_t sentinel = (uint64_t)ev->nimg * ev->ncat; /* sorts after every pair */
@@ -769,40 +824,89 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, size_t cap, bool is_
         free(keys);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
+    /* detections: records (pair key and index, score, area) sorted with
+     * their payload, so that evaluation finds a pair's scores and areas in
+     * consecutive memory without touching the detections themselves: on a
+     * shuffled file that read costs a cache miss per detection, and most
+     * pairs (no ground truth) need nothing else */
+    dsrec *recs = NULL;
+    if (!is_gt) {
+        recs = malloc((n ? n : 1) * sizeof *recs);
+        if (!recs) {
+            free(idx);
+            free(keys);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+#pragma omp parallel for num_threads(nth) schedule(static) if (n > PAR_MIN)
+        for (long i = 0; i < (long)n; i++) {
+            const ann *a = &as[i];
+            uint64_t k = a->img >= 0 && a->cat >= 0
+                             ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat
+                             : sentinel;
+            recs[i] = (dsrec){(k < ((uint64_t)1 << 32) ? k << 32 : 0) | (uint64_t)i, a->score,
+                              geom_plain(ev, a, false) ? plain_area(a) : NAN};
+        }
+    }
     if (sentinel < ((uint64_t)1 << 32)) {
         int bits = 0;
         while (bits < 32 && (sentinel >> bits) != 0)
             bits++;
-        uint64_t *wa = malloc((n ? n : 1) * sizeof *wa), *wb = malloc((n ? n : 1) * sizeof *wb);
         int nt = n > PAR_MIN ? nth : 1;
         if (nt > 8) nt = 8;
         size_t(*hist)[2048] = malloc((size_t)nt * sizeof *hist);
-        if (!wa || !wb || !hist) {
+        uint64_t *wa = NULL, *wb = NULL;
+        dsrec *rb = NULL;
+        if (is_gt) {
+            wa = malloc((n ? n : 1) * sizeof *wa);
+            wb = malloc((n ? n : 1) * sizeof *wb);
+        } else {
+            rb = malloc((n ? n : 1) * sizeof *rb);
+        }
+        if (!hist || (is_gt ? !wa || !wb : !rb)) {
             free(wa);
             free(wb);
+            free(rb);
+            free(recs);
             free(hist);
             free(idx);
             free(keys);
             return err_set(e, ERR_INTERNAL, "out of memory");
         }
-        for (size_t i = 0; i < n; i++) {
-            const ann *a = &as[i];
-            uint64_t k = a->img >= 0 && a->cat >= 0
-                             ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat
-                             : sentinel;
-            wa[i] = k << 32 | (uint64_t)i;
-        }
-        const uint64_t *w = radix_words(wa, wb, n, 32, bits, nt, hist);
-        for (long i = 0; i < nk; i++) {
-            idx[i] = (uint32_t)w[i];
-            keys[i] = w[i] >> 32;
+        if (is_gt) {
+            for (size_t i = 0; i < n; i++) {
+                const ann *a = &as[i];
+                uint64_t k = a->img >= 0 && a->cat >= 0
+                                 ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat
+                                 : sentinel;
+                wa[i] = k << 32 | (uint64_t)i;
+            }
+            const uint64_t *w = radix_words(wa, wb, n, 32, bits, nt, hist);
+            for (long i = 0; i < nk; i++) {
+                idx[i] = (uint32_t)w[i];
+                keys[i] = w[i] >> 32;
+            }
+        } else {
+            dsrec *r = radix_recs(recs, rb, n, 32, bits, nt, hist);
+            if (r != recs) { /* keep the sorted one */
+                rb = recs;
+                recs = r;
+            }
+            for (long i = 0; i < nk; i++) {
+                idx[i] = (uint32_t)recs[i].w;
+                keys[i] = recs[i].w >> 32;
+            }
         }
         free(wa);
         free(wb);
+        free(rb);
         free(hist);
     } else { /* more (image, category) pairs than 2^32: rare, a comparison sort */
         keyidx *ki = malloc((nk ? (size_t)nk : 1) * sizeof *ki);
-        if (!ki) {
+        dsrec *r2 = is_gt ? NULL : malloc((nk ? (size_t)nk : 1) * sizeof *r2);
+        if (!ki || (!is_gt && !r2)) {
+            free(ki);
+            free(r2);
+            free(recs);
             free(idx);
             free(keys);
             return err_set(e, ERR_INTERNAL, "out of memory");
@@ -816,8 +920,18 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, size_t cap, bool is_
         for (size_t i = 0; i < j; i++) {
             idx[i] = ki[i].idx;
             keys[i] = ki[i].key;
+            if (r2) r2[i] = recs[ki[i].idx];
         }
         free(ki);
+        free(recs);
+        recs = r2;
+    }
+    if (!is_gt) { /* the detections stay where they are */
+        *idx_out = idx;
+        *keys_out = keys;
+        *recs_out = recs;
+        *nkept = (size_t)nk;
+        return 0;
     }
     /* the annotations move once, in a gather: evaluation then reads each
      * pair's annotations from consecutive cache lines (reading them through
@@ -878,11 +992,12 @@ int coco_resolve(eval_coco *ev, err *e)
         }
     size_t ng = 0, nd = 0;
     uint64_t *gk = NULL, *dk = NULL;
-    if (resolve_anns(ev, &ev->gts, ev->ngt, ev->capgt, true, &ev->gidx, &gk, &ng, e)) {
+    if (resolve_anns(ev, &ev->gts, ev->ngt, ev->capgt, true, &ev->gidx, &gk, NULL, &ng, e)) {
         clear_resolved(ev);
         return -1;
     }
-    if (resolve_anns(ev, &ev->dts, ev->ndt, ev->capdt, false, &ev->didx, &dk, &nd, e)) {
+    if (resolve_anns(ev, &ev->dts, ev->ndt, ev->capdt, false, &ev->didx, &dk, &ev->drec, &nd,
+                     e)) {
         free(gk);
         clear_resolved(ev);
         return -1;
@@ -1142,11 +1257,6 @@ typedef struct scratch {
     uint8_t *gig, *gcrowd, *gtm, *gbase, *gnz;
     uint32_t *gord;
     size_t cap_gx;
-    struct sd {
-        double s;
-        uint32_t i;
-    } * sd;
-    size_t cap_sd;
 } scratch;
 
 static void scratch_free(scratch *s)
@@ -1161,7 +1271,6 @@ static void scratch_free(scratch *s)
     free(s->gbase);
     free(s->gnz);
     free(s->gord);
-    free(s->sd);
     memset(s, 0, sizeof *s);
 }
 
@@ -1175,13 +1284,12 @@ static void scratch_free(scratch *s)
         }                                                                                          \
     } while (0)
 
-static int scratch_reserve(scratch *s, size_t G, size_t D, size_t ND)
+static int scratch_reserve(scratch *s, size_t G, size_t D)
 {
     GROW(s->iou, s->cap_iou, G * D + 1);
     GROW(s->gg, s->cap_g, G + 1);
     GROW(s->dg, s->cap_d, D + 1);
     GROW(s->dmax, s->cap_dmax, D + 1);
-    GROW(s->sd, s->cap_sd, ND + 1);
     if (G + 1 > s->cap_gx) {
         size_t c = G + 1;
         uint8_t **b8[] = {&s->gig, &s->gcrowd, &s->gtm, &s->gbase, &s->gnz};
@@ -1198,61 +1306,39 @@ static int scratch_reserve(scratch *s, size_t G, size_t D, size_t ND)
     return 0;
 }
 
-static int cmp_sd(const void *a, const void *b)
+static int cmp_drec(const void *a, const void *b)
 {
-    const struct sd *x = a, *y = b;
-    if (x->s != y->s) return x->s > y->s ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
+    const dsrec *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    uint32_t i = (uint32_t)x->w, j = (uint32_t)y->w;
+    return (i > j) - (i < j);
 }
 
-/* Sorts a pair's detections by score (desc, stable) in place. */
-static void sort_pair_dts(eval_coco *ev, const pair_rec *pr, scratch *s)
+/* Sorts a pair's detection records by score (desc, stable) in place, and
+ * its didx with them. The records are in insertion order within the pair,
+ * so the index breaks ties like the reference's stable sort. */
+static void sort_pair_dts(eval_coco *ev, const pair_rec *pr)
 {
-    uint32_t *d = ev->didx + pr->d0;
-    if (pr->nd < 2) return;
-    if (pr->nd == 2) { /* the most common case after 1 */
-        if (ev->dts[d[1]].score > ev->dts[d[0]].score) {
-            uint32_t t = d[0];
-            d[0] = d[1];
-            d[1] = t;
-        }
-        return;
-    }
-    /* d[] is in insertion order within the pair, so the position breaks
-     * ties like the reference's stable sort */
-    for (uint32_t i = 0; i < pr->nd; i++)
-        s->sd[i] = (struct sd){ev->dts[d[i]].score, d[i]};
-    if (pr->nd <= 16) { /* insertion sort: stable, fast for small pairs */
-        for (uint32_t i = 1; i < pr->nd; i++) {
-            struct sd x = s->sd[i];
+    dsrec *r = ev->drec + pr->d0;
+    uint32_t n = pr->nd;
+    if (n >= 2 && n <= 16) { /* insertion sort: stable, fast for small pairs */
+        for (uint32_t i = 1; i < n; i++) {
+            dsrec x = r[i];
             uint32_t j = i;
-            while (j > 0 && s->sd[j - 1].s < x.s) {
-                s->sd[j] = s->sd[j - 1];
+            while (j > 0 && r[j - 1].score < x.score) {
+                r[j] = r[j - 1];
                 j--;
             }
-            s->sd[j] = x;
+            r[j] = x;
         }
-    } else {
-        qsort(s->sd, pr->nd, sizeof *s->sd, cmp_sd); /* total order: index breaks ties */
+    } else if (n > 16) {
+        qsort(r, n, sizeof *r, cmp_drec); /* total order: the index breaks ties */
     }
-    for (uint32_t i = 0; i < pr->nd; i++)
-        d[i] = s->sd[i].i;
+    uint32_t *d = ev->didx + pr->d0;
+    for (uint32_t i = 0; i < n; i++)
+        d[i] = (uint32_t)r[i].w;
 }
 
-/* bbox and keypoints: the geometry comes from the hot part alone (the
- * first case of coco_geom), no need to build it. */
-static inline bool geom_plain(const eval_coco *ev, const ann *a, bool is_gt)
-{
-    return ev->type != EVAL_SEGM && a->has_bbox && (a->area >= 0 || !is_gt || !a->has_seg);
-}
-
-static inline double plain_area(const ann *a)
-{
-    return a->area >= 0 ? a->area : a->bbox[2] * a->bbox[3];
-}
-
-/* Evaluates pair pi; adds its regular ground truths per area range to
- * npig_cat[category][a] (the calling thread's own counters). */
 static int eval_pair(eval_coco *ev, size_t pi, scratch *s, uint64_t *npig_cat, err *e)
 {
     const eval_params *p = &ev->p;
@@ -1260,27 +1346,25 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, uint64_t *npig_cat, e
     const int A = p->n_area, T = p->n_iou;
     const uint32_t full = (1u << T) - 1;
     size_t G = pr->ng;
-    if (scratch_reserve(s, G, pr->nd, pr->nd)) return err_set(e, ERR_INTERNAL, "out of memory");
-    sort_pair_dts(ev, pr, s);
+    if (scratch_reserve(s, G, pr->nd)) return err_set(e, ERR_INTERNAL, "out of memory");
+    sort_pair_dts(ev, pr);
     size_t maxdet = (size_t)p->max_dets[p->n_maxdets - 1];
     size_t D = pr->nd < maxdet ? pr->nd : maxdet;
     const uint32_t *gi = ev->gidx + pr->g0, *di = ev->didx + pr->d0;
     acc_entry *out = ev->acc + pr->acc;
     uint32_t *ob = ev->acc_bits + (size_t)pr->acc * (size_t)A;
+    const dsrec *dr = ev->drec + pr->d0;
     for (size_t d = 0; d < D; d++)
-        out[d] = (acc_entry){ev->dts[di[d]].score, (uint32_t)d, 0};
+        out[d] = (acc_entry){dr[d].score, (uint32_t)d, 0};
 
     if (G == 0) {
         /* no ground truth (most pairs): every detection is unmatched, and
          * ignored in the area ranges that exclude it */
         for (size_t d = 0; d < D; d++) {
-            const ann *da = &ev->dts[di[d]];
-            double ar;
-            if (geom_plain(ev, da, false)) {
-                ar = plain_area(da);
-            } else {
+            double ar = dr[d].area;
+            if (isnan(ar)) { /* not from the box alone */
                 geom g;
-                int rc = coco_geom(ev, da, false, false, &g, e);
+                int rc = coco_geom(ev, &ev->dts[di[d]], false, false, &g, e);
                 ar = g.area;
                 coco_geom_free(&g);
                 if (rc) return rc;

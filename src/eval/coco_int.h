@@ -55,6 +55,14 @@ typedef struct pair_rec {
     uint32_t acc;    /* where its kept detections go in acc (set by eval_coco_run) */
 } pair_rec;
 
+/* A detection as resolve sorts it and evaluation first reads it: w =
+ * (image * ncat + category) << 32 | its index in dts (the high half 0 when
+ * the key does not fit); area NAN when it needs the geometry. */
+typedef struct dsrec {
+    uint64_t w;
+    double score, area;
+} dsrec;
+
 typedef struct idmap {
     int64_t *keys;
     int32_t *vals;
@@ -85,6 +93,7 @@ struct eval_coco {
     /* After resolve the gts/dts arrays are sorted by (img, cat, seq) so that
      * evaluation walks memory in order; gidx/didx index them per pair. */
     uint32_t *gidx, *didx;
+    dsrec *drec; /* [kept detections] pair order (by score within a pair after evaluation) */
     pair_rec *pairs;
     size_t npairs;
 
