@@ -5,9 +5,11 @@
  * Pipeline of eval_coco_run():
  *
  *   resolve    images and categories sorted by id; ids mapped to indices;
- *              annotations (their 64-byte hot part) reordered by (image,
- *              category) with a stable radix sort, so every pair's
- *              annotations are contiguous and keep their insertion order;
+ *              ground truths (their 64-byte hot part) reordered by (image,
+ *              category); detections left in place: records (pair key and
+ *              index, score, area) are sorted by (image, category) with a
+ *              stable radix sort carrying them, so every pair's detections
+ *              are contiguous there and keep their insertion order;
  *   evaluate   per pair, in parallel: detections sorted by descending score
  *              (ties: insertion order = numpy's stable mergesort), cut at
  *              maxDets[-1], IoU/OKS against the pair's ground truths, then
@@ -1565,7 +1567,7 @@ static uint64_t desc_key(double d)
 static acc_key *radix_sort(acc_key *a, acc_key *b, size_t n, uint32_t (*hist)[1 << RADIX_MAXB])
 {
     if (n < 2) return a;
-    const int bits = n < 8192 ? 8 : RADIX_MAXB, passes = (64 + bits - 1) / bits;
+    const int bits = n < 2048 ? 8 : RADIX_MAXB, passes = (64 + bits - 1) / bits;
     const uint64_t mask = ((uint64_t)1 << bits) - 1;
     for (int q = 0; q < passes; q++)
         memset(hist[q], 0, ((size_t)1 << bits) * sizeof hist[q][0]);

@@ -12,8 +12,9 @@
 
 /*
  * An annotation is split in two. The hot part is what evaluation reads for
- * every annotation; resolve reorders it by (image, category) and it is one
- * 64-byte cache line (the arrays are 64-byte aligned). The cold part stays
+ * every annotation; resolve reorders the ground truths' by (image,
+ * category) and it is one 64-byte cache line (the arrays are 64-byte
+ * aligned). The cold part stays
  * in insertion order, indexed by seq: ids, keypoints, segmentation.
  */
 typedef struct ann {
@@ -90,8 +91,10 @@ struct eval_coco {
     /* resolved state (eval_coco_resolve) */
     bool resolved;
     idmap imgmap, catmap;
-    /* After resolve the gts/dts arrays are sorted by (img, cat, seq) so that
-     * evaluation walks memory in order; gidx/didx index them per pair. */
+    /* After resolve the gts array is sorted by (img, cat, seq) so that
+     * evaluation walks memory in order; the dts array stays in insertion
+     * order (drec holds what most pairs need, in pair order); gidx/didx
+     * index them per pair. */
     uint32_t *gidx, *didx;
     dsrec *drec; /* [kept detections] pair order (by score within a pair after evaluation) */
     pair_rec *pairs;

@@ -424,7 +424,7 @@ Test(eval_coco, results_do_not_depend_on_thread_count)
 }
 
 /* A case big enough for the parallel paths (more than 20,000 detections:
- * the parallel resolve and radix sort; more than 8,192 detections in a
+ * the parallel resolve and radix sort; more than 2,048 detections in a
  * category: accumulate's 11-bit radix): 320 images, 2 categories, 100
  * detections per image with 2-decimal scores (many ties), inserted in
  * image order or shuffled. */
