@@ -846,7 +846,11 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, size_t cap, bool is_
                              ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat
                              : sentinel;
             recs[i] = (dsrec){(k < ((uint64_t)1 << 32) ? k << 32 : 0) | (uint64_t)i, a->score,
-                              geom_plain(ev, a, false) ? plain_area(a) : NAN};
+                              /* coco_geom's area: the given (or derived at
+                               * load) one, else the box's, else later */
+                              a->area >= 0             ? a->area
+                              : geom_plain(ev, a, false) ? plain_area(a)
+                                                         : NAN};
         }
     }
     if (sentinel < ((uint64_t)1 << 32)) {
