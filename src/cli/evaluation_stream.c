@@ -191,6 +191,7 @@ static int coco_result_end(pass1 *p)
         p->failed = true;
         return 0;
     }
+    if (p->nres >= UINT32_MAX - 1) return fail(p, "results[%zu]: more than 4 billion results", i);
     long ix = image_index(p, img);
     if (ix < 0) return fail(p, "out of memory");
     if (p->nres == p->capres) {
@@ -561,6 +562,10 @@ static int coco_chunk(const ev_stream_opts *o, pass1 *p, reader *r, const uint32
     sbuf_reset(geo);
     for (size_t j = 0; j < n; j++) {
         gpos[slots[j].i] = (uint32_t)geo->len;
+        if (geo->len + slots[j].len > UINT32_MAX) {
+            snprintf(why, wn, "a request's geometry would exceed 4 GiB");
+            return -1;
+        }
         if (read_range(r, slots[j].off, slots[j].len, geo) || sbuf_failed(geo)) {
             snprintf(why, wn, "the file could not be read again (did it change?)");
             return -1;
