@@ -1045,9 +1045,11 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
             continue;
         if (db_one_i64(c, e, &k->label_id,
                        "INSERT INTO label (version_id, name, grp, keypoints, skeleton, nkeypoints,"
-                       " color, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                       " color, source_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                       " RETURNING id",
                        DBI(im->version), DBT(k->name), DBT(k->group), DBT(k->keypoints),
-                       DBT(k->skeleton), DBI(k->nkeypoints), DBNULL, DBI(now)))
+                       DBT(k->skeleton), DBI(k->nkeypoints), DBNULL,
+                       im->fmt == FMT_COCO ? DBI(k->file_id) : DBNULL, DBI(now)))
             goto fail;
     }
     /* assets */
