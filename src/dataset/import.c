@@ -17,16 +17,20 @@
  *          name that is a SHA-256, else by file name (exact, then the base
  *          name; the most recent item wins),
  *        - check every shape against its image and label,
- *        - append valid shapes to a spool file (fixed header + geometry),
- *          so memory stays bounded by the number of images, not shapes.
+ *        - append valid shapes to spool files (fixed header + geometry),
+ *          split by ranges of assets, so memory stays bounded by the
+ *          number of images, not shapes.
  *      Every problem goes into the report with its location; the reader
  *      runs with keep_going so the report is complete.
  *   2. Write, only if there were no problems (or skip_invalid): images of
  *      the archive that the datalake lacks are ingested; then one
  *      transaction creates the labels, the assets, the annotation rows
  *      (replacing, keeping or merging existing ones as the mode says,
- *      previous revisions archived) and streams the spool into multi-row
- *      shape inserts.
+ *      previous revisions archived) and streams the spool, an asset
+ *      after the other, into multi-row shape inserts. On SQLite the
+ *      transaction runs without foreign-key checks (a third of a shape
+ *      row's cost); it checks once that the labels and datalake items it
+ *      refers to still exist.
  *
  * On failure the job's error says how many problems there were and the
  * first few; its result holds the report (every problem with its
