@@ -282,17 +282,20 @@ static void local_file(importer *im, imp_img *g)
 static int on_image(void *ctx, const fmt_image *fi, err *e)
 {
     importer *im = ctx;
-    char where[300];
-    snprintf(where, sizeof where, "image %lld '%.200s'", (long long)fi->id,
-             fi->file_name ? fi->file_name : "");
+    char where[300]; /* written when there is a problem */
+#define WHERE()                                                                                   \
+    (snprintf(where, sizeof where, "image %lld '%.200s'", (long long)fi->id,                       \
+              fi->file_name ? fi->file_name : ""),                                                 \
+     where)
     if (ds_imap_get(&im->img_by_id, fi->id, NULL)) {
-        problem(im, where, "image id %lld is used twice", (long long)fi->id);
+        problem(im, WHERE(), "image id %lld is used twice", (long long)fi->id);
         return 0;
     }
     if (!fi->file_name || !*fi->file_name) {
-        problem(im, where, "image has no file name");
+        problem(im, WHERE(), "image has no file name");
         return 0;
     }
+#undef WHERE
     if (im->nimgs == im->capimgs) {
         im->capimgs = im->capimgs ? im->capimgs * 2 : 1024;
         imp_img *x = realloc(im->imgs, im->capimgs * sizeof *x);
@@ -448,10 +451,10 @@ static int resolve(importer *im, err *e)
         bool ok = g->sha[0] ? ds_smap_get(&by_sha, g->sha, &id)
                             : (ds_smap_get(&by_name, g->name, &id) ||
                                ds_smap_get(&by_name, base_name(g->name), &id));
-        char where[300];
-        snprintf(where, sizeof where, "image %lld '%.200s'", (long long)g->file_id, g->name);
+        char where[300]; /* written when there is a problem */
         g->resolved = true;
         if (!ok) {
+            snprintf(where, sizeof where, "image %lld '%.200s'", (long long)g->file_id, g->name);
             if (g->local) {
                 /* shipped in the archive: ingested before the write phase */
                 image_info info;
@@ -492,6 +495,7 @@ static int resolve(importer *im, err *e)
         ds_imap_get(&sizes, id, &wh);
         int w = (int)(wh >> 32), h = (int)(wh & 0xffffffff);
         if ((g->fw > 0 && g->fw != w) || (g->fh > 0 && g->fh != h)) {
+            snprintf(where, sizeof where, "image %lld '%.200s'", (long long)g->file_id, g->name);
             problem(im, where, "the file says %dx%d but the datalake item %lld is %dx%d", g->fw,
                     g->fh, (long long)id, w, h);
             g->bad = true;

@@ -158,10 +158,13 @@ static int put_u64(char *out, uint64_t v)
 
 /* What the loop over snprintf("%.15g" / "%.16g" / "%.17g") and strtod at the
  * end of fmt_dbl_str prints (the fewest of 15, 16, 17 significant digits
- * that read back as v), in exact integer arithmetic, for a non-integer
- * 1e-4 <= |v| < 1e15 (fixed notation, not %g's exponent form). That loop
- * was most of an export's time: a bbox computed from a polygon (x1 - x0)
- * rarely has a short decimal form.
+ * that read back as v, trailing zeros dropped), in exact integer
+ * arithmetic, for a non-integer 1e-4 <= |v| < 1e15 (fixed notation, not
+ * %g's exponent form). That loop, and a search for a short decimal form
+ * (k decimals: v 10^k whole, in floating point) before it, were most of an
+ * export's time. A short form (123.45) has at most 15 digits, so the 15
+ * digits of v, trailing zeros dropped, are that form: one 128-bit product
+ * finds it.
  *
  * |v| = m 2^-q with 2^52 <= m < 2^53 and 0 < q <= 66. The digits for precision p
  * are N = round-half-even(m 10^s / 2^q), s = p - 1 - E, E the decimal
@@ -181,11 +184,8 @@ static int dbl_exact_g(double v, char out[40])
     int q = 53 - ex;
     if (q <= 0 || q > 66)
         return 0;
-    int E = 0; /* floor(log10(a)), refined below */
-    while (E < 14 && a >= POW10[E + 1])
-        E++;
-    while (E <= 0 && E > -4 && a < 1.0 / POW10[-E])
-        E--;
+    /* floor(log10(a)), or one less: a >= 2^(ex-1); corrected below */
+    int E = (int)floor((ex - 1) * 0.30102999566398120);
     static const uint64_t P10[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
                                    1000000ull, 10000000ull, 100000000ull, 1000000000ull,
                                    10000000000ull, 100000000000ull, 1000000000000ull,
@@ -270,7 +270,18 @@ int fmt_dbl_str(double v, char out[40])
         return 1;
     }
     double a = fabs(v);
-    if (a < 1e15 && a >= 1e-6) {
+    if (a < 1e15 && a >= 1e-4) {
+        if (a == floor(a)) { /* a whole number below 2^53 */
+            int n = 0;
+            if (v < 0)
+                out[n++] = '-';
+            return n + put_u64(out + n, (uint64_t)a);
+        }
+        int n = dbl_exact_g(v, out);
+        if (n > 0)
+            return n;
+    }
+    if (a < 1e-4 && a >= 1e-6) { /* 0.0000ddd rather than %g's d.dde-05 */
         for (int k = 0; k <= 9; k++) {
             double m = a * POW10[k];
             if (m >= 9007199254740992.0)
@@ -307,11 +318,6 @@ int fmt_dbl_str(double v, char out[40])
             }
             return n;
         }
-    }
-    if (a < 1e15 && a >= 1e-4) {
-        int n = dbl_exact_g(v, out);
-        if (n > 0)
-            return n;
     }
     for (int prec = 15; prec <= 17; prec++) {
         int n = snprintf(out, 40, "%.*g", prec, v);
