@@ -160,11 +160,9 @@ static int put_u64(char *out, uint64_t v)
  * end of fmt_dbl_str prints (the fewest of 15, 16, 17 significant digits
  * that read back as v, trailing zeros dropped), in exact integer
  * arithmetic, for a non-integer 1e-4 <= |v| < 1e15 (fixed notation, not
- * %g's exponent form). That loop, and a search for a short decimal form
- * (k decimals: v 10^k whole, in floating point) before it, were most of an
- * export's time. A short form (123.45) has at most 15 digits, so the 15
- * digits of v, trailing zeros dropped, are that form: one 128-bit product
- * finds it.
+ * %g's exponent form). That loop was most of an export's time: a bbox
+ * computed from a polygon (x1 - x0) rarely has a short decimal form.
+ * (Short forms, 123.45, are found faster by fmt_dbl_str's search first.)
  *
  * |v| = m 2^-q with 2^52 <= m < 2^53 and 0 < q <= 66. The digits for precision p
  * are N = round-half-even(m 10^s / 2^q), s = p - 1 - E, E the decimal
@@ -178,9 +176,13 @@ static int dbl_exact_g(double v, char out[40])
 {
     typedef unsigned __int128 u128;
     double a = fabs(v);
-    int ex;
-    double fr = frexp(a, &ex); /* a = fr 2^ex, 0.5 <= fr < 1 */
-    uint64_t m = (uint64_t)ldexp(fr, 53);
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    int be = (int)(bits >> 52);
+    if (be == 0)
+        return 0; /* subnormal */
+    uint64_t m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+    int ex = be - 1022; /* a = m 2^(ex-53), 2^52 <= m < 2^53 */
     int q = 53 - ex;
     if (q <= 0 || q > 66)
         return 0;
@@ -270,18 +272,7 @@ int fmt_dbl_str(double v, char out[40])
         return 1;
     }
     double a = fabs(v);
-    if (a < 1e15 && a >= 1e-4) {
-        if (a == floor(a)) { /* a whole number below 2^53 */
-            int n = 0;
-            if (v < 0)
-                out[n++] = '-';
-            return n + put_u64(out + n, (uint64_t)a);
-        }
-        int n = dbl_exact_g(v, out);
-        if (n > 0)
-            return n;
-    }
-    if (a < 1e-4 && a >= 1e-6) { /* 0.0000ddd rather than %g's d.dde-05 */
+    if (a < 1e15 && a >= 1e-6) {
         for (int k = 0; k <= 9; k++) {
             double m = a * POW10[k];
             if (m >= 9007199254740992.0)
@@ -318,6 +309,11 @@ int fmt_dbl_str(double v, char out[40])
             }
             return n;
         }
+    }
+    if (a < 1e15 && a >= 1e-4) {
+        int n = dbl_exact_g(v, out);
+        if (n > 0)
+            return n;
     }
     for (int prec = 15; prec <= 17; prec++) {
         int n = snprintf(out, 40, "%.*g", prec, v);
