@@ -415,6 +415,11 @@ static int write_shapes(exporter *x, err *e)
 }
 
 /* Streams a file into the blob store and gives the organization access. */
+static int to_blob(void *ctx, const void *p, size_t n, err *e)
+{
+    return blob_writer_write(ctx, p, n, e);
+}
+
 static int store_file(exporter *x, const char *path, blob_ref *ref, err *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -476,6 +481,7 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     if (fmt_format_parse(format, &f, e))
         return -1;
     exporter x = {0};
+    blob_writer *direct = NULL; /* COCO streamed into the store */
     json_t *skipped = NULL;
     x.job = j;
     x.env = env;
@@ -525,6 +531,15 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
             *c = '_';
     x.out_dir = out_dir;
     fmt_write_opts wo = {.split = split, .keep_category_ids = x.keep_ids};
+    /* a COCO file alone streams straight into the store (no temporary
+     * copy to write and read again) */
+    if (f == FMT_COCO && !archive && !images) {
+        direct = blob_writer_new(env->blobs, e);
+        if (!direct)
+            goto out;
+        wo.sink = to_blob;
+        wo.sink_ctx = direct;
+    }
     int64_t t0 = time_mono_ns();
     struct timespec c0, c1;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
@@ -552,8 +567,11 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     char single[4400], name[600];
     const char *kind = archive ? archive : "tar";
     const char *path;
-    bool plain = !archive && !images && single_file(out_dir, single, sizeof single);
-    if (plain) {
+    bool plain = direct || (!archive && !images && single_file(out_dir, single, sizeof single));
+    if (direct) {
+        path = NULL;
+        snprintf(name, sizeof name, "%s-%s-%s.json", v.dataset_name, v.name, format);
+    } else if (plain) {
         path = single;
         const char *ext = strrchr(single, '.');
         snprintf(name, sizeof name, "%s-%s-%s%s", v.dataset_name, v.name, format, ext ? ext : "");
@@ -567,8 +585,14 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     }
     job_progress(j, 0.9, "storing the export");
     blob_ref ref;
-    if (store_file(&x, path, &ref, e))
+    if (direct) {
+        blob_writer *w = direct;
+        direct = NULL;
+        if (blob_writer_commit(w, NULL, &ref, e) || files_ref(x.c, x.org, ref.sha, ref.size, e))
+            goto out;
+    } else if (store_file(&x, path, &ref, e)) {
         goto out;
+    }
     job_set_result(j, json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:b, s:o}", "file", ref.sha, "size",
                                 (json_int_t)ref.size, "filename", name, "format", format, "images",
                                 (json_int_t)x.nassets, "shapes", (json_int_t)x.nshapes,
@@ -578,6 +602,8 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
                  (long long)x.nshapes);
     rc = 0;
 out:
+    if (direct)
+        blob_writer_abort(direct);
     json_decref(skipped);
     if (tmp[0])
         ds_rmtree(tmp);

@@ -862,6 +862,11 @@ int fmt_out_flush(fmt_out *o, bool force, err *e)
         return err_set(e, ERR_INTERNAL, "out of memory writing %s", o->path);
     if (!force && o->b.len < (1u << 20))
         return 0;
+    if (o->sink) {
+        int rc = o->b.len ? o->sink(o->sink_ctx, o->b.p, o->b.len, e) : 0;
+        sbuf_reset(&o->b);
+        return rc ? -1 : 0;
+    }
     size_t off = 0;
     while (off < o->b.len) {
         ssize_t n = write(o->fd, o->b.p + off, o->b.len - off);
