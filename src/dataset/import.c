@@ -133,6 +133,8 @@ typedef struct importer {
     const char *spool_dir;
     FILE *parts[64];  /* the spool, split by ranges of assets (see spool_file) */
     int64_t part_span; /* slots per part, fixed at the first shape */
+    /* CPU seconds of the phases, for the job log */
+    double cpu_match, cpu_rows, cpu_shapes, cpu_commit;
     int64_t nshapes, bad_shapes, shapes_seen;
     sbuf tmp;
 } importer;
@@ -384,11 +386,21 @@ static void put_found(importer *im, const char *key, int64_t id, int w, int h, v
     (void)h;
 }
 
+static int resolve_batch(importer *im, err *e);
+
 static int resolve(importer *im, err *e)
 {
-    size_t from = im->resolved_upto, to = im->nimgs;
-    if (from == to)
+    if (im->resolved_upto == im->nimgs)
         return 0;
+    double c0 = cpu_s();
+    int rc = resolve_batch(im, e);
+    im->cpu_match += cpu_s() - c0;
+    return rc;
+}
+
+static int resolve_batch(importer *im, err *e)
+{
+    size_t from = im->resolved_upto, to = im->nimgs;
     json_t *shas = json_array(), *names = json_array();
     for (size_t i = from; i < to; i++) {
         imp_img *g = &im->imgs[i];
@@ -1029,6 +1041,7 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
     bool ab_ok = false, sb_ok = false, asb_ok = false;
     ds_imap asset_of = {0}, cur_rev = {0}, cur_cnt = {0}, hist = {0};
     int rc = -1;
+    double c0 = cpu_s();
     /* SQLite: no foreign-key checks in this transaction (a third of the
      * cost of a shape row: a lookup of its asset and of its label). What
      * they would check is checked once below instead: the labels and the
@@ -1141,6 +1154,8 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
     if (ds_bulk_flush(&ab, e))
         goto fail;
     /* shapes, from the spool */
+    im->cpu_rows = cpu_s() - c0;
+    c0 = cpu_s();
     if (ds_shapes_bulk_init(&sb, c, e))
         goto fail;
     sb_ok = true;
@@ -1149,8 +1164,11 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
             goto fail;
     if (ds_bulk_flush(&sb, e) || split_tags(im, e))
         goto fail;
+    im->cpu_shapes = cpu_s() - c0;
+    c0 = cpu_s();
     if (db_commit(c, e))
         goto out;
+    im->cpu_commit = cpu_s() - c0;
     rc = 0;
     goto out;
 fail:
@@ -1377,9 +1395,13 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
     int rr = fmt_read(im.fmt, input, &ro, &cb, &rep, &re);
     if (rr == 0 && resolve(&im, &re))
         rr = -1;
-    job_log(j, "read %lld categories, %lld images, %lld shapes in %.2f s (%.2f s CPU); %lld problems",
+    double cpu_read = cpu_s() - c0;
+    job_log(j,
+            "read %lld categories, %lld images, %lld shapes in %.2f s (%.2f s CPU: %.2f parsing and "
+            "checking, %.2f matching images); %lld problems",
             (long long)im.ncats, (long long)im.nimgs, (long long)im.shapes_seen,
-            (double)(time_mono_ns() - t0) / 1e9, cpu_s() - c0, (long long)rep.total);
+            (double)(time_mono_ns() - t0) / 1e9, cpu_read, cpu_read - im.cpu_match, im.cpu_match,
+            (long long)rep.total);
     if (rr != 0) {
         if (re.code == ERR_INTERNAL || re.code == ERR_IO || re.code == ERR_UNAVAILABLE) {
             *e = re;
@@ -1406,8 +1428,11 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
     c0 = cpu_s();
     if (write_all(&im, mode, status, e))
         goto out;
-    job_log(j, "wrote %zu assets and %lld shapes in %.2f s (%.2f s CPU; mode %s)", im.nslots,
-            (long long)im.nshapes, (double)(time_mono_ns() - t0) / 1e9, cpu_s() - c0, mode);
+    job_log(j,
+            "wrote %zu assets and %lld shapes in %.2f s (%.2f s CPU: %.2f labels, assets and "
+            "annotation rows, %.2f shape rows, %.2f commit; mode %s)",
+            im.nslots, (long long)im.nshapes, (double)(time_mono_ns() - t0) / 1e9, cpu_s() - c0,
+            im.cpu_rows, im.cpu_shapes, im.cpu_commit, mode);
     job_set_result(j, report_json(&rep, &im, true));
     job_progress(j, 1, "imported %zu images and %lld shapes%s", im.nslots, (long long)im.nshapes,
                  rep.total ? " (invalid records skipped)" : "");
