@@ -469,6 +469,11 @@ Test(dataset_io, coco_export_keeps_the_source_category_ids)
     cr_assert_eq(r->status, 400, "%s", r->body.p);
     cr_assert_not_null(strstr(r->body.p, "keep_category_ids is for COCO"), "%s", r->body.p);
     api_free(r);
+    r = req(NULL, "POST", "{\"format\":\"coco\",\"keep_category_ids\":\"yes\"}",
+            "/api/v1/dataset-versions/%lld/export", (long long)v1);
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert_not_null(strstr(r->body.p, "keep_category_ids"), "%s", r->body.p);
+    api_free(r);
 }
 
 /* Shapes a format cannot hold (COCO: classes, polylines, points) are left out of the export and
