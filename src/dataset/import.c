@@ -133,6 +133,8 @@ typedef struct importer {
     const char *spool_dir;
     FILE *parts[64];  /* the spool, split by ranges of assets (see spool_file) */
     int64_t part_span; /* slots per part, fixed at the first shape */
+    int last_slot;     /* of the last spooled shape */
+    bool scattered;    /* shapes were not spooled in slot order */
     /* CPU seconds of the phases, for the job log */
     double cpu_match, cpu_rows, cpu_shapes, cpu_commit;
     int64_t nshapes, bad_shapes, shapes_seen;
@@ -537,7 +539,9 @@ static int resolve_batch(importer *im, err *e)
  * written. Memory: the largest part (about 1/64 of the spool); a part
  * over PART_SORT_MAX is written in file order instead. Assets found after
  * the first shape (formats that interleave images and shapes, which list
- * an image's shapes together anyway) go to the last part. */
+ * an image's shapes together anyway) go to the last part. When the shapes
+ * came in asset order (those formats, COCO files listing annotations by
+ * image) the parts are streamed as they are, not loaded to be sorted. */
 #define SPOOL_PARTS 64
 #define PART_SORT_MAX (64LL << 20)
 
@@ -719,6 +723,9 @@ static int on_shape(void *ctx, const fmt_shape *fs, err *e)
         return err_set(e, ERR_IO, "cannot write the import's spool file: %s", strerror(errno));
     sl->nshapes++;
     im->nshapes++;
+    if (g->slot < im->last_slot)
+        im->scattered = true;
+    im->last_slot = g->slot;
     return 0;
 }
 #undef WHERE
@@ -786,6 +793,7 @@ static int ingest_archive_images(importer *im, err *e)
             im->slots[g->slot].data_id = 0;
             /* shapes were spooled under this image; point it at the merged slot */
             g->slot = (int)other;
+            im->scattered = true; /* that image's shapes: sorted again */
         } else {
             im->slots[g->slot].data_id = id;
             ds_imap_put(&im->slot_by_data, id, g->slot);
@@ -799,6 +807,7 @@ static int ingest_archive_images(importer *im, err *e)
                 from->skip = true;
                 from->data_id = 0;
                 im->imgs[k].slot = g->slot;
+                im->scattered = true;
             }
         done++;
         job_progress(im->job, 0.4 + 0.2 * (double)done / (double)(todo ? todo : 1),
@@ -885,7 +894,7 @@ static int write_part(importer *im, FILE *f, ds_bulk *sb, err *e)
     rewind(f);
     sbuf scratch = SBUF_INIT;
     int rc = 0;
-    if (size > PART_SORT_MAX) {
+    if (!im->scattered || size > PART_SORT_MAX) {
         /* too big to sort in memory: in file order */
         spool_rec r;
         sbuf body = SBUF_INIT;
