@@ -1002,9 +1002,11 @@ static int split_tags(importer *im, err *e)
     return rc ? -1 : 0;
 }
 
-/* Inside the write transaction, with foreign keys off: every label the
- * shapes use and every datalake item of the version's assets exists (a
- * label or an item deleted between the read and the write phases). */
+/* Inside the write transaction: every label the shapes use and every
+ * datalake item of the version's assets exists (a label or an item
+ * deleted between the read and the write phases). On SQLite this stands
+ * in for the foreign keys (off in that transaction); on PostgreSQL they
+ * stay, and this gives the message. */
 static int parents_exist(importer *im, err *e)
 {
     ds_imap ids = {0};
@@ -1094,7 +1096,7 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
             goto fail;
     if (ds_bulk_flush(&asb, e))
         goto fail;
-    if (fk_off && parents_exist(im, e))
+    if (parents_exist(im, e)) /* SQLite: instead of the foreign keys; both: a clear message */
         goto fail;
     db_stmt *s = db_query(c, e,
                           "SELECT a.data_id, a.id, an.revision, an.shape_count FROM asset a"

@@ -476,6 +476,72 @@ Test(dataset_io, coco_export_keeps_the_source_category_ids)
     api_free(r);
 }
 
+/* On SQLite the import writes without foreign-key checks and checks its labels itself: a label
+ * deleted while the file is read fails the import (nothing written) or, deleted before the job
+ * looked, is made again; deleted after, it is refused (in use). Whichever happened, every shape
+ * of the version has a label: the labels' object counts add up to the version's. */
+Test(dataset_io, a_label_deleted_during_an_import_leaves_no_shape_without_a_label)
+{
+    io_fixture f;
+    io_setup(&f);
+    int64_t v = new_version(f.ds, "v1", "detection");
+    int64_t cat = new_label(v, "{\"name\":\"cat\"}");
+    sbuf doc = SBUF_INIT;
+    sbuf_puts(&doc, "{\"images\":[");
+    for (int i = 0; i < 4; i++)
+        sbuf_printf(&doc, "%s{\"id\":%d,\"file_name\":\"p%d.bmp\",\"width\":64,\"height\":48}",
+                    i ? "," : "", i + 1, i);
+    sbuf_puts(&doc, "],\"categories\":[{\"id\":7,\"name\":\"cat\"}],\"annotations\":[");
+    const int n = 40000;
+    for (int k = 1; k <= n; k++)
+        sbuf_printf(&doc, "%s{\"id\":%d,\"image_id\":%d,\"category_id\":7,\"bbox\":[%d,%d,10,8]}",
+                    k > 1 ? "," : "", k, 1 + k % 4, k % 50, k % 40);
+    sbuf_puts(&doc, "]}");
+    const char *sha = upload_file(doc.p, doc.len);
+    char body[200];
+    snprintf(body, sizeof body, "{\"file\":\"%s\",\"format\":\"coco\"}", sha);
+    api_resp *r = req(NULL, "POST", body, "/api/v1/dataset-versions/%lld/import", (long long)v);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    int64_t job = jint(r->json, "id");
+    api_free(r);
+    for (int i = 0; i < 2000; i++) { /* until the job runs */
+        r = req(NULL, "GET", NULL, "/api/v1/jobs/%lld", (long long)job);
+        bool queued = strcmp(jstr(r->json, "state"), "queued") == 0;
+        api_free(r);
+        if (!queued)
+            break;
+        usleep(5000);
+    }
+    r = req(NULL, "DELETE", NULL, "/api/v1/labels/%lld", (long long)cat);
+    long del = r->status;
+    api_free(r);
+    json_t *j = api_wait_job(api_admin_token(), job, 120);
+    const char *state = jstr(j, "state");
+    if (strcmp(state, "failed") == 0) {
+        cr_assert_lt(del, 300, "the delete went through");
+        cr_assert_not_null(strstr(jstr(j, "error"), "label 'cat' was deleted while the file was read"),
+                           "%s", jstr(j, "error"));
+        cr_assert_eq(count_assets(v, ""), 0, "nothing was imported");
+    } else {
+        cr_assert_str_eq(state, "succeeded", "%s", jstr(j, "error"));
+        cr_assert(del < 300 || del == 409, "%ld", del);
+    }
+    json_decref(j);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/stats", (long long)v);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    int64_t objects = jint(r->json, "objects");
+    api_free(r);
+    cr_assert(objects == 0 || objects == n, "%lld", (long long)objects);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/labels", (long long)v);
+    int64_t sum = 0;
+    json_t *items = json_object_get(r->json, "items");
+    for (size_t i = 0; i < json_array_size(items); i++)
+        sum += jint(json_array_get(items, i), "objects");
+    api_free(r);
+    cr_assert_eq(sum, objects, "shapes without a label: %lld", (long long)(objects - sum));
+    sbuf_free(&doc);
+}
+
 /* Shapes a format cannot hold (COCO: classes, polylines, points) are left out of the export and
  * counted in its result and log; the rest is written. */
 Test(dataset_io, export_leaves_out_what_the_format_cannot_hold)
