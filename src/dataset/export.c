@@ -473,8 +473,10 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     bool images = false, keep_ids = false;
     if (jv_i64(p, "version_id", JV_REQUIRED, 1, INT64_MAX, &version, e) ||
         jv_str(p, "format", JV_REQUIRED, 16, &format, e) ||
-        jv_str(p, "archive", JV_OPTIONAL, 16, &archive, e) || jv_str(p, "q", JV_OPTIONAL, 4096, &q, e) ||
-        jv_str(p, "split", JV_OPTIONAL, 64, &split, e) || jv_bool(p, "images", JV_OPTIONAL, &images, e) ||
+        jv_str(p, "archive", JV_OPTIONAL, 16, &archive, e) ||
+        jv_str(p, "q", JV_OPTIONAL, 4096, &q, e) ||
+        jv_str(p, "split", JV_OPTIONAL, 64, &split, e) ||
+        jv_bool(p, "images", JV_OPTIONAL, &images, e) ||
         jv_bool(p, "keep_category_ids", JV_OPTIONAL, &keep_ids, e))
         return -1;
     fmt_format f;

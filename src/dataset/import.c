@@ -555,7 +555,8 @@ static size_t rec_body(const spool_rec *r)
 static FILE *spool_file(importer *im, int slot, err *e)
 {
     if (im->part_span == 0)
-        im->part_span = im->nimgs > SPOOL_PARTS ? ((int64_t)im->nimgs + SPOOL_PARTS - 1) / SPOOL_PARTS : 1;
+        im->part_span =
+            im->nimgs > SPOOL_PARTS ? ((int64_t)im->nimgs + SPOOL_PARTS - 1) / SPOOL_PARTS : 1;
     int64_t p = slot / im->part_span;
     if (p >= SPOOL_PARTS)
         p = SPOOL_PARTS - 1;
@@ -564,7 +565,8 @@ static FILE *spool_file(importer *im, int slot, err *e)
         snprintf(path, sizeof path, "%s/part-%02d", im->spool_dir, (int)p);
         im->parts[p] = fopen(path, "w+b");
         if (!im->parts[p]) {
-            err_set(e, ERR_IO, "cannot create the import's spool file %s: %s", path, strerror(errno));
+            err_set(e, ERR_IO, "cannot create the import's spool file %s: %s", path,
+                    strerror(errno));
             return NULL;
         }
         setvbuf(im->parts[p], NULL, _IOFBF, 1 << 16);
@@ -1022,8 +1024,8 @@ static int parents_exist(importer *im, err *e)
         imp_cat *k = &im->cats[i];
         if (!k->bad && k->label_id && !ds_imap_get(&ids, k->label_id, NULL))
             rc = err_set(e, ERR_CONFLICT,
-                         "label '%s' was deleted while the file was read; nothing was imported, run "
-                         "the import again",
+                         "label '%s' was deleted while the file was read; nothing was "
+                         "imported, run the import again",
                          k->name);
     }
     ds_imap_free(&ids);
@@ -1037,8 +1039,8 @@ static int parents_exist(importer *im, err *e)
         return -1;
     if (missing)
         return err_set(e, ERR_CONFLICT,
-                       "%lld datalake item%s of the file's images %s deleted while the file was read; "
-                       "nothing was imported, run the import again",
+                       "%lld datalake item%s of the file's images %s deleted while the file "
+                       "was read; nothing was imported, run the import again",
                        (long long)missing, missing == 1 ? "" : "s", missing == 1 ? "was" : "were");
     return 0;
 }
@@ -1408,8 +1410,8 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
         rr = -1;
     double cpu_read = cpu_s() - c0;
     job_log(j,
-            "read %lld categories, %lld images, %lld shapes in %.2f s (%.2f s CPU: %.2f parsing and "
-            "checking, %.2f matching images); %lld problems",
+            "read %lld categories, %lld images, %lld shapes in %.2f s (%.2f s CPU: %.2f parsing "
+            "and checking, %.2f matching images); %lld problems",
             (long long)im.ncats, (long long)im.nimgs, (long long)im.shapes_seen,
             (double)(time_mono_ns() - t0) / 1e9, cpu_read, cpu_read - im.cpu_match, im.cpu_match,
             (long long)rep.total);

@@ -434,7 +434,8 @@ Test(dataset_io, coco_export_keeps_the_source_category_ids)
         cr_assert_eq(jint(json_array_get(cb, i), "id"), ids[i]);
     }
     /* every annotation names its category by the kept id */
-    json_t *anns = json_object_get(b, "annotations"), *plain_anns = json_object_get(a, "annotations");
+    json_t *anns = json_object_get(b, "annotations");
+    json_t *plain_anns = json_object_get(a, "annotations");
     cr_assert_eq(json_array_size(anns), 5);
     for (size_t i = 0; i < json_array_size(anns); i++) {
         int64_t k = jint(json_array_get(plain_anns, i), "category_id");
@@ -519,8 +520,9 @@ Test(dataset_io, a_label_deleted_during_an_import_leaves_no_shape_without_a_labe
     const char *state = jstr(j, "state");
     if (strcmp(state, "failed") == 0) {
         cr_assert_lt(del, 300, "the delete went through");
-        cr_assert_not_null(strstr(jstr(j, "error"), "label 'cat' was deleted while the file was read"),
-                           "%s", jstr(j, "error"));
+        cr_assert_not_null(
+            strstr(jstr(j, "error"), "label 'cat' was deleted while the file was read"), "%s",
+            jstr(j, "error"));
         cr_assert_eq(count_assets(v, ""), 0, "nothing was imported");
     } else {
         cr_assert_str_eq(state, "succeeded", "%s", jstr(j, "error"));
@@ -931,7 +933,8 @@ Test(dataset_io, command_line)
     struct stat st;
     cr_assert_eq(stat(p, &st), 0, "%s is missing", p);
     /* the file's category id (5) kept instead of 1 */
-    rc = cli(&out, "dataset export -D %s -V v1 --format coco --keep-category-ids %s/kept.json", ds, dir);
+    rc = cli(&out, "dataset export -D %s -V v1 --format coco --keep-category-ids %s/kept.json", ds,
+             dir);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     snprintf(p, sizeof p, "%s/kept.json", dir);

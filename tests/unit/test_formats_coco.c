@@ -559,7 +559,8 @@ Test(formats_coco, writer_streams_into_a_sink)
     free(text);
     sbuf_free(&k.b);
     t_sink bad = {SBUF_INIT, 0, 1};
-    w = fmt_writer_open(FMT_COCO, out2, &(fmt_write_opts){.sink = t_sink_put, .sink_ctx = &bad}, &e);
+    w = fmt_writer_open(FMT_COCO, out2, &(fmt_write_opts){.sink = t_sink_put, .sink_ctx = &bad},
+                        &e);
     cr_assert_not_null(w, "%s", e.msg);
     err_clear(&e);
     cr_assert_eq(t_write_some(w, 20000, &e), -1);
