@@ -21,6 +21,7 @@ static const cli_cmd commands[] = {
     {"datalake", cmd_datalake, "images: upload, search, count, tag, stats, show"},
     {"dataset", cmd_dataset, "datasets: versions, fork, lock, labels, split, stats, import, export"},
     {"model", cmd_model, "model registry: list, versions, show, alias, publish, download"},
+    {"deployment", cmd_deployment, "deployments: list, show, drift, supervised, pipeline (show, set, runs, train)"},
     {"processing", cmd_processing,
      "processings: list, show, create (custom), run on data, runs"},
     {"jobs", cmd_jobs, "jobs: list, show, wait, log, cancel, retry"},

@@ -29,7 +29,7 @@ static const http_route *const route_tables[] = {system_routes,     auth_routes,
                                                   tracking_routes,   registry_routes,
                                                   deploy_routes,     evaluation_routes,
                                                   processing_routes, training_routes,
-                                                  deploy_predict_routes,
+                                                  deploy_predict_routes, deploy_pipeline_routes,
                                                   NULL};
 
 const http_route *const *app_route_tables(void) { return route_tables; }
@@ -38,7 +38,8 @@ const http_route *const *app_route_tables(void) { return route_tables; }
 static const job_kind *const kind_tables[] = {system_job_kinds,     datalake_job_kinds,
                                               webhook_job_kinds,    dataset_job_kinds,
                                               evaluation_job_kinds, processing_job_kinds,
-                                              training_job_kinds,   NULL};
+                                              training_job_kinds,   deploy_job_kinds,
+                                              NULL};
 static job_kind all_kinds[128];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
@@ -162,6 +163,19 @@ static int submit_sample_data(app *a, err *e)
         printf("Sample data: 3000 Fashion-MNIST images into dataset 'fashion-mnist' (job %lld); "
                "project 'getting-started' gets an experiment ready to launch.\n",
                (long long)job);
+    /* an object detection sample too: 200 synthetic images with boxes (a
+     * dataset of that name already there is left as it is) */
+    training_sample_det_opts sd = {0};
+    if (rc == 0) {
+        err de;
+        if (training_sample_det_submit(c, org, user, &sd, &job, &de) == 0)
+            printf("Sample data: 200 synthetic shapes images with boxes into dataset 'shapes' "
+                   "(job %lld); project 'getting-started' gets a detector experiment ready to "
+                   "launch.\n",
+                   (long long)job);
+        else if (de.code != ERR_CONFLICT)
+            printf("Sample data: no shapes sample: %s\n", de.msg);
+    }
 out:
     db_put(c);
     return rc;

@@ -86,6 +86,10 @@ extern const http_route evaluation_routes[];
 extern const http_route processing_routes[];
 extern const http_route training_routes[];
 extern const http_route deploy_predict_routes[];
+extern const http_route deploy_pipeline_routes[];
+extern const job_kind deploy_job_kinds[];
+/* A training job ended: continuous deployment of a pipeline (deploy/pipeline_api.c). */
+void deploy_job_ended(void *app, int64_t org, int64_t job, const char *kind, const char *state);
 extern const job_kind system_job_kinds[];
 extern const job_kind datalake_job_kinds[];
 extern const job_kind webhook_job_kinds[];

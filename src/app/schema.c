@@ -16,6 +16,8 @@
 #include "jobs/jobs.h"
 #include "processing/processing.h"
 #include "deploy/deploy.h"
+#include "deploy/drift.h"
+#include "deploy/pipeline.h"
 #include "registry/registry.h"
 #include "training/training.h"
 #include "webhook/webhook.h"
@@ -36,6 +38,8 @@ const db_migration app_migrations[] = {
      evaluation_schema_v40},
     {50, "registry: models, versions, files, aliases", registry_schema_v50},
     {51, "deployments: predictions, rollups, alerts", deploy_schema_v51},
+    {52, "deployments: pipelines (feedback, continuous training and deployment)", deploy_schema_v52},
+    {53, "deployments: drift references and per-prediction outlier scores", deploy_schema_v53},
     {60, "processings: definitions, runs, staged outputs and files, reports", proc_schema_v60},
     {61, "jobs: worker requirements (job.requires, job_require)", jobs_schema_v61},
     {62, "auth: job-scoped tokens (api_token.job_id, token_grant)", auth_schema_v62},

@@ -76,6 +76,7 @@ int cmd_jobs(int argc, char **argv);
 int cmd_datalake(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_deployment(int argc, char **argv); /* src/cli/deployment.c */
 int cmd_project(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
 int cmd_evaluation(int argc, char **argv);

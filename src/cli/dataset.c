@@ -1021,6 +1021,140 @@ static int export(int argc, char **argv)
     return rc;
 }
 
+/* --- pre-annotate --------------------------------------------------------------------------------- */
+
+/* A model by name or id, and one of its versions by number or alias -> the
+ * version's id. */
+static int model_version_ref(cvops_client *cl, const char *model, const char *ver, int64_t *id)
+{
+    char *end;
+    long long mid = strtoll(model, &end, 10);
+    int rc;
+    if (!(*model && !*end && mid > 0)) {
+        char *q = cli_escape(model);
+        char path[400];
+        snprintf(path, sizeof path, "/api/v1/models?q=%s", q);
+        free(q);
+        json_t *j = cli_call(cl, "GET", path, NULL, &rc);
+        if (!j)
+            return rc;
+        mid = 0;
+        json_t *items = json_object_get(j, "items");
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            const char *n = json_string_value(json_object_get(json_array_get(items, i), "name"));
+            if (n && strcmp(n, model) == 0)
+                mid = json_integer_value(json_object_get(json_array_get(items, i), "id"));
+        }
+        json_decref(j);
+        if (!mid) {
+            fprintf(stderr, "error: no model named '%s'; see 'cvops model list'\n", model);
+            return EXIT_NOTFOUND;
+        }
+    }
+    char *r = cli_escape(ver);
+    char path[400];
+    snprintf(path, sizeof path, "/api/v1/models/%lld/versions/%s", mid, r);
+    free(r);
+    json_t *j = cli_call(cl, "GET", path, NULL, &rc);
+    if (!j)
+        return rc;
+    *id = json_integer_value(json_object_get(j, "id"));
+    json_decref(j);
+    return EXIT_OK;
+}
+
+static int pre_annotate(int argc, char **argv)
+{
+    cli_conn c = {0};
+    const char *ds = NULL, *ver = NULL, *model = NULL, *mver = NULL, *q = NULL, *file = NULL;
+    int64_t exp = 0, max_det = 0;
+    double score = -1, nms = -1;
+    bool replace = false;
+    const cli_opt opts[] = {
+        CLI_CONN_OPTS(c), VERSION_OPTS(ds, ver),
+        {"experiment", 'e', OPT_INT, &exp, "ID", "the experiment whose checkpoint predicts"},
+        {"model", 'm', OPT_STR, &model, "NAME", "a registry model (name or id) ..."},
+        {"model-version", 'n', OPT_STR, &mver, "N", "... and its version (number or alias)"},
+        {"file", 0, OPT_STR, &file, "PATH", "the checkpoint among the artifacts / files"},
+        {"query", 'q', OPT_STR, &q, "QUERY", "only the assets matching QUERY"},
+        {"score", 's', OPT_DBL, &score, "S", "smallest score written (0.25)"},
+        {"nms", 0, OPT_DBL, &nms, "IOU", "NMS IoU threshold (0.6)"},
+        {"max-detections", 0, OPT_INT, &max_det, "N", "most boxes per image (100)"},
+        {"replace-pending", 0, OPT_FLAG, &replace, NULL, "also replace pending annotations that have shapes"},
+        {NULL, 0, 0, NULL, NULL, NULL}};
+    PARSE("cvops dataset pre-annotate --dataset D --version V (--experiment E | --model M\n"
+          "                           --model-version N) [--query Q] [--score S] [--replace-pending]",
+          "Predict with a trained detector (or classifier) on the version's assets and write the\n"
+          "predictions as pending annotations with their scores. Accepted, rejected and skipped\n"
+          "annotations are never touched. Waits for the job with a progress bar.")
+    if (npos != 0 || !ds || !ver || (!exp == !model) || (model && !mver)) {
+        fprintf(stderr, "error: give --dataset, --version and the model: --experiment ID, or "
+                        "--model NAME --model-version N\n");
+        return EXIT_USAGE;
+    }
+    cvops_client *cl = cli_connect(&c, true);
+    if (!cl)
+        return EXIT_AUTH;
+    int64_t vid, mv = 0;
+    int rc = version_id(cl, ds, ver, &vid);
+    if (rc == EXIT_OK && model)
+        rc = model_version_ref(cl, model, mver, &mv);
+    if (rc) {
+        cvops_client_free(cl);
+        return rc;
+    }
+    json_t *body = json_object();
+    if (exp)
+        json_object_set_new(body, "experiment_id", json_integer(exp));
+    else
+        json_object_set_new(body, "model_version_id", json_integer(mv));
+    if (file)
+        json_object_set_new(body, "file", json_string(file));
+    if (q)
+        json_object_set_new(body, "query", json_string(q));
+    if (score >= 0)
+        json_object_set_new(body, "score_threshold", json_real(score));
+    if (nms >= 0)
+        json_object_set_new(body, "nms_threshold", json_real(nms));
+    if (max_det > 0)
+        json_object_set_new(body, "max_detections", json_integer(max_det));
+    if (replace)
+        json_object_set_new(body, "replace_pending", json_true());
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/dataset-versions/%lld/pre-annotate", (long long)vid);
+    json_t *job = cli_call(cl, "POST", path, body, &rc);
+    json_decref(body);
+    json_t *j = job ? follow(cl, &c, job, &rc) : NULL;
+    json_decref(job);
+    if (j && c.json) {
+        cli_print_json(j);
+    } else if (j) {
+        json_t *res = json_object_get(j, "result");
+        if (rc == EXIT_OK) {
+            printf("pre-annotated %lld of %lld images with %lld shapes (%s)\n",
+                   (long long)json_integer_value(json_object_get(res, "annotated")),
+                   (long long)json_integer_value(json_object_get(res, "images")),
+                   (long long)json_integer_value(json_object_get(res, "shapes")),
+                   json_string_value(json_object_get(res, "model")));
+            printf("kept: %lld reviewed (accepted, rejected, skipped), %lld pending with shapes; "
+                   "%lld without detections, %lld unreadable\n",
+                   (long long)json_integer_value(json_object_get(res, "kept_reviewed")),
+                   (long long)json_integer_value(json_object_get(res, "kept_pending")),
+                   (long long)json_integer_value(json_object_get(res, "without_detections")),
+                   (long long)json_integer_value(json_object_get(res, "unreadable")));
+            json_t *lc = json_object_get(res, "labels_created");
+            for (size_t i = 0; i < json_array_size(lc); i++)
+                printf("created label '%s'\n",
+                       json_string_value(json_object_get(json_array_get(lc, i), "name")));
+        } else {
+            fprintf(stderr, "error: %s\n", json_string_value(json_object_get(j, "error")));
+        }
+    }
+    json_decref(j);
+    cvops_client_free(cl);
+    return rc;
+}
+
 int cmd_dataset(int argc, char **argv)
 {
     static const cli_cmd sub[] = {
@@ -1039,6 +1173,7 @@ int cmd_dataset(int argc, char **argv)
         {"stats", stats, "a version's statistics"},
         {"import", import, "import annotations (COCO, YOLO, VOC, folder, CSV)"},
         {"export", export, "export a version"},
+        {"pre-annotate", pre_annotate, "pending annotations predicted by a trained model"},
         {"validate", cmd_dataset_validate, "check an annotation file without importing it"},
         {NULL, NULL, NULL},
     };

@@ -42,8 +42,10 @@ static void print_summary(json_t *run)
            json_string_value(json_object_get(run, "state")));
     printf(", %lld/%lld epochs", (long long)json_integer_value(json_object_get(run, "epoch")),
            (long long)json_integer_value(json_object_get(run, "epochs")));
+    const char *task = json_string_value(json_object_get(json_object_get(run, "config"), "task"));
+    bool det = task && strcmp(task, "detection") == 0;
     if (json_is_number(v = json_object_get(run, "best_val_acc")))
-        printf(", best val accuracy %.4f", json_number_value(v));
+        printf(det ? ", best val mAP %.4f" : ", best val accuracy %.4f", json_number_value(v));
     if (json_is_number(v = json_object_get(run, "eval_accuracy")))
         printf(", %s accuracy %.4f", json_string_value(json_object_get(run, "eval_split")),
                json_number_value(v));
@@ -64,7 +66,7 @@ static int launch_cmd(int argc, char **argv)
     cli_list sets = {0};
     const cli_opt opts[] = {
         CLI_CONN_OPTS(c),
-        {"arch", 'a', OPT_STR, &arch, "NAME|FILE", "cnn, resnet, mobilenet, or an architecture .json"},
+        {"arch", 'a', OPT_STR, &arch, "NAME|FILE", "cnn, resnet, mobilenet, detector-nano, detector-small, or an architecture .json"},
         {"depth", 0, OPT_INT, &depth, "N", "family depth (resnet 10/18/34, cnn stages)"},
         {"width", 0, OPT_DBL, &width, "X", "width multiplier"},
         {"input-size", 0, OPT_INT, &size, "PX", "input side (default: from the images, at most 224)"},

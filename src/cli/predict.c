@@ -8,9 +8,17 @@
  *   --deployment ID     a serving deployment's predict endpoint (the server
  *                       runs the champion and records the prediction)
  *
- * One line per image: the file, then the best classes with their scores;
- * --json prints one JSON object per image instead. Exit status 1 when an
- * image could not be read or predicted (the others are still printed).
+ * The model may also be named by position: `cvops predict MODEL IMAGE...`
+ * with MODEL a checkpoint file or an experiment id.
+ *
+ * Classifiers: one line per image: the file, then the best classes with
+ * their scores. Detectors (checkpoints whose metadata says "detector",
+ * src/detect): a line per image, then one per box: label, score, x y w h
+ * in the original image's pixels, best first; --score and --nms are the
+ * thresholds, --draw OUT.jpg draws the boxes onto a copy of the image
+ * (OUT-2.jpg, OUT-3.jpg... for the following images). --json prints one
+ * JSON object per image instead. Exit status 1 when an image could not be
+ * read or predicted (the others are still printed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +28,17 @@
 #include "base/buf.h"
 #include "base/util.h"
 #include "cli/client_cli.h"
+#include "detect/detect.h"
 #include "image/image.h"
 #include "nn/nn.h"
 
 #define MAX_IMAGE_FILE (256L << 20)
+
+typedef struct det_opts {
+    double score, nms;
+    int64_t max_det;
+    const char *draw;
+} det_opts;
 
 static int read_file(const char *path, sbuf *out)
 {
@@ -97,20 +112,161 @@ static void print_local(const char *file, const nn_model *m, const nn_topk *top,
     printf("\n");
 }
 
+/* Is the checkpoint's "extra" metadata a detector's (src/detect)? */
+static bool is_detector(const char *extra)
+{
+    json_t *x = extra ? json_loads(extra, 0, NULL) : NULL;
+    const char *f = json_string_value(json_object_get(json_object_get(x, "detector"), "format"));
+    bool yes = f && strcmp(f, DET_FORMAT) == 0;
+    json_decref(x);
+    return yes;
+}
+
+/* OUT.jpg for the first image, OUT-2.jpg, OUT-3.jpg... for the next ones. */
+static void draw_path(const char *draw, int i, char *out, size_t n)
+{
+    if (i == 0) {
+        snprintf(out, n, "%s", draw);
+        return;
+    }
+    const char *dot = strrchr(draw, '.'), *slash = strrchr(draw, '/');
+    if (!dot || (slash && dot < slash))
+        dot = draw + strlen(draw);
+    snprintf(out, n, "%.*s-%d%s", (int)(dot - draw), draw, i + 1, dot);
+}
+
+static int write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(p, 1, n, f) == n;
+    if (f && fclose(f) != 0)
+        ok = false;
+    return ok ? 0 : -1;
+}
+
+/* One image through the detector: printed, and drawn with --draw. */
+static int detect_one(det_predictor *p, const char *file, int index, const det_opts *o, bool json)
+{
+    const nn_model *m = det_predictor_model(p);
+    sbuf b = SBUF_INIT;
+    err e;
+    if (read_file(file, &b) != 0) {
+        sbuf_free(&b);
+        fprintf(stderr, "error: cannot read %s\n", file);
+        return EXIT_FAIL;
+    }
+    image_decode_opts io = {.channels = 3};
+    image_pixels px;
+    int rc = image_decode(b.p, b.len, &io, &px, &e);
+    sbuf_free(&b);
+    if (rc != 0) {
+        fprintf(stderr, "error: %s: %s\n", file, e.msg);
+        return EXIT_FAIL;
+    }
+    det_predict_opts po = {.conf = (float)o->score, .iou = (float)o->nms, .max_det = (int)o->max_det};
+    nn_image img = {(int)px.width, (int)px.height, 3, px.stride, px.data};
+    det_box *bx = NULL;
+    int nb = 0;
+    int64_t t0 = time_mono_ns();
+    if (det_predict(p, &img, &po, &bx, &nb, &e) != 0) {
+        image_pixels_free(&px);
+        fprintf(stderr, "error: %s: %s\n", file, e.msg);
+        return EXIT_FAIL;
+    }
+    double ms = (double)(time_mono_ns() - t0) / 1e6;
+    char drawn[1100] = "";
+    if (o->draw) {
+        det_head h;
+        det_head_of(m, &h, &e);
+        const char **labels = calloc((size_t)h.classes, sizeof *labels);
+        for (int k = 0; labels && k < h.classes; k++)
+            labels[k] = nn_model_label(m, k);
+        det_draw(px.data, (int)px.width, (int)px.height, px.stride, bx, nb, labels, h.classes);
+        free(labels);
+        draw_path(o->draw, index, drawn, sizeof drawn);
+        uint8_t *jpg = NULL;
+        size_t len = 0;
+        if (image_encode_jpeg(&px, 90, &jpg, &len, &e) != 0 || write_bytes(drawn, jpg, len) != 0) {
+            fprintf(stderr, "error: cannot write %s%s%s\n", drawn, jpg ? "" : ": ", jpg ? "" : e.msg);
+            free(jpg);
+            free(bx);
+            image_pixels_free(&px);
+            return EXIT_FAIL;
+        }
+        free(jpg);
+    }
+    if (json) {
+        json_t *dets = json_array();
+        for (int j = 0; j < nb; j++) {
+            const char *l = nn_model_label(m, bx[j].cls);
+            json_array_append_new(dets, json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "label",
+                                                  l ? l : "?", "class", bx[j].cls, "score",
+                                                  (double)bx[j].score, "x", (double)bx[j].x, "y",
+                                                  (double)bx[j].y, "w", (double)bx[j].w, "h",
+                                                  (double)bx[j].h));
+        }
+        json_t *out = json_pack("{s:s, s:i, s:i, s:o, s:f}", "image", file, "width", (int)px.width,
+                                "height", (int)px.height, "boxes", dets, "latency_ms", ms);
+        if (drawn[0])
+            json_object_set_new(out, "drawn", json_string(drawn));
+        char *s = json_dumps(out, JSON_COMPACT);
+        printf("%s\n", s);
+        free(s);
+        json_decref(out);
+    } else {
+        printf("%s  %d box(es) (%ux%u, %.1f ms)\n", file, nb, px.width, px.height, ms);
+        for (int j = 0; j < nb; j++) {
+            const char *l = nn_model_label(m, bx[j].cls);
+            printf("  %.1f %.1f %.1f %.1f  %s %.3f\n", bx[j].x, bx[j].y, bx[j].w, bx[j].h,
+                   l ? l : "?", bx[j].score);
+        }
+        if (drawn[0])
+            printf("  drawn into %s\n", drawn);
+    }
+    free(bx);
+    image_pixels_free(&px);
+    return EXIT_OK;
+}
+
 static int run_local(const char *model_file, char **images, int n, int k, int64_t threads,
-                     bool json)
+                     const det_opts *dopt, bool json)
 {
     err e;
     if (nn_init((int)threads, &e) != 0 || image_lib_init(&e) != 0) {
         fprintf(stderr, "error: %s\n", e.msg);
         return EXIT_FAIL;
     }
-    nn_predictor *p = nn_predictor_open(model_file, 1, &e);
+    char *extra = NULL;
+    nn_model *model = nn_model_load(model_file, &extra, &e);
+    if (!model) {
+        fprintf(stderr, "error: %s: %s\n", model_file, e.msg);
+        return EXIT_FAIL;
+    }
+    bool det = is_detector(extra);
+    free(extra);
+    int rc = EXIT_OK;
+    if (det) {
+        det_predictor *dp = det_predictor_new(model, 1, &e);
+        if (!dp) {
+            fprintf(stderr, "error: %s: %s\n", model_file, e.msg);
+            return EXIT_FAIL;
+        }
+        for (int i = 0; i < n; i++)
+            if (detect_one(dp, images[i], i, dopt, json) != EXIT_OK)
+                rc = EXIT_FAIL;
+        det_predictor_free(dp);
+        return rc;
+    }
+    if (dopt->draw) {
+        nn_model_free(model);
+        fprintf(stderr, "error: %s is a classifier; --draw draws a detector's boxes\n", model_file);
+        return EXIT_USAGE;
+    }
+    nn_predictor *p = nn_predictor_new(model, 1, &e);
     if (!p) {
         fprintf(stderr, "error: %s: %s\n", model_file, e.msg);
         return EXIT_FAIL;
     }
-    int rc = EXIT_OK;
     for (int i = 0; i < n; i++) {
         sbuf b = SBUF_INIT;
         nn_topk top;
@@ -222,6 +378,7 @@ int cmd_predict(int argc, char **argv)
     cli_conn c = {0};
     const char *checkpoint = NULL;
     int64_t exp = 0, dep = 0, top = 5, threads = 0;
+    det_opts dopt = {.score = 0.25, .nms = 0.7, .max_det = 300};
     const cli_opt opts[] = {
         CLI_CONN_OPTS(c),
         {"checkpoint", 'c', OPT_STR, &checkpoint, "FILE", "a cvops checkpoint (.safetensors), run here"},
@@ -229,15 +386,49 @@ int cmd_predict(int argc, char **argv)
         {"deployment", 'd', OPT_INT, &dep, "ID", "a serving deployment (the server predicts)"},
         {"top", 'k', OPT_INT, &top, "N", "classes to show (1-8, default 5)"},
         {"threads", 't', OPT_INT, &threads, "N", "compute threads for local runs (default: all cores)"},
+        {"score", 0, OPT_DBL, &dopt.score, "X", "detectors: score threshold (default 0.25)"},
+        {"nms", 0, OPT_DBL, &dopt.nms, "X", "detectors: NMS IoU threshold (default 0.7)"},
+        {"max-det", 0, OPT_INT, &dopt.max_det, "N", "detectors: boxes per image at most (default 300)"},
+        {"draw", 0, OPT_STR, &dopt.draw, "OUT.jpg", "detectors: draw the boxes onto a copy of the image"},
         {NULL, 0, 0, NULL, NULL, NULL}};
     const char *usage =
-        "cvops predict (--checkpoint FILE | --experiment ID | --deployment ID) IMAGE...";
+        "cvops predict (--checkpoint FILE | --experiment ID | --deployment ID | MODEL) IMAGE...";
     int npos = cli_parse(argc, argv, opts, usage,
-                         "Print the classes and scores a model gives each image.");
+                         "Print the classes and scores a classifier gives each image, or the "
+                         "boxes a detector finds (label, score, x y w h in image pixels). MODEL: "
+                         "a checkpoint file or an experiment id.");
     if (npos < 0)
         return npos == -2 ? EXIT_OK : EXIT_USAGE;
+    if (!checkpoint && exp <= 0 && dep <= 0 && npos >= 2) {
+        /* the model by position: a file, else an experiment id */
+        const char *a = argv[1];
+        char *end;
+        long long id = strtoll(a, &end, 10);
+        if (access(a, F_OK) == 0)
+            checkpoint = a;
+        else if (*a && !*end && id > 0)
+            exp = id;
+        else {
+            fprintf(stderr,
+                    "error: '%s' is neither a checkpoint file nor an experiment id; usage: %s\n",
+                    a, usage);
+            return EXIT_USAGE;
+        }
+        argv++;
+        npos--;
+    }
     if ((checkpoint != NULL) + (exp > 0) + (dep > 0) != 1) {
         fprintf(stderr, "error: give one of --checkpoint, --experiment or --deployment\n");
+        return EXIT_USAGE;
+    }
+    if (!(dopt.score >= 0 && dopt.score <= 1) || !(dopt.nms > 0 && dopt.nms <= 1) ||
+        dopt.max_det < 1 || dopt.max_det > 100000) {
+        fprintf(stderr, "error: --score must be in [0, 1], --nms in (0, 1] and --max-det in "
+                        "[1, 100000]\n");
+        return EXIT_USAGE;
+    }
+    if (dep > 0 && dopt.draw) {
+        fprintf(stderr, "error: --draw runs the model here: use --checkpoint or --experiment\n");
         return EXIT_USAGE;
     }
     if (npos < 1) {
@@ -249,7 +440,7 @@ int cmd_predict(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (checkpoint)
-        return run_local(checkpoint, argv + 1, npos, (int)top, threads, c.json);
+        return run_local(checkpoint, argv + 1, npos, (int)top, threads, &dopt, c.json);
     cvops_client *cl = cli_connect(&c, true);
     if (!cl)
         return EXIT_AUTH;
@@ -260,7 +451,7 @@ int cmd_predict(int argc, char **argv)
         char path[512];
         rc = fetch_model(cl, exp, path, sizeof path);
         if (rc == EXIT_OK) {
-            rc = run_local(path, argv + 1, npos, (int)top, threads, c.json);
+            rc = run_local(path, argv + 1, npos, (int)top, threads, &dopt, c.json);
             unlink(path);
         }
     }

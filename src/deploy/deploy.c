@@ -692,7 +692,10 @@ int deploy_metrics(db_conn *c, int64_t org, int64_t id, const char *resolution, 
 #define PRED_COLS                                                                                  \
     "p.id, p.deployment_id, p.sha256, p.data_id, p.champion_version_id, p.shadow_version_id,"     \
     " p.output, p.shadow_output, p.top_label, p.top_score, p.objects, p.latency_ms, p.at,"        \
-    " p.source, p.error, p.features, p.status, p.review, p.reviewed_by, p.reviewed_at"
+    " p.source, p.error, p.features, p.status, p.review, p.reviewed_by, p.reviewed_at,"        \
+    " (SELECT pd.outlier_pct FROM prediction_drift pd WHERE pd.prediction_id = p.id),"            \
+    " (SELECT pd.outlier FROM prediction_drift pd WHERE pd.prediction_id = p.id),"                \
+    " (SELECT pd.out_of_range FROM prediction_drift pd WHERE pd.prediction_id = p.id)"
 
 static void raw(jw *w, const char *k, db_stmt *s, int col)
 {
@@ -730,6 +733,18 @@ static void write_pred(jw *w, db_stmt *s)
     jw_kstr(w, "status", db_col_text(s, 16));
     raw(w, "review", s, 17);
     opt_int(w, "reviewed_by", s, 18);
+    /* drift scores (drift.h), once GET .../drift has scored the prediction */
+    jw_key(w, "drift");
+    if (db_col_null(s, 21)) {
+        jw_null(w);
+    } else {
+        jw_obj(w);
+        jw_key(w, "outlier_pct");
+        db_col_null(s, 20) ? jw_null(w) : jw_dbl(w, db_col_dbl(s, 20));
+        jw_kbool(w, "outlier", db_col_i64(s, 21) != 0);
+        jw_kbool(w, "out_of_range", db_col_i64(s, 22) != 0);
+        jw_obj_end(w);
+    }
     jw_obj_end(w);
 }
 
@@ -746,11 +761,15 @@ int deploy_predictions(db_conn *c, int64_t org, int64_t id, const deploy_pred_qu
                           "SELECT " PRED_COLS " FROM prediction p WHERE p.deployment_id = $1"
                           " AND p.id < $2 AND ($3 = '' OR p.status = $3) AND ($4 = '' OR p.top_label = $4)"
                           " AND COALESCE(p.top_score, 0) >= $5 AND COALESCE(p.top_score, 0) <= $6"
-                          " AND p.at >= $7 AND p.at < $8 ORDER BY p.id DESC LIMIT $9",
+                          " AND p.at >= $7 AND p.at < $8 AND ($10 < 0 OR EXISTS (SELECT 1 FROM prediction_drift pd"
+                          " WHERE pd.prediction_id = p.id AND pd.outlier = $10)) AND ($11 < 0 OR EXISTS"
+                          " (SELECT 1 FROM prediction_drift pd WHERE pd.prediction_id = p.id"
+                          " AND pd.out_of_range = $11)) ORDER BY p.id DESC LIMIT $9",
                           DBI(id), DBI(q->before_id > 0 ? q->before_id : INT64_MAX),
                           DBT(q->status ? q->status : ""), DBT(q->label ? q->label : ""),
                           DBD(q->min_score), DBD(q->max_score), DBI(q->from),
-                          DBI(q->to > 0 ? q->to : INT64_MAX), DBI(q->limit + 1));
+                          DBI(q->to > 0 ? q->to : INT64_MAX), DBI(q->limit + 1), DBI(q->outlier),
+                          DBI(q->out_of_range));
     if (!s)
         return -1;
     int rc, n = 0;
@@ -856,7 +875,7 @@ int deploy_submit(db_conn *c, int64_t org, int64_t deployment, json_t *ids, int6
 /* --- alerts ------------------------------------------------------------------ */
 
 static const char *const alert_metrics[] = {"latency_p99", "latency_p95", "error_rate", "count",
-                                            "score_mean", NULL};
+                                            "score_mean", "outlier_rate", "out_of_range_rate", NULL};
 
 int deploy_alert_create(db_conn *c, int64_t org, int64_t deployment, json_t *body, int64_t *id,
                         err *e)
@@ -878,7 +897,8 @@ int deploy_alert_create(db_conn *c, int64_t org, int64_t deployment, json_t *bod
         known |= strcmp(*m, metric) == 0;
     if (!known)
         return err_set(e, ERR_INVALID,
-                       "metric '%s' is not one of latency_p99, latency_p95, error_rate, count, score_mean",
+                       "metric '%s' is not one of latency_p99, latency_p95, error_rate, count, score_mean, "
+                       "outlier_rate, out_of_range_rate",
                        metric);
     if (strcmp(op, ">") && strcmp(op, "<"))
         return err_set(e, ERR_INVALID, "op must be '>' or '<'");
@@ -938,6 +958,28 @@ int deploy_alerts(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e)
 static int window_value(db_conn *c, int64_t dep, const char *metric, int64_t from, int64_t to,
                         double *out, bool *any, err *e)
 {
+    if (strcmp(metric, "outlier_rate") == 0 || strcmp(metric, "out_of_range_rate") == 0) {
+        /* from the drift scores (GET .../drift computes them) of the window */
+        bool oo = strcmp(metric, "outlier_rate") == 0;
+        db_stmt *s = db_query(c, e,
+                              oo ? "SELECT COUNT(*), COALESCE(SUM(d.outlier), 0) FROM prediction_drift d"
+                                   " JOIN prediction p ON p.id = d.prediction_id WHERE d.deployment_id = $1"
+                                   " AND p.at >= $2 AND p.at < $3 AND d.outlier_pct IS NOT NULL"
+                                 : "SELECT COUNT(*), COALESCE(SUM(d.out_of_range), 0) FROM prediction_drift d"
+                                   " JOIN prediction p ON p.id = d.prediction_id WHERE d.deployment_id = $1"
+                                   " AND p.at >= $2 AND p.at < $3",
+                              DBI(dep), DBI(from), DBI(to));
+        if (!s)
+            return -1;
+        int rc = db_step(s, e);
+        if (rc == DB_ROW) {
+            int64_t n = db_col_i64(s, 0);
+            *any = n > 0;
+            *out = n ? (double)db_col_i64(s, 1) / (double)n : 0;
+        }
+        db_done(s);
+        return rc == DB_ROW ? 0 : -1;
+    }
     sbuf sql = SBUF_INIT;
     sbuf_puts(&sql, "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(errors), 0), COALESCE(SUM(score_sum), 0)");
     for (int i = 0; i < NLAT; i++)

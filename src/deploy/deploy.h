@@ -103,6 +103,7 @@ typedef struct deploy_pred_query {
     double min_score, max_score;
     int64_t from, to; /* ms, 0 = open */
     int64_t limit, before_id;
+    int outlier, out_of_range; /* drift flags (drift.h): 1, 0, or -1 for either */
 } deploy_pred_query;
 int deploy_predictions(db_conn *c, int64_t org, int64_t id, const deploy_pred_query *q, jw *w,
                        err *e);

@@ -16,6 +16,8 @@
 #include "base/util.h"
 #include "datalake/datalake.h"
 #include "deploy/deploy.h"
+#include "deploy/drift.h"
+#include "deploy/pipeline.h"
 #include "image/image.h"
 #include "webhook/webhook.h"
 
@@ -380,7 +382,18 @@ static int preds_list(http_req *r)
         return 0;
     deploy_pred_query q = {.status = http_query(r, "status"), .label = http_query(r, "label"),
                            .min_score = 0, .max_score = 1, .from = from, .to = to, .limit = limit,
-                           .before_id = cursor};
+                           .before_id = cursor, .outlier = -1, .out_of_range = -1};
+    int64_t fl;
+    if (http_query(r, "outlier")) {
+        if (http_query_i64(r, "outlier", -1, 0, 1, &fl))
+            return 0;
+        q.outlier = (int)fl;
+    }
+    if (http_query(r, "out_of_range")) {
+        if (http_query_i64(r, "out_of_range", -1, 0, 1, &fl))
+            return 0;
+        q.out_of_range = (int)fl;
+    }
     const char *mn = http_query(r, "min_score"), *mx = http_query(r, "max_score");
     if (mn)
         q.min_score = strtod(mn, NULL);
@@ -450,6 +463,17 @@ static int submit(http_req *r)
     if (!c)
         return 0;
     int rc = deploy_submit(c, r->who.org_id, id, json_object_get(r->json, "ids"), &n, &e);
+    int64_t fed = 0, skipped = 0, ct_job = 0;
+    err fe;
+    int frc = 0;
+    /* the feedback loop: submitted reviews into the pipeline's dataset. A
+     * failure there does not undo the submission: the reviews stay
+     * submitted and not fed back, and the next submit feeds them. */
+    if (rc == 0)
+        frc = deploy_pipeline_feedback(c, r->who.org_id, r->who.user_id, id, &fed, &skipped,
+                                       &ct_job, &fe);
+    if (rc == 0 && ct_job)
+        jobs_runner_poke(APP(r)->jobs);
     if (rc == 0 && n > 0) {
         char payload[120];
         snprintf(payload, sizeof payload, "{\"deployment_id\":%lld,\"submitted\":%lld}", (long long)id,
@@ -463,8 +487,50 @@ static int submit(http_req *r)
     http_json_begin(r, 200, &w);
     jw_obj(&w);
     jw_kint(&w, "submitted", n);
+    jw_kint(&w, "fed_back", fed);
+    jw_kint(&w, "skipped", skipped);
+    if (frc)
+        jw_kstr(&w, "feedback_error", fe.msg);
+    jw_key(&w, "training_job_id");
+    if (ct_job)
+        jw_int(&w, ct_job);
+    else
+        jw_null(&w);
     jw_obj_end(&w);
     return 0;
+}
+
+static int drift(http_req *r)
+{
+    int64_t id, from, to, limit, version;
+    if (http_param_id(r, "id", &id) || http_query_i64(r, "from", 0, 0, INT64_MAX, &from) ||
+        http_query_i64(r, "to", 0, 0, INT64_MAX, &to) ||
+        http_query_i64(r, "limit", 5000, 1, DRIFT_WINDOW_MAX, &limit) ||
+        http_query_i64(r, "dataset_version_id", 0, 0, INT64_MAX, &version))
+        return 0;
+    drift_query q = {.from = from, .to = to, .limit = limit, .version = version, .outlier_pct = 99};
+    const char *pct = http_query(r, "outlier_percentile");
+    if (pct) {
+        char *end;
+        q.outlier_pct = strtod(pct, &end);
+        if (*end || !(q.outlier_pct > 0 && q.outlier_pct <= 100))
+            return http_fail(r, ERR_INVALID, "outlier_percentile must be a number in (0, 100]");
+    }
+    char spool[1024];
+    app *a = APP(r);
+    if (a->cfg.spool_dir)
+        snprintf(spool, sizeof spool, "%s", a->cfg.spool_dir);
+    else
+        snprintf(spool, sizeof spool, "%s/tmp", a->cfg.data_dir ? a->cfg.data_dir : ".");
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    err e;
+    jw w;
+    http_json_begin(r, 200, &w);
+    int rc = deploy_drift(c, a->blobs, spool, r->who.org_id, id, &q, &w, &e);
+    db_put(c);
+    return rc ? http_fail_err(r, &e) : 0;
 }
 
 static int alerts_list(http_req *r)
@@ -546,7 +612,8 @@ const http_route deploy_routes[] = {
      "latency_ms, timestamp, shadow, source; the same image twice answers 409",
      "deployments", NULL, NULL, 256LL << 20, pred_part},
     {HTTP_GET, "/api/v1/deployments/{id}/predictions", preds_list, PERM_READ, BODY_NONE, NULL,
-     "Predictions newest first (?status=&label=&min_score=&max_score=&from=&to=&limit=&cursor=)",
+     "Predictions newest first (?status=&label=&min_score=&max_score=&from=&to=&outlier=&"
+     "out_of_range=&limit=&cursor=)",
      "deployments"},
     {HTTP_GET, "/api/v1/deployments/{id}/metrics", metrics, PERM_READ, BODY_NONE, NULL,
      "Dashboard series from rollups (?resolution=minute|hour|day&from=&to= ms): count, errors, "
@@ -558,6 +625,11 @@ const http_route deploy_routes[] = {
      "Review a prediction: the corrected output; status becomes reviewed", "deployments"},
     {HTTP_POST, "/api/v1/deployments/{id}/submit", submit, PERM_ANNOTATE, BODY_JSON, NULL,
      "Submit reviewed predictions (ids, or all reviewed); emits review.submitted", "deployments"},
+    {HTTP_GET, "/api/v1/deployments/{id}/drift", drift, PERM_READ, BODY_NONE, NULL,
+     "Drift against the training dataset version (?from=&to=&limit=&dataset_version_id="
+     "&outlier_percentile=): Kolmogorov-Smirnov per image feature and over the predicted "
+     "labels, outlier scores of the window's predictions (stored for ?outlier=1 listings)",
+     "deployments"},
     {HTTP_GET, "/api/v1/deployments/{id}/alerts", alerts_list, PERM_READ, BODY_NONE, NULL,
      "Alert rules and their state", "deployments"},
     {HTTP_POST, "/api/v1/deployments/{id}/alerts", alerts_create, PERM_WRITE, BODY_JSON, NULL,

@@ -15,8 +15,14 @@
  *    "image_stored": true, "data_id": 99,    sampled into the datalake
  *    "shadow": "pending" | null}
  *
- * Models are loaded once per process and shared by concurrent requests
- * (training_model_acquire: a predictor with a pool of sessions). Every
+ * Models are loaded once per process and shared by concurrent requests: a
+ * detector checkpoint (metadata "detector") through deploy_det_acquire
+ * (serve_models.c), anything else as a classifier through
+ * training_model_acquire; both are predictors with a pool of sessions. A
+ * detector answers "boxes" (x, y, w, h in the original image's pixels,
+ * label, score; at least the deployment's min_score, else ?score=, default
+ * 0.25; ?iou= NMS threshold, default 0.6; ?max_det=, default 100)
+ * and "classes": []. Every
  * prediction is recorded (deploy_record: monitoring rollups, review) before
  * the answer. The shadow model runs after the answer has been sent: the
  * request's cleanup, which the HTTP layer calls once the response is out,
@@ -38,6 +44,7 @@
 #include "base/util.h"
 #include "datalake/datalake.h"
 #include "deploy/deploy.h"
+#include "deploy/serve_models.h"
 #include "image/image.h"
 #include "training/training.h"
 
@@ -45,13 +52,95 @@
 #define SHADOW_QUEUE_MAX 256
 #define TAGS_MAX 32
 
+/* --- running a model version -------------------------------------------------- */
+
+typedef struct run_opts {
+    int k;            /* classes to answer (classifiers) */
+    double min_score; /* boxes below it are not answered (detectors) */
+    double iou;       /* NMS (detectors) */
+    int max_det;
+} run_opts;
+
+static void spool_of(app *a, char *spool, size_t n)
+{
+    if (a->cfg.spool_dir)
+        snprintf(spool, n, "%s", a->cfg.spool_dir);
+    else
+        snprintf(spool, n, "%s/tmp", a->cfg.data_dir ? a->cfg.data_dir : ".");
+}
+
+/* The model version's predictions for an image as {"classes", "boxes"}
+ * (*out, a new object) and the latency of decode + inference. -1 with
+ * *model_failed false: the model could not be had (nothing ran); with
+ * *model_failed true: it ran and failed (e says whether the image was the
+ * problem). */
+static int run_model(app *a, db_conn *c, int64_t org, int64_t version, const void *bytes, size_t n,
+                     const run_opts *o, json_t **out, double *latency, bool *model_failed, err *e)
+{
+    char spool[1024];
+    spool_of(a, spool, sizeof spool);
+    *out = NULL;
+    *latency = 0;
+    *model_failed = false;
+    deploy_det *dm = NULL;
+    if (deploy_det_acquire(c, a->blobs, spool, org, version, a->cfg.nn_threads, &dm, e) != 0)
+        return -1;
+    if (dm) {
+        det_predictor *p = deploy_det_predictor(dm);
+        det_predict_opts po = {.conf = (float)(o->min_score > 0 ? o->min_score : 0.25),
+                               .iou = (float)o->iou,
+                               .max_det = o->max_det};
+        det_box *b = NULL;
+        int nb = 0, w, h;
+        int64_t t0 = time_mono_ns();
+        int rc = det_predict_encoded(p, bytes, n, &po, a->cfg.max_pixels, &b, &nb, &w, &h, e);
+        *latency = (double)(time_mono_ns() - t0) / 1e6;
+        json_t *boxes = json_array();
+        for (int i = 0; rc == 0 && i < nb; i++) {
+            const char *label = det_predictor_label(p, b[i].cls);
+            char fb[32];
+            if (!label) {
+                snprintf(fb, sizeof fb, "class %d", b[i].cls);
+                label = fb;
+            }
+            json_array_append_new(
+                boxes, json_pack("{s:f, s:f, s:f, s:f, s:s, s:f}", "x", round(b[i].x * 100) / 100,
+                                 "y", round(b[i].y * 100) / 100, "w", round(b[i].w * 100) / 100,
+                                 "h", round(b[i].h * 100) / 100, "label", label, "score",
+                                 round(b[i].score * 10000) / 10000));
+        }
+        free(b);
+        deploy_det_release(dm);
+        *out = json_pack("{s:[], s:o}", "classes", "boxes", boxes);
+        *model_failed = rc != 0;
+        return rc;
+    }
+    training_model *m = NULL;
+    if (training_model_acquire(c, a->blobs, spool, org, version, &m, e) != 0)
+        return -1;
+    training_class cls[8];
+    int nc = 0;
+    int64_t t0 = time_mono_ns();
+    int rc = training_predict_image(training_model_predictor(m), bytes, n, o->k, cls, &nc, e);
+    *latency = (double)(time_mono_ns() - t0) / 1e6;
+    json_t *arr = json_array();
+    for (int i = 0; rc == 0 && i < nc; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:f}", "label", cls[i].label, "score",
+                                             (double)cls[i].score));
+    training_model_release(m);
+    *out = json_pack("{s:o, s:[]}", "classes", arr, "boxes");
+    *model_failed = rc != 0;
+    return rc;
+}
+
 /* --- the shadow thread -------------------------------------------------------- */
 
 typedef struct shadow_task {
     struct shadow_task *next;
     app *a;
     int64_t org, deployment, prediction, version;
-    double min_score;
+    double min_score, iou;
+    int max_det;
     size_t n;
     uint8_t bytes[];
 } shadow_task;
@@ -74,30 +163,19 @@ static void run_shadow(shadow_task *t)
         log_warn("shadow prediction %lld skipped: %s", (long long)t->prediction, e.msg);
         return;
     }
-    char spool[1024];
-    snprintf(spool, sizeof spool, "%s", t->a->cfg.spool_dir ? t->a->cfg.spool_dir : "");
-    if (!spool[0])
-        snprintf(spool, sizeof spool, "%s/tmp", t->a->cfg.data_dir ? t->a->cfg.data_dir : ".");
-    training_model *m = NULL;
-    training_class cls[8];
-    int n = 0;
     char *norm = NULL, top[260] = "";
-    int rc = training_model_acquire(c, t->a->blobs, spool, t->org, t->version, &m, &e);
+    json_t *out = NULL;
+    double latency;
+    bool failed;
+    run_opts ro = {.k = 5, .min_score = t->min_score, .iou = t->iou, .max_det = t->max_det};
+    int rc = run_model(t->a, c, t->org, t->version, t->bytes, t->n, &ro, &out, &latency, &failed,
+                       &e);
     if (rc == 0) {
-        rc = training_predict_image(training_model_predictor(m), t->bytes, t->n, 5, cls, &n, &e);
-        training_model_release(m);
-    }
-    if (rc == 0) {
-        json_t *arr = json_array();
-        for (int i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:s, s:f}", "label", cls[i].label, "score",
-                                                 (double)cls[i].score));
-        json_t *out = json_pack("{s:o, s:[]}", "classes", arr, "boxes");
         int objects;
         double ts;
         rc = deploy_output_check(out, t->min_score, &norm, top, sizeof top, &objects, &ts, &e);
-        json_decref(out);
     }
+    json_decref(out);
     if (rc == 0 && db_begin(c, &e) == 0) {
         rc = deploy_record_shadow(c, t->prediction, norm, top, &e);
         if (rc == 0)
@@ -195,6 +273,7 @@ void deploy_serve_stop(void)
     pthread_mutex_lock(&sq.mu);
     sq.started = false;
     pthread_mutex_unlock(&sq.mu);
+    deploy_dets_clear();
 }
 
 /* --- the request ----------------------------------------------------------------- */
@@ -283,9 +362,28 @@ static int tags_of(http_req *r, char *store, size_t size, const char **tags, int
 static int predict(http_req *r)
 {
     predict_in *u = state(r);
-    int64_t id, k = 5;
-    if (http_param_id(r, "id", &id) || http_query_i64(r, "top_k", 5, 1, 8, &k))
+    int64_t id, k = 5, max_det = 100;
+    if (http_param_id(r, "id", &id) || http_query_i64(r, "top_k", 5, 1, 8, &k) ||
+        http_query_i64(r, "max_det", 100, 1, 1000, &max_det))
         return 0;
+    double score = 0, iou = 0.6;
+    const char *sv = http_query(r, "score"), *iv = http_query(r, "iou");
+    if (sv) {
+        char *end;
+        score = strtod(sv, &end);
+        if (end == sv || *end || !(score >= 0 && score <= 1))
+            return http_fail(r, ERR_INVALID, "?score= must be a number from 0 to 1 (the smallest "
+                                             "score of a box answered), not '%.40s'",
+                             sv);
+    }
+    if (iv) {
+        char *end;
+        iou = strtod(iv, &end);
+        if (end == iv || *end || !(iou >= 0.05 && iou <= 1))
+            return http_fail(r, ERR_INVALID, "?iou= must be a number from 0.05 to 1 (the overlap "
+                                             "above which NMS drops the lower box), not '%.40s'",
+                             iv);
+    }
     if (u->img.len == 0)
         return http_fail(r, ERR_INVALID,
                          "send the image: the raw body, or multipart/form-data with a file field "
@@ -322,40 +420,31 @@ static int predict(http_req *r)
                          "its predictions to POST /api/v1/deployments/%lld/predictions",
                          (long long)id, (long long)id);
     }
-    char spool[1024];
     app *a = APP(r);
-    if (a->cfg.spool_dir)
-        snprintf(spool, sizeof spool, "%s", a->cfg.spool_dir);
-    else
-        snprintf(spool, sizeof spool, "%s/tmp", a->cfg.data_dir ? a->cfg.data_dir : ".");
-    training_model *m = NULL;
-    if (training_model_acquire(c, a->blobs, spool, r->who.org_id, d.champion, &m, &e) != 0) {
+    json_t *out = NULL;
+    double latency = 0;
+    bool model_failed = false;
+    run_opts ro = {.k = (int)k, .min_score = d.min_score > score ? d.min_score : score,
+                   .iou = iou, .max_det = (int)max_det};
+    int prc = run_model(a, c, r->who.org_id, d.champion, u->img.p, u->img.len, &ro, &out, &latency,
+                        &model_failed, &e);
+    if (prc != 0 && !model_failed) {
+        json_decref(out);
         db_put(c);
-        return http_fail_err(r, &e);
+        return http_fail_err(r, &e); /* no model to run: nothing recorded */
     }
-    training_class cls[8];
-    int n = 0;
-    int64_t t0 = time_mono_ns();
-    int prc = training_predict_image(training_model_predictor(m), u->img.p, u->img.len, (int)k,
-                                     cls, &n, &e);
-    double latency = (double)(time_mono_ns() - t0) / 1e6;
-    json_t *arr = json_array();
-    for (int i = 0; prc == 0 && i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:f}", "label", cls[i].label, "score",
-                                             (double)cls[i].score));
-    training_model_release(m);
     if (prc != 0 && (e.code == ERR_UNPROCESSABLE || e.code == ERR_UNSUPPORTED ||
                      e.code == ERR_TOO_LARGE || e.code == ERR_INVALID)) {
-        json_decref(arr);
+        json_decref(out);
         db_put(c);
         return http_fail_err(r, &e); /* the image, not the model: nothing recorded */
     }
     err model_err = e;
-    json_t *out = json_pack("{s:o, s:[]}", "classes", arr, "boxes");
     char *norm = NULL, top[260] = "";
     int objects = 0;
     double top_score = 0;
-    int rc = deploy_output_check(out, d.min_score, &norm, top, sizeof top, &objects, &top_score, &e);
+    int rc = deploy_output_check(out, ro.min_score, &norm, top, sizeof top, &objects, &top_score,
+                                 &e);
     json_decref(out);
     char sha[65];
     sha256_hex(u->img.p, u->img.len, sha);
@@ -410,7 +499,8 @@ static int predict(http_req *r)
         shadow_task *t = malloc(sizeof *t + u->img.len);
         if (t) {
             *t = (shadow_task){.a = a, .org = r->who.org_id, .deployment = id, .prediction = pid,
-                               .version = d.shadow, .min_score = d.min_score, .n = u->img.len};
+                               .version = d.shadow, .min_score = ro.min_score, .iou = ro.iou,
+                               .max_det = ro.max_det, .n = u->img.len};
             memcpy(t->bytes, u->img.p, u->img.len);
             u->shadow = t;
         }
@@ -457,7 +547,8 @@ static int predict(http_req *r)
 const http_route deploy_predict_routes[] = {
     {HTTP_POST, "/api/v1/deployments/{id}/predict", predict, PERM_WRITE, BODY_STREAM, predict_data,
      "Serve mode: the champion's predictions for an image (raw body, or multipart with tag, "
-     "source, metadata fields; ?top_k=1..8): classes with scores, boxes (x, y, w, h pixels), "
+     "source, metadata fields; ?top_k=1..8 for classifiers, ?score=0..1&iou=0.05..1"
+     "&max_det=1..1000 for detectors): classes with scores, boxes (x, y, w, h pixels), "
      "latency_ms; recorded for monitoring; the shadow runs after the answer",
      "deployments", NULL, NULL, PREDICT_MAX_BODY, predict_part},
     {0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, 0},

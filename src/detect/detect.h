@@ -306,6 +306,7 @@ typedef struct det_train_cfg {
     double max_seconds;      /* time budget (0: none) */
     bool sched_by_time;      /* the schedule runs over the time budget */
     bool auto_threads;       /* as nn_train_cfg */
+    int threads;             /* compute threads of the training session (0: the process's) */
     int val_every;           /* epochs between validations (default 1; the last always) */
     float val_conf, val_iou; /* validation thresholds (default 0.001, 0.7) */
     int val_max_det;         /* default 300 */
@@ -425,5 +426,31 @@ int det_synth_image(const det_synth *s, uint64_t seed, int64_t index, uint8_t *r
  * threads > 1 generate in parallel, the bytes do not depend on it. */
 int det_synth_write(const det_synth *s, uint64_t seed, int64_t n, const char *out_dir,
                     const char *prefix, int threads, err *e);
+
+
+/* --- serving: checkpoints from files, encoded images (serve.c) -------------------------------- */
+
+/* Opens a checkpoint only if its metadata says it is a detector
+ * ("detector": {"format": "cvops-det/1"}); anything else answers
+ * ERR_UNSUPPORTED ("not a detector checkpoint ..."), so a caller can try it
+ * as a classifier instead. */
+det_predictor *det_predictor_load(const char *path, int max_sessions, err *e);
+/* Compute threads of each session (0: nn_init's count), for sessions made
+ * from now on and the idle ones; a server running many requests at once
+ * gives each one thread and as many sessions as cores. */
+void det_predictor_set_threads(det_predictor *p, int threads);
+/* The name of class k (NULL when the checkpoint has none). */
+const char *det_predictor_label(const det_predictor *p, int k);
+int det_predictor_classes(const det_predictor *p);
+/* Decodes an encoded image (JPEG, PNG, ... through src/image, oriented as
+ * displayed; a JPEG is decoded straight at the smallest DCT-scaled size
+ * still covering the network input) and predicts: boxes in the original
+ * image's pixels, clipped to it (those left without area dropped);
+ * *img_w, *img_h get its size. max_pixels: the decoder's limit (0: its
+ * default). Image problems answer
+ * ERR_UNSUPPORTED / ERR_UNPROCESSABLE / ERR_TOO_LARGE as the decoder does. */
+int det_predict_encoded(det_predictor *p, const void *bytes, size_t n, const det_predict_opts *o,
+                        uint64_t max_pixels, det_box **out, int *nout, int *img_w, int *img_h,
+                        err *e);
 
 #endif

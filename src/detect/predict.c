@@ -21,6 +21,7 @@
 struct det_predictor {
     nn_model *m;
     det_head h;
+    int threads; /* compute threads of each session (0: nn_init's) */
     int max, created, nfree;
     nn_session **pool, **idle;
     pthread_mutex_t mu;
@@ -84,6 +85,15 @@ const nn_model *det_predictor_model(const det_predictor *p)
     return p->m;
 }
 
+void det_predictor_set_threads(det_predictor *p, int threads)
+{
+    pthread_mutex_lock(&p->mu);
+    p->threads = threads;
+    for (int i = 0; i < p->nfree; i++)
+        nn_session_set_threads(p->idle[i], threads);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static nn_session *borrow(det_predictor *p, err *e)
 {
     pthread_mutex_lock(&p->mu);
@@ -97,6 +107,7 @@ static nn_session *borrow(det_predictor *p, err *e)
             p->created++; /* reserve the slot, create outside the lock */
             pthread_mutex_unlock(&p->mu);
             nn_session *s = nn_session_new(p->m, e);
+            if (s && p->threads > 0) nn_session_set_threads(s, p->threads);
             pthread_mutex_lock(&p->mu);
             if (!s) {
                 p->created--;

@@ -304,6 +304,7 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
         path_in(path, sizeof path, c.ckpt_dir, "optim.safetensors");
         if (nn_optim_load(opt, path, e) < 0) goto out;
     }
+    if (c.threads > 0) nn_session_set_threads(s, c.threads);
     nn_session_seed(s, c.seed);
     nn_sched sched = c.sched;
     int64_t per_epoch = det_loader_batches(tl);
@@ -399,7 +400,13 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
         train_s += (double)(time_mono_ns() - t_ep) / 1e9;
         st.elapsed_s = train_s;
         bool last = stop || ep == c.epochs - 1;
-        if (val_count > 0 && val_fetch &&
+        /* an epoch cut short by the callback is done again on resume (the
+         * time budget's cut is the end of the run): it is not validated (a
+         * stop, a cancel or a worker shutting down, should not wait for a
+         * pass over the validation set) */
+        bool cut =
+            stop && in_epoch < per_epoch && !(c.max_seconds > 0 && st.elapsed_s >= c.max_seconds);
+        if (val_count > 0 && val_fetch && !cut &&
             (last || (c.val_every > 0 && (ep + 1) % c.val_every == 0))) {
             int64_t t_val = time_mono_ns();
             if (ema) nn_ema_swap(ema);
@@ -413,10 +420,6 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
             st.has_val = true;
             st.val_s = (double)(time_mono_ns() - t_val) / 1e9;
         }
-        /* an epoch cut short by the callback is done again on resume (the
-         * time budget's cut is the end of the run) */
-        bool cut =
-            stop && in_epoch < per_epoch && !(c.max_seconds > 0 && st.elapsed_s >= c.max_seconds);
         rs.epochs_done = cut ? ep : ep + 1;
         rs.step = st.step;
         rs.elapsed_s = train_s;

@@ -789,6 +789,12 @@ int nn_param_relayout(nn_param *p, const dnnl_memory_desc_t *md, err *e)
     return 0;
 }
 
+size_t nn_model_param_numel(const nn_model *m, const char *name)
+{
+    nn_param *p = nn_model_param(m, name);
+    return p ? p->numel : 0;
+}
+
 int nn_model_param_get(const nn_model *m, const char *name, float *out, size_t n, err *e)
 {
     nn_param *p = nn_model_param(m, name);

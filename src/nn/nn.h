@@ -133,6 +133,7 @@ const char *nn_model_label(const nn_model *m, int i); /* NULL when unnamed */
  * "<node>.running_var"), read and written in the plain PyTorch layout
  * (out, in/groups, kh, kw). n is the number of floats. */
 int nn_model_param_names(const nn_model *m, const char ***names, int *count);
+size_t nn_model_param_numel(const nn_model *m, const char *name); /* 0: no such parameter */
 int nn_model_param_get(const nn_model *m, const char *name, float *out, size_t n, err *e);
 int nn_model_param_set(nn_model *m, const char *name, const float *in, size_t n, err *e);
 

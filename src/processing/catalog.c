@@ -169,9 +169,33 @@ static const char autotag_manifest[] =
     "'resources':{'threads':1,'timeout_s':86400},"
     "'outputs':['tags']}";
 
-/* Pre-annotation with a detection model joins this table when there is a
- * detector to run: a manifest with target 'dataset-version', a
- * 'model_version' parameter, and a run function writing annotations. */
+static const char preannotate_manifest[] =
+    "{'name':'pre-annotate','target':'dataset-version',"
+    "'description':'Pre-annotation with a trained model: a detector checkpoint (of an experiment "
+    "or a registry model version) predicts boxes on the version images, written as pending "
+    "annotations with their scores (a classifier checkpoint gives its top class). Accepted, "
+    "rejected and skipped annotations are never touched; missing labels are created. Also "
+    "POST /api/v1/dataset-versions/{id}/pre-annotate.',"
+    "'parameters':["
+    "{'name':'experiment','type':'integer','min':1,'description':'id of the experiment whose "
+    "checkpoint artifact predicts (model.safetensors, else checkpoints/best.safetensors, else "
+    "checkpoints/last.safetensors)'},"
+    "{'name':'model_version','type':'integer','min':1,'description':'id of the registry model "
+    "version that predicts (instead of experiment)'},"
+    "{'name':'file','type':'string','max_length':512,'description':'the checkpoint among the "
+    "artifacts or version files (default: see above)'},"
+    "{'name':'score_threshold','type':'number','default':0.25,'min':0,'max':1,'description':"
+    "'smallest score of a prediction to be written'},"
+    "{'name':'nms_threshold','type':'number','default':0.6,'min':0.05,'max':1,'description':"
+    "'IoU above which a lower-scoring box of the same class is suppressed'},"
+    "{'name':'max_detections','type':'integer','default':100,'min':1,'max':1000,'description':"
+    "'most boxes per image'},"
+    "{'name':'replace_pending','type':'boolean','default':false,'description':'also replace "
+    "pending annotations that have shapes (default: only assets without shapes)'},"
+    QUERY_PARAM("asset query: pre-annotate only these assets") "],"
+    "'resources':{'threads':1,'timeout_s':86400},"
+    "'outputs':['annotations']}";
+
 const proc_builtin proc_builtins[] = {
     {"augment", augment_manifest, proc_augment},
     {"dedup", dedup_manifest, proc_dedup},
@@ -179,12 +203,14 @@ const proc_builtin proc_builtins[] = {
     {"tile", tile_manifest, proc_tile},
     {"resize", resize_manifest, proc_resize},
     {"autotag", autotag_manifest, proc_autotag},
+    {"pre-annotate", preannotate_manifest, proc_preannotate},
     {NULL, NULL, NULL},
 };
 
 const char *const proc_builtin_kinds[] = {"processing.augment", "processing.dedup",
                                           "processing.split", "processing.tile",
-                                          "processing.resize", "processing.autotag", NULL};
+                                          "processing.resize", "processing.autotag",
+                                          "processing.pre-annotate", NULL};
 
 const proc_builtin *proc_builtin_find(const char *name)
 {

@@ -295,6 +295,7 @@ int proc_split(proc_run_ctx *x, err *e);
 int proc_tile(proc_run_ctx *x, err *e);
 int proc_resize(proc_run_ctx *x, err *e);
 int proc_autotag(proc_run_ctx *x, err *e);
+int proc_preannotate(proc_run_ctx *x, err *e);
 
 /* Helpers of the image built-ins (imgutil in augment.c). */
 /* The asset's shapes, or NULL when it has no annotation; its status. */

@@ -120,6 +120,31 @@ int proc_outputs_list(db_conn *c, int64_t org, int64_t job, jw *w, err *e);
 int proc_upload_commit(blob_store *bs, blob_writer *w, uint64_t max_pixels, blob_ref *ref,
                        char **item_json, char *note, size_t note_n, err *e);
 
+/* --- pre-annotation (preann.c) ---------------------------------------------------- */
+
+/* The request of POST .../pre-annotate, checked (no database): exactly one
+ * model, thresholds in range, no unknown field. Strings borrow from req;
+ * score / nms are -1 and max_det 0 when not given. */
+typedef struct proc_preann_req {
+    int64_t experiment, model_version, max_det;
+    const char *file, *query;
+    double score, nms;
+    bool replace_pending;
+} proc_preann_req;
+int proc_preann_request(json_t *req, proc_preann_req *r, err *e);
+
+/* POST /api/v1/dataset-versions/{id}/pre-annotate: checks the request
+ * ({"experiment_id" | "model_version_id", "file", "query", "score_threshold",
+ * "nms_threshold", "max_detections", "replace_pending"}), the version
+ * (ERR_NOT_FOUND, ERR_CONFLICT when locked) and the model (ERR_NOT_FOUND),
+ * then launches the built-in processing "pre-annotate" on it. */
+int proc_preannotate_launch(db_conn *c, int64_t org, int64_t user, int64_t version, json_t *req,
+                            int64_t *job, err *e);
+/* The checkpoint a pre-annotation uses: sha256 of the blob and a
+ * description of where it comes from. */
+int proc_preann_checkpoint(db_conn *c, int64_t org, int64_t experiment, int64_t model_version,
+                           const char *file, char sha[65], char *desc, size_t dn, err *e);
+
 /* --- the jobs ------------------------------------------------------------------------ */
 
 /* processing.custom, and one kind per built-in: processing.<name>. */

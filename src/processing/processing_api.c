@@ -110,6 +110,27 @@ static int run(http_req *r)
     return rc ? http_fail_err(r, &e) : 0;
 }
 
+static int pre_annotate(http_req *r)
+{
+    int64_t id;
+    if (http_param_id(r, "id", &id))
+        return 0;
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    err e;
+    int64_t job = 0;
+    int rc = proc_preannotate_launch(c, r->who.org_id, r->who.user_id, id, r->json, &job, &e);
+    if (rc == 0) {
+        jobs_runner_poke(APP(r)->jobs);
+        jw w;
+        http_json_begin(r, 202, &w);
+        rc = proc_run_write(c, r->who.org_id, job, &w, &e);
+    }
+    db_put(c);
+    return rc ? http_fail_err(r, &e) : 0;
+}
+
 static int runs(http_req *r)
 {
     int64_t limit, cursor;
@@ -365,6 +386,7 @@ const job_kind processing_job_kinds[] = {
     {"processing.tile", builtin_job, "tiling of large images", false, 2},
     {"processing.resize", builtin_job, "resize / convert into a new version", false, 2},
     {"processing.autotag", builtin_job, "auto-tagging with a classification model", false, 2},
+    {"processing.pre-annotate", builtin_job, "pre-annotation with a detection model", false, 2},
     {NULL, NULL, NULL, false, 0},
 };
 
@@ -420,5 +442,17 @@ const http_route processing_routes[] = {
      T},
     {HTTP_GET, "/api/v1/processing-runs/{id}/outputs", outputs, PERM_READ, BODY_NONE, NULL,
      "A run's outputs: staged, or committed with what they became", T},
+    {HTTP_POST, "/api/v1/dataset-versions/{id}/pre-annotate", pre_annotate, PERM_WRITE, BODY_JSON,
+     NULL,
+     "Pre-annotate a version with a trained checkpoint (of an experiment or a model version): "
+     "predictions become pending annotations with scores; accepted, rejected and skipped ones are "
+     "never touched. 202 with the run (the built-in processing pre-annotate); 409 when locked",
+     "datasets",
+     "{\"type\":\"object\",\"properties\":{\"experiment_id\":{\"type\":\"integer\"},"
+     "\"model_version_id\":{\"type\":\"integer\"},\"file\":{\"type\":\"string\"},\"query\":"
+     "{\"type\":\"string\"},\"score_threshold\":{\"type\":\"number\"},\"nms_threshold\":{"
+     "\"type\":\"number\"},\"max_detections\":{\"type\":\"integer\"},\"replace_pending\":{"
+     "\"type\":\"boolean\"}}}",
+     RUN_SCHEMA},
     {0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, 0},
 };

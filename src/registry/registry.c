@@ -410,6 +410,15 @@ int reg_publish_experiment(db_conn *c, int64_t org, int64_t user, int64_t exp,
     while (s && db_step(s, e) == DB_ROW)
         json_object_set_new(datasets, db_col_text(s, 0), json_integer(db_col_i64(s, 1)));
     db_done(s);
+    /* labels: a training run stores the model's label map as the parameter
+     * "labels" (detectors); it is the version's when none are given */
+    json_t *plabels = json_object_get(params, "labels");
+    if (!labels && json_is_array(plabels)) {
+        free(ltext);
+        ltext = NULL;
+        if (labels_json(plabels, &ltext, e))
+            goto rollback;
+    }
     json_object_set(lineage, "params", params);
     json_object_set(lineage, "datasets", datasets);
     char *ltxt = json_dumps(lineage, JSON_COMPACT), *ptxt = json_dumps(params, JSON_COMPACT);

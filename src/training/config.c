@@ -35,6 +35,15 @@ void training_cfg_init(training_cfg *c)
     c->loader_workers = 2;
     c->log_every = 1;
     c->cache_mb = TRAIN_DEFAULT_CACHE_MB;
+    c->score_thr = 0.25;
+    c->nms_iou = 0.7;
+    c->mosaic = 1;
+    c->close_mosaic = -1;
+}
+
+bool training_cfg_is_detection(const training_cfg *c)
+{
+    return strcmp(c->task, "detection") == 0 || strncmp(c->arch, "detector-", 9) == 0;
 }
 
 void training_cfg_free(training_cfg *c)
@@ -48,8 +57,9 @@ static const char *const top_fields[] = {
     "input_size",   "channels",     "epochs",     "batch_size",   "optimizer",   "lr",
     "weight_decay", "momentum",     "nesterov",   "schedule",     "warmup_steps", "label_smoothing",
     "ema",          "clip_norm",    "augmentation", "seed",       "resume",      "max_seconds",
-    "time_budget",
-    "threads",      "auto_threads", "loader_workers", "log_every", "cache_mb",    NULL};
+    "time_budget",  "base_model_version_id",
+    "threads",      "auto_threads", "loader_workers", "log_every", "cache_mb",
+    "task",         "score_thr",    "nms_iou",    "mosaic",       "close_mosaic", NULL};
 static const char *const aug_fields[] = {"hflip",    "vflip",      "pad",        "rotate",
                                          "crop",     "brightness", "contrast",   "saturation",
                                          NULL};
@@ -97,7 +107,10 @@ static int apply_aug(training_aug *a, json_t *o, const char *prefix, err *e)
 
 int training_cfg_apply(training_cfg *c, json_t *d, err *e)
 {
-    static const char *const families[] = {"cnn", "resnet", "mobilenet", "custom", NULL};
+    static const char *const families[] = {"cnn",           "resnet",         "mobilenet",
+                                           "detector-nano", "detector-small", "custom",
+                                           NULL};
+    static const char *const tasks[] = {"classification", "detection", "", NULL};
     static const char *const stems[] = {"imagenet", "small", "", NULL};
     static const char *const acts[] = {"relu", "silu", "leaky_relu", NULL};
     static const char *const optims[] = {"adamw", "sgd", NULL};
@@ -122,8 +135,8 @@ int training_cfg_apply(training_cfg *c, json_t *d, err *e)
     } else if (arch && !json_is_null(arch)) {
         if (!json_is_string(arch))
             return err_set(e, ERR_INVALID,
-                           "field 'architecture' must be cnn, resnet, mobilenet or an "
-                           "architecture object (docs/nn.md)");
+                           "field 'architecture' must be cnn, resnet, mobilenet, detector-nano, "
+                           "detector-small or an architecture object (docs/nn.md)");
         const char *v = json_string_value(arch);
         if (strcmp(v, "custom") == 0 && !c->arch_json)
             return err_set(e, ERR_INVALID,
@@ -173,6 +186,7 @@ int training_cfg_apply(training_cfg *c, json_t *d, err *e)
         jv_dbl(d, "clip_norm", JV_OPTIONAL, 0, 1e6, &c->clip_norm, e) ||
         jv_i64(d, "seed", JV_OPTIONAL, 0, INT64_MAX, &seed, e) ||
         jv_bool(d, "resume", JV_OPTIONAL, &c->resume, e) ||
+        jv_i64(d, "base_model_version_id", JV_OPTIONAL, 0, INT64_MAX, &c->base_model, e) ||
         jv_dbl(d, "max_seconds", JV_OPTIONAL, 0, 30 * 86400, &c->max_seconds, e) ||
         jv_dbl(d, "time_budget", JV_OPTIONAL, 0, 30 * 86400, &c->time_budget, e) ||
         get_int(d, "threads", 0, 256, &c->threads, e) ||
@@ -181,6 +195,25 @@ int training_cfg_apply(training_cfg *c, json_t *d, err *e)
         get_int(d, "log_every", 1, 100000, &c->log_every, e) ||
         jv_i64(d, "cache_mb", JV_OPTIONAL, 0, 1 << 20, &c->cache_mb, e))
         return -1;
+    s = NULL;
+    if (jv_str(d, "task", JV_OPTIONAL, 16, &s, e) ||
+        (s && pick("task", s, tasks, c->task, sizeof c->task, e)) ||
+        jv_dbl(d, "score_thr", JV_OPTIONAL, 0, 1, &c->score_thr, e) ||
+        jv_dbl(d, "nms_iou", JV_OPTIONAL, 0.01, 1, &c->nms_iou, e) ||
+        jv_dbl(d, "mosaic", JV_OPTIONAL, 0, 1, &c->mosaic, e) ||
+        get_int(d, "close_mosaic", -1, TRAIN_MAX_EPOCHS, &c->close_mosaic, e))
+        return -1;
+    if (strcmp(c->task, "classification") == 0 && strncmp(c->arch, "detector-", 9) == 0)
+        return err_set(e, ERR_INVALID,
+                       "architecture '%s' is a detector but task is classification; use task "
+                       "detection, or a classifier architecture (cnn, resnet, mobilenet)",
+                       c->arch);
+    if (training_cfg_is_detection(c) && c->input_size && c->input_size % 32 != 0)
+        return err_set(e, ERR_INVALID,
+                       "field 'input_size' is %d but a detector's input must be a multiple of "
+                       "its stride 32 (e.g. %d or %d)",
+                       c->input_size, c->input_size >= 32 ? c->input_size / 32 * 32 : 32,
+                       (c->input_size / 32 + 1) * 32);
     c->seed = seed;
     json_t *aug = json_object_get(d, "augmentation");
     if (aug && !json_is_null(aug)) {
@@ -264,6 +297,8 @@ json_t *training_cfg_json(const training_cfg *c)
     json_object_set_new(o, "augmentation", aug);
     json_object_set_new(o, "seed", json_integer(c->seed));
     json_object_set_new(o, "resume", json_boolean(c->resume));
+    if (c->base_model)
+        json_object_set_new(o, "base_model_version_id", json_integer(c->base_model));
     json_object_set_new(o, "max_seconds", json_real(c->max_seconds));
     json_object_set_new(o, "time_budget", json_real(c->time_budget));
     json_object_set_new(o, "threads", json_integer(c->threads));
@@ -271,6 +306,11 @@ json_t *training_cfg_json(const training_cfg *c)
     json_object_set_new(o, "loader_workers", json_integer(c->loader_workers));
     json_object_set_new(o, "log_every", json_integer(c->log_every));
     json_object_set_new(o, "cache_mb", json_integer(c->cache_mb));
+    json_object_set_new(o, "task", json_string(c->task));
+    json_object_set_new(o, "score_thr", json_real(c->score_thr));
+    json_object_set_new(o, "nms_iou", json_real(c->nms_iou));
+    json_object_set_new(o, "mosaic", json_real(c->mosaic));
+    json_object_set_new(o, "close_mosaic", json_integer(c->close_mosaic));
     return o;
 }
 

@@ -96,7 +96,12 @@ static int load_classes(db_conn *c, train_data *d, class_ix **ix, err *e)
     db_done(s);
     if (rc < 0)
         return -1;
-    if (d->nclasses < 2)
+    if (d->detection && d->nclasses < 1)
+        return err_set(e, ERR_UNPROCESSABLE,
+                       "the train dataset version %lld has no labels; a detector needs at least "
+                       "one: add labels and annotate the images with boxes",
+                       (long long)d->train.version);
+    if (!d->detection && d->nclasses < 2)
         return err_set(e, ERR_UNPROCESSABLE,
                        "the train dataset version %lld has %d label(s); a classifier needs at "
                        "least 2: add labels and annotate the images with class shapes",
@@ -133,8 +138,26 @@ static int load_items(db_conn *c, train_split *sp, int mode, const class_ix *ix,
         "   WHERE s.asset_id = a.id AND s.kind = 1 ORDER BY s.id LIMIT 1)"
         " FROM asset a JOIN data d ON d.id = a.data_id"
         " WHERE a.version_id = $1 ORDER BY a.id"};
-    db_stmt *s = mode == 0 ? db_query(c, e, sql[0], DBI(sp->version), DBT(sp->name))
-                           : db_query(c, e, sql[mode], DBI(sp->version));
+    /* detection: every asset with an annotation that is not rejected (its
+     * boxes, possibly none, are read afterwards) */
+    static const char *const det_sql[] = {
+        "SELECT a.id, d.sha256, d.width, d.height, d.channels,"
+        " (SELECT n.status FROM annotation n WHERE n.asset_id = a.id AND n.status <> 'rejected')"
+        " FROM asset a JOIN data d ON d.id = a.data_id"
+        " WHERE a.version_id = $1 AND EXISTS (SELECT 1 FROM asset_tag t"
+        "   WHERE t.asset_id = a.id AND t.name = $2) ORDER BY a.id",
+        "SELECT a.id, d.sha256, d.width, d.height, d.channels,"
+        " (SELECT n.status FROM annotation n WHERE n.asset_id = a.id AND n.status <> 'rejected')"
+        " FROM asset a JOIN data d ON d.id = a.data_id"
+        " WHERE a.version_id = $1 AND NOT EXISTS (SELECT 1 FROM asset_tag t"
+        "   WHERE t.asset_id = a.id AND t.name IN ('val', 'test')) ORDER BY a.id",
+        "SELECT a.id, d.sha256, d.width, d.height, d.channels,"
+        " (SELECT n.status FROM annotation n WHERE n.asset_id = a.id AND n.status <> 'rejected')"
+        " FROM asset a JOIN data d ON d.id = a.data_id"
+        " WHERE a.version_id = $1 ORDER BY a.id"};
+    const char *const *q = d->detection ? det_sql : sql;
+    db_stmt *s = mode == 0 ? db_query(c, e, q[0], DBI(sp->version), DBT(sp->name))
+                           : db_query(c, e, q[mode], DBI(sp->version));
     if (!s)
         return -1;
     bool is_train = sp == &d->train;
@@ -146,7 +169,7 @@ static int load_items(db_conn *c, train_split *sp, int mode, const class_ix *ix,
             continue;
         }
         class_ix key = {label, 0};
-        const class_ix *hit = bsearch(&key, ix, (size_t)nix, sizeof *ix, cmp_ix);
+        const class_ix *hit = d->detection ? &key : bsearch(&key, ix, (size_t)nix, sizeof *ix, cmp_ix);
         if (!hit) {
             sp->unknown++;
             continue;
@@ -171,7 +194,9 @@ static int load_items(db_conn *c, train_split *sp, int mode, const class_ix *ix,
         snprintf(it->sha, sizeof it->sha, "%s", db_col_text(s, 1));
         it->w = (int)db_col_i64(s, 2);
         it->h = (int)db_col_i64(s, 3);
-        it->label = hit->index;
+        it->label = d->detection ? -1 : hit->index;
+        it->first = 0;
+        it->nbox = 0;
         if (is_train) {
             if (db_col_i64(s, 4) != 1)
                 d->all_gray = false;
@@ -179,6 +204,64 @@ static int load_items(db_conn *c, train_split *sp, int mode, const class_ix *ix,
             if (side > d->max_side)
                 d->max_side = side;
         }
+    }
+    db_done(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = ((const train_item *)b)->asset;
+    return x < y ? -1 : x > y;
+}
+
+/* The boxes of a detection split's items: box shapes, and the enclosing
+ * box of polygons and masks, in asset order (as the items). */
+static int load_boxes(db_conn *c, train_split *sp, const class_ix *ix, int nix, err *e)
+{
+    if (sp->n == 0)
+        return 0;
+    db_stmt *s = db_query(c, e,
+                          "SELECT s.asset_id, l.name, s.x, s.y, s.w, s.h FROM shape s"
+                          " JOIN label l ON l.id = s.label_id JOIN asset a ON a.id = s.asset_id"
+                          " WHERE a.version_id = $1 AND s.kind IN (2, 3, 7) AND s.w > 0 AND s.h > 0"
+                          " ORDER BY s.asset_id, s.id",
+                          DBI(sp->version));
+    if (!s)
+        return -1;
+    int rc;
+    train_item *cur = NULL;
+    while ((rc = db_step(s, e)) == DB_ROW) {
+        int64_t asset = db_col_i64(s, 0);
+        if (!cur || cur->asset != asset) {
+            cur = bsearch(&asset, sp->items, (size_t)sp->n, sizeof *sp->items, cmp_item);
+            if (cur && cur->nbox == 0)
+                cur->first = sp->nboxes;
+        }
+        if (!cur)
+            continue; /* not in this split */
+        class_ix key = {db_col_text(s, 1), 0};
+        const class_ix *hit = bsearch(&key, ix, (size_t)nix, sizeof *ix, cmp_ix);
+        if (!hit) {
+            sp->unknown_boxes++;
+            continue;
+        }
+        if (cur->nbox >= DET_MAX_BOXES)
+            continue;
+        if (sp->nboxes == sp->boxcap) {
+            int64_t cap = sp->boxcap ? sp->boxcap * 2 : 4096;
+            det_box *nb = realloc(sp->boxes, (size_t)cap * sizeof *nb);
+            if (!nb) {
+                db_done(s);
+                return err_set(e, ERR_INTERNAL, "out of memory");
+            }
+            sp->boxes = nb;
+            sp->boxcap = cap;
+        }
+        sp->boxes[sp->nboxes++] = (det_box){(float)db_col_dbl(s, 2), (float)db_col_dbl(s, 3),
+                                            (float)db_col_dbl(s, 4), (float)db_col_dbl(s, 5),
+                                            hit->index, 1};
+        cur->nbox++;
     }
     db_done(s);
     return rc < 0 ? -1 : 0;
@@ -205,7 +288,8 @@ static int load_split(db_conn *c, int64_t org, train_split *sp, int64_t version,
         return 0; /* the train version without this split's tag: no such split */
     (void)org;
     sp->tagged = mode == 0;
-    if (load_items(c, sp, mode, ix, nix, d, e) != 0)
+    if (load_items(c, sp, mode, ix, nix, d, e) != 0 ||
+        (d->detection && load_boxes(c, sp, ix, nix, e) != 0))
         return err_prefix(e, "reading the %s split: ", sp->name);
     if (sp->n > 0) {
         sp->cache = calloc((size_t)sp->n, sizeof *sp->cache);
@@ -224,7 +308,9 @@ static int64_t alias_version(json_t *datasets, const char *alias)
 int train_data_load(db_conn *c, int64_t org, json_t *datasets, blob_store *bs, train_data *d,
                     err *e)
 {
+    bool det = d->detection;
     memset(d, 0, sizeof *d);
+    d->detection = det;
     d->bs = bs;
     d->all_gray = true;
     d->train.name = "train";
@@ -254,6 +340,14 @@ int train_data_load(db_conn *c, int64_t org, json_t *datasets, blob_store *bs, t
         load_split(c, org, &d->val, vv ? vv : tv, ix, d->nclasses, d, e) ||
         load_split(c, org, &d->test, sv ? sv : tv, ix, d->nclasses, d, e))
         goto out;
+    if (d->train.n == 0 && d->detection) {
+        err_set(e, ERR_UNPROCESSABLE,
+                "the train split of dataset version %lld has no annotated image (%lld without "
+                "an annotation); annotate the images with boxes%s",
+                (long long)tv, (long long)d->train.unlabeled,
+                d->train.tagged ? "" : ", or tag the training images 'train'");
+        goto out;
+    }
     if (d->train.n == 0) {
         err_set(e, ERR_UNPROCESSABLE,
                 "the train split of dataset version %lld has no image with a class (%lld "
@@ -282,11 +376,13 @@ static void free_split(train_split *sp)
             free(atomic_load(&sp->cache[i]));
     free(sp->cache);
     free(sp->items);
+    free(sp->boxes);
     memset(sp, 0, sizeof *sp);
 }
 
 void train_data_free(train_data *d)
 {
+    bool det = d->detection;
     free_split(&d->train);
     free_split(&d->val);
     free_split(&d->test);
@@ -295,20 +391,32 @@ void train_data_free(train_data *d)
     free(d->classes);
     d->classes = NULL;
     d->nclasses = 0;
+    d->detection = det;
 }
 
-int train_data_fetch(void *ud, int64_t i, nn_sample *out, err *e)
+typedef uint8_t *(*img_alloc_fn)(void *sample, int w, int h, int c);
+
+static uint8_t *nn_alloc(void *smp, int w, int h, int c)
 {
-    train_split *sp = ud;
+    return nn_sample_image(smp, w, h, c);
+}
+
+static uint8_t *det_alloc(void *smp, int w, int h, int c)
+{
+    return det_sample_image(smp, w, h, c);
+}
+
+/* Item i's image, decoded at the input size, from the cache or the blob
+ * store (and into the cache while the budget allows; else into the
+ * sample's own buffer through alloc). */
+static int get_image(train_split *sp, int64_t i, nn_image *img, img_alloc_fn alloc, void *smp,
+                     err *e)
+{
     train_data *d = sp->data;
-    if (i < 0 || i >= sp->n)
-        return err_set(e, ERR_INTERNAL, "sample %lld is outside the %s split", (long long)i,
-                       sp->name);
     const train_item *it = &sp->items[i];
-    out->label = it->label;
     train_img *ci = atomic_load(&sp->cache[i]);
     if (ci) {
-        out->img = (nn_image){ci->w, ci->h, ci->c, ci->stride, ci->px};
+        *img = (nn_image){ci->w, ci->h, ci->c, ci->stride, ci->px};
         return 0;
     }
     sbuf b = SBUF_INIT;
@@ -317,11 +425,19 @@ int train_data_fetch(void *ud, int64_t i, nn_sample *out, err *e)
         return err_prefix(e, "asset %lld (the image's blob %.12s...): ", (long long)it->asset,
                           it->sha);
     }
-    /* the shorter side at the input side: the longest side at the matching
-     * length, exactly when the image is larger, as stored otherwise */
     int lo = it->w < it->h ? it->w : it->h, hi = it->w < it->h ? it->h : it->w;
     image_decode_opts o = {.channels = (uint8_t)d->in_c};
-    if (lo > d->in_side && lo > 0) {
+    if (d->detection) {
+        /* the longest side at the input side when larger (a letterbox
+         * shrinks it that much anyway) */
+        if (hi > d->in_side && d->in_side > 0) {
+            o.target_side = (uint32_t)d->in_side;
+            o.exact = true;
+        }
+    } else if (lo > d->in_side && lo > 0) {
+        /* the shorter side at the input side: the longest side at the
+         * matching length, exactly when the image is larger, as stored
+         * otherwise */
         double t = ceil((double)d->in_side * (double)hi / (double)lo);
         o.target_side = (uint32_t)(t > 16384 ? 16384 : t);
         o.exact = true;
@@ -349,20 +465,75 @@ int train_data_fetch(void *ud, int64_t i, nn_sample *out, err *e)
             atomic_fetch_sub(&d->cache_bytes, (int64_t)bytes);
             ni = expected;
         }
-        out->img = (nn_image){ni->w, ni->h, ni->c, ni->stride, ni->px};
+        *img = (nn_image){ni->w, ni->h, ni->c, ni->stride, ni->px};
         return 0;
     }
     atomic_fetch_sub(&d->cache_bytes, (int64_t)bytes);
-    uint8_t *dst = nn_sample_image(out, (int)px.width, (int)px.height, px.channels);
+    uint8_t *dst = alloc(smp, (int)px.width, (int)px.height, px.channels);
     if (!dst) {
         image_pixels_free(&px);
         return err_set(e, ERR_INTERNAL, "out of memory for an image of %ux%u", px.width,
                        px.height);
     }
+    size_t stride = (size_t)px.width * px.channels;
     for (uint32_t y = 0; y < px.height; y++)
-        memcpy(dst + (size_t)y * out->img.stride, px.data + (size_t)y * px.stride,
-               (size_t)px.width * px.channels);
+        memcpy(dst + (size_t)y * stride, px.data + (size_t)y * px.stride, stride);
+    *img = (nn_image){(int)px.width, (int)px.height, px.channels, stride, dst};
     image_pixels_free(&px);
+    return 0;
+}
+
+int train_data_fetch(void *ud, int64_t i, nn_sample *out, err *e)
+{
+    train_split *sp = ud;
+    if (i < 0 || i >= sp->n)
+        return err_set(e, ERR_INTERNAL, "sample %lld is outside the %s split", (long long)i,
+                       sp->name);
+    out->label = sp->items[i].label;
+    nn_image img;
+    if (get_image(sp, i, &img, nn_alloc, out, e) != 0)
+        return -1;
+    out->img = img;
+    return 0;
+}
+
+int train_data_det_fetch(void *ud, int64_t i, det_sample *out, err *e)
+{
+    train_split *sp = ud;
+    if (i < 0 || i >= sp->n)
+        return err_set(e, ERR_INTERNAL, "sample %lld is outside the %s split", (long long)i,
+                       sp->name);
+    const train_item *it = &sp->items[i];
+    nn_image img;
+    if (get_image(sp, i, &img, det_alloc, out, e) != 0)
+        return -1;
+    out->img = img;
+    det_box *b = det_sample_boxes(out, it->nbox);
+    if (!b && it->nbox > 0)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    /* boxes are in the asset's pixels as displayed: scale them to the
+     * decoded image */
+    float sx = it->w > 0 ? (float)img.w / (float)it->w : 1;
+    float sy = it->h > 0 ? (float)img.h / (float)it->h : 1;
+    int n = 0;
+    for (int k = 0; k < it->nbox; k++) {
+        det_box bb = sp->boxes[it->first + k];
+        bb.x *= sx;
+        bb.y *= sy;
+        bb.w *= sx;
+        bb.h *= sy;
+        /* clip to the image */
+        float x2 = bb.x + bb.w, y2 = bb.y + bb.h;
+        if (bb.x < 0) bb.x = 0;
+        if (bb.y < 0) bb.y = 0;
+        if (x2 > (float)img.w) x2 = (float)img.w;
+        if (y2 > (float)img.h) y2 = (float)img.h;
+        bb.w = x2 - bb.x;
+        bb.h = y2 - bb.y;
+        if (bb.w > 0 && bb.h > 0)
+            b[n++] = bb;
+    }
+    out->n = n;
     return 0;
 }
 

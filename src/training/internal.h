@@ -16,6 +16,7 @@
 
 #include <stdatomic.h>
 
+#include "detect/detect.h"
 #include "experiment/experiment.h"
 #include "training/training.h"
 
@@ -24,8 +25,10 @@
 typedef struct train_item {
     int64_t asset;
     char sha[65];
-    int label;        /* class index */
+    int label;        /* class index (detection: -1) */
     int w, h;         /* as displayed */
+    int64_t first;    /* detection: its boxes are split->boxes[first, first + nbox) */
+    int nbox;
 } train_item;
 
 typedef struct train_img {
@@ -46,9 +49,13 @@ typedef struct train_split {
     int64_t unknown;           /* assets whose class is not a train label (left out) */
     _Atomic(train_img *) *cache;
     struct train_data *data;
+    det_box *boxes;            /* detection: every item's boxes (asset pixels) */
+    int64_t nboxes, boxcap;
+    int64_t unknown_boxes;     /* detection: boxes whose label the train version lacks */
 } train_split;
 
 typedef struct train_data {
+    bool detection;            /* set before train_data_load: boxes, not classes */
     blob_store *bs;
     char **classes;            /* the train version's label names, in id order */
     int nclasses;
@@ -69,6 +76,11 @@ void train_data_input(train_data *d, int channels, int side, int64_t cache_mb);
 void train_data_free(train_data *d);
 /* An nn_fetch_fn over a train_split. */
 int train_data_fetch(void *split, int64_t i, nn_sample *out, err *e);
+/* A det_fetch_fn over a train_split of a detection run: the image (RGB,
+ * its longest side brought down to the input side when larger) and its
+ * boxes in that image's pixels. */
+int train_data_det_fetch(void *split, int64_t i, det_sample *out, err *e);
+
 /* Per-channel mean and standard deviation of [0,1] pixels of up to 512
  * train images (evenly spaced). */
 int train_data_norm(train_data *d, float mean[4], float std[4], err *e);
@@ -132,9 +144,26 @@ typedef struct train_ctx {
     bool stopped;                   /* job_should_stop() ended it */
     bool timed_out;                 /* max_seconds ended it */
     double last_val_acc, last_loss, train_seconds, images_per_s;
+    /* detection */
+    bool detection;
+    char det_dir[1200];             /* the detector's checkpoint directory ("" when none) */
+    int64_t user;                   /* who launched the run */
+    int64_t eval_id;                /* the final evaluation */
 } train_ctx;
 
 int train_loop(train_ctx *t, err *e);
+
+/* --- detection (det.c) --------------------------------------------------------- */
+
+/* The detector: new, or resumed from the experiment's checkpoints. */
+int train_det_prepare(train_ctx *t, err *e);
+/* The loop (src/detect's det_train_run) with metrics, checkpoints as
+ * artifacts, cancel. */
+int train_det_loop(train_ctx *t, err *e);
+/* model.safetensors, model.json and the final evaluation on test (else
+ * val) stored as an experiment evaluation. */
+int train_det_finish(train_ctx *t, err *e);
+void train_det_cleanup(train_ctx *t);
 
 /* Softmax of each row of logits (N x K) into probs. */
 void train_softmax(const nn_tensor *logits, float *probs);

@@ -62,7 +62,7 @@ static int load_run(train_ctx *t, int64_t run, int64_t *org, int64_t *experiment
     if (!c)
         return -1;
     db_stmt *s = db_query(c, e,
-                          "SELECT org_id, experiment_id, state, config FROM training_run"
+                          "SELECT org_id, experiment_id, state, config, created_by FROM training_run"
                           " WHERE id = $1",
                           DBI(run));
     int rc = s ? db_step(s, e) : -1;
@@ -72,6 +72,7 @@ static int load_run(train_ctx *t, int64_t run, int64_t *org, int64_t *experiment
         *experiment = db_col_i64(s, 1);
         snprintf(state, 16, "%s", db_col_text(s, 2));
         cfg = json_loads(db_col_text(s, 3), 0, NULL);
+        t->user = db_col_null(s, 4) ? 0 : db_col_i64(s, 4);
     }
     db_done(s);
     db_put(c);
@@ -82,6 +83,8 @@ static int load_run(train_ctx *t, int64_t run, int64_t *org, int64_t *experiment
         return -1;
     rc = training_cfg_apply(&t->cfg, cfg, e);
     json_decref(cfg);
+    t->detection = training_cfg_is_detection(&t->cfg);
+    t->data.detection = t->detection;
     return rc;
 }
 
@@ -98,13 +101,15 @@ static int prepare_data(train_ctx *t, err *e)
         rc = train_data_load(c, t->log.org, datasets, t->env->blobs, &t->data, e);
     json_decref(params);
     json_decref(datasets);
-    if (rc == 0) {
+    if (rc == 0 && !t->detection) {
         if (!t->cfg.channels)
             t->cfg.channels = t->data.all_gray ? 1 : 3;
         if (!t->cfg.input_size) {
             int s = t->data.max_side;
             t->cfg.input_size = s < 16 ? 16 : s > 224 ? 224 : s;
         }
+    }
+    if (rc == 0) {
         db_run(c, e,
                "UPDATE training_run SET train_images = $1, val_images = $2, test_images = $3,"
                " classes = $4 WHERE id = $5",
@@ -119,6 +124,51 @@ static int64_t extra_int(json_t *x, const char *k)
 {
     json_t *v = json_object_get(x, k);
     return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (int64_t)json_real_value(v) : -1;
+}
+
+/* The model from a registry version's weights (base_model_version_id): its
+ * architecture, input and normalisation come with it; its labels must be
+ * the train dataset's classes in the same order, since the last layer is
+ * kept as it is. */
+static int base_model(train_ctx *t, err *e)
+{
+    char file[1200];
+    snprintf(file, sizeof file, "%s-base.safetensors", t->tmp_prefix);
+    db_conn *c = db_get(t->env->db, e);
+    if (!c)
+        return -1;
+    int rc = training_model_fetch(c, t->env->blobs, t->log.org, t->cfg.base_model, file, e);
+    db_put(c);
+    if (rc)
+        return err_prefix(e, "base model version %lld: ", (long long)t->cfg.base_model);
+    char *extra = NULL;
+    nn_model *m = nn_model_load(file, &extra, e);
+    unlink(file);
+    free(extra);
+    if (!m)
+        return err_prefix(e, "base model version %lld: ", (long long)t->cfg.base_model);
+    int k = nn_model_classes(m);
+    bool same = k == t->data.nclasses;
+    for (int i = 0; same && i < k; i++) {
+        const char *l = nn_model_label(m, i);
+        same = l && strcmp(l, t->data.classes[i]) == 0;
+    }
+    if (!same) {
+        nn_model_free(m);
+        return err_set(e, ERR_UNPROCESSABLE,
+                       "base model version %lld predicts %d classes that are not the train "
+                       "dataset's %d classes in the same order; train without a base model or "
+                       "use a dataset with the model's labels",
+                       (long long)t->cfg.base_model, k, t->data.nclasses);
+    }
+    t->model = m;
+    int ch, h, w;
+    nn_model_input(m, &ch, &h, &w);
+    t->cfg.channels = ch;
+    t->cfg.input_size = h;
+    tlog_output(&t->log, "starting from the weights of model version %lld",
+                (long long)t->cfg.base_model);
+    return 0;
 }
 
 /* The model: resumed from the experiment's last checkpoint, or new. */
@@ -189,6 +239,8 @@ static int prepare_model(train_ctx *t, bool resume_any, err *e)
                            "is missing); launch without resume");
         }
     }
+    if (t->cfg.base_model)
+        return base_model(t, e);
     float mean[4], sd[4];
     if (t->cfg.arch_json) {
         for (int i = 0; i < 4; i++)
@@ -448,16 +500,32 @@ int training_job_run(job_ctx *j, const training_env *env, err *e)
     if (prepare_data(t, e) != 0)
         goto failed;
     train_data_input(&t->data, t->cfg.channels, t->cfg.input_size, t->cfg.cache_mb);
-    if (prepare_model(t, t->cfg.resume, e) != 0)
+    if ((t->detection ? train_det_prepare(t, e) : prepare_model(t, t->cfg.resume, e)) != 0)
         goto failed;
     train_data_input(&t->data, t->cfg.channels, t->cfg.input_size, t->cfg.cache_mb);
     /* what the data decided is part of the run's record */
     {
         json_t *p2 = json_pack("{s:i, s:i}", "input_size", t->cfg.input_size, "channels",
                                t->cfg.channels);
+        if (t->detection) {
+            json_object_set_new(p2, "task", json_string("detection"));
+            json_object_set_new(p2, "architecture", json_string(t->cfg.arch));
+        }
         db_conn *c = db_get(env->db, e);
         if (c) {
             exp_params_set(c, org, experiment, p2, e);
+            if (t->detection) {
+                /* the label map, for the registry (publishing copies it into the
+                 * model version); too many labels for a parameter: model.json has them */
+                json_t *labels = json_array();
+                for (int i = 0; i < t->data.nclasses; i++)
+                    json_array_append_new(labels, json_string(t->data.classes[i]));
+                json_t *p3 = json_pack("{s:o}", "labels", labels);
+                err le;
+                if (exp_params_set(c, org, experiment, p3, &le) != 0)
+                    job_log(j, "the label map is not a parameter: %s", le.msg);
+                json_decref(p3);
+            }
             json_t *cj = training_cfg_json(&t->cfg);
             char *ct = json_dumps(cj, JSON_COMPACT);
             db_run(c, e, "UPDATE training_run SET config = $1, start_epoch = $2 WHERE id = $3",
@@ -478,7 +546,12 @@ int training_job_run(job_ctx *j, const training_env *env, err *e)
                 t->cfg.lr > 0 ? t->cfg.lr : strcmp(t->cfg.optimizer, "sgd") == 0 ? 0.1 : 0.002);
     train_split *sps[] = {&t->data.train, &t->data.val, &t->data.test};
     for (int i = 0; i < 3; i++)
-        if (sps[i]->unlabeled || sps[i]->unknown)
+        if (t->detection && (sps[i]->unlabeled || sps[i]->unknown_boxes))
+            tlog_output(&t->log, "%s: %lld image(s) without an annotation (or rejected) were left "
+                                 "out, and %lld box(es) with a label the train version lacks",
+                        sps[i]->name, (long long)sps[i]->unlabeled,
+                        (long long)sps[i]->unknown_boxes);
+        else if (!t->detection && (sps[i]->unlabeled || sps[i]->unknown))
             tlog_output(&t->log, "%s: %lld image(s) without a class and %lld with a class the "
                                  "train version lacks were left out",
                         sps[i]->name, (long long)sps[i]->unlabeled, (long long)sps[i]->unknown);
@@ -486,7 +559,7 @@ int training_job_run(job_ctx *j, const training_env *env, err *e)
         tlog_output(&t->log, "the checkpoint already has %d epochs; nothing left to train "
                              "(resume with more epochs to continue)",
                     t->start_epoch);
-    else if (train_loop(t, e) != 0)
+    else if ((t->detection ? train_det_loop(t, e) : train_loop(t, e)) != 0)
         goto failed;
     err fe;
     tlog_flush(&t->log, &fe);
@@ -506,7 +579,7 @@ int training_job_run(job_ctx *j, const training_env *env, err *e)
         }
         goto done;
     }
-    if (finish_success(t, e) != 0)
+    if ((t->detection ? train_det_finish(t, e) : finish_success(t, e)) != 0)
         goto failed;
     tlog_flush(&t->log, &fe);
     set_state(t, "succeeded", NULL);
@@ -538,6 +611,7 @@ done:
             unlink(t->optim_file);
         snprintf(f, sizeof f, "%s-resume.safetensors", t->tmp_prefix);
         unlink(f);
+        train_det_cleanup(t);
     }
     tlog_free(&t->log);
     nn_model_free(t->model);

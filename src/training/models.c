@@ -104,6 +104,23 @@ static nn_predictor *load(blob_store *bs, const char *spool, const char *sha, er
     return p;
 }
 
+int training_model_fetch(db_conn *c, blob_store *bs, int64_t org, int64_t version,
+                         const char *path, err *e)
+{
+    char sha[65];
+    if (pick_file(c, org, version, sha, e) != 0)
+        return -1;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return err_set(e, ERR_IO, "cannot create %s", path);
+    int rc = blob_read(bs, sha, 0, -1, sink_file, f, e);
+    if (fclose(f) != 0 && rc == 0)
+        rc = err_set(e, ERR_IO, "cannot write %s", path);
+    if (rc)
+        unlink(path);
+    return rc;
+}
+
 int training_model_acquire(db_conn *c, blob_store *bs, const char *spool_dir, int64_t org,
                            int64_t version, training_model **out, err *e)
 {

@@ -145,6 +145,57 @@ int training_launch(db_conn *c, int64_t org, int64_t user, int64_t experiment, j
                 (long long)experiment, (long long)experiment);
         goto out;
     }
+    if (cfg.base_model) { /* the base model's weights must exist before a job waits for them */
+        int64_t x;
+        if (db_one_i64(c, e, &x,
+                       "SELECT f.version_id FROM model_file f JOIN model_version v ON v.id = f.version_id"
+                       " JOIN model m ON m.id = v.model_id WHERE f.version_id = $1 AND m.org_id = $2"
+                       " AND f.path LIKE '%.safetensors' LIMIT 1",
+                       DBI(cfg.base_model), DBI(org)) != 0) {
+            err_set(e, ERR_INVALID,
+                    "field 'base_model_version_id': model version %lld does not exist in this "
+                    "organization or has no cvops checkpoint (.safetensors)",
+                    (long long)cfg.base_model);
+            goto out;
+        }
+    }
+    if (!cfg.task[0] && json_is_integer(tv)) { /* the task of the train version decides */
+        char vtask[16] = "";
+        db_stmt *ts = db_query(c, e, "SELECT task FROM dataset_version WHERE id = $1",
+                               DBI(json_integer_value(tv)));
+        if (!ts)
+            goto out;
+        if (db_step(ts, e) == DB_ROW)
+            snprintf(vtask, sizeof vtask, "%s", db_col_text(ts, 0));
+        db_done(ts);
+        if (strcmp(vtask, "detection") == 0)
+            snprintf(cfg.task, sizeof cfg.task, "detection");
+    }
+    if (training_cfg_is_detection(&cfg)) {
+        snprintf(cfg.task, sizeof cfg.task, "detection");
+        if (strcmp(cfg.arch, "cnn") == 0) {
+            snprintf(cfg.arch, sizeof cfg.arch, "detector-nano");
+        } else if (strncmp(cfg.arch, "detector-", 9) != 0) {
+            err_set(e, ERR_INVALID,
+                    "architecture '%s' is a classifier but the task is detection; use "
+                    "detector-nano or detector-small",
+                    cfg.arch);
+            goto out;
+        }
+        if (cfg.input_size % 32 != 0) {
+            err_set(e, ERR_INVALID,
+                    "field 'input_size' is %d but a detector's input must be a multiple of its "
+                    "stride 32 (e.g. %d)",
+                    cfg.input_size, (cfg.input_size / 32 + 1) * 32);
+            goto out;
+        }
+        if (cfg.base_model) {
+            err_set(e, ERR_INVALID,
+                    "field 'base_model_version_id': starting from a model version's weights is "
+                    "supported for classifiers only; leave it out for a detection run");
+            goto out;
+        }
+    }
     if (cfg.arch_json) { /* a custom graph must at least parse and build */
         nn_model *m = nn_model_new(cfg.arch_json, 1, e);
         if (!m) {

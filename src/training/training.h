@@ -90,6 +90,7 @@ typedef struct training_cfg {
     training_aug aug;
     int64_t seed;
     bool resume;          /* continue from checkpoints/last.* */
+    int64_t base_model;   /* registry model version whose weights start the run (0: none) */
     double max_seconds;   /* stop training after this long (0: no limit) */
     double time_budget;   /* train this long with the schedule spread over the time
                              (warmup stays in steps); epochs is then an upper bound */
@@ -98,7 +99,17 @@ typedef struct training_cfg {
     int loader_workers;   /* image decoding threads (2) */
     int log_every;        /* steps between metric points (1) */
     int64_t cache_mb;     /* memory for decoded images */
+    /* object detection (architecture detector-nano | detector-small) */
+    char task[16];        /* "" (from the train version), classification, detection */
+    double score_thr;     /* final predictions: score threshold (0.25) */
+    double nms_iou;       /* NMS IoU threshold (0.7) */
+    double mosaic;        /* probability of a 4-image mosaic (1) */
+    int close_mosaic;     /* last epochs without mosaic (-1: 15% of the epochs) */
 } training_cfg;
+
+/* Does the configuration train a detector (task detection or a detector
+ * architecture)? */
+bool training_cfg_is_detection(const training_cfg *c);
 
 void training_cfg_init(training_cfg *c);
 void training_cfg_free(training_cfg *c);
@@ -166,6 +177,24 @@ int training_sample_submit(db_conn *c, int64_t org, int64_t user, const training
                            int64_t *job, err *e);
 int training_sample_run(job_ctx *j, const training_env *env, err *e);
 
+/* --- sample data: shapes (object detection) ----------------------------- */
+
+typedef struct training_sample_det_opts {
+    const char *dataset;  /* "shapes" */
+    const char *project;  /* "getting-started" */
+    int64_t images;       /* 200 (80% train, 10% val, 10% test) */
+    int64_t size;         /* image side, a multiple of 32 (256) */
+    int64_t seed;         /* 1 */
+} training_sample_det_opts;
+
+/* Queues the job that draws the synthetic detection images (src/detect's
+ * generator) into the datalake, creates the dataset version (task
+ * detection) with labels, box annotations and splits, and an experiment
+ * ready to launch. ERR_CONFLICT when the dataset exists. */
+int training_sample_det_submit(db_conn *c, int64_t org, int64_t user,
+                               const training_sample_det_opts *o, int64_t *job, err *e);
+int training_sample_det_run(job_ctx *j, const training_env *env, err *e);
+
 /* --- models for inference ------------------------------------------------ */
 
 typedef struct training_model training_model;
@@ -178,6 +207,11 @@ typedef struct training_model training_model;
 int training_model_acquire(db_conn *c, blob_store *bs, const char *spool_dir, int64_t org,
                            int64_t version, training_model **out, err *e);
 void training_model_release(training_model *m);
+/* Writes the cvops checkpoint of a registry model version (the file
+ * training_model_acquire would load) to `path`: the weights a run started
+ * from a base model begins with. */
+int training_model_fetch(db_conn *c, blob_store *bs, int64_t org, int64_t version,
+                         const char *path, err *e);
 nn_predictor *training_model_predictor(training_model *m);
 /* Drops every cached predictor not in use (tests, shutdown). */
 void training_models_clear(void);

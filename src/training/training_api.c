@@ -99,6 +99,35 @@ static int sample(http_req *r)
     return 0;
 }
 
+static int sample_shapes(http_req *r)
+{
+    static const char *const fields[] = {"dataset", "project", "images", "size", "seed", NULL};
+    training_sample_det_opts o = {0};
+    err e;
+    if (r->json && (jv_is_obj(r->json, &e) || jv_only(r->json, fields, &e) ||
+                    jv_str(r->json, "dataset", JV_OPTIONAL, 128, &o.dataset, &e) ||
+                    jv_str(r->json, "project", JV_OPTIONAL, 200, &o.project, &e) ||
+                    jv_i64(r->json, "images", JV_OPTIONAL, 10, 20000, &o.images, &e) ||
+                    jv_i64(r->json, "size", JV_OPTIONAL, 64, 1024, &o.size, &e) ||
+                    jv_i64(r->json, "seed", JV_OPTIONAL, 0, INT64_MAX, &o.seed, &e)))
+        return http_fail_err(r, &e);
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    int64_t job = 0;
+    int rc = training_sample_det_submit(c, r->who.org_id, r->who.user_id, &o, &job, &e);
+    db_put(c);
+    if (rc)
+        return http_fail_err(r, &e);
+    jobs_runner_poke(APP(r)->jobs);
+    jw w;
+    http_json_begin(r, 202, &w);
+    jw_obj(&w);
+    jw_kint(&w, "job_id", job);
+    jw_obj_end(&w);
+    return 0;
+}
+
 /* --- jobs -------------------------------------------------------------------- */
 
 static void poke(void *a) { jobs_runner_poke(((app *)a)->jobs); }
@@ -134,9 +163,19 @@ static int sample_job(job_ctx *j, err *e)
     return training_sample_run(j, &env, e);
 }
 
+static int sample_shapes_job(job_ctx *j, err *e)
+{
+    training_env env;
+    char spool[1024];
+    env_of(j, &env, spool, sizeof spool);
+    return training_sample_det_run(j, &env, e);
+}
+
 const job_kind training_job_kinds[] = {
     {"training.run", run_job, "train an experiment on the platform's trainer", false,
      TRAIN_JOB_ATTEMPTS},
+    {"training.sample_shapes", sample_shapes_job,
+     "add the shapes detection sample dataset and a ready-to-launch experiment", false, 1},
     {"training.sample_fashion_mnist", sample_job,
      "add the Fashion-MNIST sample dataset and a ready-to-launch experiment", false, 1},
     {NULL, NULL, NULL, false, 0},
@@ -144,7 +183,11 @@ const job_kind training_job_kinds[] = {
 
 #define LAUNCH_DOC                                                                                 \
     "{\"type\":\"object\",\"properties\":{"                                                        \
-    "\"architecture\":{\"description\":\"cnn, resnet, mobilenet, or an architecture object\"},"   \
+    "\"architecture\":{\"description\":\"cnn, resnet, mobilenet, detector-nano, detector-small, "  \
+    "or an architecture object\"},"                                                                \
+    "\"task\":{\"type\":\"string\",\"enum\":[\"classification\",\"detection\",\"\"]},"          \
+    "\"score_thr\":{\"type\":\"number\"},\"nms_iou\":{\"type\":\"number\"},"                   \
+    "\"mosaic\":{\"type\":\"number\"},\"close_mosaic\":{\"type\":\"integer\"},"                 \
     "\"depth\":{\"type\":\"integer\"},\"width\":{\"type\":\"number\"},"                           \
     "\"stem\":{\"type\":\"string\"},\"activation\":{\"type\":\"string\"},"                        \
     "\"dropout\":{\"type\":\"number\"},\"input_size\":{\"type\":\"integer\"},"                    \
@@ -181,6 +224,10 @@ const http_route training_routes[] = {
     {HTTP_POST, "/api/v1/samples/fashion-mnist", sample, PERM_WRITE, BODY_JSON, NULL,
      "Add the Fashion-MNIST sample (dataset, project getting-started, an experiment ready to "
      "launch): {dataset, project, train, val, test} image counts; 202 with the job",
+     "experiments"},
+    {HTTP_POST, "/api/v1/samples/shapes", sample_shapes, PERM_WRITE, BODY_JSON, NULL,
+     "Add the shapes object detection sample (dataset, project getting-started, a detector "
+     "experiment ready to launch): {dataset, project, images, size, seed}; 202 with the job",
      "experiments"},
     {0, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, 0},
 };

@@ -249,6 +249,7 @@ const job_kind webhook_job_kinds[] = {
 void app_job_ended(void *appp, int64_t org, int64_t job, const char *kind, const char *state)
 {
     app *a = appp;
+    deploy_job_ended(appp, org, job, kind, state); /* continuous deployment */
     if (str_has_prefix(kind, "webhook."))
         return; /* deliveries do not announce themselves */
     err e;

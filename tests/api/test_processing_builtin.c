@@ -97,8 +97,8 @@ Test(processing, catalog_lists_builtins_with_parameter_forms)
 {
     api_resp *r = api_admin("GET", "/api/v1/processings", NULL);
     cr_assert_eq(r->status, 200, "%s", r->body.p);
-    const char *want[] = {"augment", "dedup", "split", "tile", "resize", "autotag"};
-    for (int k = 0; k < 6; k++) {
+    const char *want[] = {"augment", "dedup", "split", "tile", "resize", "autotag", "pre-annotate"};
+    for (int k = 0; k < 7; k++) {
         bool found = false;
         json_t *items = json_object_get(r->json, "items");
         for (size_t i = 0; i < json_array_size(items); i++) {

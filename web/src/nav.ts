@@ -23,6 +23,7 @@ export const NAV: NavGroup[] = [
     items: [
       { href: '/datalake', label: 'Datalake', prefix: '/datalake', blurb: 'upload, tag and search raw images' },
       { href: '/datasets', label: 'Datasets', prefix: '/datasets', blurb: 'versions, labels, splits, import and export' },
+      { href: '/processings', label: 'Processings', prefix: '/processings', blurb: 'augment, de-duplicate, split, tile, resize, auto-tag, your own code' },
     ],
   },
   {

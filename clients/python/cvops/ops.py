@@ -66,6 +66,38 @@ class Ops:
         return self.request("POST", "/api/v1/datalakes/%d/data%s" % (datalake_id, q), raw=data,
                             headers={"Content-Type": "application/octet-stream"})
 
+    # --- pre-annotation --------------------------------------------------------
+
+    def pre_annotate(self, version_id, experiment_id=None, model_version_id=None, query=None,
+                     score_threshold=None, nms_threshold=None, max_detections=None,
+                     replace_pending=None, file=None, wait=False, timeout=3600.0):
+        """Pre-annotates a dataset version with a trained checkpoint (of an
+        experiment or a registry model version): its predictions become
+        pending annotations with scores; accepted, rejected and skipped ones
+        are never touched. Returns the run (its "id" is the job's); with
+        wait=True, polls the job until it ends and returns the job."""
+        body = {}
+        for k, v in (("experiment_id", experiment_id), ("model_version_id", model_version_id),
+                     ("query", query), ("score_threshold", score_threshold),
+                     ("nms_threshold", nms_threshold), ("max_detections", max_detections),
+                     ("replace_pending", replace_pending), ("file", file)):
+            if v is not None:
+                body[k] = v
+        run = self.request("POST", "/api/v1/dataset-versions/%d/pre-annotate" % version_id, body)
+        if not wait:
+            return run
+        import time
+        from .client import CvopsError
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.request("GET", "/api/v1/jobs/%d" % run["id"])
+            if job.get("state") in ("succeeded", "failed", "canceled"):
+                return job
+            if time.monotonic() > deadline:
+                raise CvopsError(0, "timeout", "job %d still %s after %g s"
+                                 % (run["id"], job.get("state"), timeout))
+            time.sleep(0.2)
+
     # --- registry ------------------------------------------------------------
 
     def models(self, q=None):
@@ -147,11 +179,58 @@ class Ops:
                                                   "to": end})))
 
     def predictions(self, deployment_id, status=None, label=None, min_score=None,
-                    max_score=None, limit=100):
+                    max_score=None, limit=100, outlier=None, out_of_range=None):
+        """outlier / out_of_range: True or False to filter on the drift flags
+        (scored by deployment_drift)."""
+        flag = lambda v: None if v is None else int(bool(v))  # noqa: E731
         return self.request("GET", "/api/v1/deployments/%d/predictions%s"
                             % (deployment_id, _q({"status": status, "label": label,
                                                   "min_score": min_score,
-                                                  "max_score": max_score, "limit": limit})))["items"]
+                                                  "max_score": max_score, "limit": limit,
+                                                  "outlier": flag(outlier),
+                                                  "out_of_range": flag(out_of_range)})))["items"]
+
+    def deployment_drift(self, deployment_id, start=None, end=None, dataset_version_id=None,
+                         outlier_percentile=None, limit=None):
+        """Kolmogorov-Smirnov drift per image feature and over the predicted
+        labels against the training dataset version, and outlier scores."""
+        return self.request("GET", "/api/v1/deployments/%d/drift%s"
+                            % (deployment_id, _q({"from": start, "to": end,
+                                                  "dataset_version_id": dataset_version_id,
+                                                  "outlier_percentile": outlier_percentile,
+                                                  "limit": limit})))
+
+    def deployment_supervised(self, deployment_id, start=None, end=None):
+        """Champion and shadow against the reviews, by top class."""
+        return self.request("GET", "/api/v1/deployments/%d/supervised%s"
+                            % (deployment_id, _q({"from": start, "to": end})))
+
+    # --- pipeline: feedback, continuous training and deployment ---------------
+
+    def deployment_pipeline(self, deployment_id):
+        return self.request("GET", "/api/v1/deployments/%d/pipeline" % deployment_id)
+
+    def set_deployment_pipeline(self, deployment_id, datasets, project_id=None, params=None,
+                                reviews_to_train=None, policy=None, metric=None, margin=None,
+                                feedback_version_id=None, feedback_tags=None):
+        """datasets: {"train": version id, "test": version id}; policy:
+        "champion", "shadow" or "manual"."""
+        body = {"datasets": datasets}
+        for k, v in (("project_id", project_id), ("params", params),
+                     ("reviews_to_train", reviews_to_train), ("policy", policy),
+                     ("metric", metric), ("margin", margin),
+                     ("feedback_version_id", feedback_version_id),
+                     ("feedback_tags", None if feedback_tags is None else list(feedback_tags))):
+            if v is not None:
+                body[k] = v
+        return self.request("PUT", "/api/v1/deployments/%d/pipeline" % deployment_id, body)
+
+    def pipeline_runs(self, deployment_id):
+        return self.request("GET", "/api/v1/deployments/%d/pipeline/runs" % deployment_id)["items"]
+
+    def start_pipeline_run(self, deployment_id):
+        """Starts a continuous-training run now: {"pipeline_run_id", "job_id"}."""
+        return self.request("POST", "/api/v1/deployments/%d/pipeline/runs" % deployment_id)
 
     def review(self, prediction_id, output):
         return self.request("PUT", "/api/v1/predictions/%d/review" % prediction_id,

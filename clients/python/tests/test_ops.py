@@ -64,6 +64,24 @@ class OpsTest(unittest.TestCase):
         self.assertEqual(r["status"], "reviewed")
         self.assertEqual(self.c.submit_reviews(d["id"])["submitted"], 1)
         self.assertEqual(len(self.c.predictions(d["id"], status="submitted")), 1)
+        sv = self.c.deployment_supervised(d["id"])
+        self.assertEqual(sv["reviews"], 1)
+        self.assertEqual(sv["champion"]["accuracy"], 0.0)  # cat predicted, dog reviewed
+
+    def test_pipeline_calls(self):
+        d = self.c.create_deployment("py-pipe-" + uuid.uuid4().hex[:8])
+        with self.assertRaises(CvopsError) as cm:
+            self.c.deployment_pipeline(d["id"])
+        self.assertEqual(cm.exception.status, 404)
+        with self.assertRaises(CvopsError) as cm:
+            self.c.set_deployment_pipeline(d["id"], {"train": 999999999})
+        self.assertEqual(cm.exception.status, 400)
+        self.assertIn("does not exist", cm.exception.message)
+        self.assertEqual(self.c.pipeline_runs(d["id"]), [])
+        with self.assertRaises(CvopsError) as cm:  # no training dataset version known
+            self.c.deployment_drift(d["id"])
+        self.assertEqual(cm.exception.status, 422)
+        self.assertEqual(self.c.predictions(d["id"], outlier=True), [])
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ export function TextField<V extends Values>(props: {
   min?: number;
   max?: number;
   required?: boolean;
+  /** id of a <datalist> of suggestions */
+  list?: string;
 }) {
   const f = props.form;
   return (
@@ -142,6 +144,7 @@ export function TextField<V extends Values>(props: {
           min={props.min}
           max={props.max}
           aria-required={props.required ? true : undefined}
+          list={props.list}
         />
       )}
     </Field>

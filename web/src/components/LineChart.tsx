@@ -54,6 +54,10 @@ export interface LineChartProps {
   note?: ComponentChildren;
   /** More controls in the toolbar. */
   tools?: ComponentChildren;
+  /** How an x value reads (ticks, tooltip); default: a step number. Pass a stable function. */
+  formatX?: (x: number) => string;
+  /** What x is called in the tooltip and the chart's description; default "step". */
+  xName?: string;
 }
 
 const M = { left: 58, right: 14, top: 10, bottom: 26 };
@@ -273,7 +277,7 @@ export function LineChart(p: LineChartProps) {
       ctx.moveTo(x, M.top);
       ctx.lineTo(x, M.top + plotH);
       ctx.stroke();
-      ctx.fillText(formatTick(t, xstep), x, M.top + plotH + 6);
+      ctx.fillText(p.formatX ? p.formatX(t) : formatTick(t, xstep), x, M.top + plotH + 6);
     }
     ctx.strokeRect(M.left + 0.5, M.top + 0.5, plotW, plotH);
 
@@ -522,9 +526,11 @@ export function LineChart(p: LineChartProps) {
         })
         .filter((x): x is NonNullable<typeof x> => x !== null)
     : [];
+  const fx = p.formatX ?? formatStep;
+  const xName = p.xName ?? 'step';
   const tipText = hover
-    ? `step ${formatStep(hover.step)}: ` +
-      tip.map((t) => `${t.s.label} ${formatNumber(t.value)}${t.step !== hover.step ? ` at step ${formatStep(t.step)}` : ''}`).join(', ')
+    ? `${xName} ${fx(hover.step)}: ` +
+      tip.map((t) => `${t.s.label} ${formatNumber(t.value)}${t.step !== hover.step ? ` at ${xName} ${fx(t.step)}` : ''}`).join(', ')
     : '';
   const hx = hover ? xPx(hover.step) : 0;
   const tipLeft = hx > width - 230 ? undefined : hx + 12;
@@ -538,7 +544,7 @@ export function LineChart(p: LineChartProps) {
       return n;
     });
 
-  const xLabel = `steps ${formatStep(xr[0])} to ${formatStep(xr[1])}`;
+  const xLabel = `${xName === 'step' ? 'steps' : xName} ${fx(xr[0])} to ${fx(xr[1])}`;
   return (
     <div class="chart" data-testid="chart">
       <div class="chart-head">
@@ -600,7 +606,7 @@ export function LineChart(p: LineChartProps) {
         {hover && tip.length > 0 && (
           <div class="chart-tooltip" data-testid="chart-tooltip" style={{ left: tipLeft !== undefined ? `${tipLeft}px` : undefined, right: tipRight !== undefined ? `${tipRight}px` : undefined, top: `${M.top + 4}px` }}>
             <div class="chart-tooltip-step">
-              step <span data-testid="tooltip-step">{formatStep(hover.step)}</span>
+              {xName} <span data-testid="tooltip-step">{fx(hover.step)}</span>
             </div>
             {tip.map((t) => (
               <div class="chart-tooltip-row" key={t.s.key} data-series={t.s.label}>
@@ -610,7 +616,7 @@ export function LineChart(p: LineChartProps) {
                   {formatNumber(t.value)}
                 </span>
                 {t.smooth !== undefined && <span class="muted"> ({formatNumber(t.smooth)} smoothed)</span>}
-                {t.step !== hover.step && <span class="muted"> at {formatStep(t.step)}</span>}
+                {t.step !== hover.step && <span class="muted"> at {fx(t.step)}</span>}
               </div>
             ))}
           </div>

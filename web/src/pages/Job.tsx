@@ -110,7 +110,7 @@ export function JobPage({ params }: { params: Record<string, string> }) {
   );
 }
 
-function JobLog({ id, epoch, onLines }: { id: string; epoch: number; onLines: () => void }) {
+export function JobLog({ id, epoch, onLines }: { id: string; epoch: number; onLines: () => void }) {
   const [lines, setLines] = useState<LogLine[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [following, setFollowing] = useState(true);

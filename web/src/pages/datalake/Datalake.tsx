@@ -30,6 +30,7 @@ import { cameraName, lakes, ORDERS, queryUsesTags, quoteValue, type Selector } f
 import { formatBytes, formatTime } from '../../lib/format';
 import { useLoad } from '../../lib/hooks';
 import { can } from '../../lib/roles';
+import { processHref } from '../../lib/processing';
 import { navigate, setQuery, useLocation } from '../../lib/router';
 import { currentMe } from '../../lib/session';
 import { useStore } from '../../lib/store';
@@ -487,6 +488,9 @@ function LakeBrowser(props: BrowserProps) {
             <button type="button" class="button button-small" disabled={!selCount && !count} title="Put the selection (or, with none, every image matching the query) into a dataset version" onClick={() => setDsvOpen(true)}>
               Create dataset version…
             </button>
+            <a class="button button-small" href={processHref(`datalake:${lake.id}`, sel, q)} title="Run a processing on the selection (or, with none, every image matching the query)">
+              Run a processing…
+            </a>
           </>
         )}
       </div>

@@ -31,6 +31,7 @@ import { annotateUrl, datasets, plural, STATUSES, versions, type ApiShape, type 
 import { formatTime } from '../../lib/format';
 import { useLoad } from '../../lib/hooks';
 import { can } from '../../lib/roles';
+import { processHref } from '../../lib/processing';
 import { navigate, setQuery, useLocation } from '../../lib/router';
 import { currentMe } from '../../lib/session';
 import { AddImagesDialog, ExportDialog, ForkDialog, ImportDialog, LabelsDialog, SplitDialog } from './dialogs';
@@ -318,6 +319,11 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
             <button type="button" class="button" onClick={() => setDialog('export')}>
               Export…
             </button>
+            {can(me?.role, 'write') && (
+              <a class="button" href={processHref(`dataset-version:${v.id}`, sel, fq)} title="Run a processing on the selected images (or, with none, every image matching the filter)">
+                Run a processing…
+              </a>
+            )}
             {can(me?.role, 'write') && (
               <>
                 <button type="button" class="button" onClick={() => setDialog('fork')}>

@@ -34,6 +34,8 @@ import { ArtifactsTab } from './ExperimentArtifacts';
 import { LogsTab } from './ExperimentLogs';
 import { MetricsTab } from './ExperimentMetrics';
 import { OutputTab } from './ExperimentOutput';
+import { PublishDialog } from './PublishDialog';
+import { TrainingDialog } from './TrainingForm';
 import './projects.css';
 
 const TABS = [
@@ -58,6 +60,7 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
     [id, trainable],
   );
   const [tick, setTick] = useState(0);
+  const [publishing, setPublishing] = useState(false);
   useInterval(
     () =>
       api.get<Experiment>(`/experiments/${id}`).then(
@@ -139,6 +142,10 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
           can(me?.role, 'write') && (
             <>
               {trainable && <TrainingButtons e={e} run={training.data?.current ?? null} onChange={trainingChanged} />}
+              <button type="button" class="button" onClick={() => setPublishing(true)}>
+                Publish as model…
+              </button>
+              <PublishDialog open={publishing} e={e} onClose={() => setPublishing(false)} />
               <button type="button" class="button button-danger-quiet" onClick={remove}>
                 Delete
               </button>
@@ -174,6 +181,7 @@ export function ExperimentPage({ params }: { params: Record<string, string> }) {
 /** Launch, cancel or resume the experiment's training on the platform's trainer. */
 function TrainingButtons({ e, run, onChange }: { e: Experiment; run: TrainingRun | null; onChange: (v: TrainingView) => void }) {
   const [busy, setBusy] = useState(false);
+  const [formOpen, setFormOpen] = useState(false);
   const act = async (path: string, body: unknown, done: string) => {
     setBusy(true);
     try {
@@ -196,6 +204,18 @@ function TrainingButtons({ e, run, onChange }: { e: Experiment; run: TrainingRun
   const resumable = !!run && (run.state === 'canceled' || run.state === 'failed') && run.epoch > 0;
   return (
     <>
+      <button type="button" class="button" disabled={busy} onClick={() => setFormOpen(true)}>
+        Training parameters…
+      </button>
+      <TrainingDialog
+        open={formOpen}
+        e={e}
+        onClose={() => setFormOpen(false)}
+        onLaunched={(v) => {
+          setFormOpen(false);
+          onChange(v);
+        }}
+      />
       {resumable && (
         <button type="button" class="button" disabled={busy} onClick={() => act('launch', { resume: true }, `Training resumes from epoch ${run.epoch}.`)}>
           Resume training
