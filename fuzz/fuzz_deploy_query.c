@@ -33,8 +33,7 @@ static void blank(char *s, const char *p, size_t n)
 static void check(const query_schema *schema, const char *where)
 {
     char *s = strdup(where);
-    if (!s)
-        return;
+    if (!s) return;
     /* longest first: a short field's SQL can sit inside a longer one's */
     bool done[64] = {0};
     for (size_t n = 0; n < schema->nfields && n < 64; n++) {
@@ -57,17 +56,16 @@ static void check(const query_schema *schema, const char *where)
                 blank(s, f->sql, strlen(f->sql));
             }
         }
-        if (f->tag_column)
-            blank(s, f->tag_column, strlen(f->tag_column));
+        if (f->tag_column) blank(s, f->tag_column, strlen(f->tag_column));
     }
-    static const char *const ours[] = {"'\\'", "'null'", "'{}'", "'text'", "'integer'", "'real'",
-                                       "'true'", "'false'", "'string'", "'number'", "'boolean'"};
+    static const char *const ours[] = {"'\\'",      "'null'",   "'{}'",     "'text'",
+                                       "'integer'", "'real'",   "'true'",   "'false'",
+                                       "'string'",  "'number'", "'boolean'"};
     for (const char *q = strchr(s, '\''); q; q = strchr(q, '\'')) {
         size_t k = 0, nk = sizeof ours / sizeof ours[0];
         while (k < nk && strncmp(q, ours[k], strlen(ours[k])))
             k++;
-        if (k == nk)
-            abort();
+        if (k == nk) abort();
         q += strlen(ours[k]);
     }
     free(s);
@@ -75,8 +73,7 @@ static void check(const query_schema *schema, const char *where)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
-        return 0;
+    if (size == 0) return 0;
     size_t cursor = data[0];
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
@@ -84,9 +81,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const query_schema *schema = deploy_pred_schema(pg);
         query_sql out;
         err e;
-        if (query_to_sql(text, len, schema, NULL, pg ? QUERY_POSTGRES : QUERY_SQLITE, 12, &out, &e) == 0) {
-            if (strlen(out.where) != out.where_len)
-                abort();
+        if (query_to_sql(text, len, schema, NULL, pg ? QUERY_POSTGRES : QUERY_SQLITE, 12, &out,
+                         &e) == 0) {
+            if (strlen(out.where) != out.where_len) abort();
             check(schema, out.where);
             query_sql_free(&out);
         } else if (e.msg[0] == 0) {

@@ -38,7 +38,8 @@ static double num(json_t *j, const char *k)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-#define BOX(x, y, w, h, l) "{\"x\":" #x ",\"y\":" #y ",\"w\":" #w ",\"h\":" #h ",\"label\":\"" l "\"}"
+#define BOX(x, y, w, h, l)                                                                         \
+    "{\"x\":" #x ",\"y\":" #y ",\"w\":" #w ",\"h\":" #h ",\"label\":\"" l "\"}"
 #define SBOX(x, y, w, h, l, s)                                                                     \
     "{\"x\":" #x ",\"y\":" #y ",\"w\":" #w ",\"h\":" #h ",\"label\":\"" l "\",\"score\":" #s "}"
 
