@@ -103,6 +103,8 @@ export interface Prediction {
   features: { brightness?: number; contrast?: number; sharpness?: number; width?: number; height?: number } | null;
   status: PredStatus;
   review: Output | null;
+  /** null until GET .../drift scored it */
+  drift?: { outlier_pct: number | null; outlier: boolean; out_of_range: boolean } | null;
 }
 
 export interface PredFilter {
@@ -112,6 +114,10 @@ export interface PredFilter {
   max_score?: string;
   from?: number;
   to?: number;
+  /** 1: only outliers, 0: only the others (scored by GET .../drift) */
+  outlier?: string;
+  /** 1: only predictions with a feature outside the reference's range, 0: the others */
+  out_of_range?: string;
 }
 
 /** The time range a resolution shows by default: a day of minutes, two weeks of hours, a year of days. */
