@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { multipart, png } from './images.mjs';
 
 const BASE = process.env.CVOPS_WEB_URL;
 const PASSWORD = process.env.CVOPS_WEB_PASSWORD;
@@ -29,11 +30,11 @@ async function screenshot(name) {
   await page.screenshot({ path: join(OUT, `pipeline-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
 }
 
-async function api(method, path, body) {
+async function api(method, path, body, type) {
   const res = await fetch(BASE + '/api/v1' + path, {
     method,
-    headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
+    headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': type ?? 'application/json' } : {}) },
+    body: body ? (type ? body : JSON.stringify(body)) : undefined,
   });
   const text = await res.text();
   return { status: res.status, data: text ? JSON.parse(text) : null };
@@ -53,6 +54,10 @@ async function makeData() {
   const other = await ok('POST', '/datalakes', { name: `otherlake-${suffix}` });
   const ds = await ok('POST', '/datasets', { name: `pipeds-${suffix}`, datalake_id: lake.id });
   const dv = await ok('POST', `/datasets/${ds.id}/versions`, { name: 'v1', task: 'classification' });
+  const mp = multipart([0, 1, 2, 3].map((i) => ({ name: `ref-${i}.png`, bytes: png(32, 32, 900 + i) })));
+  const up = await api('POST', `/datalakes/${lake.id}/data/batch`, mp.body, mp.contentType);
+  assert.equal(up.status, 200, JSON.stringify(up.data));
+  await ok('POST', `/dataset-versions/${dv.id}/assets`, { q: '' });
   const ods = await ok('POST', '/datasets', { name: `otherds-${suffix}`, datalake_id: other.id });
   const odv = await ok('POST', `/datasets/${ods.id}/versions`, { name: 'v1', task: 'classification' });
   const proj = await ok('POST', '/projects', { name: `pipeproj-${suffix}` });
@@ -135,4 +140,49 @@ test('the Pipeline tab: set up with errors under their field, counters, Train no
   const href = await row.getByRole('link', { name: /experiment \d+/ }).getAttribute('href');
   assert.match(href, new RegExp(`^/projects/${ids.project}/experiments/\\d+$`));
   await screenshot('runs');
+});
+
+async function report(dep, image, label) {
+  const B = 'cvopsPipeB';
+  const body = Buffer.concat([
+    Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="predictions"\r\n\r\n${JSON.stringify({ classes: [{ label, score: 0.9 }] })}\r\n`),
+    Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="image"; filename="cam.png"\r\nContent-Type: image/png\r\n\r\n`),
+    image,
+    Buffer.from(`\r\n--${B}--\r\n`),
+  ]);
+  const r = await api('POST', `/deployments/${dep}/predictions`, body, `multipart/form-data; boundary=${B}`);
+  assert.ok(r.status === 200 || r.status === 201, `report: ${r.status} ${JSON.stringify(r.data)}`);
+  return r.data;
+}
+
+test('the dashboard shows drift per feature and labels, the supervised metrics; the grid filters out-of-range', async () => {
+  // three reported images of another size than the 32x32 reference: width and height drift, all out of range
+  const made = [];
+  for (let i = 0; i < 3; i++) made.push(await report(ids.dep, png(64, 48, 950 + i), 'h'));
+  await ok('PUT', `/predictions/${made[0].id}/review`, { output: { classes: [{ label: 'h' }] } });
+  await ok('PUT', `/predictions/${made[1].id}/review`, { output: { classes: [{ label: 'v' }] } });
+  await page.goto(`/deployments/${ids.dep}`);
+  const drift = page.getByRole('table', { name: 'Drift per feature' });
+  const width = drift.getByRole('row').filter({ hasText: /^width/ });
+  await width.waitFor();
+  assert.match(await width.textContent(), /drifted/);
+  assert.equal((await width.getByRole('cell').nth(1).textContent()).trim(), '1', 'KS D of disjoint widths is 1');
+  assert.equal((await width.getByRole('cell').nth(3).textContent()).trim(), '32');
+  assert.equal((await width.getByRole('cell').nth(4).textContent()).trim(), '64');
+  await drift.getByRole('row').filter({ hasText: /^labels/ }).waitFor();
+  const outliers = page.getByLabel('Outliers');
+  await outliers.getByText('3 predictions with a feature outside').waitFor();
+  const sup = page.getByRole('table', { name: 'Champion vs shadow' });
+  const acc = sup.getByRole('row').filter({ hasText: 'Accuracy' });
+  assert.equal((await acc.getByRole('cell').nth(1).textContent()).trim(), '50.0%', 'one of the two reviews agrees');
+  await page.getByText('2 reviewed predictions').waitFor();
+  await screenshot('drift');
+  await page.getByRole('navigation', { name: 'Deployment' }).getByRole('link', { name: /Predictions/ }).click();
+  const filters = page.getByRole('form', { name: 'Filters' });
+  await filters.getByLabel('Out of range').selectOption('1');
+  await page.getByText('3 predictions shown').waitFor();
+  assert.equal(await page.getByRole('list', { name: 'Predictions' }).getByText('out of range').count(), 3);
+  await filters.getByLabel('Out of range').selectOption('0');
+  await page.getByText('No prediction matches these filters.').waitFor();
+  await screenshot('filtered');
 });
