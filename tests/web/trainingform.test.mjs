@@ -97,6 +97,21 @@ test('the training form: defaults and the experiment parameters, bounds, API err
   await dlg.getByRole('button', { name: 'Launch', exact: true }).click();
   await field('input_size').getByText(/input_size' must be at least 8 pixels/).waitFor();
   assert.equal((await apiCall('GET', `/experiments/${s.experiment_id}/training`)).data.runs.length, 0);
+  // a detector's input must be a multiple of 32, and a detector is not a classification task: refused here
+  await dlg.getByLabel('architecture', { exact: true }).selectOption('detector-nano');
+  await dlg.getByLabel('input_size', { exact: true }).fill('100');
+  await dlg.getByRole('button', { name: 'Launch', exact: true }).click();
+  await field('input_size').getByText("input_size is 100 but a detector's input must be a multiple of its stride 32 (e.g. 96 or 128).").waitFor();
+  await dlg.getByLabel('input_size', { exact: true }).fill('96');
+  await dlg.getByLabel('task', { exact: true }).selectOption('classification');
+  await dlg.getByRole('button', { name: 'Launch', exact: true }).click();
+  await field('task').getByText("architecture 'detector-nano' is a detector but task is classification").waitFor();
+  assert.equal(await field('input_size').locator('.field-error').count(), 0, '96 is a multiple of 32');
+  for (const f of ['score_thr', 'nms_iou', 'mosaic', 'close_mosaic']) await dlg.getByLabel(f, { exact: true }).waitFor();
+  assert.equal(await dlg.getByLabel('nms_iou', { exact: true }).inputValue(), '0.7');
+  assert.equal((await apiCall('GET', `/experiments/${s.experiment_id}/training`)).data.runs.length, 0);
+  await dlg.getByLabel('task', { exact: true }).selectOption('');
+  await dlg.getByLabel('architecture', { exact: true }).selectOption('cnn');
   // broken JSON is refused too
   await dlg.getByLabel('input_size', { exact: true }).fill('0');
   await dlg.getByLabel('More, as JSON (merged over the form)').fill('{"label_smoothing": ');
