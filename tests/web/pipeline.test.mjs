@@ -49,7 +49,9 @@ async function ok(method, path, body) {
 async function makeData() {
   const suffix = Date.now().toString(36);
   const model = await ok('POST', '/models', { name: `pipe-model-${suffix}`, task_type: 'classification' });
-  const v1 = await ok('POST', `/models/${model.id}/versions`, { labels: ['h', 'v'] });
+  // a .safetensors file makes it a base model a launch accepts (its bytes are not weights: the run fails)
+  const sha = (await api('PUT', '/files', Buffer.from('not weights'), 'application/octet-stream')).data.sha256;
+  const v1 = await ok('POST', `/models/${model.id}/versions`, { labels: ['h', 'v'], files: [{ path: 'model.safetensors', sha256: sha }] });
   const lake = await ok('POST', '/datalakes', { name: `pipelake-${suffix}` });
   const other = await ok('POST', '/datalakes', { name: `otherlake-${suffix}` });
   const ds = await ok('POST', '/datasets', { name: `pipeds-${suffix}`, datalake_id: lake.id });
@@ -139,6 +141,9 @@ test('the Pipeline tab: set up with errors under their field, counters, Train no
   await row.getByRole('link', { name: /experiment \d+/ }).waitFor();
   const href = await row.getByRole('link', { name: /experiment \d+/ }).getAttribute('href');
   assert.match(href, new RegExp(`^/projects/${ids.project}/experiments/\\d+$`));
+  // the run's training fails (the base model's file is no checkpoint): the list follows it, with the reason
+  await row.getByText('failed', { exact: true }).waitFor({ timeout: 90_000 });
+  assert.notEqual((await row.getByRole('cell').nth(5).textContent()).trim(), '', 'a failed run says why');
   await screenshot('runs');
 });
 
