@@ -5,7 +5,7 @@
  * images (a query), replace pending; then the job's progress and, when it
  * ends, what it wrote and the version's pending annotations count.
  */
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { Dialog } from '../../components/Dialog';
 import { Field, FormError, SelectField, TextField, useForm } from '../../components/Form';
 import { api } from '../../lib/api';
@@ -40,6 +40,8 @@ export function PreAnnotateDialog({ version, q, onClose, onDone }: { version: Ve
 
 function PreAnnotateForm({ version, q, onClose, onStarted }: { version: Version; q: string; onClose: () => void; onStarted: (j: Job) => void }) {
   const models = useLoad((s) => allVersionChoices(s), []);
+  // where an error about the model goes: the field shown for it
+  const source = useRef('model_version_id');
   const form = useForm(
     { source: 'model_version_id', model_version_id: '', experiment_id: '', score_threshold: '0.25', nms_threshold: '0.6', max_detections: '100', query: q, replace_pending: 'false' },
     async (v) => {
@@ -54,8 +56,15 @@ function PreAnnotateForm({ version, q, onClose, onStarted }: { version: Version;
       startedJob(j);
       onStarted(j);
     },
-    { required: [], fieldOf: (m) => (/experiment_id|model_version_id|give the model/.test(m) ? (/experiment/.test(m) && !/model_version/.test(m) ? 'experiment_id' : 'model_version_id') : null) },
+    {
+      fieldOf: (m) => {
+        if (/^experiment \d+|^give the model|experiment_id|model_version_id|^model version \d+/.test(m)) return source.current;
+        const f = /^(score_threshold|nms_threshold|max_detections|query)\b/.exec(m);
+        return f ? f[1] : null;
+      },
+    },
   );
+  source.current = form.values.source;
   const byExperiment = form.values.source === 'experiment_id';
   return (
     <form onSubmit={form.onSubmit} noValidate aria-label="Pre-annotate">
