@@ -1,8 +1,8 @@
 // End-to-end test of the "Pre-annotate…" dialog of a dataset version,
 // against the server started by tests/web/run: the API's refusals under
 // their field, then a run whose model file is not a checkpoint, followed in
-// the dialog to its failure (a trained checkpoint is beyond a short web test:
-// tests/api/test_preann.c covers what a run writes). Screenshots go to
+// the dialog to its failure (a run with a trained detector and the pending
+// count it leaves is in trainingform.test.mjs). Screenshots go to
 // tests/out/web/preannotate-*.png.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';

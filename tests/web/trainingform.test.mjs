@@ -144,3 +144,47 @@ test('the training form: defaults and the experiment parameters, bounds, API err
   await page.getByTestId('exp-status').getByText(/succeeded|failed/).waitFor({ timeout: 120_000 });
   assert.match(await page.getByTestId('exp-status').textContent(), /succeeded/);
 });
+
+async function waitJob(id, what) {
+  for (let i = 0; i < 900; i++) {
+    const j = (await apiCall('GET', `/jobs/${id}`)).data;
+    if (j.state === 'succeeded') return j.result;
+    assert.ok(j.state === 'queued' || j.state === 'running', `${what} ${j.state}: ${j.error}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  assert.fail(`${what} did not finish in 180 s`);
+}
+
+test('a detection run shows val mAP; its checkpoint pre-annotates a fresh version, the dialog counts the pending annotations', async () => {
+  const u = `det-${Date.now().toString(36)}`;
+  const r = await apiCall('POST', '/samples/shapes', { dataset: `shapes-${u}`, project: `gs-${u}`, images: 12, size: 64 });
+  assert.equal(r.status, 202, JSON.stringify(r.data));
+  const s = await waitJob(r.data.job_id, 'shapes sample');
+  const l = await apiCall('POST', `/experiments/${s.experiment_id}/launch`, { architecture: 'detector-nano', task: 'detection', input_size: 64, epochs: 1, batch_size: 4, mosaic: 0 });
+  assert.ok(l.status === 200 || l.status === 202, JSON.stringify(l.data));
+  await page.goto(`/projects/${s.project_id}/experiments/${s.experiment_id}`);
+  await page.getByTestId('exp-status').getByText(/succeeded|failed/).waitFor({ timeout: 150_000 });
+  assert.match(await page.getByTestId('exp-status').textContent(), /succeeded/);
+  const progress = await page.getByTestId('training-progress').textContent();
+  assert.match(progress, /val mAP \d\.\d{3}/, progress);
+  assert.doesNotMatch(progress, /val acc/);
+  // a fresh version of the dataset, its images without annotations
+  const v2 = (await apiCall('POST', `/datasets/${s.dataset_id}/versions`, { name: 'fresh', task: 'detection' })).data;
+  const add = await apiCall('POST', `/dataset-versions/${v2.id}/assets`, { q: '' });
+  assert.ok(add.status < 300, JSON.stringify(add.data));
+  await page.goto(`/datasets/${s.dataset_id}/versions/${v2.id}`);
+  await page.getByRole('button', { name: 'Pre-annotate…' }).click();
+  const dlg = page.getByRole('dialog', { name: /^Pre-annotate/ });
+  await dlg.getByLabel('Model from').selectOption('experiment_id');
+  await dlg.getByLabel('Experiment').fill(String(s.experiment_id));
+  await dlg.getByLabel('Score threshold').fill('0');
+  await dlg.getByLabel('Max detections').fill('2');
+  await dlg.getByRole('button', { name: 'Pre-annotate', exact: true }).click();
+  await dlg.locator('[data-testid="job-follow"][data-state="succeeded"]').waitFor({ timeout: 60_000 });
+  await dlg.getByTestId('preann-pending').waitFor();
+  const stats = (await apiCall('GET', `/dataset-versions/${v2.id}/stats`)).data;
+  assert.ok(stats.status.pending > 0, JSON.stringify(stats.status));
+  assert.equal((await dlg.getByTestId('preann-pending').locator('strong').textContent()).trim(), String(stats.status.pending));
+  assert.match(await dlg.getByTestId('preann-result').textContent(), /pre-annotated with \d+ shapes/);
+  await page.screenshot({ path: join(OUT, 'trainingform-02-preannotated.png') });
+});
