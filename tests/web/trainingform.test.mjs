@@ -5,7 +5,12 @@
 // src/training/config.c), shows bounds, refuses an out-of-bounds value before
 // sending and places the API's own refusal under its field, launches nothing
 // on a mistake, and launches with what was typed (augmentation nested, raw
-// JSON merged over the form), checked in the run's stored config.
+// JSON merged over the form), checked in the run's stored config. The
+// detector fields: a detector's input size not a multiple of 32 and a
+// detector with task classification are refused in the form. A second test
+// trains a tiny detector on the shapes sample (1 epoch, 64 px): the
+// experiment page says "val mAP", and its checkpoint pre-annotates a fresh
+// version through the "Pre-annotate…" dialog, which shows the pending count.
 // Screenshots go to tests/out/web/trainingform-*.png.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
