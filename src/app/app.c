@@ -224,6 +224,22 @@ int app_reply_deleted(http_req *r, int64_t n)
     return 0;
 }
 
+int app_reply_by_id(http_req *r, int (*write)(db_conn *c, int64_t org, int64_t id, jw *w, err *e))
+{
+    int64_t id;
+    if (http_param_id(r, "id", &id))
+        return 0;
+    db_conn *c = app_db(r);
+    if (!c)
+        return 0;
+    err e;
+    jw w;
+    http_json_begin(r, 200, &w);
+    int rc = write(c, r->who.org_id, id, &w, &e);
+    db_put(c);
+    return rc ? http_fail_err(r, &e) : 0;
+}
+
 /* Blocks SIGINT/SIGTERM in every thread created after this call, so that
  * the main thread receives them with sigwait. */
 static void block_signals(sigset_t *set)

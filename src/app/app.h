@@ -118,5 +118,8 @@ int app_send_blob(http_req *r, const char *sha, int64_t size, const char *type,
 db_conn *app_db(http_req *r);
 /* 200 {"deleted": n}: the answer of a DELETE (an id, or how many went). */
 int app_reply_deleted(http_req *r, int64_t n);
+/* The GET of one resource: path parameter "id", then 200 with what
+ * `write(c, org, id, w, e)` writes, or its error. */
+int app_reply_by_id(http_req *r, int (*write)(db_conn *c, int64_t org, int64_t id, jw *w, err *e));
 
 #endif

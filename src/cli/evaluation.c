@@ -21,12 +21,14 @@
  * category ids to its labels by name; without it, image ids are asset ids
  * and category ids label ids.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/client_cli.h"
-#include "cli/evaluation_coco.h"
+#include "cli/evaluation_stream.h"
 
 #define CHUNK_IMAGES 5000
 #define CHUNK_SHAPES 50000
@@ -185,10 +187,18 @@ static int show(int argc, char **argv)
     return rc;
 }
 
-/* Rewrites the image_id / category_id of COCO results into asset and label
- * ids through the COCO ground truth they refer to: file names and category
- * names, matched against the evaluation's dataset version. */
-static int coco_remap(cvops_client *cl, const char *eval, const char *gt_path, json_t *results)
+/* The COCO ids of --gt, as asset and label ids of the evaluation's version. */
+typedef struct remap_ctx {
+    json_t *img_asset; /* "<image id>": asset id, -1 = a file name used by several assets */
+    json_t *cat_label; /* "<category id>": label id */
+    const char *gt_path;
+    long long version;
+} remap_ctx;
+
+/* Maps the image / category ids of the COCO ground truth the results refer
+ * to onto asset and label ids: file names and category names, matched
+ * against the evaluation's dataset version. */
+static int coco_maps(cvops_client *cl, const char *eval, const char *gt_path, remap_ctx *m)
 {
     json_error_t je;
     json_t *gt = json_load_file(gt_path, 0, &je);
@@ -262,35 +272,11 @@ static int coco_remap(cvops_client *cl, const char *eval, const char *gt_path, j
         }
     }
     json_decref(labels);
-    for (size_t i = 0; i < json_array_size(results); i++) {
-        json_t *r = json_array_get(results, i);
-        /* a result without integer ids is left for evaluation_coco_items to
-         * name what it lacks */
-        if (!json_is_integer(json_object_get(r, "image_id")) ||
-            !json_is_integer(json_object_get(r, "category_id")))
-            continue;
-        char ik[32], ck[32];
-        snprintf(ik, sizeof ik, "%lld", (long long)json_integer_value(json_object_get(r, "image_id")));
-        snprintf(ck, sizeof ck, "%lld",
-                 (long long)json_integer_value(json_object_get(r, "category_id")));
-        json_t *a = json_object_get(img_asset, ik), *l = json_object_get(cat_label, ck);
-        if (!a || json_integer_value(a) < 0) {
-            fprintf(stderr,
-                    "error: results[%zu]: image %s of %s %s in dataset version %lld%s\n", i, ik,
-                    gt_path, a ? "has a file name used by several assets" : "matches no asset by file name",
-                    v, a ? "" : " (add the images to the version first)");
-            rc = EXIT_FAIL;
-            goto out;
-        }
-        if (!l) {
-            fprintf(stderr, "error: results[%zu]: category %s of %s is no label of dataset version %lld\n",
-                    i, ck, gt_path, v);
-            rc = EXIT_FAIL;
-            goto out;
-        }
-        json_object_set(r, "image_id", a);
-        json_object_set(r, "category_id", l);
-    }
+    m->img_asset = img_asset;
+    m->cat_label = cat_label;
+    m->gt_path = gt_path;
+    m->version = v;
+    img_asset = cat_label = NULL;
     rc = EXIT_OK;
 out:
     json_decref(ev);
@@ -299,6 +285,65 @@ out:
     json_decref(cat_label);
     json_decref(by_name);
     return rc;
+}
+
+/* evaluation_stream's remap: result i's ids through the maps. */
+static int remap_ids(void *ctx, size_t i, int64_t *image_id, int64_t *category_id, char *why,
+                     size_t wn)
+{
+    const remap_ctx *m = ctx;
+    char ik[32], ck[32];
+    snprintf(ik, sizeof ik, "%lld", (long long)*image_id);
+    snprintf(ck, sizeof ck, "%lld", (long long)*category_id);
+    json_t *a = json_object_get(m->img_asset, ik), *l = json_object_get(m->cat_label, ck);
+    if (!a || json_integer_value(a) < 0) {
+        snprintf(why, wn, "results[%zu]: image %s of %s %s in dataset version %lld%s", i, ik,
+                 m->gt_path, a ? "has a file name used by several assets" : "matches no asset by file name",
+                 m->version, a ? "" : " (add the images to the version first)");
+        return -1;
+    }
+    if (!l) {
+        snprintf(why, wn, "results[%zu]: category %s of %s is no label of dataset version %lld", i,
+                 ck, m->gt_path, m->version);
+        return -1;
+    }
+    *image_id = json_integer_value(a);
+    *category_id = json_integer_value(l);
+    return 0;
+}
+
+typedef struct send_ctx {
+    cvops_client *cl;
+    const char *path;
+    bool json;
+    size_t sent_img, sent_shapes, total_img, done_img;
+    int rc;
+} send_ctx;
+
+/* evaluation_stream's send: one request. */
+static int send_body(void *ctx, const char *body, size_t len, size_t images, size_t shapes,
+                     size_t total_images)
+{
+    (void)len;
+    (void)shapes;
+    send_ctx *s = ctx;
+    s->total_img = total_images;
+    char *out = NULL;
+    cvops_code code = cvops_call(s->cl, "POST", s->path, body, &out);
+    if (code != CVOPS_OK) {
+        s->rc = cli_fail(s->cl, code);
+        return s->rc;
+    }
+    json_t *j = json_loads(out ? out : "null", JSON_DECODE_ANY, NULL);
+    cvops_free(out);
+    s->sent_img += (size_t)json_integer_value(json_object_get(j, "assets"));
+    s->sent_shapes += (size_t)json_integer_value(json_object_get(j, "predictions"));
+    json_decref(j);
+    s->done_img += images;
+    if (!s->json)
+        cli_progress(NULL, s->total_img ? (double)s->done_img / (double)s->total_img : 1,
+                     "uploading predictions");
+    return 0;
 }
 
 static int predictions(int argc, char **argv)
@@ -316,89 +361,58 @@ static int predictions(int argc, char **argv)
     };
     PARSE("cvops evaluation predictions EVAL FILE [--coco [--gt GT.json]] [--mode replace|append]",
           "Upload predictions from a JSON file, in requests of at most 5,000 images and 50,000\n"
-          "predictions (each request is all or nothing).")
+          "predictions (each request is all or nothing). The file is read as a stream (twice):\n"
+          "memory stays small for any file size, and a bad file fails before anything is sent.")
     if (npos != 2 || !valid_id(argv[1])) {
         fprintf(stderr, "error: usage: cvops evaluation predictions EVAL FILE [--coco]\n");
         return EXIT_USAGE;
     }
-    json_error_t je;
-    json_t *doc = json_load_file(argv[2], 0, &je);
-    if (!doc) {
-        fprintf(stderr, "error: %s: %s (line %d)\n", argv[2], je.text, je.line);
-        return EXIT_FAIL;
-    }
-    char why[200] = "";
-    json_t *items = NULL;
-    if (gt && coco && json_is_array(doc)) {
-        cvops_client *gcl = cli_connect(&c, true);
-        if (!gcl) {
-            json_decref(doc);
-            return EXIT_AUTH;
-        }
-        int grc = coco_remap(gcl, argv[1], gt, doc);
-        cvops_client_free(gcl);
-        if (grc != EXIT_OK) {
-            json_decref(doc);
-            return grc;
-        }
-    }
-    if (coco) {
-        items = evaluation_coco_items(doc, why, sizeof why);
-    } else {
-        items = json_is_array(doc) ? json_incref(doc) : json_incref(json_object_get(doc, "predictions"));
-        if (!json_is_array(items))
-            snprintf(why, sizeof why,
-                     "expected [{\"asset_id\", \"shapes\"}] or {\"predictions\": [...]} (or use --coco)");
-    }
-    json_decref(doc);
-    if (!json_is_array(items)) {
-        fprintf(stderr, "error: %s: %s\n", argv[2], why);
-        json_decref(items);
+    if (access(argv[2], R_OK) != 0) {
+        fprintf(stderr, "error: %s: %s\n", argv[2], strerror(errno));
         return EXIT_FAIL;
     }
     cvops_client *cl = cli_connect(&c, true);
-    if (!cl) {
-        json_decref(items);
+    if (!cl)
         return EXIT_AUTH;
+    remap_ctx m = {0};
+    if (gt && coco) {
+        int grc = coco_maps(cl, argv[1], gt, &m);
+        if (grc != EXIT_OK) {
+            cvops_client_free(cl);
+            return grc;
+        }
     }
     char path[96];
     snprintf(path, sizeof path, "/api/v1/evaluations/%s/predictions", argv[1]);
-    size_t n = json_array_size(items), i = 0, sent_img = 0, sent_shapes = 0;
-    int rc = EXIT_OK;
-    while (i < n && rc == EXIT_OK) {
-        json_t *chunk = json_array();
-        size_t shapes = 0;
-        while (i < n && json_array_size(chunk) < CHUNK_IMAGES) {
-            json_t *it = json_array_get(items, i);
-            size_t k = json_array_size(json_object_get(it, "shapes"));
-            if (json_array_size(chunk) && shapes + k > CHUNK_SHAPES)
-                break;
-            json_array_append(chunk, it);
-            shapes += k;
-            i++;
-        }
-        json_t *body = json_pack("{s:o, s:s}", "predictions", chunk, "mode", mode);
-        json_t *j = cli_call(cl, "POST", path, body, &rc);
-        json_decref(body);
-        if (j) {
-            sent_img += (size_t)json_integer_value(json_object_get(j, "assets"));
-            sent_shapes += (size_t)json_integer_value(json_object_get(j, "predictions"));
-            if (!c.json)
-                cli_progress(NULL, (double)i / (double)n, "uploading predictions");
-        }
-        json_decref(j);
-    }
+    send_ctx sc = {cl, path, c.json, 0, 0, 0, 0, EXIT_OK};
+    ev_stream_opts o = {.coco = coco,
+                        .mode = mode,
+                        .max_images = CHUNK_IMAGES,
+                        .max_shapes = CHUNK_SHAPES,
+                        .remap = m.img_asset ? remap_ids : NULL,
+                        .remap_ctx = &m,
+                        .send = send_body,
+                        .send_ctx = &sc};
+    char why[300];
+    int rc = evaluation_stream(argv[2], &o, why, sizeof why);
     cli_progress_done();
+    if (rc == -1) {
+        fprintf(stderr, "error: %s: %s\n", argv[2], why);
+        rc = EXIT_FAIL;
+    } else if (rc != 0) {
+        rc = sc.rc;
+    }
     if (rc == EXIT_OK) {
         if (c.json)
-            printf("{\"assets\":%zu,\"predictions\":%zu}\n", sent_img, sent_shapes);
+            printf("{\"assets\":%zu,\"predictions\":%zu}\n", sc.sent_img, sc.sent_shapes);
         else
-            printf("uploaded %zu predictions on %zu images\n", sent_shapes, sent_img);
-    } else if (sent_img) {
+            printf("uploaded %zu predictions on %zu images\n", sc.sent_shapes, sc.sent_img);
+    } else if (sc.sent_img) {
         fprintf(stderr, "(%zu predictions on %zu images were uploaded before the failure)\n",
-                sent_shapes, sent_img);
+                sc.sent_shapes, sc.sent_img);
     }
-    json_decref(items);
+    json_decref(m.img_asset);
+    json_decref(m.cat_label);
     cvops_client_free(cl);
     return rc;
 }

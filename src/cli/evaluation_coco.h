@@ -1,9 +1,12 @@
 /*
  * evaluation_coco.h - a COCO results array ([{"image_id", "category_id",
  * "score", "bbox" | "segmentation" | "keypoints"}]) turned into the items of
- * POST /api/v1/evaluations/{id}/predictions, for `cvops evaluation
- * predictions --coco`. Pure JSON work (no network): the fuzz target
- * fuzz/fuzz_evaluation_coco.c and tests/unit/test_evaluation_coco.c call it.
+ * POST /api/v1/evaluations/{id}/predictions, in memory. `cvops evaluation
+ * predictions --coco` streams the file instead (evaluation_stream.h) and
+ * must give the same items: this is the reference its tests, its fuzz
+ * target and bench/evaluation_upload.c compare with. Pure JSON work (no
+ * network): the fuzz target fuzz/fuzz_evaluation_coco.c and
+ * tests/unit/test_evaluation_coco.c call it.
  */
 #ifndef CVOPS_CLI_EVALUATION_COCO_H
 #define CVOPS_CLI_EVALUATION_COCO_H

@@ -69,18 +69,7 @@ static int lakes_create(http_req *r)
 
 static int lakes_get(http_req *r)
 {
-    int64_t id;
-    if (http_param_id(r, "id", &id))
-        return 0;
-    db_conn *c = app_db(r);
-    if (!c)
-        return 0;
-    err e;
-    jw w;
-    http_json_begin(r, 200, &w);
-    int rc = datalake_write(c, r->who.org_id, id, &w, &e);
-    db_put(c);
-    return rc ? http_fail_err(r, &e) : 0;
+    return app_reply_by_id(r, datalake_write);
 }
 
 static int lakes_update(http_req *r)
@@ -599,18 +588,7 @@ static int autocomplete(http_req *r)
 
 static int data_get(http_req *r)
 {
-    int64_t id;
-    if (http_param_id(r, "id", &id))
-        return 0;
-    db_conn *c = app_db(r);
-    if (!c)
-        return 0;
-    err e;
-    jw w;
-    http_json_begin(r, 200, &w);
-    int rc = datalake_data_write(c, r->who.org_id, id, &w, &e);
-    db_put(c);
-    return rc ? http_fail_err(r, &e) : 0;
+    return app_reply_by_id(r, datalake_data_write);
 }
 
 static int data_patch(http_req *r)

@@ -412,18 +412,7 @@ static int preds_list(http_req *r)
 
 static int pred_get(http_req *r)
 {
-    int64_t id;
-    if (http_param_id(r, "id", &id))
-        return 0;
-    db_conn *c = app_db(r);
-    if (!c)
-        return 0;
-    err e;
-    jw w;
-    http_json_begin(r, 200, &w);
-    int rc = deploy_prediction_write(c, r->who.org_id, id, &w, &e);
-    db_put(c);
-    return rc ? http_fail_err(r, &e) : 0;
+    return app_reply_by_id(r, deploy_prediction_write);
 }
 
 static int pred_review(http_req *r)

@@ -14,18 +14,7 @@
 
 static int pipe_get(http_req *r)
 {
-    int64_t id;
-    if (http_param_id(r, "id", &id))
-        return 0;
-    db_conn *c = app_db(r);
-    if (!c)
-        return 0;
-    err e;
-    jw w;
-    http_json_begin(r, 200, &w);
-    int rc = deploy_pipeline_write(c, r->who.org_id, id, &w, &e);
-    db_put(c);
-    return rc ? http_fail_err(r, &e) : 0;
+    return app_reply_by_id(r, deploy_pipeline_write);
 }
 
 static int pipe_put(http_req *r)
@@ -63,18 +52,7 @@ static int pipe_delete(http_req *r)
 
 static int runs_list(http_req *r)
 {
-    int64_t id;
-    if (http_param_id(r, "id", &id))
-        return 0;
-    db_conn *c = app_db(r);
-    if (!c)
-        return 0;
-    err e;
-    jw w;
-    http_json_begin(r, 200, &w);
-    int rc = deploy_pipeline_runs(c, r->who.org_id, id, &w, &e);
-    db_put(c);
-    return rc ? http_fail_err(r, &e) : 0;
+    return app_reply_by_id(r, deploy_pipeline_runs);
 }
 
 static int runs_start(http_req *r)

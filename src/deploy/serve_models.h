@@ -10,8 +10,6 @@
 #include "store/blob.h"
 #include "store/db.h"
 
-#define DEPLOY_DET_CACHE 8 /* detector versions kept per process */
-
 typedef struct deploy_det deploy_det;
 
 /* The detector of a model version, shared: 0 with *out set (release it),

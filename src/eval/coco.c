@@ -5,9 +5,11 @@
  * Pipeline of eval_coco_run():
  *
  *   resolve    images and categories sorted by id; ids mapped to indices;
- *              annotations (their 64-byte hot part) reordered by (image,
- *              category) with a stable radix sort, so every pair's
- *              annotations are contiguous and keep their insertion order;
+ *              ground truths (their 64-byte hot part) reordered by (image,
+ *              category); detections left in place: records (pair key and
+ *              index, score, area) are sorted by (image, category) with a
+ *              stable radix sort carrying them, so every pair's detections
+ *              are contiguous there and keep their insertion order;
  *   evaluate   per pair, in parallel: detections sorted by descending score
  *              (ties: insertion order = numpy's stable mergesort), cut at
  *              maxDets[-1], IoU/OKS against the pair's ground truths, then
@@ -189,6 +191,8 @@ static void clear_resolved(eval_coco *ev)
     idmap_free(&ev->catmap);
     free(ev->gidx);
     free(ev->didx);
+    free(ev->drec);
+    ev->drec = NULL;
     free(ev->pairs);
     ev->gidx = ev->didx = NULL;
     ev->pairs = NULL;
@@ -199,8 +203,9 @@ static void clear_resolved(eval_coco *ev)
 static void clear_results(eval_coco *ev)
 {
     free(ev->acc);
+    free(ev->acc_bits);
+    free(ev->cat_counts);
     free(ev->acc_start);
-    free(ev->pair_acc);
     free(ev->npig);
     free(ev->precision);
     free(ev->recall);
@@ -210,7 +215,9 @@ static void clear_results(eval_coco *ev)
     free(ev->crec);
     ev->cprec = ev->cscore = ev->crec = NULL;
     ev->acc = NULL;
-    ev->acc_start = ev->pair_acc = NULL;
+    ev->acc_bits = NULL;
+    ev->cat_counts = NULL;
+    ev->acc_start = NULL;
     ev->npig = NULL;
     ev->precision = ev->recall = ev->scores = NULL;
     ev->ran = false;
@@ -529,6 +536,7 @@ static int add_ann(eval_coco *ev, const eval_ann *a, bool is_gt, err *e)
     if (h.area < 0 && mask_area >= 0 && (is_gt || !a->has_bbox)) h.area = mask_area;
     h.has_seg = x.seg != NULL;
     h.has_kp = x.nkp > 0;
+    h.zero_id = is_gt && x.id == 0;
     touch(ev);
     (*arr)[*n] = h;
     (*xarr)[*n] = x;
@@ -588,6 +596,19 @@ int eval_coco_add_dt(eval_coco *ev, const eval_ann *a, err *e)
 }
 
 /* --- resolve ---------------------------------------------------------------- */
+
+/* bbox and keypoints: the geometry comes from the hot part alone (the
+ * first case of coco_geom), no need to build it. */
+static inline bool geom_plain(const eval_coco *ev, const ann *a, bool is_gt)
+{
+    return ev->type != EVAL_SEGM && a->has_bbox && (a->area >= 0 || !is_gt || !a->has_seg);
+}
+
+static inline double plain_area(const ann *a)
+{
+    return a->area >= 0 ? a->area : a->bbox[2] * a->bbox[3];
+}
+
 
 static int cmp_img(const void *a, const void *b)
 {
@@ -663,126 +684,28 @@ static int ann_error(const eval_coco *ev, const ann *a, bool is_gt, const char *
                    i, (long long)ev->imgs[a->img].id);
 }
 
-typedef struct keyidx {
-    uint64_t key;
-    uint32_t idx;
-    uint32_t pad;
-} keyidx;
-
-/*
- * Resolves the ids of n annotations, then reorders the array by (image,
- * category), insertion order within, unknown-category detections being
- * dropped to the end. The sort works on a compact (key, index) array
- * (stable LSD radix), and the annotations move once, in a gather.
- * *idx_out: the kept annotations' positions (the identity after the move).
- */
-static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t **idx_out,
-                        size_t *nkept, err *e)
+/* Stable LSD radix sort of n words on bits [lo, lo + bits) (11-bit digits),
+ * in parallel: every thread counts its slice, the offsets are laid out
+ * digit by digit and, within a digit, slice by slice (which keeps the sort
+ * stable), then every thread scatters its slice. Returns the sorted array
+ * (a or b). */
+static uint64_t *radix_words(uint64_t *a, uint64_t *b, size_t n, int lo, int bits, int nth,
+                             size_t (*hist)[2048])
 {
-    ann *as = *arr;
-    const uint64_t sentinel = (uint64_t)ev->nimg * ev->ncat; /* sorts after every pair */
-    keyidx *k = malloc((n ? n : 1) * sizeof *k), *tmp = malloc((n ? n : 1) * sizeof *tmp);
-    if (!k || !tmp) {
-        free(k);
-        free(tmp);
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    }
-    /* ids -> indices in insertion order (the cold part is in that order),
-     * then onto the hot part, which may already be reordered */
-    int32_t *ic = malloc((n ? n : 1) * 2 * sizeof *ic);
-    if (!ic) {
-        free(k);
-        free(tmp);
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    }
-    const ann_x *xs = is_gt ? ev->gx : ev->dx;
-    int nth = eval_nthreads(ev->p.threads);
-    (void)nth;
-#pragma omp parallel for num_threads(nth) schedule(static) if (n > PAR_MIN)
-    for (long q = 0; q < (long)n; q++) {
-        ic[2 * q] = idmap_get(&ev->imgmap, xs[q].image_id);
-        ic[2 * q + 1] = idmap_get(&ev->catmap, xs[q].category_id);
-    }
-    long bad_seq = LONG_MAX, nk = 0;
-#pragma omp parallel for num_threads(nth) schedule(static) reduction(min : bad_seq) \
-    reduction(+ : nk) if (n > PAR_MIN)
-    for (long i = 0; i < (long)n; i++) {
-        ann *a = &as[i];
-        a->img = ic[2 * (size_t)a->seq];
-        a->cat = ic[2 * (size_t)a->seq + 1];
-        bool dropped;
-        if (ann_problem(ev, a, is_gt, &dropped) && (long)a->seq < bad_seq) bad_seq = (long)a->seq;
-        if (dropped) a->cat = -1;
-        bool keep = a->img >= 0 && a->cat >= 0;
-        nk += keep;
-        k[i] = (keyidx){keep ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat : sentinel,
-                        (uint32_t)i, 0};
-    }
-    free(ic);
-    if (bad_seq != LONG_MAX) {
-        free(k);
-        free(tmp);
-        for (size_t i = 0; i < n; i++)
-            if ((long)as[i].seq == bad_seq) {
-                bool dropped;
-                return ann_error(ev, &as[i], is_gt, ann_problem(ev, &as[i], is_gt, &dropped), e);
-            }
-        return err_set(e, ERR_INTERNAL, "resolve: lost an annotation");
-    }
-    /* LSD radix on 11-bit digits (as many as the largest key needs) that
-     * moves the 64-byte annotations themselves: each pass streams through
-     * memory, where a permutation would chase one cache miss after another.
-     * Stable, so insertion order survives within a pair. */
-    int bits = 0;
-    while (bits < 64 && (sentinel >> bits) != 0)
-        bits++;
-    size_t *cnt = malloc(2049 * sizeof *cnt);
-    uint64_t *ka = malloc((n ? n : 1) * sizeof *ka), *kb = malloc((n ? n : 1) * sizeof *kb);
-    ann *other = n ? aligned_alloc(64, n * sizeof *other) : NULL;
-    uint32_t *idx = malloc((nk ? (size_t)nk : 1) * sizeof *idx);
-    if (!cnt || !ka || !kb || (n && !other) || !idx) {
-        free(cnt);
-        free(ka);
-        free(kb);
-        free(other);
-        free(idx);
-        free(k);
-        free(tmp);
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++)
-        ka[i] = k[i].key;
-    free(k);
-    free(tmp);
-    ann *src = as, *dst = other;
-    uint64_t *sk = ka, *dk = kb;
-    /* each pass in parallel: every thread counts its slice, the offsets are
-     * laid out digit by digit and, within a digit, slice by slice (which
-     * keeps the sort stable), then every thread scatters its slice */
-    int nt = n > PAR_MIN ? nth : 1;
-    if (nt > 8) nt = 8;
-    size_t(*hist)[2048] = malloc((size_t)nt * sizeof *hist);
-    if (!hist) {
-        free(cnt);
-        free(ka);
-        free(kb);
-        free(other);
-        free(idx);
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    }
-    for (int shift = 0; shift < bits; shift += 11) {
-#pragma omp parallel num_threads(nt)
+    uint64_t *src = a, *dst = b;
+    for (int shift = lo; shift < lo + bits; shift += 11) {
+#pragma omp parallel num_threads(nth)
         {
             int me = 0, team = 1; /* the team may be smaller than asked */
 #ifdef _OPENMP
             me = omp_get_thread_num();
             team = omp_get_num_threads();
 #endif
-            size_t lo = n * (size_t)me / (size_t)team, hi = n * ((size_t)me + 1) / (size_t)team;
+            size_t lo_i = n * (size_t)me / (size_t)team, hi_i = n * ((size_t)me + 1) / (size_t)team;
             size_t *h = hist[me];
             memset(h, 0, sizeof hist[0]);
-            for (size_t i = lo; i < hi; i++)
-                h[(sk[i] >> shift) & 2047]++;
+            for (size_t i = lo_i; i < hi_i; i++)
+                h[(src[i] >> shift) & 2047]++;
 #pragma omp barrier
 #pragma omp single
             {
@@ -794,29 +717,260 @@ static int resolve_anns(eval_coco *ev, ann **arr, size_t n, bool is_gt, uint32_t
                         sum += c;
                     }
             }
-            for (size_t i = lo; i < hi; i++) {
-                size_t pos = h[(sk[i] >> shift) & 2047]++;
-                dst[pos] = src[i];
-                dk[pos] = sk[i];
-            }
+            for (size_t i = lo_i; i < hi_i; i++)
+                dst[h[(src[i] >> shift) & 2047]++] = src[i];
         }
-        ann *t = src;
+        uint64_t *t = src;
         src = dst;
         dst = t;
-        uint64_t *tk = sk;
-        sk = dk;
-        dk = tk;
     }
-    free(hist);
-    if (src != as) /* an odd number of passes: the array keeps its capacity */
-        memcpy(as, src, n * sizeof *as);
-    free(other);
-    free(ka);
-    free(kb);
-    free(cnt);
-    for (long i = 0; i < nk; i++)
-        idx[i] = (uint32_t)i;
+    return src;
+}
+
+/* The same for detection records (the key in the word's high half). */
+static dsrec *radix_recs(dsrec *a, dsrec *b, size_t n, int lo, int bits, int nth,
+                         size_t (*hist)[2048])
+{
+    dsrec *src = a, *dst = b;
+    for (int shift = lo; shift < lo + bits; shift += 11) {
+#pragma omp parallel num_threads(nth)
+        {
+            int me = 0, team = 1;
+#ifdef _OPENMP
+            me = omp_get_thread_num();
+            team = omp_get_num_threads();
+#endif
+            size_t lo_i = n * (size_t)me / (size_t)team, hi_i = n * ((size_t)me + 1) / (size_t)team;
+            size_t *h = hist[me];
+            memset(h, 0, sizeof hist[0]);
+            for (size_t i = lo_i; i < hi_i; i++)
+                h[(src[i].w >> shift) & 2047]++;
+#pragma omp barrier
+#pragma omp single
+            {
+                size_t sum = 0;
+                for (int d = 0; d < 2048; d++)
+                    for (int t = 0; t < team; t++) {
+                        size_t c = hist[t][d];
+                        hist[t][d] = sum;
+                        sum += c;
+                    }
+            }
+            for (size_t i = lo_i; i < hi_i; i++)
+                dst[h[(src[i].w >> shift) & 2047]++] = src[i];
+        }
+        dsrec *t = src;
+        src = dst;
+        dst = t;
+    }
+    return src;
+}
+
+typedef struct keyidx {
+    uint64_t key;
+    uint32_t idx;
+    uint32_t pad;
+} keyidx;
+
+static int cmp_keyidx(const void *a, const void *b)
+{
+    const keyidx *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/*
+ * Resolves the ids of n annotations and orders them by (image, category),
+ * insertion order within, without moving them: *idx_out gets the kept
+ * annotations' positions in that order and *keys_out their pair keys
+ * (image * ncat + category), unknown-category detections being dropped.
+ * The sort works on packed (key << 32 | position) words: a stable LSD radix
+ * over the key bits only, 8 bytes per item where moving the 64-byte
+ * annotations (twice) cost more than evaluation's later reads through the
+ * index.
+ */
+static int resolve_anns(eval_coco *ev, ann **arr, size_t n, size_t cap, bool is_gt,
+                        uint32_t **idx_out, uint64_t **keys_out, dsrec **recs_out, size_t *nkept,
+                        err *e)
+{
+    ann *as = *arr;
+    const uint64_t sentinel = (uint64_t)ev->nimg * ev->ncat; /* sorts after every pair */
+    const ann_x *xs = is_gt ? ev->gx : ev->dx;
+    int nth = eval_nthreads(ev->p.threads);
+    (void)nth;
+    long bad_seq = LONG_MAX, nk = 0;
+#pragma omp parallel for num_threads(nth) schedule(static) reduction(min : bad_seq) \
+    reduction(+ : nk) if (n > PAR_MIN)
+    for (long i = 0; i < (long)n; i++) {
+        ann *a = &as[i];
+        const ann_x *x = &xs[a->seq];
+        a->img = idmap_get(&ev->imgmap, x->image_id);
+        a->cat = idmap_get(&ev->catmap, x->category_id);
+        bool dropped;
+        if (ann_problem(ev, a, is_gt, &dropped) && (long)a->seq < bad_seq) bad_seq = (long)a->seq;
+        if (dropped) a->cat = -1;
+        nk += a->img >= 0 && a->cat >= 0;
+    }
+    if (bad_seq != LONG_MAX) {
+        for (size_t i = 0; i < n; i++)
+            if ((long)as[i].seq == bad_seq) {
+                bool dropped;
+                return ann_error(ev, &as[i], is_gt, ann_problem(ev, &as[i], is_gt, &dropped), e);
+            }
+        return err_set(e, ERR_INTERNAL, "resolve: lost an annotation");
+    }
+    uint32_t *idx = malloc((nk ? (size_t)nk : 1) * sizeof *idx);
+    uint64_t *keys = malloc((nk ? (size_t)nk : 1) * sizeof *keys);
+    if (!idx || !keys) {
+        free(idx);
+        free(keys);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    /* detections: records (pair key and index, score, area) sorted with
+     * their payload, so that evaluation finds a pair's scores and areas in
+     * consecutive memory without touching the detections themselves: on a
+     * shuffled file that read costs a cache miss per detection, and most
+     * pairs (no ground truth) need nothing else */
+    dsrec *recs = NULL;
+    if (!is_gt) {
+        recs = malloc((n ? n : 1) * sizeof *recs);
+        if (!recs) {
+            free(idx);
+            free(keys);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+#pragma omp parallel for num_threads(nth) schedule(static) if (n > PAR_MIN)
+        for (long i = 0; i < (long)n; i++) {
+            const ann *a = &as[i];
+            uint64_t k = a->img >= 0 && a->cat >= 0
+                             ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat
+                             : sentinel;
+            recs[i] = (dsrec){(k < ((uint64_t)1 << 32) ? k << 32 : 0) | (uint64_t)i, a->score,
+                              /* coco_geom's area: the given (or derived at
+                               * load) one, else the box's, else later */
+                              a->area >= 0             ? a->area
+                              : geom_plain(ev, a, false) ? plain_area(a)
+                                                         : NAN};
+        }
+    }
+    if (sentinel < ((uint64_t)1 << 32)) {
+        int bits = 0;
+        while (bits < 32 && (sentinel >> bits) != 0)
+            bits++;
+        int nt = n > PAR_MIN ? nth : 1;
+        if (nt > 8) nt = 8;
+        size_t(*hist)[2048] = malloc((size_t)nt * sizeof *hist);
+        uint64_t *wa = NULL, *wb = NULL;
+        dsrec *rb = NULL;
+        if (is_gt) {
+            wa = malloc((n ? n : 1) * sizeof *wa);
+            wb = malloc((n ? n : 1) * sizeof *wb);
+        } else {
+            rb = malloc((n ? n : 1) * sizeof *rb);
+        }
+        if (!hist || (is_gt ? !wa || !wb : !rb)) {
+            free(wa);
+            free(wb);
+            free(rb);
+            free(recs);
+            free(hist);
+            free(idx);
+            free(keys);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+        if (is_gt) {
+            for (size_t i = 0; i < n; i++) {
+                const ann *a = &as[i];
+                uint64_t k = a->img >= 0 && a->cat >= 0
+                                 ? (uint64_t)a->img * ev->ncat + (uint64_t)a->cat
+                                 : sentinel;
+                wa[i] = k << 32 | (uint64_t)i;
+            }
+            const uint64_t *w = radix_words(wa, wb, n, 32, bits, nt, hist);
+            for (long i = 0; i < nk; i++) {
+                idx[i] = (uint32_t)w[i];
+                keys[i] = w[i] >> 32;
+            }
+        } else {
+            dsrec *r = radix_recs(recs, rb, n, 32, bits, nt, hist);
+            if (r != recs) { /* keep the sorted one */
+                rb = recs;
+                recs = r;
+            }
+            for (long i = 0; i < nk; i++) {
+                idx[i] = (uint32_t)recs[i].w;
+                keys[i] = recs[i].w >> 32;
+            }
+        }
+        free(wa);
+        free(wb);
+        free(rb);
+        free(hist);
+    } else { /* more (image, category) pairs than 2^32: rare, a comparison sort */
+        keyidx *ki = malloc((nk ? (size_t)nk : 1) * sizeof *ki);
+        dsrec *r2 = is_gt ? NULL : malloc((nk ? (size_t)nk : 1) * sizeof *r2);
+        if (!ki || (!is_gt && !r2)) {
+            free(ki);
+            free(r2);
+            free(recs);
+            free(idx);
+            free(keys);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++)
+            if (as[i].img >= 0 && as[i].cat >= 0)
+                ki[j++] = (keyidx){(uint64_t)as[i].img * ev->ncat + (uint64_t)as[i].cat,
+                                   (uint32_t)i, 0};
+        qsort(ki, j, sizeof *ki, cmp_keyidx); /* the index breaks ties: stable */
+        for (size_t i = 0; i < j; i++) {
+            idx[i] = ki[i].idx;
+            keys[i] = ki[i].key;
+            if (r2) r2[i] = recs[ki[i].idx];
+        }
+        free(ki);
+        free(recs);
+        recs = r2;
+    }
+    if (!is_gt) { /* the detections stay where they are */
+        *idx_out = idx;
+        *keys_out = keys;
+        *recs_out = recs;
+        *nkept = (size_t)nk;
+        return 0;
+    }
+    /* the annotations move once, in a gather: evaluation then reads each
+     * pair's annotations from consecutive cache lines (reading them through
+     * the index costs a cache miss per annotation on a shuffled file) */
+    ann *moved = n ? aligned_alloc(64, cap * sizeof *moved) : NULL; /* same capacity */
+    if (n && !moved) {
+        free(idx);
+        free(keys);
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    }
+    size_t nks = (size_t)nk;
+#pragma omp parallel num_threads(nth) if (n > PAR_MIN)
+    {
+        /* kept ones in pair order, then the dropped ones in their order */
+#pragma omp for schedule(static) nowait
+        for (size_t i = 0; i < nks; i++) {
+            if (i + 16 < nks) __builtin_prefetch(&as[idx[i + 16]]);
+            moved[i] = as[idx[i]];
+            idx[i] = (uint32_t)i;
+        }
+#pragma omp single
+        {
+            size_t j = nks;
+            for (size_t i = 0; i < n && j < n; i++)
+                if (as[i].img < 0 || as[i].cat < 0) moved[j++] = as[i];
+        }
+    }
+    if (n) {
+        free(as);
+        *arr = moved;
+    }
     *idx_out = idx;
+    *keys_out = keys;
     *nkept = (size_t)nk;
     return 0;
 }
@@ -843,49 +997,40 @@ int coco_resolve(eval_coco *ev, err *e)
                            (long long)ev->cats[i].id);
         }
     size_t ng = 0, nd = 0;
-    if (resolve_anns(ev, &ev->gts, ev->ngt, true, &ev->gidx, &ng, e) ||
-        resolve_anns(ev, &ev->dts, ev->ndt, false, &ev->didx, &nd, e)) {
+    uint64_t *gk = NULL, *dk = NULL;
+    if (resolve_anns(ev, &ev->gts, ev->ngt, ev->capgt, true, &ev->gidx, &gk, NULL, &ng, e)) {
         clear_resolved(ev);
         return -1;
     }
-    /* pairs: merge the two (img, cat)-sorted lists */
-    size_t cap = 64, np = 0;
-    pair_rec *pairs = malloc(cap * sizeof *pairs);
+    if (resolve_anns(ev, &ev->dts, ev->ndt, ev->capdt, false, &ev->didx, &dk, &ev->drec, &nd,
+                     e)) {
+        free(gk);
+        clear_resolved(ev);
+        return -1;
+    }
+    /* pairs: merge the two (img, cat)-sorted key lists; at most ng + nd */
+    pair_rec *pairs = malloc((ng + nd + 1) * sizeof *pairs);
     if (!pairs) {
+        free(gk);
+        free(dk);
         clear_resolved(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
-    size_t gi = 0, di = 0;
+    size_t np = 0, gi = 0, di = 0;
     while (gi < ng || di < nd) {
-        uint64_t kg = gi < ng ? (uint64_t)ev->gts[ev->gidx[gi]].img * ev->ncat +
-                                    (uint64_t)ev->gts[ev->gidx[gi]].cat
-                              : UINT64_MAX;
-        uint64_t kd = di < nd ? (uint64_t)ev->dts[ev->didx[di]].img * ev->ncat +
-                                    (uint64_t)ev->dts[ev->didx[di]].cat
-                              : UINT64_MAX;
+        uint64_t kg = gi < ng ? gk[gi] : UINT64_MAX;
+        uint64_t kd = di < nd ? dk[di] : UINT64_MAX;
         uint64_t k = kg < kd ? kg : kd;
         pair_rec pr = {
             (uint32_t)(k / ev->ncat), (uint32_t)(k % ev->ncat), (uint32_t)gi, 0, (uint32_t)di, 0};
-        while (gi < ng && (uint64_t)ev->gts[ev->gidx[gi]].img * ev->ncat +
-                                  (uint64_t)ev->gts[ev->gidx[gi]].cat ==
-                              k)
+        while (gi < ng && gk[gi] == k)
             gi++, pr.ng++;
-        while (di < nd && (uint64_t)ev->dts[ev->didx[di]].img * ev->ncat +
-                                  (uint64_t)ev->dts[ev->didx[di]].cat ==
-                              k)
+        while (di < nd && dk[di] == k)
             di++, pr.nd++;
-        if (np == cap) {
-            cap *= 2;
-            pair_rec *q = realloc(pairs, cap * sizeof *q);
-            if (!q) {
-                free(pairs);
-                clear_resolved(ev);
-                return err_set(e, ERR_INTERNAL, "out of memory");
-            }
-            pairs = q;
-        }
         pairs[np++] = pr;
     }
+    free(gk);
+    free(dk);
     ev->pairs = pairs;
     ev->npairs = np;
     ev->resolved = true;
@@ -1097,13 +1242,16 @@ double coco_similarity(const eval_coco *ev, const ann *d, const geom *dg, const 
 /* One kept detection as accumulate sees it. eval_pair writes it straight
  * into its category's bucket (ev->acc), so that accumulate reads each
  * category's detections sequentially instead of chasing them across the
- * detection arrays. m/ig: bit t set = matched (to a ground truth with a
- * non-zero id) / ignored at IoU threshold t, per area range. */
+ * detection arrays. Its outcome per area range a is ev->acc_bits[i * A + a]:
+ * bit t set = matched (to a ground truth with a non-zero id) at IoU
+ * threshold t, bit 16 + t = ignored at threshold t. */
 typedef struct acc_entry {
     double score;
-    int32_t rank;
-    uint16_t m[EVAL_MAX_AREAS], ig[EVAL_MAX_AREAS];
+    uint32_t rank;
+    uint32_t pad;
 } acc_entry;
+
+#define ACC_IG 16 /* the ignored bits' shift in acc_bits */
 
 typedef struct scratch {
     double *iou;
@@ -1112,14 +1260,9 @@ typedef struct scratch {
     size_t cap_dmax;
     geom *gg, *dg;
     size_t cap_g, cap_d;
-    uint8_t *gig, *gcrowd, *gtm, *gbase;
+    uint8_t *gig, *gcrowd, *gtm, *gbase, *gnz;
     uint32_t *gord;
     size_t cap_gx;
-    struct sd {
-        double s;
-        uint32_t i;
-    } * sd;
-    size_t cap_sd;
 } scratch;
 
 static void scratch_free(scratch *s)
@@ -1132,8 +1275,8 @@ static void scratch_free(scratch *s)
     free(s->gcrowd);
     free(s->gtm);
     free(s->gbase);
+    free(s->gnz);
     free(s->gord);
-    free(s->sd);
     memset(s, 0, sizeof *s);
 }
 
@@ -1147,16 +1290,15 @@ static void scratch_free(scratch *s)
         }                                                                                          \
     } while (0)
 
-static int scratch_reserve(scratch *s, size_t G, size_t D, size_t ND)
+static int scratch_reserve(scratch *s, size_t G, size_t D)
 {
     GROW(s->iou, s->cap_iou, G * D + 1);
     GROW(s->gg, s->cap_g, G + 1);
     GROW(s->dg, s->cap_d, D + 1);
     GROW(s->dmax, s->cap_dmax, D + 1);
-    GROW(s->sd, s->cap_sd, ND + 1);
     if (G + 1 > s->cap_gx) {
         size_t c = G + 1;
-        uint8_t **b8[] = {&s->gig, &s->gcrowd, &s->gtm, &s->gbase};
+        uint8_t **b8[] = {&s->gig, &s->gcrowd, &s->gtm, &s->gbase, &s->gnz};
         for (size_t i = 0; i < ARRAY_LEN(b8); i++) {
             uint8_t *q = realloc(*b8[i], c);
             if (!q) return -1;
@@ -1170,56 +1312,76 @@ static int scratch_reserve(scratch *s, size_t G, size_t D, size_t ND)
     return 0;
 }
 
-static int cmp_sd(const void *a, const void *b)
+static int cmp_drec(const void *a, const void *b)
 {
-    const struct sd *x = a, *y = b;
-    if (x->s != y->s) return x->s > y->s ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
+    const dsrec *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    uint32_t i = (uint32_t)x->w, j = (uint32_t)y->w;
+    return (i > j) - (i < j);
 }
 
-/* Sorts a pair's detections by score (desc, stable) in place. */
-static void sort_pair_dts(eval_coco *ev, const pair_rec *pr, scratch *s)
+/* Sorts a pair's detection records by score (desc, stable) in place, and
+ * its didx with them. The records are in insertion order within the pair,
+ * so the index breaks ties like the reference's stable sort. */
+static void sort_pair_dts(eval_coco *ev, const pair_rec *pr)
 {
-    uint32_t *d = ev->didx + pr->d0;
-    /* d[] is in insertion order within the pair, so the position breaks
-     * ties like the reference's stable sort */
-    for (uint32_t i = 0; i < pr->nd; i++)
-        s->sd[i] = (struct sd){ev->dts[d[i]].score, d[i]};
-    if (pr->nd <= 16) { /* insertion sort: stable, fast for small pairs */
-        for (uint32_t i = 1; i < pr->nd; i++) {
-            struct sd x = s->sd[i];
+    dsrec *r = ev->drec + pr->d0;
+    uint32_t n = pr->nd;
+    if (n >= 2 && n <= 16) { /* insertion sort: stable, fast for small pairs */
+        for (uint32_t i = 1; i < n; i++) {
+            dsrec x = r[i];
             uint32_t j = i;
-            while (j > 0 && s->sd[j - 1].s < x.s) {
-                s->sd[j] = s->sd[j - 1];
+            while (j > 0 && r[j - 1].score < x.score) {
+                r[j] = r[j - 1];
                 j--;
             }
-            s->sd[j] = x;
+            r[j] = x;
         }
-    } else {
-        qsort(s->sd, pr->nd, sizeof *s->sd, cmp_sd); /* total order: index breaks ties */
+    } else if (n > 16) {
+        qsort(r, n, sizeof *r, cmp_drec); /* total order: the index breaks ties */
     }
-    for (uint32_t i = 0; i < pr->nd; i++)
-        d[i] = s->sd[i].i;
+    uint32_t *d = ev->didx + pr->d0;
+    for (uint32_t i = 0; i < n; i++)
+        d[i] = (uint32_t)r[i].w;
 }
 
-static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
+static int eval_pair(eval_coco *ev, size_t pi, scratch *s, uint64_t *npig_cat, err *e)
 {
     const eval_params *p = &ev->p;
     pair_rec *pr = &ev->pairs[pi];
     const int A = p->n_area, T = p->n_iou;
+    const uint32_t full = (1u << T) - 1;
     size_t G = pr->ng;
-    if (scratch_reserve(s, G, pr->nd, pr->nd)) return err_set(e, ERR_INTERNAL, "out of memory");
-    sort_pair_dts(ev, pr, s);
+    if (scratch_reserve(s, G, pr->nd)) return err_set(e, ERR_INTERNAL, "out of memory");
+    sort_pair_dts(ev, pr);
     size_t maxdet = (size_t)p->max_dets[p->n_maxdets - 1];
     size_t D = pr->nd < maxdet ? pr->nd : maxdet;
     const uint32_t *gi = ev->gidx + pr->g0, *di = ev->didx + pr->d0;
-    acc_entry *out = ev->acc + ev->pair_acc[pi];
-    for (size_t d = 0; d < D; d++) {
-        out[d].score = ev->dts[di[d]].score;
-        out[d].rank = (int32_t)d;
-        memset(out[d].m, 0, sizeof out[d].m);
-        memset(out[d].ig, 0, sizeof out[d].ig);
+    acc_entry *out = ev->acc + pr->acc;
+    uint32_t *ob = ev->acc_bits + (size_t)pr->acc * (size_t)A;
+    const dsrec *dr = ev->drec + pr->d0;
+    for (size_t d = 0; d < D; d++)
+        out[d] = (acc_entry){dr[d].score, (uint32_t)d, 0};
+
+    if (G == 0) {
+        /* no ground truth (most pairs): every detection is unmatched, and
+         * ignored in the area ranges that exclude it */
+        for (size_t d = 0; d < D; d++) {
+            double ar = dr[d].area;
+            if (isnan(ar)) { /* not from the box alone */
+                geom g;
+                int rc = coco_geom(ev, &ev->dts[di[d]], false, false, &g, e);
+                ar = g.area;
+                coco_geom_free(&g);
+                if (rc) return rc;
+            }
+            for (int a = 0; a < A; a++)
+                ob[d * A + a] =
+                    ar < p->area_rng[a][0] || ar > p->area_rng[a][1] ? full << ACC_IG : 0;
+        }
+        return 0;
     }
+    memset(ob, 0, D * (size_t)A * sizeof *ob);
 
     int rc = 0;
     size_t ng_built = 0, nd_built = 0;
@@ -1244,7 +1406,11 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
             const ann *ga = &ev->gts[gi[g]];
             s->gcrowd[g] = ga->iscrowd;
             s->gbase[g] = ga->iscrowd || (ev->type == EVAL_KEYPOINTS && gt_x(ev, ga)->num_kp == 0);
+            s->gnz[g] = !ga->zero_id;
         }
+        double thr[EVAL_MAX_IOU_THRS];
+        for (int t = 0; t < T; t++) /* fmin(thr, 1 - 1e-10) */
+            thr[t] = p->iou_thrs[t] < 1 - 1e-10 ? p->iou_thrs[t] : 1 - 1e-10;
         for (int a = 0; a < A; a++) {
             double lo = p->area_rng[a][0], hi = p->area_rng[a][1];
             /* ground truths: regular first, ignored last (stable) */
@@ -1258,12 +1424,12 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
                 if (!s->gig[g]) s->gord[n0++] = (uint32_t)g;
             for (size_t g = 0, k = n0; g < G; g++)
                 if (s->gig[g]) s->gord[k++] = (uint32_t)g;
-            ev->npig[pi * (size_t)A + (size_t)a] = npig;
+            npig_cat[(size_t)pr->cat * A + (size_t)a] += npig;
             if (G && D) {
                 for (int t = 0; t < T; t++) {
                     memset(s->gtm, 0, G);
                     for (size_t d = 0; d < D; d++) {
-                        double best = fmin(p->iou_thrs[t], 1 - 1e-10);
+                        double best = thr[t];
                         if (s->dmax[d] < best)
                             continue; /* no IoU reaches the threshold: unmatched */
                         long m = -1;
@@ -1278,8 +1444,8 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
                         }
                         if (m == -1) continue;
                         uint32_t g = s->gord[m];
-                        if (s->gig[g]) out[d].ig[a] |= (uint16_t)(1u << t);
-                        if (gt_x(ev, &ev->gts[gi[g]])->id != 0) out[d].m[a] |= (uint16_t)(1u << t);
+                        if (s->gig[g]) ob[d * A + a] |= 1u << (ACC_IG + t);
+                        if (s->gnz[g]) ob[d * A + a] |= 1u << t;
                         s->gtm[m] = 1;
                     }
                 }
@@ -1287,7 +1453,7 @@ static int eval_pair(eval_coco *ev, size_t pi, scratch *s, err *e)
             /* unmatched detections outside the area range are ignored */
             for (size_t d = 0; d < D; d++) {
                 double ar = s->dg[d].area;
-                if (ar < lo || ar > hi) out[d].ig[a] |= (uint16_t)(~out[d].m[a] & ((1u << T) - 1));
+                if (ar < lo || ar > hi) ob[d * A + a] |= (~ob[d * A + a] & full) << ACC_IG;
             }
         }
     }
@@ -1306,11 +1472,16 @@ typedef struct acc_key {
     uint32_t pad;
 } acc_key;
 
+#define RADIX_MAXB 11 /* radix digits of up to 11 bits: 6 passes for 64 */
+#define RADIX_MAXP 8  /* passes at most (8-bit digits) */
+
 typedef struct acc_scratch {
-    acc_entry *list;
-    uint8_t *cls; /* per entry: the first maxDets index that includes it */
+    double *score;  /* per entry, sorted: score */
+    uint8_t *cls;   /* per entry: the first maxDets index that includes it */
+    uint32_t *bits; /* [a][i]: the entry's outcome in area range a (acc_bits) */
     acc_key *k1, *k2;
-    size_t cap;
+    size_t cap, cap_bits;
+    uint32_t (*hist)[1 << RADIX_MAXB]; /* [RADIX_MAXP] */
     /* per (maxDets m, threshold t), list m*T + t: for the j-th TP, the count
      * of FPs before it and its score */
     uint32_t *tp_fp[EVAL_MAX_MAXDETS * EVAL_MAX_IOU_THRS];
@@ -1321,10 +1492,12 @@ typedef struct acc_scratch {
 
 static void acc_free(acc_scratch *s)
 {
-    free(s->list);
+    free(s->score);
     free(s->cls);
+    free(s->bits);
     free(s->k1);
     free(s->k2);
+    free(s->hist);
     for (int t = 0; t < EVAL_MAX_MAXDETS * EVAL_MAX_IOU_THRS; t++) {
         free(s->tp_fp[t]);
         free(s->tp_score[t]);
@@ -1333,13 +1506,17 @@ static void acc_free(acc_scratch *s)
     memset(s, 0, sizeof *s);
 }
 
-static int acc_reserve(acc_scratch *s, size_t n, int lists)
+static int acc_reserve(acc_scratch *s, size_t n, int A, int lists)
 {
+    if (!s->hist) {
+        s->hist = malloc(RADIX_MAXP * sizeof *s->hist);
+        if (!s->hist) return -1;
+    }
     if (n + 1 > s->cap) {
         size_t c = n + 1;
-        acc_entry *a = realloc(s->list, c * sizeof *a);
-        if (!a) return -1;
-        s->list = a;
+        double *sc = realloc(s->score, c * sizeof *sc);
+        if (!sc) return -1;
+        s->score = sc;
         uint8_t *cl = realloc(s->cls, c);
         if (!cl) return -1;
         s->cls = cl;
@@ -1350,6 +1527,13 @@ static int acc_reserve(acc_scratch *s, size_t n, int lists)
         if (!k) return -1;
         s->k2 = k;
         s->cap = c;
+    }
+    if ((n + 1) * (size_t)A > s->cap_bits) {
+        size_t c = (n + 1) * (size_t)A;
+        uint32_t *b = realloc(s->bits, c * sizeof *b);
+        if (!b) return -1;
+        s->bits = b;
+        s->cap_bits = c;
     }
     if (n + 2 > s->cap_tp) {
         size_t c = n + 2;
@@ -1379,26 +1563,35 @@ static uint64_t desc_key(double d)
     return ~u;
 }
 
-/* Stable LSD radix sort of keys (8-bit digits, constant digits skipped).
- * Stability keeps the input order - image order, then rank - for equal
- * scores: the reference's mergesort of the concatenated lists. */
-static acc_key *radix_sort(acc_key *a, acc_key *b, size_t n)
+/* Stable LSD radix sort of keys: one counting pass for all digits, then a
+ * scatter per digit, skipping the digits all keys share. Stability keeps
+ * the input order - image order, then rank - for equal scores: the
+ * reference's mergesort of the concatenated lists. Small inputs take 8-bit
+ * digits (smaller counters to clear), large ones 11-bit (fewer passes). */
+static acc_key *radix_sort(acc_key *a, acc_key *b, size_t n, uint32_t (*hist)[1 << RADIX_MAXB])
 {
-    uint64_t all_or = 0, all_and = ~0ULL;
+    if (n < 2) return a;
+    const int bits = n < 2048 ? 8 : RADIX_MAXB, passes = (64 + bits - 1) / bits;
+    const uint64_t mask = ((uint64_t)1 << bits) - 1;
+    for (int q = 0; q < passes; q++)
+        memset(hist[q], 0, ((size_t)1 << bits) * sizeof hist[q][0]);
     for (size_t i = 0; i < n; i++) {
-        all_or |= a[i].key;
-        all_and &= a[i].key;
+        uint64_t k = a[i].key;
+        for (int q = 0; q < passes; q++)
+            hist[q][(k >> (q * bits)) & mask]++;
     }
-    uint64_t varying = all_or ^ all_and;
-    for (int shift = 0; shift < 64; shift += 8) {
-        if (((varying >> shift) & 0xff) == 0) continue;
-        size_t cnt[257] = {0};
+    for (int q = 0; q < passes; q++) {
+        const int shift = q * bits;
+        uint32_t *c = hist[q];
+        if (c[(a[0].key >> shift) & mask] == n) continue; /* one digit value: no change */
+        uint32_t sum = 0;
+        for (size_t d = 0; d <= mask; d++) {
+            uint32_t x = c[d];
+            c[d] = sum;
+            sum += x;
+        }
         for (size_t i = 0; i < n; i++)
-            cnt[((a[i].key >> shift) & 0xff) + 1]++;
-        for (int d = 0; d < 256; d++)
-            cnt[d + 1] += cnt[d];
-        for (size_t i = 0; i < n; i++)
-            b[cnt[(a[i].key >> shift) & 0xff]++] = a[i];
+            b[c[(a[i].key >> shift) & mask]++] = a[i];
         acc_key *t = a;
         a = b;
         b = t;
@@ -1422,25 +1615,30 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
     const eval_params *p = &ev->p;
     const int T = p->n_iou, R = p->n_rec, A = p->n_area, M = p->n_maxdets;
     const acc_entry *bucket = ev->acc + ev->acc_start[k];
+    const uint32_t *bbits = ev->acc_bits + ev->acc_start[k] * (size_t)A;
     size_t n = ev->acc_start[k + 1] - ev->acc_start[k];
-    if (acc_reserve(s, n, M * T)) return -1;
+    if (acc_reserve(s, n, A, M * T)) return -1;
     for (size_t i = 0; i < n; i++)
         s->k1[i] = (acc_key){desc_key(bucket[i].score), (uint32_t)i, 0};
-    const acc_key *sorted = radix_sort(s->k1, s->k2, n);
+    const acc_key *sorted = radix_sort(s->k1, s->k2, n, s->hist);
     /* the maxDets sets are nested (rank < 1 within rank < 10 ...): an entry
      * belongs to every m from its class on */
     size_t nd[EVAL_MAX_MAXDETS] = {0};
     double first_score[EVAL_MAX_MAXDETS] = {0};
     for (size_t i = 0; i < n; i++) {
-        s->list[i] = bucket[sorted[i].i];
+        uint32_t j = sorted[i].i;
+        const acc_entry *x = &bucket[j];
+        s->score[i] = x->score;
+        for (int a = 0; a < A; a++)
+            s->bits[(size_t)a * n + i] = bbits[(size_t)j * A + a];
         int c = 0;
-        while (s->list[i].rank >= p->max_dets[c])
+        while (x->rank >= (uint32_t)p->max_dets[c])
             c++;
         s->cls[i] = (uint8_t)c;
         for (int m = c; m < M; m++)
-            if (nd[m]++ == 0) first_score[m] = s->list[i].score;
+            if (nd[m]++ == 0) first_score[m] = x->score;
     }
-    const uint16_t full = (uint16_t)((1u << T) - 1);
+    const uint32_t full = (1u << T) - 1;
     for (int a = 0; a < A; a++) {
         uint64_t npig = npig_k[a];
         if (npig == 0) { /* undefined: -1 (also when the category has no pair at all) */
@@ -1454,32 +1652,37 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
                 }
             continue;
         }
-        /* one walk for all maxDets: counters per (m, t) */
+        /* one walk for all maxDets: counters per (m, t). Detections false
+         * at every threshold (most of them) are counted per maxDets class:
+         * the count before a TP of list m is the sum over classes <= m. */
         uint32_t ntp[EVAL_MAX_MAXDETS][EVAL_MAX_IOU_THRS];
         uint32_t part_fp[EVAL_MAX_MAXDETS][EVAL_MAX_IOU_THRS];
-        uint32_t all_fp[EVAL_MAX_MAXDETS] = {0};
+        uint32_t fp_cls[EVAL_MAX_MAXDETS] = {0};
         memset(ntp, 0, sizeof ntp);
         memset(part_fp, 0, sizeof part_fp);
+        const uint32_t *ab = s->bits + (size_t)a * n;
         for (size_t i = 0; i < n; i++) {
-            const acc_entry *x = &s->list[i];
+            uint32_t b = ab[i];
+            uint32_t mt = b & full, ig = (b >> ACC_IG) & full;
+            uint32_t tpb = mt & ~ig, fpb = ~mt & ~ig & full;
             int c = s->cls[i];
-            uint16_t mt = x->m[a], ig = x->ig[a];
-            uint16_t tpb = mt & (uint16_t)~ig & full;
-            uint16_t fpb = (uint16_t)~mt & (uint16_t)~ig & full;
             if (fpb == full) { /* false at every threshold: one counter */
-                for (int m = c; m < M; m++)
-                    all_fp[m]++;
+                fp_cls[c]++;
                 continue;
             }
-            uint16_t any = tpb | fpb;
+            uint32_t any = tpb | fpb;
             while (any) {
                 int t = __builtin_ctz(any);
-                any &= (uint16_t)(any - 1);
+                any &= any - 1;
                 if (tpb & (1u << t)) {
+                    uint32_t all_fp = 0;
+                    for (int m = 0; m < c; m++)
+                        all_fp += fp_cls[m];
                     for (int m = c; m < M; m++) {
+                        all_fp += fp_cls[m];
                         uint32_t j = ntp[m][t]++;
-                        s->tp_fp[m * T + t][j] = all_fp[m] + part_fp[m][t];
-                        s->tp_score[m * T + t][j] = x->score;
+                        s->tp_fp[m * T + t][j] = all_fp + part_fp[m][t];
+                        s->tp_score[m * T + t][j] = s->score[i];
                     }
                 } else {
                     for (int m = c; m < M; m++)
@@ -1500,7 +1703,7 @@ static int accumulate_cat(eval_coco *ev, int k, const uint64_t *npig_k, acc_scra
                 for (uint32_t j = nt; j >= 1; j--) {
                     double tp = (double)j, fp = (double)tfp[j - 1];
                     double pr = tp / (fp + tp + NP_EPS);
-                    s->sufmax[j - 1] = j == nt ? pr : fmax(pr, s->sufmax[j]);
+                    s->sufmax[j - 1] = j == nt || pr > s->sufmax[j] ? pr : s->sufmax[j];
                 }
                 for (int r = 0; r < R; r++)
                     cp[r] = cs[r] = 0;
@@ -1658,14 +1861,13 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
     const int A = p->n_area;
     ev->K = (int)ev->ncat;
     ev->acc_start = calloc((size_t)ev->K + 2, sizeof *ev->acc_start);
-    ev->pair_acc = malloc((ev->npairs ? ev->npairs : 1) * sizeof *ev->pair_acc);
-    ev->npig = calloc((ev->npairs ? ev->npairs : 1) * A, sizeof *ev->npig);
+    ev->npig = calloc((size_t)(ev->K ? ev->K : 1) * A, sizeof *ev->npig);
     size_t np = (size_t)p->n_iou * p->n_rec * (ev->K ? ev->K : 1) * A * p->n_maxdets;
     size_t nr = (size_t)p->n_iou * (ev->K ? ev->K : 1) * A * p->n_maxdets;
     ev->cprec = malloc(np * sizeof *ev->cprec);
     ev->cscore = malloc(np * sizeof *ev->cscore);
     ev->crec = malloc(nr * sizeof *ev->crec);
-    if (!ev->acc_start || !ev->pair_acc || !ev->npig || !ev->cprec || !ev->cscore || !ev->crec) {
+    if (!ev->acc_start || !ev->npig || !ev->cprec || !ev->cscore || !ev->crec) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
     }
@@ -1680,8 +1882,10 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
         for (int k = 0; k < ev->K; k++)
             ev->acc_start[k + 1] += ev->acc_start[k];
         size_t *pos = malloc(((size_t)ev->K + 1) * sizeof *pos);
-        ev->acc = malloc((ev->acc_start[ev->K] ? ev->acc_start[ev->K] : 1) * sizeof *ev->acc);
-        if (!pos || !ev->acc) {
+        size_t nacc = ev->acc_start[ev->K] ? ev->acc_start[ev->K] : 1;
+        ev->acc = malloc(nacc * sizeof *ev->acc);
+        ev->acc_bits = malloc(nacc * (size_t)A * sizeof *ev->acc_bits);
+        if (!pos || !ev->acc || !ev->acc_bits) {
             free(pos);
             clear_results(ev);
             return err_set(e, ERR_INTERNAL, "out of memory");
@@ -1689,7 +1893,7 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
         memcpy(pos, ev->acc_start, ((size_t)ev->K + 1) * sizeof *pos);
         for (size_t i = 0; i < ev->npairs; i++) {
             size_t D = ev->pairs[i].nd < maxdet ? ev->pairs[i].nd : maxdet;
-            ev->pair_acc[i] = pos[ev->pairs[i].cat];
+            ev->pairs[i].acc = (uint32_t)pos[ev->pairs[i].cat];
             pos[ev->pairs[i].cat] += D;
         }
         free(pos);
@@ -1705,9 +1909,18 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
         scratch s = {0};
         err le;
         err_clear(&le);
+        /* regular ground truths per (category, area range), this thread's */
+        uint64_t *npig = calloc((size_t)(ev->K ? ev->K : 1) * A, sizeof *npig);
+        if (!npig) {
+#pragma omp critical(eval_fail)
+            if (fail_at == SIZE_MAX) {
+                fail_at = 0;
+                err_set(&first, ERR_INTERNAL, "out of memory");
+            }
+        }
 #pragma omp for schedule(dynamic, 64)
         for (size_t i = 0; i < ev->npairs; i++) {
-            if (eval_pair(ev, i, &s, &le) != 0) {
+            if (npig && eval_pair(ev, i, &s, npig, &le) != 0) {
 #pragma omp critical(eval_fail)
                 if (i < fail_at) {
                     fail_at = i;
@@ -1715,6 +1928,12 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
                 }
             }
         }
+        if (npig) {
+#pragma omp critical(eval_npig)
+            for (size_t i = 0; i < (size_t)(ev->K ? ev->K : 1) * A; i++)
+                ev->npig[i] += npig[i];
+        }
+        free(npig);
         scratch_free(&s);
     }
     if (fail_at != SIZE_MAX) {
@@ -1725,14 +1944,7 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
 
     int64_t t2 = time_mono_ns();
     /* accumulate: categories in parallel */
-    uint64_t *npig_k = calloc((size_t)(ev->K ? ev->K : 1) * A, sizeof *npig_k);
-    if (!npig_k) {
-        clear_results(ev);
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    }
-    for (size_t i = 0; i < ev->npairs; i++)
-        for (int a = 0; a < A; a++)
-            npig_k[(size_t)ev->pairs[i].cat * A + a] += ev->npig[i * A + a];
+    const uint64_t *npig_k = ev->npig;
     int oom = 0;
     double *cprec = ev->cprec, *cscore = ev->cscore, *crec = ev->crec;
 #pragma omp parallel num_threads(nthreads) if (ev->acc_start[ev->K] > PAR_MIN)
@@ -1746,7 +1958,6 @@ int eval_coco_run(eval_coco *ev, const eval_params *params, err *e)
             }
         acc_free(&s);
     }
-    free(npig_k);
     if (oom) {
         clear_results(ev);
         return err_set(e, ERR_INTERNAL, "out of memory");
@@ -1853,16 +2064,42 @@ int64_t eval_coco_image_id(const eval_coco *ev, size_t i)
     return i < ev->nimg ? ev->imgs[i].id : -1;
 }
 
+/* Per category: the non-crowd ground truths and the detections, counted
+ * for all categories on first use (counting per call made writing the
+ * per-category results O(K * annotations)). Logically const, like
+ * build_arrays. */
+static const uint32_t *cat_counts(const eval_coco *cev)
+{
+    eval_coco *ev = (eval_coco *)cev;
+    if (ev->cat_counts) return ev->cat_counts;
+    uint32_t *c = calloc(2 * (ev->ncat ? ev->ncat : 1), sizeof *c);
+    if (!c) return NULL;
+    for (size_t i = 0; i < ev->ngt; i++)
+        if (ev->gts[i].cat >= 0 && (size_t)ev->gts[i].cat < ev->ncat && !ev->gts[i].iscrowd)
+            c[2 * (size_t)ev->gts[i].cat]++;
+    for (size_t i = 0; i < ev->ndt; i++)
+        if (ev->dts[i].cat >= 0 && (size_t)ev->dts[i].cat < ev->ncat)
+            c[2 * (size_t)ev->dts[i].cat + 1]++;
+    ev->cat_counts = c;
+    return c;
+}
+
 void eval_coco_category_result(const eval_coco *ev, size_t k, eval_cat_result *out)
 {
     memset(out, 0, sizeof *out);
     if (!ev->ran || k >= ev->ncat) return;
     out->category_id = ev->cats[k].id;
     out->name = ev->cats[k].name;
-    for (size_t i = 0; i < ev->ngt; i++)
-        if (ev->gts[i].cat == (int32_t)k && !ev->gts[i].iscrowd) out->n_gt++;
-    for (size_t i = 0; i < ev->ndt; i++)
-        if (ev->dts[i].cat == (int32_t)k) out->n_dt++;
+    const uint32_t *cc = cat_counts(ev);
+    if (cc) {
+        out->n_gt = cc[2 * k];
+        out->n_dt = cc[2 * k + 1];
+    } else { /* out of memory: count this one */
+        for (size_t i = 0; i < ev->ngt; i++)
+            if (ev->gts[i].cat == (int32_t)k && !ev->gts[i].iscrowd) out->n_gt++;
+        for (size_t i = 0; i < ev->ndt; i++)
+            if (ev->dts[i].cat == (int32_t)k) out->n_dt++;
+    }
     const eval_params *p = &ev->p;
     bool kp = ev->type == EVAL_KEYPOINTS;
     int mlast = p->max_dets[p->n_maxdets - 1];

@@ -12,8 +12,9 @@
 
 /*
  * An annotation is split in two. The hot part is what evaluation reads for
- * every annotation; resolve reorders it by (image, category) and it is one
- * 64-byte cache line (the arrays are 64-byte aligned). The cold part stays
+ * every annotation; resolve reorders the ground truths' by (image,
+ * category) and it is one 64-byte cache line (the arrays are 64-byte
+ * aligned). The cold part stays
  * in insertion order, indexed by seq: ids, keypoints, segmentation.
  */
 typedef struct ann {
@@ -22,7 +23,8 @@ typedef struct ann {
     uint32_t seq;     /* insertion index: the cold part, error messages */
     int32_t img, cat; /* indices after resolve (sorted id order); -1 = dropped */
     uint8_t iscrowd, has_bbox;
-    uint8_t has_seg, has_kp; /* the cold part has a segmentation / keypoints */
+    uint8_t has_seg : 1, has_kp : 1; /* the cold part has a segmentation / keypoints */
+    uint8_t zero_id : 1; /* a ground truth with id 0 (never a true positive) */
 } ann;
 
 typedef struct ann_x {
@@ -51,7 +53,16 @@ typedef struct pair_rec {
     uint32_t img, cat;
     uint32_t g0, ng; /* range in gidx */
     uint32_t d0, nd; /* range in didx (sorted by score after evaluation) */
+    uint32_t acc;    /* where its kept detections go in acc (set by eval_coco_run) */
 } pair_rec;
+
+/* A detection as resolve sorts it and evaluation first reads it: w =
+ * (image * ncat + category) << 32 | its index in dts (the high half 0 when
+ * the key does not fit); area NAN when it needs the geometry. */
+typedef struct dsrec {
+    uint64_t w;
+    double score, area;
+} dsrec;
 
 typedef struct idmap {
     int64_t *keys;
@@ -80,9 +91,12 @@ struct eval_coco {
     /* resolved state (eval_coco_resolve) */
     bool resolved;
     idmap imgmap, catmap;
-    /* After resolve the gts/dts arrays are sorted by (img, cat, seq) so that
-     * evaluation walks memory in order; gidx/didx index them per pair. */
+    /* After resolve the gts array is sorted by (img, cat, seq) so that
+     * evaluation walks memory in order; the dts array stays in insertion
+     * order (drec holds what most pairs need, in pair order); gidx/didx
+     * index them per pair. */
     uint32_t *gidx, *didx;
+    dsrec *drec; /* [kept detections] pair order (by score within a pair after evaluation) */
     pair_rec *pairs;
     size_t npairs;
 
@@ -91,9 +105,10 @@ struct eval_coco {
     eval_params p;
     int K;
     struct acc_entry *acc;               /* per category (acc_start), image order, then rank */
+    uint32_t *acc_bits;                  /* [entry][A] matched / ignored bits (coco.c) */
+    uint32_t *cat_counts;                /* [K][2] regular gts, detections; built on first use */
     size_t *acc_start;                   /* [K + 1] */
-    size_t *pair_acc;                    /* [npairs] where a pair's detections go in acc */
-    uint32_t *npig;                      /* [npairs][A] regular ground truths */
+    uint64_t *npig;                      /* [K][A] regular ground truths */
     double *cprec, *cscore, *crec;       /* [k][a][m][t][r], recall [k][a][m][t] */
     double *precision, *recall, *scores; /* reference layout, built on first use */
     double stats[12];

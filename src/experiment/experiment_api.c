@@ -114,18 +114,7 @@ static int projects_delete(http_req *r)
 
 static int projects_keys(http_req *r)
 {
-    int64_t id;
-    if (http_param_id(r, "id", &id))
-        return 0;
-    db_conn *c = app_db(r);
-    if (!c)
-        return 0;
-    err e;
-    jw w;
-    http_json_begin(r, 200, &w);
-    int rc = exp_project_keys(c, r->who.org_id, id, &w, &e);
-    db_put(c);
-    return rc ? http_fail_err(r, &e) : 0;
+    return app_reply_by_id(r, exp_project_keys);
 }
 
 static int members_do(http_req *r, bool add)

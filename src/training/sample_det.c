@@ -243,8 +243,10 @@ int training_sample_det_run(job_ctx *j, const training_env *env, err *e)
         int started = 0;
         for (int i = 0; i < SHAPES_THREADS; i++) {
             args[i] = (shapes_arg){&sc, i, 0, {0}};
-            if (pthread_create(&th[i], NULL, shapes_main, &args[i]) != 0)
+            if (pthread_create(&th[i], NULL, shapes_main, &args[i]) != 0) {
+                atomic_store(&sc.stop, true); /* its share of the images would be missing */
                 break;
+            }
             started++;
         }
         while (atomic_load(&sc.finished) < started) {
@@ -263,7 +265,7 @@ int training_sample_det_run(job_ctx *j, const training_env *env, err *e)
                 *e = args[i].e;
                 goto out;
             }
-        if (started == 0) {
+        if (started < SHAPES_THREADS) {
             err_set(e, ERR_UNAVAILABLE, "cannot start the image threads; try again");
             goto out;
         }

@@ -60,7 +60,6 @@ struct exp_committer;
 #define TRAIN_MAX_ITEMS 5000000       /* images of one split */
 #define TRAIN_DEFAULT_CACHE_MB 1024   /* decoded images kept in memory */
 #define TRAIN_JOB_ATTEMPTS 3          /* a dead worker's run is taken over (and resumed) */
-#define TRAIN_MODEL_CACHE 8           /* predictors kept per process */
 #define TRAIN_MODEL_SESSIONS 4        /* concurrent inferences per predictor */
 
 /* --- the parameters of a run -------------------------------------------- */
@@ -202,7 +201,8 @@ typedef struct training_model training_model;
 /* A predictor of a registry model version, loaded from its cvops checkpoint
  * (model.safetensors, else checkpoints/best.safetensors, else
  * checkpoints/last.safetensors) once per process and kept for later callers
- * (at most TRAIN_MODEL_CACHE versions; the least recently used goes).
+ * (registry/model_cache.h: at most REG_MODEL_CACHE_SLOTS versions; the least
+ * recently used goes).
  * Release it when done; it stays valid until then. */
 int training_model_acquire(db_conn *c, blob_store *bs, const char *spool_dir, int64_t org,
                            int64_t version, training_model **out, err *e);

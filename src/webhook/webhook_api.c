@@ -85,18 +85,7 @@ static int hooks_create(http_req *r)
 
 static int hooks_get(http_req *r)
 {
-    int64_t id;
-    if (http_param_id(r, "id", &id))
-        return 0;
-    db_conn *c = app_db(r);
-    if (!c)
-        return 0;
-    err e;
-    jw w;
-    http_json_begin(r, 200, &w);
-    int rc = webhook_write(c, r->who.org_id, id, &w, &e);
-    db_put(c);
-    return rc ? http_fail_err(r, &e) : 0;
+    return app_reply_by_id(r, webhook_write);
 }
 
 static int hooks_update(http_req *r)

@@ -1072,3 +1072,76 @@ Test(evaluation, cli_with_coco_results)
     unlink(path);
     sbuf_free(&out);
 }
+
+/* The API's own items through the CLI (streamed from the file, copied as
+ * they are): bare and under "predictions"; the evaluation then has the
+ * same predictions and the same numbers as when they are POSTed directly. */
+Test(evaluation, cli_with_api_items)
+{
+    fixture f;
+    setup(&f, "detection");
+    annotate_detection(&f);
+    sbuf items = SBUF_INIT;
+    sbuf_puts(&items, "[");
+    int first = 1;
+    for (int i = 0; i < N_IMG; i++) {
+        int k = 0;
+        for (size_t d = 0; d < NDT; d++) {
+            if ((int)DT[d][0] != i)
+                continue;
+            if (k == 0)
+                sbuf_printf(&items, "%s{\"asset_id\":%lld,\"shapes\":[", first ? "" : ",\n",
+                            (long long)f.assets[i]);
+            first = 0;
+            sbuf_printf(&items,
+                        "%s{\"kind\":\"box\",\"label\":\"%s\",\"box\":[%g,%g,%g,%g],\"score\":%g}",
+                        k++ ? "," : "", DT[d][1] ? "dog" : "cat", DT[d][2], DT[d][3], DT[d][4],
+                        DT[d][5], DT[d][6]);
+        }
+        if (k)
+            sbuf_puts(&items, "]}");
+    }
+    sbuf_puts(&items, "]");
+    char path[] = "/tmp/cvops-evitems-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    for (int w = 0; w < 2; w++) {
+        FILE *d = fopen(path, "w");
+        if (w)
+            fprintf(d, "{\"note\":{\"predictions\":1},\"predictions\":%s}", sbuf_cstr(&items));
+        else
+            fputs(sbuf_cstr(&items), d);
+        fclose(d);
+        sbuf out = SBUF_INIT;
+        int rc = cli(&out, "evaluation predictions %lld %s", (long long)f.ev, path);
+        cr_assert_eq(rc, 0, "%s", sbuf_cstr(&out));
+        cr_assert_not_null(strstr(sbuf_cstr(&out), "uploaded 6 predictions on 4 images"), "%s",
+                           sbuf_cstr(&out));
+        json_t *ev = get_json("/api/v1/evaluations/%lld", f.ev, NULL);
+        cr_assert_eq(jint(ev, "predictions"), (int64_t)NDT); /* replaced, not added */
+        json_decref(ev);
+        sbuf_free(&out);
+    }
+    sbuf out = SBUF_INIT;
+    int rc = cli(&out, "evaluation run %lld --json", (long long)f.ev);
+    cr_assert_eq(rc, 0, "%s", sbuf_cstr(&out));
+    json_t *ref = reference(&f);
+    json_t *ev = get_json("/api/v1/evaluations/%lld", f.ev, NULL);
+    cr_assert(fabs(json_number_value(json_array_get(json_object_get(ref, "stats"), 0)) -
+                   json_number_value(json_array_get(
+                       json_object_get(json_object_get(ev, "summary"), "stats"), 0))) < 1e-12);
+    json_decref(ev);
+    json_decref(ref);
+    /* not items: a clear message, nothing sent */
+    FILE *d = fopen(path, "w");
+    fputs("[{\"asset_id\":1,\"shapes\":[]}, 7]", d);
+    fclose(d);
+    sbuf_reset(&out);
+    rc = cli(&out, "evaluation predictions %lld %s", (long long)f.ev, path);
+    cr_assert_eq(rc, 1, "%s", sbuf_cstr(&out));
+    cr_assert_not_null(strstr(sbuf_cstr(&out), "predictions[1]: an item is an object"), "%s",
+                       sbuf_cstr(&out));
+    unlink(path);
+    sbuf_free(&out);
+    sbuf_free(&items);
+}

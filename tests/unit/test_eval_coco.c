@@ -423,6 +423,99 @@ Test(eval_coco, results_do_not_depend_on_thread_count)
     eval_coco_free(c);
 }
 
+/* A case big enough for the parallel paths (more than 20,000 detections:
+ * the parallel resolve and radix sort; more than 2,048 detections in a
+ * category: accumulate's 11-bit radix): 320 images, 2 categories, 100
+ * detections per image with 2-decimal scores (many ties), inserted in
+ * image order or shuffled. */
+static eval_coco *large_case(uint64_t perm_seed, int threads)
+{
+    enum { NI = 320, NC = 2, GPI = 6, DPI = 100 };
+    static double gb[NI][GPI][4], db[NI][DPI][4], ds[NI][DPI];
+    static int gc[NI][GPI], dc[NI][DPI];
+    static bool gcrowd[NI][GPI];
+    uint64_t st = 99;
+    for (int i = 0; i < NI; i++) {
+        for (int g = 0; g < GPI; g++) {
+            double sz = 4 + (double)(lcg(&st) % 200);
+            gb[i][g][0] = (double)(lcg(&st) % 400);
+            gb[i][g][1] = (double)(lcg(&st) % 300);
+            gb[i][g][2] = sz;
+            gb[i][g][3] = sz * (0.5 + (double)(lcg(&st) % 100) / 100);
+            gc[i][g] = 1 + (int)(lcg(&st) % NC);
+            gcrowd[i][g] = lcg(&st) % 30 == 0;
+        }
+        for (int d = 0; d < DPI; d++) {
+            int g = (int)(lcg(&st) % GPI);
+            for (int j = 0; j < 4; j++)
+                db[i][d][j] = gb[i][g][j] * (0.8 + (double)(lcg(&st) % 400) / 1000);
+            dc[i][d] = lcg(&st) % 4 ? gc[i][g] : 1 + (int)(lcg(&st) % NC);
+            ds[i][d] = (double)(lcg(&st) % 101) / 100;
+        }
+    }
+    eval_coco *ev = mk(EVAL_BBOX, NI, NC);
+    err e;
+    static int order[NI * DPI];
+    for (int k = 0; k < NI * DPI; k++)
+        order[k] = k;
+    uint64_t ps = perm_seed;
+    for (int k = NI * DPI - 1; perm_seed && k > 0; k--) {
+        int j = (int)(lcg(&ps) % (uint64_t)(k + 1)), t = order[k];
+        order[k] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < NI; i++)
+        for (int g = 0; g < GPI; g++)
+            gt(ev, i * GPI + g + 1, i + 1, gc[i][g], gb[i][g][0], gb[i][g][1], gb[i][g][2],
+               gb[i][g][3], gcrowd[i][g]);
+    /* shuffled insertion changes the input order only between images (and
+     * keeps it within one): equal scores of one image keep their order */
+    static int seen[NI];
+    memset(seen, 0, sizeof seen);
+    if (perm_seed) {
+        for (int k = 0; k < NI * DPI; k++) {
+            int i = order[k] / DPI, d = seen[i]++;
+            dt(ev, i + 1, dc[i][d], db[i][d][0], db[i][d][1], db[i][d][2], db[i][d][3], ds[i][d]);
+        }
+    } else {
+        for (int i = 0; i < NI; i++)
+            for (int d = 0; d < DPI; d++)
+                dt(ev, i + 1, dc[i][d], db[i][d][0], db[i][d][1], db[i][d][2], db[i][d][3],
+                   ds[i][d]);
+    }
+    eval_params p;
+    eval_params_init(&p, EVAL_BBOX);
+    p.threads = threads;
+    cr_assert_eq(eval_coco_run(ev, &p, &e), 0, "%s", e.msg);
+    return ev;
+}
+
+Test(eval_coco, large_case_same_for_any_thread_count_and_input_order, .timeout = 60)
+{
+    eval_coco *a = large_case(0, 1);
+    cr_assert_eq(eval_coco_num_dts(a), 32000u);
+    const double *sa = eval_coco_stats(a, NULL);
+    cr_assert(sa[0] > 0.05 && sa[0] < 0.95, "the case should not be trivial: %g", sa[0]);
+    size_t np = (size_t)10 * 101 * 2 * 4 * 3;
+    eval_coco *others[] = {large_case(0, 2), large_case(5, 2), large_case(6, 3)};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        eval_coco *b = others[i];
+        /* bit for bit: the same operations in the same order */
+        cr_assert_arr_eq(eval_coco_stats(b, NULL), sa, 12 * sizeof(double), "case %zu", i);
+        cr_assert_arr_eq(eval_coco_precision(b), eval_coco_precision(a), np * sizeof(double));
+        cr_assert_arr_eq(eval_coco_scores(b), eval_coco_scores(a), np * sizeof(double));
+        cr_assert_arr_eq(eval_coco_recall(b), eval_coco_recall(a), np / 101 * sizeof(double));
+        eval_cat_result ra, rb;
+        eval_coco_category_result(a, 1, &ra);
+        eval_coco_category_result(b, 1, &rb);
+        cr_assert_eq(ra.n_dt, rb.n_dt);
+        cr_assert_eq(ra.n_gt, rb.n_gt);
+        cr_assert_eq(ra.ap, rb.ap);
+        eval_coco_free(b);
+    }
+    eval_coco_free(a);
+}
+
 Test(eval_coco, summary_text_is_the_reference_format)
 {
     eval_coco *ev = mk(EVAL_BBOX, 1, 1);

@@ -105,6 +105,13 @@ Test(eval_oracle, bbox_few_gts_many_categories, .timeout = 120)
     cross_check(4, "bbox", "--images 30 --cats 20 --gt-per-image 1.5", 2);
 }
 
+Test(eval_oracle, bbox_large_case_parallel_paths_match_reference, .timeout = 240)
+{
+    /* 24,000 detections, 12,000 per category: the parallel resolve and the
+     * 11-bit radix sort of accumulate, on 2 threads */
+    cross_check(9, "bbox", "--images 400 --cats 2 --dets-per-image 60", 2);
+}
+
 Test(eval_oracle, keypoints_random_cases_match_reference, .timeout = 120)
 {
     cross_check(5, "keypoints", "--images 80 --dets-per-image 25", 1);
