@@ -191,3 +191,15 @@ test('the dashboard shows drift per feature and labels, the supervised metrics; 
   await page.getByText('No prediction matches these filters.').waitFor();
   await screenshot('filtered');
 });
+
+test('Remove pipeline…: after a confirmation the pipeline is gone, its runs stay listed', async () => {
+  await page.goto(`/deployments/${ids.dep}/pipeline`);
+  await page.getByRole('button', { name: 'Remove pipeline…' }).click();
+  const confirm = page.getByRole('dialog', { name: 'Remove the pipeline?' });
+  await confirm.getByRole('button', { name: 'Remove' }).click();
+  await page.getByText('No pipeline yet').waitFor();
+  await page.getByRole('button', { name: 'Create pipeline' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Train now' }).count(), 0);
+  assert.equal(await page.getByRole('table', { name: 'Pipeline runs' }).getByRole('row').count(), 2, 'the header and the run');
+  assert.equal((await api('GET', `/deployments/${ids.dep}/pipeline`)).status, 404);
+});

@@ -7,6 +7,7 @@
  */
 import { useState } from 'preact/hooks';
 import { PageHeader, StateBadge } from '../../components/Bits';
+import { confirmDialog } from '../../components/Dialog';
 import { Field, FormError, SelectField, TextField, useForm } from '../../components/Form';
 import { ErrorBox } from '../../components/Table';
 import { toast } from '../../components/Toasts';
@@ -51,6 +52,22 @@ export function PipelinePage({ params }: PageProps) {
   const active = (runs.data ?? []).some((r) => r.state === 'training' || r.state === 'published');
   useInterval(() => runs.reload(), 3000, active);
   const d = dep.data;
+  const remove = async () => {
+    const ok = await confirmDialog({
+      title: 'Remove the pipeline?',
+      message: 'Submitted reviews are no longer fed back, nothing trains or deploys. Its runs stay listed.',
+      confirmLabel: 'Remove',
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await pipelineApi.remove(id);
+      toast('Pipeline removed.', { kind: 'success' });
+      pipe.setData(null);
+    } catch (e) {
+      toast(errorMessage(e), { kind: 'error' });
+    }
+  };
   const train = async () => {
     setStarting(true);
     try {
@@ -72,9 +89,14 @@ export function PipelinePage({ params }: PageProps) {
         actions={
           canWrite &&
           pipe.data && (
-            <button type="button" class="button button-primary" onClick={train} disabled={starting}>
-              {starting ? 'Starting…' : 'Train now'}
-            </button>
+            <>
+              <button type="button" class="button" onClick={remove}>
+                Remove pipeline…
+              </button>
+              <button type="button" class="button button-primary" onClick={train} disabled={starting}>
+                {starting ? 'Starting…' : 'Train now'}
+              </button>
+            </>
           )
         }
       />
