@@ -111,7 +111,7 @@ export function PipelinePage({ params }: PageProps) {
             {canWrite ? (
               <PipelineForm key={pipe.data?.updated_at ?? 0} id={id} current={pipe.data} onSaved={(p) => pipe.setData(p)} />
             ) : (
-              pipe.data && <pre>{JSON.stringify(pipe.data, null, 2)}</pre>
+              pipe.data && <PipelineFacts p={pipe.data} />
             )}
           </section>
           {pipe.data && (
@@ -179,6 +179,29 @@ function RunsTable({ runs, project }: { runs: PipelineRun[]; project: number | n
         ))}
       </tbody>
     </table>
+  );
+}
+
+function PipelineFacts({ p }: { p: Pipeline }) {
+  return (
+    <dl class="facts" aria-label="Pipeline settings">
+      <dt>Dataset versions</dt>
+      <dd>{datasetsText(p.datasets)}</dd>
+      <dt>Feedback version</dt>
+      <dd>
+        {p.feedback_version_id} (tags {p.feedback_tags.join(', ') || 'none'})
+      </dd>
+      <dt>Project</dt>
+      <dd>{p.project_id ? <a href={`/projects/${p.project_id}`}>project {p.project_id}</a> : <span class="muted">none</span>}</dd>
+      <dt>Training parameters</dt>
+      <dd>
+        <code>{JSON.stringify(p.params)}</code>
+      </dd>
+      <dt>Reviews to train</dt>
+      <dd>{p.reviews_to_train || 'never'}</dd>
+      <dt>Policy</dt>
+      <dd>{p.policy === 'champion' ? `champion, when ${p.metric} beats it by ${p.margin}` : p.policy}</dd>
+    </dl>
   );
 }
 
