@@ -192,6 +192,29 @@ test('the dashboard shows drift per feature and labels, the supervised metrics; 
   await screenshot('filtered');
 });
 
+test('a viewer sees the pipeline read-only: its settings, no form, no Train now', async () => {
+  const username = `pipeviewer${Date.now().toString(36)}`;
+  const password = `${username}-password-1`;
+  const u = await api('POST', '/users', { username, password, role: 'viewer' });
+  assert.equal(u.status, 201, JSON.stringify(u.data));
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: BASE, reducedMotion: 'reduce' });
+  ctx.setDefaultTimeout(T);
+  const p = await ctx.newPage();
+  p.on('pageerror', (e) => pageErrors.push(e.message));
+  await p.goto('/');
+  await p.getByLabel('Username').fill(username);
+  await p.getByLabel('Password').fill(password);
+  await p.getByRole('button', { name: 'Log in' }).click();
+  await p.getByRole('heading', { name: /Welcome/ }).waitFor();
+  await p.goto(`/deployments/${ids.dep}/pipeline`);
+  const facts = p.getByLabel('Pipeline settings');
+  await facts.getByText(`test=${ids.dv}, train=${ids.dv}`).waitFor();
+  await facts.getByText('champion, when accuracy beats it by 0.02').waitFor();
+  await p.getByRole('table', { name: 'Pipeline runs' }).waitFor();
+  assert.equal(await p.getByRole('button', { name: /Save pipeline|Train now|Remove pipeline/ }).count(), 0);
+  await ctx.close();
+});
+
 test('Remove pipeline…: after a confirmation the pipeline is gone, its runs stay listed', async () => {
   await page.goto(`/deployments/${ids.dep}/pipeline`);
   await page.getByRole('button', { name: 'Remove pipeline…' }).click();
