@@ -29,6 +29,8 @@ const db_migration app_migrations[] = {
     {10, "datalake: datalakes, data, tags, metadata keys", datalake_schema_v10},
     {20, "dataset: datasets, versions, assets, tags, labels, annotations, shapes, revisions",
      dataset_schema_v20},
+    {24, "dataset: label.source_id (the imported category id, for COCO exports that keep it)",
+     dataset_schema_v24},
     {30, "experiments: projects, experiments, metric series, logs, output, artifacts",
      exp_schema_v1},
     {35, "training: runs of experiments on the platform's trainer", training_schema_v35},

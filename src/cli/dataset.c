@@ -911,16 +911,19 @@ static int export(int argc, char **argv)
     cli_conn c = {0};
     const char *ds = NULL, *ver = NULL, *format = NULL, *q = NULL, *archive = NULL,
                *split_name = NULL;
-    bool with_images = false;
+    bool with_images = false, keep_ids = false;
     const cli_opt opts[] = {
         CLI_CONN_OPTS(c), VERSION_OPTS(ds, ver),
         {"format", 'f', OPT_STR, &format, "FORMAT", "coco, yolo, voc, folder, csv"},
         {"images", 0, OPT_FLAG, &with_images, NULL, "include the images"},
+        {"keep-category-ids", 0, OPT_FLAG, &keep_ids, NULL,
+         "COCO: the category ids of the imported file instead of 1..K"},
         {"query", 'q', OPT_STR, &q, "QUERY", "only the assets matching QUERY"},
         {"archive", 'a', OPT_STR, &archive, "KIND", "tar, tar.gz or zip (default from OUT's name)"},
         {"split", 0, OPT_STR, &split_name, "SPLIT", "YOLO: the split directory to write"},
         {NULL, 0, 0, NULL, NULL, NULL}};
-    PARSE("cvops dataset export --dataset D --version V --format F [--images] [--query Q] OUT",
+    PARSE("cvops dataset export --dataset D --version V --format F [--images] [--query Q]\n"
+          "       [--keep-category-ids] OUT",
           "Export a version. OUT ending in .json/.csv/.tar/.tar.gz/.zip is written as that\n"
           "file; otherwise OUT is a directory the export is unpacked into.")
     if (npos != 1 || !format) {
@@ -955,6 +958,8 @@ static int export(int argc, char **argv)
         json_object_set_new(body, "archive", json_string(archive));
     if (split_name)
         json_object_set_new(body, "split", json_string(split_name));
+    if (keep_ids)
+        json_object_set_new(body, "keep_category_ids", json_true());
     char path[600];
     snprintf(path, sizeof path, "/api/v1/dataset-versions/%lld/export", (long long)id);
     json_t *job = cli_call(cl, "POST", path, body, &rc);

@@ -62,6 +62,8 @@ const char dataset_schema_v20[] =
     " attrs {{JSON}}, iscrowd INTEGER NOT NULL DEFAULT 0, area DOUBLE PRECISION);"
     "CREATE INDEX shape_revision_asset ON shape_revision (asset_id, revision);";
 
+const char dataset_schema_v24[] = "ALTER TABLE label ADD COLUMN source_id BIGINT;";
+
 bool ds_is_pg(db_conn *c) { return db_conn_driver(c) == DB_POSTGRES; }
 
 static const char *const tasks[] = {"classification", "detection", "segmentation", "keypoints",
@@ -573,8 +575,8 @@ int dataset_version_fork(db_conn *c, int64_t org, int64_t id, const dataset_fork
     if (labels &&
         db_run(c, e,
                "INSERT INTO label (version_id, name, color, grp, keypoints, skeleton, nkeypoints,"
-               " created_at) SELECT $1, name, color, grp, keypoints, skeleton, nkeypoints, $2"
-               " FROM label WHERE version_id = $3 ORDER BY id",
+               " source_id, created_at) SELECT $1, name, color, grp, keypoints, skeleton,"
+               " nkeypoints, source_id, $2 FROM label WHERE version_id = $3 ORDER BY id",
                DBI(*new_id), DBI(now), DBI(id)) < 0)
         goto fail;
     if (o->tags &&

@@ -206,5 +206,8 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e);
 int dataset_version_writable(db_conn *c, int64_t org, int64_t version, err *e);
 
 extern const char dataset_schema_v20[];
+/* Migration 24: label.source_id, the category id of the file a label was
+ * imported from (COCO exports can keep it). */
+extern const char dataset_schema_v24[];
 
 #endif

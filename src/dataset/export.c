@@ -39,6 +39,8 @@ typedef struct exporter {
     int64_t org, version;
     const char *q;
     bool images;
+    bool keep_ids;     /* COCO: the labels' source category ids */
+    ds_imap cat_out;   /* with keep_ids: label id -> category id written */
     fmt_writer *w;
     const char *out_dir;
     query_sql qs;
@@ -126,8 +128,55 @@ static int copy_image(exporter *x, const char *sha, const char *rel, err *e)
     return rc;
 }
 
+/* keep_ids: the category id of every label, the one of the file it was
+ * imported from; labels without one (created otherwise) get the ids after
+ * the largest. Two labels with the same source id are refused. */
+static int source_ids(exporter *x, err *e)
+{
+    db_stmt *s = db_query(x->c, e,
+                          "SELECT id, name, source_id FROM label WHERE version_id = $1 ORDER BY id",
+                          DBI(x->version));
+    if (!s)
+        return -1;
+    ds_imap seen = {0}; /* source id -> label id */
+    int64_t max = 0;
+    int rc, bad = 0;
+    while ((rc = db_step(s, e)) == DB_ROW) {
+        if (db_col_null(s, 2))
+            continue;
+        int64_t id = db_col_i64(s, 0), src = db_col_i64(s, 2), other;
+        if (ds_imap_get(&seen, src, &other)) {
+            bad = err_set(e, ERR_CONFLICT,
+                          "labels %lld and '%s' both come from category id %lld, which a COCO "
+                          "file can hold once; rename or merge them, or export without keeping "
+                          "the category ids",
+                          (long long)other, db_col_text(s, 1), (long long)src);
+            break;
+        }
+        ds_imap_put(&seen, src, id);
+        ds_imap_put(&x->cat_out, id, src);
+        if (src > max)
+            max = src;
+    }
+    db_done(s);
+    ds_imap_free(&seen);
+    if (rc < 0 || bad)
+        return -1;
+    s = db_query(x->c, e,
+                 "SELECT id FROM label WHERE version_id = $1 AND source_id IS NULL ORDER BY id",
+                 DBI(x->version));
+    if (!s)
+        return -1;
+    while ((rc = db_step(s, e)) == DB_ROW)
+        ds_imap_put(&x->cat_out, db_col_i64(s, 0), ++max);
+    db_done(s);
+    return rc < 0 ? -1 : 0;
+}
+
 static int write_categories(exporter *x, err *e)
 {
+    if (x->keep_ids && source_ids(x, e))
+        return -1;
     db_stmt *s = db_query(x->c, e,
                           "SELECT id, name, grp, keypoints, skeleton FROM label WHERE version_id = $1"
                           " ORDER BY id",
@@ -138,6 +187,8 @@ static int write_categories(exporter *x, err *e)
     while ((rc = db_step(s, e)) == DB_ROW) {
         fmt_category cat = {.id = db_col_i64(s, 0), .name = db_col_text(s, 1),
                             .supercategory = db_col_text(s, 2)};
+        if (x->keep_ids)
+            ds_imap_get(&x->cat_out, cat.id, &cat.id);
         json_t *kp = db_col_text(s, 3) ? json_loads(db_col_text(s, 3), 0, NULL) : NULL;
         json_t *sk = db_col_text(s, 4) ? json_loads(db_col_text(s, 4), 0, NULL) : NULL;
         const char **names = NULL;
@@ -320,6 +371,8 @@ static int write_shapes(exporter *x, err *e)
         while ((st = db_step(s, e)) == DB_ROW) {
             fmt_shape fs;
             row_shape(s, &fs, &scratch);
+            if (x->keep_ids)
+                ds_imap_get(&x->cat_out, fs.category_id, &fs.category_id);
             if (fmt_write_shape(x->w, &fs, e)) {
                 int k = (int)fs.kind;
                 if (e->code == ERR_UNSUPPORTED && k >= 1 && k <= DS_MASK) {
@@ -362,6 +415,11 @@ static int write_shapes(exporter *x, err *e)
 }
 
 /* Streams a file into the blob store and gives the organization access. */
+static int to_blob(void *ctx, const void *p, size_t n, err *e)
+{
+    return blob_writer_write(ctx, p, n, e);
+}
+
 static int store_file(exporter *x, const char *path, blob_ref *ref, err *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -412,22 +470,27 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     json_t *p = job_payload(j);
     int64_t version = 0;
     const char *format = NULL, *archive = NULL, *q = NULL, *split = NULL;
-    bool images = false;
+    bool images = false, keep_ids = false;
     if (jv_i64(p, "version_id", JV_REQUIRED, 1, INT64_MAX, &version, e) ||
         jv_str(p, "format", JV_REQUIRED, 16, &format, e) ||
-        jv_str(p, "archive", JV_OPTIONAL, 16, &archive, e) || jv_str(p, "q", JV_OPTIONAL, 4096, &q, e) ||
-        jv_str(p, "split", JV_OPTIONAL, 64, &split, e) || jv_bool(p, "images", JV_OPTIONAL, &images, e))
+        jv_str(p, "archive", JV_OPTIONAL, 16, &archive, e) ||
+        jv_str(p, "q", JV_OPTIONAL, 4096, &q, e) ||
+        jv_str(p, "split", JV_OPTIONAL, 64, &split, e) ||
+        jv_bool(p, "images", JV_OPTIONAL, &images, e) ||
+        jv_bool(p, "keep_category_ids", JV_OPTIONAL, &keep_ids, e))
         return -1;
     fmt_format f;
     if (fmt_format_parse(format, &f, e))
         return -1;
     exporter x = {0};
+    blob_writer *direct = NULL; /* COCO streamed into the store */
     json_t *skipped = NULL;
     x.job = j;
     x.env = env;
     x.org = job_org(j);
     x.version = version;
     x.images = images;
+    x.keep_ids = keep_ids && f == FMT_COCO;
     char tmp[4096] = "", out_dir[4200], pack[4300];
     int rc = -1;
     bool have_qs = false;
@@ -469,7 +532,16 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
         if (*c == '/' || *c == ' ')
             *c = '_';
     x.out_dir = out_dir;
-    fmt_write_opts wo = {.split = split};
+    fmt_write_opts wo = {.split = split, .keep_category_ids = x.keep_ids};
+    /* a COCO file alone streams straight into the store (no temporary
+     * copy to write and read again) */
+    if (f == FMT_COCO && !archive && !images) {
+        direct = blob_writer_new(env->blobs, e);
+        if (!direct)
+            goto out;
+        wo.sink = to_blob;
+        wo.sink_ctx = direct;
+    }
     int64_t t0 = time_mono_ns();
     struct timespec c0, c1;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
@@ -497,8 +569,11 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     char single[4400], name[600];
     const char *kind = archive ? archive : "tar";
     const char *path;
-    bool plain = !archive && !images && single_file(out_dir, single, sizeof single);
-    if (plain) {
+    bool plain = direct || (!archive && !images && single_file(out_dir, single, sizeof single));
+    if (direct) {
+        path = NULL;
+        snprintf(name, sizeof name, "%s-%s-%s.json", v.dataset_name, v.name, format);
+    } else if (plain) {
         path = single;
         const char *ext = strrchr(single, '.');
         snprintf(name, sizeof name, "%s-%s-%s%s", v.dataset_name, v.name, format, ext ? ext : "");
@@ -512,8 +587,14 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
     }
     job_progress(j, 0.9, "storing the export");
     blob_ref ref;
-    if (store_file(&x, path, &ref, e))
+    if (direct) {
+        blob_writer *w = direct;
+        direct = NULL;
+        if (blob_writer_commit(w, NULL, &ref, e) || files_ref(x.c, x.org, ref.sha, ref.size, e))
+            goto out;
+    } else if (store_file(&x, path, &ref, e)) {
         goto out;
+    }
     job_set_result(j, json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:b, s:o}", "file", ref.sha, "size",
                                 (json_int_t)ref.size, "filename", name, "format", format, "images",
                                 (json_int_t)x.nassets, "shapes", (json_int_t)x.nshapes,
@@ -523,6 +604,8 @@ int dataset_export_run(job_ctx *j, const dataset_env *env, err *e)
                  (long long)x.nshapes);
     rc = 0;
 out:
+    if (direct)
+        blob_writer_abort(direct);
     json_decref(skipped);
     if (tmp[0])
         ds_rmtree(tmp);
@@ -531,6 +614,7 @@ out:
     sbuf_free(&x.page_sql);
     ds_smap_free(&x.names);
     ds_imap_free(&x.name_of);
+    ds_imap_free(&x.cat_out);
     sbuf_free(&x.name_buf);
     db_put(x.c);
     return rc;
@@ -539,16 +623,22 @@ out:
 int dataset_export_submit(db_conn *c, int64_t org, int64_t version, json_t *req, int64_t user,
                           int64_t *job, err *e)
 {
-    static const char *const fields[] = {"format", "images", "archive", "q", "split", NULL};
+    static const char *const fields[] = {"format", "images", "archive", "q", "split",
+                                         "keep_category_ids", NULL};
     const char *format = NULL, *archive = NULL, *q = NULL, *split = NULL;
-    bool images = false;
+    bool images = false, keep_ids = false;
     fmt_format f;
     if (jv_is_obj(req, e) || jv_only(req, fields, e) ||
         jv_str(req, "format", JV_REQUIRED, 16, &format, e) || fmt_format_parse(format, &f, e) ||
         jv_str(req, "archive", JV_OPTIONAL, 16, &archive, e) ||
         jv_str(req, "q", JV_OPTIONAL, 4096, &q, e) || jv_str(req, "split", JV_OPTIONAL, 64, &split, e) ||
-        jv_bool(req, "images", JV_OPTIONAL, &images, e))
+        jv_bool(req, "images", JV_OPTIONAL, &images, e) ||
+        jv_bool(req, "keep_category_ids", JV_OPTIONAL, &keep_ids, e))
         return -1;
+    if (keep_ids && f != FMT_COCO)
+        return err_set(e, ERR_INVALID,
+                       "keep_category_ids is for COCO exports (the other formats number classes "
+                       "from 0 in their own way); leave it out or use format coco");
     if (archive && strcmp(archive, "tar") && strcmp(archive, "tar.gz") && strcmp(archive, "zip"))
         return err_set(e, ERR_INVALID, "archive '%.20s' is not one of tar, tar.gz, zip", archive);
     ds_version v;
@@ -568,6 +658,8 @@ int dataset_export_submit(db_conn *c, int64_t org, int64_t version, json_t *req,
         json_object_set_new(pl, "q", json_string(q));
     if (split)
         json_object_set_new(pl, "split", json_string(split));
+    if (keep_ids)
+        json_object_set_new(pl, "keep_category_ids", json_true());
     char *txt = json_dumps(pl, JSON_COMPACT);
     json_decref(pl);
     int rc = jobs_submit(c, org, "dataset.export", txt, user, 3, job, e);

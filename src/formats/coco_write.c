@@ -45,8 +45,13 @@ static int cw_open(fmt_writer *w, err *e)
     cw->out.fd = -1;
     w->impl = cw;
     snprintf(cw->path, sizeof cw->path, "%s/annotations.json", w->dir);
-    if (fmt_out_open(&cw->out, cw->path, e) < 0)
+    if (w->opts.sink) {
+        cw->out.path = cw->path;
+        cw->out.sink = w->opts.sink;
+        cw->out.sink_ctx = w->opts.sink_ctx;
+    } else if (fmt_out_open(&cw->out, cw->path, e) < 0) {
         return -1;
+    }
     sbuf_puts(&cw->out.b, "{\"info\":{\"description\":\"exported by cvops\",\"version\":\"" CVOPS_VERSION
                           "\"},\"licenses\":[],\n\"categories\":[");
     cw->first = true;

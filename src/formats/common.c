@@ -156,6 +156,115 @@ static int put_u64(char *out, uint64_t v)
     return n;
 }
 
+/* What the loop over snprintf("%.15g" / "%.16g" / "%.17g") and strtod at the
+ * end of fmt_dbl_str prints (the fewest of 15, 16, 17 significant digits
+ * that read back as v, trailing zeros dropped), in exact integer
+ * arithmetic, for a non-integer 1e-4 <= |v| < 1e15 (fixed notation, not
+ * %g's exponent form). That loop was most of an export's time: a bbox
+ * computed from a polygon (x1 - x0) rarely has a short decimal form.
+ * (Short forms, 123.45, are found faster by fmt_dbl_str's search first.)
+ *
+ * |v| = m 2^-q with 2^52 <= m < 2^53 and 0 < q <= 66. The digits for precision p
+ * are N = round-half-even(m 10^s / 2^q), s = p - 1 - E, E the decimal
+ * exponent; m 10^s < 2^53 10^21 < 2^123 fits 128 bits. N read back is v
+ * iff N / 10^s lies inside v's rounding interval: with everything scaled
+ * by 4 10^s 2^q (< 2^128), 4m 10^s - l < 4 N 2^q < 4m 10^s + 2 10^s
+ * (l = 2 10^s, or 10^s when m is a power of two: the lower neighbour is
+ * closer), with the ends included when m is even (ties go to even).
+ * Returns 0 when v is outside this case. */
+static int dbl_exact_g(double v, char out[40])
+{
+    typedef unsigned __int128 u128;
+    double a = fabs(v);
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    int be = (int)(bits >> 52);
+    if (be == 0)
+        return 0; /* subnormal */
+    uint64_t m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+    int ex = be - 1022; /* a = m 2^(ex-53), 2^52 <= m < 2^53 */
+    int q = 53 - ex;
+    if (q <= 0 || q > 66)
+        return 0;
+    /* floor(log10(a)), or one less: a >= 2^(ex-1); corrected below */
+    int E = (int)floor((ex - 1) * 0.30102999566398120);
+    static const uint64_t P10[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
+                                   1000000ull, 10000000ull, 100000000ull, 1000000000ull,
+                                   10000000000ull, 100000000000ull, 1000000000000ull,
+                                   10000000000000ull, 100000000000000ull, 1000000000000000ull,
+                                   10000000000000000ull, 100000000000000000ull,
+                                   1000000000000000000ull, 10000000000000000000ull};
+    bool pow2 = (m & (m - 1)) == 0, even = (m & 1) == 0;
+    for (int p = 15; p <= 17; p++) {
+        uint64_t N = 0;
+        int s = 0;
+        for (int tries = 0; tries < 3; tries++) {
+            s = p - 1 - E;
+            if (s < 0 || s > 21)
+                return 0;
+            u128 ten = (u128)P10[s > 19 ? 19 : s] * (s > 19 ? P10[s - 19] : 1);
+            u128 num = (u128)m * ten;
+            u128 quo = num >> q, rem = num & (((u128)1 << q) - 1), half = (u128)1 << (q - 1);
+            if (quo >= P10[p]) {
+                E++;
+                continue;
+            }
+            if (quo < P10[p - 1]) {
+                E--;
+                continue;
+            }
+            N = (uint64_t)quo;
+            if (rem > half || (rem == half && (N & 1)))
+                N++;
+            break;
+        }
+        if (!N)
+            return 0;
+        if (N == P10[p]) { /* rounded up to the next power of ten */
+            N /= 10;
+            E++;
+            s--;
+        }
+        if (s < 0)
+            return 0;
+        if (E < -4 || E >= p)
+            return 0; /* %g would use its exponent form */
+        if (p < 17) {
+            u128 ten = (u128)P10[s > 19 ? 19 : s] * (s > 19 ? P10[s - 19] : 1);
+            u128 d = ((u128)N << q) * 4, c = (u128)m * ten * 4;
+            u128 lo = c - (pow2 ? ten : 2 * ten), hi = c + 2 * ten;
+            bool in = even ? (d >= lo && d <= hi) : (d > lo && d < hi);
+            if (!in)
+                continue;
+        }
+        /* N with s decimals, trailing zeros dropped (as %g does) */
+        while (s > 0 && N % 10 == 0)
+            N /= 10, s--;
+        char dig[24];
+        int nd = put_u64(dig, N), n = 0;
+        if (v < 0)
+            out[n++] = '-';
+        if (s == 0) {
+            memcpy(out + n, dig, (size_t)nd);
+            return n + nd;
+        }
+        if (nd <= s) {
+            out[n++] = '0';
+            out[n++] = '.';
+            for (int z = 0; z < s - nd; z++)
+                out[n++] = '0';
+            memcpy(out + n, dig, (size_t)nd);
+            return n + nd;
+        }
+        memcpy(out + n, dig, (size_t)(nd - s));
+        n += nd - s;
+        out[n++] = '.';
+        memcpy(out + n, dig + nd - s, (size_t)s);
+        return n + s;
+    }
+    return 0;
+}
+
 int fmt_dbl_str(double v, char out[40])
 {
     if (v == 0) {
@@ -200,6 +309,11 @@ int fmt_dbl_str(double v, char out[40])
             }
             return n;
         }
+    }
+    if (a < 1e15 && a >= 1e-4) {
+        int n = dbl_exact_g(v, out);
+        if (n > 0)
+            return n;
     }
     for (int prec = 15; prec <= 17; prec++) {
         int n = snprintf(out, 40, "%.*g", prec, v);
@@ -748,6 +862,11 @@ int fmt_out_flush(fmt_out *o, bool force, err *e)
         return err_set(e, ERR_INTERNAL, "out of memory writing %s", o->path);
     if (!force && o->b.len < (1u << 20))
         return 0;
+    if (o->sink) {
+        int rc = o->b.len ? o->sink(o->sink_ctx, o->b.p, o->b.len, e) : 0;
+        sbuf_reset(&o->b);
+        return rc ? -1 : 0;
+    }
     size_t off = 0;
     while (off < o->b.len) {
         ssize_t n = write(o->fd, o->b.p + off, o->b.len - off);

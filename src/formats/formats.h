@@ -177,6 +177,12 @@ typedef struct fmt_write_opts {
     const char *split;      /* YOLO, VOC: split of images whose own split is NULL ("train") */
     bool classify;          /* added: YOLO: the classification layout <split>/<class>/<image>
                                instead of data.yaml + images/ + labels/ */
+    /* COCO: the JSON goes to sink (in pieces of about 1 MiB, in order)
+     * instead of OUT/annotations.json; a non-zero return stops the writer
+     * with that error. The caller streams an export into its store without
+     * a temporary copy. */
+    int (*sink)(void *ctx, const void *p, size_t n, err *e);
+    void *sink_ctx;
 } fmt_write_opts;
 
 /* out_dir: a directory that will hold the export (created). Images are not

@@ -285,6 +285,8 @@ typedef struct fmt_out {
     int fd;
     sbuf b;
     const char *path; /* for messages */
+    int (*sink)(void *ctx, const void *p, size_t n, err *e); /* instead of fd, when set */
+    void *sink_ctx;
 } fmt_out;
 int fmt_out_open(fmt_out *o, const char *path, err *e);
 int fmt_out_flush(fmt_out *o, bool force, err *e); /* writes when the buffer is large */

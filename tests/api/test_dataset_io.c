@@ -408,6 +408,142 @@ Test(dataset_io, coco_round_trip)
     sbuf_free(&t);
 }
 
+/* keep_category_ids: the COCO export writes the category ids of the imported file (7, 9, 11)
+ * instead of 1..3, on categories and annotations alike; labels created otherwise get ids after
+ * the largest; other formats refuse the option. */
+Test(dataset_io, coco_export_keeps_the_source_category_ids)
+{
+    io_fixture f;
+    io_setup(&f);
+    int64_t v1 = new_version(f.ds, "v1", "multi");
+    json_t *j = import_file(v1, coco_ok, strlen(coco_ok), "coco", NULL);
+    cr_assert_str_eq(jstr(j, "state"), "succeeded", "%s", jstr(j, "error"));
+    json_decref(j);
+    sbuf plain = export_file(v1, "{\"format\":\"coco\"}", NULL, 0);
+    sbuf kept = export_file(v1, "{\"format\":\"coco\",\"keep_category_ids\":true}", NULL, 0);
+    json_t *a = json_loadb(plain.p, plain.len, 0, NULL), *b = json_loadb(kept.p, kept.len, 0, NULL);
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    json_t *ca = json_object_get(a, "categories"), *cb = json_object_get(b, "categories");
+    cr_assert_eq(json_array_size(cb), 3);
+    static const char *const names[] = {"cat", "dog", "person"};
+    static const int ids[] = {7, 9, 11};
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert_eq(jint(json_array_get(ca, i), "id"), (int64_t)i + 1);
+        cr_assert_str_eq(jstr(json_array_get(cb, i), "name"), names[i]);
+        cr_assert_eq(jint(json_array_get(cb, i), "id"), ids[i]);
+    }
+    /* every annotation names its category by the kept id */
+    json_t *anns = json_object_get(b, "annotations");
+    json_t *plain_anns = json_object_get(a, "annotations");
+    cr_assert_eq(json_array_size(anns), 5);
+    for (size_t i = 0; i < json_array_size(anns); i++) {
+        int64_t k = jint(json_array_get(plain_anns, i), "category_id");
+        cr_assert_eq(jint(json_array_get(anns, i), "category_id"), ids[k - 1]);
+    }
+    json_decref(a);
+    json_decref(b);
+    sbuf_free(&plain);
+    sbuf_free(&kept);
+    /* a label made by hand has no source id: it comes after the largest */
+    new_label(v1, "{\"name\":\"zebra\"}");
+    kept = export_file(v1, "{\"format\":\"coco\",\"keep_category_ids\":true}", NULL, 0);
+    b = json_loadb(kept.p, kept.len, 0, NULL);
+    cb = json_object_get(b, "categories");
+    cr_assert_eq(json_array_size(cb), 4);
+    cr_assert_str_eq(jstr(json_array_get(cb, 3), "name"), "zebra");
+    cr_assert_eq(jint(json_array_get(cb, 3), "id"), 12);
+    json_decref(b);
+    sbuf_free(&kept);
+    /* a fork keeps them */
+    api_resp *r = req(NULL, "POST", "{\"name\":\"v1-fork\"}", "/api/v1/dataset-versions/%lld/fork",
+                      (long long)v1);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t v2 = jint(r->json, "id");
+    api_free(r);
+    kept = export_file(v2, "{\"format\":\"coco\",\"keep_category_ids\":true}", NULL, 0);
+    cr_assert_not_null(strstr(kept.p, "\"id\":11,"), "%.*s", (int)kept.len, kept.p);
+    sbuf_free(&kept);
+    /* only COCO has category ids to keep */
+    r = req(NULL, "POST", "{\"format\":\"yolo\",\"keep_category_ids\":true}",
+            "/api/v1/dataset-versions/%lld/export", (long long)v1);
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert_not_null(strstr(r->body.p, "keep_category_ids is for COCO"), "%s", r->body.p);
+    api_free(r);
+    r = req(NULL, "POST", "{\"format\":\"coco\",\"keep_category_ids\":\"yes\"}",
+            "/api/v1/dataset-versions/%lld/export", (long long)v1);
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert_not_null(strstr(r->body.p, "keep_category_ids"), "%s", r->body.p);
+    api_free(r);
+}
+
+/* On SQLite the import writes without foreign-key checks and checks its labels itself: a label
+ * deleted while the file is read fails the import (nothing written) or, deleted before the job
+ * looked, is made again; deleted after, it is refused (in use). Whichever happened, every shape
+ * of the version has a label: the labels' object counts add up to the version's. */
+Test(dataset_io, a_label_deleted_during_an_import_leaves_no_shape_without_a_label)
+{
+    io_fixture f;
+    io_setup(&f);
+    int64_t v = new_version(f.ds, "v1", "detection");
+    int64_t cat = new_label(v, "{\"name\":\"cat\"}");
+    sbuf doc = SBUF_INIT;
+    sbuf_puts(&doc, "{\"images\":[");
+    for (int i = 0; i < 4; i++)
+        sbuf_printf(&doc, "%s{\"id\":%d,\"file_name\":\"p%d.bmp\",\"width\":64,\"height\":48}",
+                    i ? "," : "", i + 1, i);
+    sbuf_puts(&doc, "],\"categories\":[{\"id\":7,\"name\":\"cat\"}],\"annotations\":[");
+    const int n = 40000;
+    for (int k = 1; k <= n; k++)
+        sbuf_printf(&doc, "%s{\"id\":%d,\"image_id\":%d,\"category_id\":7,\"bbox\":[%d,%d,10,8]}",
+                    k > 1 ? "," : "", k, 1 + k % 4, k % 50, k % 40);
+    sbuf_puts(&doc, "]}");
+    const char *sha = upload_file(doc.p, doc.len);
+    char body[200];
+    snprintf(body, sizeof body, "{\"file\":\"%s\",\"format\":\"coco\"}", sha);
+    api_resp *r = req(NULL, "POST", body, "/api/v1/dataset-versions/%lld/import", (long long)v);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    int64_t job = jint(r->json, "id");
+    api_free(r);
+    for (int i = 0; i < 2000; i++) { /* until the job runs */
+        r = req(NULL, "GET", NULL, "/api/v1/jobs/%lld", (long long)job);
+        bool queued = strcmp(jstr(r->json, "state"), "queued") == 0;
+        api_free(r);
+        if (!queued)
+            break;
+        usleep(5000);
+    }
+    r = req(NULL, "DELETE", NULL, "/api/v1/labels/%lld", (long long)cat);
+    long del = r->status;
+    api_free(r);
+    json_t *j = api_wait_job(api_admin_token(), job, 120);
+    const char *state = jstr(j, "state");
+    if (strcmp(state, "failed") == 0) {
+        cr_assert_lt(del, 300, "the delete went through");
+        cr_assert_not_null(
+            strstr(jstr(j, "error"), "label 'cat' was deleted while the file was read"), "%s",
+            jstr(j, "error"));
+        cr_assert_eq(count_assets(v, ""), 0, "nothing was imported");
+    } else {
+        cr_assert_str_eq(state, "succeeded", "%s", jstr(j, "error"));
+        cr_assert(del < 300 || del == 409, "%ld", del);
+    }
+    json_decref(j);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/stats", (long long)v);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    int64_t objects = jint(r->json, "objects");
+    api_free(r);
+    cr_assert(objects == 0 || objects == n, "%lld", (long long)objects);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/labels", (long long)v);
+    int64_t sum = 0;
+    json_t *items = json_object_get(r->json, "items");
+    for (size_t i = 0; i < json_array_size(items); i++)
+        sum += jint(json_array_get(items, i), "objects");
+    api_free(r);
+    cr_assert_eq(sum, objects, "shapes without a label: %lld", (long long)(objects - sum));
+    sbuf_free(&doc);
+}
+
 /* Shapes a format cannot hold (COCO: classes, polylines, points) are left out of the export and
  * counted in its result and log; the rest is written. */
 Test(dataset_io, export_leaves_out_what_the_format_cannot_hold)
@@ -755,9 +891,9 @@ Test(dataset_io, command_line)
     snprintf(p, sizeof p, "%s/ann.json", dir);
     FILE *f = fopen(p, "w");
     fputs("{\"images\":[{\"id\":1,\"file_name\":\"cli0.bmp\",\"width\":16,\"height\":12},{\"id\":2,\"file_name\":\"cli1.bmp\",\"width\":16,\"height\":12}],"
-          "\"categories\":[{\"id\":1,\"name\":\"thing\"}],\"annotations\":["
-          "{\"id\":1,\"image_id\":1,\"category_id\":1,\"bbox\":[1,1,4,4]},"
-          "{\"id\":2,\"image_id\":2,\"category_id\":1,\"bbox\":[2,2,4,4]}]}",
+          "\"categories\":[{\"id\":5,\"name\":\"thing\"}],\"annotations\":["
+          "{\"id\":1,\"image_id\":1,\"category_id\":5,\"bbox\":[1,1,4,4]},"
+          "{\"id\":2,\"image_id\":2,\"category_id\":5,\"bbox\":[2,2,4,4]}]}",
           f);
     fclose(f);
     char lake[80], ds[80];
@@ -796,6 +932,20 @@ Test(dataset_io, command_line)
     snprintf(p, sizeof p, "%s/out/annotations.json", dir);
     struct stat st;
     cr_assert_eq(stat(p, &st), 0, "%s is missing", p);
+    /* the file's category id (5) kept instead of 1 */
+    rc = cli(&out, "dataset export -D %s -V v1 --format coco --keep-category-ids %s/kept.json", ds,
+             dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/kept.json", dir);
+    f = fopen(p, "r");
+    cr_assert_not_null(f, "%s is missing", p);
+    char kept[4096];
+    size_t kn = fread(kept, 1, sizeof kept - 1, f);
+    kept[kn] = 0;
+    fclose(f);
+    cr_assert_not_null(strstr(kept, "\"category_id\":5"), "%s", kept);
+    cr_assert_null(strstr(kept, "\"category_id\":1"), "%s", kept);
     /* lock: the delete is refused with exit 1; unknown names exit 4 */
     cr_assert_eq(cli(&out, "dataset lock -D %s -V v1", ds), 0, "%s", out);
     free(out);

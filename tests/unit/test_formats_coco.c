@@ -499,6 +499,76 @@ Test(formats_coco, writer_renumbers_and_computes_bbox_and_area)
     free(text);
 }
 
+/* With a sink the JSON goes to it, byte for byte what the file would hold;
+ * the sink's error stops the writer. */
+typedef struct t_sink {
+    sbuf b;
+    int calls, fail_at;
+} t_sink;
+static int t_sink_put(void *ctx, const void *p, size_t n, err *e)
+{
+    t_sink *k = ctx;
+    if (++k->calls == k->fail_at)
+        return err_set(e, ERR_IO, "the store is full");
+    sbuf_put(&k->b, p, n);
+    return 0;
+}
+static int t_write_some(fmt_writer *w, int nimg, err *e)
+{
+    fmt_category c = {3, "dog", NULL, NULL, 0, NULL, 0};
+    if (fmt_write_category(w, &c, e))
+        return -1;
+    char name[32];
+    for (int i = 1; i <= nimg; i++) {
+        snprintf(name, sizeof name, "img%06d.jpg", i);
+        fmt_image im = {i, name, 640, 480, NULL, NULL};
+        if (fmt_write_image(w, &im, e))
+            return -1;
+    }
+    for (int i = 1; i <= nimg; i++) {
+        fmt_shape s;
+        fmt_shape_init(&s);
+        s.image_id = i;
+        s.category_id = 3;
+        s.kind = FMT_BOX;
+        s.has_bbox = true;
+        s.bbox[0] = 1.25, s.bbox[1] = 2, s.bbox[2] = 100.0 / 3, s.bbox[3] = 7;
+        if (fmt_write_shape(w, &s, e))
+            return -1;
+    }
+    return 0;
+}
+Test(formats_coco, writer_streams_into_a_sink)
+{
+    const char *out = t_tmpdir();
+    err e;
+    fmt_writer *w = fmt_writer_open(FMT_COCO, out, NULL, &e);
+    cr_assert_not_null(w, "%s", e.msg);
+    cr_assert_eq(t_write_some(w, 20000, &e), 0, "%s", e.msg);
+    cr_assert_eq(fmt_writer_close(w, &e), 0, "%s", e.msg);
+    char *text = t_read(out, "annotations.json");
+    t_sink k = {SBUF_INIT, 0, 0};
+    const char *out2 = t_tmpdir();
+    w = fmt_writer_open(FMT_COCO, out2, &(fmt_write_opts){.sink = t_sink_put, .sink_ctx = &k}, &e);
+    cr_assert_not_null(w, "%s", e.msg);
+    cr_assert_eq(t_write_some(w, 20000, &e), 0, "%s", e.msg);
+    cr_assert_eq(fmt_writer_close(w, &e), 0, "%s", e.msg);
+    cr_assert_gt(k.calls, 1); /* several pieces: over 1 MiB */
+    cr_assert_str_eq(sbuf_cstr(&k.b), text);
+    cr_assert_null(t_read(out2, "annotations.json"), "no file when there is a sink");
+    free(text);
+    sbuf_free(&k.b);
+    t_sink bad = {SBUF_INIT, 0, 1};
+    w = fmt_writer_open(FMT_COCO, out2, &(fmt_write_opts){.sink = t_sink_put, .sink_ctx = &bad},
+                        &e);
+    cr_assert_not_null(w, "%s", e.msg);
+    err_clear(&e);
+    cr_assert_eq(t_write_some(w, 20000, &e), -1);
+    cr_assert_str_eq(e.msg, "the store is full");
+    fmt_writer_abort(w);
+    sbuf_free(&bad.b);
+}
+
 Test(formats_coco, writer_contract_errors)
 {
     const char *out = t_tmpdir();
@@ -691,6 +761,48 @@ Test(formats_numbers, printing_reads_back_exactly_and_short)
         cr_assert_eq(fmt_parse_dbl(out, (size_t)n, &back), 0, "%s", out);
         cr_assert_eq(back, v, "%s", out);
     }
+}
+
+/* Values without a short decimal form (a bbox width computed from a
+ * polygon: 123.45 - 67.89) are printed in exact integer arithmetic; the
+ * answer must be what the fewest of %.15g, %.16g, %.17g that reads back
+ * gives, the definition it replaced. */
+Test(formats_numbers, long_values_print_like_the_shortest_g)
+{
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    int checked = 0;
+    for (int i = 0; i < 300000; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        double v;
+        if (i % 3 == 0)
+            v = (double)(s % 100000) / 100 - (double)((s >> 20) % 100000) / 100;
+        else if (i % 3 == 1)
+            v = (double)(s >> 11) / (double)(1ull << 53) * p10[(s >> 5) % 10];
+        else
+            v = ldexp((double)(s >> 11), -(int)(20 + (s >> 3) % 60));
+        double a = fabs(v);
+        if (a < 1e-4 || a >= 1e15)
+            continue;
+        bool short_form = false; /* up to 9 decimals: printed by the other path */
+        for (int k = 0; k <= 9 && !short_form; k++) {
+            double m = a * p10[k];
+            short_form = m < 9007199254740992.0 && m == floor(m) && m / p10[k] == a;
+        }
+        if (short_form)
+            continue;
+        char want[40], got[41];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(want, sizeof want, "%.*g", prec, v);
+            if (strtod(want, NULL) == v)
+                break;
+        }
+        int n = fmt_dbl_str(v, got);
+        got[n] = 0;
+        cr_assert_str_eq(got, want, "%.17g", v);
+        checked++;
+    }
+    cr_assert_gt(checked, 150000);
 }
 
 /* --- the JSON tokenizer ------------------------------------------------------------------ */
