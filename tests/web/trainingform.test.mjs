@@ -5,7 +5,12 @@
 // src/training/config.c), shows bounds, refuses an out-of-bounds value before
 // sending and places the API's own refusal under its field, launches nothing
 // on a mistake, and launches with what was typed (augmentation nested, raw
-// JSON merged over the form), checked in the run's stored config.
+// JSON merged over the form), checked in the run's stored config. The
+// detector fields: a detector's input size not a multiple of 32 and a
+// detector with task classification are refused in the form. A second test
+// trains a tiny detector on the shapes sample (1 epoch, 64 px): the
+// experiment page says "val mAP", and its checkpoint pre-annotates a fresh
+// version through the "Pre-annotate…" dialog, which shows the pending count.
 // Screenshots go to tests/out/web/trainingform-*.png.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -97,6 +102,21 @@ test('the training form: defaults and the experiment parameters, bounds, API err
   await dlg.getByRole('button', { name: 'Launch', exact: true }).click();
   await field('input_size').getByText(/input_size' must be at least 8 pixels/).waitFor();
   assert.equal((await apiCall('GET', `/experiments/${s.experiment_id}/training`)).data.runs.length, 0);
+  // a detector's input must be a multiple of 32, and a detector is not a classification task: refused here
+  await dlg.getByLabel('architecture', { exact: true }).selectOption('detector-nano');
+  await dlg.getByLabel('input_size', { exact: true }).fill('100');
+  await dlg.getByRole('button', { name: 'Launch', exact: true }).click();
+  await field('input_size').getByText("input_size is 100 but a detector's input must be a multiple of its stride 32 (e.g. 96 or 128).").waitFor();
+  await dlg.getByLabel('input_size', { exact: true }).fill('96');
+  await dlg.getByLabel('task', { exact: true }).selectOption('classification');
+  await dlg.getByRole('button', { name: 'Launch', exact: true }).click();
+  await field('task').getByText("architecture 'detector-nano' is a detector but task is classification").waitFor();
+  assert.equal(await field('input_size').locator('.field-error').count(), 0, '96 is a multiple of 32');
+  for (const f of ['score_thr', 'nms_iou', 'mosaic', 'close_mosaic']) await dlg.getByLabel(f, { exact: true }).waitFor();
+  assert.equal(await dlg.getByLabel('nms_iou', { exact: true }).inputValue(), '0.7');
+  assert.equal((await apiCall('GET', `/experiments/${s.experiment_id}/training`)).data.runs.length, 0);
+  await dlg.getByLabel('task', { exact: true }).selectOption('');
+  await dlg.getByLabel('architecture', { exact: true }).selectOption('cnn');
   // broken JSON is refused too
   await dlg.getByLabel('input_size', { exact: true }).fill('0');
   await dlg.getByLabel('More, as JSON (merged over the form)').fill('{"label_smoothing": ');
@@ -128,4 +148,48 @@ test('the training form: defaults and the experiment parameters, bounds, API err
   // let it finish so the server stops cleanly with nothing running
   await page.getByTestId('exp-status').getByText(/succeeded|failed/).waitFor({ timeout: 120_000 });
   assert.match(await page.getByTestId('exp-status').textContent(), /succeeded/);
+});
+
+async function waitJob(id, what) {
+  for (let i = 0; i < 900; i++) {
+    const j = (await apiCall('GET', `/jobs/${id}`)).data;
+    if (j.state === 'succeeded') return j.result;
+    assert.ok(j.state === 'queued' || j.state === 'running', `${what} ${j.state}: ${j.error}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  assert.fail(`${what} did not finish in 180 s`);
+}
+
+test('a detection run shows val mAP; its checkpoint pre-annotates a fresh version, the dialog counts the pending annotations', async () => {
+  const u = `det-${Date.now().toString(36)}`;
+  const r = await apiCall('POST', '/samples/shapes', { dataset: `shapes-${u}`, project: `gs-${u}`, images: 12, size: 64 });
+  assert.equal(r.status, 202, JSON.stringify(r.data));
+  const s = await waitJob(r.data.job_id, 'shapes sample');
+  const l = await apiCall('POST', `/experiments/${s.experiment_id}/launch`, { architecture: 'detector-nano', task: 'detection', input_size: 64, epochs: 1, batch_size: 4, mosaic: 0 });
+  assert.ok(l.status === 200 || l.status === 202, JSON.stringify(l.data));
+  await page.goto(`/projects/${s.project_id}/experiments/${s.experiment_id}`);
+  await page.getByTestId('exp-status').getByText(/succeeded|failed/).waitFor({ timeout: 150_000 });
+  assert.match(await page.getByTestId('exp-status').textContent(), /succeeded/);
+  const progress = await page.getByTestId('training-progress').textContent();
+  assert.match(progress, /val mAP \d\.\d{3}/, progress);
+  assert.doesNotMatch(progress, /val acc/);
+  // a fresh version of the dataset, its images without annotations
+  const v2 = (await apiCall('POST', `/datasets/${s.dataset_id}/versions`, { name: 'fresh', task: 'detection' })).data;
+  const add = await apiCall('POST', `/dataset-versions/${v2.id}/assets`, { q: '' });
+  assert.ok(add.status < 300, JSON.stringify(add.data));
+  await page.goto(`/datasets/${s.dataset_id}/versions/${v2.id}`);
+  await page.getByRole('button', { name: 'Pre-annotate…' }).click();
+  const dlg = page.getByRole('dialog', { name: /^Pre-annotate/ });
+  await dlg.getByLabel('Model from').selectOption('experiment_id');
+  await dlg.getByLabel('Experiment').fill(String(s.experiment_id));
+  await dlg.getByLabel('Score threshold').fill('0');
+  await dlg.getByLabel('Max detections').fill('2');
+  await dlg.getByRole('button', { name: 'Pre-annotate', exact: true }).click();
+  await dlg.locator('[data-testid="job-follow"][data-state="succeeded"]').waitFor({ timeout: 60_000 });
+  await dlg.getByTestId('preann-pending').waitFor();
+  const stats = (await apiCall('GET', `/dataset-versions/${v2.id}/stats`)).data;
+  assert.ok(stats.status.pending > 0, JSON.stringify(stats.status));
+  assert.equal((await dlg.getByTestId('preann-pending').locator('strong').textContent()).trim(), String(stats.status.pending));
+  assert.match(await dlg.getByTestId('preann-result').textContent(), /pre-annotated with \d+ shapes/);
+  await page.screenshot({ path: join(OUT, 'trainingform-02-preannotated.png') });
 });

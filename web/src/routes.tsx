@@ -38,6 +38,7 @@ const ModelVersionPage = lazyPage<PageProps>(() => import('./pages/models').then
 const DeploymentsPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.DeploymentsPage));
 const DeploymentPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.DeploymentPage));
 const PredictionsPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.PredictionsPage));
+const PipelinePage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.PipelinePage));
 const ReviewPage = lazyPage<PageProps>(() => import('./pages/deployments').then((m) => m.ReviewPage));
 const ProcessingsPage = lazyPage<PageProps>(() => import('./pages/processings').then((m) => m.ProcessingsPage));
 const LaunchPage = lazyPage<PageProps>(() => import('./pages/processings').then((m) => m.LaunchPage));
@@ -66,6 +67,7 @@ export const ROUTES: Route[] = [
   { path: '/deployments', component: DeploymentsPage },
   { path: '/deployments/:id', component: DeploymentPage },
   { path: '/deployments/:id/predictions', component: PredictionsPage },
+  { path: '/deployments/:id/pipeline', component: PipelinePage },
   { path: '/deployments/:did/predictions/:id', component: ReviewPage },
   { path: '/jobs', component: JobsPage },
   { path: '/jobs/:id', component: JobPage },

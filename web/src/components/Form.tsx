@@ -29,7 +29,7 @@ export interface FormState<V extends Values> {
 export function useForm<V extends Values>(
   initial: V,
   submit: (values: V) => Promise<void>,
-  opts: { required?: (keyof V & string)[] } = {},
+  opts: { required?: (keyof V & string)[]; fieldOf?: (message: string) => string | null } = {},
 ): FormState<V> {
   const [values, setValues] = useState<V>(initial);
   const [errors, setErrors] = useState<Partial<Record<keyof V & string, string>>>({});
@@ -67,7 +67,9 @@ export function useForm<V extends Values>(
         .catch((err) => {
           const msg = errorMessage(err);
           const m = err instanceof ApiError ? /field '([A-Za-z0-9_]+)'/.exec(msg) : null;
+          const named = err instanceof ApiError && opts.fieldOf ? opts.fieldOf(msg) : null;
           if (m && m[1] in values) setErrors({ [m[1]]: msg } as Partial<Record<keyof V & string, string>>);
+          else if (named && named in values) setErrors({ [named]: msg } as Partial<Record<keyof V & string, string>>);
           else setFormError(msg);
         })
         .finally(() => {

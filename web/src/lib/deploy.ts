@@ -103,6 +103,8 @@ export interface Prediction {
   features: { brightness?: number; contrast?: number; sharpness?: number; width?: number; height?: number } | null;
   status: PredStatus;
   review: Output | null;
+  /** null until GET .../drift scored it */
+  drift?: { outlier_pct: number | null; outlier: boolean; out_of_range: boolean } | null;
 }
 
 export interface PredFilter {
@@ -112,6 +114,10 @@ export interface PredFilter {
   max_score?: string;
   from?: number;
   to?: number;
+  /** 1: only outliers, 0: only the others (scored by GET .../drift) */
+  outlier?: string;
+  /** 1: only predictions with a feature outside the reference's range, 0: the others */
+  out_of_range?: string;
 }
 
 /** The time range a resolution shows by default: a day of minutes, two weeks of hours, a year of days. */
@@ -148,4 +154,97 @@ export const deployWrite = {
   create: (body: DeploymentBody) => api.post<Deployment>('/deployments', body),
   update: (id: number, body: DeploymentBody) => api.patch<Deployment>(`/deployments/${id}`, body),
   addAlert: (id: number, body: { name: string; metric: string; op: string; threshold: number; window_minutes: number }) => api.post<unknown>(`/deployments/${id}/alerts`, body),
+};
+
+/** A deployment's pipeline (GET/PUT .../pipeline, docs/operations.md). */
+export interface Pipeline {
+  deployment_id: number;
+  datasets: Record<string, number>;
+  feedback_version_id: number;
+  feedback_tags: string[];
+  project_id: number | null;
+  params: Record<string, unknown>;
+  reviews_to_train: number;
+  policy: 'champion' | 'shadow' | 'manual';
+  metric: 'accuracy' | 'macro_f1';
+  margin: number;
+  pending_reviews: number;
+  fed_back: number;
+  skipped: number;
+  note: string | null;
+  updated_at: number;
+}
+
+export interface PipelineBody {
+  datasets: Record<string, number>;
+  feedback_version_id?: number;
+  feedback_tags?: string[];
+  project_id?: number;
+  params?: Record<string, unknown>;
+  reviews_to_train?: number;
+  policy?: string;
+  metric?: string;
+  margin?: number;
+}
+
+export interface PipelineRun {
+  id: number;
+  state: string;
+  reviews: number;
+  experiment_id: number | null;
+  job_id: number | null;
+  base_version_id: number | null;
+  version_id: number | null;
+  policy: string;
+  metric: string;
+  candidate_value: number | null;
+  champion_value: number | null;
+  test_images: number | null;
+  reason: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface KsStat {
+  ks: number | null;
+  p_value: number | null;
+  reference_mean?: number | null;
+  production_mean?: number | null;
+  production_n?: number;
+}
+
+export interface Drift {
+  deployment_id: number;
+  reference: { dataset_version_id: number; model_version_id: number; images: number; built_at: number };
+  window: { from: number; to: number | null; predictions: number };
+  features: Record<string, KsStat>;
+  labels: { items: { label: string; reference: number | null; production: number | null }[]; ks: number | null; p_value: number | null };
+  outliers: { available: boolean; reason?: string; percentile: number; scored: number; outliers: number; rate: number; without_image: number; not_yet_scored: number; out_of_range: number };
+}
+
+export interface Score {
+  n: number;
+  accuracy: number | null;
+  macro_precision: number | null;
+  macro_recall: number | null;
+  macro_f1: number | null;
+  per_class: { label: string; support: number; precision: number | null; recall: number | null }[];
+}
+
+export interface Supervised {
+  deployment_id: number;
+  reviews: number;
+  reviews_without_class: number;
+  champion: Score;
+  shadow: Score;
+}
+
+export const pipelineApi = {
+  get: (id: number, signal?: AbortSignal) => api.get<Pipeline>(`/deployments/${id}/pipeline`, undefined, signal),
+  set: (id: number, body: PipelineBody) => api.put<Pipeline>(`/deployments/${id}/pipeline`, body),
+  remove: (id: number) => api.del<unknown>(`/deployments/${id}/pipeline`),
+  runs: (id: number, signal?: AbortSignal) => api.get<{ items: PipelineRun[] }>(`/deployments/${id}/pipeline/runs`, undefined, signal).then((r) => r.items),
+  train: (id: number) => api.post<{ pipeline_run_id: number; job_id: number }>(`/deployments/${id}/pipeline/runs`),
+  drift: (id: number, signal?: AbortSignal) => api.get<Drift>(`/deployments/${id}/drift`, undefined, signal),
+  supervised: (id: number, signal?: AbortSignal) => api.get<Supervised>(`/deployments/${id}/supervised`, undefined, signal),
 };

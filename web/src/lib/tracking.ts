@@ -88,6 +88,8 @@ export interface TrainingRun {
   eval_split: string | null;
   eval_accuracy: number | null;
   message: string | null;
+  /** the resolved launch parameters (src/training/config.c) */
+  config?: { task?: string; architecture?: unknown } | null;
 }
 
 export interface TrainingView {

@@ -34,6 +34,7 @@ import { can } from '../../lib/roles';
 import { processHref } from '../../lib/processing';
 import { navigate, setQuery, useLocation } from '../../lib/router';
 import { currentMe } from '../../lib/session';
+import { PreAnnotateDialog } from './PreAnnotate';
 import { AddImagesDialog, ExportDialog, ForkDialog, ImportDialog, LabelsDialog, SplitDialog } from './dialogs';
 import { StatsPanel } from './Stats';
 import { NONE, vbrowseFor, type Selection } from './vbrowse';
@@ -145,7 +146,7 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
     setSelState(s);
   };
   useEffect(() => setSelState(vb.sel), [vb]);
-  const [dialog, setDialog] = useState<null | 'fork' | 'split' | 'import' | 'export' | 'labels' | 'add' | 'tag' | 'untag'>(null);
+  const [dialog, setDialog] = useState<null | 'fork' | 'split' | 'import' | 'export' | 'labels' | 'add' | 'tag' | 'untag' | 'preann'>(null);
   const search = useRef<HTMLInputElement | null>(null);
   const shownError = queryError ?? (cache.errorStatus === 400 && cache.error ? { q, message: cache.error } : null);
 
@@ -319,6 +320,11 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
             <button type="button" class="button" onClick={() => setDialog('export')}>
               Export…
             </button>
+            {canWrite && (
+              <button type="button" class="button" onClick={() => setDialog('preann')} title="Pending annotations predicted by a trained model">
+                Pre-annotate…
+              </button>
+            )}
             {can(me?.role, 'write') && (
               <a class="button" href={processHref(`dataset-version:${v.id}`, sel, fq)} title="Run a processing on the selected images (or, with none, every image matching the filter)">
                 Run a processing…
@@ -526,6 +532,7 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
       {dialog === 'fork' && <ForkDialog version={v} q={fq} onClose={() => setDialog(null)} onForked={(f) => navigate(`/datasets/${f.dataset_id}/versions/${f.id}`)} />}
       {dialog === 'split' && <SplitDialog version={v} q={fq} onClose={() => setDialog(null)} onDone={changed} />}
       {dialog === 'import' && <ImportDialog version={v} onClose={() => setDialog(null)} onDone={changed} />}
+      {dialog === 'preann' && <PreAnnotateDialog version={v} q={fq} onClose={() => setDialog(null)} onDone={changed} />}
       {dialog === 'export' && <ExportDialog version={v} q={fq} onClose={() => setDialog(null)} />}
       {dialog === 'labels' && <LabelsDialog version={v} onClose={() => setDialog(null)} onChanged={() => { labels.reload(); onChanged(); }} />}
       {dialog === 'add' && <AddImagesDialog version={v} dataset={dataset} onClose={() => setDialog(null)} onDone={changed} />}

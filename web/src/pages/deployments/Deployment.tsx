@@ -21,6 +21,7 @@ import { currentMe } from '../../lib/session';
 import type { PageProps } from '../../routes';
 import { DeployTabs, fmtNum, fmtPct, VersionRef } from './bits';
 import { AlertDialog, DeploymentDialog } from './dialogs';
+import { DriftCard, SupervisedCard } from './Drift';
 import '../projects/projects.css';
 import './deploy.css';
 
@@ -171,6 +172,12 @@ export function DeploymentPage({ params }: PageProps) {
       </div>
       {metrics.error && <ErrorBox message={metrics.error} onRetry={metrics.reload} />}
       {metrics.data && <Dashboard m={metrics.data} res={res} />}
+      {d && (
+        <div class="two-col">
+          <DriftCard id={id} />
+          <SupervisedCard id={id} />
+        </div>
+      )}
     </div>
   );
 }

@@ -39,6 +39,8 @@ export function PredictionsPage({ params }: PageProps) {
     max_score: q.get('max') ?? undefined,
     from: q.get('from') ? Number(q.get('from')) : undefined,
     to: q.get('to') ? Number(q.get('to')) : undefined,
+    outlier: q.get('outlier') ?? undefined,
+    out_of_range: q.get('oor') ?? undefined,
   };
   const key = JSON.stringify(f);
   const me = currentMe();
@@ -124,8 +126,24 @@ export function PredictionsPage({ params }: PageProps) {
             setQuery({ to: v ? String(new Date(v).getTime()) : null });
           }} />
         </label>
+        <label>
+          Outlier
+          <select value={f.outlier ?? ''} onChange={(e) => setQuery({ outlier: (e.target as HTMLSelectElement).value || null })}>
+            <option value="">any</option>
+            <option value="1">outliers only</option>
+            <option value="0">not outliers</option>
+          </select>
+        </label>
+        <label>
+          Out of range
+          <select value={f.out_of_range ?? ''} onChange={(e) => setQuery({ oor: (e.target as HTMLSelectElement).value || null })}>
+            <option value="">any</option>
+            <option value="1">out of range only</option>
+            <option value="0">in range</option>
+          </select>
+        </label>
         {q.toString() && (
-          <button type="button" class="button" onClick={() => setQuery({ status: null, label: null, min: null, max: null, from: null, to: null })}>
+          <button type="button" class="button" onClick={() => setQuery({ status: null, label: null, min: null, max: null, from: null, to: null, outlier: null, oor: null })}>
             Clear filters
           </button>
         )}
@@ -164,6 +182,11 @@ export function PredictionsPage({ params }: PageProps) {
                 <span>
                   <span class={`badge badge-${p.status}`}>{p.status.replace('_', ' ')}</span> <span class="muted">{p.objects} obj · {fmtNum(p.latency_ms)} ms</span>
                 </span>
+                {(p.drift?.outlier || p.drift?.out_of_range) && (
+                  <span>
+                    {p.drift.outlier && <span class="badge badge-failed">outlier</span>} {p.drift.out_of_range && <span class="badge badge-to_review">out of range</span>}
+                  </span>
+                )}
                 <span class="muted">{formatTime(p.at)}</span>
               </span>
             </a>

@@ -15,7 +15,7 @@ export function VersionRef({ id }: { id: number | null }) {
   );
 }
 
-export function DeployTabs({ d, current }: { d: Deployment | undefined; current: 'dashboard' | 'predictions' }) {
+export function DeployTabs({ d, current }: { d: Deployment | undefined; current: 'dashboard' | 'predictions' | 'pipeline' }) {
   const id = d?.id;
   return (
     <nav class="tabs" aria-label="Deployment">
@@ -25,6 +25,9 @@ export function DeployTabs({ d, current }: { d: Deployment | undefined; current:
       <a class="tab" href={id ? `/deployments/${id}/predictions` : '#'} aria-current={current === 'predictions' ? 'page' : undefined}>
         Predictions
         {d ? <span class="tab-count">{d.predictions.toLocaleString('en-US')}</span> : null}
+      </a>
+      <a class="tab" href={id ? `/deployments/${id}/pipeline` : '#'} aria-current={current === 'pipeline' ? 'page' : undefined}>
+        Pipeline
       </a>
     </nav>
   );

@@ -3,3 +3,4 @@ export { DeploymentsPage } from './Deployments';
 export { DeploymentPage } from './Deployment';
 export { PredictionsPage } from './Predictions';
 export { ReviewPage } from './Review';
+export { PipelinePage } from './Pipeline';

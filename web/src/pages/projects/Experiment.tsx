@@ -230,7 +230,9 @@ function TrainingButtons({ e, run, onChange }: { e: Experiment; run: TrainingRun
 
 function RunProgress({ run }: { run: TrainingRun }) {
   const parts = [`training ${run.state}`, `epoch ${run.epoch}/${run.epochs}`];
-  if (run.val_acc !== null && run.val_acc !== undefined && run.val_acc >= 0) parts.push(`val acc ${run.val_acc.toFixed(3)}`);
+  // a detection run's val_acc is its val mAP (src/training/det.c)
+  const det = run.config?.task === 'detection' || (typeof run.config?.architecture === 'string' && run.config.architecture.startsWith('detector-'));
+  if (run.val_acc !== null && run.val_acc !== undefined && run.val_acc >= 0) parts.push(`${det ? 'val mAP' : 'val acc'} ${run.val_acc.toFixed(3)}`);
   if (run.eval_accuracy !== null && run.eval_accuracy !== undefined) parts.push(`${run.eval_split} acc ${run.eval_accuracy.toFixed(3)}`);
   return <span data-testid="training-progress">{parts.join(' · ')}</span>;
 }

@@ -25,14 +25,24 @@ export const TRAINING_PARAMS: { group: string; specs: ParamSpec[] }[] = [
   {
     group: 'Model',
     specs: [
-      { name: 'architecture', type: 'enum', values: ['cnn', 'resnet', 'mobilenet'], default: 'cnn', description: 'the network family (a custom architecture goes in the JSON below)' },
+      { name: 'architecture', type: 'enum', values: ['cnn', 'resnet', 'mobilenet', 'detector-nano', 'detector-small'], default: 'cnn', description: 'the network family: a classifier, or a detector (a custom architecture goes in the JSON below)' },
       { name: 'depth', type: 'integer', min: 0, max: 200, default: 0, description: "layers or blocks; 0: the family's default" },
       { name: 'width', type: 'number', min: 0.05, max: 16, default: 1, description: 'channel multiplier' },
       { name: 'stem', type: 'enum', values: ['imagenet', 'small'], description: 'the first layers; empty: chosen from the input size' },
       { name: 'activation', type: 'enum', values: ['relu', 'silu', 'leaky_relu'], default: 'relu' },
       { name: 'dropout', type: 'number', min: 0, max: 0.95, default: 0, description: 'before the classifier' },
-      { name: 'input_size', type: 'integer', min: 0, max: 1024, default: 0, description: 'side in pixels (at least 8); 0: from the data' },
+      { name: 'input_size', type: 'integer', min: 0, max: 1024, default: 0, description: "side in pixels (at least 8; a detector's a multiple of 32); 0: from the data" },
       { name: 'channels', type: 'enum', values: ['1', '3'], description: '1 gray, 3 colour; empty: from the data' },
+    ],
+  },
+  {
+    group: 'Detection',
+    specs: [
+      { name: 'task', type: 'enum', values: ['classification', 'detection'], description: "empty: from the architecture and the train dataset version's task" },
+      { name: 'score_thr', type: 'number', min: 0, max: 1, default: 0.25, description: 'boxes scoring below it are dropped (detection)' },
+      { name: 'nms_iou', type: 'number', min: 0.01, max: 1, default: 0.7, description: 'overlap above which non-maximum suppression drops the weaker box (detection)' },
+      { name: 'mosaic', type: 'number', min: 0, max: 1, default: 1, description: 'share of training images made as a 4-image mosaic (detection)' },
+      { name: 'close_mosaic', type: 'integer', min: -1, max: 1000, default: -1, description: 'no mosaic in the last N epochs; -1: the default (detection)' },
     ],
   },
   {
@@ -104,6 +114,13 @@ export function trainingBody(values: Record<string, string>, raw: string): { bod
       errors.raw = `Not valid JSON: ${(e as Error).message}`;
     }
   }
+  const arch = typeof extra.architecture === 'string' ? extra.architecture : values.architecture;
+  const task = typeof extra.task === 'string' ? extra.task : values.task;
+  const size = Number(extra.input_size ?? values.input_size);
+  if (!errors.input_size && (task === 'detection' || arch?.startsWith('detector-')) && Number.isInteger(size) && size > 0 && size % 32 !== 0)
+    errors.input_size = `input_size is ${size} but a detector's input must be a multiple of its stride 32 (e.g. ${size >= 32 ? Math.floor(size / 32) * 32 : 32} or ${(Math.floor(size / 32) + 1) * 32}).`;
+  if (!errors.task && task === 'classification' && arch?.startsWith('detector-'))
+    errors.task = `architecture '${arch}' is a detector but task is classification; choose task detection, or a classifier architecture (cnn, resnet, mobilenet).`;
   if (Object.keys(errors).length) return { errors };
   const body: Record<string, unknown> = {};
   const aug: Record<string, unknown> = {};
