@@ -14,15 +14,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { multipart, png } from './images.mjs';
+import { BASE, PASSWORD, TOKEN, OUT, CHROMIUM_ARGS } from './common.mjs';
 
-const BASE = process.env.CVOPS_WEB_URL;
-const PASSWORD = process.env.CVOPS_WEB_PASSWORD;
-const TOKEN = process.env.CVOPS_WEB_TOKEN;
-const OUT = process.env.CVOPS_WEB_OUT;
 const TMP = process.env.CVOPS_WEB_TMP;
 assert.ok(BASE && PASSWORD && TOKEN && OUT && TMP, 'run this through tests/web/run');
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const T = 10_000;
 const PHOTOS = '/usr/share/darknet/data';
 const PHOTO_NAMES = ['dog.jpg', 'eagle.jpg', 'giraffe.jpg', 'horses.jpg', 'person.jpg', 'scream.jpg'];

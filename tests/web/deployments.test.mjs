@@ -14,14 +14,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { png } from './images.mjs';
+import { BASE, PASSWORD, TOKEN, OUT, CHROMIUM_ARGS, api, ok } from './common.mjs';
 
-const BASE = process.env.CVOPS_WEB_URL;
-const PASSWORD = process.env.CVOPS_WEB_PASSWORD;
-const TOKEN = process.env.CVOPS_WEB_TOKEN;
-const OUT = process.env.CVOPS_WEB_OUT;
 assert.ok(BASE && PASSWORD && TOKEN && OUT, 'run this through tests/web/run');
 const T = 10_000;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 let browser, page, ids;
 const pageErrors = [];
@@ -31,23 +27,6 @@ async function screenshot(name) {
   shot++;
   await page.waitForTimeout(150);
   await page.screenshot({ path: join(OUT, `deployments-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
-}
-
-async function api(method, path, body, headers = {}) {
-  const isBuf = body instanceof Buffer;
-  const res = await fetch(BASE + '/api/v1' + path, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, ...(body && !isBuf ? { 'Content-Type': 'application/json' } : {}), ...(isBuf ? { 'Content-Type': 'application/octet-stream' } : {}), ...headers },
-    body: body ? (isBuf ? body : JSON.stringify(body)) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, data: text ? JSON.parse(text) : null };
-}
-
-async function ok(method, path, body, want = [200, 201, 202]) {
-  const r = await api(method, path, body);
-  assert.ok(want.includes(r.status), `${method} ${path}: ${r.status} ${JSON.stringify(r.data)}`);
-  return r.data;
 }
 
 async function reportRaw(dep, image, predictions, latency, shadow) {
@@ -243,6 +222,8 @@ test('review: relabel, delete, draw a box, accept, save, submit', async () => {
   assert.equal((await page.getByLabel('Score of box 2').textContent()).trim(), 'accepted');
   // keyboard: select box 1, A accepts it, Ctrl+S saves
   await page.getByLabel('Score of box 1').click();
+  // the key acts on the selected box: wait until the click has selected it
+  await boxes.getByRole('listitem').nth(0).and(page.locator('.selected')).waitFor();
   await page.keyboard.press('a');
   await page.getByLabel('Score of box 1').getByText('accepted').waitFor();
   await screenshot('review');

@@ -12,11 +12,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { BASE, PASSWORD, TOKEN, OUT } from './common.mjs';
 
-const BASE = process.env.CVOPS_WEB_URL;
-const PASSWORD = process.env.CVOPS_WEB_PASSWORD;
-const TOKEN = process.env.CVOPS_WEB_TOKEN;
-const OUT = process.env.CVOPS_WEB_OUT;
 const DIST = process.env.CVOPS_WEB_DIST;
 assert.ok(BASE && PASSWORD && TOKEN && OUT && DIST, 'run this through tests/web/run');
 

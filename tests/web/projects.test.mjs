@@ -14,17 +14,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { BASE, PASSWORD, TOKEN, OUT, CHROMIUM_ARGS } from './common.mjs';
 
-const BASE = process.env.CVOPS_WEB_URL;
-const PASSWORD = process.env.CVOPS_WEB_PASSWORD;
-const TOKEN = process.env.CVOPS_WEB_TOKEN;
-const OUT = process.env.CVOPS_WEB_OUT;
 assert.ok(BASE && PASSWORD && TOKEN && OUT, 'run this through tests/web/run');
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
 const T = 10_000;
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 // the formulas of track_runs.py
 const loss = (s, run) => 2 * Math.exp(-s / (400 + 200 * run)) + 0.05 + 0.02 * Math.sin(s / 7);

@@ -83,6 +83,11 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
     setDirty(true);
   };
   const keys = useRef<{ save: () => void; next: () => void }>({ save: () => undefined, next: () => undefined });
+  // the key handler reads the selection of the last render, not the one of
+  // the render that registered it (a key pressed right after a click must
+  // act on the box the click selected)
+  const live = useRef({ sel, len: doc.boxes.length });
+  live.current = { sel, len: doc.boxes.length };
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (readOnly) return;
@@ -98,7 +103,8 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
         keys.current.next();
         return;
       }
-      if (sel === null || sel >= doc.boxes.length) return;
+      const { sel, len } = live.current;
+      if (sel === null || sel >= len) return;
       if (e.key === 'Delete' || e.key === 'Backspace') {
         e.preventDefault();
         change((d) => d.boxes.splice(sel, 1));
@@ -112,7 +118,7 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [sel, readOnly, doc.boxes.length]);
+  }, [readOnly]);
 
   const toImage = (e: PointerEvent): [number, number] => {
     const s = svg.current!;
