@@ -51,6 +51,23 @@ static int one_id(int npos, char **argv, const char *usage, int64_t *id)
     return EXIT_OK;
 }
 
+/* A subcommand whose only argument is the deployment's id: METHOD on
+ * path_fmt (one %lld, the id), printed with cols (or as JSON). */
+static int by_id(int argc, char **argv, const char *usage, const char *desc, const char *method,
+                 const char *path_fmt, const cli_col *cols, int ncols, const char *list_key)
+{
+    cli_conn c = {0};
+    const cli_opt opts[] = {CLI_CONN_OPTS(c), {NULL, 0, 0, NULL, NULL, NULL}};
+    PARSE(usage, desc)
+    int64_t id;
+    int rc = one_id(npos, argv, usage, &id);
+    if (rc)
+        return rc;
+    char path[160];
+    snprintf(path, sizeof path, path_fmt, (long long)id);
+    return call_print(&c, method, path, NULL, cols, ncols, list_key);
+}
+
 static int list(int argc, char **argv)
 {
     cli_conn c = {0};
@@ -65,17 +82,8 @@ static int list(int argc, char **argv)
 
 static int show(int argc, char **argv)
 {
-    cli_conn c = {0};
-    const cli_opt opts[] = {CLI_CONN_OPTS(c), {NULL, 0, 0, NULL, NULL, NULL}};
-    const char *usage = "cvops deployment show ID [--json]";
-    PARSE(usage, "One deployment.")
-    int64_t id;
-    int rc = one_id(npos, argv, usage, &id);
-    if (rc)
-        return rc;
-    char path[100];
-    snprintf(path, sizeof path, "/api/v1/deployments/%lld", (long long)id);
-    return call_print(&c, "GET", path, NULL, NULL, 0, NULL);
+    return by_id(argc, argv, "cvops deployment show ID [--json]", "One deployment.", "GET",
+                 "/api/v1/deployments/%lld", NULL, 0, NULL);
 }
 
 static int drift(int argc, char **argv)
@@ -237,17 +245,9 @@ static const cli_col pipe_cols[] = {
 
 static int pipe_show(int argc, char **argv)
 {
-    cli_conn c = {0};
-    const cli_opt opts[] = {CLI_CONN_OPTS(c), {NULL, 0, 0, NULL, NULL, NULL}};
-    const char *usage = "cvops deployment pipeline show ID [--json]";
-    PARSE(usage, "The deployment's pipeline settings and feedback counters.")
-    int64_t id;
-    int rc = one_id(npos, argv, usage, &id);
-    if (rc)
-        return rc;
-    char path[100];
-    snprintf(path, sizeof path, "/api/v1/deployments/%lld/pipeline", (long long)id);
-    return call_print(&c, "GET", path, NULL, pipe_cols, 13, NULL);
+    return by_id(argc, argv, "cvops deployment pipeline show ID [--json]",
+                 "The deployment's pipeline settings and feedback counters.", "GET",
+                 "/api/v1/deployments/%lld/pipeline", pipe_cols, 13, NULL);
 }
 
 static int pipe_set(int argc, char **argv)
@@ -330,37 +330,21 @@ static int pipe_set(int argc, char **argv)
 
 static int pipe_runs(int argc, char **argv)
 {
-    cli_conn c = {0};
-    const cli_opt opts[] = {CLI_CONN_OPTS(c), {NULL, 0, 0, NULL, NULL, NULL}};
-    const char *usage = "cvops deployment pipeline runs ID [--json]";
-    PARSE(usage, "Continuous training and deployment runs, newest first.")
-    int64_t id;
-    int rc = one_id(npos, argv, usage, &id);
-    if (rc)
-        return rc;
     static const cli_col cols[] = {{"id", "ID"}, {"state", "STATE"}, {"reviews", "REVIEWS"},
                                    {"experiment_id", "EXPERIMENT"}, {"version_id", "VERSION"},
                                    {"candidate_value", "NEW"}, {"champion_value", "CHAMPION"},
                                    {"reason", "REASON"}};
-    char path[100];
-    snprintf(path, sizeof path, "/api/v1/deployments/%lld/pipeline/runs", (long long)id);
-    return call_print(&c, "GET", path, NULL, cols, 8, "items");
+    return by_id(argc, argv, "cvops deployment pipeline runs ID [--json]",
+                 "Continuous training and deployment runs, newest first.", "GET",
+                 "/api/v1/deployments/%lld/pipeline/runs", cols, 8, "items");
 }
 
 static int pipe_train(int argc, char **argv)
 {
-    cli_conn c = {0};
-    const cli_opt opts[] = {CLI_CONN_OPTS(c), {NULL, 0, 0, NULL, NULL, NULL}};
-    const char *usage = "cvops deployment pipeline train ID [--json]";
-    PARSE(usage, "Start a continuous-training run now (from the champion).")
-    int64_t id;
-    int rc = one_id(npos, argv, usage, &id);
-    if (rc)
-        return rc;
     static const cli_col cols[] = {{"pipeline_run_id", "pipeline run"}, {"job_id", "job"}};
-    char path[100];
-    snprintf(path, sizeof path, "/api/v1/deployments/%lld/pipeline/runs", (long long)id);
-    return call_print(&c, "POST", path, NULL, cols, 2, NULL);
+    return by_id(argc, argv, "cvops deployment pipeline train ID [--json]",
+                 "Start a continuous-training run now (from the champion).", "POST",
+                 "/api/v1/deployments/%lld/pipeline/runs", cols, 2, NULL);
 }
 
 static int pipeline(int argc, char **argv)
