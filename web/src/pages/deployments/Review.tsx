@@ -74,6 +74,10 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
   const [drag, setDrag] = useState<Drag | null>(null);
   const [size, setSize] = useState<[number, number]>([p.features?.width ?? 0, p.features?.height ?? 0]);
   const svg = useRef<SVGSVGElement>(null);
+  // a label being typed lives in the document at every keystroke (a render
+  // in between, e.g. the image's size arriving, must not put the old label
+  // back); leaving the field trims it, or restores the label it had
+  const before = useRef('');
   const change = (fn: (d: { boxes: OutBox[]; classes: OutClass[] }) => void) => {
     setDoc((d) => {
       const n = { boxes: d.boxes.map((b) => ({ ...b })), classes: d.classes.map((c) => ({ ...c })) };
@@ -274,7 +278,9 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
                 aria-label={`Label of box ${i + 1}`}
                 value={b.label}
                 disabled={readOnly}
-                onChange={(e) => change((x) => (x.boxes[i].label = (e.target as HTMLInputElement).value.trim() || b.label))}
+                onFocus={() => (before.current = b.label)}
+                onInput={(e) => { const v = (e.currentTarget as HTMLInputElement).value; change((x) => (x.boxes[i].label = v)); }}
+                onChange={(e) => { const v = (e.currentTarget as HTMLInputElement).value.trim() || before.current; change((x) => (x.boxes[i].label = v)); }}
               />
               <span class="review-score" aria-label={`Score of box ${i + 1}`}>{b.score != null ? b.score.toFixed(2) : 'accepted'}</span>
               {!readOnly && b.score != null && (
@@ -294,7 +300,7 @@ function ReviewEditor({ p, did, back, onSaved, reload }: { p: Prediction; did: n
         <ul class="review-shapes" aria-label="Classes">
           {doc.classes.map((c, i) => (
             <li key={i}>
-              <input type="text" aria-label={`Class ${i + 1}`} value={c.label} disabled={readOnly} onChange={(e) => change((x) => (x.classes[i].label = (e.target as HTMLInputElement).value.trim() || c.label))} />
+              <input type="text" aria-label={`Class ${i + 1}`} value={c.label} disabled={readOnly} onFocus={() => (before.current = c.label)} onInput={(e) => { const v = (e.currentTarget as HTMLInputElement).value; change((x) => (x.classes[i].label = v)); }} onChange={(e) => { const v = (e.currentTarget as HTMLInputElement).value.trim() || before.current; change((x) => (x.classes[i].label = v)); }} />
               <span class="review-score">{c.score != null ? c.score.toFixed(2) : 'accepted'}</span>
               {!readOnly && c.score != null && (
                 <button type="button" class="button button-small" aria-label={`Accept class ${i + 1}`} onClick={() => change((x) => (x.classes[i].score = null))}>
