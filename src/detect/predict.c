@@ -26,6 +26,10 @@ struct det_predictor {
     nn_session **pool, **idle;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    /* first come, first served: a caller takes a ticket and borrows when
+     * its number comes up (a condition variable wakes any waiter: with 8
+     * clients on 2 sessions some waited 7 forward passes, p99 300 ms) */
+    uint64_t ticket_next, ticket_serving;
 };
 
 det_predictor *det_predictor_new(nn_model *m, int max_sessions, err *e)
@@ -97,25 +101,24 @@ void det_predictor_set_threads(det_predictor *p, int threads)
 static nn_session *borrow(det_predictor *p, err *e)
 {
     pthread_mutex_lock(&p->mu);
+    uint64_t me = p->ticket_next++;
     for (;;) {
-        if (p->nfree > 0) {
+        if (me == p->ticket_serving && p->nfree > 0) {
             nn_session *s = p->idle[--p->nfree];
+            p->ticket_serving++;
+            pthread_cond_broadcast(&p->cv); /* the next ticket may find another session */
             pthread_mutex_unlock(&p->mu);
             return s;
         }
-        if (p->created < p->max) {
-            p->created++; /* reserve the slot, create outside the lock */
-            pthread_mutex_unlock(&p->mu);
+        if (me == p->ticket_serving && p->created < p->max) {
+            /* under the lock, as nn's predictor does: a session is cheap
+             * until its first forward pass builds its plan */
             nn_session *s = nn_session_new(p->m, e);
             if (s && p->threads > 0) nn_session_set_threads(s, p->threads);
-            pthread_mutex_lock(&p->mu);
-            if (!s) {
-                p->created--;
-                pthread_cond_broadcast(&p->cv);
-                pthread_mutex_unlock(&p->mu);
-                return NULL;
-            }
-            p->pool[p->created - 1] = s;
+            if (s)
+                p->pool[p->created++] = s;
+            p->ticket_serving++;
+            pthread_cond_broadcast(&p->cv);
             pthread_mutex_unlock(&p->mu);
             return s;
         }
@@ -127,7 +130,7 @@ static void give_back(det_predictor *p, nn_session *s)
 {
     pthread_mutex_lock(&p->mu);
     p->idle[p->nfree++] = s;
-    pthread_cond_signal(&p->cv);
+    pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 
