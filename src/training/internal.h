@@ -151,6 +151,14 @@ typedef struct train_ctx {
     int64_t eval_id;                /* the final evaluation */
 } train_ctx;
 
+/* The samples' image loop: item(ctx, i, c, e) for every i in [0, n), on
+ * `threads` threads, each with its own database connection (thread k takes
+ * k, k + threads, ...). Reports "I of N images" as progress up to 0.9 and
+ * stops at the job's cancel or the first failure, whose error it returns. */
+typedef int (*sample_item_fn)(void *ctx, int64_t i, db_conn *c, err *e);
+int sample_parallel(job_ctx *j, const training_env *env, int threads, int64_t n,
+                    sample_item_fn item, void *ctx, err *e);
+
 int train_loop(train_ctx *t, err *e);
 
 /* --- detection (det.c) --------------------------------------------------------- */

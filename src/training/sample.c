@@ -32,6 +32,7 @@
 #include "dataset/dataset.h"
 #include "experiment/experiment.h"
 #include "image/image.h"
+#include "training/internal.h"
 #include "training/training.h"
 
 static const char *const fmnist_labels[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
@@ -190,6 +191,89 @@ static int find_project(db_conn *c, int64_t org, int64_t user, const char *name,
                       DBT(name));
 }
 
+typedef struct par_ctx {
+    const training_env *env;
+    int threads;
+    int64_t n;
+    sample_item_fn item;
+    void *ctx;
+    _Atomic int64_t done;
+    _Atomic int finished;
+    _Atomic bool stop;
+} par_ctx;
+
+typedef struct par_arg {
+    par_ctx *p;
+    int index;
+    int rc;
+    err e;
+} par_arg;
+
+static void *par_main(void *arg)
+{
+    par_arg *a = arg;
+    par_ctx *p = a->p;
+    db_conn *c = db_get(p->env->db, &a->e);
+    if (!c) {
+        a->rc = -1;
+        atomic_store(&p->stop, true);
+    }
+    for (int64_t i = a->index; c && i < p->n && !atomic_load(&p->stop); i += p->threads) {
+        if (p->item(p->ctx, i, c, &a->e) != 0) {
+            a->rc = -1;
+            atomic_store(&p->stop, true);
+            break;
+        }
+        atomic_fetch_add(&p->done, 1);
+    }
+    if (c)
+        db_put(c);
+    image_thread_done();
+    atomic_fetch_add(&p->finished, 1);
+    return NULL;
+}
+
+int sample_parallel(job_ctx *j, const training_env *env, int threads, int64_t n,
+                    sample_item_fn item, void *ctx, err *e)
+{
+    par_ctx p = {.env = env, .threads = threads, .n = n, .item = item, .ctx = ctx};
+    pthread_t th[8];
+    par_arg args[8];
+    if (threads > 8)
+        threads = p.threads = 8;
+    int started = 0;
+    for (int i = 0; i < threads; i++) {
+        args[i] = (par_arg){&p, i, 0, {0}};
+        if (pthread_create(&th[i], NULL, par_main, &args[i]) != 0) {
+            atomic_store(&p.stop, true); /* its share of the images would be missing */
+            break;
+        }
+        started++;
+    }
+    while (atomic_load(&p.finished) < started) {
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL);
+        int64_t d = atomic_load(&p.done);
+        job_progress(j, 0.9 * (double)d / (double)(n ? n : 1), "%lld of %lld images",
+                     (long long)d, (long long)n);
+        if (job_should_stop(j))
+            atomic_store(&p.stop, true);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < started; i++)
+        if (args[i].rc != 0) {
+            *e = args[i].e;
+            return -1;
+        }
+    if (started < threads)
+        return err_set(e, ERR_UNAVAILABLE, "cannot start the image threads; try again");
+    if (atomic_load(&p.stop))
+        return err_set(e, ERR_UNAVAILABLE, "stopped after %lld images",
+                       (long long)atomic_load(&p.done));
+    return 0;
+}
+
 #define INGEST_THREADS 4
 
 typedef struct ingest_ctx {
@@ -198,58 +282,31 @@ typedef struct ingest_ctx {
     int64_t lake;
     const nn_idx *tr, *te;
     sample_item *items;
-    int64_t counts[3], total;
-    _Atomic int64_t done;
-    _Atomic int finished;
-    _Atomic bool stop;
+    int64_t counts[3];
 } ingest_ctx;
 
-typedef struct ingest_arg {
-    ingest_ctx *c;
-    int index;
-    int rc;
-    err e;
-} ingest_arg;
-
-/* Thread a->index adds images index, index + INGEST_THREADS, ... of the
- * sample, numbered in split order: train, val (both from the training file,
- * train first), test (from the test file). */
-static void *ingest_main(void *p)
+/* Image x of the sample, numbered in split order: train, val (both from
+ * the training file, train first), test (from the test file). */
+static int ingest_one(void *ctx, int64_t x, db_conn *c, err *e)
 {
-    ingest_arg *a = p;
-    ingest_ctx *ic = a->c;
-    db_conn *c = db_get(ic->env->db, &a->e);
-    if (!c)
-        a->rc = -1;
-    for (int64_t x = a->index; c && x < ic->total && a->rc == 0; x += INGEST_THREADS) {
-        if (atomic_load(&ic->stop))
-            break;
-        int sp = x < ic->counts[0] ? 0 : x < ic->counts[0] + ic->counts[1] ? 1 : 2;
-        const nn_idx *src = sp == 2 ? ic->te : ic->tr;
-        int64_t k = sp == 2 ? x - ic->counts[0] - ic->counts[1] : x;
-        char fn[64];
-        snprintf(fn, sizeof fn, "fashion-mnist-%s-%05lld.png", sp == 2 ? "test" : "train",
-                 (long long)k);
-        int64_t data_id = 0;
-        bool dup;
-        const uint8_t *px = src->pixels + (size_t)k * (size_t)(src->w * src->h);
-        /* the same picture inserted by two threads at once: datalake_insert
-         * retries and returns the one that won */
-        if (add_image(ic->j, ic->env, c, ic->lake, px, src->w, src->h, fn, &data_id, &dup,
-                      &a->e) != 0) {
-            err_prefix(&a->e, "%s: ", fn);
-            a->rc = -1;
-            atomic_store(&ic->stop, true);
-            break;
-        }
-        ic->items[x] = (sample_item){data_id, 0, src->labels[k], sp};
-        atomic_fetch_add(&ic->done, 1);
+    ingest_ctx *ic = ctx;
+    int sp = x < ic->counts[0] ? 0 : x < ic->counts[0] + ic->counts[1] ? 1 : 2;
+    const nn_idx *src = sp == 2 ? ic->te : ic->tr;
+    int64_t k = sp == 2 ? x - ic->counts[0] - ic->counts[1] : x;
+    char fn[64];
+    snprintf(fn, sizeof fn, "fashion-mnist-%s-%05lld.png", sp == 2 ? "test" : "train",
+             (long long)k);
+    int64_t data_id = 0;
+    bool dup;
+    const uint8_t *px = src->pixels + (size_t)k * (size_t)(src->w * src->h);
+    /* the same picture inserted by two threads at once: datalake_insert
+     * retries and returns the one that won */
+    if (add_image(ic->j, ic->env, c, ic->lake, px, src->w, src->h, fn, &data_id, &dup, e) != 0) {
+        err_prefix(e, "%s: ", fn);
+        return -1;
     }
-    if (c)
-        db_put(c);
-    image_thread_done();
-    atomic_fetch_add(&ic->finished, 1);
-    return NULL;
+    ic->items[x] = (sample_item){data_id, 0, src->labels[k], sp};
+    return 0;
 }
 
 int training_sample_run(job_ctx *j, const training_env *env, err *e)
@@ -317,43 +374,9 @@ int training_sample_run(job_ctx *j, const training_env *env, err *e)
      * loaded cores: 49 s with one thread, 19 s with four) */
     {
         ingest_ctx ic = {.j = j, .env = env, .lake = lake, .tr = tr, .te = te, .items = items,
-                         .counts = {counts[0], counts[1], counts[2]}, .total = total};
-        pthread_t th[INGEST_THREADS];
-        ingest_arg args[INGEST_THREADS];
-        int started = 0;
-        for (int i = 0; i < INGEST_THREADS; i++) {
-            args[i] = (ingest_arg){&ic, i, 0, {0}};
-            if (pthread_create(&th[i], NULL, ingest_main, &args[i]) != 0) {
-                atomic_store(&ic.stop, true); /* its share of the images would be missing */
-                break;
-            }
-            started++;
-        }
-        while (atomic_load(&ic.finished) < started) {
-            struct timespec ts = {0, 200 * 1000000};
-            nanosleep(&ts, NULL);
-            int64_t d = atomic_load(&ic.done);
-            job_progress(j, 0.9 * (double)d / (double)total, "%lld of %lld images", (long long)d,
-                         (long long)total);
-            if (job_should_stop(j))
-                atomic_store(&ic.stop, true);
-        }
-        for (int i = 0; i < started; i++)
-            pthread_join(th[i], NULL);
-        for (int i = 0; i < started; i++)
-            if (args[i].rc != 0) {
-                *e = args[i].e;
-                goto out;
-            }
-        if (started < INGEST_THREADS) {
-            err_set(e, ERR_UNAVAILABLE, "cannot start the image threads; try again");
+                         .counts = {counts[0], counts[1], counts[2]}};
+        if (sample_parallel(j, env, INGEST_THREADS, total, ingest_one, &ic, e) != 0)
             goto out;
-        }
-        if (atomic_load(&ic.stop)) {
-            err_set(e, ERR_UNAVAILABLE, "stopped after %lld images",
-                    (long long)atomic_load(&ic.done));
-            goto out;
-        }
         n = total;
     }
     /* the same picture twice in Fashion-MNIST (a few are): keep the first */

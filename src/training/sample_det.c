@@ -17,12 +17,9 @@
  * Everything goes through the datalake, dataset and experiment modules, as
  * an upload and an import would. The same seed gives the same images.
  */
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/jsonv.h"
 #include "base/util.h"
@@ -31,6 +28,7 @@
 #include "detect/detect.h"
 #include "experiment/experiment.h"
 #include "image/image.h"
+#include "training/internal.h"
 #include "training/training.h"
 
 #define SHAPES_CLASSES 6
@@ -104,64 +102,37 @@ typedef struct shapes_ctx {
     int64_t lake;
     uint64_t seed;
     int size;
-    int64_t n;
     shape_item *items;
     det_box *boxes;
-    _Atomic int64_t done;
-    _Atomic int finished;
-    _Atomic bool stop;
 } shapes_ctx;
 
-typedef struct shapes_arg {
-    shapes_ctx *c;
-    int index;
-    int rc;
-    err e;
-} shapes_arg;
-
-/* Thread a->index draws and stores images index, index + SHAPES_THREADS... */
-static void *shapes_main(void *p)
+/* Draws and stores image i. */
+static int shapes_one(void *ctx, int64_t i, db_conn *c, err *e)
 {
-    shapes_arg *a = p;
-    shapes_ctx *sc = a->c;
-    db_conn *c = db_get(sc->env->db, &a->e);
+    shapes_ctx *sc = ctx;
+    shape_item *it = &sc->items[i];
     uint8_t *rgb = malloc((size_t)sc->size * (size_t)sc->size * 3);
-    if (!c || !rgb) {
-        if (c)
-            err_set(&a->e, ERR_INTERNAL, "out of memory");
-        a->rc = -1;
-        atomic_store(&sc->stop, true);
+    if (!rgb)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    int nb = 0, rc = 0;
+    uint8_t *jpg = NULL;
+    size_t len = 0;
+    char fn[64];
+    snprintf(fn, sizeof fn, "shapes-%05lld.jpg", (long long)i);
+    image_pixels px = {rgb, (uint32_t)sc->size, (uint32_t)sc->size, 3, (size_t)sc->size * 3};
+    if (det_synth_image(sc->syn, sc->seed, i, rgb, sc->boxes + i * SHAPES_MAX_BOXES,
+                        SHAPES_MAX_BOXES, &nb, e) != 0 ||
+        image_encode_jpeg(&px, 90, &jpg, &len, e) != 0 ||
+        add_jpeg(sc->j, sc->env, c, sc->lake, jpg, len, fn, &it->data_id, e) != 0) {
+        err_prefix(e, "%s: ", fn);
+        rc = -1;
     }
-    for (int64_t i = a->index; a->rc == 0 && i < sc->n; i += SHAPES_THREADS) {
-        if (atomic_load(&sc->stop))
-            break;
-        shape_item *it = &sc->items[i];
-        int nb = 0;
-        uint8_t *jpg = NULL;
-        size_t len = 0;
-        char fn[64];
-        snprintf(fn, sizeof fn, "shapes-%05lld.jpg", (long long)i);
-        image_pixels px = {rgb, (uint32_t)sc->size, (uint32_t)sc->size, 3, (size_t)sc->size * 3};
-        if (det_synth_image(sc->syn, sc->seed, i, rgb, sc->boxes + i * SHAPES_MAX_BOXES,
-                            SHAPES_MAX_BOXES, &nb, &a->e) != 0 ||
-            image_encode_jpeg(&px, 90, &jpg, &len, &a->e) != 0 ||
-            add_jpeg(sc->j, sc->env, c, sc->lake, jpg, len, fn, &it->data_id, &a->e) != 0) {
-            err_prefix(&a->e, "%s: ", fn);
-            a->rc = -1;
-            atomic_store(&sc->stop, true);
-        }
-        free(jpg);
-        it->first = (int)(i * SHAPES_MAX_BOXES);
-        it->n = nb;
-        it->split = i % 10 == 8 ? 1 : i % 10 == 9 ? 2 : 0;
-        atomic_fetch_add(&sc->done, 1);
-    }
+    free(jpg);
     free(rgb);
-    if (c)
-        db_put(c);
-    image_thread_done();
-    atomic_fetch_add(&sc->finished, 1);
-    return NULL;
+    it->first = (int)(i * SHAPES_MAX_BOXES);
+    it->n = nb;
+    it->split = i % 10 == 8 ? 1 : i % 10 == 9 ? 2 : 0;
+    return rc;
 }
 
 static int find_project(db_conn *c, int64_t org, int64_t user, const char *name, int64_t *id,
@@ -237,42 +208,9 @@ int training_sample_det_run(job_ctx *j, const training_env *env, err *e)
      * datalake's fsynced files and thumbnail overlap well) */
     {
         shapes_ctx sc = {.j = j, .env = env, .syn = syn, .lake = lake, .seed = (uint64_t)seed,
-                         .size = (int)size, .n = n, .items = items, .boxes = boxes};
-        pthread_t th[SHAPES_THREADS];
-        shapes_arg args[SHAPES_THREADS];
-        int started = 0;
-        for (int i = 0; i < SHAPES_THREADS; i++) {
-            args[i] = (shapes_arg){&sc, i, 0, {0}};
-            if (pthread_create(&th[i], NULL, shapes_main, &args[i]) != 0) {
-                atomic_store(&sc.stop, true); /* its share of the images would be missing */
-                break;
-            }
-            started++;
-        }
-        while (atomic_load(&sc.finished) < started) {
-            struct timespec ts = {0, 200 * 1000000};
-            nanosleep(&ts, NULL);
-            int64_t d = atomic_load(&sc.done);
-            job_progress(j, 0.9 * (double)d / (double)n, "%lld of %lld images", (long long)d,
-                         (long long)n);
-            if (job_should_stop(j))
-                atomic_store(&sc.stop, true);
-        }
-        for (int i = 0; i < started; i++)
-            pthread_join(th[i], NULL);
-        for (int i = 0; i < started; i++)
-            if (args[i].rc != 0) {
-                *e = args[i].e;
-                goto out;
-            }
-        if (started < SHAPES_THREADS) {
-            err_set(e, ERR_UNAVAILABLE, "cannot start the image threads; try again");
+                         .size = (int)size, .items = items, .boxes = boxes};
+        if (sample_parallel(j, env, SHAPES_THREADS, n, shapes_one, &sc, e) != 0)
             goto out;
-        }
-        if (atomic_load(&sc.stop)) {
-            err_set(e, ERR_UNAVAILABLE, "stopped after %lld images", (long long)atomic_load(&sc.done));
-            goto out;
-        }
         /* the same picture twice: keep the first */
         for (int64_t i = 0; i < n; i++)
             for (int64_t k = 0; k < i; k++)
