@@ -104,6 +104,15 @@ int app_open(app *a, const app_config *cfg, err *e)
         goto out;
     if (applied)
         log_info("database: applied %d migration(s)", applied);
+    a->db_scan = a->db;
+    const char *url = c->db_url ? c->db_url : db_url;
+    if (db_driver(a->db) == DB_SQLITE && db_url_shareable(url)) {
+        db_options sopt = {.pool_size = c->db_pool, .mmap_bytes = 1LL << 30};
+        if (db_open(url, &sopt, &a->db_scan, e) != 0) {
+            a->db_scan = NULL;
+            goto out;
+        }
+    }
     if (blob_open(c->blob_url ? c->blob_url : blob_url, c->spool_dir ? c->spool_dir : spool,
                   &a->blobs, e) != 0)
         goto out;
@@ -123,6 +132,9 @@ void app_close(app *a)
     exp_committer_stop(a->exp_committer); /* if serve stopped early */
     a->exp_committer = NULL;
     blob_close(a->blobs);
+    if (a->db_scan != a->db)
+        db_close(a->db_scan);
+    a->db_scan = NULL;
     db_close(a->db);
     auth_cache_free(a->auth);
     free(a->openapi);
@@ -205,14 +217,17 @@ int app_bootstrap(app *a, err *e)
     return 0;
 }
 
-db_conn *app_db(http_req *r)
+static db_conn *conn_of(http_req *r, db *d)
 {
     err e;
-    db_conn *c = db_get(APP(r)->db, &e);
+    db_conn *c = db_get(d, &e);
     if (!c)
         http_fail(r, ERR_UNAVAILABLE, "the database is not reachable: %s", e.msg);
     return c;
 }
+
+db_conn *app_db(http_req *r) { return conn_of(r, APP(r)->db); }
+db_conn *app_db_scan(http_req *r) { return conn_of(r, APP(r)->db_scan); }
 
 int app_reply_deleted(http_req *r, int64_t n)
 {

@@ -49,6 +49,9 @@ typedef struct app_config {
 typedef struct app {
     app_config cfg;
     db *db;
+    /* read-only scans of large tables (listings, counts): on SQLite a second
+     * pool whose connections map the file (db_options.mmap_bytes); else db */
+    db *db_scan;
     blob_store *blobs;
     auth_cache *auth;
     http_server *http;
@@ -116,6 +119,9 @@ int app_send_blob(http_req *r, const char *sha, int64_t size, const char *type,
 
 /* Helpers for handlers: a connection for this request, or answers 503. */
 db_conn *app_db(http_req *r);
+/* The same from the scan pool: for handlers that only read, and read many
+ * rows (a listing or a count over a large table). */
+db_conn *app_db_scan(http_req *r);
 /* 200 {"deleted": n}: the answer of a DELETE (an id, or how many went). */
 int app_reply_deleted(http_req *r, int64_t n);
 /* The GET of one resource: path parameter "id", then 200 with what

@@ -968,19 +968,44 @@ out:
     return rc;
 }
 
+/* A count whose query requires a tag (`tag = "night" and ...`) is driven by
+ * that tag: its index rows joined to data, the rest of the query tested on
+ * each. Without it the database first collects the tag's items into a
+ * temporary list and then probes each (1M items, a tag on 100,000 of them:
+ * about 30% more time). CROSS JOIN fixes SQLite's order; PostgreSQL plans
+ * it as any join. */
 int datalake_count(db_conn *c, int64_t lake, const char *q, int64_t *count, err *e)
 {
-    query_sql qs = {0};
-    if (compile_q(c, q, 2, &qs, e))
+    const char *text = q ? q : "";
+    query *parsed;
+    if (query_parse(text, strlen(text), &data_schema, NULL, &parsed, e) != 0) {
+        if (e->code == ERR_NONE)
+            e->code = ERR_INVALID;
         return -1;
+    }
+    const char *tag = NULL;
+    size_t tag_len = 0;
+    bool drive = query_take_tag_eq(parsed, &tag, &tag_len);
+    query_sql qs = {0};
+    int rc = query_compile(parsed, is_pg(c) ? QUERY_POSTGRES : QUERY_SQLITE, drive ? 3 : 2, &qs, e);
     sbuf sql = SBUF_INIT;
-    sbuf_printf(&sql, "SELECT COUNT(*) FROM data WHERE data.datalake_id = $1 AND (%s)", qs.where);
-    db_stmt *s = db_prepare(c, sbuf_cstr(&sql), e);
-    int rc = -1;
+    if (drive)
+        sbuf_printf(&sql,
+                    "SELECT COUNT(*) FROM data_tag dt CROSS JOIN data WHERE data.id = dt.data_id"
+                    " AND dt.tag_id = (SELECT t.id FROM tag t WHERE t.datalake_id = $1 AND t.name = $2)"
+                    " AND data.datalake_id = $1 AND (%s)",
+                    rc ? "" : qs.where);
+    else
+        sbuf_printf(&sql, "SELECT COUNT(*) FROM data WHERE data.datalake_id = $1 AND (%s)",
+                    rc ? "" : qs.where);
+    db_stmt *s = rc ? NULL : db_prepare(c, sbuf_cstr(&sql), e);
+    rc = -1;
     if (s) {
         db_bind(s, 1, DBI(lake));
+        if (drive)
+            db_bind(s, 2, DBTN(tag, tag_len));
         for (size_t i = 0; i < qs.nparams; i++)
-            db_bind(s, 2 + (int)i, qparam(&qs.params[i]));
+            db_bind(s, (drive ? 3 : 2) + (int)i, qparam(&qs.params[i]));
         if (db_step(s, e) == DB_ROW) {
             *count = db_col_i64(s, 0);
             rc = 0;
@@ -989,6 +1014,7 @@ int datalake_count(db_conn *c, int64_t lake, const char *q, int64_t *count, err 
     }
     sbuf_free(&sql);
     query_sql_free(&qs);
+    query_free(parsed);
     return rc;
 }
 

@@ -386,7 +386,7 @@ static int upload_batch(http_req *r)
 
 static int data_search(http_req *r)
 {
-    db_conn *c = app_db(r);
+    db_conn *c = app_db_scan(r);
     if (!c)
         return 0;
     int64_t lake, limit;
@@ -405,7 +405,7 @@ static int data_search(http_req *r)
 
 static int data_count(http_req *r)
 {
-    db_conn *c = app_db(r);
+    db_conn *c = app_db_scan(r);
     if (!c)
         return 0;
     int64_t lake, n = 0;
@@ -539,7 +539,7 @@ typedef int (*lake_writer)(db_conn *c, int64_t lake, jw *w, err *e);
 
 static int lake_read(http_req *r, lake_writer fn)
 {
-    db_conn *c = app_db(r);
+    db_conn *c = app_db_scan(r);
     if (!c)
         return 0;
     int64_t lake;
@@ -731,7 +731,7 @@ static int data_similar(http_req *r)
     if (http_param_id(r, "id", &id) || http_query_i64(r, "max_distance", 8, 0, 64, &dist) ||
         http_query_i64(r, "limit", 50, 1, 1000, &limit))
         return 0;
-    db_conn *c = app_db(r);
+    db_conn *c = app_db_scan(r);
     if (!c)
         return 0;
     err e;

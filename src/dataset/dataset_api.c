@@ -352,7 +352,7 @@ static int assets_list(http_req *r)
     const char *sh = http_query(r, "shapes");
     dataset_asset_page p = {http_query(r, "q"), http_query(r, "order_by"), http_query(r, "cursor"),
                             limit, sh && strcmp(sh, "1") == 0};
-    db_conn *c = app_db(r);
+    db_conn *c = app_db_scan(r);
     if (!c)
         return 0;
     err e;
@@ -368,7 +368,7 @@ static int assets_count(http_req *r)
     int64_t id, n = 0;
     if (http_param_id(r, "id", &id))
         return 0;
-    db_conn *c = app_db(r);
+    db_conn *c = app_db_scan(r);
     if (!c)
         return 0;
     err e;

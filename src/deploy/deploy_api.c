@@ -363,7 +363,7 @@ static int metrics(http_req *r)
         http_query_i64(r, "to", now + 60000, 0, INT64_MAX, &to))
         return 0;
     const char *res = http_query(r, "resolution");
-    db_conn *c = app_db(r);
+    db_conn *c = app_db_scan(r);
     if (!c)
         return 0;
     err e;
@@ -403,7 +403,7 @@ static int preds_list(http_req *r)
         q.min_score = strtod(mn, NULL);
     if (mx)
         q.max_score = strtod(mx, NULL);
-    db_conn *c = app_db(r);
+    db_conn *c = app_db_scan(r);
     if (!c)
         return 0;
     err e;

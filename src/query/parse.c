@@ -794,3 +794,34 @@ void query_free(query *q)
 }
 
 bool query_is_empty(const query *q) { return !q || !q->root; }
+
+static bool is_tag_eq(const qnode *n)
+{
+    return n->kind == QN_PRED && n->field->type == QUERY_TAG && n->op == QOP_EQ &&
+           n->nvals == 1 && n->vals[0].type == QV_TEXT;
+}
+
+bool query_take_tag_eq(query *q, const char **value, size_t *len)
+{
+    qnode *r = q ? q->root : NULL;
+    if (!r)
+        return false;
+    if (is_tag_eq(r)) {
+        *value = r->vals[0].s;
+        *len = r->vals[0].len;
+        q->root = NULL;
+        return true;
+    }
+    if (r->kind != QN_AND)
+        return false;
+    for (size_t k = 0; k < r->nkids; k++)
+        if (is_tag_eq(r->kids[k])) {
+            *value = r->kids[k]->vals[0].s;
+            *len = r->kids[k]->vals[0].len;
+            memmove(&r->kids[k], &r->kids[k + 1], (r->nkids - k - 1) * sizeof *r->kids);
+            if (--r->nkids == 1)
+                q->root = r->kids[0];
+            return true;
+        }
+    return false;
+}

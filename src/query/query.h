@@ -164,6 +164,12 @@ int query_parse(const char *text, size_t len, const query_schema *schema,
                 const query_limits *lim, query **out, err *e);
 void query_free(query *q);
 bool query_is_empty(const query *q);
+/* Takes out of q a condition every match must meet: `TAG = "text"` as the
+ * whole query or as one operand of its top-level `and`. The caller then
+ * drives the query from that tag's rows, a join on its index, instead of
+ * testing membership item by item. False, and q untouched, when there is
+ * none. *value (not NUL-terminated past *len) lives as long as q. */
+bool query_take_tag_eq(query *q, const char **value, size_t *len);
 
 typedef enum query_ptype {
     QUERY_P_NULL = 1,

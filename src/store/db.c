@@ -39,6 +39,7 @@ int db_open(const char *url, const db_options *opt, db **out, err *e)
     }
     d->opt.pool_size = opt && opt->pool_size > 0 ? opt->pool_size : 16;
     d->opt.busy_timeout_ms = opt && opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 10000;
+    d->opt.mmap_bytes = opt && opt->mmap_bytes > 0 ? opt->mmap_bytes : 0;
     if (d->kind == DB_SQLITE && strcmp(d->target, ":memory:") == 0)
         d->opt.pool_size = 1; /* each :memory: connection is its own database */
     pthread_mutex_init(&d->mu, NULL);
@@ -52,6 +53,11 @@ int db_open(const char *url, const db_options *opt, db **out, err *e)
     db_put(c);
     *out = d;
     return 0;
+}
+
+bool db_url_shareable(const char *url)
+{
+    return !(str_has_prefix(url, "sqlite:") && strstr(url, ":memory:"));
 }
 
 static void conn_close(db_conn *c)

@@ -42,7 +42,17 @@ typedef enum { DB_SQLITE, DB_POSTGRES } db_driver_kind;
 typedef struct db_options {
     int pool_size;       /* max connections; default 16 */
     int busy_timeout_ms; /* SQLite busy timeout; default 10000 */
+    /* SQLite: bytes of the file its connections read through mmap (0: none,
+     * every page by pread). A mapping pays off for large read-only scans, and
+     * costs where writes are frequent: each write by another connection makes
+     * the next transaction unmap it (TLB shootdowns on every core of the
+     * process) and fault its pages in again. Ignored by PostgreSQL. */
+    long long mmap_bytes;
 } db_options;
+
+/* True when a second db_open of the same URL reaches the same data (not an
+ * in-memory SQLite database, which is one per connection). */
+bool db_url_shareable(const char *url);
 
 /* "sqlite:PATH", "sqlite::memory:" or "postgres://..." / "postgresql://...". */
 int db_open(const char *url, const db_options *opt, db **out, err *e);

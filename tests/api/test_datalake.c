@@ -350,6 +350,15 @@ Test(datalake, query_language_through_the_api)
     cr_assert_eq(count(lake, "(tag = \"day\" or tag = \"dusk\") and meta.n < 4"), 2);
     cr_assert_eq(count(lake, "created > \"2020-01-01\""), 12);
     cr_assert_eq(count(lake, "format = \"jpeg\" and channels = 3"), 12);
+    /* a required tag drives the count (datalake_count): anywhere in the top-level and, with
+     * other tags, an unknown tag, and only this lake's tag of that name */
+    cr_assert_eq(count(lake, "meta.weather = \"rain\" and tag = \"night\""), 2);
+    cr_assert_eq(count(lake, "tag = \"night\" and tag = \"day\""), 0);
+    cr_assert_eq(count(lake, "tag = \"night\" and not tag = \"day\" and meta.n >= 6"), 2);
+    cr_assert_eq(count(lake, "tag = \"nosuch\" and width > 0"), 0);
+    int64_t other = seeded_lake(3);
+    cr_assert_eq(count(other, "tag = \"night\""), 1);
+    cr_assert_eq(count(lake, "tag = \"night\""), 4);
     /* errors point at the column */
     char path[300];
     snprintf(path, sizeof path, "/api/v1/datalakes/%lld/data?q=width%%20%%3E%%3D%%20", (long long)lake);

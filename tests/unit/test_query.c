@@ -360,6 +360,41 @@ Test(query_compile, tags)
                "dt.data_id = d.id AND t.name ILIKE $1 ESCAPE '\\'))", "'n%'");
 }
 
+/* query_take_tag_eq: a top-level required tag comes out of the query; the
+ * rest compiles as before; anything else leaves the query whole. */
+static void expect_take(const char *q, const char *tag, const char *rest)
+{
+    query *qq;
+    err e = {0};
+    cr_assert_eq(query_parse(q, strlen(q), &SCHEMA, NULL, &qq, &e), 0, "[%s]: %s", q, e.msg);
+    const char *v = NULL;
+    size_t n = 0;
+    bool took = query_take_tag_eq(qq, &v, &n);
+    cr_expect_eq(took, tag != NULL, "[%s]: took %d", q, took);
+    if (took && tag)
+        cr_expect(n == strlen(tag) && !memcmp(v, tag, n), "[%s]: tag '%.*s'", q, (int)n, v);
+    query_sql out;
+    cr_assert_eq(query_compile(qq, QUERY_SQLITE, 1, &out, &e), 0, "[%s]: %s", q, e.msg);
+    cr_expect_str_eq(out.where, rest, "[%s]:\n got  %s\n want %s", q, out.where, rest);
+    query_sql_free(&out);
+    query_free(qq);
+}
+
+Test(query_compile, take_a_required_tag)
+{
+    expect_take("tag = night", "night", "1=1");
+    expect_take("width > 5 and tag = \"night\"", "night", "(d.width > $1)");
+    expect_take("width > 5 and tag = a and height < 3", "a", "((d.width > $1) AND (d.height < $2))");
+    expect_take("tag = a and tag = b", "a", "(" TAG_SQL("t.name = $1") ")");
+    expect_take("tag = a or width > 5", NULL,
+                "((" TAG_SQL("t.name = $1") ") OR (d.width > $2))");
+    expect_take("not tag = a", NULL, "(NOT COALESCE((" TAG_SQL("t.name = $1") "), 0))");
+    expect_take("tag != a and width > 5", NULL,
+                "((NOT " TAG_SQL("t.name = $1") ") AND (d.width > $2))");
+    expect_take("tag in (a, b)", NULL, "(" TAG_SQL("t.name IN ($1, $2)") ")");
+    expect_take("", NULL, "1=1");
+}
+
 Test(query_compile, json_fields_both_dialects)
 {
     expect_sql("meta.weather = rain", QUERY_SQLITE,
