@@ -134,9 +134,15 @@ int deploy_alerts(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e);
 int deploy_alerts_check(db_conn *c, int64_t org, int64_t deployment, int64_t now_ms,
                         int64_t *fired, int *nfired, int max, err *e);
 
-/* Serve mode (predict_api.c): stops the thread that runs shadow models
- * after the answers (what is still queued is dropped). */
+/* Serve mode (predict_api.c): stops the thread that runs shadow models and
+ * drift scores after the answers (what is still queued is dropped). */
 void deploy_serve_stop(void);
+/* Monitor mode: hands a recorded prediction's image to that thread for its
+ * drift scores at arrival (deploy/drift.h); copies the image, or does
+ * nothing when the deployment has no reference or the thread is busy. */
+struct app;
+void deploy_score_later(struct app *a, int64_t org, int64_t deployment, int64_t prediction,
+                        const void *image, size_t n, const deploy_features *f);
 
 extern const char deploy_schema_v51[];
 

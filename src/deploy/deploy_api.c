@@ -266,6 +266,7 @@ static int predictions_report(http_req *r)
     /* the image: probed, features for drift, stored when sampled */
     blob_writer *w = u->w;
     u->w = NULL;
+    bool in_memory = !w; /* small uploads; a spooled one is scored by the drift report */
     char sha[65];
     deploy_features f;
     int rc;
@@ -318,6 +319,8 @@ static int predictions_report(http_req *r)
                                .top_label = top, .top_score = top_score, .objects = objects};
         rc = deploy_record(c, &d, &p, &pid, &e);
     }
+    if (rc == 0 && in_memory)
+        deploy_score_later(APP(r), r->who.org_id, id, pid, u->mem.p, u->mem.len, &f);
     if (rc == 0 && pid % 100 == 0) { /* now and then, evaluate the alert rules */
         int64_t fired[16];
         int nf = 0;
@@ -523,7 +526,8 @@ static int drift(http_req *r)
         http_query_i64(r, "limit", 5000, 1, DRIFT_WINDOW_MAX, &limit) ||
         http_query_i64(r, "dataset_version_id", 0, 0, INT64_MAX, &version))
         return 0;
-    drift_query q = {.from = from, .to = to, .limit = limit, .version = version, .outlier_pct = 99};
+    drift_query q = {.from = from, .to = to, .limit = limit, .version = version,
+                     .outlier_pct = DRIFT_OUTLIER_PCT};
     const char *pct = http_query(r, "outlier_percentile");
     if (pct) {
         char *end;

@@ -12,6 +12,7 @@
 #include "deploy/drift.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,6 +514,8 @@ static int ref_build(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, i
     return rc;
 }
 
+static void live_unmark(int64_t dep);
+
 /* --- the report --------------------------------------------------------------------- */
 
 typedef struct window_row {
@@ -634,6 +637,7 @@ int deploy_drift(db_conn *c, blob_store *bs, const char *spool, int64_t org, int
             training_model_release(tm);
         return -1;
     }
+    live_unmark(dep); /* scores at arrival may start */
     if (!r.dim && r.why[0])
         snprintf(why, sizeof why, "%s", r.why);
     /* the window */
@@ -797,4 +801,172 @@ int deploy_drift(db_conn *c, blob_store *bs, const char *spool, int64_t org, int
     free(rows);
     ref_free(&r);
     return 0;
+}
+
+/* --- scores at arrival ---------------------------------------------------------------- */
+
+/* Deployments found without a reference, until when (ms): the request
+ * threads ask before they copy an image for the background thread. */
+#define LIVE_NONE_MAX 32
+#define LIVE_RECHECK_MS 10000
+static struct {
+    pthread_mutex_t mu;
+    struct {
+        int64_t dep, until;
+    } none[LIVE_NONE_MAX];
+} live_none = {PTHREAD_MUTEX_INITIALIZER, {{0, 0}}};
+
+/* The background thread's cache: the last deployment's reference and the
+ * embedding of its champion (one thread uses it). */
+static struct {
+    int64_t dep, ref_id, model;
+    reference r;
+    bool have_r, tried_x, have_x;
+    embedder x;
+} live;
+
+bool deploy_drift_live_wanted(int64_t dep)
+{
+    int64_t now = time_now_ms();
+    bool want = true;
+    pthread_mutex_lock(&live_none.mu);
+    for (int i = 0; i < LIVE_NONE_MAX; i++)
+        if (live_none.none[i].dep == dep && live_none.none[i].until > now)
+            want = false;
+    pthread_mutex_unlock(&live_none.mu);
+    return want;
+}
+
+static void live_mark_none(int64_t dep)
+{
+    int64_t now = time_now_ms();
+    pthread_mutex_lock(&live_none.mu);
+    int slot = 0;
+    for (int i = 0; i < LIVE_NONE_MAX; i++) {
+        if (live_none.none[i].dep == dep) {
+            slot = i;
+            break;
+        }
+        if (live_none.none[i].until < live_none.none[slot].until)
+            slot = i;
+    }
+    live_none.none[slot].dep = dep;
+    live_none.none[slot].until = now + LIVE_RECHECK_MS;
+    pthread_mutex_unlock(&live_none.mu);
+}
+
+/* A reference now exists (this process built or loaded it). */
+static void live_unmark(int64_t dep)
+{
+    pthread_mutex_lock(&live_none.mu);
+    for (int i = 0; i < LIVE_NONE_MAX; i++)
+        if (live_none.none[i].dep == dep)
+            live_none.none[i].until = 0;
+    pthread_mutex_unlock(&live_none.mu);
+}
+
+void deploy_drift_live_clear(void)
+{
+    if (live.have_r)
+        ref_free(&live.r);
+    if (live.have_x)
+        embedder_free(&live.x);
+    memset(&live, 0, sizeof live);
+    pthread_mutex_lock(&live_none.mu);
+    memset(live_none.none, 0, sizeof live_none.none);
+    pthread_mutex_unlock(&live_none.mu);
+}
+
+/* The deployment's newest reference for its champion into the cache. 0 with
+ * live.have_r false: there is none yet. */
+static int live_reference(db_conn *c, int64_t dep, int64_t champion, err *e)
+{
+    db_stmt *s = db_query(c, e,
+                          "SELECT id, dataset_version_id, assets FROM drift_reference WHERE"
+                          " deployment_id = $1 AND model_version_id = $2 ORDER BY id DESC LIMIT 1",
+                          DBI(dep), DBI(champion));
+    if (!s)
+        return -1;
+    int rc = db_step(s, e);
+    int64_t id = 0, version = 0, assets = 0;
+    if (rc == DB_ROW) {
+        id = db_col_i64(s, 0);
+        version = db_col_i64(s, 1);
+        assets = db_col_i64(s, 2);
+    }
+    db_done(s);
+    if (rc < 0)
+        return -1;
+    if (live.have_r && (live.dep != dep || live.ref_id != id)) {
+        ref_free(&live.r);
+        live.have_r = false;
+    }
+    if (live.dep != dep || live.model != champion) {
+        if (live.have_x)
+            embedder_free(&live.x);
+        live.have_x = live.tried_x = false;
+    }
+    live.dep = dep;
+    live.model = champion;
+    if (!id || live.have_r)
+        return 0;
+    bool found = false;
+    if (ref_load(c, dep, version, champion, assets, &live.r, &found, e))
+        return -1;
+    live.have_r = found;
+    live.ref_id = found ? live.r.id : 0;
+    return 0;
+}
+
+int deploy_drift_score_arrival(db_conn *c, blob_store *bs, const char *spool, int64_t org,
+                               int64_t dep, int64_t prediction, const void *bytes, size_t n,
+                               const deploy_features *f, err *e)
+{
+    deploy_info d;
+    if (deploy_get_info(c, org, dep, &d, e))
+        return -1;
+    if (!d.champion) {
+        live_mark_none(dep);
+        return 0;
+    }
+    if (live_reference(c, dep, d.champion, e))
+        return -1;
+    if (!live.have_r) {
+        live_mark_none(dep);
+        return 0;
+    }
+    const reference *r = &live.r;
+    if (r->dim && !live.tried_x) {
+        live.tried_x = true;
+        training_model *tm = NULL;
+        err me;
+        if (training_model_acquire(c, bs, spool, org, d.champion, &tm, &me) == 0) {
+            live.have_x = embedder_init(&live.x, nn_predictor_model(training_model_predictor(tm)),
+                                        &me) == 0;
+            training_model_release(tm);
+        }
+    }
+    double fv[NFEAT];
+    feats_of(f, fv);
+    bool oor = false;
+    for (int k = 0; k < NFEAT; k++)
+        oor |= fv[k] < r->lo[k] || fv[k] > r->hi[k];
+    double dist = NAN, pct = NAN;
+    float *v = NULL;
+    size_t dim = 0;
+    err ie;
+    if (live.have_x && embed(&live.x, bytes, n, &v, &dim, &ie) == 0 && dim == r->dim) {
+        dist = knn(r->emb, (size_t)r->images, r->dim, v, (size_t)-1);
+        pct = drift_percentile(r->knn_sorted, (size_t)r->images, dist);
+    }
+    free(v);
+    return db_run(c, e,
+                  "INSERT INTO prediction_drift (prediction_id, deployment_id, reference_id, knn_distance,"
+                  " outlier_pct, outlier, out_of_range) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                  " ON CONFLICT (prediction_id) DO NOTHING",
+                  DBI(prediction), DBI(dep), DBI(r->id), isfinite(dist) ? DBD(dist) : DBNULL,
+                  isfinite(pct) ? DBD(pct) : DBNULL,
+                  DBI(isfinite(pct) && pct >= DRIFT_OUTLIER_PCT ? 1 : 0), DBI(oor ? 1 : 0)) < 0
+               ? -1
+               : 0;
 }

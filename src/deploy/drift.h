@@ -26,6 +26,7 @@
 #ifndef CVOPS_DEPLOY_DRIFT_H
 #define CVOPS_DEPLOY_DRIFT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,7 @@
 #define DRIFT_WINDOW_MAX 20000  /* predictions compared per request */
 #define DRIFT_SCORE_MAX 2000    /* new outlier scores computed per request */
 #define DRIFT_K 5               /* nearest neighbours */
+#define DRIFT_OUTLIER_PCT 99    /* the default outlier percentile */
 
 /* Two-sample Kolmogorov-Smirnov statistic: the largest distance between
  * the empirical distribution functions of a and b (sorted in place).
@@ -58,6 +60,25 @@ typedef struct drift_query {
 
 int deploy_drift(db_conn *c, blob_store *bs, const char *spool, int64_t org, int64_t deployment,
                  const drift_query *q, jw *w, err *e);
+
+/* Scores at arrival. A prediction is scored (outlier percentile and
+ * out_of_range, stored in prediction_drift with the default percentile) by
+ * the deployment's background thread soon after it is recorded, against the
+ * newest reference built for the champion (GET .../drift builds one), so
+ * outlier_rate alerts see new traffic without waiting for a report. When
+ * the thread is busy, predictions go unscored; the drift report scores
+ * those whose image was stored.
+ *
+ * deploy_drift_live_wanted: false when the deployment was found without a
+ * reference in the last 10 s and no drift report of this process has made
+ * one since (the request need not copy its image). */
+bool deploy_drift_live_wanted(int64_t deployment);
+struct deploy_features;
+int deploy_drift_score_arrival(db_conn *c, blob_store *bs, const char *spool, int64_t org,
+                               int64_t deployment, int64_t prediction, const void *bytes, size_t n,
+                               const struct deploy_features *f, err *e);
+/* Frees the background thread's cache (the server stops). */
+void deploy_drift_live_clear(void);
 
 extern const char deploy_schema_v53[];
 

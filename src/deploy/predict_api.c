@@ -44,12 +44,17 @@
 #include "base/util.h"
 #include "datalake/datalake.h"
 #include "deploy/deploy.h"
+#include "deploy/drift.h"
 #include "deploy/serve_models.h"
 #include "image/image.h"
 #include "training/training.h"
 
 #define PREDICT_MAX_BODY (64LL << 20)
 #define SHADOW_QUEUE_MAX 256
+/* Scores at arrival wait only behind a short queue: under heavy traffic
+ * most go unscored rather than delay the shadow model or pile up images. */
+#define SCORE_QUEUE_MAX 4
+#define SCORE_IMAGE_MAX (8 << 20)
 #define TAGS_MAX 32
 
 /* --- running a model version -------------------------------------------------- */
@@ -133,14 +138,18 @@ static int run_model(app *a, db_conn *c, int64_t org, int64_t version, const voi
     return rc;
 }
 
-/* --- the shadow thread -------------------------------------------------------- */
+/* --- the background thread -------------------------------------------------------- */
 
+/* What runs after a prediction was answered: the shadow model (version),
+ * and the drift scores at arrival (score; deploy/drift.h). */
 typedef struct shadow_task {
     struct shadow_task *next;
     app *a;
     int64_t org, deployment, prediction, version;
     double min_score, iou;
     int max_det;
+    bool score;
+    deploy_features f;
     size_t n;
     uint8_t bytes[];
 } shadow_task;
@@ -155,12 +164,27 @@ static struct {
     int64_t skipped;
 } sq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
+static void run_score(shadow_task *t, db_conn *c)
+{
+    char spool[1024];
+    spool_of(t->a, spool, sizeof spool);
+    err e;
+    if (deploy_drift_score_arrival(c, t->a->blobs, spool, t->org, t->deployment, t->prediction,
+                                   t->bytes, t->n, &t->f, &e))
+        log_warn("drift score of prediction %lld failed: %s", (long long)t->prediction, e.msg);
+}
+
 static void run_shadow(shadow_task *t)
 {
     err e;
     db_conn *c = db_get(t->a->db, &e);
     if (!c) {
         log_warn("shadow prediction %lld skipped: %s", (long long)t->prediction, e.msg);
+        return;
+    }
+    if (!t->version) {
+        run_score(t, c);
+        db_put(c);
         return;
     }
     char *norm = NULL, top[260] = "";
@@ -187,6 +211,8 @@ static void run_shadow(shadow_task *t)
         log_warn("shadow prediction for prediction %lld (model version %lld) failed: %s",
                  (long long)t->prediction, (long long)t->version, e.msg);
     free(norm);
+    if (t->score)
+        run_score(t, c);
     db_put(c);
 }
 
@@ -226,6 +252,14 @@ static void *shadow_main(void *arg)
 static void shadow_enqueue(shadow_task *t)
 {
     pthread_mutex_lock(&sq.mu);
+    if (t->score && sq.queued >= SCORE_QUEUE_MAX) {
+        t->score = false; /* busy: this one goes unscored */
+        if (!t->version) {
+            pthread_mutex_unlock(&sq.mu);
+            free(t);
+            return;
+        }
+    }
     if (sq.stopping || sq.queued >= SHADOW_QUEUE_MAX) {
         sq.skipped++;
         int64_t skipped = sq.skipped;
@@ -261,6 +295,20 @@ static void shadow_enqueue(shadow_task *t)
     pthread_mutex_unlock(&sq.mu);
 }
 
+void deploy_score_later(app *a, int64_t org, int64_t deployment, int64_t prediction,
+                        const void *bytes, size_t n, const deploy_features *f)
+{
+    if (n > SCORE_IMAGE_MAX || !deploy_drift_live_wanted(deployment))
+        return;
+    shadow_task *t = malloc(sizeof *t + n);
+    if (!t)
+        return;
+    *t = (shadow_task){.a = a, .org = org, .deployment = deployment, .prediction = prediction,
+                       .score = true, .f = *f, .n = n};
+    memcpy(t->bytes, bytes, n);
+    shadow_enqueue(t);
+}
+
 void deploy_serve_stop(void)
 {
     pthread_mutex_lock(&sq.mu);
@@ -273,6 +321,7 @@ void deploy_serve_stop(void)
     pthread_mutex_lock(&sq.mu);
     sq.started = false;
     pthread_mutex_unlock(&sq.mu);
+    deploy_drift_live_clear();
     deploy_dets_clear();
 }
 
@@ -495,12 +544,13 @@ static int predict(http_req *r)
         return http_fail(r, ERR_INTERNAL, "the model failed on this image (recorded as an error): %s",
                          model_err.msg);
     }
-    if (d.shadow) {
+    bool want_score = u->img.len <= SCORE_IMAGE_MAX && deploy_drift_live_wanted(id);
+    if (d.shadow || want_score) {
         shadow_task *t = malloc(sizeof *t + u->img.len);
         if (t) {
             *t = (shadow_task){.a = a, .org = r->who.org_id, .deployment = id, .prediction = pid,
                                .version = d.shadow, .min_score = ro.min_score, .iou = ro.iou,
-                               .max_det = ro.max_det, .n = u->img.len};
+                               .max_det = ro.max_det, .score = want_score, .f = f, .n = u->img.len};
             memcpy(t->bytes, u->img.p, u->img.len);
             u->shadow = t;
         }
@@ -535,7 +585,7 @@ static int predict(http_req *r)
     else
         jw_null(&w);
     jw_key(&w, "shadow");
-    if (u->shadow)
+    if (u->shadow && u->shadow->version)
         jw_str(&w, "pending");
     else
         jw_null(&w);

@@ -338,6 +338,23 @@ static void pg_path(query_emit *em, const char *col, const jpath *jp, bool as_te
 }
 
 /* SQLite: json_type(col, $p) / json_extract(col, $p) */
+/* True when a JSON string of this value is stored as the value itself between
+ * quotes by every writer of our JSON columns (jansson's json_dumps without
+ * ENSURE_ASCII or ESCAPE_SLASH, jw_str, SQLite's json functions): printable
+ * ASCII without '"', '\\' and '/'. Only then may SQLite look for it as a
+ * substring first. */
+static bool literal_in_json(const char *s, size_t len)
+{
+    if (len == 0 || len > 200)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '/')
+            return false;
+    }
+    return true;
+}
+
 static void lite_fn(query_emit *em, const char *fn, const char *col, const jpath *jp)
 {
     sbuf_printf(&em->sql, "%s(%s, ", fn, col);
@@ -412,6 +429,20 @@ static void compile_json(query_emit *em, const qnode *n)
         pg_path(em, col, &jp, true);
     } else {
         sbuf_putc(s, '(');
+        if (n->op == QOP_EQ && v->type == QV_TEXT && literal_in_json(v->s, v->len)) {
+            /* the stored text must hold "value" for it to be there: a substring
+             * test skips the JSON parse of most rows that cannot match */
+            sbuf_printf(s, "instr(%s, ", col);
+            char *quoted = arena_alloc(em->a, v->len + 2);
+            if (!quoted)
+                em->failed = true;
+            else {
+                quoted[0] = quoted[v->len + 1] = '"';
+                memcpy(quoted + 1, v->s, v->len);
+            }
+            ref(em, quoted ? param_text(em, quoted, v->len + 2) : 0);
+            sbuf_puts(s, ") > 0 AND ");
+        }
         lite_fn(em, "json_type", col, &jp);
         sbuf_puts(s, num ? " IN ('integer', 'real') AND " : " = 'text' AND ");
         lite_fn(em, "json_extract", col, &jp);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/util.h"
 #include "store/db_impl.h"
@@ -44,6 +45,8 @@ int db_open(const char *url, const db_options *opt, db **out, err *e)
         d->opt.pool_size = 1; /* each :memory: connection is its own database */
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
+    pthread_mutex_init(&d->gate_mu, NULL);
+    pthread_cond_init(&d->gate_cv, NULL);
     /* Open one connection now so a bad URL fails at start, not at first use. */
     db_conn *c = db_get(d, e);
     if (!c) {
@@ -86,6 +89,8 @@ void db_close(db *d)
     pthread_mutex_unlock(&d->mu);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->gate_mu);
+    pthread_cond_destroy(&d->gate_cv);
     free(d->target);
     free(d);
 }
@@ -214,6 +219,46 @@ int db_exec_schema(db_conn *c, const char *sql, err *e)
  * writing a new version, its data and its annotations): the inner commit
  * releases the savepoint, the inner rollback undoes only the inner part,
  * and nothing is durable before the outermost commit. */
+/* The writer gate. SQLite lets one transaction write at a time; a second
+ * BEGIN IMMEDIATE finds the lock taken and its busy handler sleeps 1, 2, 5,
+ * 10... ms before it tries again, whether or not the lock was freed in
+ * between. Writers of this process queue here instead and start the moment
+ * the previous one ends (8 clients reporting predictions: the p99 was 36 ms
+ * of such sleeps). Other processes (a cvops worker) still meet SQLite's own
+ * lock and busy timeout. A writer that cannot pass within the busy timeout
+ * goes on to SQLite's lock, so a gate held too long delays, never deadlocks. */
+static bool gate_enter(db *d)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += d->opt.busy_timeout_ms / 1000;
+    until.tv_nsec += (long)(d->opt.busy_timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    bool got = true;
+    pthread_mutex_lock(&d->gate_mu);
+    while (d->gate_busy && got)
+        got = pthread_cond_timedwait(&d->gate_cv, &d->gate_mu, &until) == 0 || !d->gate_busy;
+    if (got)
+        d->gate_busy = true;
+    pthread_mutex_unlock(&d->gate_mu);
+    return got;
+}
+
+static void gate_leave(db_conn *c)
+{
+    if (!c->gated)
+        return;
+    c->gated = false;
+    db *d = c->d;
+    pthread_mutex_lock(&d->gate_mu);
+    d->gate_busy = false;
+    pthread_cond_signal(&d->gate_cv);
+    pthread_mutex_unlock(&d->gate_mu);
+}
+
 int db_begin(db_conn *c, err *e)
 {
     if (c->in_tx) {
@@ -224,8 +269,12 @@ int db_begin(db_conn *c, err *e)
         c->tx_depth++;
         return 0;
     }
-    if (db_exec(c, c->d->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", e) != 0)
+    if (c->d->kind == DB_SQLITE)
+        c->gated = gate_enter(c->d);
+    if (db_exec(c, c->d->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", e) != 0) {
+        gate_leave(c);
         return -1;
+    }
     c->in_tx = true;
     c->tx_depth = 1;
     return 0;
@@ -250,6 +299,7 @@ int db_commit(db_conn *c, err *e)
     }
     c->in_tx = false;
     c->tx_depth = 0;
+    gate_leave(c);
     return 0;
 }
 
@@ -268,6 +318,7 @@ void db_rollback(db_conn *c)
     c->d->ops->exec(c, "ROLLBACK", &ignore);
     c->in_tx = false;
     c->tx_depth = 0;
+    gate_leave(c);
 }
 
 bool db_in_tx(const db_conn *c) { return c->in_tx; }

@@ -38,6 +38,10 @@ struct db {
     pthread_cond_t cv;
     db_conn *free_list;
     int open_count;
+    /* SQLite: one writer at a time (see db_begin in db.c) */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    bool gate_busy;
 };
 
 #define DB_STMT_CACHE 256
@@ -49,6 +53,7 @@ struct db_conn {
     int tx_depth;     /* 1: a transaction; more: nested savepoints */
     bool last_unique; /* last error was a unique violation */
     bool broken;      /* connection lost: closed instead of pooled */
+    bool gated;       /* this transaction holds its db's writer gate */
     unsigned stmt_seq;  /* for PostgreSQL statement names */
     db_stmt *cache[DB_STMT_CACHE]; /* open hash by SQL text */
     int cache_count;

@@ -697,6 +697,42 @@ Test(pipeline, drift_and_outliers)
     cr_assert_float_eq(json_number_value(json_object_get(al, "last_value")),
                        (double)outliers / (2 * M), 1e-9, "%s", r->body.p);
     api_free(r);
+    /* scores at arrival: with a reference built, a new prediction is scored by the
+     * background thread without another drift report (one at a time, so none is
+     * skipped as busy); a noise image is out of range (width 40, the reference's 24) */
+    enum { A = 4 };
+    int64_t new_outliers = 0;
+    for (int k = 0; k < A; k++) {
+        tbytes img = k % 2 ? odd_image(40, 20, 900 + (uint64_t)k) : stripes(k % 4 / 2, 91000 + (uint64_t)k);
+        r = predict(w.deployment, &img);
+        tb_free(&img);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        int64_t pid = jint(r->json, "prediction_id");
+        cr_assert(json_is_null(json_object_get(r->json, "shadow")), "no shadow model: %s", r->body.p);
+        api_free(r);
+        json_t *dr = NULL, *p = NULL;
+        for (int t = 0; t < 300; t++) {
+            p = get_json("/api/v1/predictions/%lld", pid);
+            dr = json_object_get(p, "drift");
+            if (json_is_object(dr))
+                break;
+            json_decref(p);
+            p = NULL;
+            usleep(50000);
+        }
+        cr_assert_not_null(p, "prediction %lld was not scored at arrival within 15 s", (long long)pid);
+        if (k % 2)
+            cr_assert(json_is_true(json_object_get(dr, "out_of_range")), "%s", json_dumps(p, 0));
+        cr_assert(json_is_number(json_object_get(dr, "outlier_pct")), "%s", json_dumps(p, 0));
+        new_outliers += json_is_true(json_object_get(dr, "outlier"));
+        json_decref(p);
+    }
+    r = req(NULL, "POST", NULL, "/api/v1/deployments/%lld/alerts/check", (long long)w.deployment);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    al = json_array_get(json_object_get(r->json, "items"), 0);
+    cr_assert_float_eq(json_number_value(json_object_get(al, "last_value")),
+                       (double)(outliers + new_outliers) / (2 * M + A), 1e-9, "%s", r->body.p);
+    api_free(r);
 }
 
 /* Monitor mode: one reported prediction of a generated photo; its id. */

@@ -321,3 +321,34 @@ Test(db, bad_urls_are_explained)
     cr_assert_eq(db_open("postgres://nobody@127.0.0.1:1/x?connect_timeout=2", NULL, &d, &e), -1);
     cr_assert_not_null(strstr(e.msg, "cannot connect to PostgreSQL"), "%s", e.msg);
 }
+
+/* db_options.mmap_bytes: SQLite connections map the file only when asked
+ * (the server's scan pool); a second handle of the same file sees the
+ * first's writes; an in-memory database is not shareable. */
+Test(db, mmap_only_where_asked)
+{
+    char url[512];
+    snprintf(url, sizeof url, "sqlite:%s/mmap.db", test_tmpdir());
+    db *plain, *scan;
+    err e;
+    db_options so = {.pool_size = 2, .mmap_bytes = 1 << 20};
+    cr_assert_eq(db_open(url, NULL, &plain, &e), 0, "%s", e.msg);
+    cr_assert_eq(db_open(url, &so, &scan, &e), 0, "%s", e.msg);
+    db_conn *a = db_get(plain, &e), *b = db_get(scan, &e);
+    int64_t ma = -1, mb = -1, n = 0;
+    cr_assert_eq(db_one_i64(a, &e, &ma, "PRAGMA mmap_size"), 0, "%s", e.msg);
+    cr_assert_eq(db_one_i64(b, &e, &mb, "PRAGMA mmap_size"), 0, "%s", e.msg);
+    cr_assert_eq(ma, 0);
+    cr_assert_eq(mb, 1 << 20);
+    cr_assert_eq(db_exec(a, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3);", &e), 0,
+                 "%s", e.msg);
+    cr_assert_eq(db_one_i64(b, &e, &n, "SELECT SUM(x) FROM t"), 0, "%s", e.msg);
+    cr_assert_eq(n, 6);
+    db_put(a);
+    db_put(b);
+    db_close(scan);
+    db_close(plain);
+    cr_assert(db_url_shareable(url));
+    cr_assert(db_url_shareable("postgres://u@h/x"));
+    cr_assert_not(db_url_shareable("sqlite::memory:"));
+}

@@ -186,6 +186,25 @@ test('the predictions grid: thumbnails with boxes, filters in the URL', async ()
   await page.getByText('No prediction matches these filters.').waitFor();
   await page.getByLabel('Status').selectOption('to_review');
   await page.waitForFunction(() => document.querySelectorAll('.pred-cell').length === 6);
+  // the query language: kept in the URL (q=), ANDed with the filters; a syntax error shows
+  // the API's message under the box and leaves the grid as it was
+  const qbox = page.getByRole('combobox', { name: 'Filter predictions with the query language' });
+  await qbox.fill('objects >= 2 and label = cat');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/[?&]q=/);
+  await page.waitForFunction(() => document.querySelectorAll('.pred-cell').length === 2);
+  const want = (await ok('GET', `/deployments/${ids.dep}/predictions?q=${encodeURIComponent('objects >= 2 and label = cat')}&status=to_review`)).items.map((x) => x.id).sort();
+  const shown = (await page.locator('.pred-cell').evaluateAll((els) => els.map((e) => Number(e.dataset.prediction)))).sort();
+  assert.deepEqual(shown, want, 'the grid shows what the API answers for q');
+  await qbox.fill('objects >=');
+  await page.keyboard.press('Enter');
+  const qerr = page.getByTestId('query-error');
+  await qerr.waitFor();
+  assert.match(await qerr.textContent(), /column/);
+  assert.equal(await page.locator('.pred-cell').count(), 2, 'the grid is unchanged');
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('.pred-cell').length === 6);
+  assert.equal(await qbox.inputValue(), '', 'the box follows the URL');
   await screenshot('grid');
 });
 

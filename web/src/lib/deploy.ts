@@ -3,6 +3,7 @@
  * with their review (docs/operations.md).
  */
 import { api } from './api';
+import type { Completion } from './types';
 
 export interface Deployment {
   id: number;
@@ -108,6 +109,8 @@ export interface Prediction {
 }
 
 export interface PredFilter {
+  /** the query language over predictions (docs/operations.md), ANDed with the rest */
+  q?: string;
   status?: string;
   label?: string;
   min_score?: string;
@@ -132,6 +135,8 @@ export const deploy = {
   checkAlerts: (id: number) => api.post<unknown>(`/deployments/${id}/alerts/check`),
   predictions: (id: number, f: PredFilter, cursor: string | number | null, signal?: AbortSignal, limit = 60) =>
     api.list<Prediction>(`/deployments/${id}/predictions`, { ...f, cursor, limit }, signal),
+  autocomplete: (id: number, q: string, cursorBytes: number, signal?: AbortSignal) =>
+    api.get<Completion>(`/deployments/${id}/predictions/autocomplete`, { q: q || undefined, cursor: cursorBytes }, signal),
   prediction: (id: number, signal?: AbortSignal) => api.get<Prediction>(`/predictions/${id}`, undefined, signal),
   review: (id: number, output: Output) => api.put<Prediction>(`/predictions/${id}/review`, { output }),
   submit: (id: number, ids?: number[]) => api.post<{ submitted: number }>(`/deployments/${id}/submit`, ids ? { ids } : {}),

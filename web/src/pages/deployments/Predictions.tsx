@@ -1,15 +1,17 @@
 /*
- * Predictions.tsx - /deployments/:id/predictions?status=&label=&min=&max=&from=&to=:
+ * Predictions.tsx - /deployments/:id/predictions?q=&status=&label=&min=&max=&from=&to=:
  * the predictions grid (thumbnail with the predicted boxes drawn over it, top
- * label and score, status), filtered with the API's filters (kept in the
- * URL), keyset pages of 60 with "load more"; reviewed ones can be selected
- * and submitted.
+ * label and score, status), filtered with the query language (q, with
+ * suggestions and the API's error under the box) and the API's filters, all
+ * kept in the URL; keyset pages of 60 with "load more"; reviewed ones can be
+ * selected and submitted.
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { PageHeader } from '../../components/Bits';
+import { QueryBar } from '../../components/QueryBar';
 import { LoadMore, ErrorBox } from '../../components/Table';
 import { toast } from '../../components/Toasts';
-import { errorMessage } from '../../lib/api';
+import { ApiError, errorMessage } from '../../lib/api';
 import { deploy, PRED_STATUSES, type PredFilter, type Prediction } from '../../lib/deploy';
 import { formatTime } from '../../lib/format';
 import { useKeysetList, useLoad } from '../../lib/hooks';
@@ -33,6 +35,7 @@ export function PredictionsPage({ params }: PageProps) {
   const loc = useLocation();
   const q = loc.query;
   const f: PredFilter = {
+    q: q.get('q') || undefined,
     status: q.get('status') ?? undefined,
     label: q.get('label') ?? undefined,
     min_score: q.get('min') ?? undefined,
@@ -47,6 +50,27 @@ export function PredictionsPage({ params }: PageProps) {
   const canReview = can(me?.role, 'annotate');
   const dep = useLoad((s) => deploy.get(id, s), [id]);
   const list = useKeysetList((cursor, signal) => deploy.predictions(id, f, cursor, signal), [id, key]);
+  const [draft, setDraft] = useState(f.q ?? '');
+  const [queryError, setQueryError] = useState<{ q: string; message: string } | null>(null);
+  useEffect(() => setDraft(f.q ?? ''), [f.q]);
+  /* a query is tried on one prediction first, so a syntax error stays under the box
+     and the grid keeps the last good result */
+  const submitQuery = async (text: string) => {
+    const t = text.trim();
+    if (t === (f.q ?? '')) {
+      setQueryError(null);
+      list.reload();
+      return;
+    }
+    try {
+      await deploy.predictions(id, { ...f, q: t || undefined }, null, undefined, 1);
+      setQueryError(null);
+      setQuery({ q: t || null });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 400) setQueryError({ q: text, message: e.message });
+      else toast(errorMessage(e), { kind: 'error' });
+    }
+  };
   const [selected, setSelected] = useState<Set<number>>(new Set());
   const [busy, setBusy] = useState(false);
   const scoreErr = [f.min_score, f.max_score].some((x) => x !== undefined && (Number.isNaN(Number(x)) || Number(x) < 0 || Number(x) > 1))
@@ -88,6 +112,27 @@ export function PredictionsPage({ params }: PageProps) {
         }
       />
       <DeployTabs d={dep.data} current="predictions" />
+      <form
+        class="dl-search"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submitQuery(draft);
+        }}
+      >
+        <QueryBar
+          value={draft}
+          onChange={setDraft}
+          onSubmit={(x) => void submitQuery(x)}
+          complete={(text, cursor, signal) => deploy.autocomplete(id, text, cursor, signal)}
+          error={queryError}
+          label="Filter predictions with the query language"
+          placeholder="Filter: label = car and score < 0.5 and status = to_review"
+        />
+        <button type="submit" class="button">
+          Filter
+        </button>
+      </form>
       <form class="filters" aria-label="Filters" onSubmit={(e) => e.preventDefault()}>
         <label>
           Status
@@ -143,7 +188,7 @@ export function PredictionsPage({ params }: PageProps) {
           </select>
         </label>
         {q.toString() && (
-          <button type="button" class="button" onClick={() => setQuery({ status: null, label: null, min: null, max: null, from: null, to: null, outlier: null, oor: null })}>
+          <button type="button" class="button" onClick={() => setQuery({ q: null, status: null, label: null, min: null, max: null, from: null, to: null, outlier: null, oor: null })}>
             Clear filters
           </button>
         )}
