@@ -2,12 +2,13 @@
  * drift.c - drift statistics and outlier scores of a deployment; see
  * drift.h.
  *
- * The embedding is the champion's own: its architecture without the last
- * linear layer (and the dropout before it), rebuilt through the public nn
- * API with the trained parameters copied by name, so its output is what
- * the classifier's head sees. Images are prepared the way the predictor
- * prepares them (decode near the input size, plain resize, the model's
- * normalisation).
+ * The embedding is the champion's own: a classifier's architecture without
+ * the last linear layer (and the dropout before it), so its output is what
+ * the classifier's head sees; a detector's without its head, with a global
+ * average pool on the neck's last output. Either is rebuilt through the
+ * public nn API with the trained parameters copied by name. Images are
+ * prepared the same way for the reference and for production (decode near
+ * the input size, plain resize, the model's normalisation).
  */
 #include "deploy/drift.h"
 
@@ -21,6 +22,7 @@
 
 #include "base/util.h"
 #include "deploy/deploy.h"
+#include "deploy/serve_models.h"
 #include "image/image.h"
 #include "nn/nn.h"
 #include "training/training.h"
@@ -120,23 +122,43 @@ static void embedder_free(embedder *x)
     memset(x, 0, sizeof *x);
 }
 
+/* The first node of a detector's head (src/detect names them head0.*,
+ * head1.*...), or n when there is none. */
+static size_t head_start(json_t *nodes)
+{
+    size_t n = json_array_size(nodes);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_string_value(json_object_get(json_array_get(nodes, i), "name"));
+        if (name && strncmp(name, "head", 4) == 0 && name[4] >= '0' && name[4] <= '9')
+            return i;
+    }
+    return n;
+}
+
 static int embedder_init(embedder *x, const nn_model *full, err *e)
 {
     memset(x, 0, sizeof *x);
     json_t *arch = json_loads(nn_model_arch(full), 0, NULL);
     json_t *nodes = json_object_get(arch, "nodes");
-    size_t n = json_array_size(nodes);
+    size_t n = json_array_size(nodes), head = head_start(nodes);
     const char *op = n ? json_string_value(json_object_get(json_array_get(nodes, n - 1), "op")) : NULL;
-    if (!op || strcmp(op, "linear") != 0) {
+    if (head > 0 && head < n) {
+        /* a detector: its neck's deepest output (the last node before the
+         * head, stride 32), averaged over the image */
+        while (json_array_size(nodes) > head)
+            json_array_remove(nodes, head);
+        json_array_append_new(nodes, json_pack("{s:s, s:s}", "name", "drift_embedding", "op", "gap"));
+    } else if (!op || strcmp(op, "linear") != 0) {
         json_decref(arch);
         return err_set(e, ERR_UNPROCESSABLE,
-                       "the model does not end with a linear layer, so it has no embedding for "
-                       "outlier scores");
-    }
-    json_array_remove(nodes, --n);
-    while (n > 1 && (op = json_string_value(json_object_get(json_array_get(nodes, n - 1), "op"))) &&
-           strcmp(op, "dropout") == 0)
+                       "the model neither ends with a linear layer nor has a detector's head, so "
+                       "it has no embedding for outlier scores");
+    } else {
         json_array_remove(nodes, --n);
+        while (n > 1 && (op = json_string_value(json_object_get(json_array_get(nodes, n - 1), "op"))) &&
+               strcmp(op, "dropout") == 0)
+            json_array_remove(nodes, --n);
+    }
     char *text = json_dumps(arch, JSON_COMPACT);
     json_decref(arch);
     x->m = text ? nn_model_new(text, 1, e) : NULL;
@@ -238,6 +260,41 @@ static double knn(const float *emb, size_t rows, size_t dim, const float *v, siz
     for (int k = 0; k < nb; k++)
         s += best[k];
     return nb ? s / nb : 0;
+}
+
+/* --- the champion's network ------------------------------------------------------- */
+
+/* The champion loaded for its embedding: a detector (shared with serving)
+ * or a classifier. */
+typedef struct champ {
+    deploy_det *det;
+    training_model *tm;
+    const nn_model *m;
+} champ;
+
+static int champ_acquire(db_conn *c, blob_store *bs, const char *spool, int64_t org, int64_t version,
+                         champ *h, err *e)
+{
+    memset(h, 0, sizeof *h);
+    if (deploy_det_acquire(c, bs, spool, org, version, 0, &h->det, e))
+        return -1;
+    if (h->det) {
+        h->m = det_predictor_model(deploy_det_predictor(h->det));
+        return 0;
+    }
+    if (training_model_acquire(c, bs, spool, org, version, &h->tm, e))
+        return -1;
+    h->m = nn_predictor_model(training_model_predictor(h->tm));
+    return 0;
+}
+
+static void champ_release(champ *h)
+{
+    if (h->det)
+        deploy_det_release(h->det);
+    if (h->tm)
+        training_model_release(h->tm);
+    memset(h, 0, sizeof *h);
 }
 
 /* --- the reference -------------------------------------------------------------- */
@@ -378,7 +435,7 @@ static int ref_load(db_conn *c, int64_t dep, int64_t version, int64_t model, int
     return rc < 0 ? -1 : 0;
 }
 
-static int ref_build(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, int64_t version,
+static int ref_build(db_conn *c, blob_store *bs, const nn_model *p, int64_t dep, int64_t version,
                      int64_t model, int64_t assets, reference *r, err *e)
 {
     memset(r, 0, sizeof *r);
@@ -423,7 +480,7 @@ static int ref_build(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, i
     bool have_x = false;
     if (p) {
         err xe;
-        if (embedder_init(&x, nn_predictor_model(p), &xe) == 0)
+        if (embedder_init(&x, p, &xe) == 0)
             have_x = true;
         else
             snprintf(r->why, sizeof r->why, "%s", xe.msg);
@@ -545,7 +602,7 @@ static bool feats_from_json(const char *text, double out[NFEAT])
     return true;
 }
 
-static int score_new(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, const reference *r,
+static int score_new(db_conn *c, blob_store *bs, const nn_model *p, int64_t dep, const reference *r,
                      const drift_query *q, window_row *rows, size_t n, err *e)
 {
     embedder x;
@@ -565,7 +622,7 @@ static int score_new(db_conn *c, blob_store *bs, nn_predictor *p, int64_t dep, c
         bool outlier = false;
         if (w->sha[0] && r->dim && p) {
             if (!have_x) {
-                if (embedder_init(&x, nn_predictor_model(p), e)) {
+                if (embedder_init(&x, p, e)) {
                     rc = -1;
                     break;
                 }
@@ -618,23 +675,23 @@ int deploy_drift(db_conn *c, blob_store *bs, const char *spool, int64_t org, int
                    " JOIN dataset s ON s.id = v.dataset_id WHERE a.version_id = $1 AND s.org_id = $2",
                    DBI(version), DBI(org)))
         return -1;
-    /* the champion's embedding when it is a cvops classifier; else features only */
-    training_model *tm = NULL;
+    /* the champion's embedding when it is a cvops classifier or detector; else
+     * features only */
+    champ ch = {0};
     char why[300] = "the deployment has no champion model version";
     if (d.champion) {
         err me;
-        if (training_model_acquire(c, bs, spool, org, d.champion, &tm, &me))
+        if (champ_acquire(c, bs, spool, org, d.champion, &ch, &me))
             snprintf(why, sizeof why, "the champion cannot be run here: %s", me.msg);
     }
-    nn_predictor *p = tm ? training_model_predictor(tm) : NULL;
+    const nn_model *p = ch.m;
     reference r;
     bool found = false;
     int rc = ref_load(c, dep, version, d.champion, assets, &r, &found, e);
     if (rc == 0 && !found)
         rc = ref_build(c, bs, p, dep, version, d.champion, assets, &r, e);
     if (rc) {
-        if (tm)
-            training_model_release(tm);
+        champ_release(&ch);
         return -1;
     }
     live_unmark(dep); /* scores at arrival may start */
@@ -673,8 +730,7 @@ int deploy_drift(db_conn *c, blob_store *bs, const char *spool, int64_t org, int
     rc = !s || rc < 0 ? -1 : 0;
     if (rc == 0)
         rc = score_new(c, bs, p, dep, &r, q, rows, n, e);
-    if (tm)
-        training_model_release(tm);
+    champ_release(&ch);
     if (rc) {
         free(rows);
         ref_free(&r);
@@ -938,12 +994,11 @@ int deploy_drift_score_arrival(db_conn *c, blob_store *bs, const char *spool, in
     const reference *r = &live.r;
     if (r->dim && !live.tried_x) {
         live.tried_x = true;
-        training_model *tm = NULL;
+        champ ch;
         err me;
-        if (training_model_acquire(c, bs, spool, org, d.champion, &tm, &me) == 0) {
-            live.have_x = embedder_init(&live.x, nn_predictor_model(training_model_predictor(tm)),
-                                        &me) == 0;
-            training_model_release(tm);
+        if (champ_acquire(c, bs, spool, org, d.champion, &ch, &me) == 0) {
+            live.have_x = embedder_init(&live.x, ch.m, &me) == 0;
+            champ_release(&ch);
         }
     }
     double fv[NFEAT];

@@ -7,7 +7,8 @@
  *              the training version (the assets tagged train, else all),
  *              their features (brightness, contrast, sharpness, width,
  *              height, aspect), class labels, and the champion's embedding
- *              (the input of its last linear layer, from src/nn), with
+ *              (a classifier: the input of its last linear layer; a
+ *              detector: its neck's deepest output, averaged), with
  *              each image's distance to its k nearest other images.
  *   statistics two-sample Kolmogorov-Smirnov D (and its asymptotic p-value)
  *              per feature between the reference and the predictions of a

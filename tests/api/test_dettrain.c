@@ -380,6 +380,40 @@ Test(dettrain, launch_trains_logs_and_evaluates)
         const char *lab = jstr(b, "label");
         cr_assert(lab && (strcmp(lab, "circle") == 0 || strcmp(lab, "triangle") == 0), "%s", r->body.p);
         api_free(r);
+
+        /* drift of a detector: the embedding is its neck's deepest output, averaged; the report
+         * builds the reference from the training version, then a new prediction is scored at
+         * arrival (the image was not stored: only the request had it) */
+        snprintf(path, sizeof path, "/api/v1/deployments/%lld/drift", (long long)dep);
+        r = api_admin("GET", path, NULL);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        json_t *ol = json_object_get(r->json, "outliers");
+        cr_assert(json_is_true(json_object_get(ol, "available")), "%s", r->body.p);
+        cr_assert_gt(jint(json_object_get(r->json, "reference"), "images"), 1, "%s", r->body.p);
+        api_free(r);
+        snprintf(path, sizeof path, "/api/v1/deployments/%lld/predict", (long long)dep);
+        r = api_do("POST", path, &o);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        int64_t pid = jint(r->json, "prediction_id");
+        api_free(r);
+        json_t *dr = NULL;
+        for (int t = 0; t < 300 && !json_is_object(dr); t++) {
+            snprintf(path, sizeof path, "/api/v1/predictions/%lld", (long long)pid);
+            r = api_admin("GET", path, NULL);
+            cr_assert_eq(r->status, 200, "%s", r->body.p);
+            dr = json_deep_copy(json_object_get(r->json, "drift"));
+            api_free(r);
+            if (!json_is_object(dr)) {
+                json_decref(dr);
+                dr = NULL;
+                usleep(50000);
+            }
+        }
+        cr_assert(json_is_object(dr), "prediction %lld was not scored at arrival", (long long)pid);
+        double pct = json_number_value(json_object_get(dr, "outlier_pct"));
+        cr_assert(json_is_number(json_object_get(dr, "outlier_pct")) && pct >= 0 && pct <= 100,
+                  "%s", json_dumps(dr, 0));
+        json_decref(dr);
     }
 
     /* cvops predict EXPERIMENT IMAGE: boxes in image pixels, thresholds, --draw */
