@@ -19,6 +19,7 @@
  * input (same font, padding, horizontal scroll), so they line up with the
  * characters whatever their width.
  */
+import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorMarks, indexOfUtf8, utf8Offset, type Mark } from '../lib/datalake';
 import type { Completion, Suggestion } from '../lib/types';
@@ -242,5 +243,24 @@ function Mirror({ text, marks, scroll }: { text: string; marks: Mark[]; scroll: 
         {parts}
       </div>
     </div>
+  );
+}
+
+/** A page's search form: the QueryBar, then `children` (the submit button, help,
+ *  ordering); submitting the form runs `onSubmit` with the text in the box. */
+export function QueryForm(p: QueryBarProps & { children?: ComponentChildren }) {
+  const { children, ...bar } = p;
+  return (
+    <form
+      class="dl-search"
+      role="search"
+      onSubmit={(e) => {
+        e.preventDefault();
+        bar.onSubmit(bar.value);
+      }}
+    >
+      <QueryBar {...bar} />
+      {children}
+    </form>
   );
 }

@@ -21,7 +21,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Empty, PageHeader } from '../../components/Bits';
 import { confirmDialog, Dialog } from '../../components/Dialog';
 import { FormError, TextField, useForm } from '../../components/Form';
-import { QueryBar } from '../../components/QueryBar';
+import { QueryForm } from '../../components/QueryBar';
 import { ErrorBox } from '../../components/Table';
 import { toast } from '../../components/Toasts';
 import { VirtualGrid, type GridSelect } from '../../components/VirtualGrid';
@@ -388,24 +388,16 @@ function LakeBrowser(props: BrowserProps) {
           </>
         }
       />
-      <form
-        class="dl-search"
-        role="search"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submitQuery(draft);
-        }}
+      <QueryForm
+        value={draft}
+        onChange={setDraft}
+        onSubmit={(v) => void submitQuery(v)}
+        complete={(text, cursor, signal) => lakes.autocomplete(lake.id, text, cursor, signal)}
+        error={shownError}
+        label="Search with the query language"
+        placeholder='Search: width >= 1024 and tag = night   (press / to focus)'
+        inputRef={search}
       >
-        <QueryBar
-          value={draft}
-          onChange={setDraft}
-          onSubmit={(v) => void submitQuery(v)}
-          complete={(text, cursor, signal) => lakes.autocomplete(lake.id, text, cursor, signal)}
-          error={shownError}
-          label="Search with the query language"
-          placeholder='Search: width >= 1024 and tag = night   (press / to focus)'
-          inputRef={search}
-        />
         <button type="submit" class="button">
           Search
         </button>
@@ -453,7 +445,7 @@ function LakeBrowser(props: BrowserProps) {
             Table
           </button>
         </div>
-      </form>
+      </QueryForm>
       <TagChips tags={tags.data} q={q} onPick={(expr) => void submitQuery(q ? `${q} and ${expr}` : expr)} />
       <div class="dl-toolbar" role="group" aria-label="Selection">
         <span class="dl-count" aria-live="polite" data-testid="match-count">

@@ -21,7 +21,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Empty, PageHeader } from '../../components/Bits';
 import { confirmDialog, Dialog } from '../../components/Dialog';
 import { FormError, TextField, useForm } from '../../components/Form';
-import { QueryBar } from '../../components/QueryBar';
+import { QueryForm } from '../../components/QueryBar';
 import { ErrorBox } from '../../components/Table';
 import { toast } from '../../components/Toasts';
 import { VirtualGrid, type GridSelect } from '../../components/VirtualGrid';
@@ -343,24 +343,16 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
           </>
         }
       />
-      <form
-        class="dl-search"
-        role="search"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submitQuery(draft);
-        }}
+      <QueryForm
+        value={draft}
+        onChange={setDraft}
+        onSubmit={(x) => void submitQuery(x)}
+        complete={(text, cursor, signal) => versions.autocomplete(v.id, text, cursor, signal)}
+        error={shownError}
+        label="Filter with the query language"
+        placeholder="Filter: label = car and objects >= 3   (press / to focus)"
+        inputRef={search}
       >
-        <QueryBar
-          value={draft}
-          onChange={setDraft}
-          onSubmit={(x) => void submitQuery(x)}
-          complete={(text, cursor, signal) => versions.autocomplete(v.id, text, cursor, signal)}
-          error={shownError}
-          label="Filter with the query language"
-          placeholder="Filter: label = car and objects >= 3   (press / to focus)"
-          inputRef={search}
-        />
         <button type="submit" class="button">
           Filter
         </button>
@@ -377,7 +369,7 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
             </ul>
           </div>
         </details>
-      </form>
+      </QueryForm>
       <div class="filters vs-filters" role="group" aria-label="Filters">
         <label>
           Label

@@ -8,7 +8,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { PageHeader } from '../../components/Bits';
-import { QueryBar } from '../../components/QueryBar';
+import { QueryForm } from '../../components/QueryBar';
 import { LoadMore, ErrorBox } from '../../components/Table';
 import { toast } from '../../components/Toasts';
 import { ApiError, errorMessage } from '../../lib/api';
@@ -112,27 +112,19 @@ export function PredictionsPage({ params }: PageProps) {
         }
       />
       <DeployTabs d={dep.data} current="predictions" />
-      <form
-        class="dl-search"
-        role="search"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submitQuery(draft);
-        }}
+      <QueryForm
+        value={draft}
+        onChange={setDraft}
+        onSubmit={(x) => void submitQuery(x)}
+        complete={(text, cursor, signal) => deploy.autocomplete(id, text, cursor, signal)}
+        error={queryError}
+        label="Filter predictions with the query language"
+        placeholder="Filter: label = car and score < 0.5 and status = to_review"
       >
-        <QueryBar
-          value={draft}
-          onChange={setDraft}
-          onSubmit={(x) => void submitQuery(x)}
-          complete={(text, cursor, signal) => deploy.autocomplete(id, text, cursor, signal)}
-          error={queryError}
-          label="Filter predictions with the query language"
-          placeholder="Filter: label = car and score < 0.5 and status = to_review"
-        />
         <button type="submit" class="button">
           Filter
         </button>
-      </form>
+      </QueryForm>
       <form class="filters" aria-label="Filters" onSubmit={(e) => e.preventDefault()}>
         <label>
           Status
