@@ -4,6 +4,7 @@
  * Also checks that every quote in the compiled SQL opens one of our own
  * fixed literals: user text only ever travels as a parameter.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,8 +76,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort();
                     s += strlen(ours[k]);
                 }
+                /* a JSON string equality's literal test: instr(col, $n) with a
+                 * parameter, never the text */
+                if (strstr(out.where, "instr(") && !strstr(out.where, "instr(d.meta, $"))
+                    abort();
                 query_sql_free(&out);
             }
+        }
+        /* a required tag taken out: what is left still compiles, in both dialects */
+        const char *tag;
+        size_t tag_len;
+        bool took = query_take_tag_eq(q, &tag, &tag_len);
+        if (took && tag_len > len)
+            abort();
+        for (int d = QUERY_SQLITE; took && d <= QUERY_POSTGRES; d++) {
+            query_sql out;
+            if (query_compile(q, (query_dialect)d, 1, &out, &e) != 0)
+                abort();
+            query_sql_free(&out);
         }
         query_free(q);
     } else if (e.msg[0] == 0) {
