@@ -51,9 +51,12 @@
 
 #define PREDICT_MAX_BODY (64LL << 20)
 #define SHADOW_QUEUE_MAX 256
-/* Scores at arrival wait only behind a short queue: under heavy traffic
- * most go unscored rather than delay the shadow model or pile up images. */
+/* Scores at arrival wait only behind a short queue, and at most
+ * SCORE_RATE_MAX are taken per second: each costs a forward pass of the
+ * champion's backbone, so under heavy traffic the scores are a sample
+ * rather than a second model run on every request. */
 #define SCORE_QUEUE_MAX 4
+#define SCORE_RATE_MAX 5
 #define SCORE_IMAGE_MAX (8 << 20)
 #define TAGS_MAX 32
 
@@ -162,6 +165,8 @@ static struct {
     shadow_task *head, *tail;
     int queued;
     int64_t skipped;
+    int64_t score_second; /* the second (ms / 1000) of the scores counted */
+    int scores;
 } sq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 static void run_score(shadow_task *t, db_conn *c)
@@ -252,13 +257,21 @@ static void *shadow_main(void *arg)
 static void shadow_enqueue(shadow_task *t)
 {
     pthread_mutex_lock(&sq.mu);
-    if (t->score && sq.queued >= SCORE_QUEUE_MAX) {
-        t->score = false; /* busy: this one goes unscored */
-        if (!t->version) {
-            pthread_mutex_unlock(&sq.mu);
-            free(t);
-            return;
+    if (t->score) {
+        int64_t second = time_now_ms() / 1000;
+        if (second != sq.score_second) {
+            sq.score_second = second;
+            sq.scores = 0;
         }
+        if (sq.queued >= SCORE_QUEUE_MAX || sq.scores >= SCORE_RATE_MAX)
+            t->score = false;
+        else
+            sq.scores++;
+    }
+    if (!t->score && !t->version) { /* busy: this one goes unscored */
+        pthread_mutex_unlock(&sq.mu);
+        free(t);
+        return;
     }
     if (sq.stopping || sq.queued >= SHADOW_QUEUE_MAX) {
         sq.skipped++;

@@ -213,12 +213,6 @@ int db_exec_schema(db_conn *c, const char *sql, err *e)
     return rc;
 }
 
-/* A db_begin inside an open transaction opens a savepoint instead, so a
- * function that writes "in one transaction" can be called from a caller
- * that wants several of them in one bigger transaction (a processing
- * writing a new version, its data and its annotations): the inner commit
- * releases the savepoint, the inner rollback undoes only the inner part,
- * and nothing is durable before the outermost commit. */
 /* The writer gate. SQLite lets one transaction write at a time; a second
  * BEGIN IMMEDIATE finds the lock taken and its busy handler sleeps 1, 2, 5,
  * 10... ms before it tries again, whether or not the lock was freed in
@@ -259,6 +253,12 @@ static void gate_leave(db_conn *c)
     pthread_mutex_unlock(&d->gate_mu);
 }
 
+/* A db_begin inside an open transaction opens a savepoint instead, so a
+ * function that writes "in one transaction" can be called from a caller
+ * that wants several of them in one bigger transaction (a processing
+ * writing a new version, its data and its annotations): the inner commit
+ * releases the savepoint, the inner rollback undoes only the inner part,
+ * and nothing is durable before the outermost commit. */
 int db_begin(db_conn *c, err *e)
 {
     if (c->in_tx) {
