@@ -12,6 +12,7 @@
 
 #include "base/jsonv.h"
 #include "base/util.h"
+#include "deploy/drift.h"
 #include "image/image.h"
 #include "query/query.h"
 
@@ -1096,8 +1097,9 @@ int deploy_submit(db_conn *c, int64_t org, int64_t deployment, json_t *ids, int6
 
 /* --- alerts ------------------------------------------------------------------ */
 
-static const char *const alert_metrics[] = {"latency_p99", "latency_p95", "error_rate", "count",
-                                            "score_mean", "outlier_rate", "out_of_range_rate", NULL};
+static const char *const alert_metrics[] = {"latency_p99",  "latency_p95",       "error_rate",
+                                            "count",        "score_mean",        "outlier_rate",
+                                            "out_of_range_rate", "feature_drift", NULL};
 
 int deploy_alert_create(db_conn *c, int64_t org, int64_t deployment, json_t *body, int64_t *id,
                         err *e)
@@ -1120,7 +1122,7 @@ int deploy_alert_create(db_conn *c, int64_t org, int64_t deployment, json_t *bod
     if (!known)
         return err_set(e, ERR_INVALID,
                        "metric '%s' is not one of latency_p99, latency_p95, error_rate, count, score_mean, "
-                       "outlier_rate, out_of_range_rate",
+                       "outlier_rate, out_of_range_rate, feature_drift",
                        metric);
     if (strcmp(op, ">") && strcmp(op, "<"))
         return err_set(e, ERR_INVALID, "op must be '>' or '<'");
@@ -1180,6 +1182,8 @@ int deploy_alerts(db_conn *c, int64_t org, int64_t deployment, jw *w, err *e)
 static int window_value(db_conn *c, int64_t dep, const char *metric, int64_t from, int64_t to,
                         double *out, bool *any, err *e)
 {
+    if (strcmp(metric, "feature_drift") == 0)
+        return deploy_drift_feature_ks(c, dep, from, to, out, any, e);
     if (strcmp(metric, "outlier_rate") == 0 || strcmp(metric, "out_of_range_rate") == 0) {
         /* from the drift scores (GET .../drift computes them) of the window */
         bool oo = strcmp(metric, "outlier_rate") == 0;

@@ -1025,3 +1025,70 @@ int deploy_drift_score_arrival(db_conn *c, blob_store *bs, const char *spool, in
                ? -1
                : 0;
 }
+
+/* --- the alert metric ----------------------------------------------------------------- */
+
+int deploy_drift_feature_ks(db_conn *c, int64_t dep, int64_t from, int64_t to, double *out,
+                            bool *any, err *e)
+{
+    *out = 0;
+    *any = false;
+    db_stmt *s = db_query(c, e,
+                          "SELECT dataset_version_id, model_version_id, assets FROM drift_reference"
+                          " WHERE deployment_id = $1 ORDER BY id DESC LIMIT 1",
+                          DBI(dep));
+    if (!s)
+        return -1;
+    int rc = db_step(s, e);
+    int64_t version = 0, model = 0, assets = 0;
+    if (rc == DB_ROW) {
+        version = db_col_i64(s, 0);
+        model = db_col_i64(s, 1);
+        assets = db_col_i64(s, 2);
+    }
+    db_done(s);
+    if (rc != DB_ROW)
+        return rc < 0 ? -1 : 0; /* no reference yet: nothing to compare */
+    reference r;
+    bool found = false;
+    if (ref_load(c, dep, version, model, assets, &r, &found, e))
+        return -1;
+    if (!found)
+        return 0;
+    s = db_query(c, e,
+                 "SELECT features FROM prediction WHERE deployment_id = $1 AND at >= $2 AND at < $3"
+                 " ORDER BY id DESC LIMIT $4",
+                 DBI(dep), DBI(from), DBI(to), DBI(DRIFT_WINDOW_MAX));
+    double *prod[NFEAT] = {0};
+    size_t n = 0, cap = 0;
+    while (s && (rc = db_step(s, e)) == DB_ROW) {
+        double f[NFEAT];
+        if (!feats_from_json(db_col_text(s, 0), f))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            for (int k = 0; k < NFEAT; k++)
+                prod[k] = realloc(prod[k], cap * sizeof(double));
+        }
+        for (int k = 0; k < NFEAT; k++)
+            prod[k][n] = f[k];
+        n++;
+    }
+    if (s)
+        db_done(s);
+    bool ok = s && rc == DB_DONE;
+    size_t ref_n = (size_t)r.images;
+    double *a = malloc((ref_n ? ref_n : 1) * sizeof *a);
+    for (int k = 0; ok && n && k < NFEAT; k++) {
+        memcpy(a, r.feat[k], ref_n * sizeof *a);
+        double d = drift_ks(a, ref_n, prod[k], n);
+        if (d > *out)
+            *out = d;
+    }
+    *any = ok && n > 0 && ref_n > 0;
+    free(a);
+    for (int k = 0; k < NFEAT; k++)
+        free(prod[k]);
+    ref_free(&r);
+    return ok ? 0 : -1;
+}

@@ -78,6 +78,12 @@ struct deploy_features;
 int deploy_drift_score_arrival(db_conn *c, blob_store *bs, const char *spool, int64_t org,
                                int64_t deployment, int64_t prediction, const void *bytes, size_t n,
                                const struct deploy_features *f, err *e);
+/* The alert metric feature_drift: the largest Kolmogorov-Smirnov D over the
+ * image features between the deployment's newest reference and its
+ * predictions of [from, to) (the newest DRIFT_WINDOW_MAX). *any is false
+ * when there is no reference yet or no prediction in the window. */
+int deploy_drift_feature_ks(db_conn *c, int64_t deployment, int64_t from, int64_t to,
+                            double *out, bool *any, err *e);
 /* Frees the background thread's cache (the server stops). */
 void deploy_drift_live_clear(void);
 

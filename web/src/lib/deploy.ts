@@ -153,7 +153,7 @@ export interface DeploymentBody {
   min_score?: number;
 }
 
-export const ALERT_METRICS = ['latency_p99', 'latency_p95', 'error_rate', 'count', 'score_mean'];
+export const ALERT_METRICS = ['latency_p99', 'latency_p95', 'error_rate', 'count', 'score_mean', 'outlier_rate', 'out_of_range_rate', 'feature_drift'];
 
 export const deployWrite = {
   create: (body: DeploymentBody) => api.post<Deployment>('/deployments', body),
