@@ -933,25 +933,36 @@ void deploy_drift_live_clear(void)
     pthread_mutex_unlock(&live_none.mu);
 }
 
-/* The deployment's newest reference for its champion into the cache. 0 with
- * live.have_r false: there is none yet. */
-static int live_reference(db_conn *c, int64_t dep, int64_t champion, err *e)
+/* The keys of the deployment's newest reference (for that champion, or any
+ * when champion is 0); *id 0 when there is none. */
+static int newest_ref(db_conn *c, int64_t dep, int64_t champion, int64_t *id, int64_t *version,
+                      int64_t *model, int64_t *assets, err *e)
 {
+    *id = *version = *model = *assets = 0;
     db_stmt *s = db_query(c, e,
-                          "SELECT id, dataset_version_id, assets FROM drift_reference WHERE"
-                          " deployment_id = $1 AND model_version_id = $2 ORDER BY id DESC LIMIT 1",
+                          "SELECT id, dataset_version_id, model_version_id, assets FROM drift_reference"
+                          " WHERE deployment_id = $1 AND ($2 = 0 OR model_version_id = $2)"
+                          " ORDER BY id DESC LIMIT 1",
                           DBI(dep), DBI(champion));
     if (!s)
         return -1;
     int rc = db_step(s, e);
-    int64_t id = 0, version = 0, assets = 0;
     if (rc == DB_ROW) {
-        id = db_col_i64(s, 0);
-        version = db_col_i64(s, 1);
-        assets = db_col_i64(s, 2);
+        *id = db_col_i64(s, 0);
+        *version = db_col_i64(s, 1);
+        *model = db_col_i64(s, 2);
+        *assets = db_col_i64(s, 3);
     }
     db_done(s);
-    if (rc < 0)
+    return rc < 0 ? -1 : 0;
+}
+
+/* The deployment's newest reference for its champion into the cache. 0 with
+ * live.have_r false: there is none yet. */
+static int live_reference(db_conn *c, int64_t dep, int64_t champion, err *e)
+{
+    int64_t id = 0, version = 0, model = 0, assets = 0;
+    if (newest_ref(c, dep, champion, &id, &version, &model, &assets, e))
         return -1;
     if (live.have_r && (live.dep != dep || live.ref_id != id)) {
         ref_free(&live.r);
@@ -1033,32 +1044,22 @@ int deploy_drift_feature_ks(db_conn *c, int64_t dep, int64_t from, int64_t to, d
 {
     *out = 0;
     *any = false;
-    db_stmt *s = db_query(c, e,
-                          "SELECT dataset_version_id, model_version_id, assets FROM drift_reference"
-                          " WHERE deployment_id = $1 ORDER BY id DESC LIMIT 1",
-                          DBI(dep));
-    if (!s)
+    int64_t id, version, model, assets;
+    if (newest_ref(c, dep, 0, &id, &version, &model, &assets, e))
         return -1;
-    int rc = db_step(s, e);
-    int64_t version = 0, model = 0, assets = 0;
-    if (rc == DB_ROW) {
-        version = db_col_i64(s, 0);
-        model = db_col_i64(s, 1);
-        assets = db_col_i64(s, 2);
-    }
-    db_done(s);
-    if (rc != DB_ROW)
-        return rc < 0 ? -1 : 0; /* no reference yet: nothing to compare */
+    if (!id)
+        return 0; /* no reference yet: nothing to compare */
     reference r;
     bool found = false;
     if (ref_load(c, dep, version, model, assets, &r, &found, e))
         return -1;
     if (!found)
         return 0;
-    s = db_query(c, e,
-                 "SELECT features FROM prediction WHERE deployment_id = $1 AND at >= $2 AND at < $3"
-                 " ORDER BY id DESC LIMIT $4",
-                 DBI(dep), DBI(from), DBI(to), DBI(DRIFT_WINDOW_MAX));
+    int rc = 0;
+    db_stmt *s = db_query(c, e,
+                          "SELECT features FROM prediction WHERE deployment_id = $1 AND at >= $2"
+                          " AND at < $3 ORDER BY id DESC LIMIT $4",
+                          DBI(dep), DBI(from), DBI(to), DBI(DRIFT_WINDOW_MAX));
     double *prod[NFEAT] = {0};
     size_t n = 0, cap = 0;
     while (s && (rc = db_step(s, e)) == DB_ROW) {

@@ -1,8 +1,9 @@
 // What every browser test shares: the server tests/web/run started (its URL,
 // the admin's password and token, the screenshot folder), Chromium's
-// arguments, and two API helpers for the data a test makes before it opens
-// the page.
+// arguments, two API helpers for the data a test makes before it opens
+// the page, and the browser page logged in as the admin.
 import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
 
 export const BASE = process.env.CVOPS_WEB_URL;
 export const PASSWORD = process.env.CVOPS_WEB_PASSWORD;
@@ -27,4 +28,21 @@ export async function ok(method, path, body, want = [200, 201, 202]) {
   const r = await api(method, path, body);
   assert.ok(want.includes(r.status), `${method} ${path}: ${r.status} ${JSON.stringify(r.data)}`);
   return r.data;
+}
+
+/** Chromium with one page logged in as the admin; page errors are collected
+ *  into `pageErrors` (a test's after() asserts there are none). */
+export async function openAdminPage(timeout) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 }, baseURL: BASE, reducedMotion: 'reduce' });
+  const page = await ctx.newPage();
+  const pageErrors = [];
+  page.setDefaultTimeout(timeout);
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto('/');
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: /Welcome/ }).waitFor({ timeout });
+  return { browser, page, pageErrors };
 }

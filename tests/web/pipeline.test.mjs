@@ -9,15 +9,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { multipart, png } from './images.mjs';
-import { BASE, PASSWORD, TOKEN, OUT, CHROMIUM_ARGS } from './common.mjs';
+import { BASE, PASSWORD, TOKEN, OUT, api, ok, openAdminPage } from './common.mjs';
 
 assert.ok(BASE && PASSWORD && TOKEN && OUT, 'run this through tests/web/run');
 const T = 10_000;
 
-let browser, page, ids;
-const pageErrors = [];
+let browser, page, ids, pageErrors;
 let shot = 0;
 
 async function screenshot(name) {
@@ -26,34 +24,18 @@ async function screenshot(name) {
   await page.screenshot({ path: join(OUT, `pipeline-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
 }
 
-async function api(method, path, body, type) {
-  const res = await fetch(BASE + '/api/v1' + path, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': type ?? 'application/json' } : {}) },
-    body: body ? (type ? body : JSON.stringify(body)) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, data: text ? JSON.parse(text) : null };
-}
-
-async function ok(method, path, body) {
-  const r = await api(method, path, body);
-  assert.ok([200, 201, 202].includes(r.status), `${method} ${path}: ${r.status} ${JSON.stringify(r.data)}`);
-  return r.data;
-}
-
 async function makeData() {
   const suffix = Date.now().toString(36);
   const model = await ok('POST', '/models', { name: `pipe-model-${suffix}`, task_type: 'classification' });
   // a .safetensors file makes it a base model a launch accepts (its bytes are not weights: the run fails)
-  const sha = (await api('PUT', '/files', Buffer.from('not weights'), 'application/octet-stream')).data.sha256;
+  const sha = (await api('PUT', '/files', Buffer.from('not weights'))).data.sha256;
   const v1 = await ok('POST', `/models/${model.id}/versions`, { labels: ['h', 'v'], files: [{ path: 'model.safetensors', sha256: sha }] });
   const lake = await ok('POST', '/datalakes', { name: `pipelake-${suffix}` });
   const other = await ok('POST', '/datalakes', { name: `otherlake-${suffix}` });
   const ds = await ok('POST', '/datasets', { name: `pipeds-${suffix}`, datalake_id: lake.id });
   const dv = await ok('POST', `/datasets/${ds.id}/versions`, { name: 'v1', task: 'classification' });
   const mp = multipart([0, 1, 2, 3].map((i) => ({ name: `ref-${i}.png`, bytes: png(32, 32, 900 + i) })));
-  const up = await api('POST', `/datalakes/${lake.id}/data/batch`, mp.body, mp.contentType);
+  const up = await api('POST', `/datalakes/${lake.id}/data/batch`, mp.body, { 'Content-Type': mp.contentType });
   assert.equal(up.status, 200, JSON.stringify(up.data));
   await ok('POST', `/dataset-versions/${dv.id}/assets`, { q: '' });
   const ods = await ok('POST', '/datasets', { name: `otherds-${suffix}`, datalake_id: other.id });
@@ -65,16 +47,7 @@ async function makeData() {
 
 before(async () => {
   ids = await makeData();
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 }, baseURL: BASE, reducedMotion: 'reduce' });
-  page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto('/');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('heading', { name: /Welcome/ }).waitFor({ timeout: T });
+  ({ browser, page, pageErrors } = await openAdminPage(T));
 });
 
 after(async () => {
@@ -151,7 +124,7 @@ async function report(dep, image, label) {
     image,
     Buffer.from(`\r\n--${B}--\r\n`),
   ]);
-  const r = await api('POST', `/deployments/${dep}/predictions`, body, `multipart/form-data; boundary=${B}`);
+  const r = await api('POST', `/deployments/${dep}/predictions`, body, { 'Content-Type': `multipart/form-data; boundary=${B}` });
   assert.ok(r.status === 200 || r.status === 201, `report: ${r.status} ${JSON.stringify(r.data)}`);
   return r.data;
 }

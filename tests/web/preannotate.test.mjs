@@ -7,15 +7,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { multipart, png } from './images.mjs';
-import { BASE, PASSWORD, TOKEN, OUT, CHROMIUM_ARGS } from './common.mjs';
+import { BASE, PASSWORD, TOKEN, OUT, api, ok, openAdminPage } from './common.mjs';
 
 assert.ok(BASE && PASSWORD && TOKEN && OUT, 'run this through tests/web/run');
 const T = 10_000;
 
-let browser, page, ids;
-const pageErrors = [];
+let browser, page, ids, pageErrors;
 let shot = 0;
 
 async function screenshot(name) {
@@ -24,48 +22,23 @@ async function screenshot(name) {
   await page.screenshot({ path: join(OUT, `preannotate-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
 }
 
-async function api(method, path, body, type) {
-  const res = await fetch(BASE + '/api/v1' + path, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': type ?? 'application/json' } : {}) },
-    body: body ? (type ? body : JSON.stringify(body)) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, data: text ? JSON.parse(text) : null };
-}
-
-async function ok(method, path, body) {
-  const r = await api(method, path, body);
-  assert.ok([200, 201, 202].includes(r.status), `${method} ${path}: ${r.status} ${JSON.stringify(r.data)}`);
-  return r.data;
-}
-
 async function makeData() {
   const suffix = Date.now().toString(36);
   const lake = await ok('POST', '/datalakes', { name: `prelake-${suffix}` });
   const mp = multipart([0, 1].map((i) => ({ name: `pre-${i}.png`, bytes: png(64, 64, 700 + i) })));
-  assert.equal((await api('POST', `/datalakes/${lake.id}/data/batch`, mp.body, mp.contentType)).status, 200);
+  assert.equal((await api('POST', `/datalakes/${lake.id}/data/batch`, mp.body, { 'Content-Type': mp.contentType })).status, 200);
   const ds = await ok('POST', '/datasets', { name: `preds-${suffix}`, datalake_id: lake.id });
   const dv = await ok('POST', `/datasets/${ds.id}/versions`, { name: 'v1', task: 'detection' });
   await ok('POST', `/dataset-versions/${dv.id}/assets`, { q: '' });
   const model = await ok('POST', '/models', { name: `preann-model-${suffix}`, task_type: 'detection' });
-  const sha = (await api('PUT', '/files', Buffer.from('not a checkpoint'), 'application/octet-stream')).data.sha256;
+  const sha = (await api('PUT', '/files', Buffer.from('not a checkpoint'))).data.sha256;
   const mv = await ok('POST', `/models/${model.id}/versions`, { labels: ['obj'], files: [{ path: 'model.safetensors', sha256: sha }] });
   return { ds: ds.id, dv: dv.id, model: model.name, mv: mv.id };
 }
 
 before(async () => {
   ids = await makeData();
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 }, baseURL: BASE, reducedMotion: 'reduce' });
-  page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto('/');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('heading', { name: /Welcome/ }).waitFor({ timeout: T });
+  ({ browser, page, pageErrors } = await openAdminPage(T));
 });
 
 after(async () => {
