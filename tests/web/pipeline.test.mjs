@@ -154,7 +154,10 @@ test('the dashboard shows drift per feature and labels, the supervised metrics; 
   await page.getByRole('navigation', { name: 'Deployment' }).getByRole('link', { name: /Predictions/ }).click();
   const filters = page.getByRole('form', { name: 'Filters' });
   await filters.getByLabel('Out of range').selectOption('1');
+  // the unfiltered grid also shows 3: wait for the filter to be in the URL and its grid drawn
+  await page.waitForURL(/[?&]oor=1/);
   await page.getByText('3 predictions shown').waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll('.pred-cell .badge')].filter((b) => b.textContent === 'out of range').length === 3);
   assert.equal(await page.getByRole('list', { name: 'Predictions' }).getByText('out of range').count(), 3);
   await filters.getByLabel('Out of range').selectOption('0');
   await page.getByText('No prediction matches these filters.').waitFor();
