@@ -329,7 +329,7 @@ static int train_cmd(int argc, char **argv)
     const char *data = NULL, *out = NULL, *optim = "adamw", *ckpt = NULL, *cls_loss = "bce";
     const char *iou = "ciou";
     int64_t epochs = 30, batch = 16, threads = 0, workers = 1, seed = 1, warmup = -1;
-    int64_t close_mosaic = -1, val_every = 1, max_train = 0;
+    int64_t close_mosaic = -1, val_every = 1, max_train = 0, val_input = 0;
     double lr = 0, wd = -1, ema = 0.999, budget = 0, mosaic = 1, scale = 0.5, translate = 0.1;
     double close_frac = 0.15;
     bool json = false, auto_threads = false, resume = false, no_val = false;
@@ -357,6 +357,8 @@ static int train_cmd(int argc, char **argv)
         {"time-budget", 0, OPT_DBL, &budget, "S",
          "train for S seconds, the schedule spread over that time"},
         {"val-every", 0, OPT_INT, &val_every, "N", "validate every N epochs (default 1; 0: last)"},
+        {"val-input", 0, OPT_INT, &val_input, "PX",
+         "validate at PX x PX, a multiple of 32 (default: --input)"},
         {"no-val", 0, OPT_FLAG, &no_val, NULL, "no validation"},
         {"max-train", 0, OPT_INT, &max_train, "N", "use only the first N training images"},
         {"seed", 's', OPT_INT, &seed, "S", "random seed (default 1)"},
@@ -426,6 +428,7 @@ static int train_cmd(int argc, char **argv)
     c.auto_threads = auto_threads;
     c.workers = (int)workers;
     c.val_every = (int)val_every;
+    c.val_size = (int)val_input;
     c.ckpt_dir = ckpt;
     c.resume = resume;
     progress_ctx pc = {json};
@@ -589,10 +592,12 @@ static int eval_cmd(int argc, char **argv)
 {
     const char *data = NULL, *split = "val";
     double conf = 0.001, iou = 0.7;
-    int64_t threads = 0, batch = 16, workers = 1;
+    int64_t threads = 0, batch = 16, workers = 1, size = 0;
     bool json = false;
     cli_opt opts[] = {{"data", 'd', OPT_STR, &data, "DIR", "dataset directory (as for train)"},
                       {"split", 0, OPT_STR, &split, "NAME", "which split (default val)"},
+                      {"input", 0, OPT_INT, &size, "PX",
+                       "letterbox to PX x PX, a multiple of 32 (default: the model's input)"},
                       {"conf", 0, OPT_DBL, &conf, "X", "score threshold (default 0.001)"},
                       {"iou", 0, OPT_DBL, &iou, "X", "NMS IoU threshold (default 0.7)"},
                       {"batch", 'b', OPT_INT, &batch, "N", "batch (default 16)"},
@@ -618,7 +623,7 @@ static int eval_cmd(int argc, char **argv)
     det_metrics mt;
     int64_t t0 = time_mono_ns();
     if (det_evaluate(m, det_dataset_fetch, d, det_dataset_count(d), (int)batch, (float)conf,
-                     (float)iou, 300, (int)workers, &mt, &ev, &e) < 0)
+                     (float)iou, 300, (int)size, (int)workers, &mt, &ev, &e) < 0)
         goto out;
     double s = (double)(time_mono_ns() - t0) / 1e9;
     sbuf b = SBUF_INIT;

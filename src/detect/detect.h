@@ -310,6 +310,7 @@ typedef struct det_train_cfg {
     int val_every;           /* epochs between validations (default 1; the last always) */
     float val_conf, val_iou; /* validation thresholds (default 0.001, 0.7) */
     int val_max_det;         /* default 300 */
+    int val_size;            /* validation input side (0: the model's input) */
     /* Checkpoints: after each epoch into ckpt_dir (NULL: none):
      *   last.safetensors        the weights to use (the EMA when there is one)
      *   best.safetensors        the best validation mAP so far
@@ -335,13 +336,13 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
                   int64_t train_count, det_fetch_fn val_fetch, void *val_ud, int64_t val_count,
                   det_train_stats *final, err *e);
 
-/* mAP of a model on a source (letterboxed to the model's input size);
- * with eval_out, the COCO evaluation itself is handed over (free it with
+/* mAP of a model on a source, letterboxed to size x size (0: the model's
+ * input size; any multiple of DET_STRIDE works, as for det_predict); with eval_out, the COCO evaluation itself is handed over (free it with
  * eval_coco_free) for per-class numbers and details. */
 struct eval_coco;
 int det_evaluate(nn_model *m, det_fetch_fn fetch, void *ud, int64_t count, int batch, float conf,
-                 float iou, int max_det, int workers, det_metrics *out, struct eval_coco **eval_out,
-                 err *e);
+                 float iou, int max_det, int size, int workers, det_metrics *out,
+                 struct eval_coco **eval_out, err *e);
 
 /* --- inference ------------------------------------------------------------------------------ */
 

@@ -216,8 +216,8 @@ done:
 /* --- evaluation --------------------------------------------------------------------- */
 
 int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void *ud, int64_t count,
-                     int batch, float conf, float iou, int max_det, int workers, det_metrics *out,
-                     eval_coco **eval_out, err *e)
+                     int batch, float conf, float iou, int max_det, int size, int workers,
+                     det_metrics *out, eval_coco **eval_out, err *e)
 {
     memset(out, 0, sizeof *out);
     det_head h;
@@ -228,6 +228,12 @@ int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void 
     if (max_det <= 0) max_det = 300;
     int ic, ih, iw;
     nn_model_input(m, &ic, &ih, &iw);
+    if (size != 0) {
+        if (size % DET_STRIDE || size < DET_STRIDE || size > DET_MAX_SIDE)
+            return err_set(e, ERR_INVALID, "evaluation input size %d: a multiple of %d up to %d",
+                           size, DET_STRIDE, DET_MAX_SIDE);
+        iw = ih = size;
+    }
     det_loader_cfg lc = {.count = count,
                          .batch = batch > 0 ? batch : 16,
                          .seed = 1,
@@ -316,13 +322,13 @@ out:
 }
 
 int det_evaluate(nn_model *m, det_fetch_fn fetch, void *ud, int64_t count, int batch, float conf,
-                 float iou, int max_det, int workers, det_metrics *out, eval_coco **eval_out,
-                 err *e)
+                 float iou, int max_det, int size, int workers, det_metrics *out,
+                 eval_coco **eval_out, err *e)
 {
     nn_session *s = nn_session_new(m, e);
     if (!s) return -1;
-    int rc = det_eval_session(s, m, fetch, ud, count, batch, conf, iou, max_det, workers, out,
-                              eval_out, e);
+    int rc = det_eval_session(s, m, fetch, ud, count, batch, conf, iou, max_det, size, workers,
+                              out, eval_out, e);
     nn_session_free(s);
     return rc;
 }

@@ -260,6 +260,10 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
     if (c.val_conf <= 0) c.val_conf = 0.001f;
     if (c.val_iou <= 0) c.val_iou = 0.7f;
     if (c.val_max_det <= 0) c.val_max_det = 300;
+    if (c.val_size != 0 &&
+        (c.val_size % DET_STRIDE || c.val_size < DET_STRIDE || c.val_size > DET_MAX_SIDE))
+        return err_set(e, ERR_INVALID, "validation input size %d: a multiple of %d up to %d",
+                       c.val_size, DET_STRIDE, DET_MAX_SIDE);
     if (c.ckpt_dir && mkdir(c.ckpt_dir, 0755) < 0 && errno != EEXIST)
         return err_set(e, ERR_IO, "cannot create %s: %s", c.ckpt_dir, strerror(errno));
 
@@ -411,7 +415,8 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
             int64_t t_val = time_mono_ns();
             if (ema) nn_ema_swap(ema);
             int er = det_eval_session(s, m, val_fetch, val_ud, val_count, c.batch, c.val_conf,
-                                      c.val_iou, c.val_max_det, c.workers, &st.val, NULL, e);
+                                      c.val_iou, c.val_max_det, c.val_size, c.workers, &st.val,
+                                      NULL, e);
             if (ema) nn_ema_swap(ema);
             if (er < 0) {
                 err_prefix(e, "validation after epoch %d", ep + 1);

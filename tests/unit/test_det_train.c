@@ -95,7 +95,7 @@ Test(det_train, tiny_detector_overfits_four_images, .init = setup)
                        st.val.map50, (long long)st.step, st.loss);
     /* and the same through det_evaluate and the predictor with its defaults */
     det_metrics mt;
-    cr_assert_eq(det_evaluate(m, tiny_fetch, t, NIMG, NIMG, 0.001f, 0.7f, 100, 1, &mt, NULL, &e), 0,
+    cr_assert_eq(det_evaluate(m, tiny_fetch, t, NIMG, NIMG, 0.001f, 0.7f, 100, 0, 1, &mt, NULL, &e), 0,
                  "%s", e.msg);
     cr_assert_float_eq(mt.map50, 1.0, 1e-9);
     cr_assert_eq(mt.images, NIMG);
