@@ -358,7 +358,8 @@ static int train_cmd(int argc, char **argv)
          "train for S seconds, the schedule spread over that time"},
         {"val-every", 0, OPT_INT, &val_every, "N", "validate every N epochs (default 1; 0: last)"},
         {"val-input", 0, OPT_INT, &val_input, "PX",
-         "validate at PX x PX, a multiple of 32 (default: --input)"},
+         "validate at PX x PX, a multiple of 32 (default: --input); the model saved by --out "
+         "then predicts at PX"},
         {"no-val", 0, OPT_FLAG, &no_val, NULL, "no validation"},
         {"max-train", 0, OPT_INT, &max_train, "N", "use only the first N training images"},
         {"seed", 's', OPT_INT, &seed, "S", "random seed (default 1)"},
@@ -447,6 +448,8 @@ static int train_cmd(int argc, char **argv)
                       va ? det_dataset_count(va) : 0, &st, &e) < 0)
         goto out;
     double wall = (double)(time_mono_ns() - t0) / 1e9;
+    if (out && val_input > 0 && nn_model_set_input_size(m, (int)val_input, (int)val_input, &e) < 0)
+        goto out;
     if (out && nn_model_save(m, out, "{\"detector\":{\"format\":\"" DET_FORMAT "\"}}", &e) < 0)
         goto out;
     if (json)

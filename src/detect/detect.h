@@ -337,7 +337,8 @@ int det_train_run(nn_model *m, const det_train_cfg *cfg, det_fetch_fn train_fetc
                   det_train_stats *final, err *e);
 
 /* mAP of a model on a source, letterboxed to size x size (0: the model's
- * input size; any multiple of DET_STRIDE works, as for det_predict); with eval_out, the COCO evaluation itself is handed over (free it with
+ * input size; any multiple of DET_STRIDE works, as for det_predict); with
+ * eval_out, the COCO evaluation itself is handed over (free it with
  * eval_coco_free) for per-class numbers and details. */
 struct eval_coco;
 int det_evaluate(nn_model *m, det_fetch_fn fetch, void *ud, int64_t count, int batch, float conf,

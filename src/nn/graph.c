@@ -664,6 +664,75 @@ void nn_model_input(const nn_model *m, int *c, int *h, int *w)
     *w = m->in_w;
 }
 
+int nn_model_set_input_size(nn_model *m, int h, int w, err *e)
+{
+    if (h < 1 || w < 1 || h > NN_MAX_DIM || w > NN_MAX_DIM)
+        return err_set(e, ERR_INVALID, "input size %dx%d: each side must be 1-%d", w, h,
+                       NN_MAX_DIM);
+    /* the nominal shapes at the new size; the parameters must not depend on it */
+    int n = m->nnodes, rc = 0;
+    int *c = calloc((size_t)n, sizeof *c), *hh = calloc((size_t)n, sizeof *hh),
+        *ww = calloc((size_t)n, sizeof *ww);
+    if (!c || !hh || !ww) rc = err_set(e, ERR_INTERNAL, "out of memory");
+    if (rc == 0) {
+        c[0] = m->in_c;
+        hh[0] = h;
+        ww[0] = w;
+    }
+    for (int i = 1; i < n && rc == 0; i++) {
+        const nn_node *nd = &m->nodes[i];
+        if (nn_node_shape(m, i, c, hh, ww, e) < 0) {
+            rc = err_prefix(e, "input size %dx%d", w, h);
+        } else if (c[i] != nd->c ||
+                   (nd->op == OP_LINEAR && (hh[nd->in[0]] != m->nodes[nd->in[0]].h ||
+                                            ww[nd->in[0]] != m->nodes[nd->in[0]].w))) {
+            rc = err_set(e, ERR_INVALID,
+                         "input size %dx%d: node %s's parameters depend on the input size", w, h,
+                         nd->name);
+        }
+    }
+    if (rc < 0) {
+        free(c);
+        free(hh);
+        free(ww);
+        return -1;
+    }
+    json_error_t je;
+    json_t *root = json_loads(m->arch, 0, &je);
+    if (!root) return err_set(e, ERR_INTERNAL, "architecture JSON: %s", je.text);
+    json_t *in = json_object_get(root, "input");
+    if (!in) {
+        in = json_object();
+        json_object_set_new(root, "input", in);
+        json_object_set_new(in, "channels", json_integer(m->in_c));
+    }
+    char *s = NULL;
+    if (json_is_object(in)) {
+        json_object_set_new(in, "height", json_integer(h));
+        json_object_set_new(in, "width", json_integer(w));
+        s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    }
+    json_decref(root);
+    if (!s) {
+        free(c);
+        free(hh);
+        free(ww);
+        return err_set(e, ERR_INTERNAL, "cannot rewrite the architecture's input");
+    }
+    free(m->arch);
+    m->arch = s;
+    m->in_h = h;
+    m->in_w = w;
+    for (int i = 0; i < n; i++) {
+        m->nodes[i].h = hh[i];
+        m->nodes[i].w = ww[i];
+    }
+    free(c);
+    free(hh);
+    free(ww);
+    return 0;
+}
+
 int nn_model_classes(const nn_model *m) { return m->nodes[m->nnodes - 1].c; }
 
 void nn_model_norm(const nn_model *m, float mean[4], float std[4])

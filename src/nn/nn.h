@@ -121,6 +121,10 @@ nn_model *nn_model_new(const char *arch_json, uint64_t seed, err *e);
 void nn_model_free(nn_model *m);
 const char *nn_model_arch(const nn_model *m); /* the architecture, as JSON */
 void nn_model_input(const nn_model *m, int *c, int *h, int *w);
+/* Sets the input size the architecture declares (and its JSON, so a saved
+ * model keeps it): the default size of predictions. Parameters and plans
+ * are untouched, any size already works at run time. */
+int nn_model_set_input_size(nn_model *m, int h, int w, err *e);
 int nn_model_classes(const nn_model *m);      /* channels of the output node */
 /* Normalisation the model expects: x = (pixel/255 - mean[c]) / std[c]. */
 void nn_model_norm(const nn_model *m, float mean[4], float std[4]);

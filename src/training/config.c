@@ -59,7 +59,8 @@ static const char *const top_fields[] = {
     "ema",          "clip_norm",    "augmentation", "seed",       "resume",      "max_seconds",
     "time_budget",  "base_model_version_id",
     "threads",      "auto_threads", "loader_workers", "log_every", "cache_mb",
-    "task",         "score_thr",    "nms_iou",    "mosaic",       "close_mosaic", NULL};
+    "task",         "score_thr",    "nms_iou",    "mosaic",       "close_mosaic",
+    "val_input_size", NULL};
 static const char *const aug_fields[] = {"hflip",    "vflip",      "pad",        "rotate",
                                          "crop",     "brightness", "contrast",   "saturation",
                                          NULL};
@@ -201,7 +202,8 @@ int training_cfg_apply(training_cfg *c, json_t *d, err *e)
         jv_dbl(d, "score_thr", JV_OPTIONAL, 0, 1, &c->score_thr, e) ||
         jv_dbl(d, "nms_iou", JV_OPTIONAL, 0.01, 1, &c->nms_iou, e) ||
         jv_dbl(d, "mosaic", JV_OPTIONAL, 0, 1, &c->mosaic, e) ||
-        get_int(d, "close_mosaic", -1, TRAIN_MAX_EPOCHS, &c->close_mosaic, e))
+        get_int(d, "close_mosaic", -1, TRAIN_MAX_EPOCHS, &c->close_mosaic, e) ||
+        get_int(d, "val_input_size", 0, TRAIN_MAX_INPUT, &c->val_input_size, e))
         return -1;
     if (strcmp(c->task, "classification") == 0 && strncmp(c->arch, "detector-", 9) == 0)
         return err_set(e, ERR_INVALID,
@@ -214,6 +216,12 @@ int training_cfg_apply(training_cfg *c, json_t *d, err *e)
                        "its stride 32 (e.g. %d or %d)",
                        c->input_size, c->input_size >= 32 ? c->input_size / 32 * 32 : 32,
                        (c->input_size / 32 + 1) * 32);
+    if (c->val_input_size % 32 != 0)
+        return err_set(e, ERR_INVALID,
+                       "field 'val_input_size' is %d but a detector's input must be a multiple "
+                       "of its stride 32 (e.g. %d or %d)",
+                       c->val_input_size, c->val_input_size >= 32 ? c->val_input_size / 32 * 32 : 32,
+                       (c->val_input_size / 32 + 1) * 32);
     c->seed = seed;
     json_t *aug = json_object_get(d, "augmentation");
     if (aug && !json_is_null(aug)) {
@@ -311,6 +319,7 @@ json_t *training_cfg_json(const training_cfg *c)
     json_object_set_new(o, "nms_iou", json_real(c->nms_iou));
     json_object_set_new(o, "mosaic", json_real(c->mosaic));
     json_object_set_new(o, "close_mosaic", json_integer(c->close_mosaic));
+    json_object_set_new(o, "val_input_size", json_integer(c->val_input_size));
     return o;
 }
 

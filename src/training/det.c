@@ -282,6 +282,7 @@ int train_det_loop(train_ctx *t, err *e)
     dc.aug.mosaic = (float)cfg->mosaic;
     dc.close_mosaic = cfg->close_mosaic >= 0 ? cfg->close_mosaic : cfg->epochs * 15 / 100;
     dc.close_mosaic_frac = 0.15f;
+    dc.val_size = cfg->val_input_size;
     dc.workers = cfg->loader_workers;
     if (cfg->time_budget > 0) {
         dc.max_seconds = cfg->time_budget;
@@ -322,6 +323,42 @@ int train_det_loop(train_ctx *t, err *e)
 
 /* --- the end ---------------------------------------------------------------------------- */
 
+/* The side the model is evaluated and served at. */
+static int serve_size(const train_ctx *t)
+{
+    return t->cfg.val_input_size > 0 ? t->cfg.val_input_size : t->cfg.input_size;
+}
+
+/* The local best checkpoint (the last one when no epoch was validated). */
+static void best_path(train_ctx *t, char *out, size_t n)
+{
+    det_path(t, "best.safetensors", out, n);
+    if (!file_exists(out)) det_path(t, "last.safetensors", out, n);
+}
+
+/* model.safetensors: the best checkpoint itself, or, validated at another
+ * size than it trained at, a copy that declares that size as its input (so
+ * deployments and pre-annotation predict at the size it was evaluated at). */
+static int put_model(train_ctx *t, const char *sha, int64_t size, err *e)
+{
+    if (serve_size(t) == t->cfg.input_size)
+        return tlog_artifact_ref(&t->log, sha, size, "model.safetensors", e);
+    char src[1300], dst[1300];
+    best_path(t, src, sizeof src);
+    det_path(t, "model.safetensors", dst, sizeof dst);
+    char *extra = NULL;
+    nn_model *m = nn_model_load(src, &extra, e);
+    int rc = m && nn_model_set_input_size(m, serve_size(t), serve_size(t), e) == 0 &&
+                     nn_model_save(m, dst, extra, e) == 0 &&
+                     tlog_artifact_file(&t->log, dst, "model.safetensors", NULL, NULL, e) == 0
+                 ? 0
+                 : -1;
+    unlink(dst);
+    free(extra);
+    nn_model_free(m);
+    return rc;
+}
+
 /* model.json: what a deployment needs to load the detector. */
 static int write_model_json(train_ctx *t, err *e)
 {
@@ -330,9 +367,10 @@ static int write_model_json(train_ctx *t, err *e)
         json_array_append_new(labels, json_string(t->data.classes[i]));
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:[i,i,i], s:f, s:f, s:i, s:I}", "task",
                           "detection", "architecture", t->cfg.arch, "format", DET_FORMAT, "file",
-                          "model.safetensors", "labels", labels, "input_size", t->cfg.input_size,
+                          "model.safetensors", "labels", labels, "input_size", serve_size(t),
                           "strides", 8, 16, 32, "score_thr", t->cfg.score_thr, "nms_iou",
                           t->cfg.nms_iou, "max_det", 300, "run_id", (json_int_t)t->log.run);
+    json_object_set_new(j, "train_input_size", json_integer(t->cfg.input_size));
     char f[1300];
     det_path(t, "model.json", f, sizeof f);
     int rc = json_dump_file(j, f, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
@@ -363,9 +401,7 @@ static int final_eval(train_ctx *t, err *e)
         return 0;
     }
     char best[1300];
-    det_path(t, "best.safetensors", best, sizeof best);
-    if (!file_exists(best))
-        det_path(t, "last.safetensors", best, sizeof best);
+    best_path(t, best, sizeof best);
     det_predictor *p = det_predictor_open(best, 1, e);
     if (!p)
         return err_prefix(e, "loading the best checkpoint: ");
@@ -393,7 +429,8 @@ static int final_eval(train_ctx *t, err *e)
     c = NULL;
     det_predict_opts po = {.conf = DET_EVAL_CONF,
                            .iou = (float)t->cfg.nms_iou,
-                           .max_det = DET_EVAL_MAX_DET};
+                           .max_det = DET_EVAL_MAX_DET,
+                           .size = t->cfg.val_input_size};
     int64_t npred = 0;
     for (int64_t i = 0; i < sp->n; i++) {
         const train_item *it = &sp->items[i];
@@ -490,8 +527,7 @@ int train_det_finish(train_ctx *t, err *e)
             err_set(e, ERR_INTERNAL, "the run finished without a checkpoint");
         return -1;
     }
-    if (tlog_artifact_ref(&t->log, sha, size, "model.safetensors", e) != 0 ||
-        write_model_json(t, e) != 0)
+    if (put_model(t, sha, size, e) != 0 || write_model_json(t, e) != 0)
         return -1;
     if (final_eval(t, e) != 0)
         return err_prefix(e, "final evaluation: ");
@@ -504,7 +540,8 @@ void train_det_cleanup(train_ctx *t)
         return;
     static const char *const names[] = {"last.safetensors", "best.safetensors",
                                         "state.safetensors", "optim.safetensors",
-                                        "state.json",       "model.json"};
+                                        "state.json",       "model.json",
+                                        "model.safetensors"};
     char f[1300];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         det_path(t, names[i], f, sizeof f);

@@ -195,6 +195,11 @@ int training_launch(db_conn *c, int64_t org, int64_t user, int64_t experiment, j
                     "supported for classifiers only; leave it out for a detection run");
             goto out;
         }
+    } else if (cfg.val_input_size) {
+        err_set(e, ERR_INVALID,
+                "field 'val_input_size' is for detectors (task detection); a classifier "
+                "validates at its input_size");
+        goto out;
     }
     if (cfg.arch_json) { /* a custom graph must at least parse and build */
         nn_model *m = nn_model_new(cfg.arch_json, 1, e);

@@ -104,6 +104,7 @@ typedef struct training_cfg {
     double nms_iou;       /* NMS IoU threshold (0.7) */
     double mosaic;        /* probability of a 4-image mosaic (1) */
     int close_mosaic;     /* last epochs without mosaic (-1: 15% of the epochs) */
+    int val_input_size;   /* validate, evaluate and serve at this side (0: input_size) */
 } training_cfg;
 
 /* Does the configuration train a detector (task detection or a detector

@@ -188,6 +188,7 @@ const job_kind training_job_kinds[] = {
     "\"task\":{\"type\":\"string\",\"enum\":[\"classification\",\"detection\",\"\"]},"          \
     "\"score_thr\":{\"type\":\"number\"},\"nms_iou\":{\"type\":\"number\"},"                   \
     "\"mosaic\":{\"type\":\"number\"},\"close_mosaic\":{\"type\":\"integer\"},"                 \
+    "\"val_input_size\":{\"type\":\"integer\"},"                                                    \
     "\"depth\":{\"type\":\"integer\"},\"width\":{\"type\":\"number\"},"                           \
     "\"stem\":{\"type\":\"string\"},\"activation\":{\"type\":\"string\"},"                        \
     "\"dropout\":{\"type\":\"number\"},\"input_size\":{\"type\":\"integer\"},"                    \

@@ -466,6 +466,68 @@ Test(dettrain, launch_trains_logs_and_evaluates)
     teardown(&f);
 }
 
+/* val_input_size: validation, the final evaluation and the served model at another side than
+ * the training's */
+Test(dettrain, val_input_size_validates_evaluates_and_serves_at_its_size)
+{
+    fixture f;
+    setup(&f);
+    int64_t exp = experiment(&f);
+    api_resp *r = launch(exp, "{\"val_input_size\":70}");
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert_not_null(strstr(api_error_message(r), "'val_input_size' is 70"), "%s", r->body.p);
+    cr_assert_not_null(strstr(api_error_message(r), "multiple of its stride 32 (e.g. 64 or 96)"),
+                       "%s", r->body.p);
+    api_free(r);
+    r = launch(exp, "{\"val_input_size\":96,\"architecture\":\"resnet\","
+                    "\"task\":\"classification\"}");
+    cr_assert_eq(r->status, 400, "%s", r->body.p);
+    cr_assert_not_null(strstr(api_error_message(r), "'val_input_size' is for detectors"), "%s",
+                       r->body.p);
+    api_free(r);
+
+    char body[400];
+    snprintf(body, sizeof body, "{%s,\"threads\":1,\"val_input_size\":96}", TINY);
+    json_t *run = train(exp, body, "succeeded");
+    json_t *cfg = json_object_get(run, "config");
+    cr_assert_eq(jint(cfg, "input_size"), 64);
+    cr_assert_eq(jint(cfg, "val_input_size"), 96);
+    json_decref(run);
+    cr_assert(output_has(exp, "val mAP"));
+
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/experiments/%lld/artifacts/file?path=model.json",
+             (long long)exp);
+    r = api_admin("GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    json_t *mj = json_loads(r->body.p, 0, NULL);
+    cr_assert_not_null(mj, "%s", r->body.p);
+    cr_assert_eq(jint(mj, "input_size"), 96);
+    cr_assert_eq(jint(mj, "train_input_size"), 64);
+    json_decref(mj);
+    api_free(r);
+    /* the served model declares 96 in its architecture; the checkpoints keep 64 */
+    const char *want[2][2] = {{"model.safetensors", "\\\"height\\\":96"},
+                              {"checkpoints/last.safetensors", "\\\"height\\\":64"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/api/v1/experiments/%lld/artifacts/file?path=%s",
+                 (long long)exp, want[i][0]);
+        r = api_admin("GET", path, NULL);
+        cr_assert_eq(r->status, 200, "%s", r->body.p);
+        cr_assert(r->body.len > 8);
+        cr_assert_not_null(memmem(r->body.p, r->body.len, want[i][1], strlen(want[i][1])),
+                           "%s does not hold %s", want[i][0], want[i][1]);
+        api_free(r);
+    }
+    json_t *ev = final_evaluation(exp);
+    cr_assert_str_eq(jstr(ev, "status"), "succeeded", "%s", json_dumps(ev, 0));
+    json_t *full = get_json("/api/v1/evaluations/%lld", jint(ev, "id"));
+    cr_assert_eq(jint(json_object_get(full, "summary"), "images"), 8, "%s", json_dumps(full, 0));
+    json_decref(full);
+    json_decref(ev);
+    teardown(&f);
+}
+
 Test(dettrain, cancel_then_resume)
 {
     fixture f;

@@ -99,6 +99,29 @@ Test(det_train, tiny_detector_overfits_four_images, .init = setup)
                  "%s", e.msg);
     cr_assert_float_eq(mt.map50, 1.0, 1e-9);
     cr_assert_eq(mt.images, NIMG);
+    /* its own size named explicitly gives the same; a size off the stride is refused; at
+     * twice the size every image is still evaluated (boxes mapped back to image pixels) */
+    det_metrics m2;
+    cr_assert_eq(det_evaluate(m, tiny_fetch, t, NIMG, NIMG, 0.001f, 0.7f, 100, S, 1, &m2, NULL, &e),
+                 0, "%s", e.msg);
+    cr_assert_float_eq(m2.map50, mt.map50, 1e-12);
+    cr_assert_float_eq(m2.map, mt.map, 1e-12);
+    cr_assert_eq(
+        det_evaluate(m, tiny_fetch, t, NIMG, NIMG, 0.001f, 0.7f, 100, S + 16, 1, &m2, NULL, &e), -1);
+    cr_assert_eq(e.code, ERR_INVALID);
+    cr_assert(strstr(e.msg, "multiple of 32"), "%s", e.msg);
+    cr_assert_eq(
+        det_evaluate(m, tiny_fetch, t, NIMG, NIMG, 0.001f, 0.7f, 100, 2 * S, 1, &m2, NULL, &e), 0,
+        "%s", e.msg);
+    cr_assert_eq(m2.images, NIMG);
+    cr_assert(m2.map50 >= 0 && m2.map50 <= 1);
+    /* a training run refuses a validation size off the stride */
+    det_train_cfg c2 = c;
+    c2.val_size = 100;
+    det_train_stats st2 = {0};
+    cr_assert_eq(det_train_run(m, &c2, tiny_fetch, t, NIMG, tiny_fetch, t, NIMG, &st2, &e), -1);
+    cr_assert_eq(e.code, ERR_INVALID);
+    cr_assert(strstr(e.msg, "validation input size 100"), "%s", e.msg);
 
     /* save, reload, predict: every object found at IoU >= 0.5 with its class */
     char path[512];

@@ -706,3 +706,59 @@ Test(nn_model, train_run_auto_threads_switches_safely, .init = setup2)
     cr_expect_geq(st.val_acc, 0.9, "validation accuracy %f", st.val_acc);
     nn_model_free(m);
 }
+
+Test(nn_model, input_size_is_rewritten_and_saved, .init = setup)
+{
+    err e;
+    nn_model *m = nn_model_new(tiny_arch, 7, &e);
+    cr_assert_not_null(m, "%s", e.msg);
+    cr_assert_eq(nn_model_set_input_size(m, 16, 12, &e), 0, "%s", e.msg);
+    int c, h, w;
+    nn_model_input(m, &c, &h, &w);
+    cr_assert(c == 1 && h == 16 && w == 12, "%d %d %d", c, h, w);
+    cr_assert_eq(m->nodes[1].h, 16); /* c1: 3x3, stride 1, padded */
+    cr_assert_eq(m->nodes[4].w, 6);  /* c2: stride 2 */
+    char path[] = "/tmp/nn_test_inXXXXXX";
+    close(mkstemp(path));
+    cr_assert_eq(nn_model_save(m, path, NULL, &e), 0, "%s", e.msg);
+    nn_model *m2 = nn_model_load(path, NULL, &e);
+    cr_assert_not_null(m2, "%s", e.msg);
+    nn_model_input(m2, &c, &h, &w);
+    cr_assert(c == 1 && h == 16 && w == 12, "%d %d %d", c, h, w);
+    cr_assert_str_eq(nn_model_arch(m2), nn_model_arch(m));
+    /* the same parameters: the same outputs on an input of the new size */
+    nn_tensor *x = nn_tensor_new(2, 1, 16, 12);
+    for (size_t i = 0; i < nn_tensor_numel(x); i++)
+        x->data[i] = (float)((i * 37) % 11) / 5.0f - 1.0f;
+    nn_session *s1 = nn_session_new(m, &e), *s2 = nn_session_new(m2, &e);
+    const nn_tensor *y1 = nn_forward(s1, x, false, &e);
+    cr_assert_not_null(y1, "%s", e.msg);
+    float keep[8];
+    memcpy(keep, y1->data, sizeof keep);
+    const nn_tensor *y2 = nn_forward(s2, x, false, &e);
+    cr_assert_not_null(y2, "%s", e.msg);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(keep[i], y2->data[i], "output %d: %g vs %g", i, keep[i], y2->data[i]);
+    cr_assert_eq(nn_model_set_input_size(m, 0, 12, &e), -1);
+    cr_assert_eq(e.code, ERR_INVALID);
+    unlink(path);
+    nn_session_free(s1);
+    nn_session_free(s2);
+    nn_tensor_free(x);
+    nn_model_free(m);
+    nn_model_free(m2);
+
+    /* a linear layer on a flattened map: its weights depend on the size, refused, unchanged */
+    const char *flat = "{\"format\":\"cvops-nn/1\",\"input\":{\"channels\":1,\"height\":8,"
+                       "\"width\":8},\"nodes\":[{\"name\":\"c1\",\"op\":\"conv\",\"out\":2,"
+                       "\"kernel\":3},{\"name\":\"fc\",\"op\":\"linear\",\"out\":3}]}";
+    m = nn_model_new(flat, 1, &e);
+    cr_assert_not_null(m, "%s", e.msg);
+    cr_assert_eq(nn_model_set_input_size(m, 16, 16, &e), -1);
+    cr_assert_eq(e.code, ERR_INVALID);
+    cr_assert(strstr(e.msg, "node fc's parameters depend on the input size"), "%s", e.msg);
+    nn_model_input(m, &c, &h, &w);
+    cr_assert(h == 8 && w == 8);
+    cr_assert_str_eq(nn_model_arch(m), flat);
+    nn_model_free(m);
+}

@@ -108,7 +108,7 @@ test('the training form: defaults and the experiment parameters, bounds, API err
   await dlg.getByRole('button', { name: 'Launch', exact: true }).click();
   await field('task').getByText("architecture 'detector-nano' is a detector but task is classification").waitFor();
   assert.equal(await field('input_size').locator('.field-error').count(), 0, '96 is a multiple of 32');
-  for (const f of ['score_thr', 'nms_iou', 'mosaic', 'close_mosaic']) await dlg.getByLabel(f, { exact: true }).waitFor();
+  for (const f of ['score_thr', 'nms_iou', 'mosaic', 'close_mosaic', 'val_input_size']) await dlg.getByLabel(f, { exact: true }).waitFor();
   assert.equal(await dlg.getByLabel('nms_iou', { exact: true }).inputValue(), '0.7');
   assert.equal((await apiCall('GET', `/experiments/${s.experiment_id}/training`)).data.runs.length, 0);
   await dlg.getByLabel('task', { exact: true }).selectOption('');

@@ -43,6 +43,7 @@ export const TRAINING_PARAMS: { group: string; specs: ParamSpec[] }[] = [
       { name: 'nms_iou', type: 'number', min: 0.01, max: 1, default: 0.7, description: 'overlap above which non-maximum suppression drops the weaker box (detection)' },
       { name: 'mosaic', type: 'number', min: 0, max: 1, default: 1, description: 'share of training images made as a 4-image mosaic (detection)' },
       { name: 'close_mosaic', type: 'integer', min: -1, max: 1000, default: -1, description: 'no mosaic in the last N epochs; -1: the default (detection)' },
+      { name: 'val_input_size', type: 'integer', min: 0, max: 1024, default: 0, description: 'validate, evaluate and serve at this side, a multiple of 32; 0: input_size (detection)' },
     ],
   },
   {
