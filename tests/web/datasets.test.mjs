@@ -336,6 +336,9 @@ test('annotation tool: predictions with scores, the slider hides low ones; next 
   await page.locator(`.vs-grid [role=gridcell][data-id="${first.id}"]`).dblclick();
   await page.waitForURL(new RegExp(`/annotate/${first.id}$`), { timeout: T });
   await page.getByTestId('annot-pos').getByText(/of 5/).waitFor({ timeout: T });
+  // 'f' goes to the next image once the tool knows it (its button is enabled then); pressed
+  // earlier it only says "this is the last image"
+  await page.waitForSelector('button[title="Next image (F)"]:not([disabled])', { timeout: T });
   await page.keyboard.press('f'); // next image
   await page.waitForURL(new RegExp(`/annotate/${next.id}$`), { timeout: T });
   await page.getByText('1 of 2 shown').waitFor({ timeout: T });
@@ -349,6 +352,7 @@ test('annotation tool: predictions with scores, the slider hides low ones; next 
   await waitSaved(page, 2);
   const a = await annotation(next.id);
   assert.equal(a.shapes.filter((s) => s.score === undefined || s.score === null).length, 1);
+  await page.waitForSelector('button[title="Previous image (D)"]:not([disabled])', { timeout: T });
   await page.keyboard.press('d'); // back to the first
   await page.waitForURL(new RegExp(`/annotate/${first.id}$`), { timeout: T });
 });
@@ -813,6 +817,7 @@ test('annotation tool: a change made just before leaving the image is saved (nex
   // the next image
   await drawBox(first.width, first.height);
   await page.keyboard.press('Control+c');
+  await page.waitForSelector('button[title="Next image (F)"]:not([disabled])', { timeout: T });
   await page.keyboard.press('f');
   await page.waitForURL(new RegExp(`/annotate/${next.id}$`), { timeout: T });
   await until(async () => (await annotation(first.id)).shapes.length === n0 + 1, 'the box drawn before "next" to be saved');
