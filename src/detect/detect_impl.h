@@ -82,7 +82,6 @@ int det_loss_eval(const det_loss_cfg *c, const det_head *h, const nn_tensor *y,
 /* det_evaluate on an existing session of m (the training loop's). */
 int det_eval_session(nn_session *s, const nn_model *m, det_fetch_fn fetch, void *ud, int64_t count,
                      int batch, float conf, float iou, int max_det, int size, int workers,
-                     det_metrics *out,
-                     struct eval_coco **eval_out, err *e);
+                     det_metrics *out, struct eval_coco **eval_out, err *e);
 
 #endif

@@ -691,46 +691,35 @@ int nn_model_set_input_size(nn_model *m, int h, int w, err *e)
                          nd->name);
         }
     }
-    if (rc < 0) {
-        free(c);
-        free(hh);
-        free(ww);
-        return -1;
-    }
-    json_error_t je;
-    json_t *root = json_loads(m->arch, 0, &je);
-    if (!root) return err_set(e, ERR_INTERNAL, "architecture JSON: %s", je.text);
+    char *s = NULL;
+    json_t *root = rc == 0 ? json_loads(m->arch, 0, NULL) : NULL;
     json_t *in = json_object_get(root, "input");
-    if (!in) {
+    if (root && !in) {
         in = json_object();
         json_object_set_new(root, "input", in);
         json_object_set_new(in, "channels", json_integer(m->in_c));
     }
-    char *s = NULL;
     if (json_is_object(in)) {
         json_object_set_new(in, "height", json_integer(h));
         json_object_set_new(in, "width", json_integer(w));
         s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     }
     json_decref(root);
-    if (!s) {
-        free(c);
-        free(hh);
-        free(ww);
-        return err_set(e, ERR_INTERNAL, "cannot rewrite the architecture's input");
-    }
-    free(m->arch);
-    m->arch = s;
-    m->in_h = h;
-    m->in_w = w;
-    for (int i = 0; i < n; i++) {
-        m->nodes[i].h = hh[i];
-        m->nodes[i].w = ww[i];
+    if (rc == 0 && !s) rc = err_set(e, ERR_INTERNAL, "cannot rewrite the architecture's input");
+    if (rc == 0) {
+        free(m->arch);
+        m->arch = s;
+        m->in_h = h;
+        m->in_w = w;
+        for (int i = 0; i < n; i++) {
+            m->nodes[i].h = hh[i];
+            m->nodes[i].w = ww[i];
+        }
     }
     free(c);
     free(hh);
     free(ww);
-    return 0;
+    return rc;
 }
 
 int nn_model_classes(const nn_model *m) { return m->nodes[m->nnodes - 1].c; }

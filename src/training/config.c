@@ -216,12 +216,12 @@ int training_cfg_apply(training_cfg *c, json_t *d, err *e)
                        "its stride 32 (e.g. %d or %d)",
                        c->input_size, c->input_size >= 32 ? c->input_size / 32 * 32 : 32,
                        (c->input_size / 32 + 1) * 32);
-    if (c->val_input_size % 32 != 0)
+    int vs = c->val_input_size;
+    if (vs % 32 != 0)
         return err_set(e, ERR_INVALID,
                        "field 'val_input_size' is %d but a detector's input must be a multiple "
                        "of its stride 32 (e.g. %d or %d)",
-                       c->val_input_size, c->val_input_size >= 32 ? c->val_input_size / 32 * 32 : 32,
-                       (c->val_input_size / 32 + 1) * 32);
+                       vs, vs >= 32 ? vs / 32 * 32 : 32, (vs / 32 + 1) * 32);
     c->seed = seed;
     json_t *aug = json_object_get(d, "augmentation");
     if (aug && !json_is_null(aug)) {

@@ -167,6 +167,15 @@ static api_resp *launch(int64_t exp, const char *body)
     return api_admin("POST", path, body);
 }
 
+/* A launch refused with 400 and a message holding needle. */
+static void launch_refused(int64_t exp, const char *body, const char *needle)
+{
+    api_resp *r = launch(exp, body);
+    cr_assert_eq(r->status, 400, "%s: %s", body, r->body.p);
+    cr_assert_not_null(strstr(api_error_message(r), needle), "%s: %s", body, r->body.p);
+    api_free(r);
+}
+
 static json_t *training(int64_t exp)
 {
     json_t *j = get_json("/api/v1/experiments/%lld/training", exp);
@@ -248,14 +257,9 @@ Test(dettrain, launch_trains_logs_and_evaluates)
     int64_t exp = experiment(&f);
 
     /* a detector input must be a multiple of the stride */
-    api_resp *r = launch(exp, "{\"input_size\":70}");
-    cr_assert_eq(r->status, 400, "%s", r->body.p);
-    cr_assert_not_null(strstr(api_error_message(r), "multiple of its stride 32"), "%s", r->body.p);
-    api_free(r);
-    r = launch(exp, "{\"architecture\":\"resnet\"}");
-    cr_assert_eq(r->status, 400, "%s", r->body.p);
-    cr_assert_not_null(strstr(api_error_message(r), "detector-nano"), "%s", r->body.p);
-    api_free(r);
+    launch_refused(exp, "{\"input_size\":70}", "multiple of its stride 32");
+    launch_refused(exp, "{\"architecture\":\"resnet\"}", "detector-nano");
+    api_resp *r;
 
     char body[400];
     snprintf(body, sizeof body, "{%s,\"log_every\":1,\"threads\":1}", TINY);
@@ -473,18 +477,13 @@ Test(dettrain, val_input_size_validates_evaluates_and_serves_at_its_size)
     fixture f;
     setup(&f);
     int64_t exp = experiment(&f);
-    api_resp *r = launch(exp, "{\"val_input_size\":70}");
-    cr_assert_eq(r->status, 400, "%s", r->body.p);
-    cr_assert_not_null(strstr(api_error_message(r), "'val_input_size' is 70"), "%s", r->body.p);
-    cr_assert_not_null(strstr(api_error_message(r), "multiple of its stride 32 (e.g. 64 or 96)"),
-                       "%s", r->body.p);
-    api_free(r);
-    r = launch(exp, "{\"val_input_size\":96,\"architecture\":\"resnet\","
-                    "\"task\":\"classification\"}");
-    cr_assert_eq(r->status, 400, "%s", r->body.p);
-    cr_assert_not_null(strstr(api_error_message(r), "'val_input_size' is for detectors"), "%s",
-                       r->body.p);
-    api_free(r);
+    launch_refused(exp, "{\"val_input_size\":70}",
+                   "'val_input_size' is 70 but a detector's input must be a multiple of its stride "
+                   "32 (e.g. 64 or 96)");
+    launch_refused(exp,
+                   "{\"val_input_size\":96,\"architecture\":\"resnet\","
+                   "\"task\":\"classification\"}",
+                   "'val_input_size' is for detectors");
 
     char body[400];
     snprintf(body, sizeof body, "{%s,\"threads\":1,\"val_input_size\":96}", TINY);
@@ -498,7 +497,7 @@ Test(dettrain, val_input_size_validates_evaluates_and_serves_at_its_size)
     char path[200];
     snprintf(path, sizeof path, "/api/v1/experiments/%lld/artifacts/file?path=model.json",
              (long long)exp);
-    r = api_admin("GET", path, NULL);
+    api_resp *r = api_admin("GET", path, NULL);
     cr_assert_eq(r->status, 200, "%s", r->body.p);
     json_t *mj = json_loads(r->body.p, 0, NULL);
     cr_assert_not_null(mj, "%s", r->body.p);
