@@ -83,8 +83,12 @@ function LaunchForm({ p }: { p: Processing }) {
   const [formError, setFormError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const options = useLoad((s) => targetOptions(kind, s), [kind]);
+  // the first target preselected once the list arrives, unless one was picked meanwhile: the
+  // effect runs after the render that showed the options, so it reads the current value, not
+  // the (still empty) one of its render
   useEffect(() => {
-    if (!on && options.data?.length) setOn(options.data[0].value);
+    const first = options.data?.[0]?.value;
+    if (first) setOn((cur) => cur || first);
   }, [options.data]);
 
   const submit = async (e: Event) => {
