@@ -31,12 +31,16 @@ export async function ok(method, path, body, want = [200, 201, 202]) {
 }
 
 /** Chromium with one page logged in as the admin; page errors are collected
- *  into `pageErrors` (a test's after() asserts there are none). */
-export async function openAdminPage(timeout) {
+ *  into `pageErrors` (a test's after() asserts there are none): a new array, or
+ *  the suite's own (`opts.pageErrors`, when other pages add to it too).
+ *  `opts.width` (1400), `opts.acceptDownloads`, and `opts.onContext(ctx)` to
+ *  watch the context before the page opens. */
+export async function openAdminPage(timeout, opts = {}) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 }, baseURL: BASE, reducedMotion: 'reduce' });
+  const ctx = await browser.newContext({ viewport: { width: opts.width ?? 1400, height: 1000 }, baseURL: BASE, reducedMotion: 'reduce', ...(opts.acceptDownloads === undefined ? {} : { acceptDownloads: opts.acceptDownloads }) });
+  if (opts.onContext) opts.onContext(ctx);
   const page = await ctx.newPage();
-  const pageErrors = [];
+  const pageErrors = opts.pageErrors ?? [];
   page.setDefaultTimeout(timeout);
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto('/');

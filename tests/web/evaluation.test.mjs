@@ -11,9 +11,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { multipart, png } from './images.mjs';
-import { BASE, PASSWORD, TOKEN, OUT, CHROMIUM_ARGS, api, ok } from './common.mjs';
+import { BASE, PASSWORD, TOKEN, OUT, api, ok, openAdminPage } from './common.mjs';
 
 assert.ok(BASE && PASSWORD && TOKEN && OUT, 'run this through tests/web/run');
 const T = 10_000;
@@ -76,16 +75,7 @@ async function makeData() {
 
 before(async () => {
   ids = await makeData();
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-  const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 }, baseURL: BASE, reducedMotion: 'reduce' });
-  page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto('/');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('heading', { name: /Welcome/ }).waitFor({ timeout: T });
+  ({ browser, page } = await openAdminPage(T, { pageErrors }));
 });
 
 after(async () => {

@@ -13,8 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
-import { BASE, PASSWORD, TOKEN, OUT, CHROMIUM_ARGS } from './common.mjs';
+import { BASE, PASSWORD, TOKEN, OUT, openAdminPage } from './common.mjs';
 
 assert.ok(BASE && PASSWORD && TOKEN && OUT, 'run this through tests/web/run');
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -60,17 +59,7 @@ before(async () => {
   });
   run = JSON.parse(out.trim().split('\n').pop());
   console.log(`track_runs.py logged ${run.runs.length} runs in ${Date.now() - t0} ms`);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-  const ctx = await browser.newContext({ viewport: { width: 1440, height: 1000 }, baseURL: BASE, reducedMotion: 'reduce' });
-  ctx.on('request', (r) => requests.push(r.url()));
-  page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto('/');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('heading', { name: /Welcome/ }).waitFor({ timeout: T });
+  ({ browser, page } = await openAdminPage(T, { pageErrors, width: 1440, onContext: (ctx) => ctx.on('request', (r) => requests.push(r.url())) }));
 });
 
 after(async () => {

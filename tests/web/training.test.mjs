@@ -8,8 +8,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
-import { BASE, PASSWORD, TOKEN, OUT, CHROMIUM_ARGS } from './common.mjs';
+import { BASE, PASSWORD, TOKEN, OUT, openAdminPage } from './common.mjs';
 
 assert.ok(BASE && PASSWORD && TOKEN && OUT, 'run this through tests/web/run');
 const T = 10_000;
@@ -53,16 +52,7 @@ async function sample(tag) {
 const expUrl = (s) => `/projects/${s.project_id}/experiments/${s.experiment_id}`;
 
 before(async () => {
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-  const ctx = await browser.newContext({ viewport: { width: 1440, height: 1000 }, baseURL: BASE, reducedMotion: 'reduce' });
-  page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto('/');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByRole('heading', { name: /Welcome/ }).waitFor({ timeout: T });
+  ({ browser, page } = await openAdminPage(T, { pageErrors, width: 1440 }));
 });
 
 after(async () => {
