@@ -407,7 +407,7 @@ static int nn_bench_cmd(int argc, char **argv)
 {
     const char *arch = "resnet";
     int64_t batch = 64, steps = 10, warm = 3, threads = 0, infer_size = 224, infer_runs = 30;
-    bool json = false, profile = false, no_wino = false;
+    bool json = false, profile = false, no_wino = false, fp32 = false;
     a_size = 64;
     cli_opt opts[] = {
         {"arch", 'a', OPT_STR, &arch, "NAME|FILE", "built-in family or .json (default resnet)"},
@@ -421,6 +421,8 @@ static int nn_bench_cmd(int argc, char **argv)
         {"json", 0, OPT_FLAG, &json, NULL, "print one JSON object"},
         {"profile", 0, OPT_FLAG, &profile, NULL, "time every node (training and inference)"},
         {"no-winograd", 0, OPT_FLAG, &no_wino, NULL, "direct convolutions only (comparison)"},
+        {"fp32-weights", 0, OPT_FLAG, &fp32, NULL,
+         "float32 Winograd weights in inference (comparison; default half floats)"},
         {0}};
     int n = cli_parse(argc, argv, opts, "cvops nn bench [options]",
                       "Training and inference speed on synthetic data: per-step times of SGD "
@@ -445,6 +447,7 @@ static int nn_bench_cmd(int argc, char **argv)
     double *cs = calloc((size_t)(steps > infer_runs ? steps : infer_runs), sizeof *cs);
     nn_arch_opts ao = arch_opts();
     nn_set_winograd(!no_wino);
+    nn_set_half_weights(!fp32);
     if (!ts || !cs || nn_init((int)threads, &e) < 0 || !(at = arch_text(arch, &ao, &e)) ||
         !(m = nn_model_new(at, 1, &e)) || !(s = nn_session_new(m, &e)))
         goto out;

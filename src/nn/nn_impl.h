@@ -87,7 +87,7 @@ typedef struct nn_node {
 /* Inference weights derived from parameters (derived.c). */
 typedef struct nn_derived {
     int node, bn;          /* conv node, folded batch-norm node (0: none) */
-    int kind;              /* 0: direct, in layout md; 2/4: Winograd tile (< 0: backward) */
+    int kind;              /* 0: direct, in layout md; > 0: nn_wino_kind (< 0: -tile, backward) */
     dnnl_memory_desc_t md;
     uint64_t key[5];       /* parameter versions it was computed from */
     float *w, *b;          /* weights; bias (folded or copied), NULL when none */
@@ -238,18 +238,22 @@ void nn_derived_free_all(nn_model *m);
 /* --- Winograd convolution for inference (wino.c) ----------------------- */
 
 typedef struct nn_wino nn_wino;
-bool nn_wino_usable(void); /* AVX2 + FMA present and not switched off */
-/* m = 4: F(4x4, 3x3); m = 2: F(2x2, 3x3). Source and destination nChw8c. */
+bool nn_wino_usable(void);      /* AVX2 + FMA present and not switched off */
+bool nn_wino_half_usable(void); /* ... and F16C, half weights not switched off */
+/* Weight kinds: the tile m (4: F(4x4, 3x3), 2: F(2x2, 3x3)), | NN_WINO_HALF
+ * when U is stored as half floats (inference; training keeps float). */
+#define NN_WINO_HALF 16
+/* Source and destination nChw8c. */
 nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, int ph, int pw,
-                     err *e);
+                     bool half, err *e);
 void nn_wino_free(nn_wino *w);
-int nn_wino_tile_of(const nn_wino *w);
+int nn_wino_kind(const nn_wino *w);
 /* Transformed weights U for plain K x C x 3 x 3 weights (packed for the
  * GEMM kernel), and their size in bytes. */
-size_t nn_wino_weights_size(int m, int C, int K);
-void nn_wino_transform(int m, int C, int K, const float *plain, float *U);
+size_t nn_wino_weights_size(int kind, int C, int K);
+void nn_wino_transform(int kind, int C, int K, const float *plain, void *U);
 /* act: 0 none, 1 relu/leaky (alpha), 2 silu, 3 sigmoid; res and bias optional */
-int nn_wino_run(nn_wino *w, const float *U, const float *src, float *dst, const float *res,
+int nn_wino_run(nn_wino *w, const void *U, const float *src, float *dst, const float *res,
                 const float *bias, int act, float alpha, err *e);
 
 /* --- training convolutions on small maps as GEMMs (conv_gemm.c) ------- */

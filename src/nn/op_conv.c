@@ -241,7 +241,8 @@ static int wino_build(nn_session *s, nn_plan *pl, int i, conv_st *st, err *e)
     nn_pnode *pi = &pl->pn[nd->in[0]];
     (void)s;
     int mt = wino_tile(p->n, p->h, p->w);
-    st->wino = nn_wino_new(mt, p->n, pi->c, pi->h, pi->w, nd->out, p->h, p->w, nd->ph, nd->pw, e);
+    st->wino = nn_wino_new(mt, p->n, pi->c, pi->h, pi->w, nd->out, p->h, p->w, nd->ph, nd->pw,
+                           nn_wino_half_usable() && mt == 2, e);
     if (!st->wino)
         return -1;
     dnnl_memory_desc_t blk;
@@ -472,9 +473,10 @@ static int conv_build(nn_session *s, nn_plan *pl, int i, err *e)
     }
     if (pl->train && train_wino_ok(nd, pi, p) &&
         !((st->twf = nn_wino_new(4, p->n, pi->c, pi->h, pi->w, nd->out, p->h, p->w, nd->ph,
-                                 nd->pw, e)) &&
+                                 nd->pw, false, e)) &&
           (!pi->need_grad || (st->twb = nn_wino_new(4, p->n, nd->out, p->h, p->w, pi->c, pi->h,
-                                                    pi->w, 2 - nd->ph, 2 - nd->pw, e)))))
+                                                    pi->w, 2 - nd->ph, 2 - nd->pw, false,
+                                                    e)))))
         goto fail;
     dnnl_primitive_desc_destroy(fpd);
     return 0;
@@ -489,7 +491,7 @@ static int wino_fwd(nn_session *s, nn_plan *pl, int i, err *e)
     nn_node *nd = &m->nodes[i];
     nn_pnode *p = &pl->pn[i];
     conv_st *st = p->st;
-    const nn_derived *d = nn_derived_get(m, i, st->bn, nn_wino_tile_of(st->wino), NULL, st->dw, e);
+    const nn_derived *d = nn_derived_get(m, i, st->bn, nn_wino_kind(st->wino), NULL, st->dw, e);
     if (!d)
         return -1;
     st->dw = d;

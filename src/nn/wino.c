@@ -36,15 +36,27 @@ struct nn_wino {
     int N, C, H, W, K, OH, OW, ph, pw;
     int Kp;              /* K rounded up to 16 (GEMM panels) */
     int th, tw;          /* tiles per image */
+    bool half;           /* U stored as IEEE half floats (inference) */
     int64_t T, Tc;       /* tiles in all, per chunk */
-    const float *U;      /* [xi][Kp/16][C][16] packed transformed weights (derived.c) */
+    const void *U;       /* [xi][Kp/16][C][16] packed transformed weights (derived.c) */
     float *V;            /* [xi][Tc][C], nbuf of them */
     float *M;            /* [xi][Tc][Kp], nbuf of them */
     int nbuf;            /* threads that can work on chunks of their own */
 };
 
-static bool g_wino_on = true;
+static bool g_wino_on = true, g_half_on = true;
 void nn_set_winograd(bool on) { g_wino_on = on; }
+void nn_set_half_weights(bool on) { g_half_on = on; }
+
+bool nn_wino_half_usable(void)
+{
+    static int ok = -1;
+    if (ok < 0) {
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("f16c");
+    }
+    return g_half_on && ok && nn_wino_usable();
+}
 
 bool nn_wino_usable(void)
 {
@@ -56,7 +68,7 @@ bool nn_wino_usable(void)
     return g_wino_on && ok;
 }
 
-int nn_wino_tile_of(const nn_wino *w) { return w->m; }
+int nn_wino_kind(const nn_wino *w) { return w->m | (w->half ? NN_WINO_HALF : 0); }
 
 void nn_wino_free(nn_wino *w)
 {
@@ -68,7 +80,7 @@ void nn_wino_free(nn_wino *w)
 }
 
 nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, int ph, int pw,
-                     err *e)
+                     bool half, err *e)
 {
     nn_wino *w = calloc(1, sizeof *w);
     if (!w) {
@@ -76,7 +88,7 @@ nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, i
         return NULL;
     }
     *w = (nn_wino){.m = m, .a = m + 2, .N = N, .C = C, .H = H, .W = W, .K = K, .OH = OH,
-                   .OW = OW, .ph = ph, .pw = pw};
+                   .OW = OW, .ph = ph, .pw = pw, .half = half};
     w->th = (OH + m - 1) / m;
     w->tw = (OW + m - 1) / m;
     w->T = (int64_t)N * w->th * w->tw;
@@ -102,15 +114,21 @@ nn_wino *nn_wino_new(int m, int N, int C, int H, int W, int K, int OH, int OW, i
     return w;
 }
 
-size_t nn_wino_weights_size(int m, int C, int K)
+size_t nn_wino_weights_size(int kind, int C, int K)
 {
+    int m = kind & ~NN_WINO_HALF;
     return (size_t)(m + 2) * (size_t)(m + 2) * (size_t)C * (size_t)((K + 15) / 16 * 16) *
-           sizeof(float);
+           (kind & NN_WINO_HALF ? sizeof(uint16_t) : sizeof(float));
+}
+
+__attribute__((target("f16c"))) static uint16_t to_half(float f)
+{
+    return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
 }
 
 /* U[xi][c][k] = (G g G^T)[xi] for the plain K x C x 3 x 3 weights, packed
- * as [xi][k / 16][c][k % 16] (padding columns zero). */
-void nn_wino_transform(int m, int C, int K, const float *wt, float *Uout)
+ * as [xi][k / 16][c][k % 16] (padding columns zero), in float or half. */
+void nn_wino_transform(int kind, int C, int K, const float *wt, void *Uout)
 {
     static const double G4[6][3] = {{0.25, 0, 0},
                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -119,9 +137,13 @@ void nn_wino_transform(int m, int C, int K, const float *wt, float *Uout)
                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                     {0, 0, 1}};
     static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    bool half = kind & NN_WINO_HALF;
+    int m = kind & ~NN_WINO_HALF;
     int a = m + 2, Kp = (K + 15) / 16 * 16;
     const double(*G)[3] = m == 4 ? G4 : G2;
-    memset(Uout, 0, nn_wino_weights_size(m, C, K));
+    float *Uf = Uout;
+    uint16_t *Uh = Uout;
+    memset(Uout, 0, nn_wino_weights_size(kind, C, K));
 #pragma omp parallel for schedule(static) if (K * C > 4096)
     for (int k = 0; k < K; k++) {
         for (int c = 0; c < C; c++) {
@@ -135,8 +157,12 @@ void nn_wino_transform(int m, int C, int K, const float *wt, float *Uout)
                     double u = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
                     /* packed: [xi][k / 16][c][k % 16] */
                     size_t xi = (size_t)(i * a + j);
-                    Uout[((xi * (size_t)(Kp / 16) + (size_t)(k / 16)) * (size_t)C +
-                          (size_t)c) * 16 + (size_t)(k % 16)] = (float)u;
+                    size_t at = ((xi * (size_t)(Kp / 16) + (size_t)(k / 16)) * (size_t)C +
+                                 (size_t)c) * 16 + (size_t)(k % 16);
+                    if (half)
+                        Uh[at] = to_half((float)u);
+                    else
+                        Uf[at] = (float)u;
                 }
         }
     }
@@ -150,8 +176,10 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));
 AVX2 static inline v8 ld(const float *p) { return *(const v8u *)p; }
 AVX2 static inline void st(float *p, v8 v) { *(v8u *)p = v; }
 
+#define INLINE __attribute__((always_inline)) inline
+
 /* 1-D input transforms B^T d over `a` vectors with stride s. */
-AVX2 static inline void bt4(v8 *d, int s)
+AVX2 static INLINE void bt4(v8 *d, int s)
 {
     v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
     d[0] = 4 * d0 - 5 * d2 + d4;
@@ -162,7 +190,7 @@ AVX2 static inline void bt4(v8 *d, int s)
     d[5 * s] = 4 * d1 - 5 * d3 + d5;
 }
 
-AVX2 static inline void bt2(v8 *d, int s)
+AVX2 static INLINE void bt2(v8 *d, int s)
 {
     v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
     d[0] = d0 - d2;
@@ -171,11 +199,13 @@ AVX2 static inline void bt2(v8 *d, int s)
     d[3 * s] = d1 - d3;
 }
 
-/* Work items [lo, hi) of a chunk's input transform: (tile, channel block). */
-AVX2 static void input_transform(const nn_wino *w, float *V, const float *src, int64_t t0,
-                                 int64_t lo, int64_t hi)
+/* Work items [lo, hi) of a chunk's input transform: (tile, channel block).
+ * `a` is a constant in each caller, so the loops unroll and the tile stays
+ * in registers as far as they go. */
+AVX2 static INLINE void input_tf(const nn_wino *w, const int a, float *V, const float *src,
+                                 int64_t t0, int64_t lo, int64_t hi)
 {
-    int a = w->a, m = w->m, CB = w->C / 8, H = w->H, W = w->W;
+    int m = a - 2, CB = w->C / 8, H = w->H, W = w->W;
     int64_t Tc = w->Tc;
     size_t C = (size_t)w->C;
     for (int64_t it = lo; it < hi; it++) {
@@ -183,16 +213,21 @@ AVX2 static void input_transform(const nn_wino *w, float *V, const float *src, i
         int cb = (int)(it % CB);
         v8 d[36];
         int64_t t = t0 + tl;
-        if (t >= w->T) {
-            for (int i = 0; i < a * a; i++)
-                d[i] = (v8){0};
+        int n = (int)(t / (w->th * w->tw)), r = (int)(t % (w->th * w->tw));
+        int y0 = (r / w->tw) * m - w->ph, x0 = (r % w->tw) * m - w->pw;
+        const float *base = src + ((size_t)n * (size_t)CB + (size_t)cb) * (size_t)H * (size_t)W * 8;
+        if (y0 >= 0 && x0 >= 0 && y0 + a <= H && x0 + a <= W) { /* inside: no bounds tests */
+            const float *p = base + ((size_t)y0 * (size_t)W + (size_t)x0) * 8;
+#pragma GCC unroll 6
+            for (int i = 0; i < a; i++)
+#pragma GCC unroll 6
+                for (int j = 0; j < a; j++)
+                    d[i * a + j] = ld(p + ((size_t)i * (size_t)W + (size_t)j) * 8);
         } else {
-            int n = (int)(t / (w->th * w->tw)), r = (int)(t % (w->th * w->tw));
-            int y0 = (r / w->tw) * m - w->ph, x0 = (r % w->tw) * m - w->pw;
-            const float *base =
-                src + ((size_t)n * (size_t)CB + (size_t)cb) * (size_t)H * (size_t)W * 8;
+#pragma GCC unroll 6
             for (int i = 0; i < a; i++) {
                 int y = y0 + i;
+#pragma GCC unroll 6
                 for (int j = 0; j < a; j++) {
                     int x = x0 + j;
                     d[i * a + j] = (y >= 0 && y < H && x >= 0 && x < W)
@@ -200,14 +235,26 @@ AVX2 static void input_transform(const nn_wino *w, float *V, const float *src, i
                                        : (v8){0};
                 }
             }
-            for (int j = 0; j < a; j++) /* columns */
-                (a == 6 ? bt4 : bt2)(d + j, a);
-            for (int i = 0; i < a; i++) /* rows */
-                (a == 6 ? bt4 : bt2)(d + i * a, 1);
         }
+#pragma GCC unroll 6
+        for (int j = 0; j < a; j++) /* columns */
+            a == 6 ? bt4(d + j, a) : bt2(d + j, a);
+#pragma GCC unroll 6
+        for (int i = 0; i < a; i++) /* rows */
+            a == 6 ? bt4(d + i * a, 1) : bt2(d + i * a, 1);
+#pragma GCC unroll 36
         for (int xi = 0; xi < a * a; xi++)
             st(V + ((size_t)xi * (size_t)Tc + (size_t)tl) * C + (size_t)cb * 8, d[xi]);
     }
+}
+
+AVX2 static void input_transform(const nn_wino *w, float *V, const float *src, int64_t t0,
+                                 int64_t lo, int64_t hi)
+{
+    if (w->a == 6)
+        input_tf(w, 6, V, src, t0, lo, hi);
+    else
+        input_tf(w, 4, V, src, t0, lo, hi);
 }
 
 AVX2 static inline v8 sigm(v8 x)
@@ -218,23 +265,27 @@ AVX2 static inline v8 sigm(v8 x)
     return r;
 }
 
-/* Work items [lo, hi) of a chunk's output transform: (tile, channel block). */
-AVX2 static void output_transform(const nn_wino *w, const float *M, float *dst, const float *res,
-                                  const float *bias, int act, float alpha, int64_t t0,
-                                  int64_t lo, int64_t hi)
+/* A chunk's output transform for tiles [0, nt) and 8-channel blocks
+ * [kb0, kb1). */
+AVX2 static INLINE void output_tf(const nn_wino *w, const int a, const float *M, float *dst,
+                                  const float *res, const float *bias, int act, float alpha,
+                                  int64_t t0, int64_t nt, int kb0, int kb1)
 {
-    int a = w->a, m = w->m, KB = w->K / 8, OH = w->OH, OW = w->OW;
+    int m = a - 2, KB = w->K / 8, OH = w->OH, OW = w->OW;
     int64_t Tc = w->Tc;
     size_t K = (size_t)w->Kp;
-    for (int64_t it = lo; it < hi; it++) {
-        int64_t tl = it / KB;
-        int kb = (int)(it % KB);
-        {
+    for (int64_t tl = 0; tl < nt; tl++) {
+        int64_t tt = t0 + tl;
+        int n = (int)(tt / (w->th * w->tw)), rr = (int)(tt % (w->th * w->tw));
+        int y0 = (rr / w->tw) * m, x0 = (rr % w->tw) * m;
+        for (int kb = kb0; kb < kb1; kb++) {
             v8 q[36], o[16];
+#pragma GCC unroll 36
             for (int xi = 0; xi < a * a; xi++)
                 q[xi] = ld(M + ((size_t)xi * (size_t)Tc + (size_t)tl) * K + (size_t)kb * 8);
             /* A^T q A: columns then rows */
             v8 t[4][6];
+#pragma GCC unroll 6
             for (int j = 0; j < a; j++) {
                 if (a == 6) {
                     v8 m0 = q[j], m1 = q[6 + j], m2 = q[12 + j], m3 = q[18 + j], m4 = q[24 + j],
@@ -250,6 +301,7 @@ AVX2 static void output_transform(const nn_wino *w, const float *M, float *dst, 
                 }
             }
             v8 b = bias ? ld(bias + (size_t)kb * 8) : (v8){0};
+#pragma GCC unroll 4
             for (int i = 0; i < m; i++) {
                 v8 *r = t[i];
                 if (a == 6) {
@@ -262,9 +314,6 @@ AVX2 static void output_transform(const nn_wino *w, const float *M, float *dst, 
                     o[i * 4 + 1] = r[1] - r[2] - r[3] + b;
                 }
             }
-            int64_t tt = t0 + tl;
-            int n = (int)(tt / (w->th * w->tw)), rr = (int)(tt % (w->th * w->tw));
-            int y0 = (rr / w->tw) * m, x0 = (rr % w->tw) * m;
             size_t plane = ((size_t)n * (size_t)KB + (size_t)kb) * (size_t)OH * (size_t)OW * 8;
             for (int i = 0; i < m && y0 + i < OH; i++) {
                 for (int j = 0; j < m && x0 + j < OW; j++) {
@@ -286,18 +335,37 @@ AVX2 static void output_transform(const nn_wino *w, const float *M, float *dst, 
     }
 }
 
-/* C[r][0..15] = sum_k A[r][k] B[k][0..15] for ROWS rows; B is a packed
- * panel (K x 16), A and C row-major with strides lda, ldc. */
-#define GEMM_KERNEL(ROWS)                                                                         \
-    AVX2 static void kern##ROWS(const float *A, size_t lda, const float *B, int K, float *C,      \
-                                size_t ldc)                                                       \
+AVX2 static void output_transform(const nn_wino *w, const float *M, float *dst, const float *res,
+                                  const float *bias, int act, float alpha, int64_t t0, int64_t nt,
+                                  int kb0, int kb1)
+{
+    if (w->a == 6)
+        output_tf(w, 6, M, dst, res, bias, act, alpha, t0, nt, kb0, kb1);
+    else
+        output_tf(w, 4, M, dst, res, bias, act, alpha, t0, nt, kb0, kb1);
+}
+
+/* C[r][0..15] (+)= sum_k A[r][k] B[k][0..15] for ROWS rows, k < nk; B is
+ * a packed panel (nk x 16) of floats (_f) or half floats (_h), A and C
+ * row-major with strides lda, ldc; `acc` adds to what C holds. */
+#define LOADF(B, k, h) _mm256_load_ps((const float *)(B) + (size_t)(k) * 16 + (h))
+#define LOADH(B, k, h)                                                                            \
+    _mm256_cvtph_ps(_mm_load_si128((const __m128i *)((const uint16_t *)(B) + (size_t)(k) * 16 + (h))))
+#define GEMM_KERNEL(ROWS, SUF, LOAD)                                                              \
+    __attribute__((target("avx2,fma,f16c"))) static void kern##ROWS##SUF(                         \
+        const float *A, size_t lda, const void *B, int nk, float *C, size_t ldc, bool acc_in,     \
+        const char *pf, size_t pfs)                                                               \
     {                                                                                             \
         __m256 acc[ROWS][2];                                                                      \
-        _Pragma("GCC unroll 6") for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] =            \
-            _mm256_setzero_ps();                                                                  \
-        for (int k = 0; k < K; k++) {                                                             \
-            __m256 b0 = _mm256_load_ps(B + (size_t)k * 16);                                       \
-            __m256 b1 = _mm256_load_ps(B + (size_t)k * 16 + 8);                                   \
+        _Pragma("GCC unroll 6") for (int r = 0; r < ROWS; r++) {                                  \
+            acc[r][0] = acc_in ? _mm256_loadu_ps(C + (size_t)r * ldc) : _mm256_setzero_ps();      \
+            acc[r][1] = acc_in ? _mm256_loadu_ps(C + (size_t)r * ldc + 8) : _mm256_setzero_ps();  \
+        }                                                                                         \
+        for (int k = 0; k < nk; k++) {                                                            \
+            __m256 b0 = LOAD(B, k, 0);                                                            \
+            __m256 b1 = LOAD(B, k, 8);                                                            \
+            if (pf)                                                                               \
+                _mm_prefetch(pf + (size_t)k * pfs, _MM_HINT_T0);                                  \
             _Pragma("GCC unroll 6") for (int r = 0; r < ROWS; r++) {                              \
                 __m256 av = _mm256_broadcast_ss(A + (size_t)r * lda + (size_t)k);                 \
                 acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);                                   \
@@ -309,77 +377,99 @@ AVX2 static void output_transform(const nn_wino *w, const float *M, float *dst, 
             _mm256_storeu_ps(C + (size_t)r * ldc + 8, acc[r][1]);                                 \
         }                                                                                         \
     }
-GEMM_KERNEL(6)
-GEMM_KERNEL(5)
-GEMM_KERNEL(4)
-GEMM_KERNEL(3)
-GEMM_KERNEL(2)
-GEMM_KERNEL(1)
+#define GEMM_KERNELS(SUF, LOAD)                                                                   \
+    GEMM_KERNEL(6, SUF, LOAD)                                                                     \
+    GEMM_KERNEL(5, SUF, LOAD)                                                                     \
+    GEMM_KERNEL(4, SUF, LOAD)                                                                     \
+    GEMM_KERNEL(3, SUF, LOAD)                                                                     \
+    GEMM_KERNEL(2, SUF, LOAD)                                                                     \
+    GEMM_KERNEL(1, SUF, LOAD)
+GEMM_KERNELS(_f, LOADF)
+GEMM_KERNELS(_h, LOADH)
 
-/* Work items [lo, hi) of a chunk's GEMMs M[xi] = V[xi] U[xi]: (xi, 16-column panel). */
-AVX2 static void gemms(const nn_wino *w, const float *Vc, float *Mc, int64_t lo, int64_t hi)
+typedef void (*kern_fn)(const float *, size_t, const void *, int, float *, size_t, bool,
+                        const char *, size_t);
+static const kern_fn KERN_F[7] = {NULL, kern1_f, kern2_f, kern3_f, kern4_f, kern5_f, kern6_f};
+static const kern_fn KERN_H[7] = {NULL, kern1_h, kern2_h, kern3_h, kern4_h, kern5_h, kern6_h};
+
+/* Rows of the panel's reduction per step: every row block of the chunk
+ * runs over one slice of U before the next, so U (read from memory once
+ * per layer) streams while the FMAs of all rows run, instead of the first
+ * row block waiting on memory and the others on the FMA units. */
+#define KSLICE 128
+
+/* A chunk's GEMMs M[xi] = V[xi] U[xi] for its first `rows` tiles, on the
+ * 16-column panels [p0, p1). */
+static void gemms(const nn_wino *w, const float *Vc, float *Mc, int64_t rows, int p0, int p1)
 {
-    int P = w->Kp / 16, C = w->C;
+    int P = w->Kp / 16, C = w->C, A = w->a * w->a;
     int64_t Tc = w->Tc;
-    size_t ldv = (size_t)C, ldm = (size_t)w->Kp;
-    for (int64_t it = lo; it < hi; it++) {
-        int xi = (int)(it / P), pn = (int)(it % P);
-        const float *U = w->U + ((size_t)xi * (size_t)P + (size_t)pn) * (size_t)C * 16;
-        const float *V = Vc + (size_t)xi * (size_t)Tc * ldv;
-        float *M = Mc + (size_t)xi * (size_t)Tc * ldm + (size_t)pn * 16;
-        int64_t r = 0;
-        for (; r + 6 <= Tc; r += 6)
-            kern6(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm);
-        switch (Tc - r) {
-        case 5: kern5(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-        case 4: kern4(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-        case 3: kern3(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-        case 2: kern2(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-        case 1: kern1(V + (size_t)r * ldv, ldv, U, C, M + (size_t)r * ldm, ldm); break;
-        default: break;
+    size_t ldv = (size_t)C, ldm = (size_t)w->Kp, es = w->half ? 2 : 4;
+    const kern_fn *kf = w->half ? KERN_H : KERN_F;
+    for (int xi = 0; xi < A; xi++) {
+        for (int pn = p0; pn < p1; pn++) {
+            const char *U = (const char *)w->U + ((size_t)xi * (size_t)P + (size_t)pn) *
+                                                     (size_t)C * 16 * es;
+            const float *V = Vc + (size_t)xi * (size_t)Tc * ldv;
+            float *M = Mc + (size_t)xi * (size_t)Tc * ldm + (size_t)pn * 16;
+            for (int k0 = 0; k0 < C; k0 += KSLICE) {
+                int nk = C - k0 < KSLICE ? C - k0 : KSLICE;
+                for (int64_t r = 0; r < rows; r += 6) {
+                    int nr = rows - r < 6 ? (int)(rows - r) : 6;
+                    /* the first row block fetches the next slice of U (the next
+                     * panel's after the last one) while it computes */
+                    kf[nr](V + (size_t)r * ldv + (size_t)k0, ldv, U + (size_t)k0 * 16 * es, nk,
+                           M + (size_t)r * ldm, ldm, k0 > 0,
+                           r == 0 ? U + (size_t)(k0 + nk) * 16 * es : NULL, 16 * es);
+                }
+            }
         }
     }
 }
 
 static inline int64_t share(int64_t n, int t, int nt) { return n * t / nt; }
 
-int nn_wino_run(nn_wino *w, const float *U, const float *src, float *dst, const float *res,
+int nn_wino_run(nn_wino *w, const void *U, const float *src, float *dst, const float *res,
                 const float *bias, int act, float alpha, err *e)
 {
     (void)e;
     w->U = U;
     int64_t chunks = (w->T + w->Tc - 1) / w->Tc;
-    int64_t nin = w->Tc * (w->C / 8), ngemm = (int64_t)w->a * w->a * (w->Kp / 16);
+    int P = w->Kp / 16, KB = w->K / 8, CB = w->C / 8;
     size_t vsz = (size_t)w->a * (size_t)w->a * (size_t)w->Tc * (size_t)w->C;
     size_t msz = (size_t)w->a * (size_t)w->a * (size_t)w->Tc * (size_t)w->Kp;
     if (w->nbuf > 1 && omp_get_max_threads() <= w->nbuf) {
         /* many chunks: each thread takes whole chunks, no barrier at all (on a
-         * busy machine every barrier waits for a descheduled thread) */
+         * busy machine every barrier waits for a descheduled thread), and a
+         * chunk's V and M stay in that core's cache */
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t c = 0; c < chunks; c++) {
             int t = omp_get_thread_num();
             float *V = w->V + (size_t)t * vsz, *M = w->M + (size_t)t * msz;
             int64_t t0 = c * w->Tc, nt = w->T - t0 < w->Tc ? w->T - t0 : w->Tc;
-            input_transform(w, V, src, t0, 0, nin);
-            gemms(w, V, M, 0, ngemm);
-            output_transform(w, M, dst, res, bias, act, alpha, t0, 0, nt * (w->K / 8));
+            input_transform(w, V, src, t0, 0, nt * CB);
+            gemms(w, V, M, nt, 0, P);
+            output_transform(w, M, dst, res, bias, act, alpha, t0, nt, 0, KB);
         }
         return 0;
     }
-    /* few chunks (batch-1 inference): all threads on each chunk, phase by phase */
+    /* few chunks (batch-1 inference): the threads share each chunk's input
+     * transform, then each takes a range of output channels for both the
+     * GEMMs and the output transform, which so reads M from its own cache */
 #pragma omp parallel
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int p0 = (int)share(P, t, n), p1 = (int)share(P, t + 1, n);
+        int kb0 = 2 * p0 < KB ? 2 * p0 : KB, kb1 = 2 * p1 < KB ? 2 * p1 : KB;
         for (int64_t t0 = 0; t0 < w->T; t0 += w->Tc) {
             int64_t nt = w->T - t0 < w->Tc ? w->T - t0 : w->Tc;
-            input_transform(w, w->V, src, t0, share(nin, t, n), share(nin, t + 1, n));
+            if (t0 > 0) {
 #pragma omp barrier
-            gemms(w, w->V, w->M, share(ngemm, t, n), share(ngemm, t + 1, n));
+            } /* the previous chunk's GEMMs have read V */
+            input_transform(w, w->V, src, t0, share(nt * CB, t, n), share(nt * CB, t + 1, n));
 #pragma omp barrier
-            int64_t nout = nt * (w->K / 8);
-            output_transform(w, w->M, dst, res, bias, act, alpha, t0, share(nout, t, n),
-                             share(nout, t + 1, n));
-#pragma omp barrier
+            gemms(w, w->V, w->M, nt, p0, p1);
+            output_transform(w, w->M, dst, res, bias, act, alpha, t0, nt, kb0, kb1);
         }
     }
     return 0;

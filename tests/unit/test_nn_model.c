@@ -470,7 +470,11 @@ Test(nn_model, predictor_is_safe_from_several_threads, .init = setup2)
 
 /* --- Winograd inference against oneDNN's direct convolution ---------------- */
 
-static void compare_paths(const char *arch, int n, int c, int h, int w)
+/* Outputs through oneDNN's direct convolutions, then through Winograd with
+ * float32 and with half-float weights (used by F(2x2) layers only). With
+ * f2_layers, the half-float outputs must differ from the float32 ones (the
+ * half path ran) by at most 1e-3 of the largest output. */
+static void compare_paths(const char *arch, int n, int c, int h, int w, bool f2_layers)
 {
     err e;
     nn_model *m = nn_model_new(arch, 3, &e);
@@ -485,31 +489,37 @@ static void compare_paths(const char *arch, int n, int c, int h, int w)
     for (int k = 0; k < 3; k++)
         cr_assert_not_null(nn_forward(ts, x, true, &e), "%s", e.msg);
     nn_session_free(ts);
-    float *ref = NULL;
+    float *out[3] = {NULL, NULL, NULL};
     size_t cnt = 0;
-    for (int wino = 0; wino < 2; wino++) {
-        nn_set_winograd(wino);
+    for (int mode = 0; mode < 3; mode++) { /* direct, Winograd float32, Winograd half */
+        nn_set_winograd(mode > 0);
+        nn_set_half_weights(mode == 2);
         nn_session *s = nn_session_new(m, &e);
         const nn_tensor *y = nn_forward(s, x, false, &e);
         cr_assert_not_null(y, "%s", e.msg);
         cnt = nn_tensor_numel(y);
-        if (!wino) {
-            ref = malloc(cnt * sizeof(float));
-            memcpy(ref, y->data, cnt * sizeof(float));
-        } else {
-            double mx = 0, diff = 0;
-            for (size_t i = 0; i < cnt; i++) {
-                mx = fmax(mx, fabs(ref[i]));
-                diff = fmax(diff, fabs(ref[i] - y->data[i]));
-            }
-            cr_expect_lt(diff, 1e-4 * mx + 1e-6, "max |direct - winograd| = %g (max %g)", diff,
-                         mx);
-            cr_expect_gt(mx, 0);
-        }
+        out[mode] = malloc(cnt * sizeof(float));
+        memcpy(out[mode], y->data, cnt * sizeof(float));
         nn_session_free(s);
     }
     nn_set_winograd(true);
-    free(ref);
+    nn_set_half_weights(true);
+    double mx = 0, d32 = 0, d16 = 0, dh = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        mx = fmax(mx, fabs(out[0][i]));
+        d32 = fmax(d32, fabs(out[0][i] - out[1][i]));
+        d16 = fmax(d16, fabs(out[0][i] - out[2][i]));
+        dh = fmax(dh, fabs(out[1][i] - out[2][i]));
+    }
+    cr_expect_gt(mx, 0);
+    cr_expect_lt(d32, 1e-4 * mx + 1e-6, "max |direct - winograd| = %g (max %g)", d32, mx);
+    cr_expect_lt(d16, 1e-3 * mx + 1e-6, "max |direct - winograd half| = %g (max %g)", d16, mx);
+    if (f2_layers && nn_wino_half_usable())
+        cr_expect_gt(dh, 0, "the half-float weights were not used");
+    else
+        cr_expect_eq(dh, 0, "F(4x4) layers must keep float32 weights (diff %g)", dh);
+    for (int k = 0; k < 3; k++)
+        free(out[k]);
     nn_tensor_free(x);
     nn_model_free(m);
 }
@@ -528,20 +538,29 @@ Test(nn_model, winograd_matches_direct_convolution, .init = setup2)
                   "{\"name\":\"c3\",\"op\":\"conv\",\"out\":24,\"kernel\":3,\"pad\":0},"
                   "{\"name\":\"c4\",\"op\":\"conv\",\"out\":8,\"kernel\":3,\"pad\":2},"
                   "{\"name\":\"a4\",\"op\":\"silu\"}]}",
-                  3, 3, 20, 19);
+                  3, 3, 20, 19, false);
     compare_paths("{\"input\":{\"channels\":3,\"height\":6,\"width\":7},\"nodes\":["
                   "{\"name\":\"c0\",\"op\":\"conv\",\"out\":8,\"kernel\":1},"
                   "{\"name\":\"c1\",\"op\":\"conv\",\"out\":32,\"kernel\":3,\"bias\":false},"
                   "{\"name\":\"b1\",\"op\":\"bn\"},{\"name\":\"r1\",\"op\":\"relu\"},"
                   "{\"name\":\"c2\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
                   "{\"name\":\"a2\",\"op\":\"sigmoid\"}]}",
-                  2, 3, 6, 7);
+                  2, 3, 6, 7, true);
     /* many tiles: each thread takes whole chunks of tiles */
     compare_paths("{\"input\":{\"channels\":3,\"height\":80,\"width\":80},\"nodes\":["
                   "{\"name\":\"c0\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
                   "{\"name\":\"c1\",\"op\":\"conv\",\"out\":16,\"kernel\":3},"
                   "{\"name\":\"r1\",\"op\":\"relu\"}]}",
-                  8, 3, 80, 80);
+                  8, 3, 80, 80, false);
+    /* a few chunks of tiles (2, then 3), shared by the threads chunk after
+     * chunk: each takes a range of output channels */
+    compare_paths("{\"input\":{\"channels\":3,\"height\":30,\"width\":30},\"nodes\":["
+                  "{\"name\":\"c0\",\"op\":\"conv\",\"out\":8,\"kernel\":3},"
+                  "{\"name\":\"c1\",\"op\":\"conv\",\"out\":256,\"kernel\":3},"
+                  "{\"name\":\"r1\",\"op\":\"relu\"},"
+                  "{\"name\":\"c2\",\"op\":\"conv\",\"out\":256,\"kernel\":3},"
+                  "{\"name\":\"r2\",\"op\":\"relu\"}]}",
+                  1, 3, 30, 30, false);
 }
 
 /* Training through Winograd (forward, backward data) against oneDNN's
