@@ -5,7 +5,8 @@
 #   1. ResNet-18 at 64x64, batch 64: SGD training step and forward pass,
 #      then batch-1 inference at 224x224 (`cvops nn bench` vs
 #      bench/nn_torch.py), NN_BENCH_ROUNDS rounds (default 3) of one cvops
-#      run then one PyTorch run, 2 threads; then one round with 1 thread,
+#      run then one PyTorch run, 2 threads (and cvops's inference again with
+#      float32 Winograd weights, --fp32-weights); then one round with 1 thread,
 #      whose process CPU time per step compares the work each side does
 #      independently of the machine's other load.
 #   2. The Fashion-MNIST CNN (bench/fmnist_cnn.json), batch 128: step time.
@@ -26,7 +27,7 @@ THREADS=${NN_BENCH_THREADS:-2}
 ROUNDS=${NN_BENCH_ROUNDS:-3}
 OUT=bench/out/nn
 mkdir -p "$OUT"
-rm -f "$OUT"/resnet_*.json
+rm -f "$OUT"/resnet_*.json "$OUT"/fmnist_train.jsonl "$OUT"/fmnist_train.rss
 
 if ! $PY -c 'import torch' 2>/dev/null; then
   echo "nn.sh: python3-torch is missing (scripts/install-deps --bench)" >&2
@@ -39,6 +40,9 @@ for r in $(seq 1 "$ROUNDS"); do
   "$B/cvops" nn bench --json --threads "$THREADS" --arch resnet "${RES[@]}" \
     > "$OUT/resnet_cvops_$r.json"
   $PY bench/nn_torch.py resnet --threads "$THREADS" "${RES[@]}" > "$OUT/resnet_torch_$r.json"
+  # the same inference with float32 Winograd weights (default: half floats for F(2x2))
+  "$B/cvops" nn bench --json --threads "$THREADS" --arch resnet --size 64 --batch 64 --steps 1 \
+    --infer-size 224 --infer-runs 30 --fp32-weights > "$OUT/resnet_cvops32_$r.json"
 done
 "$B/cvops" nn bench --json --threads 1 --arch resnet "${RES[@]}" > "$OUT/resnet_cvops_t1.json"
 $PY bench/nn_torch.py resnet --threads 1 "${RES[@]}" > "$OUT/resnet_torch_t1.json"
@@ -77,6 +81,11 @@ print("%-36s %10s %10s %8s  %-9s %s" % ("benchmark (medians)", "cvops", "pytorch
 row("resnet18 64px b64 train img/s", "train_img_s", True, ">= 1.0x")
 row("resnet18 64px b64 forward img/s", "fwd_img_s", True, "")
 row("resnet18 224px b1 inference ms", "infer_ms", False, "< 15 ms")
+r32 = [load("resnet_cvops32_%d.json" % r) for r in range(1, rounds + 1)]
+print("%-36s %10.1f %10s %7.2fx  %-9s %s" % (
+    "  the same, float32 weights (cvops)", med(x["infer_ms"] for x in r32), "",
+    med(x["infer_ms"] / y["infer_ms"] for x, y in zip(r32, rc)), "",
+    " ".join("%.2f" % (x["infer_ms"] / y["infer_ms"]) for x, y in zip(r32, rc))))
 for name, key in [("resnet18 train step, 1 thread, CPU ms", "train_cpu_ms"),
                   ("resnet18 forward, 1 thread, CPU ms", "fwd_cpu_ms"),
                   ("resnet18 224px b1, 1 thread, CPU ms", "infer_cpu_ms")]:
