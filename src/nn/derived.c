@@ -4,7 +4,7 @@
  *
  * An inference convolution does not use its parameters as stored: batch
  * norm is folded in, and the result is reordered to the primitive's
- * layout or transformed for Winograd (4x the size). Kept per session, a
+ * layout or transformed for Winograd (up to 4x the size). Kept per session, a
  * predictor with four sessions on a ResNet-18 held four copies of ~90 MB.
  * Here each (node, kind, parameter versions) is computed once, under the
  * model's lock, and reference-counted; a session whose parameters changed

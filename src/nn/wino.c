@@ -21,7 +21,13 @@
  * nChw8c; C and K multiples of 8.
  *
  * Accuracy: F(4x4) in float32 is a few 1e-6 relative off the direct
- * convolution (tests compare the two); training keeps the direct one.
+ * convolution (tests compare the two, for inference and for the training
+ * passes that use F(4x4), see op_conv.c).
+ * F(2x2) inference weights are stored as half floats (F16C) unless
+ * nn_set_half_weights(false): those layers (few tiles, many channels)
+ * wait on memory for U, and the outputs move by ~4e-4 of their largest
+ * value. F(4x4) keeps float32: its output transform multiplies U's
+ * rounding error by up to 64, and half floats moved outputs by 6e-3.
  */
 #include <immintrin.h>
 #include <omp.h>
@@ -347,7 +353,8 @@ AVX2 static void output_transform(const nn_wino *w, const float *M, float *dst, 
 
 /* C[r][0..15] (+)= sum_k A[r][k] B[k][0..15] for ROWS rows, k < nk; B is
  * a packed panel (nk x 16) of floats (_f) or half floats (_h), A and C
- * row-major with strides lda, ldc; `acc` adds to what C holds. */
+ * row-major with strides lda, ldc; acc_in adds to what C holds. While it
+ * runs, pf (when not NULL) is prefetched, one line of pfs bytes per k. */
 #define LOADF(B, k, h) _mm256_load_ps((const float *)(B) + (size_t)(k) * 16 + (h))
 #define LOADH(B, k, h)                                                                            \
     _mm256_cvtph_ps(_mm_load_si128((const __m128i *)((const uint16_t *)(B) + (size_t)(k) * 16 + (h))))
@@ -392,10 +399,10 @@ typedef void (*kern_fn)(const float *, size_t, const void *, int, float *, size_
 static const kern_fn KERN_F[7] = {NULL, kern1_f, kern2_f, kern3_f, kern4_f, kern5_f, kern6_f};
 static const kern_fn KERN_H[7] = {NULL, kern1_h, kern2_h, kern3_h, kern4_h, kern5_h, kern6_h};
 
-/* Rows of the panel's reduction per step: every row block of the chunk
- * runs over one slice of U before the next, so U (read from memory once
- * per layer) streams while the FMAs of all rows run, instead of the first
- * row block waiting on memory and the others on the FMA units. */
+/* Input channels per slice of a panel's reduction: every row block of the
+ * chunk runs over one slice of U before the next, so U (read from memory
+ * once per layer) streams while the FMAs of all rows run, instead of the
+ * first row block waiting on memory and the others on the FMA units. */
 #define KSLICE 128
 
 /* A chunk's GEMMs M[xi] = V[xi] U[xi] for its first `rows` tiles, on the
