@@ -506,7 +506,15 @@ static int resolve_batch(importer *im, err *e)
             }
             continue;
         }
-        ds_imap_get(&sizes, id, &wh);
+        if (!ds_imap_get(&sizes, id, &wh)) { /* deleted since it was matched */
+            snprintf(where, sizeof where, "image %lld '%.200s'", (long long)g->file_id, g->name);
+            problem(im, where,
+                    "datalake item %lld was deleted while the file was read; run the import "
+                    "again",
+                    (long long)id);
+            g->bad = true;
+            continue;
+        }
         int w = (int)(wh >> 32), h = (int)(wh & 0xffffffff);
         if ((g->fw > 0 && g->fw != w) || (g->fh > 0 && g->fh != h)) {
             snprintf(where, sizeof where, "image %lld '%.200s'", (long long)g->file_id, g->name);

@@ -544,6 +544,80 @@ Test(dataset_io, a_label_deleted_during_an_import_leaves_no_shape_without_a_labe
     sbuf_free(&doc);
 }
 
+/* The same for a datalake item: deleted while the file is read, the import fails whole (the
+ * image is missing, or the write phase finds the item gone); deleted after, the item's asset
+ * goes with it (an unlocked version). Whichever happened, every asset of the version has its
+ * datalake item, and the version holds all of the file's shapes or those of the other images. */
+Test(dataset_io, a_datalake_item_deleted_during_an_import_leaves_no_asset_without_its_item)
+{
+    io_fixture f;
+    io_setup(&f);
+    int64_t v = new_version(f.ds, "v1", "detection");
+    sbuf doc = SBUF_INIT;
+    sbuf_puts(&doc, "{\"images\":[");
+    for (int i = 0; i < 4; i++)
+        sbuf_printf(&doc, "%s{\"id\":%d,\"file_name\":\"p%d.bmp\",\"width\":64,\"height\":48}",
+                    i ? "," : "", i + 1, i);
+    sbuf_puts(&doc, "],\"categories\":[{\"id\":7,\"name\":\"cat\"}],\"annotations\":[");
+    const int n = 40000; /* image k % 4 + 1 gets n / 4 of them */
+    for (int k = 1; k <= n; k++)
+        sbuf_printf(&doc, "%s{\"id\":%d,\"image_id\":%d,\"category_id\":7,\"bbox\":[%d,%d,10,8]}",
+                    k > 1 ? "," : "", k, 1 + k % 4, k % 50, k % 40);
+    sbuf_puts(&doc, "]}");
+    const char *sha = upload_file(doc.p, doc.len);
+    sbuf_free(&doc);
+    char body[200];
+    snprintf(body, sizeof body, "{\"file\":\"%s\",\"format\":\"coco\"}", sha);
+    api_resp *r = req(NULL, "POST", body, "/api/v1/dataset-versions/%lld/import", (long long)v);
+    cr_assert_eq(r->status, 202, "%s", r->body.p);
+    int64_t job = jint(r->json, "id");
+    api_free(r);
+    for (int i = 0; i < 2000; i++) { /* until the job runs */
+        r = req(NULL, "GET", NULL, "/api/v1/jobs/%lld", (long long)job);
+        bool queued = strcmp(jstr(r->json, "state"), "queued") == 0;
+        api_free(r);
+        if (!queued)
+            break;
+        usleep(5000);
+    }
+    r = req(NULL, "DELETE", NULL, "/api/v1/data/%lld", (long long)f.data[1]); /* p1.bmp */
+    cr_assert_lt(r->status, 300, "an unlocked version does not keep the item: %s", r->body.p);
+    api_free(r);
+    json_t *j = api_wait_job(api_admin_token(), job, 120);
+    const char *state = jstr(j, "state");
+    int64_t assets = count_assets(v, "");
+    if (strcmp(state, "failed") == 0) {
+        const char *msg = jstr(j, "error");
+        /* found missing when matched, between matching and reading the sizes, or by the
+         * write phase */
+        cr_assert(strstr(msg, "no item of datalake") ||
+                      strstr(msg, "was deleted while the file was read"),
+                  "%s", msg);
+        cr_assert_eq(assets, 0, "nothing was imported");
+    } else {
+        cr_assert_str_eq(state, "succeeded", "%s", jstr(j, "error"));
+        cr_assert_eq(assets, 3, "the deleted item's asset went with it");
+    }
+    json_decref(j);
+    /* every asset has its item: one of the three that are left, by file name */
+    int64_t found = 0;
+    for (int i = 0; i < 4; i++) {
+        char q[64];
+        snprintf(q, sizeof q, "data.filename = \"p%d.bmp\"", i);
+        int64_t k = count_assets(v, q);
+        cr_assert(i != 1 || k == 0, "p1.bmp was deleted but has %lld assets", (long long)k);
+        found += k;
+    }
+    cr_assert_eq(found, assets, "%lld assets, %lld with their datalake item", (long long)assets,
+                 (long long)found);
+    r = req(NULL, "GET", NULL, "/api/v1/dataset-versions/%lld/stats", (long long)v);
+    cr_assert_eq(r->status, 200, "%s", r->body.p);
+    int64_t objects = jint(r->json, "objects");
+    api_free(r);
+    cr_assert(objects == (assets ? n - n / 4 : 0), "%lld objects for %lld assets",
+              (long long)objects, (long long)assets);
+}
+
 /* Shapes a format cannot hold (COCO: classes, polylines, points) are left out of the export and
  * counted in its result and log; the rest is written. */
 Test(dataset_io, export_leaves_out_what_the_format_cannot_hold)
