@@ -477,28 +477,22 @@ Test(dataset_io, coco_export_keeps_the_source_category_ids)
     api_free(r);
 }
 
-/* On SQLite the import writes without foreign-key checks and checks its labels itself: a label
- * deleted while the file is read fails the import (nothing written) or, deleted before the job
- * looked, is made again; deleted after, it is refused (in use). Whichever happened, every shape
- * of the version has a label: the labels' object counts add up to the version's. */
-Test(dataset_io, a_label_deleted_during_an_import_leaves_no_shape_without_a_label)
+/* Starts the import of a COCO file of the fixture's four images (p0..p3.bmp) with n boxes of
+ * label 'cat' (image k % 4 + 1 gets box k), and returns the job once it left the queue. */
+static int64_t start_long_import(int64_t v, int n)
 {
-    io_fixture f;
-    io_setup(&f);
-    int64_t v = new_version(f.ds, "v1", "detection");
-    int64_t cat = new_label(v, "{\"name\":\"cat\"}");
     sbuf doc = SBUF_INIT;
     sbuf_puts(&doc, "{\"images\":[");
     for (int i = 0; i < 4; i++)
         sbuf_printf(&doc, "%s{\"id\":%d,\"file_name\":\"p%d.bmp\",\"width\":64,\"height\":48}",
                     i ? "," : "", i + 1, i);
     sbuf_puts(&doc, "],\"categories\":[{\"id\":7,\"name\":\"cat\"}],\"annotations\":[");
-    const int n = 40000;
     for (int k = 1; k <= n; k++)
         sbuf_printf(&doc, "%s{\"id\":%d,\"image_id\":%d,\"category_id\":7,\"bbox\":[%d,%d,10,8]}",
                     k > 1 ? "," : "", k, 1 + k % 4, k % 50, k % 40);
     sbuf_puts(&doc, "]}");
     const char *sha = upload_file(doc.p, doc.len);
+    sbuf_free(&doc);
     char body[200];
     snprintf(body, sizeof body, "{\"file\":\"%s\",\"format\":\"coco\"}", sha);
     api_resp *r = req(NULL, "POST", body, "/api/v1/dataset-versions/%lld/import", (long long)v);
@@ -513,6 +507,22 @@ Test(dataset_io, a_label_deleted_during_an_import_leaves_no_shape_without_a_labe
             break;
         usleep(5000);
     }
+    return job;
+}
+
+/* On SQLite the import writes without foreign-key checks and checks its labels itself: a label
+ * deleted while the file is read fails the import (nothing written) or, deleted before the job
+ * looked, is made again; deleted after, it is refused (in use). Whichever happened, every shape
+ * of the version has a label: the labels' object counts add up to the version's. */
+Test(dataset_io, a_label_deleted_during_an_import_leaves_no_shape_without_a_label)
+{
+    io_fixture f;
+    io_setup(&f);
+    int64_t v = new_version(f.ds, "v1", "detection");
+    int64_t cat = new_label(v, "{\"name\":\"cat\"}");
+    const int n = 40000;
+    int64_t job = start_long_import(v, n);
+    api_resp *r;
     r = req(NULL, "DELETE", NULL, "/api/v1/labels/%lld", (long long)cat);
     long del = r->status;
     api_free(r);
@@ -541,7 +551,6 @@ Test(dataset_io, a_label_deleted_during_an_import_leaves_no_shape_without_a_labe
         sum += jint(json_array_get(items, i), "objects");
     api_free(r);
     cr_assert_eq(sum, objects, "shapes without a label: %lld", (long long)(objects - sum));
-    sbuf_free(&doc);
 }
 
 /* The same for a datalake item: deleted while the file is read, the import fails whole (the
@@ -553,33 +562,9 @@ Test(dataset_io, a_datalake_item_deleted_during_an_import_leaves_no_asset_withou
     io_fixture f;
     io_setup(&f);
     int64_t v = new_version(f.ds, "v1", "detection");
-    sbuf doc = SBUF_INIT;
-    sbuf_puts(&doc, "{\"images\":[");
-    for (int i = 0; i < 4; i++)
-        sbuf_printf(&doc, "%s{\"id\":%d,\"file_name\":\"p%d.bmp\",\"width\":64,\"height\":48}",
-                    i ? "," : "", i + 1, i);
-    sbuf_puts(&doc, "],\"categories\":[{\"id\":7,\"name\":\"cat\"}],\"annotations\":[");
     const int n = 40000; /* image k % 4 + 1 gets n / 4 of them */
-    for (int k = 1; k <= n; k++)
-        sbuf_printf(&doc, "%s{\"id\":%d,\"image_id\":%d,\"category_id\":7,\"bbox\":[%d,%d,10,8]}",
-                    k > 1 ? "," : "", k, 1 + k % 4, k % 50, k % 40);
-    sbuf_puts(&doc, "]}");
-    const char *sha = upload_file(doc.p, doc.len);
-    sbuf_free(&doc);
-    char body[200];
-    snprintf(body, sizeof body, "{\"file\":\"%s\",\"format\":\"coco\"}", sha);
-    api_resp *r = req(NULL, "POST", body, "/api/v1/dataset-versions/%lld/import", (long long)v);
-    cr_assert_eq(r->status, 202, "%s", r->body.p);
-    int64_t job = jint(r->json, "id");
-    api_free(r);
-    for (int i = 0; i < 2000; i++) { /* until the job runs */
-        r = req(NULL, "GET", NULL, "/api/v1/jobs/%lld", (long long)job);
-        bool queued = strcmp(jstr(r->json, "state"), "queued") == 0;
-        api_free(r);
-        if (!queued)
-            break;
-        usleep(5000);
-    }
+    int64_t job = start_long_import(v, n);
+    api_resp *r;
     r = req(NULL, "DELETE", NULL, "/api/v1/data/%lld", (long long)f.data[1]); /* p1.bmp */
     cr_assert_lt(r->status, 300, "an unlocked version does not keep the item: %s", r->body.p);
     api_free(r);
