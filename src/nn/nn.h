@@ -68,11 +68,12 @@ int nn_threads(void);
 /* Inference convolutions (3x3, stride 1) use our Winograd kernels where
  * the CPU has AVX2 (default on); off makes them oneDNN's direct ones. */
 void nn_set_winograd(bool on);
-/* Those Winograd kernels keep their transformed weights as half floats
- * (F16C; products and sums stay float32): half the memory traffic, which
- * bounds batch-1 inference, for outputs ~1e-3 relative off the float32
- * ones. Default on; off keeps float32 weights. Sessions built afterwards
- * follow the setting. */
+/* Their F(2x2) layers (small maps: the last ResNet stage at batch 1) keep
+ * the transformed weights as half floats (F16C; products and sums stay
+ * float32): half the memory traffic that bounds those layers, for outputs
+ * ~4e-4 of their largest value off the float32 ones. F(4x4) layers keep
+ * float32. Default on; off keeps float32 everywhere. Sessions built
+ * afterwards follow the setting. */
 void nn_set_half_weights(bool on);
 /* Releases the engine (tests, tools; the process may also just exit). */
 void nn_shutdown(void);
