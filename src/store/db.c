@@ -99,9 +99,31 @@ db_driver_kind db_driver(const db *d) { return d->kind; }
 const char *db_driver_name(const db *d) { return d->kind == DB_SQLITE ? "sqlite" : "postgres"; }
 db_driver_kind db_conn_driver(const db_conn *c) { return c->d->kind; }
 
+/* Every 100 ms at most, with d->mu held: pooled connections nobody holds
+ * release what they kept open longer than that (the SQLite driver's kept
+ * read transactions, which would otherwise stop checkpoints from completing).
+ * db_get and db_put run it; in `cvops serve` the job runner's heartbeat takes
+ * and gives back a connection every few seconds even when nothing else does. */
+#define IDLE_SWEEP_MS 100
+
+static void idle_sweep(db *d)
+{
+    if (!d->ops->idle)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now - d->idle_swept_ms < IDLE_SWEEP_MS)
+        return;
+    d->idle_swept_ms = now;
+    for (db_conn *c = d->free_list; c; c = c->next_free)
+        d->ops->idle(c, IDLE_SWEEP_MS);
+}
+
 db_conn *db_get(db *d, err *e)
 {
     pthread_mutex_lock(&d->mu);
+    idle_sweep(d);
     for (;;) {
         if (d->free_list) {
             db_conn *c = d->free_list;
@@ -145,6 +167,7 @@ void db_put(db_conn *c)
     pthread_mutex_lock(&d->mu);
     c->next_free = d->free_list;
     d->free_list = c;
+    idle_sweep(d);
     pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
 }

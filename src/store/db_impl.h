@@ -12,6 +12,9 @@
 typedef struct db_ops {
     int (*connect)(db *d, db_conn **out, err *e);
     void (*disconnect)(db_conn *c);
+    /* Optional: a pooled connection nobody holds; release what it keeps open
+     * (SQLite: a read transaction) if kept for max_ms or more. */
+    void (*idle)(db_conn *c, int64_t max_ms);
     int (*exec)(db_conn *c, const char *sql, err *e);
     /* Prepares a new driver statement for sql (already owned by s->sql). */
     int (*prepare)(db_stmt *s, err *e);
@@ -38,6 +41,7 @@ struct db {
     pthread_cond_t cv;
     db_conn *free_list;
     int open_count;
+    int64_t idle_swept_ms; /* last sweep of the free list (monotonic) */
     /* SQLite: one writer at a time (see db_begin in db.c) */
     pthread_mutex_t gate_mu;
     pthread_cond_t gate_cv;

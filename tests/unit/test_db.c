@@ -5,8 +5,12 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store/db.h"
 #include "testutil.h"
@@ -351,4 +355,112 @@ Test(db, mmap_only_where_asked)
     cr_assert(db_url_shareable(url));
     cr_assert(db_url_shareable("postgres://u@h/x"));
     cr_assert_not(db_url_shareable("sqlite::memory:"));
+}
+
+static int64_t sum_x(db_conn *c)
+{
+    err e;
+    int64_t n = -1;
+    cr_assert_eq(db_one_i64(c, &e, &n, "SELECT SUM(x) FROM t"), 0, "%s", e.msg);
+    return n;
+}
+
+/* The busy column of PRAGMA wal_checkpoint(TRUNCATE) on a handle of its own:
+ * 1 while a reader's snapshot stops the checkpoint from emptying the WAL. */
+static int checkpoint_busy(const char *path)
+{
+    sqlite3 *h;
+    cr_assert_eq(sqlite3_open(path, &h), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(h, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL), SQLITE_OK);
+    int rc = sqlite3_step(st), busy = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    cr_assert_neq(busy, -1, "wal_checkpoint returned %d", rc);
+    return busy;
+}
+
+/* SQLite connections keep their read transaction open between statements
+ * (db_sqlite.c); each read must still see every commit made before it: by
+ * another connection (autocommit or a transaction), by another process, and
+ * by its own writes. */
+Test(db, kept_read_transactions_see_every_commit)
+{
+    char path[512], url[520];
+    snprintf(path, sizeof path, "%s/kept.db", test_tmpdir());
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    db *d;
+    err e;
+    db_options o = {.pool_size = 4};
+    cr_assert_eq(db_open(url, &o, &d, &e), 0, "%s", e.msg);
+    db_conn *a = db_get(d, &e), *b = db_get(d, &e);
+    cr_assert(a && b);
+    cr_assert_eq(db_exec(a, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3);", &e), 0,
+                 "%s", e.msg);
+    cr_assert_eq(sum_x(a), 6);
+    cr_assert_eq(sum_x(a), 6, "a second read of the same snapshot");
+
+    cr_assert_eq(db_run(b, &e, "INSERT INTO t VALUES (10)"), 1, "%s", e.msg);
+    cr_assert_eq(sum_x(a), 16, "an autocommit write of another connection");
+
+    cr_assert_eq(db_begin(b, &e), 0, "%s", e.msg);
+    cr_assert_eq(db_run(b, &e, "INSERT INTO t VALUES (100)"), 1, "%s", e.msg);
+    cr_assert_eq(sum_x(a), 16, "not before the commit");
+    cr_assert_eq(db_commit(b, &e), 0, "%s", e.msg);
+    cr_assert_eq(sum_x(a), 116, "a transaction of another connection");
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        sqlite3 *h;
+        int ok = sqlite3_open(path, &h) == SQLITE_OK &&
+                 sqlite3_exec(h, "INSERT INTO t VALUES (1000)", NULL, NULL, NULL) == SQLITE_OK;
+        sqlite3_close(h);
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the other process could not write");
+    cr_assert_eq(sum_x(a), 1116, "a write of another process");
+
+    /* its own write while one of its reads is still being stepped */
+    db_stmt *s = db_query(a, &e, "SELECT x FROM t ORDER BY x");
+    cr_assert_not_null(s, "%s", e.msg);
+    cr_assert_eq(db_step(s, &e), DB_ROW, "%s", e.msg);
+    cr_assert_eq(db_run(a, &e, "INSERT INTO t VALUES (10000)"), 1, "%s", e.msg);
+    db_done(s);
+    cr_assert_eq(sum_x(a), 11116, "its own write");
+    cr_assert_eq(sum_x(b), 11116, "committed for the others too");
+    db_put(b);
+    db_put(a);
+    db_close(d);
+}
+
+/* A kept read transaction pins its snapshot, which stops a checkpoint from
+ * emptying the WAL; an idle pooled connection gives it up within about
+ * 100 ms, at the next db_get or db_put. */
+Test(db, idle_connections_release_their_read_transactions)
+{
+    char path[512], url[520];
+    snprintf(path, sizeof path, "%s/idle.db", test_tmpdir());
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    db *d;
+    err e;
+    db_options o = {.pool_size = 4};
+    cr_assert_eq(db_open(url, &o, &d, &e), 0, "%s", e.msg);
+    db_conn *a = db_get(d, &e), *b = db_get(d, &e);
+    cr_assert(a && b);
+    cr_assert_eq(db_exec(a, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);", &e), 0, "%s",
+                 e.msg);
+    cr_assert_eq(sum_x(a), 1);
+    db_put(a); /* idle, its read transaction kept */
+    cr_assert_eq(db_run(b, &e, "INSERT INTO t VALUES (2)"), 1, "%s", e.msg);
+    cr_assert_eq(checkpoint_busy(path), 1, "the idle connection's snapshot holds the WAL");
+    struct timespec ts = {0, 150 * 1000000L};
+    nanosleep(&ts, NULL);
+    db_put(b); /* the sweep */
+    cr_assert_eq(checkpoint_busy(path), 0, "released by the sweep");
+    a = db_get(d, &e);
+    cr_assert_eq(sum_x(a), 3);
+    db_put(a);
+    db_close(d);
 }
