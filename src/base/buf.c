@@ -23,7 +23,7 @@ void sbuf_reset(sbuf *b)
         b->p[0] = 0;
 }
 
-bool sbuf_reserve(sbuf *b, size_t extra)
+bool sbuf_grow(sbuf *b, size_t extra)
 {
     if (b->failed)
         return false;
@@ -58,14 +58,6 @@ void sbuf_put(sbuf *b, const void *data, size_t n)
 }
 
 void sbuf_puts(sbuf *b, const char *s) { sbuf_put(b, s, strlen(s)); }
-
-void sbuf_putc(sbuf *b, char c)
-{
-    if (!sbuf_reserve(b, 1))
-        return;
-    b->p[b->len++] = c;
-    b->p[b->len] = 0;
-}
 
 void sbuf_vprintf(sbuf *b, const char *fmt, va_list ap)
 {

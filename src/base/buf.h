@@ -29,10 +29,21 @@ typedef struct sbuf {
 
 void sbuf_free(sbuf *b);
 void sbuf_reset(sbuf *b); /* len = 0, keeps the memory */
-bool sbuf_reserve(sbuf *b, size_t extra);
+bool sbuf_grow(sbuf *b, size_t extra); /* sbuf_reserve's slow path */
+/* Room for extra more bytes and the NUL; false once an allocation failed. */
+static inline bool sbuf_reserve(sbuf *b, size_t extra)
+{
+    return (!b->failed && b->len + extra + 1 <= b->cap) || sbuf_grow(b, extra);
+}
 void sbuf_put(sbuf *b, const void *data, size_t n);
 void sbuf_puts(sbuf *b, const char *s);
-void sbuf_putc(sbuf *b, char c);
+static inline void sbuf_putc(sbuf *b, char c)
+{
+    if (!sbuf_reserve(b, 1))
+        return;
+    b->p[b->len++] = c;
+    b->p[b->len] = 0;
+}
 void sbuf_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_vprintf(sbuf *b, const char *fmt, va_list ap);
 void sbuf_put_i64(sbuf *b, int64_t v);

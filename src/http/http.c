@@ -295,6 +295,7 @@ jw *http_json_begin(http_req *r, int status, jw *w)
     r->status = status;
     r->content_type = "application/json";
     sbuf_reset(&r->out);
+    sbuf_reserve(&r->out, 1024); /* most replies fit: no regrowing on the way */
     jw_init(w, &r->out);
     return w;
 }
