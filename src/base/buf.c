@@ -135,15 +135,46 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* How many bytes at the start of s can be copied into a JSON string as they
+ * are: printable ASCII other than a quote or a backslash. Eight at a time
+ * while it can: a byte below 0x20 borrows in x - 0x20 (its high bit sets), a
+ * quote or backslash becomes 0 after the XOR and borrows in - 1, and bytes of
+ * 0x80 and above have the high bit already. A borrow can carry into the next
+ * byte up, which can only flag bytes after the first special one: the
+ * bytewise loop then finds the exact place. */
+static size_t json_plain_prefix(const unsigned char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+        if (((x - ones * 0x20) | (q - ones) | (bs - ones) | x) & high)
+            break;
+    }
+    while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
 void sbuf_json_str(sbuf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
     if (!sbuf_reserve(b, n + 2))
         return;
-    sbuf_putc(b, '"');
-    size_t run = 0; /* start of the pending run of bytes copied verbatim */
-    size_t i = 0;
+    size_t i = json_plain_prefix(s, n);
+    char *o = b->p + b->len;
+    o[0] = '"';
+    memcpy(o + 1, s, i);
+    b->len += i + 1;
+    if (i == n) { /* the usual case: nothing to escape */
+        b->p[b->len++] = '"';
+        b->p[b->len] = 0;
+        return;
+    }
+    size_t run = i; /* start of the pending run of bytes copied verbatim */
     while (i < n) {
         unsigned char c = s[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/arena.h"
@@ -36,6 +37,57 @@ Test(base_sbuf, json_string_escapes_and_repairs_utf8)
     cr_assert_not_null(j, "output must be valid JSON: %s", je.text);
     json_decref(j);
     sbuf_free(&b);
+}
+
+/* The expected escape of one byte of a string made of printable ASCII and
+ * lone bytes (a byte of 0x80 or above alone is invalid UTF-8: U+FFFD). */
+static void escape_ref(sbuf *o, unsigned char c)
+{
+    char tmp[8];
+    if (c == '"' || c == '\\')
+        snprintf(tmp, sizeof tmp, "\\%c", c);
+    else if (c == '\n' || c == '\r' || c == '\t')
+        snprintf(tmp, sizeof tmp, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+    else if (c < 0x20)
+        snprintf(tmp, sizeof tmp, "\\u%04x", c);
+    else if (c >= 0x80)
+        snprintf(tmp, sizeof tmp, "\xEF\xBF\xBD");
+    else
+        snprintf(tmp, sizeof tmp, "%c", c);
+    sbuf_puts(o, tmp);
+}
+
+/* sbuf_json_str scans eight bytes at a time: every byte that needs escaping
+ * must be found at every offset, alone or next to another one (a borrow in
+ * one byte must not hide the next), and neighbours of the special values
+ * ('!' and '#' around the quote, '[' and ']' around the backslash, 0x20 and
+ * 0x7f) must pass as they are. */
+Test(base_sbuf, json_string_escapes_at_every_offset)
+{
+    static const unsigned char specials[] = {0x00, 0x01, '\n', 0x1f, '"', '\\', 0x80, 0xc3, 0xff};
+    static const unsigned char plain[] = {' ', '!', '#', '[', ']', 0x7f, 'a'};
+    for (size_t len = 0; len <= 27; len++)
+        for (size_t p = 0; p < len; p++)
+            for (size_t k = 0; k < sizeof specials + sizeof plain; k++)
+                for (size_t gap = 0; gap <= 9; gap++) {
+                    unsigned char in[32];
+                    for (size_t i = 0; i < len; i++)
+                        in[i] = (unsigned char)('A' + i % 26);
+                    in[p] = k < sizeof specials ? specials[k] : plain[k - sizeof specials];
+                    if (gap && p + gap < len)
+                        in[p + gap] = '"'; /* a second special byte after the first */
+                    sbuf got = SBUF_INIT, want = SBUF_INIT;
+                    sbuf_json_str(&got, (const char *)in, len);
+                    sbuf_putc(&want, '"');
+                    for (size_t i = 0; i < len; i++)
+                        escape_ref(&want, in[i]);
+                    sbuf_putc(&want, '"');
+                    cr_assert_str_eq(sbuf_cstr(&got), sbuf_cstr(&want),
+                                     "length %zu, byte 0x%02x at %zu, gap %zu", len, in[p], p, gap);
+                    cr_assert_eq(got.len, strlen(got.p));
+                    sbuf_free(&got);
+                    sbuf_free(&want);
+                }
 }
 
 Test(base_jw, writes_nested_documents_that_parse)
