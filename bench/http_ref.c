@@ -43,12 +43,16 @@ int main(int argc, char **argv)
     int port = atoi(argv[1]), threads = atoi(argv[2]);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
     struct MHD_Daemon *d;
+    /* the connection memory cvops gives each connection (src/http/http.c) */
+    const size_t mem = 16 * 1024;
     if (threads > 0)
         d = MHD_start_daemon(flags | MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, handler, NULL,
-                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_END);
+                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_END);
     else
         d = MHD_start_daemon(flags | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, (uint16_t)port,
-                             NULL, NULL, handler, NULL, MHD_OPTION_END);
+                             NULL, NULL, handler, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+                             MHD_OPTION_END);
     if (!d)
         return 1;
     sigset_t s;
