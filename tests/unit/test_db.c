@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -461,6 +462,44 @@ Test(db, idle_connections_release_their_read_transactions)
     cr_assert_eq(checkpoint_busy(path), 0, "released by the sweep");
     a = db_get(d, &e);
     cr_assert_eq(sum_x(a), 3);
+    db_put(a);
+    db_close(d);
+}
+
+/* Kept read transactions must not keep the WAL from being started over: a
+ * reader that reads between every two commits of a writer (each commit one
+ * page or more) would otherwise hold a snapshot older than each commit when
+ * SQLite checkpoints after it, and the WAL would grow with every commit.
+ * Beyond 1000 frames reads go back to autocommit, so the WAL stays within a
+ * few checkpoint intervals. */
+Test(db, a_reader_between_every_commit_does_not_grow_the_wal)
+{
+    char path[512], url[520], wal[520];
+    snprintf(path, sizeof path, "%s/walgrow.db", test_tmpdir());
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    db *d;
+    err e;
+    db_options o = {.pool_size = 4};
+    cr_assert_eq(db_open(url, &o, &d, &e), 0, "%s", e.msg);
+    db_conn *a = db_get(d, &e), *b = db_get(d, &e);
+    cr_assert(a && b);
+    cr_assert_eq(db_exec(b, "CREATE TABLE t (x INTEGER, pad TEXT)", &e), 0, "%s", e.msg);
+    char pad[4000];
+    memset(pad, 'p', sizeof pad - 1);
+    pad[sizeof pad - 1] = 0;
+    int64_t n = 0;
+    for (int i = 0; i < 3000; i++) {
+        cr_assert_eq(db_run(b, &e, "INSERT INTO t VALUES ($1, $2)", DBI(i), DBT(pad)), 1, "%s", e.msg);
+        cr_assert_eq(db_one_i64(a, &e, &n, "SELECT COUNT(*) FROM t"), 0, "%s", e.msg);
+        cr_assert_eq(n, i + 1);
+    }
+    struct stat st;
+    cr_assert_eq(stat(wal, &st), 0);
+    /* 3000 commits of a 4 KB page and more: a WAL never started over would
+     * hold over 12 MB */
+    cr_assert_lt(st.st_size, 8 << 20, "the WAL grew to %lld bytes", (long long)st.st_size);
+    db_put(b);
     db_put(a);
     db_close(d);
 }
