@@ -208,7 +208,7 @@ static int sq_connect(db *d, db_conn **out, err *e)
         return err_set(e, ERR_INTERNAL, "out of memory");
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                 SQLITE_OPEN_URI;
-    int rc = sqlite3_open_v2(d->target, &c->h, flags, getenv("CVOPS_VFS"));
+    int rc = sqlite3_open_v2(d->target, &c->h, flags, NULL);
     if (rc != SQLITE_OK) {
         err_set(e, ERR_UNAVAILABLE, "cannot open SQLite database '%s': %s", d->target,
                 c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc));
