@@ -97,6 +97,7 @@ struct http_req {
     const char *path; /* decoded, validated */
     const http_route *route;
     int route_index;
+    int shard; /* of the server's metric counters (http.c) */
     const char *param_names[HTTP_MAX_PARAMS];
     const char *param_values[HTTP_MAX_PARAMS];
     int nparams;
