@@ -81,6 +81,44 @@ Test(system, openapi_describes_every_route)
     api_free(r);
 }
 
+/* The value of the metric line starting with name (labels included), or -1. */
+static double metric_value(const char *text, const char *name)
+{
+    const char *p = text;
+    size_t n = strlen(name);
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+        p += n;
+    }
+    return -1;
+}
+
+/* Counters are kept per thread (http.c): requests on separate connections
+ * (separate threads by default) must all be counted, and the histogram's
+ * count must agree with the requests counted by status. */
+Test(system, metrics_add_up_requests_of_every_thread)
+{
+    const char *total = "cvops_http_requests_total{method=\"GET\",route=\"/api/v1/health\",status=\"200\"}";
+    const char *count = "cvops_http_request_duration_seconds_count{route=\"/api/v1/health\"}";
+    api_resp *r = api_do("GET", "/api/v1/health", NULL);
+    api_free(r);
+    r = api_admin("GET", "/metrics", NULL);
+    double before = metric_value(r->body.p, total);
+    cr_assert_geq(before, 1, "%s", r->body.p);
+    api_free(r);
+    for (int i = 0; i < 20; i++) {
+        r = api_do("GET", "/api/v1/health", NULL);
+        cr_assert_eq(r->status, 200);
+        api_free(r);
+    }
+    r = api_admin("GET", "/metrics", NULL);
+    double after = metric_value(r->body.p, total), n = metric_value(r->body.p, count);
+    cr_assert_geq(after - before, 20, "%g then %g", before, after);
+    cr_assert_eq(n, after, "histogram count %g, requests %g (only 200s on this route)", n, after);
+    api_free(r);
+}
+
 Test(system, metrics_count_requests_and_jobs)
 {
     api_resp *r = api_do("GET", "/api/v1/health", NULL);
