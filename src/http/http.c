@@ -264,12 +264,14 @@ static int match(http_server *s, http_req *r, unsigned *allow)
         compiled_route *cr = &s->routes[i];
         if (cr->nseg != n)
             continue;
-        int k = 0;
-        for (; k < n; k++)
+        /* last segment first: every API route starts /api/v1, and the
+         * resource names further on tell routes apart sooner */
+        int k = n - 1;
+        for (; k >= 0; k--)
             if (!cr->is_param[k] &&
                 (cr->seglen[k] != lens[k] || memcmp(cr->seg[k], segs[k], lens[k]) != 0))
                 break;
-        if (k < n)
+        if (k >= 0)
             continue;
         if (cr->route->method != m) {
             *allow |= cr->route->method;
