@@ -381,21 +381,33 @@ static int checkpoint_busy(const char *path)
     return busy;
 }
 
+/* A SQLite file NAME in the test directory (its path into path), opened
+ * with a pool of 4, and two of its connections. */
+static db *open_two(const char *name, char path[512], db_conn **a, db_conn **b)
+{
+    char url[540];
+    snprintf(path, 512, "%s/%s", test_tmpdir(), name);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    db *d;
+    err e;
+    db_options o = {.pool_size = 4};
+    cr_assert_eq(db_open(url, &o, &d, &e), 0, "%s", e.msg);
+    *a = db_get(d, &e);
+    *b = db_get(d, &e);
+    cr_assert(*a && *b, "%s", e.msg);
+    return d;
+}
+
 /* SQLite connections keep their read transaction open between statements
  * (db_sqlite.c); each read must still see every commit made before it: by
  * another connection (autocommit or a transaction), by another process, and
  * by its own writes. */
 Test(db, kept_read_transactions_see_every_commit)
 {
-    char path[512], url[520];
-    snprintf(path, sizeof path, "%s/kept.db", test_tmpdir());
-    snprintf(url, sizeof url, "sqlite:%s", path);
-    db *d;
+    char path[512];
+    db_conn *a, *b;
+    db *d = open_two("kept.db", path, &a, &b);
     err e;
-    db_options o = {.pool_size = 4};
-    cr_assert_eq(db_open(url, &o, &d, &e), 0, "%s", e.msg);
-    db_conn *a = db_get(d, &e), *b = db_get(d, &e);
-    cr_assert(a && b);
     cr_assert_eq(db_exec(a, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3);", &e), 0,
                  "%s", e.msg);
     cr_assert_eq(sum_x(a), 6);
@@ -441,15 +453,10 @@ Test(db, kept_read_transactions_see_every_commit)
  * 100 ms, at the next db_get or db_put. */
 Test(db, idle_connections_release_their_read_transactions)
 {
-    char path[512], url[520];
-    snprintf(path, sizeof path, "%s/idle.db", test_tmpdir());
-    snprintf(url, sizeof url, "sqlite:%s", path);
-    db *d;
+    char path[512];
+    db_conn *a, *b;
+    db *d = open_two("idle.db", path, &a, &b);
     err e;
-    db_options o = {.pool_size = 4};
-    cr_assert_eq(db_open(url, &o, &d, &e), 0, "%s", e.msg);
-    db_conn *a = db_get(d, &e), *b = db_get(d, &e);
-    cr_assert(a && b);
     cr_assert_eq(db_exec(a, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);", &e), 0, "%s",
                  e.msg);
     cr_assert_eq(sum_x(a), 1);
@@ -474,16 +481,11 @@ Test(db, idle_connections_release_their_read_transactions)
  * few checkpoint intervals. */
 Test(db, a_reader_between_every_commit_does_not_grow_the_wal)
 {
-    char path[512], url[520], wal[520];
-    snprintf(path, sizeof path, "%s/walgrow.db", test_tmpdir());
-    snprintf(url, sizeof url, "sqlite:%s", path);
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    db *d;
+    char path[512], wal[520];
+    db_conn *a, *b;
+    db *d = open_two("walgrow.db", path, &a, &b);
     err e;
-    db_options o = {.pool_size = 4};
-    cr_assert_eq(db_open(url, &o, &d, &e), 0, "%s", e.msg);
-    db_conn *a = db_get(d, &e), *b = db_get(d, &e);
-    cr_assert(a && b);
+    snprintf(wal, sizeof wal, "%s-wal", path);
     cr_assert_eq(db_exec(b, "CREATE TABLE t (x INTEGER, pad TEXT)", &e), 0, "%s", e.msg);
     char pad[4000];
     memset(pad, 'p', sizeof pad - 1);
