@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -502,6 +503,57 @@ Test(db, a_reader_between_every_commit_does_not_grow_the_wal)
      * hold over 12 MB */
     cr_assert_lt(st.st_size, 8 << 20, "the WAL grew to %lld bytes", (long long)st.st_size);
     db_put(b);
+    db_put(a);
+    db_close(d);
+}
+
+struct race {
+    db *d;
+    _Atomic int64_t committed; /* the writer's last committed value */
+    _Atomic bool done;
+};
+
+static void *race_writer(void *p)
+{
+    struct race *rc = p;
+    err e;
+    db_conn *c = db_get(rc->d, &e);
+    for (int64_t v = 1; v <= 3000; v++) {
+        if (db_run(c, &e, "UPDATE t SET x = $1", DBI(v)) != 1)
+            break;
+        atomic_store(&rc->committed, v);
+    }
+    db_put(c);
+    atomic_store(&rc->done, true);
+    return NULL;
+}
+
+/* Across threads: a read that starts after a commit has returned must see
+ * it, on a connection that keeps its read transaction between reads. */
+Test(db, a_read_after_a_commit_of_another_thread_sees_it)
+{
+    char path[512];
+    db_conn *a, *b;
+    db *d = open_two("race.db", path, &a, &b);
+    err e;
+    cr_assert_eq(db_exec(b, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (0);", &e), 0, "%s",
+                 e.msg);
+    db_put(b);
+    struct race rc = {.d = d};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, race_writer, &rc), 0);
+    int64_t reads = 0, x = -1;
+    while (!atomic_load(&rc.done)) {
+        int64_t seen = atomic_load(&rc.committed);
+        cr_assert_eq(db_one_i64(a, &e, &x, "SELECT x FROM t"), 0, "%s", e.msg);
+        cr_assert_geq(x, seen, "read %lld after the commit of %lld", (long long)x, (long long)seen);
+        reads++;
+    }
+    pthread_join(th, NULL);
+    cr_assert_eq(atomic_load(&rc.committed), 3000, "the writer stopped early");
+    cr_assert_eq(db_one_i64(a, &e, &x, "SELECT x FROM t"), 0, "%s", e.msg);
+    cr_assert_eq(x, 3000);
+    cr_assert_gt(reads, 100);
     db_put(a);
     db_close(d);
 }
