@@ -176,11 +176,10 @@ void sbuf_json_str(sbuf *b, const char *str, size_t n)
     }
     size_t run = i; /* start of the pending run of bytes copied verbatim */
     while (i < n) {
-        unsigned char c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            i++;
-            continue;
-        }
+        i += json_plain_prefix(s + i, n - i);
+        if (i == n)
+            break;
+        unsigned char c = s[i]; /* needs escaping, or starts a UTF-8 sequence */
         if (c >= 0x80) {
             size_t l = utf8_seq_len(s + i, n - i);
             if (l) {

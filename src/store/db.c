@@ -102,17 +102,15 @@ db_driver_kind db_conn_driver(const db_conn *c) { return c->d->kind; }
 /* Every 100 ms at most, with d->mu held: pooled connections nobody holds
  * release what they kept open longer than that (the SQLite driver's kept
  * read transactions, which would otherwise stop checkpoints from completing).
- * db_get and db_put run it; in `cvops serve` the job runner's heartbeat takes
- * and gives back a connection every few seconds even when nothing else does. */
+ * db_put runs it; in `cvops serve` the job runner's heartbeat gives back a
+ * connection every few seconds even when nothing else does. */
 #define IDLE_SWEEP_MS 100
 
 static void idle_sweep(db *d)
 {
     if (!d->ops->idle)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = time_mono_ns() / 1000000;
     if (now - d->idle_swept_ms < IDLE_SWEEP_MS)
         return;
     d->idle_swept_ms = now;
@@ -123,7 +121,6 @@ static void idle_sweep(db *d)
 db_conn *db_get(db *d, err *e)
 {
     pthread_mutex_lock(&d->mu);
-    idle_sweep(d);
     for (;;) {
         if (d->free_list) {
             db_conn *c = d->free_list;

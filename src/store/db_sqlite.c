@@ -44,8 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/util.h"
 #include "store/db_impl.h"
 
 #define WAL_HDR 48 /* bytes of one copy of the WAL-index header */
@@ -75,13 +75,6 @@ typedef struct {
 
 static sqlite3 *H(db_conn *c) { return ((sq_conn *)c)->h; }
 static sq_conn *SQ(db_conn *c) { return (sq_conn *)c; }
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The current WAL-index header into out; false when there is none to trust
  * (no WAL-index, or a commit writing it right now: its two copies differ). */
@@ -150,7 +143,7 @@ static void kept_before(sq_conn *c, sqlite3_stmt *st)
     if (rc != SQLITE_DONE)
         return;
     c->kept = true;
-    c->kept_since_ms = mono_ms();
+    c->kept_since_ms = time_mono_ns() / 1000000;
     memcpy(c->hdr, now, WAL_HDR);
 }
 
@@ -264,7 +257,7 @@ static void sq_disconnect(db_conn *c)
 static void sq_idle(db_conn *c, int64_t max_ms)
 {
     sq_conn *q = SQ(c);
-    if (q->kept && q->nbusy == 0 && mono_ms() - q->kept_since_ms >= max_ms)
+    if (q->kept && q->nbusy == 0 && time_mono_ns() / 1000000 - q->kept_since_ms >= max_ms)
         kept_end(q);
 }
 

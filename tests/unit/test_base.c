@@ -88,6 +88,22 @@ Test(base_sbuf, json_string_escapes_at_every_offset)
                     sbuf_free(&got);
                     sbuf_free(&want);
                 }
+    /* a valid UTF-8 sequence (é) at every offset is copied as it is, and so
+     * are the plain bytes around it */
+    for (size_t len = 2; len <= 27; len++)
+        for (size_t p = 0; p + 2 <= len; p++) {
+            char in[32];
+            for (size_t i = 0; i < len; i++)
+                in[i] = (char)('A' + i % 26);
+            in[p] = '\xc3';
+            in[p + 1] = '\xa9';
+            sbuf got = SBUF_INIT;
+            sbuf_json_str(&got, in, len);
+            cr_assert_eq(got.len, len + 2, "length %zu, é at %zu", len, p);
+            cr_assert(got.p[0] == '"' && got.p[len + 1] == '"' && memcmp(got.p + 1, in, len) == 0,
+                      "length %zu, é at %zu: %s", len, p, got.p);
+            sbuf_free(&got);
+        }
 }
 
 Test(base_jw, writes_nested_documents_that_parse)
