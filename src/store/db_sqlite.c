@@ -33,7 +33,7 @@
  *   WAL holds more than KEPT_MAX_FRAMES frames (SQLite checkpoints from 1000
  *   on), reads run in autocommit mode again until a writer has started it
  *   over; and db.c ends the kept transactions of idle pooled connections
- *   older than 100 ms when connections are handed out or back (sq_idle).
+ *   older than 100 ms when a connection is given back (sq_idle).
  *   With a writer and 32 readers at full speed the WAL file grew to 11.6 MB
  *   in a minute without the frame limit; with it, as before (4 MB).
  * - Without a WAL-index (an in-memory database, a journal mode other than
