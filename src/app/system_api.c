@@ -71,7 +71,7 @@ static int metrics(http_req *r)
 const http_route system_routes[] = {
     {HTTP_GET, "/api/v1/health", health, PERM_PUBLIC, BODY_NONE, NULL,
      "Liveness; with ?deep=1 also checks the database", "system", NULL,
-     "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"}}}", 0},
+     "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\"},\"version\":{\"type\":\"string\"}}}", 0, .quick = true},
     {HTTP_GET, "/api/v1/openapi.json", openapi, PERM_AUTH, BODY_NONE, NULL,
      "This API's OpenAPI 3 description", "system", NULL, NULL, 0},
     {HTTP_GET, "/metrics", metrics, PERM_AUTH, BODY_NONE, NULL,

@@ -782,7 +782,7 @@ const http_route datalake_routes[] = {
     {HTTP_GET, "/api/v1/datalakes/{id}/autocomplete", autocomplete, PERM_READ, BODY_NONE, NULL,
      "Suggestions for a partial query at ?cursor= (fields, keys, operators, values)", "datalake"},
     {HTTP_GET, "/api/v1/data/{id}", data_get, PERM_READ, BODY_NONE, NULL,
-     "One item with EXIF, metadata and tags", "datalake", NULL, ITEM_SCHEMA},
+     "One item with EXIF, metadata and tags", "datalake", NULL, ITEM_SCHEMA, .quick = true},
     {HTTP_PATCH, "/api/v1/data/{id}", data_patch, PERM_WRITE, BODY_JSON, NULL,
      "Change an item's filename, source or metadata", "datalake"},
     {HTTP_DELETE, "/api/v1/data/{id}", data_delete, PERM_WRITE, BODY_NONE, NULL, "Delete an item",

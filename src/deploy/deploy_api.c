@@ -644,7 +644,7 @@ const http_route deploy_routes[] = {
      "latency p50/p95/p99, objects per image, score, agreement, labels",
      "deployments"},
     {HTTP_GET, "/api/v1/predictions/{id}", pred_get, PERM_READ, BODY_NONE, NULL, "One prediction",
-     "deployments"},
+     "deployments", .quick = true},
     {HTTP_PUT, "/api/v1/predictions/{id}/review", pred_review, PERM_ANNOTATE, BODY_JSON, NULL,
      "Review a prediction: the corrected output; status becomes reviewed", "deployments"},
     {HTTP_POST, "/api/v1/deployments/{id}/submit", submit, PERM_ANNOTATE, BODY_JSON, NULL,

@@ -452,7 +452,7 @@ const http_route experiment_routes[] = {
      NULL, NULL, 0},
     {HTTP_GET, "/api/v1/experiments/{id}", experiments_get, PERM_READ, BODY_NONE, NULL,
      "One experiment: status, times, tags, params, datasets, latest metrics", "experiments",
-     NULL, EXPERIMENT_SCHEMA, 0},
+     NULL, EXPERIMENT_SCHEMA, 0, .quick = true},
     {HTTP_PATCH, "/api/v1/experiments/{id}", experiments_update, PERM_WRITE, BODY_JSON, NULL,
      "Change an experiment: name, description, tags, status (stamps its time), command, host, "
      "base_model_version_id",

@@ -341,7 +341,8 @@ static int output_get(http_req *r)
         jw_kint(&w, "next_after", last);
         jw_kbool(&w, "finished", finished);
         jw_obj_end(&w);
-        if (last > (after > 0 ? after : 0) || finished || time_mono_ns() >= deadline)
+        if (last > (after > 0 ? after : 0) || finished || time_mono_ns() >= deadline ||
+            http_stopping(r))
             return 0;
         if (after < 0)
             after = last; /* a tail with nothing yet: wait for what comes next */

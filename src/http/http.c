@@ -17,13 +17,22 @@
  *
  * Threads: by default a thread per connection, so a handler may block (on
  * the database, the object store, a long poll) without stalling other
- * connections; `threads = N` selects an epoll pool of N threads instead.
+ * connections. `threads = N` selects N event threads (epoll) instead, each
+ * serving many connections: there only quick routes (http_route.quick) run
+ * their handler on the event thread. Any other request is suspended
+ * (MHD_suspend_connection) once its body is in, and a handler thread runs
+ * the handler and resumes the connection; on_request is then called again
+ * and queues the response. Handler threads are started when none is idle
+ * and end after HANDLER_IDLE_S seconds without work: at most one per
+ * suspended connection. Body pieces and streamed responses stay on the
+ * event thread.
  */
 #include "http/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -41,6 +50,7 @@
 #define MAX_SEGS 12
 #define MAX_PATH 2048
 #define BODY_NONE_LIMIT 65536
+#define HANDLER_IDLE_S 30
 
 struct http_hdr {
     struct http_hdr *next;
@@ -109,6 +119,14 @@ struct http_server {
     active_count active[METRIC_SHARDS];
     _Atomic bool stopping;
     char host[64];
+    /* handler threads (event-thread mode) */
+    pthread_mutex_t hmu;
+    pthread_cond_t hcv;   /* work queued, or stop */
+    pthread_cond_t hdone; /* hbusy or hthreads went down */
+    http_req *hq_head, *hq_tail;
+    int hthreads, hidle;
+    int hbusy;            /* requests queued or being handled */
+    bool hstop;
 };
 
 static int in_flight(http_server *s)
@@ -940,6 +958,78 @@ static void run_handler(http_req *r)
         http_fail(r, ERR_INTERNAL, "the request failed");
 }
 
+/* --- handler threads (event-thread mode) ----------------------------------- */
+
+static void *handler_main(void *arg)
+{
+    http_server *s = arg;
+    pthread_mutex_lock(&s->hmu);
+    for (;;) {
+        while (!s->hq_head && !s->hstop) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += HANDLER_IDLE_S;
+            s->hidle++;
+            int rc = pthread_cond_timedwait(&s->hcv, &s->hmu, &until);
+            s->hidle--;
+            if (rc == ETIMEDOUT && !s->hq_head)
+                break;
+        }
+        http_req *r = s->hq_head;
+        if (!r)
+            break; /* idle too long, or stopping with nothing left */
+        s->hq_head = r->next_queued;
+        if (!s->hq_head)
+            s->hq_tail = NULL;
+        pthread_mutex_unlock(&s->hmu);
+        if (!r->failed)
+            body_end(r);
+        if (!r->failed)
+            run_handler(r);
+        atomic_store(&r->handled, true);
+        MHD_resume_connection(r->conn); /* on_request is called again: queue() */
+        pthread_mutex_lock(&s->hmu);
+        s->hbusy--;
+        pthread_cond_broadcast(&s->hdone);
+    }
+    s->hthreads--;
+    pthread_cond_broadcast(&s->hdone);
+    pthread_mutex_unlock(&s->hmu);
+    return NULL;
+}
+
+/* Hands a suspended request to a handler thread; -1 if no thread could be
+ * started (the caller runs the handler itself). */
+static int handler_submit(http_server *s, http_req *r)
+{
+    pthread_mutex_lock(&s->hmu);
+    if (s->hidle == 0) {
+        pthread_attr_t at;
+        pthread_t t;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&at, 512 * 1024); /* as the connection threads */
+        int rc = pthread_create(&t, &at, handler_main, s);
+        pthread_attr_destroy(&at);
+        if (rc != 0 && s->hthreads == 0) {
+            pthread_mutex_unlock(&s->hmu);
+            return -1;
+        }
+        if (rc == 0)
+            s->hthreads++;
+    }
+    r->next_queued = NULL;
+    if (s->hq_tail)
+        s->hq_tail->next_queued = r;
+    else
+        s->hq_head = r;
+    s->hq_tail = r;
+    s->hbusy++;
+    pthread_cond_signal(&s->hcv);
+    pthread_mutex_unlock(&s->hmu);
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -954,6 +1044,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    if (atomic_load(&r->handled))
+        return queue(r); /* resumed by the handler thread */
     if (!r->first_call_done) {
         r->first_call_done = true;
         r->conn = c;
@@ -970,6 +1062,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             body_piece(s, r, upload_data, *upload_size);
         *upload_size = 0;
         return MHD_YES;
+    }
+    if (s->cfg.threads > 0 && !r->failed && r->route && !r->route->quick) {
+        MHD_suspend_connection(c);
+        if (handler_submit(s, r) == 0)
+            return MHD_YES;
+        MHD_resume_connection(c);
     }
     if (!r->failed)
         body_end(r);
@@ -1054,6 +1152,9 @@ http_server *http_server_new(const http_config *cfg, void *app, http_auth_fn aut
         s->cfg.idle_timeout_s = 120;
     s->app = app;
     s->auth = auth;
+    pthread_mutex_init(&s->hmu, NULL);
+    pthread_cond_init(&s->hcv, NULL);
+    pthread_cond_init(&s->hdone, NULL);
     return s;
 }
 
@@ -1116,7 +1217,7 @@ int http_server_start(http_server *s, err *e)
     struct MHD_OptionItem ops[12];
     int k = 0;
     if (s->cfg.threads > 0) {
-        flags |= MHD_USE_EPOLL;
+        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
         ops[k++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, NULL};
     } else {
         flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
@@ -1165,20 +1266,37 @@ void http_server_stop(http_server *s, int grace_ms)
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
     }
+    /* a suspended connection must be resumed before MHD stops: wait for
+     * the handlers still running (as MHD waits for connection threads) */
+    pthread_mutex_lock(&s->hmu);
+    while (s->hbusy > 0)
+        pthread_cond_wait(&s->hdone, &s->hmu);
+    pthread_mutex_unlock(&s->hmu);
     MHD_stop_daemon(s->d);
     s->d = NULL;
+    pthread_mutex_lock(&s->hmu);
+    s->hstop = true;
+    pthread_cond_broadcast(&s->hcv);
+    while (s->hthreads > 0)
+        pthread_cond_wait(&s->hdone, &s->hmu);
+    pthread_mutex_unlock(&s->hmu);
 }
+
+bool http_stopping(const http_req *r) { return atomic_load(&r->srv->stopping); }
 
 void http_server_free(http_server *s)
 {
     if (!s)
         return;
     if (s->d)
-        MHD_stop_daemon(s->d);
+        http_server_stop(s, 0);
     for (int i = 0; i < s->nroutes; i++)
         for (int k = 0; k < s->routes[i].nseg; k++)
             free((char *)s->routes[i].seg[k]);
     free(s->metrics);
+    pthread_mutex_destroy(&s->hmu);
+    pthread_cond_destroy(&s->hcv);
+    pthread_cond_destroy(&s->hdone);
     free(s);
 }
 

@@ -21,6 +21,7 @@
 #define CVOPS_HTTP_HTTP_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -84,6 +85,13 @@ struct http_route {
     const char *response; /* OpenAPI response schema (JSON), optional */
     int64_t max_body;     /* BODY_STREAM limit; 0: the server's upload limit */
     http_part_fn on_part; /* BODY_STREAM, optional: file boundaries */
+    /* Quick: the handler neither sleeps nor waits for the database's writer,
+     * the object store or a long computation (reads by id of small
+     * records). With an event-thread pool (http_config.threads > 0) a quick
+     * handler runs on the event thread; any other is handed to a handler
+     * thread while its connection is suspended, so that it cannot stall the
+     * other connections of that event thread. */
+    bool quick;
 };
 
 #define HTTP_MAX_PARAMS 6
@@ -133,6 +141,8 @@ struct http_req {
     bool part_open;
     uint64_t part_bytes; /* bytes of the open part so far */
     int nparts;
+    struct http_req *next_queued; /* the handler threads' queue */
+    _Atomic bool handled;         /* a handler thread has run the handler */
 };
 
 /* --- server ------------------------------------------------------------ */
@@ -144,7 +154,8 @@ typedef int (*http_auth_fn)(http_req *r, int perm, err *e);
 
 typedef struct http_config {
     const char *listen;      /* "127.0.0.1:8080"; port 0 picks a free one */
-    int threads;             /* 0: a thread per connection; N: a pool of N */
+    int threads;             /* 0: a thread per connection; N: N event threads (epoll)
+                              * and handler threads for handlers that are not quick */
     int max_connections;     /* default 1024 */
     int64_t max_json_body;   /* default 16 MiB */
     int64_t max_upload;      /* default 64 GiB */
@@ -202,6 +213,9 @@ void http_send_fd(http_req *r, int status, int fd, int64_t off, int64_t len, con
 /* Raw response from a buffer the server copies. */
 void http_send(http_req *r, int status, const char *type, const void *data, size_t n);
 void http_on_cleanup(http_req *r, void (*fn)(void *), void *arg);
+/* True once the server is shutting down: handlers that wait (long polls)
+ * answer with what they have. */
+bool http_stopping(const http_req *r);
 
 /* Response built by the caller (streamed downloads); takes ownership. */
 void http_send_mhd(http_req *r, int status, struct MHD_Response *resp);

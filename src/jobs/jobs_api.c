@@ -182,7 +182,8 @@ static int jobs_log(http_req *r)
         jw_kint(&w, "next_after", last);
         jw_kbool(&w, "finished", finished);
         jw_obj_end(&w);
-        if (last > after || finished || time_mono_ns() >= deadline)
+        if (last > after || finished || time_mono_ns() >= deadline ||
+            http_stopping(r))
             return 0;
         struct timespec ts = {0, 200 * 1000000};
         nanosleep(&ts, NULL);
@@ -199,7 +200,7 @@ const http_route jobs_routes[] = {
      "{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\"},\"payload\":{\"type\":\"object\"},\"max_attempts\":{\"type\":\"integer\"},\"requires\":{\"type\":\"string\",\"description\":\"worker labels the job needs: gpu,mem=16G\"}}}",
      JOB_SCHEMA, 0},
     {HTTP_GET, "/api/v1/jobs/{id}", jobs_get, PERM_READ, BODY_NONE, NULL,
-     "One job with its progress and result", "jobs", NULL, JOB_SCHEMA, 0},
+     "One job with its progress and result", "jobs", NULL, JOB_SCHEMA, 0, .quick = true},
     {HTTP_POST, "/api/v1/jobs/{id}/cancel", jobs_cancel_h, PERM_WRITE, BODY_NONE, NULL,
      "Cancel a queued job, or ask a running one to stop", "jobs", NULL, JOB_SCHEMA, 0},
     {HTTP_POST, "/api/v1/jobs/{id}/retry", jobs_retry_h, PERM_WRITE, BODY_NONE, NULL,

@@ -411,7 +411,7 @@ const http_route processing_routes[] = {
     {HTTP_GET, "/api/v1/processing-runs", runs, PERM_READ, BODY_NONE, NULL,
      "Runs, newest first (?processing=&limit=&cursor=)", T},
     {HTTP_GET, "/api/v1/processing-runs/{id}", run_get, PERM_READ, BODY_NONE, NULL,
-     "One run: what ran on what, its job's state and progress, its outputs", T, NULL, RUN_SCHEMA},
+     "One run: what ran on what, its job's state and progress, its outputs", T, NULL, RUN_SCHEMA, .quick = true},
     {HTTP_POST, "/api/v1/processing-runs/{id}/progress", progress, PERM_WRITE, BODY_JSON, NULL,
      "A running command reports its progress {progress, message}", T,
      "{\"type\":\"object\",\"required\":[\"progress\"],\"properties\":{\"progress\":{\"type\":"

@@ -185,7 +185,7 @@ const http_route webhook_routes[] = {
      "webhooks",
      "{\"type\":\"object\",\"required\":[\"url\",\"secret\",\"events\"],\"properties\":{\"url\":{\"type\":\"string\"},\"secret\":{\"type\":\"string\"},\"events\":{},\"description\":{\"type\":\"string\"}}}"},
     {HTTP_GET, "/api/v1/webhooks/{id}", hooks_get, PERM_ADMIN, BODY_NONE, NULL, "One webhook",
-     "webhooks"},
+     "webhooks", .quick = true},
     {HTTP_PATCH, "/api/v1/webhooks/{id}", hooks_update, PERM_ADMIN, BODY_JSON, NULL,
      "Change a webhook (url, secret, events, description, active)", "webhooks"},
     {HTTP_DELETE, "/api/v1/webhooks/{id}", hooks_delete, PERM_ADMIN, BODY_NONE, NULL,

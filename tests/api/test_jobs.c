@@ -329,6 +329,30 @@ static size_t discard(char *p, size_t sz, size_t n, void *u)
     return sz * n;
 }
 
+/* A child process that long-polls job `id`'s log for new lines (there are
+ * none) for up to wait_s seconds; it exits 0 if it got a 200 answer. */
+static pid_t spawn_long_poll(const char *url, const char *tok, int64_t id, int wait_s)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* no Criterion assertion in a forked child: plain libcurl, exit code */
+    char full[300], auth[120];
+    snprintf(full, sizeof full, "%s/api/v1/jobs/%lld/log?after=1000000&wait=%d", url,
+             (long long)id, wait_s);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, auth);
+    curl_easy_setopt(h, CURLOPT_URL, full);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    long status = 0;
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    _exit(cc == CURLE_OK && status == 200 ? 0 : 1);
+}
+
 /* SIGTERM: a request in flight still gets its answer, a running job goes
  * back to the queue without using up an attempt, the process exits 0. */
 Test(jobs, graceful_shutdown_finishes_requests_and_releases_jobs, .timeout = 120)
@@ -348,24 +372,7 @@ Test(jobs, graceful_shutdown_finishes_requests_and_releases_jobs, .timeout = 120
         usleep(25000);
     }
     /* a long poll in flight, in a child process, while we send SIGTERM */
-    pid_t poller = fork();
-    if (poller == 0) {
-        /* no Criterion assertion in a forked child: plain libcurl, exit code */
-        char full[300], auth[120];
-        snprintf(full, sizeof full, "%s/api/v1/jobs/%lld/log?after=1000000&wait=2", url,
-                 (long long)id);
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
-        CURL *h = curl_easy_init();
-        struct curl_slist *hdr = curl_slist_append(NULL, auth);
-        curl_easy_setopt(h, CURLOPT_URL, full);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-        long status = 0;
-        CURLcode cc = curl_easy_perform(h);
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        _exit(cc == CURLE_OK && status == 200 ? 0 : 1);
-    }
+    pid_t poller = spawn_long_poll(url, tok, id, 2);
     usleep(400000);
     kill(srv, SIGTERM);
     int st;
@@ -383,6 +390,51 @@ Test(jobs, graceful_shutdown_finishes_requests_and_releases_jobs, .timeout = 120
     cr_assert_eq(count_lines(tok, url, id, "released"), 1);
     kill(srv, SIGTERM);
     waitpid(srv, &st, 0);
+}
+
+/* With one event thread (--http-threads 1), a long poll waiting for log
+ * lines is handled by a handler thread: quick reads, other reads and
+ * writes sent meanwhile are answered at once, not after the poll's 6 s.
+ * SIGTERM ends the poll early with what it has, and the server exits 0. */
+Test(jobs, a_long_poll_does_not_hold_an_event_thread, .timeout = 120)
+{
+    char db[300], blobs[300], dir[200], url[100];
+    api_fresh_store(db, sizeof db, blobs, sizeof blobs, dir, sizeof dir);
+    const char *tok = "cvops_private_token_for_event_threads";
+    const char *extra[] = {"--workers", "0", "--http-threads", "1", NULL};
+    pid_t srv = api_start_server(db, blobs, dir, tok, extra, url, sizeof url);
+    int64_t id = submit(tok, url, "{\"ms\":10}", 3); /* stays queued: no workers */
+    pid_t poller = spawn_long_poll(url, tok, id, 6);
+    usleep(500000);
+    char job_path[80];
+    snprintf(job_path, sizeof job_path, "/api/v1/jobs/%lld", (long long)id);
+    struct {
+        const char *method, *path, *body;
+        long status;
+    } reqs[] = {{"GET", "/api/v1/health", NULL, 200},
+                {"GET", job_path, NULL, 200},
+                {"GET", "/api/v1/jobs?limit=5", NULL, 200},
+                {"POST", "/api/v1/jobs", "{\"kind\":\"system.sleep\",\"payload\":{\"ms\":1}}", 202}};
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        api_opts o = {.base = url, .token = tok, .body = reqs[i].body};
+        int64_t t0 = time_mono_ns();
+        api_resp *r = api_do(reqs[i].method, reqs[i].path, &o);
+        double secs = (double)(time_mono_ns() - t0) / 1e9;
+        cr_assert_eq(r->status, reqs[i].status, "%s %s: %ld", reqs[i].method, reqs[i].path,
+                     r->status);
+        cr_assert_lt(secs, 2.0, "%s %s waited %.2f s behind the long poll", reqs[i].method,
+                     reqs[i].path, secs);
+        api_free(r);
+    }
+    int st;
+    cr_assert_eq(waitpid(poller, &st, WNOHANG), 0, "the long poll ended before its 6 s");
+    int64_t t0 = time_mono_ns();
+    kill(srv, SIGTERM);
+    waitpid(poller, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the long poll got no answer");
+    cr_assert_lt((double)(time_mono_ns() - t0) / 1e9, 4.0, "the long poll was not cut short");
+    waitpid(srv, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the server did not exit cleanly");
 }
 
 /* A job that holds a write transaction longer than its lease and than
