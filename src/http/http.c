@@ -124,6 +124,7 @@ struct http_server {
     pthread_cond_t hcv;   /* work queued, or stop */
     pthread_cond_t hdone; /* hbusy or hthreads went down */
     http_req *hq_head, *hq_tail;
+    int hqlen;            /* requests in the queue */
     int hthreads, hidle;
     int hbusy;            /* requests queued or being handled */
     bool hstop;
@@ -981,6 +982,7 @@ static void *handler_main(void *arg)
         s->hq_head = r->next_queued;
         if (!s->hq_head)
             s->hq_tail = NULL;
+        s->hqlen--;
         pthread_mutex_unlock(&s->hmu);
         if (!r->failed)
             body_end(r);
@@ -999,11 +1001,13 @@ static void *handler_main(void *arg)
 }
 
 /* Hands a suspended request to a handler thread; -1 if no thread could be
- * started (the caller runs the handler itself). */
+ * started (the caller runs the handler itself). A thread is started unless
+ * an idle one is left for every request in the queue: a request must never
+ * wait behind another one's handler (a long poll holds its thread). */
 static int handler_submit(http_server *s, http_req *r)
 {
     pthread_mutex_lock(&s->hmu);
-    if (s->hidle == 0) {
+    if (s->hqlen >= s->hidle) {
         pthread_attr_t at;
         pthread_t t;
         pthread_attr_init(&at);
@@ -1024,6 +1028,7 @@ static int handler_submit(http_server *s, http_req *r)
     else
         s->hq_head = r;
     s->hq_tail = r;
+    s->hqlen++;
     s->hbusy++;
     pthread_cond_signal(&s->hcv);
     pthread_mutex_unlock(&s->hmu);
