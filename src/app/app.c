@@ -135,8 +135,8 @@ void app_close(app *a)
     if (a->db_scan != a->db)
         db_close(a->db_scan);
     a->db_scan = NULL;
+    auth_cache_free(a->auth); /* writes the last uses of tokens still pending */
     db_close(a->db);
-    auth_cache_free(a->auth);
     free(a->openapi);
     a->blobs = NULL;
     a->db = NULL;

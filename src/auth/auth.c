@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base/log.h"
 #include "base/util.h"
 
 const char auth_schema_v1[] =
@@ -125,10 +127,28 @@ typedef struct {
     auth_identity id;
 } cache_slot;
 
+/* A token's last use, waiting to be written. */
+typedef struct {
+    int64_t token_id, at;
+} use_rec;
+
+#define USE_PENDING_MAX 256
+
 struct auth_cache {
     pthread_mutex_t mu;
     int ttl_ms;
     cache_slot slots[CACHE_SLOTS];
+    /* Last uses of tokens are written by a thread of their own (started at
+     * the first one), at most one row update per token and second: a
+     * request never waits for the database's writer to record them, and a
+     * job's token (checked on every request) does not write on every one. */
+    pthread_mutex_t umu;
+    pthread_cond_t ucv;
+    db *udb;
+    use_rec pending[USE_PENDING_MAX];
+    int npending;
+    bool ustarted, ustop;
+    pthread_t uthread;
 };
 
 auth_cache *auth_cache_new(int ttl_ms)
@@ -137,15 +157,104 @@ auth_cache *auth_cache_new(int ttl_ms)
     if (!c)
         return NULL;
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->umu, NULL);
+    pthread_cond_init(&c->ucv, NULL);
     c->ttl_ms = ttl_ms;
     return c;
+}
+
+static void write_uses(db *d, const use_rec *u, int n)
+{
+    err e;
+    db_conn *conn = db_get(d, &e);
+    if (!conn) {
+        log_warn("cannot record the last use of %d token(s): %s", n, e.msg);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (db_run(conn, &e,
+                   "UPDATE api_token SET last_used_at = $1 WHERE id = $2 AND"
+                   " (last_used_at IS NULL OR last_used_at < $1)",
+                   DBI(u[i].at), DBI(u[i].token_id)) < 0)
+            log_warn("cannot record the last use of token %lld: %s", (long long)u[i].token_id,
+                     e.msg);
+    db_put(conn);
+}
+
+static void *use_main(void *arg)
+{
+    auth_cache *c = arg;
+    use_rec batch[USE_PENDING_MAX];
+    pthread_mutex_lock(&c->umu);
+    for (;;) {
+        while (c->npending == 0 && !c->ustop)
+            pthread_cond_wait(&c->ucv, &c->umu);
+        if (c->npending == 0)
+            break; /* stopping, nothing left */
+        int n = c->npending;
+        memcpy(batch, c->pending, (size_t)n * sizeof *batch);
+        c->npending = 0;
+        db *d = c->udb;
+        pthread_mutex_unlock(&c->umu);
+        write_uses(d, batch, n);
+        pthread_mutex_lock(&c->umu);
+        /* gather what comes in the next second (a stop ends the wait) */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        while (!c->ustop && pthread_cond_timedwait(&c->ucv, &c->umu, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&c->umu);
+    return NULL;
+}
+
+/* Records that a token was used now; written within about a second. */
+static void record_use(auth_cache *c, db *d, int64_t token_id)
+{
+    int64_t now = time_now_ms();
+    if (!c) {
+        use_rec u = {token_id, now};
+        write_uses(d, &u, 1);
+        return;
+    }
+    pthread_mutex_lock(&c->umu);
+    if (!c->ustarted) {
+        c->udb = d;
+        c->ustarted = pthread_create(&c->uthread, NULL, use_main, c) == 0;
+    }
+    if (!c->ustarted || c->ustop) {
+        pthread_mutex_unlock(&c->umu);
+        use_rec u = {token_id, now};
+        write_uses(d, &u, 1);
+        return;
+    }
+    int i = 0;
+    while (i < c->npending && c->pending[i].token_id != token_id)
+        i++;
+    if (i < c->npending)
+        c->pending[i].at = now;
+    else if (c->npending < USE_PENDING_MAX)
+        c->pending[c->npending++] = (use_rec){token_id, now};
+    /* else: full; the token's next use records it */
+    pthread_cond_signal(&c->ucv);
+    pthread_mutex_unlock(&c->umu);
 }
 
 void auth_cache_free(auth_cache *c)
 {
     if (!c)
         return;
+    pthread_mutex_lock(&c->umu);
+    c->ustop = true;
+    pthread_cond_signal(&c->ucv);
+    bool started = c->ustarted;
+    pthread_mutex_unlock(&c->umu);
+    if (started)
+        pthread_join(c->uthread, NULL); /* writes what is pending */
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->umu);
+    pthread_cond_destroy(&c->ucv);
     free(c);
 }
 
@@ -276,14 +385,8 @@ int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identit
         return err_set(e, ERR_UNAUTHORIZED, "the API token is malformed; tokens look like cvops_...");
     bool touch = false;
     if (cache_get(cache, token, false, out, &touch)) {
-        if (touch) {
-            db_conn *c = db_get(d, e);
-            if (c) {
-                db_run(c, e, "UPDATE api_token SET last_used_at = $1 WHERE id = $2",
-                       DBI(time_now_ms()), DBI(out->token_id));
-                db_put(c);
-            }
-        }
+        if (touch)
+            record_use(cache, d, out->token_id);
         return 0;
     }
     unsigned char key[32];
@@ -340,8 +443,7 @@ int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identit
     if (result == 0 && id.scope_job)
         result = load_grants(c, &id, e);
     if (result == 0) {
-        db_run(c, e, "UPDATE api_token SET last_used_at = $1 WHERE id = $2", DBI(now),
-               DBI(id.token_id));
+        record_use(cache, d, id.token_id);
         /* a job's token is checked every time: it must stop with its job */
         if (!id.scope_job)
             cache_put(cache, token, false, &id, expires);
