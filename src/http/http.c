@@ -127,6 +127,7 @@ struct http_server {
     int hqlen;            /* requests in the queue */
     int hthreads, hidle;
     int hbusy;            /* requests queued or being handled */
+    bool hclosed;         /* stopping: no more hand-overs (handlers run inline) */
     bool hstop;
 };
 
@@ -1000,13 +1001,18 @@ static void *handler_main(void *arg)
     return NULL;
 }
 
-/* Hands a suspended request to a handler thread; -1 if no thread could be
- * started (the caller runs the handler itself). A thread is started unless
+/* Hands a suspended request to a handler thread; -1 if the server is
+ * stopping or no thread could be started (the caller resumes the
+ * connection and runs the handler itself). A thread is started unless
  * an idle one is left for every request in the queue: a request must never
  * wait behind another one's handler (a long poll holds its thread). */
 static int handler_submit(http_server *s, http_req *r)
 {
     pthread_mutex_lock(&s->hmu);
+    if (s->hclosed) { /* MHD must not stop with this connection suspended */
+        pthread_mutex_unlock(&s->hmu);
+        return -1;
+    }
     if (s->hqlen >= s->hidle) {
         pthread_attr_t at;
         pthread_t t;
@@ -1274,6 +1280,7 @@ void http_server_stop(http_server *s, int grace_ms)
     /* a suspended connection must be resumed before MHD stops: wait for
      * the handlers still running (as MHD waits for connection threads) */
     pthread_mutex_lock(&s->hmu);
+    s->hclosed = true;
     while (s->hbusy > 0)
         pthread_cond_wait(&s->hdone, &s->hmu);
     pthread_mutex_unlock(&s->hmu);
