@@ -199,6 +199,32 @@ json_t *api_wait_job(const char *token, int64_t id, double timeout_s)
     }
 }
 
+bool api_wait_running(const char *base, const char *token, int64_t id, double timeout_s)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/v1/jobs/%lld", (long long)id);
+    int64_t deadline = time_mono_ns() + (int64_t)(timeout_s * 1e9);
+    while (time_mono_ns() < deadline) {
+        api_opts o = {.base = base, .token = token};
+        api_resp *r = api_do("GET", path, &o);
+        const char *st = json_string_value(json_object_get(r->json, "state"));
+        bool running = st && strcmp(st, "running") == 0;
+        api_free(r);
+        if (running)
+            return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+pid_t api_private_server(const char *token, const char *const *extra, char *url_out,
+                         size_t url_n)
+{
+    char db[300], blobs[300], dir[200];
+    api_fresh_store(db, sizeof db, blobs, sizeof blobs, dir, sizeof dir);
+    return api_start_server(db, blobs, dir, token, extra, url_out, url_n);
+}
+
 pid_t api_spawn(const char *log_path, const char *const *args)
 {
     pid_t pid = fork();

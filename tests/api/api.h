@@ -61,6 +61,11 @@ void api_fresh_store(char *db_url, size_t db_n, char *blob_url, size_t blob_n, c
 /* Starts a private `cvops serve` on a fresh port; returns its base URL. */
 pid_t api_start_server(const char *db_url, const char *blob_url, const char *dir,
                        const char *token, const char *const *extra, char *url_out, size_t url_n);
+/* The same on a fresh store of its own. */
+pid_t api_private_server(const char *token, const char *const *extra, char *url_out,
+                         size_t url_n);
+/* Polls job `id` on the server at base until it runs; false after timeout_s. */
+bool api_wait_running(const char *base, const char *token, int64_t id, double timeout_s);
 bool api_is_pg(void);
 /* URL-escapes a query string value (malloc'd). */
 char *curl_escape_q(const char *s);

@@ -367,11 +367,10 @@ Test(auth, organizations_are_isolated)
  * the use shows in the listing once the writer is free. */
 Test(auth, recording_a_token_use_does_not_wait_for_the_writer, .timeout = 60)
 {
-    char db[300], blobs[300], dir[200], url[100];
-    api_fresh_store(db, sizeof db, blobs, sizeof blobs, dir, sizeof dir);
+    char url[100];
     const char *tok = "cvops_private_token_for_token_uses";
     const char *extra[] = {"--workers", "1", NULL};
-    pid_t srv = api_start_server(db, blobs, dir, tok, extra, url, sizeof url);
+    pid_t srv = api_private_server(tok, extra, url, sizeof url);
     api_opts o = {.base = url, .token = tok, .body = "{\"name\":\"fresh\"}"};
     api_resp *r = api_do("POST", "/api/v1/tokens", &o);
     cr_assert_eq(r->status, 201, "%s", r->body.p);
@@ -381,18 +380,9 @@ Test(auth, recording_a_token_use_does_not_wait_for_the_writer, .timeout = 60)
     o.body = "{\"kind\":\"system.sleep\",\"payload\":{\"hold_write_ms\":4000,\"ms\":10,\"steps\":1}}";
     r = api_do("POST", "/api/v1/jobs", &o);
     cr_assert_eq(r->status, 202, "%s", r->body.p);
-    char job[80];
-    snprintf(job, sizeof job, "/api/v1/jobs/%lld", (long long)json_integer_value(json_object_get(r->json, "id")));
+    int64_t job = json_integer_value(json_object_get(r->json, "id"));
     api_free(r);
-    bool running = false;
-    for (int i = 0; i < 200 && !running; i++) {
-        api_opts g = {.base = url, .token = tok};
-        r = api_do("GET", job, &g);
-        running = strcmp(json_string_value(json_object_get(r->json, "state")), "running") == 0;
-        api_free(r);
-        if (!running)
-            usleep(20000);
-    }
+    bool running = api_wait_running(url, tok, job, 4.0);
     cr_assert(running, "the job holding the writer did not start");
     usleep(300000); /* the job has taken the writer */
     api_opts f = {.base = url, .token = fresh};

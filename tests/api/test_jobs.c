@@ -398,11 +398,10 @@ Test(jobs, graceful_shutdown_finishes_requests_and_releases_jobs, .timeout = 120
  * SIGTERM ends the poll early with what it has, and the server exits 0. */
 Test(jobs, a_long_poll_does_not_hold_an_event_thread, .timeout = 120)
 {
-    char db[300], blobs[300], dir[200], url[100];
-    api_fresh_store(db, sizeof db, blobs, sizeof blobs, dir, sizeof dir);
+    char url[100];
     const char *tok = "cvops_private_token_for_event_threads";
     const char *extra[] = {"--workers", "0", "--http-threads", "1", NULL};
-    pid_t srv = api_start_server(db, blobs, dir, tok, extra, url, sizeof url);
+    pid_t srv = api_private_server(tok, extra, url, sizeof url);
     int64_t id = submit(tok, url, "{\"ms\":10}", 3); /* stays queued: no workers */
     pid_t poller = spawn_long_poll(url, tok, id, 6);
     usleep(500000);
