@@ -2,7 +2,11 @@
 # Foundation benchmarks (issue: foundation). Prints one table:
 #   - start-up: time until /api/v1/health answers
 #   - authenticated small GET (GET /api/v1/jobs/{id} with a Bearer token), wrk,
-#     both HTTP threading modes, against a bare libmicrohttpd server (reference)
+#     a thread per connection (the default) and 2 and 4 event threads
+#     (--http-threads; with wrk's 2 threads on the same 2 cores, a server
+#     thread is often preempted by the wrk thread its answer wakes, and
+#     more event threads than cores keep a core busy meanwhile), against a
+#     bare libmicrohttpd server in the same mode (reference)
 #   - a 1 GiB streamed upload: peak server RSS, throughput vs cp of the file
 #   - 100 jobs shared by 2 worker processes on PostgreSQL: each runs once;
 #     a worker killed with SIGKILL mid-job: its job completes on the other
@@ -59,7 +63,7 @@ sleep 0.5
 stop_server
 rps() { wrk -t2 -c"${CONNS:-64}" -d"${SECS:-5}" "$@" 2>/dev/null | awk '/Requests\/sec/ {printf "%d\n", $2}'; }
 declare -A res
-for mode in 0 2; do
+for mode in 0 2 4; do
   start_server "$d" --workers 0 --http-threads "$mode"
   curl -sf "${auth[@]}" "http://127.0.0.1:$PORT/api/v1/jobs/$job" >/dev/null || { echo "GET failed" >&2; exit 1; }
   vals=(); for i in $(seq "$runs"); do vals+=($(rps -s "$work/auth.lua" "http://127.0.0.1:$PORT/api/v1/jobs/$job")); done
@@ -153,8 +157,8 @@ kill -TERM "$r"; stop_server
 
 printf '\n%-58s %14s %14s %8s\n' "measure (median of $runs)" "cvops" "reference" "ratio"
 printf '%-58s %14s %14s %8s\n' "start-up until /api/v1/health answers (ms)" "$startup_ms" "2000 (floor)" "-"
-for mode in 0 2; do
-  label=$([ "$mode" = 0 ] && echo "thread per connection" || echo "epoll pool of 2")
+for mode in 0 2 4; do
+  label=$([ "$mode" = 0 ] && echo "thread per connection" || echo "$mode event threads")
   printf '%-58s %14s %14s %8s\n' "authenticated GET /api/v1/jobs/{id}, $label (req/s)" "${res[cvops_$mode]}" "${res[ref_$mode]}" \
     "$(awk -v a="${res[cvops_$mode]}" -v b="${res[ref_$mode]}" 'BEGIN {printf "%.2f", a/b}')"
 done
