@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -225,10 +226,33 @@ pid_t api_private_server(const char *token, const char *const *extra, char *url_
     return api_start_server(db, blobs, dir, token, extra, url_out, url_n);
 }
 
+/* Processes this test started: a failed assertion ends the test before
+ * its own kill(), and they would outlive it (servers listening forever). */
+#define MAX_SPAWNED 64
+static pid_t spawned[MAX_SPAWNED];
+static int nspawned;
+
+static void kill_leftovers(void)
+{
+    for (int i = 0; i < nspawned; i++) {
+        int st;
+        if (waitpid(spawned[i], &st, WNOHANG) == 0) { /* still our running child */
+            kill(spawned[i], SIGKILL);
+            waitpid(spawned[i], &st, 0);
+        }
+    }
+}
+
 pid_t api_spawn(const char *log_path, const char *const *args)
 {
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
+    if (pid > 0) {
+        if (nspawned == 0)
+            atexit(kill_leftovers);
+        if (nspawned < MAX_SPAWNED)
+            spawned[nspawned++] = pid;
+    }
     if (pid == 0) {
         int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
