@@ -89,10 +89,14 @@ typedef struct auth_identity {
 
 typedef struct auth_cache auth_cache;
 auth_cache *auth_cache_new(int ttl_ms);
+/* Also writes the token uses still pending (see auth_resolve_token): free
+ * the cache before closing the database given to auth_resolve_token. */
 void auth_cache_free(auth_cache *c);
 void auth_cache_clear(auth_cache *c);
 
-/* Bearer token -> identity. ERR_UNAUTHORIZED with a reason otherwise. */
+/* Bearer token -> identity. ERR_UNAUTHORIZED with a reason otherwise. The
+ * token's last use is written by the cache's own thread within about a
+ * second (at most once a minute per token on cache hits). */
 int auth_resolve_token(db *d, auth_cache *cache, const char *token, auth_identity *out, err *e);
 /* Session cookie value -> identity (with its CSRF token). */
 int auth_resolve_session(db *d, auth_cache *cache, const char *cookie, auth_identity *out, err *e);

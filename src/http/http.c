@@ -22,10 +22,10 @@
  * their handler on the event thread. Any other request is suspended
  * (MHD_suspend_connection) once its body is in, and a handler thread runs
  * the handler and resumes the connection; on_request is then called again
- * and queues the response. Handler threads are started when none is idle
- * and end after HANDLER_IDLE_S seconds without work: at most one per
- * suspended connection. Body pieces and streamed responses stay on the
- * event thread.
+ * and queues the response. A handler thread is started unless an idle one
+ * is left for each queued request, and ends after HANDLER_IDLE_S seconds
+ * without work: at most one per suspended connection. Body pieces and
+ * streamed responses stay on the event thread.
  */
 #include "http/http.h"
 
@@ -1001,11 +1001,13 @@ static void *handler_main(void *arg)
     return NULL;
 }
 
-/* Hands a suspended request to a handler thread; -1 if the server is
- * stopping or no thread could be started (the caller resumes the
- * connection and runs the handler itself). A thread is started unless
- * an idle one is left for every request in the queue: a request must never
- * wait behind another one's handler (a long poll holds its thread). */
+/* Suspends the request's connection and hands the request to a handler
+ * thread; -1 (nothing suspended: the caller runs the handler itself) if the
+ * server is stopping or no thread could be started. A thread is started
+ * unless an idle one is left for every request in the queue: a request must
+ * never wait behind another one's handler (a long poll holds its thread).
+ * The suspension happens under hmu, before the request is queued, so no
+ * handler thread can resume the connection before it is suspended. */
 static int handler_submit(http_server *s, http_req *r)
 {
     pthread_mutex_lock(&s->hmu);
@@ -1028,6 +1030,7 @@ static int handler_submit(http_server *s, http_req *r)
         if (rc == 0)
             s->hthreads++;
     }
+    MHD_suspend_connection(r->conn);
     r->next_queued = NULL;
     if (s->hq_tail)
         s->hq_tail->next_queued = r;
@@ -1074,12 +1077,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    if (s->cfg.threads > 0 && !r->failed && r->route && !r->route->quick) {
-        MHD_suspend_connection(c);
-        if (handler_submit(s, r) == 0)
-            return MHD_YES;
-        MHD_resume_connection(c);
-    }
+    if (s->cfg.threads > 0 && !r->failed && r->route && !r->route->quick &&
+        handler_submit(s, r) == 0)
+        return MHD_YES;
     if (!r->failed)
         body_end(r);
     if (!r->failed)
