@@ -209,36 +209,34 @@ static void *use_main(void *arg)
     return NULL;
 }
 
-/* Records that a token was used now; written within about a second. */
+/* Records that a token was used now: written within about a second by the
+ * cache's thread, or at once if there is no cache or thread (or it stopped). */
 static void record_use(auth_cache *c, db *d, int64_t token_id)
 {
     int64_t now = time_now_ms();
-    if (!c) {
-        use_rec u = {token_id, now};
-        write_uses(d, &u, 1);
-        return;
-    }
-    pthread_mutex_lock(&c->umu);
-    if (!c->ustarted) {
-        c->udb = d;
-        c->ustarted = pthread_create(&c->uthread, NULL, use_main, c) == 0;
-    }
-    if (!c->ustarted || c->ustop) {
+    if (c) {
+        pthread_mutex_lock(&c->umu);
+        if (!c->ustarted) {
+            c->udb = d;
+            c->ustarted = pthread_create(&c->uthread, NULL, use_main, c) == 0;
+        }
+        if (c->ustarted && !c->ustop) {
+            int i = 0;
+            while (i < c->npending && c->pending[i].token_id != token_id)
+                i++;
+            if (i < c->npending)
+                c->pending[i].at = now;
+            else if (c->npending < USE_PENDING_MAX)
+                c->pending[c->npending++] = (use_rec){token_id, now};
+            /* else: full; the token's next use records it */
+            pthread_cond_signal(&c->ucv);
+            pthread_mutex_unlock(&c->umu);
+            return;
+        }
         pthread_mutex_unlock(&c->umu);
-        use_rec u = {token_id, now};
-        write_uses(d, &u, 1);
-        return;
     }
-    int i = 0;
-    while (i < c->npending && c->pending[i].token_id != token_id)
-        i++;
-    if (i < c->npending)
-        c->pending[i].at = now;
-    else if (c->npending < USE_PENDING_MAX)
-        c->pending[c->npending++] = (use_rec){token_id, now};
-    /* else: full; the token's next use records it */
-    pthread_cond_signal(&c->ucv);
-    pthread_mutex_unlock(&c->umu);
+    use_rec u = {token_id, now};
+    write_uses(d, &u, 1);
 }
 
 void auth_cache_free(auth_cache *c)
