@@ -1407,7 +1407,10 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
     im.spool_dir = tmp;
     /* phase 1: read and check */
     job_progress(j, 0.1, "reading %s", format);
-    fmt_read_opts ro = {.keep_going = true, .split = split};
+    /* the shapes are checked and spooled on a second thread while the file
+     * is read further: on_shape only touches the importer (and its spools),
+     * which nothing else touches until fmt_read returns */
+    fmt_read_opts ro = {.keep_going = true, .split = split, .pipeline = true};
     fmt_read_cb cb = {&im, on_category, cb_image, on_shape};
     int64_t t0 = time_mono_ns();
     double c0 = cpu_s();
@@ -1416,7 +1419,7 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
     int rr = fmt_read(im.fmt, input, &ro, &cb, &rep, &re);
     if (rr == 0 && resolve(&im, &re))
         rr = -1;
-    double cpu_read = cpu_s() - c0;
+    double cpu_read = cpu_s() - c0 + rep.consumer_cpu_s;
     job_log(j,
             "read %lld categories, %lld images, %lld shapes in %.2f s (%.2f s CPU: %.2f parsing "
             "and checking, %.2f matching images); %lld problems",

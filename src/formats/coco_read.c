@@ -252,6 +252,11 @@ typedef struct coco {
     bool seen_cats, seen_imgs;
 } coco;
 
+/* A warning's location, formatted only when the report keeps it (a file can
+ * have a warning for every other annotation). */
+#define WARN_WHERE(buf, ...)                                                                     \
+    (fmt_rd_keeps(c->rd) ? (void)snprintf(buf, sizeof buf, __VA_ARGS__) : (void)(buf[0] = 0))
+
 /* --- locations ---------------------------------------------------------------------- */
 
 /* "line L, column C" of a byte offset (counted again from the start: only
@@ -1554,7 +1559,7 @@ static int img_end(coco *c)
         return flush_or_skip(c);
     if (!r->has_width || !r->has_height) {
         char where[160];
-        snprintf(where, sizeof where, "images[%lld]", (long long)r->index);
+        WARN_WHERE(where, "images[%lld]", (long long)r->index);
         fmt_rd_warn(c->rd, where, "image %lld has no %s: its annotations cannot be checked "
                                   "against the image size",
                     (long long)r->id, !r->has_width ? "width" : "height");
@@ -1713,7 +1718,7 @@ static int ann_end(coco *c)
                         }
                         if (d > FMT_BOX_TOLERANCE) {
                             char where[160];
-                            snprintf(where, sizeof where, "annotations[%lld].bbox",
+                            WARN_WHERE(where, "annotations[%lld].bbox",
                                      (long long)r->index);
                             fmt_rd_warn(c->rd, where,
                                         "annotation %lld: bbox does not match the mask's extent "
@@ -1738,7 +1743,7 @@ static int ann_end(coco *c)
         }
         if (d > FMT_BOX_TOLERANCE) {
             char where[160];
-            snprintf(where, sizeof where, "annotations[%lld].bbox", (long long)r->index);
+            WARN_WHERE(where, "annotations[%lld].bbox", (long long)r->index);
             fmt_rd_warn(c->rd, where,
                         "annotation %lld: bbox does not match the polygon's extent [%g, %g, %g, "
                         "%g] (off by %g px)",
@@ -1779,7 +1784,7 @@ static int ann_end(coco *c)
             }
             if (!r->npend && r->has_num_kp && r->num_kp != visible) {
                 char where[160];
-                snprintf(where, sizeof where, "annotations[%lld].num_keypoints",
+                WARN_WHERE(where, "annotations[%lld].num_keypoints",
                          (long long)r->index);
                 fmt_rd_warn(c->rd, where,
                             "annotation %lld: num_keypoints is %lld, %d keypoints are labelled",
@@ -1805,7 +1810,7 @@ static int ann_end(coco *c)
         return flush_or_skip(c);
     if (clipped) {
         char where[160];
-        snprintf(where, sizeof where, "annotations[%lld].bbox", (long long)r->index);
+        WARN_WHERE(where, "annotations[%lld].bbox", (long long)r->index);
         fmt_rd_warn(c->rd, where,
                     "annotation %lld: bbox [%g, %g, %g, %g] passes the border of the %dx%d image "
                     "by less than %g px; clipped",
@@ -2420,7 +2425,7 @@ static int parse_span(coco *c, const span *sp, sec_t sec)
     if (!c->stop && state != L_DONE)
         lex_fail(&lx, lx.len, "the text ends before the value is complete");
     sbuf_free(&lx.str);
-    return c->rd->failed ? -1 : 0;
+    return fmt_rd_stopped(c->rd) ? -1 : 0;
 }
 
 static void coco_free(coco *c)
@@ -2518,11 +2523,17 @@ int fmt_coco_read(fmt_rd *rd, const char *path, const void *mem, size_t memlen)
         if (sp != cats && sp != imgs && sp != anns && parse_span(c, sp, SEC_OTHER) < 0)
             goto out;
     }
-    if (parse_span(c, cats, SEC_CATS) < 0 || parse_span(c, imgs, SEC_IMGS) < 0)
-        goto out;
-    if (!anns)
+    /* the records to the consumer on a second thread, if asked: the reading
+     * goes on while it matches images and checks shapes */
+    bool piped = rd->opts->pipeline && fmt_pipe_begin(rd) == 0;
+    int prc = parse_span(c, cats, SEC_CATS) < 0 || parse_span(c, imgs, SEC_IMGS) < 0 ? -1 : 0;
+    if (prc == 0 && !anns)
         fmt_rd_warn(rd, "", "no \"annotations\" list: only images and categories are read");
-    else if (parse_span(c, anns, SEC_ANNS) < 0)
+    else if (prc == 0)
+        prc = parse_span(c, anns, SEC_ANNS);
+    if (piped)
+        fmt_pipe_end(rd);
+    if (prc < 0)
         goto out;
     rc = rd->failed ? -1 : 0;
 out:

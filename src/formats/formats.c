@@ -105,6 +105,8 @@ void fmt_report_free(fmt_report *r)
 static int rd_verror(fmt_rd *rd, err_code code, bool fatal, const char *where, const char *fmt,
                      va_list ap)
 {
+    if (rd->pipe)
+        return fmt_pipe_error(rd, code, fatal, where, fmt, ap);
     char msg[300];
     vsnprintf(msg, sizeof msg, fmt, ap);
     fmt_report_add(rd->rep, where, "%s", msg);
@@ -142,7 +144,10 @@ void fmt_rd_warn(fmt_rd *rd, const char *where, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    report_vadd(rd->rep, true, where, fmt, ap);
+    if (rd->pipe)
+        fmt_pipe_warn(rd, where, fmt, ap);
+    else
+        report_vadd(rd->rep, true, where, fmt, ap);
     va_end(ap);
 }
 
@@ -156,6 +161,8 @@ static int consumer_failed(fmt_rd *rd)
 
 int fmt_rd_category(fmt_rd *rd, const fmt_category *c)
 {
+    if (rd->pipe)
+        return fmt_pipe_category(rd, c);
     if (rd->cb->category && rd->cb->category(rd->cb->ctx, c, rd->e) < 0)
         return consumer_failed(rd);
     rd->rep->categories++;
@@ -164,6 +171,8 @@ int fmt_rd_category(fmt_rd *rd, const fmt_category *c)
 
 int fmt_rd_image(fmt_rd *rd, const fmt_image *im)
 {
+    if (rd->pipe)
+        return fmt_pipe_image(rd, im);
     if (rd->cb->image && rd->cb->image(rd->cb->ctx, im, rd->e) < 0)
         return consumer_failed(rd);
     rd->rep->images++;
@@ -172,6 +181,8 @@ int fmt_rd_image(fmt_rd *rd, const fmt_image *im)
 
 int fmt_rd_shape(fmt_rd *rd, const fmt_shape *s)
 {
+    if (rd->pipe)
+        return fmt_pipe_shape(rd, s);
     if (rd->cb->shape && rd->cb->shape(rd->cb->ctx, s, rd->e) < 0)
         return consumer_failed(rd);
     rd->rep->shapes++;
@@ -190,7 +201,7 @@ static int read_common(fmt_format f, const char *path, const void *mem, size_t m
 {
     static const fmt_read_opts defaults = {0};
     static const fmt_read_cb none = {0};
-    fmt_rd rd = {opts ? opts : &defaults, cb ? cb : &none, rep, e, false};
+    fmt_rd rd = {opts ? opts : &defaults, cb ? cb : &none, rep, e, false, NULL, false};
     err_clear(e);
     if (rd.opts->split && !fmt_split_name_ok(rd.opts->split))
         return err_set(e, ERR_INVALID, "split '%s' is not a name (letters, digits, - and _)",

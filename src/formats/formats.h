@@ -131,6 +131,8 @@ typedef struct fmt_report {
     int64_t total;      /* every error, kept or not (warnings are not errors) */
     int64_t warnings;   /* added: every warning, kept or not */
     int64_t categories, images, shapes; /* records delivered */
+    double consumer_cpu_s; /* added: CPU time of the thread that ran the callbacks when they
+                              ran on a thread of their own (fmt_read_opts.pipeline) */
 } fmt_report;
 
 void fmt_report_add(fmt_report *r, const char *where, const char *fmt, ...)
@@ -156,6 +158,11 @@ typedef struct fmt_read_opts {
     bool keep_going;   /* skip invalid records (reported) instead of stopping */
     const char *split; /* YOLO: which split of data.yaml (train/val/test); NULL = all */
     int64_t max_bytes; /* refuse inputs larger than this (0: 8 GiB) */
+    /* Added: COCO: the shape callback runs on a thread of its own while the
+     * file is read further (src/formats/pipe.c). Same calls in the same order,
+     * never two at once, but not on the calling thread: set it only for a
+     * callback that may run on another thread. */
+    bool pipeline;
 } fmt_read_opts;
 
 /* path: a file (COCO JSON, CSV) or a directory (YOLO, VOC, FOLDER). Returns

@@ -8,6 +8,7 @@
 #ifndef CVOPS_FORMATS_INTERNAL_H
 #define CVOPS_FORMATS_INTERNAL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,7 +39,41 @@ typedef struct fmt_rd {
     fmt_report *rep;
     err *e;
     bool failed; /* an error that stops the read was recorded in e */
+    /* while a pipe is open (pipe.c), only its consumer thread touches rep, e
+     * and failed; the reader knows it must stop from fmt_rd_stopped() */
+    struct fmt_pipe *pipe;
+    bool pipe_failed; /* the reader stopped on its own error while piping */
 } fmt_rd;
+
+typedef struct fmt_pipe fmt_pipe;
+/* Opens a pipe (the callbacks on a thread of its own); -1: none could be
+ * started, the read goes on without. */
+int fmt_pipe_begin(fmt_rd *rd);
+/* Waits until the consumer ran everything sent; rd is coherent again. */
+void fmt_pipe_end(fmt_rd *rd);
+bool fmt_pipe_stopped(const fmt_rd *rd);
+bool fmt_pipe_report_full(const fmt_rd *rd);
+/* Batch size and count (0: the defaults, 256 KB and 64), for the tests. */
+void fmt_pipe_tune(size_t batch_bytes, int max_batches);
+int fmt_pipe_shape(fmt_rd *rd, const fmt_shape *s);
+int fmt_pipe_category(fmt_rd *rd, const fmt_category *c);
+int fmt_pipe_image(fmt_rd *rd, const fmt_image *im);
+int fmt_pipe_error(fmt_rd *rd, err_code code, bool fatal, const char *where, const char *fmt,
+                   va_list ap);
+void fmt_pipe_warn(fmt_rd *rd, const char *where, const char *fmt, va_list ap);
+/* Whether a problem reported now would be kept in the report (not only
+ * counted): callers skip formatting a location nobody will read. */
+static inline bool fmt_rd_keeps(const fmt_rd *rd)
+{
+    if (rd->pipe)
+        return !fmt_pipe_report_full(rd);
+    return rd->rep->n < (rd->rep->max > 0 ? rd->rep->max : 1000);
+}
+/* Whether the read must stop: a stopping error or a refusing consumer. */
+static inline bool fmt_rd_stopped(const fmt_rd *rd)
+{
+    return rd->pipe ? fmt_pipe_stopped(rd) : rd->failed;
+}
 
 /* Records an error at `where`. Returns 0 when reading may go on (keep_going),
  * -1 otherwise with rd->e set to "where: message". */
