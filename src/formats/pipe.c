@@ -372,9 +372,24 @@ static uint64_t put(char *ev, size_t *at, const void *src, size_t n)
     return off;
 }
 
+/* A new event of `need` bytes with its header filled; NULL (and the reader
+ * stops) when out of memory. */
+static char *ev_begin(fmt_rd *rd, uint32_t type, size_t need)
+{
+    char *ev = reserve(rd->pipe, need);
+    if (!ev) {
+        rd->pipe_failed = true;
+        return NULL;
+    }
+    ev_hdr *h = (ev_hdr *)ev;
+    memset(h, 0, sizeof *h);
+    h->type = type;
+    h->size = need;
+    return ev;
+}
+
 int fmt_pipe_shape(fmt_rd *rd, const fmt_shape *s)
 {
-    fmt_pipe *p = rd->pipe;
     if (fmt_pipe_stopped(rd))
         return -1;
     size_t np = s->points ? (size_t)s->npoints * 2 * sizeof(double) : 0;
@@ -385,18 +400,12 @@ int fmt_pipe_shape(fmt_rd *rd, const fmt_shape *s)
     size_t na = s->attributes ? strlen(s->attributes) + 1 : 0;
     size_t need = sizeof(ev_hdr) + sizeof(ev_shape) + align8(np) + align8(nr) + align8(nk) +
                   align8(nc) + align8(ns) + align8(na);
-    char *ev = reserve(p, need);
-    if (!ev) {
-        rd->pipe_failed = true;
+    char *ev = ev_begin(rd, EV_SHAPE, need);
+    if (!ev)
         return -1;
-    }
-    ev_hdr *h = (ev_hdr *)ev;
-    memset(h, 0, sizeof *h);
-    h->type = EV_SHAPE;
-    h->size = need;
-    ev_shape *es = (ev_shape *)(ev + sizeof *h);
+    ev_shape *es = (ev_shape *)(ev + sizeof(ev_hdr));
     es->s = *s;
-    size_t at = sizeof *h + sizeof *es;
+    size_t at = sizeof(ev_hdr) + sizeof *es;
     es->points = put(ev, &at, s->points, np);
     es->ring_sizes = put(ev, &at, s->ring_sizes, nr);
     es->kp = put(ev, &at, s->kp, nk);
@@ -423,18 +432,12 @@ int fmt_pipe_category(fmt_rd *rd, const fmt_category *c)
                   (c->skeleton ? align8((size_t)c->nskeleton * 2 * sizeof(int)) : 0);
     for (int i = 0; i < nk; i++)
         need += str_bytes(c->keypoints[i]);
-    char *ev = reserve(rd->pipe, need);
-    if (!ev) {
-        rd->pipe_failed = true;
+    char *ev = ev_begin(rd, EV_CATEGORY, need);
+    if (!ev)
         return -1;
-    }
-    ev_hdr *h = (ev_hdr *)ev;
-    memset(h, 0, sizeof *h);
-    h->type = EV_CATEGORY;
-    h->size = need;
-    ev_category *ec = (ev_category *)(ev + sizeof *h);
+    ev_category *ec = (ev_category *)(ev + sizeof(ev_hdr));
     ec->c = *c;
-    size_t at = sizeof *h + sizeof *ec;
+    size_t at = sizeof(ev_hdr) + sizeof *ec;
     ec->name = put_str(ev, &at, c->name);
     ec->supercategory = put_str(ev, &at, c->supercategory);
     ec->skeleton = c->skeleton ? put(ev, &at, c->skeleton, (size_t)c->nskeleton * 2 * sizeof(int))
@@ -457,18 +460,12 @@ int fmt_pipe_image(fmt_rd *rd, const fmt_image *im)
         return -1;
     size_t need = sizeof(ev_hdr) + sizeof(ev_image) + str_bytes(im->file_name) +
                   str_bytes(im->path) + str_bytes(im->split);
-    char *ev = reserve(rd->pipe, need);
-    if (!ev) {
-        rd->pipe_failed = true;
+    char *ev = ev_begin(rd, EV_IMAGE, need);
+    if (!ev)
         return -1;
-    }
-    ev_hdr *h = (ev_hdr *)ev;
-    memset(h, 0, sizeof *h);
-    h->type = EV_IMAGE;
-    h->size = need;
-    ev_image *ei = (ev_image *)(ev + sizeof *h);
+    ev_image *ei = (ev_image *)(ev + sizeof(ev_hdr));
     ei->im = *im;
-    size_t at = sizeof *h + sizeof *ei;
+    size_t at = sizeof(ev_hdr) + sizeof *ei;
     ei->file_name = put_str(ev, &at, im->file_name);
     ei->path = put_str(ev, &at, im->path);
     ei->split = put_str(ev, &at, im->split);
@@ -481,16 +478,11 @@ static int problem(fmt_rd *rd, int type, err_code code, bool stops, const char *
 {
     size_t wl = where ? strlen(where) : 0, ml = msg ? strlen(msg) : 0;
     size_t need = align8(sizeof(ev_hdr) + wl + 1 + ml + 1);
-    char *ev = reserve(rd->pipe, need);
-    if (!ev) {
-        rd->pipe_failed = true;
+    char *ev = ev_begin(rd, (uint32_t)type, need);
+    if (!ev)
         return -1;
-    }
     ev_hdr *h = (ev_hdr *)ev;
-    memset(h, 0, sizeof *h);
-    h->type = (uint32_t)type;
     h->code = (uint32_t)code;
-    h->size = need;
     h->stops = stops;
     h->where_len = (uint32_t)wl;
     h->msg_len = (uint32_t)ml;

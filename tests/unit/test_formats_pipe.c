@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "formats/formats.h"
 #include "formats/internal.h"
+#include "formats_util.h"
 
 typedef struct rec {
     sbuf log;
@@ -156,31 +157,7 @@ static char *same_both_ways(const char *doc, bool keep_going, int64_t refuse_at,
     return a;
 }
 
-static const char *SAMPLE =
-    "{\"info\": {\"year\": 2017}, \"licenses\": [],\n"
-    " \"images\": [\n"
-    "  {\"id\": 10, \"file_name\": \"a.jpg\", \"width\": 640, \"height\": 480},\n"
-    "  {\"id\": 11, \"file_name\": \"sub/b.jpg\", \"width\": 4, \"height\": 3}\n"
-    " ],\n"
-    " \"annotations\": [\n"
-    "  {\"id\": 1, \"image_id\": 10, \"category_id\": 3, \"bbox\": [10.5, 20, 100, 50.25],"
-    "   \"area\": 5025, \"iscrowd\": 0, \"segmentation\": []},\n"
-    "  {\"id\": 2, \"image_id\": 10, \"category_id\": 3, \"bbox\": [0, 0, 30, 30],"
-    "   \"segmentation\": [[0, 0, 10, 0, 10, 10], [20, 20, 30, 20, 30, 30, 20, 30]],"
-    "   \"iscrowd\": 0, \"attributes\": {\"occluded\": true, \"note\": \"x\"}},\n"
-    "  {\"id\": 3, \"image_id\": 11, \"category_id\": 7, \"iscrowd\": 1,"
-    "   \"segmentation\": {\"size\": [3, 4], \"counts\": [2, 3, 1, 6]}, \"bbox\": [0, 0, 4, 3]},\n"
-    "  {\"id\": 4, \"image_id\": 11, \"category_id\": 7, \"iscrowd\": 0,"
-    "   \"segmentation\": {\"size\": [3, 4], \"counts\": \"2313\"}, \"score\": 0.75},\n"
-    "  {\"id\": 5, \"image_id\": 10, \"category_id\": 9, \"bbox\": [100, 100, 50, 80],"
-    "   \"keypoints\": [110, 120, 2, 0, 0, 0, 130.5, 140, 1], \"num_keypoints\": 2}\n"
-    " ],\n"
-    " \"categories\": [\n"
-    "  {\"id\": 3, \"name\": \"car\", \"supercategory\": \"vehicle\"},\n"
-    "  {\"id\": 7, \"name\": \"road\"},\n"
-    "  {\"id\": 9, \"name\": \"person\", \"keypoints\": [\"nose\", \"l_eye\", \"r_eye\"],"
-    "   \"skeleton\": [[1, 2], [1, 3]]}\n"
-    " ]}\n";
+#define SAMPLE t_coco_sample()
 
 /* A file of n annotations over 50 images: polygons of 3 to 40 points (some
  * with a second ring), every third one with a bbox that does not match its
