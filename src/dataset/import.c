@@ -1407,9 +1407,10 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
     im.spool_dir = tmp;
     /* phase 1: read and check */
     job_progress(j, 0.1, "reading %s", format);
-    /* the shapes are checked and spooled on a second thread while the file
-     * is read further: on_shape only touches the importer (and its spools),
-     * which nothing else touches until fmt_read returns */
+    /* the callbacks (image names matched in the database, shapes checked and
+     * spooled, progress) run on a second thread while the file is read
+     * further: they only touch the importer, its connection and its spools,
+     * which this thread leaves alone until fmt_read returns */
     fmt_read_opts ro = {.keep_going = true, .split = split, .pipeline = true};
     fmt_read_cb cb = {&im, on_category, cb_image, on_shape};
     int64_t t0 = time_mono_ns();

@@ -158,10 +158,10 @@ typedef struct fmt_read_opts {
     bool keep_going;   /* skip invalid records (reported) instead of stopping */
     const char *split; /* YOLO: which split of data.yaml (train/val/test); NULL = all */
     int64_t max_bytes; /* refuse inputs larger than this (0: 8 GiB) */
-    /* Added: COCO: the shape callback runs on a thread of its own while the
-     * file is read further (src/formats/pipe.c). Same calls in the same order,
-     * never two at once, but not on the calling thread: set it only for a
-     * callback that may run on another thread. */
+    /* Added: COCO: the callbacks run on a thread of their own while the file
+     * is read further (src/formats/pipe.c). Same calls in the same order,
+     * never two at once, but not on the calling thread: set it only for
+     * callbacks that may run on another thread. */
     bool pipeline;
 } fmt_read_opts;
 

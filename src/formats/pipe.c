@@ -1,27 +1,27 @@
 /*
- * pipe.c - a reader's shapes, warnings and errors delivered on a second
+ * pipe.c - a reader's records, warnings and errors delivered on a second
  * thread (fmt_read_opts.pipeline).
  *
- * Reading a large COCO file is two kinds of work of about the same size:
- * tokenizing and checking the JSON (the reader), and what the consumer does
- * with each shape (the importer checks it against its image and label and
- * spools it). With a pipe the reader runs on the calling thread and the
- * consumer's callback on a thread of its own, so the two overlap on two
- * cores.
+ * Reading a large COCO file is two kinds of work: tokenizing and checking
+ * the JSON (the reader), and what the consumer does with each record (the
+ * importer matches image names in the database, checks each shape against
+ * its image and label and spools it), about a third of the reader's. With
+ * a pipe the reader runs on the calling thread and the consumer's callbacks
+ * on a thread of their own, so the two overlap on two cores.
  *
  * What the consumer sees does not change: the same calls, in the same
- * order, never two at once. The reader copies each event (a shape with its
+ * order, never two at once. The reader copies each event (a record with its
  * arrays, or a problem with its text already formatted) into batches of
  * about 256 KB; the consumer thread runs the batches in order. While the
  * pipe is open only the consumer thread touches the report, rd->e and
  * rd->failed; the reader learns that it must stop from `stopped` (the
- * consumer refused a shape, or ran an error that ends the read) and from
+ * consumer refused a record, or ran an error that ends the read) and from
  * its own errors, whose outcome it knows without waiting (fatal, or
  * keep_going off). Once the report keeps no more problems (it is full, and
  * stays full), problems are sent as counts, without formatting them.
  *
- * Only the annotations of a COCO file go through a pipe; categories and
- * images come first and directly.
+ * Only the COCO reader opens a pipe, around its categories, images and
+ * annotations (fmt_coco_read); the other readers call back directly.
  */
 #include <pthread.h>
 #include <stdarg.h>
