@@ -4,6 +4,7 @@
 #include "base/err.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,7 +50,11 @@ int err_prefix(err *e, const char *fmt, ...)
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, e->msg, sizeof old);
-    snprintf(e->msg, sizeof e->msg, "%s%s", pre, old);
+    /* "sample 13" + "cannot read" reads "sample 13: cannot read"; a prefix
+     * that ends in its own separator ("requires: ") is kept as it is */
+    size_t n = strlen(pre);
+    bool sep = n == 0 || pre[n - 1] == ' ' || pre[n - 1] == ':';
+    snprintf(e->msg, sizeof e->msg, "%s%s%s", pre, sep ? "" : ": ", old);
     return -1;
 }
 

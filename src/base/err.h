@@ -41,7 +41,9 @@ typedef struct err {
 /* Sets *e (if e is not NULL) and returns -1 so callers can `return err_set(...)`. */
 int err_set(err *e, err_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Prefixes the existing message with more context: "line 3: " + old message. */
+/* Prefixes the existing message with more context: "line 3" + old message
+ * gives "line 3: old message" (": " is added unless the prefix ends in a
+ * space or a colon). */
 int err_prefix(err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static inline void err_clear(err *e) { e->code = ERR_NONE; e->msg[0] = 0; }

@@ -250,4 +250,7 @@ Test(base_err, codes_map_to_status_and_names)
     cr_assert_str_eq(err_code_name(e.code), "not_found");
     err_prefix(&e, "line %d: ", 3);
     cr_assert_str_eq(e.msg, "line 3: dataset 'x' not found");
+    /* without a separator of its own the prefix gets ": " */
+    err_prefix(&e, "file %s", "a.json");
+    cr_assert_str_eq(e.msg, "file a.json: line 3: dataset 'x' not found");
 }
