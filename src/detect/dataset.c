@@ -54,6 +54,14 @@ static int on_cat(void *ctx, const fmt_category *c, err *e)
 static int on_img(void *ctx, const fmt_image *im, err *e)
 {
     det_dataset *d = ctx;
+    /* the reader delivers an image without a size (with a warning), and its
+     * boxes unchecked against it; training needs both */
+    if (im->width < 1 || im->height < 1)
+        return err_set(e, ERR_INVALID,
+                       "image %lld '%.200s' has no %s: training needs each image's size (add "
+                       "\"width\" and \"height\" to the image)",
+                       (long long)im->id, im->file_name ? im->file_name : "",
+                       im->width < 1 ? "width" : "height");
     if (d->nimg == d->capimg) {
         int64_t nc = d->capimg ? d->capimg * 2 : 1024;
         ds_image *p = realloc(d->img, (size_t)nc * sizeof *p);

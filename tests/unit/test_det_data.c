@@ -110,6 +110,13 @@ Test(det_data, bad_dataset_files_are_refused_with_the_reason, .init = setup)
     det_dataset *d = det_dataset_open_coco(js, test_tmpdir(), &e);
     cr_assert_null(d, "a box of image 7, which is not in the file, is accepted");
     cr_assert(strstr(e.msg, "7"), "%s", e.msg);
+    /* an image without a width: its boxes cannot be checked, training needs
+     * the size (found by fuzz_det_coco: a box at x = 500 was accepted) */
+    write_text(js, "{\"images\": [{\"id\": 4, \"file_name\": \"a.jpg\", \"height\": 10}],"
+                   " \"categories\": [{\"id\": 1, \"name\": \"a\"}], \"annotations\": [{\"id\": 1,"
+                   " \"image_id\": 4, \"category_id\": 1, \"bbox\": [500, 1, 2, 2]}]}");
+    cr_assert_null(det_dataset_open_coco(js, test_tmpdir(), &e), "an image without a width is accepted");
+    cr_assert(strstr(e.msg, "broken.json: image 4 'a.jpg' has no width"), "%s", e.msg);
     /* images out of id order: each keeps its own boxes */
     write_text(js, "{\"images\": [{\"id\": 9, \"file_name\": \"a.jpg\", \"width\": 50, "
                    "\"height\": 50}, {\"id\": 2, \"file_name\": \"b.jpg\", \"width\": 50, "
