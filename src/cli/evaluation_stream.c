@@ -455,6 +455,22 @@ static int run_pass1(int fd, pass1 *p)
             rc = -1;
             break;
         }
+        /* yajl takes a vertical tab or a form feed as white space, and the
+         * items' text is copied into the request bodies as it is: JSON has
+         * neither, in white space or raw in a string (found by
+         * fuzz_evaluation_stream) */
+        const char *vt = got > 0 ? memchr(buf, '\v', (size_t)got) : NULL;
+        const char *ff = got > 0 ? memchr(buf, '\f', (size_t)got) : NULL;
+        if (vt || ff) {
+            const char *at = !vt ? ff : !ff ? vt : vt < ff ? vt : ff;
+            bool v = *at == '\v';
+            fail(p, "invalid JSON at byte %llu: a %s is not JSON white space; in a string, "
+                    "write it as %s",
+                 (unsigned long long)(p->base + (uint64_t)(at - buf)),
+                 v ? "vertical tab (0x0b)" : "form feed (0x0c)", v ? "\\u000b" : "\\f");
+            rc = -1;
+            break;
+        }
         yajl_status st = got ? yajl_parse(p->h, (const unsigned char *)buf, (size_t)got)
                              : yajl_complete_parse(p->h);
         if (st != yajl_status_ok) {

@@ -217,6 +217,12 @@ Test(evaluation_stream, coco_bad_files_fail_before_anything_is_sent)
         {"[{\"image_id\":1,\"category_id\":1,\"score\":0.5,\"bbox\":[0,0,1,1]}]]",
          "invalid JSON at byte 62"},
         {"", "invalid JSON at byte 0 (the file ends too early)"},
+        /* yajl reads these as white space; copied into a body they are not
+         * JSON (found by fuzz_evaluation_stream) */
+        {"[{\"image_id\":1,\"category_id\":1,\"score\":0.5,\"bbox\":\v[0,0,1,1]}]",
+         "invalid JSON at byte 50: a vertical tab (0x0b) is not JSON white space"},
+        {"[{\"image_id\":1,\"category_id\":1,\"score\":0.5,\"bbox\":[0,0,1,1]}\f]",
+         "invalid JSON at byte 60: a form feed (0x0c)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sent s = {0};
