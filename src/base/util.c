@@ -26,6 +26,13 @@ int64_t time_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+double time_thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void put_digits(char *p, int64_t v, int n)
 {
     for (int i = n - 1; i >= 0; i--) {

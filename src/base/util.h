@@ -16,6 +16,7 @@
 /* --- time -------------------------------------------------------------- */
 int64_t time_now_ms(void);        /* wall clock, ms since the Unix epoch */
 int64_t time_mono_ns(void);       /* monotonic, for durations */
+double time_thread_cpu_s(void);   /* CPU time of the calling thread, seconds */
 /* "2026-11-26T07:28:39.123Z" into out (at least 25 bytes) */
 void time_fmt_iso(int64_t ms, char *out, size_t n);
 /* Parses "2026-01-01", "2026-01-01T10:00:00", "...Z", "...+02:00", with

@@ -61,14 +61,6 @@
 
 #define RESOLVE_BATCH 1000
 
-/* CPU time of this thread, for the job log (wall time says little on a
- * busy machine). */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 #define ARCHIVE_MAX_BYTES (64LL << 30)
 #define ARCHIVE_MAX_ENTRIES 5000000
 #define PLACEHOLDER "cvops-sha256:"
@@ -394,9 +386,9 @@ static int resolve(importer *im, err *e)
 {
     if (im->resolved_upto == im->nimgs)
         return 0;
-    double c0 = cpu_s();
+    double c0 = time_thread_cpu_s();
     int rc = resolve_batch(im, e);
-    im->cpu_match += cpu_s() - c0;
+    im->cpu_match += time_thread_cpu_s() - c0;
     return rc;
 }
 
@@ -1062,7 +1054,7 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
     bool ab_ok = false, sb_ok = false, asb_ok = false;
     ds_imap asset_of = {0}, cur_rev = {0}, cur_cnt = {0}, hist = {0};
     int rc = -1;
-    double c0 = cpu_s();
+    double c0 = time_thread_cpu_s();
     /* SQLite: no foreign-key checks in this transaction (a third of the
      * cost of a shape row: a lookup of its asset and of its label). What
      * they would check is checked once below instead: the labels and the
@@ -1175,8 +1167,8 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
     if (ds_bulk_flush(&ab, e))
         goto fail;
     /* shapes, from the spool */
-    im->cpu_rows = cpu_s() - c0;
-    c0 = cpu_s();
+    im->cpu_rows = time_thread_cpu_s() - c0;
+    c0 = time_thread_cpu_s();
     if (ds_shapes_bulk_init(&sb, c, e))
         goto fail;
     sb_ok = true;
@@ -1185,11 +1177,11 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
             goto fail;
     if (ds_bulk_flush(&sb, e) || split_tags(im, e))
         goto fail;
-    im->cpu_shapes = cpu_s() - c0;
-    c0 = cpu_s();
+    im->cpu_shapes = time_thread_cpu_s() - c0;
+    c0 = time_thread_cpu_s();
     if (db_commit(c, e))
         goto out;
-    im->cpu_commit = cpu_s() - c0;
+    im->cpu_commit = time_thread_cpu_s() - c0;
     rc = 0;
     goto out;
 fail:
@@ -1414,13 +1406,13 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
     fmt_read_opts ro = {.keep_going = true, .split = split, .pipeline = true};
     fmt_read_cb cb = {&im, on_category, cb_image, on_shape};
     int64_t t0 = time_mono_ns();
-    double c0 = cpu_s();
+    double c0 = time_thread_cpu_s();
     err re;
     err_clear(&re);
     int rr = fmt_read(im.fmt, input, &ro, &cb, &rep, &re);
     if (rr == 0 && resolve(&im, &re))
         rr = -1;
-    double cpu_read = cpu_s() - c0 + rep.consumer_cpu_s;
+    double cpu_read = time_thread_cpu_s() - c0 + rep.consumer_cpu_s;
     job_log(j,
             "read %lld categories, %lld images, %lld shapes in %.2f s (%.2f s CPU: %.2f parsing "
             "and checking, %.2f matching images); %lld problems",
@@ -1450,13 +1442,13 @@ int dataset_import_run(job_ctx *j, const dataset_env *env, err *e)
         goto out;
     job_progress(j, 0.6, "writing %lld shapes", (long long)im.nshapes);
     t0 = time_mono_ns();
-    c0 = cpu_s();
+    c0 = time_thread_cpu_s();
     if (write_all(&im, mode, status, e))
         goto out;
     job_log(j,
             "wrote %zu assets and %lld shapes in %.2f s (%.2f s CPU: %.2f labels, assets and "
             "annotation rows, %.2f shape rows, %.2f commit; mode %s)",
-            im.nslots, (long long)im.nshapes, (double)(time_mono_ns() - t0) / 1e9, cpu_s() - c0,
+            im.nslots, (long long)im.nshapes, (double)(time_mono_ns() - t0) / 1e9, time_thread_cpu_s() - c0,
             im.cpu_rows, im.cpu_shapes, im.cpu_commit, mode);
     job_set_result(j, report_json(&rep, &im, true));
     job_progress(j, 1, "imported %zu images and %lld shapes%s", im.nslots, (long long)im.nshapes,

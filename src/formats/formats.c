@@ -109,6 +109,11 @@ static int rd_verror(fmt_rd *rd, err_code code, bool fatal, const char *where, c
         return fmt_pipe_error(rd, code, fatal, where, fmt, ap);
     char msg[300];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    return fmt_rd_error_now(rd, code, fatal, where, msg);
+}
+
+int fmt_rd_error_now(fmt_rd *rd, err_code code, bool fatal, const char *where, const char *msg)
+{
     fmt_report_add(rd->rep, where, "%s", msg);
     if (!fatal && rd->opts->keep_going)
         return 0;
@@ -161,8 +166,11 @@ static int consumer_failed(fmt_rd *rd)
 
 int fmt_rd_category(fmt_rd *rd, const fmt_category *c)
 {
-    if (rd->pipe)
-        return fmt_pipe_category(rd, c);
+    return rd->pipe ? fmt_pipe_category(rd, c) : fmt_rd_category_now(rd, c);
+}
+
+int fmt_rd_category_now(fmt_rd *rd, const fmt_category *c)
+{
     if (rd->cb->category && rd->cb->category(rd->cb->ctx, c, rd->e) < 0)
         return consumer_failed(rd);
     rd->rep->categories++;
@@ -171,8 +179,11 @@ int fmt_rd_category(fmt_rd *rd, const fmt_category *c)
 
 int fmt_rd_image(fmt_rd *rd, const fmt_image *im)
 {
-    if (rd->pipe)
-        return fmt_pipe_image(rd, im);
+    return rd->pipe ? fmt_pipe_image(rd, im) : fmt_rd_image_now(rd, im);
+}
+
+int fmt_rd_image_now(fmt_rd *rd, const fmt_image *im)
+{
     if (rd->cb->image && rd->cb->image(rd->cb->ctx, im, rd->e) < 0)
         return consumer_failed(rd);
     rd->rep->images++;
@@ -181,8 +192,11 @@ int fmt_rd_image(fmt_rd *rd, const fmt_image *im)
 
 int fmt_rd_shape(fmt_rd *rd, const fmt_shape *s)
 {
-    if (rd->pipe)
-        return fmt_pipe_shape(rd, s);
+    return rd->pipe ? fmt_pipe_shape(rd, s) : fmt_rd_shape_now(rd, s);
+}
+
+int fmt_rd_shape_now(fmt_rd *rd, const fmt_shape *s)
+{
     if (rd->cb->shape && rd->cb->shape(rd->cb->ctx, s, rd->e) < 0)
         return consumer_failed(rd);
     rd->rep->shapes++;

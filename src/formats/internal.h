@@ -60,6 +60,11 @@ int fmt_pipe_category(fmt_rd *rd, const fmt_category *c);
 int fmt_pipe_image(fmt_rd *rd, const fmt_image *im);
 int fmt_pipe_error(fmt_rd *rd, err_code code, bool fatal, const char *where, const char *fmt,
                    va_list ap);
+/* The direct deliveries, which the pipe's consumer thread runs too. */
+int fmt_rd_category_now(fmt_rd *rd, const fmt_category *c);
+int fmt_rd_image_now(fmt_rd *rd, const fmt_image *im);
+int fmt_rd_shape_now(fmt_rd *rd, const fmt_shape *s);
+int fmt_rd_error_now(fmt_rd *rd, err_code code, bool fatal, const char *where, const char *msg);
 void fmt_pipe_warn(fmt_rd *rd, const char *where, const char *fmt, va_list ap);
 /* Whether a problem reported now would be kept in the report (not only
  * counted): callers skip formatting a location nobody will read. */

@@ -29,8 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/util.h"
 #include "formats/internal.h"
 
 #define BATCH_BYTES (256u << 10)
@@ -41,9 +41,9 @@ enum { EV_SHAPE = 1, EV_CATEGORY, EV_IMAGE, EV_WARN, EV_ERROR, EV_WARN_COUNT, EV
 
 typedef struct ev_hdr {
     uint32_t type;
-    uint32_t code;   /* EV_ERROR: the err_code when it stops the read */
+    uint32_t code;   /* EV_ERROR: the err_code, should it stop the read */
     uint64_t size;   /* bytes of this event, header included, a multiple of 8 */
-    uint32_t stops;  /* EV_ERROR: the read ends here (fatal, or not keep_going) */
+    uint32_t fatal;  /* EV_ERROR: the read ends here whatever keep_going says */
     uint32_t where_len, msg_len; /* EV_WARN, EV_ERROR: texts after the header, NUL-ended */
     uint32_t pad;
 } ev_hdr;
@@ -95,13 +95,6 @@ void fmt_pipe_tune(size_t batch_bytes, int max_batches)
     g_max_batches = max_batches > 0 ? max_batches : MAX_BATCHES;
 }
 
-static double thread_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 static void note_report(fmt_pipe *p)
@@ -109,19 +102,6 @@ static void note_report(fmt_pipe *p)
     const fmt_report *r = p->rd->rep;
     if (r->n >= (r->max > 0 ? r->max : 1000))
         atomic_store(&p->report_full, true);
-}
-
-static void stop(fmt_pipe *p)
-{
-    p->rd->failed = true;
-    atomic_store(&p->stopped, true);
-}
-
-static void consumer_refused(fmt_pipe *p)
-{
-    if (p->rd->e->code == ERR_NONE)
-        err_set(p->rd->e, ERR_INTERNAL, "the import stopped (no reason given)");
-    stop(p);
 }
 
 /* Runs one event on the consumer thread, as the direct calls would have. */
@@ -140,11 +120,8 @@ static void run_event(fmt_pipe *p, char *ev)
         s.rle_counts = es->rle_counts ? (const uint32_t *)(ev + es->rle_counts) : NULL;
         s.rle_string = es->rle_string ? ev + es->rle_string : NULL;
         s.attributes = es->attributes ? ev + es->attributes : NULL;
-        if (rd->cb->shape && rd->cb->shape(rd->cb->ctx, &s, rd->e) < 0) {
-            consumer_refused(p);
-            return;
-        }
-        rd->rep->shapes++;
+        if (fmt_rd_shape_now(rd, &s) < 0)
+            atomic_store(&p->stopped, true);
         break;
     }
     case EV_CATEGORY: {
@@ -163,11 +140,8 @@ static void run_event(fmt_pipe *p, char *ev)
             }
         }
         c.keypoints = names;
-        if (rd->cb->category && rd->cb->category(rd->cb->ctx, &c, rd->e) < 0) {
-            consumer_refused(p);
-            return;
-        }
-        rd->rep->categories++;
+        if (fmt_rd_category_now(rd, &c) < 0)
+            atomic_store(&p->stopped, true);
         break;
     }
     case EV_IMAGE: {
@@ -176,27 +150,16 @@ static void run_event(fmt_pipe *p, char *ev)
         im.file_name = ei->file_name ? ev + ei->file_name : NULL;
         im.path = ei->path ? ev + ei->path : NULL;
         im.split = ei->split ? ev + ei->split : NULL;
-        if (rd->cb->image && rd->cb->image(rd->cb->ctx, &im, rd->e) < 0) {
-            consumer_refused(p);
-            return;
-        }
-        rd->rep->images++;
+        if (fmt_rd_image_now(rd, &im) < 0)
+            atomic_store(&p->stopped, true);
         break;
     }
     case EV_WARN: fmt_report_warn(rd->rep, where, "%s", msg); break;
     case EV_WARN_COUNT: rd->rep->warnings++; break;
     case EV_ERROR_COUNT: rd->rep->total++; break;
     case EV_ERROR:
-        fmt_report_add(rd->rep, where, "%s", msg);
-        if (h->stops) {
-            if (!rd->failed) {
-                if (*where)
-                    err_set(rd->e, (err_code)h->code, "%s: %s", where, msg);
-                else
-                    err_set(rd->e, (err_code)h->code, "%s", msg);
-            }
-            stop(p);
-        }
+        if (fmt_rd_error_now(rd, (err_code)h->code, h->fatal, where, msg) < 0)
+            atomic_store(&p->stopped, true);
         break;
     default: break;
     }
@@ -206,7 +169,7 @@ static void run_event(fmt_pipe *p, char *ev)
 static void *consumer_main(void *arg)
 {
     fmt_pipe *p = arg;
-    double c0 = thread_cpu();
+    double c0 = time_thread_cpu_s();
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (!p->q_head && !p->done)
@@ -232,7 +195,7 @@ static void *consumer_main(void *arg)
         pthread_cond_signal(&p->cv_free);
         pthread_mutex_unlock(&p->mu);
     }
-    p->cpu_s = thread_cpu() - c0;
+    p->cpu_s = time_thread_cpu_s() - c0;
     return NULL;
 }
 
@@ -473,7 +436,7 @@ int fmt_pipe_image(fmt_rd *rd, const fmt_image *im)
 }
 
 /* A warning or an error with its text formatted (msg may be NULL: a count). */
-static int problem(fmt_rd *rd, int type, err_code code, bool stops, const char *where,
+static int problem(fmt_rd *rd, int type, err_code code, bool fatal, const char *where,
                    const char *msg)
 {
     size_t wl = where ? strlen(where) : 0, ml = msg ? strlen(msg) : 0;
@@ -483,7 +446,7 @@ static int problem(fmt_rd *rd, int type, err_code code, bool stops, const char *
         return -1;
     ev_hdr *h = (ev_hdr *)ev;
     h->code = (uint32_t)code;
-    h->stops = stops;
+    h->fatal = fatal;
     h->where_len = (uint32_t)wl;
     h->msg_len = (uint32_t)ml;
     char *t = ev + sizeof *h;
@@ -503,7 +466,7 @@ int fmt_pipe_error(fmt_rd *rd, err_code code, bool fatal, const char *where, con
     }
     char msg[300];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    if (problem(rd, EV_ERROR, code, stops, where, msg) < 0 || stops) {
+    if (problem(rd, EV_ERROR, code, fatal, where, msg) < 0 || stops) {
         rd->pipe_failed = true;
         return -1;
     }
