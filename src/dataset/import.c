@@ -1169,7 +1169,7 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
     /* shapes, from the spool */
     im->cpu_rows = time_thread_cpu_s() - c0;
     c0 = time_thread_cpu_s();
-    if (ds_shapes_bulk_init(&sb, c, e))
+    if (ds_shapes_bulk_init_whole_tx(&sb, c, e)) /* any failure rolls everything back */
         goto fail;
     sb_ok = true;
     for (int p = 0; p < SPOOL_PARTS; p++)

@@ -159,6 +159,9 @@ void ds_bulk_free(ds_bulk *b);
 /* Shape rows: (asset_id, version_id, label_id, kind, x, y, w, h, geom, aux,
  * score, text, attrs, iscrowd, area). */
 int ds_shapes_bulk_init(ds_bulk *b, db_conn *c, err *e);
+/* The same for a writer that rolls its whole transaction back when
+ * anything fails: a failed flush may leave some of its rows written. */
+int ds_shapes_bulk_init_whole_tx(ds_bulk *b, db_conn *c, err *e);
 int ds_shapes_bulk_add(ds_bulk *b, int64_t asset, int64_t version, const ds_shape *s, err *e);
 
 /* Moves the asset's current annotation (row + shapes) into the revision

@@ -705,13 +705,27 @@ int ds_bulk_flush(ds_bulk *b, err *e)
     return 0;
 }
 
-#define SHAPE_INSERT                                                                               \
-    "INSERT INTO shape (asset_id, label_id, kind, x, y, w, h, geom, aux, score, text, attrs,"     \
-    " iscrowd, area) VALUES "
+#define SHAPE_INTO                                                                                 \
+    "INTO shape (asset_id, label_id, kind, x, y, w, h, geom, aux, score, text, attrs, iscrowd,"   \
+    " area) VALUES "
 
 int ds_shapes_bulk_init(ds_bulk *b, db_conn *c, err *e)
 {
-    return ds_bulk_init(b, c, SHAPE_INSERT, NULL, 14, 256, e);
+    return ds_bulk_init(b, c, "INSERT " SHAPE_INTO, NULL, 14, 256, e);
+}
+
+/* A statement that may fail after writing some of its rows makes SQLite
+ * keep a statement journal: a copy of every page the statement touches,
+ * to undo just that statement. A multi-row INSERT of shapes touches a page
+ * of the shape_label index for almost every row (a label's entries sit
+ * together, and the rows' labels are mixed), so those copies were about a
+ * fifth of the importer's shape rows. With OR FAIL a failed statement
+ * keeps the rows it wrote, and with foreign keys off (the importer's
+ * transaction) nothing else needs the journal. */
+int ds_shapes_bulk_init_whole_tx(ds_bulk *b, db_conn *c, err *e)
+{
+    return ds_bulk_init(b, c, ds_is_pg(c) ? "INSERT " SHAPE_INTO : "INSERT OR FAIL " SHAPE_INTO,
+                        NULL, 14, 256, e);
 }
 
 int ds_shapes_bulk_add(ds_bulk *b, int64_t asset, int64_t version, const ds_shape *s, err *e)

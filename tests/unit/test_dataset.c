@@ -2,7 +2,8 @@
  * Unit tests for the parts of src/dataset/ that are engines rather than
  * endpoints: the hash maps, shape checks and boxes (COCO RLE decoding), the
  * asset query schema (data.* fields through the query compiler), the
- * multi-row inserter on both drivers at batch boundaries, and archive
+ * multi-row inserter on both drivers at batch boundaries (and the importer's,
+ * whose failed batches leave rows until the rollback), and archive
  * unpacking refusing hostile entries.
  */
 #include <archive.h>
@@ -194,6 +195,81 @@ ParameterizedTest(db_driver_kind *k, dataset_unit, bulk_batches)
     memcpy(&gx, g, sizeof gx);
     cr_assert_eq(gx, 299.125, "geometry comes back bit for bit");
     cr_assert(db_col_null(s, 2));
+    db_done(s);
+    db_put(c);
+    db_close(d);
+}
+
+/* The importer's shape inserter (INSERT OR FAIL on SQLite): the statement
+ * parses on both drivers, rows land as with the plain inserter, and a
+ * flush that fails half-way leaves nothing once the transaction is rolled
+ * back, the rows flushed before it included. */
+ParameterizedTestParameters(dataset_unit, shape_rows_whole_transaction)
+{
+    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
+    return cr_make_param_array(db_driver_kind, kinds, 2);
+}
+
+ParameterizedTest(db_driver_kind *k, dataset_unit, shape_rows_whole_transaction)
+{
+    db *d = test_db_open(*k);
+    err e;
+    db_conn *c = db_get(d, &e);
+    cr_assert_not_null(c, "%s", e.msg);
+    /* the columns of the real table, without its foreign keys */
+    cr_assert_eq(db_exec_schema(c,
+                                "CREATE TABLE shape (id {{ID}}, asset_id BIGINT NOT NULL,"
+                                " label_id BIGINT NOT NULL, kind INTEGER NOT NULL,"
+                                " x DOUBLE PRECISION NOT NULL, y DOUBLE PRECISION NOT NULL,"
+                                " w DOUBLE PRECISION NOT NULL, h DOUBLE PRECISION NOT NULL,"
+                                " geom {{BLOB}}, aux {{BLOB}}, score DOUBLE PRECISION, text TEXT,"
+                                " attrs {{JSON}}, iscrowd INTEGER NOT NULL DEFAULT 0,"
+                                " area DOUBLE PRECISION)",
+                                &e),
+                 0, "%s", e.msg);
+    int64_t n = -1;
+    for (int round = 0; round < 2; round++) {
+        cr_assert_eq(db_begin(c, &e), 0, "%s", e.msg);
+        ds_bulk b;
+        cr_assert_eq(ds_shapes_bulk_init_whole_tx(&b, c, &e), 0, "%s", e.msg);
+        for (int i = 0; i < 100; i++) {
+            ds_shape s;
+            ds_shape_init(&s);
+            s.kind = DS_BOX;
+            s.label_id = 1 + i % 3;
+            s.x = i, s.y = 2 * i, s.w = 10, s.h = 5.5;
+            cr_assert_eq(ds_shapes_bulk_add(&b, 1 + i / 10, 0, &s, &e), 0, "%s", e.msg);
+        }
+        cr_assert_eq(ds_bulk_flush(&b, &e), 0, "%s", e.msg);
+        cr_assert_eq(db_one_i64(c, &e, &n, "SELECT COUNT(*) FROM shape WHERE h = 5.5"), 0);
+        cr_assert_eq(n, 100 * (round + 1));
+        if (round == 0) { /* a good transaction */
+            ds_bulk_free(&b);
+            cr_assert_eq(db_commit(c, &e), 0, "%s", e.msg);
+            continue;
+        }
+        /* five good rows, then one without its asset: the flush fails */
+        for (int i = 0; i < 6; i++) {
+            db_val v[14] = {i < 5 ? DBI(7) : DBNULL, DBI(1), DBI(DS_BOX), DBD(1), DBD(1), DBD(1),
+                            DBD(1), DBNULL, DBNULL, DBNULL, DBNULL, DBNULL, DBI(0), DBNULL};
+            for (int j = 0; j < 14; j++)
+                cr_assert_eq(ds_bulk_val(&b, v[j], &e), 0, "%s", e.msg);
+        }
+        err fe;
+        cr_assert_eq(ds_bulk_flush(&b, &fe), -1, "a NULL asset_id must be refused");
+        ds_bulk_free(&b);
+        db_rollback(c);
+    }
+    cr_assert_eq(db_in_tx(c), false);
+    cr_assert_eq(db_one_i64(c, &e, &n, "SELECT COUNT(*) FROM shape"), 0, "%s", e.msg);
+    cr_assert_eq(n, 100, "only the committed round's rows remain");
+    db_stmt *s = db_query(c, &e, "SELECT asset_id, label_id, x, y, w, h FROM shape WHERE x = 42");
+    cr_assert_not_null(s, "%s", e.msg);
+    cr_assert_eq(db_step(s, &e), DB_ROW);
+    cr_assert_eq(db_col_i64(s, 0), 5);
+    cr_assert_eq(db_col_i64(s, 1), 1);
+    cr_assert_eq(db_col_dbl(s, 3), 84);
+    cr_assert_eq(db_col_dbl(s, 5), 5.5);
     db_done(s);
     db_put(c);
     db_close(d);
