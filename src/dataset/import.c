@@ -1012,7 +1012,14 @@ static int split_tags(importer *im, err *e)
 static int parents_exist(importer *im, err *e)
 {
     ds_imap ids = {0};
-    db_stmt *s = db_query(im->c, e, "SELECT id FROM label WHERE version_id = $1", DBI(im->version));
+    /* PostgreSQL: the labels stay locked until the commit. A label deleted after this check
+     * then waits for the import (and finds its shapes) instead of making the shape rows fail
+     * on their foreign key. SQLite: the import holds the only write lock. */
+    db_stmt *s = db_query(im->c, e,
+                          ds_is_pg(im->c)
+                              ? "SELECT id FROM label WHERE version_id = $1 FOR KEY SHARE"
+                              : "SELECT id FROM label WHERE version_id = $1",
+                          DBI(im->version));
     if (!s)
         return -1;
     int st;
@@ -1091,13 +1098,24 @@ static int write_all(importer *im, const char *mode, const char *status, err *e)
                      " ON CONFLICT DO NOTHING", 3, 500, e))
         goto fail;
     asb_ok = true;
-    for (size_t i = 0; i < im->nslots; i++)
-        if (im->slots[i].data_id > 0 &&
-            (ds_bulk_val(&asb, DBI(im->version), e) || ds_bulk_val(&asb, DBI(im->slots[i].data_id), e) ||
-             ds_bulk_val(&asb, DBI(now), e)))
-            goto fail;
-    if (ds_bulk_flush(&asb, e))
+    int arc = 0;
+    for (size_t i = 0; arc == 0 && i < im->nslots; i++)
+        if (im->slots[i].data_id > 0)
+            arc = ds_bulk_val(&asb, DBI(im->version), e) ||
+                  ds_bulk_val(&asb, DBI(im->slots[i].data_id), e) || ds_bulk_val(&asb, DBI(now), e);
+    if (arc || ds_bulk_flush(&asb, e)) {
+        /* PostgreSQL checks the assets' foreign keys as they are written: a datalake item
+         * deleted since the file was read (or the version) */
+        if (e->code == ERR_CONFLICT) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", e->msg);
+            err_set(e, ERR_CONFLICT,
+                    "a datalake item of the file's images, or the version, was deleted while "
+                    "the file was read (%s); nothing was imported, run the import again",
+                    why);
+        }
         goto fail;
+    }
     if (parents_exist(im, e)) /* SQLite: instead of the foreign keys; both: a clear message */
         goto fail;
     db_stmt *s = db_query(c, e,

@@ -281,6 +281,14 @@ out:
     return rc;
 }
 
+static int label_in_use(int64_t label, int64_t used, err *e)
+{
+    return err_set(e, ERR_CONFLICT,
+                   "label %lld is used by %lld shape%s; delete or relabel them before deleting "
+                   "the label",
+                   (long long)label, (long long)used, used == 1 ? "" : "s");
+}
+
 int dataset_label_delete(db_conn *c, int64_t org, int64_t label, err *e)
 {
     int64_t version, used = 0;
@@ -290,14 +298,23 @@ int dataset_label_delete(db_conn *c, int64_t org, int64_t label, err *e)
         db_one_i64(c, e, &used, "SELECT COUNT(*) FROM shape WHERE label_id = $1", DBI(label)))
         goto fail;
     if (used) {
-        err_set(e, ERR_CONFLICT,
-                "label %lld is used by %lld shape%s; delete or relabel them before deleting the "
-                "label",
-                (long long)label, (long long)used, used == 1 ? "" : "s");
+        label_in_use(label, used, e);
         goto fail;
     }
-    if (db_run(c, e, "DELETE FROM label WHERE id = $1", DBI(label)) < 0)
+    if (db_run(c, e, "DELETE FROM label WHERE id = $1", DBI(label)) < 0) {
+        /* PostgreSQL: shapes written since the count (an import holds its labels until its
+         * commit, and this DELETE waited for it) */
+        if (e->code == ERR_CONFLICT) {
+            err ce;
+            db_rollback(c);
+            if (db_one_i64(c, &ce, &used, "SELECT COUNT(*) FROM shape WHERE label_id = $1",
+                           DBI(label)) == 0 &&
+                used > 0)
+                label_in_use(label, used, e);
+            return -1;
+        }
         goto fail;
+    }
     return db_commit(c, e);
 fail:
     db_rollback(c);
