@@ -8,7 +8,9 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <libpq-fe.h>
 #include <math.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -551,6 +553,89 @@ Test(dataset_io, a_label_deleted_during_an_import_leaves_no_shape_without_a_labe
         sum += jint(json_array_get(items, i), "objects");
     api_free(r);
     cr_assert_eq(sum, objects, "shapes without a label: %lld", (long long)(objects - sum));
+}
+
+/* The label deleted after the write phase checked it (PostgreSQL): a table lock taken here
+ * stops the import at its annotation rows, after the check, and the DELETE comes then. The
+ * import keeps the labels it checked locked, so the DELETE waits for its commit and is
+ * refused; before, it went through and the import failed on the shapes' foreign key. */
+typedef struct {
+    int64_t label;
+    _Atomic long status;
+    char body[300];
+} label_delete;
+
+static void *delete_label(void *arg)
+{
+    label_delete *d = arg;
+    api_resp *r = req(NULL, "DELETE", NULL, "/api/v1/labels/%lld", (long long)d->label);
+    snprintf(d->body, sizeof d->body, "%s", r->body.p ? r->body.p : "");
+    d->status = r->status;
+    api_free(r);
+    return NULL;
+}
+
+static long pg_count(PGconn *pc, const char *sql)
+{
+    PGresult *res = PQexec(pc, sql);
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(pc));
+    long n = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+Test(dataset_io, a_label_deleted_after_the_write_phase_checked_it_waits_for_the_import)
+{
+    if (!api_is_pg())
+        cr_skip_test("PostgreSQL only: on SQLite the import holds the only write lock");
+    io_fixture f;
+    io_setup(&f);
+    int64_t v = new_version(f.ds, "v1", "detection");
+    int64_t cat = new_label(v, "{\"name\":\"cat\"}");
+    PGconn *pc = PQconnectdb(getenv("CVOPS_TEST_DB"));
+    cr_assert_eq(PQstatus(pc), CONNECTION_OK, "%s", PQerrorMessage(pc));
+    PQclear(PQexec(pc, "BEGIN"));
+    PGresult *res = PQexec(pc, "LOCK TABLE annotation IN EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(pc));
+    PQclear(res);
+    const int n = 4000;
+    int64_t job = start_long_import(v, n);
+    PGconn *watch = PQconnectdb(getenv("CVOPS_TEST_DB"));
+    cr_assert_eq(PQstatus(watch), CONNECTION_OK, "%s", PQerrorMessage(watch));
+    /* the import has read the file (its log says so) and a writer waits for the table; the
+     * other tests' writers may wait too, so give this one time to get there as well: its
+     * steps before the annotation rows (labels, assets, the check) take milliseconds */
+    long waiting = 0;
+    bool read_done = false;
+    for (int i = 0; i < 600 && !(waiting && read_done); i++) {
+        if (!read_done) {
+            api_resp *r = req(NULL, "GET", NULL, "/api/v1/jobs/%lld/log", (long long)job);
+            read_done = r->body.p && strstr(r->body.p, "\"read ");
+            api_free(r);
+        }
+        waiting = pg_count(watch, "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type ="
+                                  " 'Lock' AND query LIKE 'INSERT INTO annotation%'");
+        if (!(waiting && read_done))
+            usleep(50 * 1000);
+    }
+    usleep(300 * 1000);
+    label_delete d = {.label = cat};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, delete_label, &d), 0);
+    usleep(500 * 1000);
+    long early = d.status; /* 0 while the DELETE waits */
+    PQclear(PQexec(pc, "COMMIT"));
+    pthread_join(th, NULL);
+    PQfinish(pc);
+    PQfinish(watch);
+    json_t *j = api_wait_job(api_admin_token(), job, 120);
+    cr_assert(waiting && read_done, "the import never reached its annotation rows");
+    cr_assert_str_eq(jstr(j, "state"), "succeeded", "%s", jstr(j, "error"));
+    json_decref(j);
+    cr_assert_eq(early, 0, "the DELETE did not wait for the import: %ld %s", early, d.body);
+    cr_assert_eq(d.status, 409, "%s", d.body);
+    cr_assert_not_null(strstr(d.body, "is used by 4000 shapes"), "%s", d.body);
+    cr_assert_eq(count_assets(v, "label = cat"), 4);
 }
 
 /* The same for a datalake item: deleted while the file is read, the import fails whole (the
