@@ -604,7 +604,7 @@ int dataset_version_fork(db_conn *c, int64_t org, int64_t id, const dataset_fork
                 " JOIN asset na ON na.version_id = $1 AND na.data_id = oa.data_id"
                 " JOIN label ol ON ol.id = s.label_id"
                 " JOIN label nl ON nl.version_id = $1 AND nl.name = ol.name"
-                " WHERE oa.version_id = $2 ORDER BY s.id",
+                " WHERE oa.version_id = $2 ORDER BY oa.id, s.id",
                 DBI(*new_id), DBI(id)) < 0))
         goto fail;
     if (db_commit(c, e))
