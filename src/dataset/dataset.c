@@ -530,6 +530,63 @@ int dataset_version_lock(db_conn *c, int64_t org, int64_t id, bool lock, int64_t
 
 /* --- fork ----------------------------------------------------------------------------------- */
 
+/* The source version's shapes into the fork (its assets and labels are there already), in
+ * asset order, which the indexes give without sorting. An INSERT ... SELECT that reads the
+ * table it writes makes SQLite keep the whole result in a temporary table first (250 MB for a
+ * million shapes), so the copy goes by ranges of assets of about FORK_SHAPES shapes each,
+ * cut where the annotations' shape counts add up to that. */
+#define FORK_SHAPES 50000
+
+static int fork_shapes(db_conn *c, int64_t from, int64_t to, err *e)
+{
+    size_t n = 0, cap = 0;
+    int64_t *cut = NULL, sum = 0, last = 0;
+    db_stmt *s = db_query(c, e,
+                          "SELECT asset_id, shape_count FROM annotation WHERE version_id = $1"
+                          " AND shape_count > 0 ORDER BY asset_id",
+                          DBI(from));
+    if (!s)
+        return -1;
+    int st;
+    while ((st = db_step(s, e)) == DB_ROW) {
+        last = db_col_i64(s, 0);
+        sum += db_col_i64(s, 1);
+        if (sum < FORK_SHAPES)
+            continue;
+        if (n == cap) {
+            int64_t *x = realloc(cut, (cap = cap ? 2 * cap : 64) * sizeof *x);
+            if (!x) {
+                st = err_set(e, ERR_INTERNAL, "out of memory");
+                break;
+            }
+            cut = x;
+        }
+        cut[n++] = last;
+        sum = 0;
+    }
+    db_done(s);
+    int rc = st < 0 ? -1 : 0;
+    int64_t lo = 0;
+    for (size_t i = 0; rc == 0 && i <= n; i++) {
+        int64_t hi = i < n ? cut[i] : INT64_MAX;
+        if (db_run(c, e,
+                   "INSERT INTO shape (asset_id, label_id, kind, x, y, w, h, geom, aux, score,"
+                   " text, attrs, iscrowd, area) SELECT na.id, nl.id, s.kind, s.x, s.y, s.w, s.h,"
+                   " s.geom, s.aux, s.score, s.text, s.attrs, s.iscrowd, s.area FROM asset oa"
+                   " JOIN shape s ON s.asset_id = oa.id"
+                   " JOIN asset na ON na.version_id = $1 AND na.data_id = oa.data_id"
+                   " JOIN label ol ON ol.id = s.label_id"
+                   " JOIN label nl ON nl.version_id = $1 AND nl.name = ol.name"
+                   " WHERE oa.version_id = $2 AND oa.id > $3 AND oa.id <= $4"
+                   " ORDER BY oa.id, s.id",
+                   DBI(to), DBI(from), DBI(lo), DBI(hi)) < 0)
+            rc = -1;
+        lo = hi;
+    }
+    free(cut);
+    return rc;
+}
+
 int dataset_version_fork(db_conn *c, int64_t org, int64_t id, const dataset_fork_opts *o,
                          int64_t user, int64_t *new_id, err *e)
 {
@@ -596,16 +653,7 @@ int dataset_version_fork(db_conn *c, int64_t org, int64_t id, const dataset_fork
                 " JOIN asset na ON na.version_id = $1 AND na.data_id = oa.data_id"
                 " WHERE an.version_id = $3",
                 DBI(*new_id), DBI(now), DBI(id)) < 0 ||
-         db_run(c, e,
-                "INSERT INTO shape (asset_id, label_id, kind, x, y, w, h, geom, aux, score, text,"
-                " attrs, iscrowd, area) SELECT na.id, nl.id, s.kind, s.x, s.y, s.w, s.h, s.geom,"
-                " s.aux, s.score, s.text, s.attrs, s.iscrowd, s.area FROM asset oa"
-                " JOIN shape s ON s.asset_id = oa.id"
-                " JOIN asset na ON na.version_id = $1 AND na.data_id = oa.data_id"
-                " JOIN label ol ON ol.id = s.label_id"
-                " JOIN label nl ON nl.version_id = $1 AND nl.name = ol.name"
-                " WHERE oa.version_id = $2 ORDER BY oa.id, s.id",
-                DBI(*new_id), DBI(id)) < 0))
+         fork_shapes(c, id, *new_id, e)))
         goto fail;
     if (db_commit(c, e))
         goto out_err;

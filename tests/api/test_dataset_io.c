@@ -638,6 +638,50 @@ Test(dataset_io, a_label_deleted_after_the_write_phase_checked_it_waits_for_the_
     cr_assert_eq(count_assets(v, "label = cat"), 4);
 }
 
+/* A fork copies the shapes by ranges of assets of about 50,000 shapes (FORK_SHAPES): 90,000
+ * shapes on 4 images take two ranges, the first image to the third and the fourth. Every
+ * shape arrives, on the fork's own label, in its order. */
+static json_t *image_shapes(int64_t v, int img, api_resp **keep)
+{
+    *keep = req(NULL, "GET", NULL,
+                "/api/v1/dataset-versions/%lld/assets?shapes=1&q=data.filename%%3D%%22p%d.bmp%%22",
+                (long long)v, img);
+    cr_assert_eq((*keep)->status, 200, "%s", (*keep)->body.p);
+    return json_object_get(json_array_get(json_object_get((*keep)->json, "items"), 0), "shapes");
+}
+
+Test(dataset_io, a_fork_of_90000_shapes_copies_them_all_in_order)
+{
+    io_fixture f;
+    io_setup(&f);
+    int64_t v = new_version(f.ds, "v1", "detection");
+    const int n = 90000;
+    json_t *j = api_wait_job(api_admin_token(), start_long_import(v, n), 120);
+    cr_assert_str_eq(jstr(j, "state"), "succeeded", "%s", jstr(j, "error"));
+    json_decref(j);
+    api_resp *r = req(NULL, "POST", "{\"name\":\"copy\"}", "/api/v1/dataset-versions/%lld/fork",
+                      (long long)v);
+    cr_assert_eq(r->status, 201, "%s", r->body.p);
+    int64_t v2 = jint(r->json, "id");
+    cr_assert_eq(jint(r->json, "shapes"), n);
+    api_free(r);
+    for (int img = 0; img < 4; img++) {
+        api_resp *ra, *rb;
+        json_t *a = image_shapes(v, img, &ra), *b = image_shapes(v2, img, &rb);
+        cr_assert_eq(json_array_size(a), (size_t)n / 4);
+        cr_assert_eq(json_array_size(b), (size_t)n / 4);
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            json_t *x = json_array_get(a, i), *y = json_array_get(b, i);
+            cr_assert(json_equal(json_object_get(x, "box"), json_object_get(y, "box")),
+                      "p%d.bmp, shape %zu: not the same box", img, i);
+            cr_assert_str_eq(jstr(y, "label"), "cat");
+            cr_assert_neq(jint(x, "label_id"), jint(y, "label_id"), "the fork has its own label");
+        }
+        api_free(ra);
+        api_free(rb);
+    }
+}
+
 /* The same for a datalake item: deleted while the file is read, the import fails whole (the
  * image is missing, or the write phase finds the item gone); deleted after, the item's asset
  * goes with it (an unlocked version). Whichever happened, every asset of the version has its
