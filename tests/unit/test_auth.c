@@ -75,8 +75,7 @@ Test(auth_passwords, hash_and_verify)
 
 ParameterizedTestParameters(auth_store, bootstrap_once)
 {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+    return test_both_drivers();
 }
 
 ParameterizedTest(db_driver_kind *k, auth_store, bootstrap_once)

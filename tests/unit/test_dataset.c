@@ -151,8 +151,7 @@ Test(dataset_unit, asset_query_schema)
 
 ParameterizedTestParameters(dataset_unit, bulk_batches)
 {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+    return test_both_drivers();
 }
 
 ParameterizedTest(db_driver_kind *k, dataset_unit, bulk_batches)
@@ -206,8 +205,7 @@ ParameterizedTest(db_driver_kind *k, dataset_unit, bulk_batches)
  * back, the rows flushed before it included. */
 ParameterizedTestParameters(dataset_unit, shape_rows_whole_transaction)
 {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+    return test_both_drivers();
 }
 
 ParameterizedTest(db_driver_kind *k, dataset_unit, shape_rows_whole_transaction)

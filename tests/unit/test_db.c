@@ -22,9 +22,9 @@ static const db_migration migs[] = {
     {2, "t: index", "CREATE INDEX item_n ON item (n)"},
 };
 
-ParameterizedTestParameters(db, basics) {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+ParameterizedTestParameters(db, basics)
+{
+    return test_both_drivers();
 }
 
 static db *open_migrated(db_driver_kind k)
@@ -97,9 +97,9 @@ ParameterizedTest(db_driver_kind *k, db, basics)
     db_close(d);
 }
 
-ParameterizedTestParameters(db, transactions) {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+ParameterizedTestParameters(db, transactions)
+{
+    return test_both_drivers();
 }
 
 ParameterizedTest(db_driver_kind *k, db, transactions)
@@ -128,9 +128,9 @@ ParameterizedTest(db_driver_kind *k, db, transactions)
     db_close(d);
 }
 
-ParameterizedTestParameters(db, nested_transactions) {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+ParameterizedTestParameters(db, nested_transactions)
+{
+    return test_both_drivers();
 }
 
 /* db_begin inside a transaction is a savepoint: an inner rollback undoes
@@ -180,9 +180,9 @@ ParameterizedTest(db_driver_kind *k, db, nested_transactions)
     db_close(d);
 }
 
-ParameterizedTestParameters(db, nested_statement_use) {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+ParameterizedTestParameters(db, nested_statement_use)
+{
+    return test_both_drivers();
 }
 
 /* Iterating a statement while running the same SQL inside the loop. */
@@ -223,9 +223,9 @@ ParameterizedTest(db_driver_kind *k, db, nested_statement_use)
     db_close(d);
 }
 
-ParameterizedTestParameters(db, refuses_newer_schema) {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+ParameterizedTestParameters(db, refuses_newer_schema)
+{
+    return test_both_drivers();
 }
 
 ParameterizedTest(db_driver_kind *k, db, refuses_newer_schema)
@@ -237,9 +237,9 @@ ParameterizedTest(db_driver_kind *k, db, refuses_newer_schema)
     db_close(d);
 }
 
-ParameterizedTestParameters(db, failed_migration_changes_nothing) {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+ParameterizedTestParameters(db, failed_migration_changes_nothing)
+{
+    return test_both_drivers();
 }
 
 ParameterizedTest(db_driver_kind *k, db, failed_migration_changes_nothing)
@@ -287,9 +287,9 @@ static void *insert_many(void *p)
     return NULL;
 }
 
-ParameterizedTestParameters(db, concurrent_writers) {
-    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
-    return cr_make_param_array(db_driver_kind, kinds, 2);
+ParameterizedTestParameters(db, concurrent_writers)
+{
+    return test_both_drivers();
 }
 
 ParameterizedTest(db_driver_kind *k, db, concurrent_writers)

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,4 +48,10 @@ db *test_db_open(db_driver_kind kind)
     err e;
     cr_assert_eq(db_open(url, NULL, &d, &e), 0, "db_open(%s): %s", url, e.msg);
     return d;
+}
+
+struct criterion_test_params test_both_drivers(void)
+{
+    static db_driver_kind kinds[] = {DB_SQLITE, DB_POSTGRES};
+    return cr_make_param_array(db_driver_kind, kinds, 2);
 }
