@@ -407,7 +407,7 @@ static int nn_bench_cmd(int argc, char **argv)
 {
     const char *arch = "resnet";
     int64_t batch = 64, steps = 10, warm = 3, threads = 0, infer_size = 224, infer_runs = 30;
-    bool json = false, profile = false, no_wino = false, fp32 = false;
+    bool json = false, profile = false, no_wino = false, fp32 = false, no_avx512 = false;
     a_size = 64;
     cli_opt opts[] = {
         {"arch", 'a', OPT_STR, &arch, "NAME|FILE", "built-in family or .json (default resnet)"},
@@ -423,6 +423,8 @@ static int nn_bench_cmd(int argc, char **argv)
         {"no-winograd", 0, OPT_FLAG, &no_wino, NULL, "direct convolutions only (comparison)"},
         {"fp32-weights", 0, OPT_FLAG, &fp32, NULL,
          "float32 Winograd weights in inference (comparison; default half floats)"},
+        {"no-avx512", 0, OPT_FLAG, &no_avx512, NULL,
+         "Winograd GEMMs on AVX2 even where the CPU has AVX-512 (comparison)"},
         {0}};
     int n = cli_parse(argc, argv, opts, "cvops nn bench [options]",
                       "Training and inference speed on synthetic data: per-step times of SGD "
@@ -448,6 +450,7 @@ static int nn_bench_cmd(int argc, char **argv)
     nn_arch_opts ao = arch_opts();
     nn_set_winograd(!no_wino);
     nn_set_half_weights(!fp32);
+    nn_set_avx512(!no_avx512);
     if (!ts || !cs || nn_init((int)threads, &e) < 0 || !(at = arch_text(arch, &ao, &e)) ||
         !(m = nn_model_new(at, 1, &e)) || !(s = nn_session_new(m, &e)))
         goto out;

@@ -75,6 +75,9 @@ void nn_set_winograd(bool on);
  * float32. Default on; off keeps float32 everywhere. Sessions built
  * afterwards follow the setting. */
 void nn_set_half_weights(bool on);
+/* Where the CPU has AVX-512, the Winograd GEMMs use it (default on); off
+ * keeps them on AVX2 (tests and benchmarks compare the two). */
+void nn_set_avx512(bool on);
 /* Releases the engine (tests, tools; the process may also just exit). */
 void nn_shutdown(void);
 

@@ -240,6 +240,7 @@ void nn_derived_free_all(nn_model *m);
 typedef struct nn_wino nn_wino;
 bool nn_wino_usable(void);      /* AVX2 + FMA present and not switched off */
 bool nn_wino_half_usable(void); /* ... and F16C, half weights not switched off */
+bool nn_wino_avx512_usable(void); /* its GEMMs on AVX-512: present and not switched off */
 /* Weight kinds: the tile m (4: F(4x4, 3x3), 2: F(2x2, 3x3)), | NN_WINO_HALF
  * when U is stored as half floats (inference; training keeps float). */
 #define NN_WINO_HALF 16

@@ -563,6 +563,79 @@ Test(nn_model, winograd_matches_direct_convolution, .init = setup2)
                   1, 3, 30, 30, false);
 }
 
+/* The output of a model's inference pass, copied (n outputs). */
+static float *infer_copy(nn_model *m, const nn_tensor *x, size_t *n)
+{
+    err e;
+    nn_session *s = nn_session_new(m, &e);
+    cr_assert_not_null(s, "%s", e.msg);
+    const nn_tensor *y = nn_forward(s, x, false, &e);
+    cr_assert_not_null(y, "%s", e.msg);
+    *n = nn_tensor_numel(y);
+    float *out = malloc(*n * sizeof(float));
+    memcpy(out, y->data, *n * sizeof(float));
+    nn_session_free(s);
+    return out;
+}
+
+/* The AVX-512 GEMM kernels against the AVX2 ones: each output sums the same
+ * products in the same order, so the outputs are the same to the bit. The
+ * maps give chunks of 1 to 36 tiles (row blocks of 1 to 12 rows), the
+ * layers 3, 9 and 18 panels of 16 output channels (a thread's odd panel
+ * stays on AVX2) and 144 input channels (two slices of the reduction). */
+Test(nn_model, winograd_avx512_gives_the_avx2_outputs, .init = setup2)
+{
+    if (!nn_wino_avx512_usable())
+        cr_skip_test("the CPU has no AVX-512");
+    static const int sizes[][3] = {{1, 22, 21}, {1, 7, 7}, {1, 5, 6}, {1, 2, 3}, {3, 9, 10}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char arch[1024];
+        snprintf(arch, sizeof arch,
+                 "{\"input\":{\"channels\":3,\"height\":%d,\"width\":%d},\"nodes\":["
+                 "{\"name\":\"c0\",\"op\":\"conv\",\"out\":48,\"kernel\":1},"
+                 "{\"name\":\"c1\",\"op\":\"conv\",\"out\":144,\"kernel\":3},"
+                 "{\"name\":\"r1\",\"op\":\"relu\"},"
+                 "{\"name\":\"c2\",\"op\":\"conv\",\"out\":288,\"kernel\":3},"
+                 "{\"name\":\"c3\",\"op\":\"conv\",\"out\":40,\"kernel\":3}]}",
+                 sizes[i][1], sizes[i][2]);
+        err e;
+        nn_model *m = nn_model_new(arch, 4, &e);
+        cr_assert_not_null(m, "%s", e.msg);
+        nn_tensor *x = nn_tensor_new(sizes[i][0], 3, sizes[i][1], sizes[i][2]);
+        nn_rng r;
+        nn_rng_seed(&r, 3);
+        for (size_t k = 0; k < nn_tensor_numel(x); k++)
+            x->data[k] = (float)nn_rng_normal(&r);
+        size_t n2, n5, nd;
+        nn_set_avx512(false);
+        float *o2 = infer_copy(m, x, &n2);
+        nn_set_avx512(true);
+        float *o5 = infer_copy(m, x, &n5);
+        nn_set_winograd(false);
+        float *od = infer_copy(m, x, &nd);
+        nn_set_winograd(true);
+        cr_assert_eq(n2, n5);
+        size_t diff = 0;
+        double mx = 0, dd = 0;
+        for (size_t k = 0; k < n2; k++) {
+            diff += o2[k] != o5[k];
+            mx = fmax(mx, fabs(od[k]));
+            dd = fmax(dd, fabs(od[k] - o5[k]));
+        }
+        cr_expect_eq(diff, 0, "%dx%d: %zu of %zu outputs differ", sizes[i][1], sizes[i][2],
+                     diff, n2);
+        /* and both are the convolution (a kernel that skipped work would
+         * agree with itself only by chance, but not with oneDNN) */
+        cr_expect_lt(dd, 1e-3 * mx + 1e-6, "%dx%d: max |direct - avx512| = %g (max %g)",
+                     sizes[i][1], sizes[i][2], dd, mx);
+        free(o2);
+        free(o5);
+        free(od);
+        nn_tensor_free(x);
+        nn_model_free(m);
+    }
+}
+
 /* Training through Winograd (forward, backward data) against oneDNN's
  * direct convolutions: same outputs and gradients, on a map large enough
  * for per-thread chunks. */
