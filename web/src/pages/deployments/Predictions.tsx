@@ -30,6 +30,34 @@ function toLocalInput(ms: string | null): string {
   return new Date(d.getTime() - off).toISOString().slice(0, 16);
 }
 
+/* A text or number filter kept in the URL, committed on change (Enter, or leaving the box).
+   What is typed is its own state until then: with the URL's value as a controlled value, any
+   render in between (a page of results or the deployment arriving) put the URL's value back
+   into the box, and Enter then committed that instead of what was typed. */
+function FilterInput(props: {
+  type: 'text' | 'number';
+  value: string;
+  onCommit: (v: string) => void;
+  placeholder?: string;
+  step?: string;
+  min?: string;
+  max?: string;
+}) {
+  const { type, value, onCommit, ...rest } = props;
+  const [draft, setDraft] = useState(value);
+  useEffect(() => setDraft(value), [value]);
+  return (
+    <input
+      {...rest}
+      /* Preact's input types are split per type; both of ours take the same attributes */
+      type={type as 'text'}
+      value={draft}
+      onInput={(e) => setDraft((e.target as HTMLInputElement).value)}
+      onChange={(e) => onCommit((e.target as HTMLInputElement).value)}
+    />
+  );
+}
+
 export function PredictionsPage({ params }: PageProps) {
   const id = Number(params.id);
   const loc = useLocation();
@@ -139,15 +167,15 @@ export function PredictionsPage({ params }: PageProps) {
         </label>
         <label>
           Top label
-          <input type="text" value={f.label ?? ''} placeholder="any" onChange={(e) => setQuery({ label: (e.target as HTMLInputElement).value.trim() || null })} />
+          <FilterInput type="text" value={f.label ?? ''} placeholder="any" onCommit={(v) => setQuery({ label: v.trim() || null })} />
         </label>
         <label>
           Min score
-          <input type="number" step="0.05" min="0" max="1" value={f.min_score ?? ''} onChange={(e) => setQuery({ min: (e.target as HTMLInputElement).value || null })} />
+          <FilterInput type="number" step="0.05" min="0" max="1" value={f.min_score ?? ''} onCommit={(v) => setQuery({ min: v || null })} />
         </label>
         <label>
           Max score
-          <input type="number" step="0.05" min="0" max="1" value={f.max_score ?? ''} onChange={(e) => setQuery({ max: (e.target as HTMLInputElement).value || null })} />
+          <FilterInput type="number" step="0.05" min="0" max="1" value={f.max_score ?? ''} onCommit={(v) => setQuery({ max: v || null })} />
         </label>
         <label>
           From
