@@ -46,9 +46,13 @@ export function Menu(props: { label: ComponentChildren; buttonLabel?: string; it
     return () => document.removeEventListener('mousedown', onDown);
   }, [open]);
 
+  /* the list is rendered by then; focus already moved into it (a click, a test's
+     focus()) is left where it is */
   const openAt = (i: number) => {
     setOpen(true);
-    window.requestAnimationFrame(() => focusItem(i));
+    window.requestAnimationFrame(() => {
+      if (!list.current?.contains(document.activeElement)) focusItem(i);
+    });
   };
 
   const onButtonKey = (e: KeyboardEvent) => {

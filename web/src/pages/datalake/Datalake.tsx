@@ -126,7 +126,7 @@ function LakeBrowser(props: BrowserProps) {
   const view = loc.query.get('view') === 'table' ? 'table' : 'grid';
   const browse = useMemo(() => browseFor(lake.id, q, order), [lake.id, q, order]);
   const cache = browse.cache;
-  const [returning] = useState(() => {
+  const [returning, setReturning] = useState(() => {
     const r = browse.returning;
     browse.returning = false;
     return r;
@@ -221,6 +221,11 @@ function LakeBrowser(props: BrowserProps) {
   };
 
   const count = cache.count;
+  /* back from an image, the grid takes the focus when it first shows; not again when a
+     filter remounts it (a new key): that took the focus from the query box being typed in */
+  useEffect(() => {
+    if (returning && count) setReturning(false);
+  }, [returning, count]);
   const selCount = sel.all ? (count ?? 0) : sel.ids.size;
   const selector = (): Selector => (sel.all ? { q } : { ids: [...sel.ids] });
   const isSelected = (i: number) => {

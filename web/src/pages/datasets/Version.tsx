@@ -101,7 +101,7 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
   const fq = combineQuery(q, label, status, split);
   const vb = useMemo(() => vbrowseFor(v.id, fq, order), [v.id, fq, order]);
   const cache = vb.cache;
-  const [returning] = useState(() => {
+  const [returning, setReturning] = useState(() => {
     const r = vb.returning;
     vb.returning = false;
     return r;
@@ -190,6 +190,11 @@ function VersionView({ version: v, dataset, onChanged, setVersion }: { version: 
   };
 
   const count = cache.count;
+  /* back from an image, the grid takes the focus when it first shows; not again when a
+     filter remounts it (a new key): that took the focus from the query box being typed in */
+  useEffect(() => {
+    if (returning && count) setReturning(false);
+  }, [returning, count]);
   const selCount = sel.all ? (count ?? 0) : sel.ids.size;
   const selector = (): AssetSelector => (sel.all ? { q: fq } : { ids: [...sel.ids] });
   const isSelected = (i: number) => {
