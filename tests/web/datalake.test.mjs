@@ -264,7 +264,7 @@ test('select all matching a query, tag them in one request; delete with a confir
   await page.getByTestId('match-count').getByText(`${n} matching`).waitFor({ timeout: T });
   // back from an image (above), the grid took the focus when it first showed; the grid of
   // the new query leaves it in the box (it took it two frames after it showed)
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(r)))));
+  await page.waitForTimeout(300);
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('role')), 'combobox');
   const bodies = [];
   const onReq = (r) => r.method() === 'POST' && r.url().endsWith(`/datalakes/${lakeId}/tags`) && bodies.push(r.postDataJSON());
