@@ -12,9 +12,11 @@
  *   M[xi][t][k] = sum_c V[xi][t][c] U[xi][c][k]    alpha^2 GEMMs
  *   y = A^T M A + bias (+ residual) (activation)   output transform
  * all in AVX2 (GCC vector extensions and intrinsics) inside one OpenMP
- * region. U = G g G^T is computed once per weight version and stored
- * packed in panels of 16 output channels, so the GEMM kernel (6 x 16
- * register tile, 12 accumulators) streams it without repacking: with
+ * region; where the CPU has AVX-512, the GEMMs run a 12 x 32 kernel over
+ * two panels at once instead. U = G g G^T is computed once per weight
+ * version and stored packed in panels of 16 output channels, so the GEMM
+ * kernel (6 x 16 register tile, 12 accumulators) streams it without
+ * repacking: with
  * batch-1 maps of 16 tiles, oneDNN's matmul spent most of its time
  * packing. Tiles are processed in chunks whose V and M fit in the cache
  * (and bound the memory whatever the batch). Source and destination are
